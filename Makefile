@@ -1,0 +1,60 @@
+# A thin wrapper over CMake + Ninja. `make run` and `make check` install what
+# is missing (Debian 12 packages), configure and build incrementally into
+# build/, then do their job.
+
+LLVM_DIR      ?= /usr/lib/llvm-22
+BUILD_DIR     ?= build
+PYTHON        ?= /usr/bin/python3
+CMAKE_BUILD_TYPE ?= Release
+APT_PACKAGES  := llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools \
+                 cmake ninja-build python3
+SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+OPT           := $(BUILD_DIR)/bin/sparse-attn-opt
+
+.PHONY: all deps configure build check run docs clean
+
+all: build
+
+# Installs only the packages that are missing, so a ready machine pays nothing.
+deps:
+	@missing=""; \
+	for pkg in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing:$$missing"; \
+	  $(SUDO) apt-get update && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+$(BUILD_DIR)/build.ninja: CMakeLists.txt
+	cmake -G Ninja -S . -B $(BUILD_DIR) \
+	  -DCMAKE_BUILD_TYPE=$(CMAKE_BUILD_TYPE) \
+	  -DMLIR_DIR=$(LLVM_DIR)/lib/cmake/mlir \
+	  -DLLVM_DIR=$(LLVM_DIR)/lib/cmake/llvm \
+	  -DPython3_EXECUTABLE=$(PYTHON) \
+	  -DCMAKE_C_COMPILER=$(CC_FOR_BUILD) -DCMAKE_CXX_COMPILER=$(CXX_FOR_BUILD)
+
+CC_FOR_BUILD  ?= gcc
+CXX_FOR_BUILD ?= g++
+
+configure: deps $(BUILD_DIR)/build.ninja
+
+build: configure
+	cmake --build $(BUILD_DIR) --target sparse-attn-opt mlir-doc
+
+check: build
+	cmake --build $(BUILD_DIR) --target check-sparse-attn
+
+# Verifies and canonicalizes every example and prints the result.
+run: build
+	@for f in examples/*.mlir; do \
+	  echo "// ===== $$f ====="; \
+	  $(OPT) --canonicalize $$f || exit 1; \
+	done
+
+docs: build
+	@echo "Op and attribute reference: $(BUILD_DIR)/docs/SparseAttn/"
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,68 @@
+//===- MaskUtils.h - compile-time analysis of masks -------------*- C++ -*-===//
+//
+// Key-range algebra, block-list computation and mask simplification: what
+// the verifiers, the block_mask folder and canonicalization share.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SPARSE_ATTN_IR_MASKUTILS_H
+#define SPARSE_ATTN_IR_MASKUTILS_H
+
+#include "SparseAttn/IR/SparseAttnAttrs.h"
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/SmallVector.h"
+
+namespace mlir::sparse_attn {
+
+/// Combinators may nest at most this deep; deeper masks are rejected.
+constexpr unsigned kMaxMaskNesting = 16;
+
+/// Nesting depth of a mask: 1 for a leaf, 1 + the deepest element for a
+/// combinator. Bounded by kMaxMaskNesting for verified masks.
+unsigned getMaskNestingDepth(Attribute mask);
+
+/// Sorted, disjoint intersection of two sorted, disjoint range lists.
+SmallVector<KeyRange> intersectKeyRanges(ArrayRef<KeyRange> lhs,
+                                         ArrayRef<KeyRange> rhs);
+
+/// Sorted, disjoint (and merged) union of two sorted, disjoint range lists.
+SmallVector<KeyRange> unionKeyRanges(ArrayRef<KeyRange> lhs,
+                                     ArrayRef<KeyRange> rhs);
+
+/// Appends `[begin, end)` clamped to `[0, kvLen)` when non-empty.
+void appendClampedRange(int64_t begin, int64_t end, int64_t kvLen,
+                        SmallVectorImpl<KeyRange> &ranges);
+
+/// Number of blocks of `blockSize` covering `length` items.
+inline int64_t ceilDiv(int64_t length, int64_t blockSize) {
+  return (length + blockSize - 1) / blockSize;
+}
+
+/// For each query block, the ascending kv blocks that hold at least one
+/// allowed pair. A null mask allows every pair.
+struct BlockLists {
+  int64_t numQueryBlocks = 0;
+  int64_t numKvBlocks = 0;
+  SmallVector<SmallVector<int32_t>> kvBlocks;
+  int64_t maxCount = 0;
+};
+
+/// Computes the block lists of a structural mask; fails when the mask reads
+/// segment ids, or when `qLen` exceeds `maxRows` (the work is one row scan
+/// per query).
+FailureOr<BlockLists> computeBlockLists(MaskAttrInterface mask, int64_t qLen,
+                                        int64_t kvLen, int64_t blockQ,
+                                        int64_t blockKv,
+                                        int64_t maxRows = int64_t(1) << 22);
+
+/// Returns an equivalent, simpler mask (or `mask` itself): nested
+/// combinators of the same kind are flattened, duplicates dropped, a
+/// one-element combinator becomes its element, and within an intersection
+/// causal and sliding windows merge into one sliding window, and causal is
+/// dropped next to a sink window.
+MaskAttrInterface simplifyMask(MaskAttrInterface mask);
+
+} // namespace mlir::sparse_attn
+
+#endif // SPARSE_ATTN_IR_MASKUTILS_H

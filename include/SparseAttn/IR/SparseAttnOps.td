@@ -1,0 +1,333 @@
+//===- SparseAttnOps.td - sparse_attn operations ------------*- tablegen -*-===//
+//
+// Attention, block-list and indexer ops of the sparse_attn dialect.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SPARSE_ATTN_OPS_TD
+#define SPARSE_ATTN_OPS_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/Interfaces/ControlFlowInterfaces.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "SparseAttn/IR/SparseAttnDialect.td"
+include "SparseAttn/IR/SparseAttnAttrs.td"
+include "SparseAttn/IR/SparseAttnInterfaces.td"
+
+//===----------------------------------------------------------------------===//
+// Type constraints
+//===----------------------------------------------------------------------===//
+
+// q/k/v and outputs: [batch, heads, seq, head_dim].
+def SparseAttn_QKVTensor : TensorRankOf<[F16, BF16, F32], [4]>;
+// Softmax log-sum-exp: [batch, heads, seq].
+def SparseAttn_LseTensor : TensorRankOf<[F32], [3]>;
+// Segment ids: [batch, seq].
+def SparseAttn_SegmentIdsTensor : TensorRankOf<[I32], [2]>;
+def SparseAttn_I32Tensor3D : TensorRankOf<[I32], [3]>;
+def SparseAttn_I32Tensor4D : TensorRankOf<[I32], [4]>;
+def SparseAttn_FloatTensor3D : TensorRankOf<[F16, BF16, F32], [3]>;
+def SparseAttn_F32Tensor4D : TensorRankOf<[F32], [4]>;
+
+def SparseAttn_BlockSizeAttr : ConfinedAttr<I64ArrayAttr, [ArrayCount<2>]>;
+
+//===----------------------------------------------------------------------===//
+// Attention ops
+//===----------------------------------------------------------------------===//
+
+// Shared textual pieces of the ops that take segment ids and mask regions.
+defvar segmentIdsFormat = [{
+  (`segment_ids` `(` $segment_ids_q^ `,` $segment_ids_kv `:`
+      type($segment_ids_q) `,` type($segment_ids_kv) `)`)?
+}];
+defvar modRegionsFormat = [{
+  (`mask_mod` $mask_mod^)? (`score_mod` $score_mod^)?
+}];
+
+def SparseAttn_AttentionOp : SparseAttn_Op<"attention", [
+    AttrSizedOperandSegments, RecursiveMemoryEffects,
+    DeclareOpInterfaceMethods<SparseAttn_MaskedOpInterface>]> {
+  let summary = "Masked scaled-dot-product attention";
+  let description = [{
+    `softmax(scale * q k^T, then score_mod)` over the keys the mask allows,
+    times `v`, per query head; query head `h` reads kv head
+    `h / (Hq / Hkv)` (GQA, MQA). Returns the output `[B, Hq, Sq, Dv]` in q's
+    element type and the natural-log softmax denominator `lse [B, Hq, Sq]`
+    in f32. A query with no allowed key gets output 0 and lse -inf.
+
+    The optional `mask_mod` region `(%b, %h, %i, %j : index) -> i1` further
+    restricts the allowed pairs; the optional `score_mod` region
+    `(%s : f32, %b, %h, %i, %j : index) -> f32` rewrites each scaled score
+    (softcap, ALiBi, bias). `%i` and `%j` are the row indices into q and k.
+
+    ```mlir
+    %o, %lse = sparse_attn.attention %q, %k, %v {mask = #sparse_attn.causal, scale = 0.125 : f32}
+        : tensor<1x8x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x2x512x64xbf16>
+       -> tensor<1x8x512x64xbf16>, tensor<1x8x512xf32>
+    ```
+  }];
+  let arguments = (ins
+    SparseAttn_QKVTensor:$query,
+    SparseAttn_QKVTensor:$key,
+    SparseAttn_QKVTensor:$value,
+    Optional<SparseAttn_SegmentIdsTensor>:$segment_ids_q,
+    Optional<SparseAttn_SegmentIdsTensor>:$segment_ids_kv,
+    OptionalAttr<SparseAttn_MaskAttr>:$mask,
+    OptionalAttr<F32Attr>:$scale);
+  let regions = (region MaxSizedRegion<1>:$mask_mod, MaxSizedRegion<1>:$score_mod);
+  let results = (outs SparseAttn_QKVTensor:$output, SparseAttn_LseTensor:$lse);
+  let assemblyFormat = !strconcat("$query `,` $key `,` $value ",
+      segmentIdsFormat, " attr-dict ", modRegionsFormat, [{
+    `:` type($query) `,` type($key) `,` type($value)
+    `->` type($output) `,` type($lse)
+  }]);
+  let hasVerifier = 1;
+  let hasRegionVerifier = 1;
+}
+
+def SparseAttn_BlockSparseAttentionOp : SparseAttn_Op<"block_sparse_attention", [
+    AttrSizedOperandSegments, RecursiveMemoryEffects,
+    DeclareOpInterfaceMethods<SparseAttn_MaskedOpInterface>]> {
+  let summary = "Attention over per-query-block lists of kv blocks";
+  let description = [{
+    Attention where `(i, j)` is allowed iff `j`'s kv block is among the first
+    `num_blocks[b, h, I]` entries of `block_indices[b, h, I, :]` for `i`'s
+    query block `I`, and the mask (if any) allows `(i, j)`. Blocks are
+    `block = [block_q, block_kv]` tokens. The lists use FlexAttention's
+    layout; their batch dim is 1 or B, their head dim 1, Hkv (one list per
+    GQA group) or Hq. Entries outside `[0, number of kv blocks)` are ignored.
+
+    ```mlir
+    %o, %lse = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx {block = [128, 128], mask = #sparse_attn.causal}
+        : tensor<1x8x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x1x4xi32>, tensor<1x1x4x4xi32>
+       -> tensor<1x8x512x64xbf16>, tensor<1x8x512xf32>
+    ```
+  }];
+  let arguments = (ins
+    SparseAttn_QKVTensor:$query,
+    SparseAttn_QKVTensor:$key,
+    SparseAttn_QKVTensor:$value,
+    SparseAttn_I32Tensor3D:$num_blocks,
+    SparseAttn_I32Tensor4D:$block_indices,
+    Optional<SparseAttn_SegmentIdsTensor>:$segment_ids_q,
+    Optional<SparseAttn_SegmentIdsTensor>:$segment_ids_kv,
+    SparseAttn_BlockSizeAttr:$block,
+    OptionalAttr<SparseAttn_MaskAttr>:$mask,
+    OptionalAttr<F32Attr>:$scale);
+  let regions = (region MaxSizedRegion<1>:$mask_mod, MaxSizedRegion<1>:$score_mod);
+  let results = (outs SparseAttn_QKVTensor:$output, SparseAttn_LseTensor:$lse);
+  let assemblyFormat = !strconcat(
+      "$query `,` $key `,` $value `,` $num_blocks `,` $block_indices ",
+      segmentIdsFormat, " attr-dict ", modRegionsFormat, [{
+    `:` type($query) `,` type($key) `,` type($value) `,` type($num_blocks) `,`
+        type($block_indices)
+    `->` type($output) `,` type($lse)
+  }]);
+  let hasVerifier = 1;
+  let hasRegionVerifier = 1;
+}
+
+def SparseAttn_TokenSparseAttentionOp : SparseAttn_Op<"token_sparse_attention", [Pure]> {
+  let summary = "Attention over per-query lists of key indices";
+  let description = [{
+    Query `i` of batch `b` attends to the keys listed in
+    `token_indices[b, i, :]`, shared by all heads (DeepSeek Sparse
+    Attention). Entries that are negative or `>= Skv` are skipped; a listed
+    key counts once per occurrence.
+
+    ```mlir
+    %o, %lse = sparse_attn.token_sparse_attention %q, %k, %v, %ti
+        : tensor<1x8x4096x64xbf16>, tensor<1x2x4096x64xbf16>, tensor<1x2x4096x64xbf16>, tensor<1x4096x512xi32>
+       -> tensor<1x8x4096x64xbf16>, tensor<1x8x4096xf32>
+    ```
+  }];
+  let arguments = (ins
+    SparseAttn_QKVTensor:$query,
+    SparseAttn_QKVTensor:$key,
+    SparseAttn_QKVTensor:$value,
+    SparseAttn_I32Tensor3D:$token_indices,
+    OptionalAttr<F32Attr>:$scale);
+  let results = (outs SparseAttn_QKVTensor:$output, SparseAttn_LseTensor:$lse);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $token_indices attr-dict
+    `:` type($query) `,` type($key) `,` type($value) `,` type($token_indices)
+    `->` type($output) `,` type($lse)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Block lists and indexers
+//===----------------------------------------------------------------------===//
+
+def SparseAttn_BlockMaskOp : SparseAttn_Op<"block_mask", [
+    Pure, AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<SparseAttn_MaskedOpInterface>]> {
+  let summary = "Block lists of a mask, in FlexAttention's layout";
+  let description = [{
+    Cuts `q_len` queries and `kv_len` keys into blocks of
+    `block = [block_q, block_kv]` (the last possibly partial) and lists, for
+    each query block `I`, the kv blocks holding at least one allowed pair:
+    `num_blocks[b, h, I]` is their count, `block_indices[b, h, I, 0:num]`
+    the blocks in ascending order, and entries past `num` are -1. The last
+    dim is a capacity: at least the largest count. With static lengths and a
+    structural mask the op folds to constants.
+
+    The lengths come from `q_len`/`kv_len` or, for `#sparse_attn.document`,
+    from the segment ids' shapes.
+
+    ```mlir
+    %num, %idx = sparse_attn.block_mask {mask = #sparse_attn.causal, block = [128, 128], q_len = 512, kv_len = 512}
+        : tensor<1x1x4xi32>, tensor<1x1x4x4xi32>
+    ```
+  }];
+  let arguments = (ins
+    Optional<SparseAttn_SegmentIdsTensor>:$segment_ids_q,
+    Optional<SparseAttn_SegmentIdsTensor>:$segment_ids_kv,
+    OptionalAttr<SparseAttn_MaskAttr>:$mask,
+    SparseAttn_BlockSizeAttr:$block,
+    OptionalAttr<I64Attr>:$q_len,
+    OptionalAttr<I64Attr>:$kv_len);
+  // Two more optional results, the lists of full blocks, are reserved.
+  let results = (outs SparseAttn_I32Tensor3D:$num_blocks,
+                      SparseAttn_I32Tensor4D:$block_indices);
+  let assemblyFormat = !strconcat(segmentIdsFormat, [{
+    attr-dict `:` type($num_blocks) `,` type($block_indices)
+  }]);
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+def SparseAttn_PoolOp : SparseAttn_Op<"pool", [Pure]> {
+  let summary = "Pools blocks of tokens along the sequence";
+  let description = [{
+    Reduces each block of `block` consecutive tokens of `[B, H, S, D]` to
+    one row of `[B, H, ceil(S / block), D]` in f32 (`mean` or `max`); a
+    partial last block reduces over its valid tokens. NSA and MoBA pool keys
+    this way before scoring blocks.
+
+    ```mlir
+    %kp = sparse_attn.pool mean %k {block = 64} : tensor<1x2x4096x64xbf16> -> tensor<1x2x64x64xf32>
+    ```
+  }];
+  let arguments = (ins SparseAttn_PoolKindAttr:$kind, SparseAttn_QKVTensor:$input,
+                       I64Attr:$block);
+  let results = (outs SparseAttn_F32Tensor4D:$result);
+  let assemblyFormat = [{
+    $kind $input attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def SparseAttn_BlockScoresOp : SparseAttn_Op<"block_scores", [
+    Pure, AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<SparseAttn_MaskedOpInterface>]> {
+  let summary = "Scores of block pairs from pooled queries and keys";
+  let description = [{
+    `score[b, h, I, J] = scale * <qp[b, hq, I], kp[b, hkv, J]>`, -inf where
+    query block `I` and kv block `J` hold no allowed pair under the mask for
+    `q_len`, `kv_len` and `block`. With `Hq` result heads each query head
+    gets its row; with `Hkv` result heads the scores of a GQA group's query
+    heads are summed (NSA's shared selection). `scale` defaults to
+    `1/sqrt(D)`.
+
+    ```mlir
+    %s = sparse_attn.block_scores %qp, %kp {mask = #sparse_attn.causal, block = [64, 64], q_len = 4096, kv_len = 4096}
+        : tensor<1x8x64x64xf32>, tensor<1x2x64x64xf32> -> tensor<1x2x64x64xf32>
+    ```
+  }];
+  let arguments = (ins
+    SparseAttn_QKVTensor:$query_pooled,
+    SparseAttn_QKVTensor:$key_pooled,
+    Optional<SparseAttn_SegmentIdsTensor>:$segment_ids_q,
+    Optional<SparseAttn_SegmentIdsTensor>:$segment_ids_kv,
+    OptionalAttr<SparseAttn_MaskAttr>:$mask,
+    SparseAttn_BlockSizeAttr:$block,
+    OptionalAttr<I64Attr>:$q_len,
+    OptionalAttr<I64Attr>:$kv_len,
+    OptionalAttr<F32Attr>:$scale);
+  let results = (outs SparseAttn_F32Tensor4D:$scores);
+  let assemblyFormat = !strconcat("$query_pooled `,` $key_pooled ",
+      segmentIdsFormat, [{
+    attr-dict `:` type($query_pooled) `,` type($key_pooled) `->` type($scores)
+  }]);
+  let hasVerifier = 1;
+}
+
+def SparseAttn_SelectTopKOp : SparseAttn_Op<"select_topk", [Pure]> {
+  let summary = "Selects sink, local and top-k blocks per row of block scores";
+  let description = [{
+    Per row of `scores [B, H, NQ, NK]`: the union of the first `sink` blocks
+    with a finite score, the `local` highest-index blocks with a finite
+    score, and the `k` highest-scoring remaining finite blocks (ties go to
+    the lower index), in ascending order. `num_blocks` holds the count,
+    entries past it are -1. -inf is never selected. The capacity (last dim
+    of `block_indices`) is at least `k + sink + local`.
+
+    ```mlir
+    %num, %idx = sparse_attn.select_topk %s {k = 8, sink = 1, local = 2}
+        : tensor<1x2x64x64xf32> -> tensor<1x2x64xi32>, tensor<1x2x64x11xi32>
+    ```
+  }];
+  let arguments = (ins SparseAttn_F32Tensor4D:$scores, I64Attr:$k,
+                       DefaultValuedAttr<I64Attr, "0">:$sink,
+                       DefaultValuedAttr<I64Attr, "0">:$local);
+  let results = (outs SparseAttn_I32Tensor3D:$num_blocks,
+                      SparseAttn_I32Tensor4D:$block_indices);
+  let assemblyFormat = [{
+    $scores attr-dict `:` type($scores) `->` type($num_blocks) `,` type($block_indices)
+  }];
+  let hasVerifier = 1;
+}
+
+def SparseAttn_LightningIndexerOp : SparseAttn_Op<"lightning_indexer", [
+    Pure, AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<SparseAttn_MaskedOpInterface>]> {
+  let summary = "DeepSeek Sparse Attention's lightning indexer";
+  let description = [{
+    `I[b, i, j] = sum_h w[b, i, h] * relu(<qi[b, h, i], ki[b, j]>)` over the
+    pairs the mask allows; returns the `topk` keys with the largest `I` per
+    query (ties to the lower index) in ascending order, -1 past the number
+    of allowed keys. `qi` is `[B, HI, Sq, DI]`, `ki` `[B, Skv, DI]`, `w`
+    `[B, Sq, HI]`; the result is `[B, Sq, topk]`.
+
+    ```mlir
+    %ti = sparse_attn.lightning_indexer %qi, %ki, %w {topk = 512, mask = #sparse_attn.causal}
+        : tensor<1x4x4096x64xbf16>, tensor<1x4096x64xbf16>, tensor<1x4096x4xf32> -> tensor<1x4096x512xi32>
+    ```
+  }];
+  let arguments = (ins
+    SparseAttn_QKVTensor:$index_query,
+    SparseAttn_FloatTensor3D:$index_key,
+    SparseAttn_FloatTensor3D:$weights,
+    Optional<SparseAttn_SegmentIdsTensor>:$segment_ids_q,
+    Optional<SparseAttn_SegmentIdsTensor>:$segment_ids_kv,
+    I64Attr:$topk,
+    OptionalAttr<SparseAttn_MaskAttr>:$mask);
+  let results = (outs SparseAttn_I32Tensor3D:$token_indices);
+  let assemblyFormat = !strconcat("$index_query `,` $index_key `,` $weights ",
+      segmentIdsFormat, [{
+    attr-dict `:` type($index_query) `,` type($index_key) `,` type($weights)
+    `->` type($token_indices)
+  }]);
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Terminator
+//===----------------------------------------------------------------------===//
+
+def SparseAttn_YieldOp : SparseAttn_Op<"yield", [
+    Pure, ReturnLike, Terminator,
+    ParentOneOf<["AttentionOp", "BlockSparseAttentionOp"]>]> {
+  let summary = "Yields the value of a mask_mod or score_mod region";
+  let description = [{
+    ```mlir
+    sparse_attn.yield %allowed : i1
+    ```
+  }];
+  let arguments = (ins Variadic<AnyType>:$values);
+  let assemblyFormat = "attr-dict ($values^ `:` type($values))?";
+}
+
+#endif // SPARSE_ATTN_OPS_TD

@@ -1,0 +1,636 @@
+//===- SparseAttnOps.cpp - sparse_attn operations ---------------*- C++ -*-===//
+//
+// Verifiers of the sparse_attn ops, and the block_mask folder.
+//
+//===----------------------------------------------------------------------===//
+
+#include "SparseAttn/IR/SparseAttnOps.h"
+#include "SparseAttn/IR/MaskUtils.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+#include <string>
+
+using namespace mlir;
+using namespace mlir::sparse_attn;
+
+#include "SparseAttn/IR/SparseAttnOpInterfaces.cpp.inc"
+
+#define GET_OP_CLASSES
+#include "SparseAttn/IR/SparseAttnOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Shape helpers
+//===----------------------------------------------------------------------===//
+
+/// Folding block_mask materializes constants; beyond this many index entries
+/// the op is left for the runtime instead of bloating the IR.
+static constexpr int64_t kMaxFoldedElements = int64_t(1) << 22;
+
+static bool isDynamic(int64_t dim) { return ShapedType::isDynamic(dim); }
+
+/// Two dims agree unless both are static and differ.
+static bool dimsAgree(int64_t lhs, int64_t rhs) {
+  return isDynamic(lhs) || isDynamic(rhs) || lhs == rhs;
+}
+
+/// The static one of two agreeing dims, if any.
+static int64_t mergeDims(int64_t lhs, int64_t rhs) {
+  return isDynamic(lhs) ? rhs : lhs;
+}
+
+static std::optional<int64_t> staticDim(int64_t dim) {
+  if (isDynamic(dim))
+    return std::nullopt;
+  return dim;
+}
+
+static std::string formatShape(ArrayRef<int64_t> shape) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << '[';
+  llvm::interleaveComma(shape, os, [&](int64_t dim) {
+    if (isDynamic(dim))
+      os << '?';
+    else
+      os << dim;
+  });
+  os << ']';
+  return text;
+}
+
+static std::string formatTypes(TypeRange types) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  llvm::interleaveComma(types, os);
+  return text;
+}
+
+/// Checks that `type` has shape `expected` (dynamic entries agree with
+/// anything) and element type `elementType`; `layout` names the dims.
+static LogicalResult verifyShapedAs(Operation *op, StringRef name,
+                                    ShapedType type, ArrayRef<int64_t> expected,
+                                    Type elementType, StringRef layout) {
+  bool matches = type.getRank() == static_cast<int64_t>(expected.size()) &&
+                 type.getElementType() == elementType &&
+                 llvm::all_of(llvm::zip_equal(type.getShape(), expected),
+                              [](auto dims) {
+                                return dimsAgree(std::get<0>(dims),
+                                                 std::get<1>(dims));
+                              });
+  if (matches)
+    return success();
+  return op->emitOpError() << "expects " << name << " of shape " << layout
+                           << " = " << formatShape(expected)
+                           << " with element type " << elementType << ", got "
+                           << type;
+}
+
+/// Checks that the dims at `dims` of `type` are static.
+static LogicalResult verifyStaticDims(Operation *op, StringRef name,
+                                      ShapedType type, ArrayRef<int64_t> dims,
+                                      StringRef what) {
+  for (int64_t dim : dims)
+    if (type.isDynamicDim(dim))
+      return op->emitOpError() << "expects static " << what << " in " << name
+                               << ", got " << type;
+  return success();
+}
+
+static LogicalResult verifyScale(Operation *op, FloatAttr scale) {
+  if (scale && !std::isfinite(scale.getValueAsDouble()))
+    return op->emitOpError() << "expects a finite scale, got "
+                             << scale.getValueAsDouble();
+  return success();
+}
+
+static LogicalResult verifyLengthAttr(Operation *op, StringRef name,
+                                      IntegerAttr length) {
+  if (length && (length.getInt() < 1 || length.getInt() > kMaxSequenceLength))
+    return op->emitOpError() << "expects " << name << " in [1, "
+                             << kMaxSequenceLength << "], got "
+                             << length.getInt();
+  return success();
+}
+
+/// Parses `block = [block_q, block_kv]` (arity is checked by ODS).
+static FailureOr<std::pair<int64_t, int64_t>> verifyBlockSizes(Operation *op,
+                                                               ArrayAttr block) {
+  int64_t blockQ = cast<IntegerAttr>(block[0]).getInt();
+  int64_t blockKv = cast<IntegerAttr>(block[1]).getInt();
+  if (blockQ < 1 || blockKv < 1 || blockQ > kMaxSequenceLength ||
+      blockKv > kMaxSequenceLength)
+    return op->emitOpError() << "expects block sizes in [1, "
+                             << kMaxSequenceLength << "], got [" << blockQ
+                             << ", " << blockKv << "]";
+  return std::make_pair(blockQ, blockKv);
+}
+
+/// Number of blocks of `blockSize` in a possibly dynamic `length`.
+static int64_t numBlocks(int64_t length, int64_t blockSize) {
+  return isDynamic(length) ? ShapedType::kDynamic : ceilDiv(length, blockSize);
+}
+
+//===----------------------------------------------------------------------===//
+// Masks and segment ids
+//===----------------------------------------------------------------------===//
+
+LogicalResult mlir::sparse_attn::detail::verifyMaskedOp(Operation *op) {
+  auto masked = cast<MaskedOpInterface>(op);
+  bool hasQuerySegments = static_cast<bool>(masked.getSegmentIdsQ());
+  bool hasKeySegments = static_cast<bool>(masked.getSegmentIdsKv());
+  if (hasQuerySegments != hasKeySegments)
+    return op->emitOpError()
+           << "expects segment ids for both queries and keys, or neither";
+  MaskAttrInterface mask = masked.getMaskAttr();
+  bool readsSegments = mask && mask.usesSegmentIds();
+  if (readsSegments && !hasQuerySegments)
+    return op->emitOpError() << "mask " << mask
+                             << " reads segment ids, but the op has no "
+                                "segment_ids(...) operands";
+  if (!readsSegments && hasQuerySegments)
+    return op->emitOpError() << "has segment_ids(...) operands, but no "
+                                "#sparse_attn.document mask reads them";
+  return success();
+}
+
+/// Checks segment ids `[B, Sq]` and `[B, Skv]` (when present) and the mask
+/// against the op's batch size and lengths.
+static LogicalResult verifyMaskOperands(MaskedOpInterface op, int64_t batch,
+                                        int64_t qLen, int64_t kvLen) {
+  if (auto segQ = op.getSegmentIdsQ()) {
+    Type i32 = IntegerType::get(op->getContext(), 32);
+    if (failed(verifyShapedAs(op, "query segment ids", segQ.getType(),
+                              {batch, qLen}, i32, "[B, Sq]")) ||
+        failed(verifyShapedAs(op, "key segment ids",
+                              op.getSegmentIdsKv().getType(), {batch, kvLen},
+                              i32, "[B, Skv]")))
+      return failure();
+  }
+  if (MaskAttrInterface mask = op.getMaskAttr())
+    return mask.verifyLengths(staticDim(qLen), staticDim(kvLen),
+                              [&] { return op->emitOpError(); });
+  return success();
+}
+
+/// Resolves the sequence lengths of ops that take them as attributes:
+/// `q_len`/`kv_len`, or the segment ids' dims. Returns dynamic dims when
+/// neither gives a length.
+static FailureOr<std::pair<int64_t, int64_t>>
+resolveLengths(MaskedOpInterface op, IntegerAttr qLenAttr, IntegerAttr kvLenAttr) {
+  if (failed(verifyLengthAttr(op, "q_len", qLenAttr)) ||
+      failed(verifyLengthAttr(op, "kv_len", kvLenAttr)))
+    return failure();
+  int64_t qLen = qLenAttr ? qLenAttr.getInt() : ShapedType::kDynamic;
+  int64_t kvLen = kvLenAttr ? kvLenAttr.getInt() : ShapedType::kDynamic;
+  if (auto segQ = op.getSegmentIdsQ()) {
+    int64_t segQLen = segQ.getType().getDimSize(1);
+    int64_t segKvLen = op.getSegmentIdsKv().getType().getDimSize(1);
+    if (!dimsAgree(qLen, segQLen) || !dimsAgree(kvLen, segKvLen))
+      return op->emitOpError()
+             << "expects q_len and kv_len to match the segment ids' lengths, "
+                "got q_len = "
+             << qLen << ", kv_len = " << kvLen << " and segment ids of "
+             << segQ.getType() << " and " << op.getSegmentIdsKv().getType();
+    qLen = mergeDims(qLen, segQLen);
+    kvLen = mergeDims(kvLen, segKvLen);
+  }
+  return std::make_pair(qLen, kvLen);
+}
+
+//===----------------------------------------------------------------------===//
+// Attention ops
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Dims of an attention op; batch and lengths may be dynamic.
+struct AttentionDims {
+  int64_t batch;
+  int64_t queryHeads;
+  int64_t kvHeads;
+  int64_t queryLen;
+  int64_t kvLen;
+  int64_t headDim;
+  int64_t valueDim;
+};
+} // namespace
+
+static FailureOr<AttentionDims>
+verifyQueryKeyValue(Operation *op, RankedTensorType query, RankedTensorType key,
+                    RankedTensorType value, RankedTensorType output,
+                    RankedTensorType lse, FloatAttr scale) {
+  if (query.getElementType() != key.getElementType() ||
+      query.getElementType() != value.getElementType())
+    return op->emitOpError()
+           << "expects query, key and value of one element type, got "
+           << query.getElementType() << ", " << key.getElementType() << " and "
+           << value.getElementType();
+  if (failed(verifyStaticDims(op, "query", query, {1, 3}, "heads and head dim")) ||
+      failed(verifyStaticDims(op, "key", key, {1, 3}, "heads and head dim")) ||
+      failed(verifyStaticDims(op, "value", value, {1, 3}, "heads and head dim")))
+    return failure();
+  int64_t batch = query.getDimSize(0);
+  if (!dimsAgree(batch, key.getDimSize(0)) ||
+      !dimsAgree(batch, value.getDimSize(0)) ||
+      !dimsAgree(key.getDimSize(0), value.getDimSize(0)))
+    return op->emitOpError()
+           << "expects query, key and value to share the batch size, got "
+           << formatShape({query.getDimSize(0), key.getDimSize(0),
+                           value.getDimSize(0)});
+  batch = mergeDims(mergeDims(batch, key.getDimSize(0)), value.getDimSize(0));
+
+  AttentionDims dims{batch,
+                     query.getDimSize(1),
+                     key.getDimSize(1),
+                     query.getDimSize(2),
+                     mergeDims(key.getDimSize(2), value.getDimSize(2)),
+                     query.getDimSize(3),
+                     value.getDimSize(3)};
+  if (key.getDimSize(1) != value.getDimSize(1))
+    return op->emitOpError() << "expects key and value to have the same number "
+                                "of heads, got "
+                             << key.getDimSize(1) << " and "
+                             << value.getDimSize(1);
+  if (dims.kvHeads == 0 || dims.queryHeads % dims.kvHeads != 0)
+    return op->emitOpError() << "expects query heads (" << dims.queryHeads
+                             << ") to be a multiple of key/value heads ("
+                             << dims.kvHeads << ")";
+  if (dims.headDim != key.getDimSize(3))
+    return op->emitOpError() << "expects query and key head dims to match, got "
+                             << dims.headDim << " and " << key.getDimSize(3);
+  if (!dimsAgree(key.getDimSize(2), value.getDimSize(2)))
+    return op->emitOpError() << "expects key and value lengths to match, got "
+                             << key.getDimSize(2) << " and "
+                             << value.getDimSize(2);
+  if (failed(verifyShapedAs(op, "output", output,
+                            {dims.batch, dims.queryHeads, dims.queryLen,
+                             dims.valueDim},
+                            query.getElementType(), "[B, Hq, Sq, Dv]")) ||
+      failed(verifyShapedAs(op, "lse", lse,
+                            {dims.batch, dims.queryHeads, dims.queryLen},
+                            Float32Type::get(op->getContext()), "[B, Hq, Sq]")) ||
+      failed(verifyScale(op, scale)))
+    return failure();
+  return dims;
+}
+
+/// Checks the signature of a `mask_mod` or `score_mod` region and its yield.
+static LogicalResult verifyModRegion(Operation *op, Region &region,
+                                     StringRef name, TypeRange argumentTypes,
+                                     Type yieldType) {
+  if (region.empty())
+    return success();
+  Block &block = region.front();
+  if (TypeRange(block.getArgumentTypes()) != argumentTypes)
+    return op->emitOpError()
+           << name << " region expects arguments (" << formatTypes(argumentTypes)
+           << "), got (" << formatTypes(block.getArgumentTypes()) << ")";
+  auto yield = dyn_cast_or_null<YieldOp>(block.empty() ? nullptr : &block.back());
+  if (!yield)
+    return op->emitOpError() << name
+                             << " region must end in sparse_attn.yield";
+  if (yield.getValues().size() != 1 ||
+      yield.getValues().front().getType() != yieldType)
+    return op->emitOpError()
+           << name << " region must yield one " << yieldType << ", got ("
+           << formatTypes(yield.getValues().getTypes()) << ")";
+  return success();
+}
+
+static LogicalResult verifyModRegions(Operation *op, Region &maskMod,
+                                      Region &scoreMod) {
+  MLIRContext *context = op->getContext();
+  Type index = IndexType::get(context);
+  Type f32 = Float32Type::get(context);
+  Type i1 = IntegerType::get(context, 1);
+  return failure(
+      failed(verifyModRegion(op, maskMod, "mask_mod",
+                             {index, index, index, index}, i1)) ||
+      failed(verifyModRegion(op, scoreMod, "score_mod",
+                             {f32, index, index, index, index}, f32)));
+}
+
+LogicalResult AttentionOp::verify() {
+  FailureOr<AttentionDims> dims =
+      verifyQueryKeyValue(*this, getQuery().getType(), getKey().getType(),
+                          getValue().getType(), getOutput().getType(),
+                          getLse().getType(), getScaleAttr());
+  if (failed(dims))
+    return failure();
+  return verifyMaskOperands(*this, dims->batch, dims->queryLen, dims->kvLen);
+}
+
+LogicalResult AttentionOp::verifyRegions() {
+  return verifyModRegions(*this, getMaskMod(), getScoreMod());
+}
+
+LogicalResult BlockSparseAttentionOp::verify() {
+  FailureOr<AttentionDims> dims =
+      verifyQueryKeyValue(*this, getQuery().getType(), getKey().getType(),
+                          getValue().getType(), getOutput().getType(),
+                          getLse().getType(), getScaleAttr());
+  if (failed(dims))
+    return failure();
+  FailureOr<std::pair<int64_t, int64_t>> blockSizes =
+      verifyBlockSizes(*this, getBlock());
+  if (failed(blockSizes))
+    return failure();
+
+  RankedTensorType numType = getNumBlocks().getType();
+  RankedTensorType indicesType = getBlockIndices().getType();
+  for (int64_t dim = 0; dim < 3; ++dim)
+    if (!dimsAgree(numType.getDimSize(dim), indicesType.getDimSize(dim)))
+      return emitOpError() << "expects num_blocks " << numType
+                           << " to match the leading dims of block_indices "
+                           << indicesType;
+  int64_t listBatch = mergeDims(numType.getDimSize(0), indicesType.getDimSize(0));
+  if (!isDynamic(listBatch) && listBatch != 1 && !dimsAgree(listBatch, dims->batch))
+    return emitOpError() << "expects the block lists' batch dim to be 1 or the "
+                            "batch size ("
+                         << dims->batch << "), got " << listBatch;
+  if (failed(verifyStaticDims(*this, "num_blocks", numType, {1}, "heads")) ||
+      failed(verifyStaticDims(*this, "block_indices", indicesType, {1}, "heads")))
+    return failure();
+  int64_t listHeads = numType.getDimSize(1);
+  if (listHeads != 1 && listHeads != dims->kvHeads && listHeads != dims->queryHeads)
+    return emitOpError() << "expects the block lists' head dim to be 1, Hkv ("
+                         << dims->kvHeads << ") or Hq (" << dims->queryHeads
+                         << "), got " << listHeads;
+  int64_t queryBlocks = numBlocks(dims->queryLen, blockSizes->first);
+  int64_t listQueryBlocks =
+      mergeDims(numType.getDimSize(2), indicesType.getDimSize(2));
+  if (!dimsAgree(queryBlocks, listQueryBlocks))
+    return emitOpError() << "expects " << queryBlocks
+                         << " query blocks (ceil(" << dims->queryLen << " / "
+                         << blockSizes->first << ")) in the block lists, got "
+                         << listQueryBlocks;
+  return verifyMaskOperands(*this, dims->batch, dims->queryLen, dims->kvLen);
+}
+
+LogicalResult BlockSparseAttentionOp::verifyRegions() {
+  return verifyModRegions(*this, getMaskMod(), getScoreMod());
+}
+
+LogicalResult TokenSparseAttentionOp::verify() {
+  FailureOr<AttentionDims> dims =
+      verifyQueryKeyValue(*this, getQuery().getType(), getKey().getType(),
+                          getValue().getType(), getOutput().getType(),
+                          getLse().getType(), getScaleAttr());
+  if (failed(dims))
+    return failure();
+  RankedTensorType indicesType = getTokenIndices().getType();
+  return verifyShapedAs(*this, "token_indices", indicesType,
+                        {dims->batch, dims->queryLen, indicesType.getDimSize(2)},
+                        indicesType.getElementType(), "[B, Sq, n]");
+}
+
+//===----------------------------------------------------------------------===//
+// BlockMaskOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult BlockMaskOp::verify() {
+  FailureOr<std::pair<int64_t, int64_t>> blockSizes =
+      verifyBlockSizes(*this, getBlock());
+  if (failed(blockSizes))
+    return failure();
+  FailureOr<std::pair<int64_t, int64_t>> lengths =
+      resolveLengths(*this, getQLenAttr(), getKvLenAttr());
+  if (failed(lengths))
+    return failure();
+  auto [qLen, kvLen] = *lengths;
+  if (!getSegmentIdsQ() && (!getQLenAttr() || !getKvLenAttr()))
+    return emitOpError() << "expects q_len and kv_len (or segment_ids whose "
+                            "shapes give the lengths)";
+
+  RankedTensorType numType = getNumBlocks().getType();
+  RankedTensorType indicesType = getBlockIndices().getType();
+  if (failed(verifyStaticDims(*this, "num_blocks", numType, {1}, "heads")))
+    return failure();
+  int64_t queryBlocks = numBlocks(qLen, blockSizes->first);
+  int64_t kvBlocks = numBlocks(kvLen, blockSizes->second);
+  Type i32 = IntegerType::get(getContext(), 32);
+  if (failed(verifyShapedAs(*this, "num_blocks", numType,
+                            {numType.getDimSize(0), numType.getDimSize(1),
+                             queryBlocks},
+                            i32, "[B, H, ceil(q_len / block_q)]")) ||
+      failed(verifyShapedAs(*this, "block_indices", indicesType,
+                            {numType.getDimSize(0), numType.getDimSize(1),
+                             queryBlocks, indicesType.getDimSize(3)},
+                            i32, "[B, H, ceil(q_len / block_q), capacity]")) ||
+      failed(verifyMaskOperands(*this, numType.getDimSize(0), qLen, kvLen)))
+    return failure();
+
+  // The capacity must hold the longest list.
+  int64_t capacity = indicesType.getDimSize(3);
+  if (isDynamic(capacity))
+    return success();
+  MaskAttrInterface mask = getMaskAttr();
+  if (mask && mask.usesSegmentIds()) {
+    if (!isDynamic(kvBlocks) && capacity < kvBlocks)
+      return emitOpError() << "expects a capacity of at least " << kvBlocks
+                           << " (every kv block, since the mask reads segment "
+                              "ids), got "
+                           << capacity;
+    return success();
+  }
+  if (isDynamic(qLen) || isDynamic(kvLen))
+    return success();
+  FailureOr<BlockLists> lists = computeBlockLists(
+      mask, qLen, kvLen, blockSizes->first, blockSizes->second);
+  if (succeeded(lists) && capacity < lists->maxCount)
+    return emitOpError() << "expects a capacity of at least " << lists->maxCount
+                         << " (the most kv blocks a query block needs), got "
+                         << capacity;
+  return success();
+}
+
+LogicalResult BlockMaskOp::fold(FoldAdaptor,
+                                SmallVectorImpl<OpFoldResult> &results) {
+  if (getSegmentIdsQ() || !getQLenAttr() || !getKvLenAttr())
+    return failure();
+  RankedTensorType numType = getNumBlocks().getType();
+  RankedTensorType indicesType = getBlockIndices().getType();
+  if (!numType.hasStaticShape() || !indicesType.hasStaticShape() ||
+      indicesType.getNumElements() > kMaxFoldedElements)
+    return failure();
+  int64_t blockQ = cast<IntegerAttr>(getBlock()[0]).getInt();
+  int64_t blockKv = cast<IntegerAttr>(getBlock()[1]).getInt();
+  FailureOr<BlockLists> lists =
+      computeBlockLists(getMaskAttr(), getQLenAttr().getInt(),
+                        getKvLenAttr().getInt(), blockQ, blockKv);
+  int64_t capacity = indicesType.getDimSize(3);
+  if (failed(lists) || lists->maxCount > capacity ||
+      lists->numQueryBlocks != numType.getDimSize(2))
+    return failure();
+
+  // The lists do not depend on batch or head: repeat them for every (b, h).
+  int64_t numLists = numType.getDimSize(0) * numType.getDimSize(1);
+  SmallVector<int32_t> counts, indices;
+  counts.reserve(numType.getNumElements());
+  indices.reserve(indicesType.getNumElements());
+  for (int64_t list = 0; list < numLists; ++list) {
+    for (const SmallVector<int32_t> &blocks : lists->kvBlocks) {
+      counts.push_back(static_cast<int32_t>(blocks.size()));
+      llvm::append_range(indices, blocks);
+      indices.append(capacity - blocks.size(), -1);
+    }
+  }
+  results.push_back(DenseIntElementsAttr::get(numType, counts));
+  results.push_back(DenseIntElementsAttr::get(indicesType, indices));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Indexers
+//===----------------------------------------------------------------------===//
+
+LogicalResult PoolOp::verify() {
+  int64_t block = getBlock();
+  if (block < 1 || block > kMaxSequenceLength)
+    return emitOpError() << "expects block in [1, " << kMaxSequenceLength
+                         << "], got " << block;
+  RankedTensorType inputType = getInput().getType();
+  return verifyShapedAs(*this, "result", getResult().getType(),
+                        {inputType.getDimSize(0), inputType.getDimSize(1),
+                         numBlocks(inputType.getDimSize(2), block),
+                         inputType.getDimSize(3)},
+                        Float32Type::get(getContext()),
+                        "[B, H, ceil(S / block), D]");
+}
+
+LogicalResult BlockScoresOp::verify() {
+  RankedTensorType queryType = getQueryPooled().getType();
+  RankedTensorType keyType = getKeyPooled().getType();
+  if (queryType.getElementType() != keyType.getElementType())
+    return emitOpError() << "expects query_pooled and key_pooled of one "
+                            "element type, got "
+                         << queryType.getElementType() << " and "
+                         << keyType.getElementType();
+  if (failed(verifyStaticDims(*this, "query_pooled", queryType, {1, 3},
+                              "heads and head dim")) ||
+      failed(verifyStaticDims(*this, "key_pooled", keyType, {1, 3},
+                              "heads and head dim")))
+    return failure();
+  if (!dimsAgree(queryType.getDimSize(0), keyType.getDimSize(0)))
+    return emitOpError() << "expects query_pooled and key_pooled to share the "
+                            "batch size, got "
+                         << queryType.getDimSize(0) << " and "
+                         << keyType.getDimSize(0);
+  int64_t batch = mergeDims(queryType.getDimSize(0), keyType.getDimSize(0));
+  int64_t queryHeads = queryType.getDimSize(1), kvHeads = keyType.getDimSize(1);
+  if (kvHeads == 0 || queryHeads % kvHeads != 0)
+    return emitOpError() << "expects query heads (" << queryHeads
+                         << ") to be a multiple of key heads (" << kvHeads
+                         << ")";
+  if (queryType.getDimSize(3) != keyType.getDimSize(3))
+    return emitOpError() << "expects query and key head dims to match, got "
+                         << queryType.getDimSize(3) << " and "
+                         << keyType.getDimSize(3);
+  if (failed(verifyScale(*this, getScaleAttr())))
+    return failure();
+
+  FailureOr<std::pair<int64_t, int64_t>> blockSizes =
+      verifyBlockSizes(*this, getBlock());
+  if (failed(blockSizes))
+    return failure();
+  FailureOr<std::pair<int64_t, int64_t>> lengths =
+      resolveLengths(*this, getQLenAttr(), getKvLenAttr());
+  if (failed(lengths))
+    return failure();
+  auto [qLen, kvLen] = *lengths;
+  if (getMaskAttr() && (isDynamic(qLen) || isDynamic(kvLen)) &&
+      !getSegmentIdsQ())
+    return emitOpError() << "expects q_len and kv_len when a mask is given";
+  int64_t queryBlocks = mergeDims(numBlocks(qLen, blockSizes->first),
+                                  queryType.getDimSize(2));
+  int64_t kvBlocks = mergeDims(numBlocks(kvLen, blockSizes->second),
+                               keyType.getDimSize(2));
+  if (!dimsAgree(numBlocks(qLen, blockSizes->first), queryType.getDimSize(2)) ||
+      !dimsAgree(numBlocks(kvLen, blockSizes->second), keyType.getDimSize(2)))
+    return emitOpError() << "expects " << formatShape(
+                                {numBlocks(qLen, blockSizes->first),
+                                 numBlocks(kvLen, blockSizes->second)})
+                         << " pooled query and key blocks for q_len = " << qLen
+                         << ", kv_len = " << kvLen << " and block = "
+                         << getBlock() << ", got "
+                         << formatShape({queryType.getDimSize(2),
+                                         keyType.getDimSize(2)});
+
+  RankedTensorType scoresType = getScores().getType();
+  int64_t resultHeads = scoresType.getDimSize(1);
+  if (resultHeads != queryHeads && resultHeads != kvHeads)
+    return emitOpError() << "expects scores with Hq (" << queryHeads
+                         << ") or Hkv (" << kvHeads << ") heads, got "
+                         << scoresType;
+  if (failed(verifyShapedAs(*this, "scores", scoresType,
+                            {batch, resultHeads, queryBlocks, kvBlocks},
+                            Float32Type::get(getContext()), "[B, H, NQ, NK]")))
+    return failure();
+  return verifyMaskOperands(*this, batch, qLen, kvLen);
+}
+
+LogicalResult SelectTopKOp::verify() {
+  int64_t k = getK(), sink = getSink(), local = getLocal();
+  if (k < 1 || sink < 0 || local < 0 || k > kMaxSequenceLength ||
+      sink > kMaxSequenceLength || local > kMaxSequenceLength)
+    return emitOpError() << "expects 1 <= k and 0 <= sink, local (all <= "
+                         << kMaxSequenceLength << "), got k = " << k
+                         << ", sink = " << sink << ", local = " << local;
+  RankedTensorType scoresType = getScores().getType();
+  RankedTensorType indicesType = getBlockIndices().getType();
+  Type i32 = IntegerType::get(getContext(), 32);
+  ArrayRef<int64_t> rows = scoresType.getShape().take_front(3);
+  if (failed(verifyShapedAs(*this, "num_blocks", getNumBlocks().getType(), rows,
+                            i32, "[B, H, NQ]")) ||
+      failed(verifyShapedAs(*this, "block_indices", indicesType,
+                            {rows[0], rows[1], rows[2], indicesType.getDimSize(3)},
+                            i32, "[B, H, NQ, capacity]")))
+    return failure();
+  int64_t capacity = indicesType.getDimSize(3);
+  if (!isDynamic(capacity) && capacity < k + sink + local)
+    return emitOpError() << "expects a capacity of at least k + sink + local = "
+                         << k + sink + local << ", got " << capacity;
+  return success();
+}
+
+LogicalResult LightningIndexerOp::verify() {
+  RankedTensorType queryType = getIndexQuery().getType();
+  RankedTensorType keyType = getIndexKey().getType();
+  RankedTensorType weightsType = getWeights().getType();
+  if (queryType.getElementType() != keyType.getElementType())
+    return emitOpError() << "expects index_query and index_key of one element "
+                            "type, got "
+                         << queryType.getElementType() << " and "
+                         << keyType.getElementType();
+  if (failed(verifyStaticDims(*this, "index_query", queryType, {1, 3},
+                              "heads and head dim")))
+    return failure();
+  int64_t batch = queryType.getDimSize(0);
+  if (!dimsAgree(batch, keyType.getDimSize(0)))
+    return emitOpError() << "expects index_query and index_key to share the "
+                            "batch size, got "
+                         << batch << " and " << keyType.getDimSize(0);
+  batch = mergeDims(batch, keyType.getDimSize(0));
+  int64_t heads = queryType.getDimSize(1), qLen = queryType.getDimSize(2),
+          headDim = queryType.getDimSize(3), kvLen = keyType.getDimSize(1);
+  if (failed(verifyShapedAs(*this, "index_key", keyType, {batch, kvLen, headDim},
+                            queryType.getElementType(), "[B, Skv, DI]")) ||
+      failed(verifyShapedAs(*this, "weights", weightsType, {batch, qLen, heads},
+                            weightsType.getElementType(), "[B, Sq, HI]")))
+    return failure();
+  int64_t topk = getTopk();
+  if (topk < 1 || topk > kMaxSequenceLength)
+    return emitOpError() << "expects topk in [1, " << kMaxSequenceLength
+                         << "], got " << topk;
+  if (failed(verifyShapedAs(*this, "token_indices", getTokenIndices().getType(),
+                            {batch, qLen, topk},
+                            IntegerType::get(getContext(), 32),
+                            "[B, Sq, topk]")))
+    return failure();
+  return verifyMaskOperands(*this, batch, qLen, kvLen);
+}

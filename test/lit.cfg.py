@@ -1,0 +1,28 @@
+# -*- Python -*-
+# lit configuration of the sparse-attn regression suite.
+
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "SPARSE_ATTN"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.sparse_attn_obj_root, "test")
+config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py", "lit.site.cfg.py"]
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%shlibext", config.llvm_shlib_ext))
+config.substitutions.append(("%sparse_attn_src_root", config.sparse_attn_src_root))
+
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()
+
+# Tools come from the build (ours) and from LLVM's bin directory (FileCheck, not).
+config.sparse_attn_tools_dir = os.path.join(config.sparse_attn_obj_root, "bin")
+tool_dirs = [config.sparse_attn_tools_dir, config.llvm_tools_dir]
+tools = ["sparse-attn-opt"]
+llvm_config.add_tool_substitutions(tools, tool_dirs)
