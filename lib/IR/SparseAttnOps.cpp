@@ -21,6 +21,28 @@ using namespace mlir::sparse_attn;
 
 #include "SparseAttn/IR/SparseAttnOpInterfaces.cpp.inc"
 
+//===----------------------------------------------------------------------===//
+// Custom directives
+//===----------------------------------------------------------------------===//
+
+/// `mean` or `max`, as a bare keyword.
+static ParseResult parsePoolKind(OpAsmParser &parser, PoolKindAttr &kind) {
+  SMLoc loc = parser.getCurrentLocation();
+  StringRef keyword;
+  if (parser.parseKeyword(&keyword))
+    return failure();
+  std::optional<PoolKind> value = symbolizePoolKind(keyword);
+  if (!value)
+    return parser.emitError(loc) << "expected pooling kind 'mean' or 'max', got '"
+                                 << keyword << "'";
+  kind = PoolKindAttr::get(parser.getContext(), *value);
+  return success();
+}
+
+static void printPoolKind(OpAsmPrinter &printer, Operation *, PoolKindAttr kind) {
+  printer << stringifyPoolKind(kind.getValue());
+}
+
 #define GET_OP_CLASSES
 #include "SparseAttn/IR/SparseAttnOps.cpp.inc"
 
@@ -104,8 +126,7 @@ static LogicalResult verifyStaticDims(Operation *op, StringRef name,
 
 static LogicalResult verifyScale(Operation *op, FloatAttr scale) {
   if (scale && !std::isfinite(scale.getValueAsDouble()))
-    return op->emitOpError() << "expects a finite scale, got "
-                             << scale.getValueAsDouble();
+    return op->emitOpError() << "expects a finite scale, got " << scale;
   return success();
 }
 

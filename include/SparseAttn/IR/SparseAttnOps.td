@@ -214,7 +214,7 @@ def SparseAttn_PoolOp : SparseAttn_Op<"pool", [Pure]> {
                        I64Attr:$block);
   let results = (outs SparseAttn_F32Tensor4D:$result);
   let assemblyFormat = [{
-    $kind $input attr-dict `:` type($input) `->` type($result)
+    custom<PoolKind>($kind) $input attr-dict `:` type($input) `->` type($result)
   }];
   let hasVerifier = 1;
 }
