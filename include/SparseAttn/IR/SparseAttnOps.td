@@ -229,7 +229,9 @@ def SparseAttn_BlockScoresOp : SparseAttn_Op<"block_scores", [
     `q_len`, `kv_len` and `block`. With `Hq` result heads each query head
     gets its row; with `Hkv` result heads the scores of a GQA group's query
     heads are summed (NSA's shared selection). `scale` defaults to
-    `1/sqrt(D)`.
+    `1/sqrt(D)`. With `block_q = 1`, `query_pooled` is the queries themselves
+    (MoBA scores each query against pooled key blocks); the two operands may
+    have different float types.
 
     ```mlir
     %s = sparse_attn.block_scores %qp, %kp {mask = #sparse_attn.causal, block = [64, 64], q_len = 4096, kv_len = 4096}

@@ -523,14 +523,6 @@ func.func @pool_result(%k: tensor<1x2x65x16xbf16>) {
 
 // -----
 
-func.func @block_scores_element_types(%qp: tensor<1x4x4x16xf32>, %kp: tensor<1x2x4x16xbf16>) {
-  // expected-error @+1 {{expects query_pooled and key_pooled of one element type, got 'f32' and 'bf16'}}
-  %s = sparse_attn.block_scores %qp, %kp {block = [64, 64]} : tensor<1x4x4x16xf32>, tensor<1x2x4x16xbf16> -> tensor<1x4x4x4xf32>
-  return
-}
-
-// -----
-
 func.func @block_scores_dynamic_heads(%qp: tensor<1x?x4x16xf32>, %kp: tensor<1x2x4x16xf32>) {
   // expected-error @+1 {{expects static heads and head dim in query_pooled, got 'tensor<1x?x4x16xf32>'}}
   %s = sparse_attn.block_scores %qp, %kp {block = [64, 64]} : tensor<1x?x4x16xf32>, tensor<1x2x4x16xf32> -> tensor<1x2x4x4xf32>
