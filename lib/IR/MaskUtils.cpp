@@ -85,8 +85,11 @@ FailureOr<BlockLists> mlir::sparse_attn::computeBlockLists(
   BlockLists lists;
   lists.numQueryBlocks = ceilDiv(qLen, blockQ);
   lists.numKvBlocks = ceilDiv(kvLen, blockKv);
+  if (lists.numQueryBlocks * lists.numKvBlocks > kMaxBlockPairs)
+    return failure();
   lists.kvBlocks.resize(lists.numQueryBlocks);
   llvm::BitVector touched(lists.numKvBlocks);
+  int64_t rangeBudget = kMaxAnalyzedRanges;
   SmallVector<KeyRange> ranges;
   for (int64_t queryBlock = 0; queryBlock < lists.numQueryBlocks; ++queryBlock) {
     touched.reset();
@@ -97,6 +100,9 @@ FailureOr<BlockLists> mlir::sparse_attn::computeBlockLists(
       if (!mask)
         appendClampedRange(0, kvLen, kvLen, ranges);
       else if (failed(mask.appendAllowedKeys(queryPos, kvLen, ranges)))
+        return failure();
+      rangeBudget -= static_cast<int64_t>(ranges.size());
+      if (rangeBudget < 0)
         return failure();
       for (const KeyRange &range : ranges)
         touched.set(range.begin / blockKv, (range.end - 1) / blockKv + 1);

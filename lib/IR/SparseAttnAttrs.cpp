@@ -37,6 +37,10 @@ void SparseAttnDialect::registerAttributes() {
 /// sums below cannot overflow.
 static constexpr int64_t kWindowClamp = int64_t(1) << 33;
 
+/// A neighborhood query whose window splits into more key ranges than this
+/// is not enumerated at compile time (its analysis fails instead).
+static constexpr int64_t kMaxNeighborhoodRanges = int64_t(1) << 16;
+
 static int64_t clampWindow(int64_t value) {
   return std::min(value, kWindowClamp);
 }
@@ -253,41 +257,69 @@ NeighborhoodAttr::appendAllowedKeys(int64_t queryPos, int64_t kvLen,
     queryPos %= strides[d];
   }
 
-  // Allowed coordinates per dimension, ascending.
-  SmallVector<SmallVector<int64_t>, 3> allowed(rank);
+  // Per dimension, the window is the members [begin, end) of the query's
+  // dilation group: coordinates begin * dilation + group, ...
+  struct Window {
+    int64_t begin, end, group, dilation;
+  };
+  SmallVector<Window, 3> windows;
   for (unsigned d = 0; d < rank; ++d) {
     int64_t extent = grid[d], window = getWindow()[d],
             dilation = getDilation()[d];
     int64_t group = coords[d] % dilation;
     int64_t groupSize = (extent - 1 - group) / dilation + 1;
     int64_t inGroup = coords[d] / dilation;
-    int64_t start, end;
-    if (getCausal()[d]) {
-      start = std::max<int64_t>(inGroup - window + 1, 0);
-      end = inGroup + 1;
-    } else {
-      start = std::clamp<int64_t>(inGroup - window / 2, 0, groupSize - window);
-      end = start + window;
-    }
-    for (int64_t member = start; member < end; ++member)
-      allowed[d].push_back(member * dilation + group);
+    int64_t begin;
+    if (getCausal()[d])
+      begin = std::max<int64_t>(inGroup - window + 1, 0);
+    else
+      begin = std::clamp<int64_t>(inGroup - window / 2, 0, groupSize - window);
+    int64_t end = getCausal()[d] ? inGroup + 1 : begin + window;
+    windows.push_back({begin, end, group, dilation});
   }
 
-  // Row-major enumeration of the product yields ascending key positions.
-  SmallVector<size_t, 3> cursor(rank, 0);
+  // The last dimension is one contiguous range when undilated; refuse to
+  // enumerate windows that would produce an unreasonable number of ranges.
+  const Window &last = windows.back();
+  int64_t numRanges = last.dilation == 1 ? 1 : last.end - last.begin;
+  for (unsigned d = 0; d + 1 < rank; ++d) {
+    numRanges *= windows[d].end - windows[d].begin;
+    if (numRanges > kMaxNeighborhoodRanges)
+      return failure();
+  }
+  if (numRanges > kMaxNeighborhoodRanges)
+    return failure();
+
+  auto appendKeys = [&](int64_t begin, int64_t end) {
+    end = std::min(end, kvLen);
+    if (begin >= end)
+      return;
+    if (!ranges.empty() && ranges.back().end == begin)
+      ranges.back().end = end;
+    else
+      ranges.push_back({begin, end});
+  };
+  // Row-major enumeration over the leading dimensions yields ascending keys.
+  SmallVector<int64_t, 3> member(rank - 1);
+  for (unsigned d = 0; d + 1 < rank; ++d)
+    member[d] = windows[d].begin;
   while (true) {
-    int64_t key = 0;
-    for (unsigned d = 0; d < rank; ++d)
-      key += allowed[d][cursor[d]] * strides[d];
-    if (key < kvLen) {
-      if (!ranges.empty() && ranges.back().end == key)
-        ranges.back().end = key + 1;
-      else
-        ranges.push_back({key, key + 1});
+    int64_t base = 0;
+    for (unsigned d = 0; d + 1 < rank; ++d)
+      base += (member[d] * windows[d].dilation + windows[d].group) * strides[d];
+    if (last.dilation == 1) {
+      appendKeys(base + last.begin, base + last.end);
+    } else {
+      for (int64_t m = last.begin; m < last.end; ++m) {
+        int64_t key = base + m * last.dilation + last.group;
+        appendKeys(key, key + 1);
+      }
     }
-    int d = rank - 1;
-    while (d >= 0 && ++cursor[d] == allowed[d].size())
-      cursor[d--] = 0;
+    int d = static_cast<int>(rank) - 2;
+    while (d >= 0 && ++member[d] == windows[d].end) {
+      member[d] = windows[d].begin;
+      --d;
+    }
     if (d < 0)
       break;
   }

@@ -48,9 +48,14 @@ struct BlockLists {
   int64_t maxCount = 0;
 };
 
+/// Bounds on the compile-time work of computeBlockLists: block pairs, and
+/// key ranges visited over all rows.
+constexpr int64_t kMaxBlockPairs = int64_t(1) << 24;
+constexpr int64_t kMaxAnalyzedRanges = int64_t(1) << 26;
+
 /// Computes the block lists of a structural mask; fails when the mask reads
-/// segment ids, or when `qLen` exceeds `maxRows` (the work is one row scan
-/// per query).
+/// segment ids or cannot enumerate its keys, when `qLen` exceeds `maxRows`
+/// (the work is one row scan per query), or past the bounds above.
 FailureOr<BlockLists> computeBlockLists(MaskAttrInterface mask, int64_t qLen,
                                         int64_t kvLen, int64_t blockQ,
                                         int64_t blockKv,

@@ -227,3 +227,19 @@ func.func @no_fold(%s: tensor<2x64xi32>) -> (tensor<2x1x4x4xi32>, tensor<?x1x4x4
       : tensor<?x1x4xi32>, tensor<?x1x4x4xi32>
   return %i0, %i1 : tensor<2x1x4x4xi32>, tensor<?x1x4x4xi32>
 }
+
+// -----
+
+// Lists too large to analyze at compile time stay runtime work, and the
+// verifier does not stall on them: 2^31 - 1 single-key blocks, and a
+// dilated 40000 x 40000 neighborhood with windows of 20000 x 20000.
+// CHECK-LABEL: func.func @no_fold_huge
+// CHECK: sparse_attn.block_mask {block = [1, 1]
+// CHECK: sparse_attn.block_mask {block = [1, 1048576]
+func.func @no_fold_huge() -> (tensor<1x1x1x4xi32>, tensor<1x1x1x2000xi32>) {
+  %n0, %i0 = sparse_attn.block_mask {block = [1, 1], q_len = 1, kv_len = 2147483647}
+      : tensor<1x1x1xi32>, tensor<1x1x1x4xi32>
+  %n1, %i1 = sparse_attn.block_mask {mask = #sparse_attn.neighborhood<grid = [40000, 40000], window = [20000, 20000], dilation = [2, 2]>, block = [1, 1048576], q_len = 1, kv_len = 1600000000}
+      : tensor<1x1x1xi32>, tensor<1x1x1x2000xi32>
+  return %i0, %i1 : tensor<1x1x1x4xi32>, tensor<1x1x1x2000xi32>
+}
