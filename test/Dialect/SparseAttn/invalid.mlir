@@ -729,3 +729,10 @@ func.func @missing_types(%q: tensor<1x4x16x8xf32>) {
   %o, %l = sparse_attn.attention %q, %q, %q {mask = #sparse_attn.causal}
   return
 }
+
+// -----
+
+// Invalid IR exits with a failure code and a diagnostic, never a crash
+// (`not` fails on a signal).
+// RUN: not sparse-attn-opt %s -split-input-file -allow-unregistered-dialect 2>&1 | FileCheck %s --check-prefix=EXIT
+// EXIT: error: sliding_window expects left >= 0
