@@ -19,9 +19,10 @@ config.substitutions.append(("%sparse_attn_src_root", config.sparse_attn_src_roo
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 # Tools come from the build (ours) and from LLVM's bin directory (FileCheck, not).
 config.sparse_attn_tools_dir = os.path.join(config.sparse_attn_obj_root, "bin")
 tool_dirs = [config.sparse_attn_tools_dir, config.llvm_tools_dir]
-tools = ["sparse-attn-opt"]
+tools = ["sparse-attn-opt", "not", "count"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
