@@ -416,13 +416,19 @@ verifyEveryLength(ArrayRef<Attribute> masks, std::optional<int64_t> qLen,
   return success();
 }
 
-Attribute IntersectAttr::parse(AsmParser &parser, Type) {
+/// Parses `<[mask, ...]>` into a verified combinator.
+template <typename CombinatorAttr>
+static Attribute parseCombinator(AsmParser &parser) {
   SMLoc loc = parser.getCurrentLocation();
   SmallVector<Attribute> masks;
   if (parseMaskList(parser, masks))
     return {};
-  return IntersectAttr::getChecked([&] { return parser.emitError(loc); },
-                                   parser.getContext(), masks);
+  return CombinatorAttr::getChecked([&] { return parser.emitError(loc); },
+                                    parser.getContext(), masks);
+}
+
+Attribute IntersectAttr::parse(AsmParser &parser, Type) {
+  return parseCombinator<IntersectAttr>(parser);
 }
 
 void IntersectAttr::print(AsmPrinter &printer) const {
@@ -453,12 +459,7 @@ IntersectAttr::verifyLengths(std::optional<int64_t> qLen,
 }
 
 Attribute UnionAttr::parse(AsmParser &parser, Type) {
-  SMLoc loc = parser.getCurrentLocation();
-  SmallVector<Attribute> masks;
-  if (parseMaskList(parser, masks))
-    return {};
-  return UnionAttr::getChecked([&] { return parser.emitError(loc); },
-                               parser.getContext(), masks);
+  return parseCombinator<UnionAttr>(parser);
 }
 
 void UnionAttr::print(AsmPrinter &printer) const {

@@ -300,6 +300,14 @@ verifyQueryKeyValue(Operation *op, RankedTensorType query, RankedTensorType key,
   return dims;
 }
 
+/// verifyQueryKeyValue over the operands and results every attention op has.
+template <typename AttentionOpTy>
+static FailureOr<AttentionDims> verifyAttentionOperands(AttentionOpTy op) {
+  return verifyQueryKeyValue(op, op.getQuery().getType(), op.getKey().getType(),
+                             op.getValue().getType(), op.getOutput().getType(),
+                             op.getLse().getType(), op.getScaleAttr());
+}
+
 /// Checks the signature of a `mask_mod` or `score_mod` region and its yield.
 static LogicalResult verifyModRegion(Operation *op, Region &region,
                                      StringRef name, TypeRange argumentTypes,
@@ -337,10 +345,7 @@ static LogicalResult verifyModRegions(Operation *op, Region &maskMod,
 }
 
 LogicalResult AttentionOp::verify() {
-  FailureOr<AttentionDims> dims =
-      verifyQueryKeyValue(*this, getQuery().getType(), getKey().getType(),
-                          getValue().getType(), getOutput().getType(),
-                          getLse().getType(), getScaleAttr());
+  FailureOr<AttentionDims> dims = verifyAttentionOperands(*this);
   if (failed(dims))
     return failure();
   return verifyMaskOperands(*this, dims->batch, dims->queryLen, dims->kvLen);
@@ -351,10 +356,7 @@ LogicalResult AttentionOp::verifyRegions() {
 }
 
 LogicalResult BlockSparseAttentionOp::verify() {
-  FailureOr<AttentionDims> dims =
-      verifyQueryKeyValue(*this, getQuery().getType(), getKey().getType(),
-                          getValue().getType(), getOutput().getType(),
-                          getLse().getType(), getScaleAttr());
+  FailureOr<AttentionDims> dims = verifyAttentionOperands(*this);
   if (failed(dims))
     return failure();
   FailureOr<std::pair<int64_t, int64_t>> blockSizes =
@@ -398,10 +400,7 @@ LogicalResult BlockSparseAttentionOp::verifyRegions() {
 }
 
 LogicalResult TokenSparseAttentionOp::verify() {
-  FailureOr<AttentionDims> dims =
-      verifyQueryKeyValue(*this, getQuery().getType(), getKey().getType(),
-                          getValue().getType(), getOutput().getType(),
-                          getLse().getType(), getScaleAttr());
+  FailureOr<AttentionDims> dims = verifyAttentionOperands(*this);
   if (failed(dims))
     return failure();
   RankedTensorType indicesType = getTokenIndices().getType();
