@@ -215,8 +215,8 @@ resolveLengths(MaskedOpInterface op, IntegerAttr qLenAttr, IntegerAttr kvLenAttr
     if (!dimsAgree(qLen, segQLen) || !dimsAgree(kvLen, segKvLen))
       return op->emitOpError()
              << "expects q_len and kv_len to match the segment ids' lengths, "
-                "got q_len = "
-             << qLen << ", kv_len = " << kvLen << " and segment ids of "
+                "got [q_len, kv_len] = "
+             << formatShape({qLen, kvLen}) << " and segment ids of "
              << segQ.getType() << " and " << op.getSegmentIdsKv().getType();
     qLen = mergeDims(qLen, segQLen);
     kvLen = mergeDims(kvLen, segKvLen);

@@ -436,8 +436,16 @@ func.func @block_mask_block_size() {
 // -----
 
 func.func @block_mask_lengths_vs_segments(%sq: tensor<1x256xi32>, %skv: tensor<1x512xi32>) {
-  // expected-error @+1 {{expects q_len and kv_len to match the segment ids' lengths, got q_len = 512, kv_len = 512 and segment ids of 'tensor<1x256xi32>' and 'tensor<1x512xi32>'}}
+  // expected-error @+1 {{expects q_len and kv_len to match the segment ids' lengths, got [q_len, kv_len] = [512, 512] and segment ids of 'tensor<1x256xi32>' and 'tensor<1x512xi32>'}}
   %n, %i = sparse_attn.block_mask segment_ids(%sq, %skv : tensor<1x256xi32>, tensor<1x512xi32>) {mask = #sparse_attn.document, block = [128, 128], q_len = 512, kv_len = 512} : tensor<1x1x4xi32>, tensor<1x1x4x4xi32>
+  return
+}
+
+// -----
+
+func.func @block_mask_kv_len_vs_segments(%sq: tensor<1x256xi32>, %skv: tensor<1x512xi32>) {
+  // expected-error @+1 {{expects q_len and kv_len to match the segment ids' lengths, got [q_len, kv_len] = [?, 256]}}
+  %n, %i = sparse_attn.block_mask segment_ids(%sq, %skv : tensor<1x256xi32>, tensor<1x512xi32>) {mask = #sparse_attn.document, block = [128, 128], kv_len = 256} : tensor<1x1x2xi32>, tensor<1x1x2x4xi32>
   return
 }
 
