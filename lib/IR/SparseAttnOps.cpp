@@ -563,20 +563,19 @@ LogicalResult BlockScoresOp::verify() {
   if (getMaskAttr() && (isDynamic(qLen) || isDynamic(kvLen)) &&
       !getSegmentIdsQ())
     return emitOpError() << "expects q_len and kv_len when a mask is given";
-  int64_t queryBlocks = mergeDims(numBlocks(qLen, blockSizes->first),
-                                  queryType.getDimSize(2));
-  int64_t kvBlocks = mergeDims(numBlocks(kvLen, blockSizes->second),
-                               keyType.getDimSize(2));
-  if (!dimsAgree(numBlocks(qLen, blockSizes->first), queryType.getDimSize(2)) ||
-      !dimsAgree(numBlocks(kvLen, blockSizes->second), keyType.getDimSize(2)))
-    return emitOpError() << "expects " << formatShape(
-                                {numBlocks(qLen, blockSizes->first),
-                                 numBlocks(kvLen, blockSizes->second)})
-                         << " pooled query and key blocks for q_len = " << qLen
-                         << ", kv_len = " << kvLen << " and block = "
+  int64_t expectedQueryBlocks = numBlocks(qLen, blockSizes->first);
+  int64_t expectedKvBlocks = numBlocks(kvLen, blockSizes->second);
+  if (!dimsAgree(expectedQueryBlocks, queryType.getDimSize(2)) ||
+      !dimsAgree(expectedKvBlocks, keyType.getDimSize(2)))
+    return emitOpError() << "expects "
+                         << formatShape({expectedQueryBlocks, expectedKvBlocks})
+                         << " pooled query and key blocks for [q_len, kv_len] = "
+                         << formatShape({qLen, kvLen}) << " and block = "
                          << getBlock() << ", got "
                          << formatShape({queryType.getDimSize(2),
                                          keyType.getDimSize(2)});
+  int64_t queryBlocks = mergeDims(expectedQueryBlocks, queryType.getDimSize(2));
+  int64_t kvBlocks = mergeDims(expectedKvBlocks, keyType.getDimSize(2));
 
   RankedTensorType scoresType = getScores().getType();
   int64_t resultHeads = scoresType.getDimSize(1);

@@ -580,7 +580,7 @@ func.func @block_scores_lengths_for_mask(%qp: tensor<1x4x4x16xf32>, %kp: tensor<
 // -----
 
 func.func @block_scores_block_count(%qp: tensor<1x4x4x16xf32>, %kp: tensor<1x2x4x16xf32>) {
-  // expected-error @+1 {{expects [4, 5] pooled query and key blocks for q_len = 256, kv_len = 257 and block = [64, 64], got [4, 4]}}
+  // expected-error @+1 {{expects [4, 5] pooled query and key blocks for [q_len, kv_len] = [256, 257] and block = [64, 64], got [4, 4]}}
   %s = sparse_attn.block_scores %qp, %kp {block = [64, 64], q_len = 256, kv_len = 257, mask = #sparse_attn.causal} : tensor<1x4x4x16xf32>, tensor<1x2x4x16xf32> -> tensor<1x4x4x4xf32>
   return
 }
