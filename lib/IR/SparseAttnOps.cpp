@@ -139,11 +139,15 @@ static LogicalResult verifyLengthAttr(Operation *op, StringRef name,
   return success();
 }
 
-/// Parses `block = [block_q, block_kv]` (arity is checked by ODS).
+/// Reads `block = [block_q, block_kv]` (arity is checked by ODS).
+static std::pair<int64_t, int64_t> getBlockSizes(ArrayAttr block) {
+  return {cast<IntegerAttr>(block[0]).getInt(),
+          cast<IntegerAttr>(block[1]).getInt()};
+}
+
 static FailureOr<std::pair<int64_t, int64_t>> verifyBlockSizes(Operation *op,
                                                                ArrayAttr block) {
-  int64_t blockQ = cast<IntegerAttr>(block[0]).getInt();
-  int64_t blockKv = cast<IntegerAttr>(block[1]).getInt();
+  auto [blockQ, blockKv] = getBlockSizes(block);
   if (blockQ < 1 || blockKv < 1 || blockQ > kMaxSequenceLength ||
       blockKv > kMaxSequenceLength)
     return op->emitOpError() << "expects block sizes in [1, "
@@ -478,8 +482,7 @@ LogicalResult BlockMaskOp::fold(FoldAdaptor,
   if (!numType.hasStaticShape() || !indicesType.hasStaticShape() ||
       indicesType.getNumElements() > kMaxFoldedElements)
     return failure();
-  int64_t blockQ = cast<IntegerAttr>(getBlock()[0]).getInt();
-  int64_t blockKv = cast<IntegerAttr>(getBlock()[1]).getInt();
+  auto [blockQ, blockKv] = getBlockSizes(getBlock());
   FailureOr<BlockLists> lists =
       computeBlockLists(getMaskAttr(), getQLenAttr().getInt(),
                         getKvLenAttr().getInt(), blockQ, blockKv);
