@@ -1,0 +1,1418 @@
+//===- SparseAttnToLinalg.cpp - reference lowering of sparse_attn ---------===//
+//
+// Lowers every sparse_attn op to linalg/scf/arith/math/tensor, computing
+// exactly what docs/semantics.md states. Attention materializes its scores;
+// the selection ops are scalar scf loops. Correctness, not speed.
+//
+//===----------------------------------------------------------------------===//
+
+#include "SparseAttn/Conversion/Passes.h"
+
+#include "SparseAttn/Conversion/MaskPredicate.h"
+#include "SparseAttn/IR/SparseAttnDialect.h"
+#include "SparseAttn/IR/SparseAttnOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/DialectConversion.h"
+
+#include <cmath>
+
+namespace mlir::sparse_attn {
+#define GEN_PASS_DEF_CONVERTSPARSEATTNTOLINALGPASS
+#include "SparseAttn/Conversion/Passes.h.inc"
+} // namespace mlir::sparse_attn
+
+using namespace mlir;
+using namespace mlir::sparse_attn;
+
+namespace {
+
+using utils::IteratorType;
+constexpr IteratorType kPar = IteratorType::parallel;
+constexpr IteratorType kRed = IteratorType::reduction;
+
+/// Builds the lowered IR of one op: constants, dims, run-time shape checks,
+/// linalg.generic and scf loops at the op's position.
+class Builder {
+public:
+  Builder(OpBuilder &builder, Operation *op, bool runtimeChecks)
+      : b(builder), loc(op->getLoc()), op(op), runtimeChecks(runtimeChecks) {}
+
+  OpBuilder &b;
+  Location loc;
+  Operation *op;
+  bool runtimeChecks;
+
+  MLIRContext *ctx() { return b.getContext(); }
+  Type f32() { return b.getF32Type(); }
+  Type i32() { return b.getI32Type(); }
+  Type i1() { return b.getI1Type(); }
+
+  Value index(int64_t value) { return arith::ConstantIndexOp::create(b, loc, value); }
+  Value f32Const(double value) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
+  }
+  Value negInf() { return f32Const(-INFINITY); }
+  Value i32Const(int32_t value) {
+    return arith::ConstantIntOp::create(b, loc, value, 32);
+  }
+  Value boolConst(bool value) {
+    return arith::ConstantIntOp::create(b, loc, value, 1);
+  }
+
+  /// Extent `d` of `tensor` as an index value (a constant when static).
+  Value dim(Value tensor, int64_t d) {
+    auto type = cast<RankedTensorType>(tensor.getType());
+    if (!type.isDynamicDim(d))
+      return index(type.getDimSize(d));
+    return tensor::DimOp::create(b, loc, tensor, d);
+  }
+
+  Value ceilDiv(Value x, int64_t divisor) {
+    return arith::CeilDivSIOp::create(b, loc, x, index(divisor));
+  }
+
+  /// `what` of the op as the message of a failed run-time check.
+  std::string message(const Twine &what) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    os << op->getName();
+    if (auto fileLoc = dyn_cast<FileLineColLoc>(loc))
+      os << " at " << fileLoc.getFilename().getValue() << ":"
+         << fileLoc.getLine() << ":" << fileLoc.getColumn();
+    os << ": " << what;
+    return text;
+  }
+
+  /// Asserts at run time; constant-true checks fold away.
+  void check(Value condition, const Twine &what) {
+    if (!runtimeChecks)
+      return;
+    if (std::optional<int64_t> value = getConstantIntValue(condition);
+        value && *value)
+      return;
+    cf::AssertOp::create(b, loc, condition, message(what));
+  }
+
+  /// One extent from several places that must agree: the first static one
+  /// (or the first), with run-time checks that the others equal it.
+  Value commonDim(ArrayRef<std::pair<Value, int64_t>> places,
+                  const Twine &what) {
+    size_t chosenPlace = 0;
+    for (auto [position, place] : llvm::enumerate(places))
+      if (!cast<RankedTensorType>(place.first.getType())
+               .isDynamicDim(place.second)) {
+        chosenPlace = position;
+        break;
+      }
+    Value chosen = dim(places[chosenPlace].first, places[chosenPlace].second);
+    for (auto [position, place] : llvm::enumerate(places)) {
+      auto [tensor, d] = place;
+      if (position == chosenPlace ||
+          (tensor == places[chosenPlace].first && d == places[chosenPlace].second))
+        continue;
+      Value other = dim(tensor, d);
+      if (getConstantIntValue(other) && getConstantIntValue(chosen))
+        continue;
+      check(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, other,
+                                  chosen),
+            what);
+    }
+    return chosen;
+  }
+
+  void checkEq(Value x, Value y, const Twine &what) {
+    check(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, x, y), what);
+  }
+
+  Value empty(ArrayRef<Value> sizes, Type elementType) {
+    SmallVector<OpFoldResult> foldedSizes;
+    for (Value size : sizes)
+      foldedSizes.push_back(getAsOpFoldResult(size));
+    return tensor::EmptyOp::create(b, loc, foldedSizes, elementType);
+  }
+
+  Value fill(Value value, Value tensor) {
+    return linalg::FillOp::create(b, loc, ValueRange{value}, ValueRange{tensor})
+        .getResult(0);
+  }
+
+  Value filled(ArrayRef<Value> sizes, Value value) {
+    return fill(value, empty(sizes, value.getType()));
+  }
+
+  /// A tensor of `type` whose dynamic extents are taken from `sizes`, with
+  /// checks that `sizes` match the static ones.
+  Value emptyOfType(RankedTensorType type, ArrayRef<Value> sizes,
+                    const Twine &what) {
+    SmallVector<Value> dynamicSizes;
+    for (auto [d, size] : llvm::enumerate(sizes)) {
+      if (type.isDynamicDim(d))
+        dynamicSizes.push_back(size);
+      else
+        checkEq(size, index(type.getDimSize(d)), what + " dim " + Twine(d));
+    }
+    return tensor::EmptyOp::create(b, loc, type, dynamicSizes);
+  }
+
+  /// `tensor` cast to `type` (same element type, possibly more static
+  /// extents), with checks that the extents agree.
+  Value castTo(Value tensor, RankedTensorType type, const Twine &what) {
+    if (tensor.getType() == type)
+      return tensor;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (!type.isDynamicDim(d))
+        checkEq(dim(tensor, d), index(type.getDimSize(d)),
+                what + " dim " + Twine(d));
+    return tensor::CastOp::create(b, loc, type, tensor);
+  }
+
+  AffineMap map(unsigned numDims, ArrayRef<AffineExpr> results) {
+    return AffineMap::get(numDims, 0, results, ctx());
+  }
+  AffineExpr d(unsigned position) { return getAffineDimExpr(position, ctx()); }
+  AffineExpr c(int64_t value) { return getAffineConstantExpr(value, ctx()); }
+
+  /// One linalg.generic with one result.
+  Value generic(ValueRange inputs, ArrayRef<AffineMap> inputMaps, Value init,
+                AffineMap initMap, ArrayRef<IteratorType> iterators,
+                function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
+    SmallVector<AffineMap> maps(inputMaps);
+    maps.push_back(initMap);
+    auto generic = linalg::GenericOp::create(
+        b, loc, TypeRange{init.getType()}, inputs, ValueRange{init}, maps,
+        iterators, [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+          Value result = body(nested, nestedLoc, args);
+          linalg::YieldOp::create(nested, nestedLoc, result);
+        });
+    return generic.getResult(0);
+  }
+
+  Value toF32(OpBuilder &nested, Location nestedLoc, Value value) {
+    if (value.getType().isF32())
+      return value;
+    return arith::ExtFOp::create(nested, nestedLoc, nested.getF32Type(), value);
+  }
+};
+
+/// Loop induction values of the enclosing linalg.generic.
+static SmallVector<Value> loopIndices(OpBuilder &b, Location loc,
+                                      unsigned count) {
+  SmallVector<Value> indices;
+  for (unsigned d = 0; d < count; ++d)
+    indices.push_back(linalg::IndexOp::create(b, loc, d));
+  return indices;
+}
+
+/// `cond ? thenValues : elseValues` as an scf.if whose branches are built
+/// lazily, so a branch's reads happen only when it is taken.
+static ValueRange buildIf(OpBuilder &b, Location loc, TypeRange types,
+                          Value cond,
+                          function_ref<SmallVector<Value>(OpBuilder &)> thenFn,
+                          function_ref<SmallVector<Value>(OpBuilder &)> elseFn) {
+  auto ifOp = scf::IfOp::create(b, loc, types, cond, /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    scf::YieldOp::create(b, loc, thenFn(b));
+    b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+    scf::YieldOp::create(b, loc, elseFn(b));
+  }
+  return ifOp.getResults();
+}
+
+/// Clones the single block of a mask_mod/score_mod region at `b`, with its
+/// arguments bound to `arguments`; returns the yielded value.
+static Value inlineModRegion(OpBuilder &b, Region &region,
+                             ValueRange arguments) {
+  Block &block = region.front();
+  IRMapping mapping;
+  mapping.map(block.getArguments(), arguments);
+  for (Operation &nested : block.without_terminator())
+    b.clone(nested, mapping);
+  return mapping.lookupOrDefault(block.getTerminator()->getOperand(0));
+}
+
+/// The scale attribute, or 1/sqrt(D) rounded to f32.
+static double getScaleValue(FloatAttr scale, int64_t headDim) {
+  if (scale)
+    return scale.getValueAsDouble();
+  return static_cast<float>(1.0 / std::sqrt(static_cast<double>(headDim)));
+}
+
+//===----------------------------------------------------------------------===//
+// Attention: scores, softmax, weighted values
+//===----------------------------------------------------------------------===//
+
+/// Extents of an attention op, read at run time.
+struct AttentionShape {
+  Value batch, queryLen, kvLen;
+  int64_t queryHeads, kvHeads, headDim, valueDim;
+  int64_t groupSize() const { return queryHeads / kvHeads; }
+};
+
+static AttentionShape getAttentionShape(Builder &l, Value query, Value key,
+                                        Value value, Value segmentIdsQ,
+                                        Value segmentIdsKv) {
+  SmallVector<std::pair<Value, int64_t>> batchPlaces = {
+      {query, 0}, {key, 0}, {value, 0}};
+  SmallVector<std::pair<Value, int64_t>> queryLenPlaces = {{query, 2}};
+  SmallVector<std::pair<Value, int64_t>> kvLenPlaces = {{key, 2}, {value, 2}};
+  if (segmentIdsQ) {
+    batchPlaces.append({{segmentIdsQ, 0}, {segmentIdsKv, 0}});
+    queryLenPlaces.push_back({segmentIdsQ, 1});
+    kvLenPlaces.push_back({segmentIdsKv, 1});
+  }
+  auto queryType = cast<RankedTensorType>(query.getType());
+  auto valueType = cast<RankedTensorType>(value.getType());
+  AttentionShape shape;
+  shape.batch = l.commonDim(batchPlaces, "the batch sizes of q, k, v (and "
+                                         "segment ids) differ");
+  shape.queryLen =
+      l.commonDim(queryLenPlaces, "the query lengths of q and segment ids differ");
+  shape.kvLen = l.commonDim(kvLenPlaces,
+                            "the key lengths of k, v (and segment ids) differ");
+  shape.queryHeads = queryType.getDimSize(1);
+  shape.kvHeads = cast<RankedTensorType>(key.getType()).getDimSize(1);
+  shape.headDim = queryType.getDimSize(3);
+  shape.valueDim = valueType.getDimSize(3);
+  return shape;
+}
+
+/// s[b, h, i, j] = sum_d q[b, h, i, d] * k[b, h / G, j, d] in f32.
+static Value buildQueryKeyDots(Builder &l, const AttentionShape &shape,
+                               Value query, Value key) {
+  Value init = l.filled({shape.batch, l.index(shape.queryHeads), shape.queryLen,
+                         shape.kvLen},
+                        l.f32Const(0));
+  int64_t group = shape.groupSize();
+  return l.generic(
+      {query, key},
+      {l.map(5, {l.d(0), l.d(1), l.d(2), l.d(4)}),
+       l.map(5, {l.d(0), l.d(1).floorDiv(group), l.d(3), l.d(4)})},
+      init, l.map(5, {l.d(0), l.d(1), l.d(2), l.d(3)}),
+      {kPar, kPar, kPar, kPar, kRed},
+      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        Value product = arith::MulFOp::create(b, loc, l.toF32(b, loc, args[0]),
+                                              l.toF32(b, loc, args[1]));
+        return arith::AddFOp::create(b, loc, args[2], product);
+      });
+}
+
+/// Row statistics and normalization of masked scores `t [B, Hq, Sq, N]`
+/// (-inf where not allowed): returns the unnormalized probabilities
+/// `exp(t - m)` (0 on empty rows), the row max `m` and the sum `l`.
+struct SoftmaxParts {
+  Value probabilities, rowMax, rowSum;
+};
+
+static SoftmaxParts buildSoftmax(Builder &l, Value scores,
+                                 ArrayRef<Value> rowSizes) {
+  AffineMap rowMap = l.map(4, {l.d(0), l.d(1), l.d(2)});
+  AffineMap allMap = l.map(4, {l.d(0), l.d(1), l.d(2), l.d(3)});
+  Value rowMax = l.generic(
+      {scores}, {allMap}, l.filled(rowSizes, l.negInf()), rowMap,
+      {kPar, kPar, kPar, kRed},
+      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        return arith::MaximumFOp::create(b, loc, args[1], args[0]);
+      });
+  // exp(t - m); an empty row (m = -inf) gets 0 instead of exp(NaN).
+  Value probabilities = l.generic(
+      {rowMax}, {rowMap}, scores, allMap, {kPar, kPar, kPar, kPar},
+      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        Value negInf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(-INFINITY));
+        Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                            args[0], negInf);
+        Value shifted = arith::SubFOp::create(b, loc, args[1], args[0]);
+        Value exp = math::ExpOp::create(b, loc, shifted);
+        Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
+        return arith::SelectOp::create(b, loc, empty, zero, exp);
+      });
+  Value rowSum = l.generic(
+      {probabilities}, {allMap}, l.filled(rowSizes, l.f32Const(0)), rowMap,
+      {kPar, kPar, kPar, kRed},
+      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        return arith::AddFOp::create(b, loc, args[1], args[0]);
+      });
+  return {probabilities, rowMax, rowSum};
+}
+
+/// out = acc / l rounded to the output type (0 on empty rows), and
+/// lse = m + log(l) (-inf on empty rows).
+static std::pair<Value, Value>
+buildAttentionResults(Builder &l, const AttentionShape &shape, Value weighted,
+                      const SoftmaxParts &softmax, RankedTensorType outputType,
+                      RankedTensorType lseType) {
+  SmallVector<Value> outSizes = {shape.batch, l.index(shape.queryHeads),
+                                 shape.queryLen, l.index(shape.valueDim)};
+  Value outInit = l.emptyOfType(outputType, outSizes, "output shape");
+  Type outElement = outputType.getElementType();
+  AffineMap rowOf4 = l.map(4, {l.d(0), l.d(1), l.d(2)});
+  AffineMap all4 = l.map(4, {l.d(0), l.d(1), l.d(2), l.d(3)});
+  Value output = l.generic(
+      {weighted, softmax.rowMax, softmax.rowSum}, {all4, rowOf4, rowOf4},
+      outInit, all4, {kPar, kPar, kPar, kPar},
+      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        Value negInf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(-INFINITY));
+        Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                            args[1], negInf);
+        Value normalized = arith::DivFOp::create(b, loc, args[0], args[2]);
+        Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
+        Value result = arith::SelectOp::create(b, loc, empty, zero, normalized);
+        if (outElement.isF32())
+          return result;
+        return arith::TruncFOp::create(b, loc, outElement, result);
+      });
+  Value lseInit = l.emptyOfType(lseType, ArrayRef<Value>(outSizes).take_front(3),
+                                "lse shape");
+  AffineMap all3 = l.map(3, {l.d(0), l.d(1), l.d(2)});
+  Value lse = l.generic(
+      {softmax.rowMax, softmax.rowSum}, {all3, all3}, lseInit, all3,
+      {kPar, kPar, kPar},
+      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        Value negInf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(-INFINITY));
+        Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                            args[0], negInf);
+        Value logSum = math::LogOp::create(b, loc, args[1]);
+        Value lseValue = arith::AddFOp::create(b, loc, args[0], logSum);
+        return arith::SelectOp::create(b, loc, empty, negInf, lseValue);
+      });
+  return {output, lse};
+}
+
+/// Block-list membership `[Bl, Hl, NQ, NK]` (i1) of block_sparse_attention.
+static Value buildBlockMembership(Builder &l, Value numBlocks,
+                                  Value blockIndices, Value queryBlocks,
+                                  Value kvBlocks) {
+  auto indicesType = cast<RankedTensorType>(blockIndices.getType());
+  int64_t listHeads = indicesType.getDimSize(1);
+  Value listBatch = l.commonDim({{numBlocks, 0}, {blockIndices, 0}},
+                                "num_blocks and block_indices batch differ");
+  l.commonDim({{numBlocks, 2}, {blockIndices, 2}},
+              "num_blocks and block_indices query blocks differ");
+  Value init = l.filled({listBatch, l.index(listHeads), queryBlocks, kvBlocks},
+                        l.boolConst(false));
+  // member |= t < clamp(num, 0, C) && block_indices[.., t] == J
+  return l.generic(
+      {numBlocks, blockIndices},
+      {l.map(5, {l.d(0), l.d(1), l.d(2)}),
+       l.map(5, {l.d(0), l.d(1), l.d(2), l.d(4)})},
+      init, l.map(5, {l.d(0), l.d(1), l.d(2), l.d(3)}),
+      {kPar, kPar, kPar, kPar, kRed},
+      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        Value slot = linalg::IndexOp::create(b, loc, 4);
+        Value kvBlock = linalg::IndexOp::create(b, loc, 3);
+        Value count = arith::IndexCastOp::create(b, loc, b.getIndexType(), args[0]);
+        Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+        count = arith::MaxSIOp::create(b, loc, count, zero);
+        Value inList = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                             slot, count);
+        Value entry = arith::IndexCastOp::create(b, loc, b.getIndexType(), args[1]);
+        Value matches = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                              entry, kvBlock);
+        Value hit = arith::AndIOp::create(b, loc, inList, matches);
+        return arith::OrIOp::create(b, loc, args[2], hit);
+      });
+}
+
+/// What an attention op contributes to the allowed predicate of a pair.
+struct PairRules {
+  Attribute mask;
+  Value segmentIdsQ, segmentIdsKv;
+  Region *maskMod = nullptr;
+  Region *scoreMod = nullptr;
+  // block_sparse_attention: membership [Bl, Hl, NQ, NK] and block sizes.
+  Value membership;
+  bool listBatchIsOne = false;
+  Value listBatch;
+  int64_t listHeads = 1;
+  int64_t blockQ = 1, blockKv = 1;
+};
+
+/// Masked, scaled, score_mod'ed scores of attention/block_sparse_attention.
+static FailureOr<Value> buildMaskedScores(Builder &l, const AttentionShape &shape,
+                                          Value dots, double scale,
+                                          const PairRules &rules) {
+  AffineMap all4 = l.map(4, {l.d(0), l.d(1), l.d(2), l.d(3)});
+  bool failedMask = false;
+  Value result = l.generic(
+      {}, {}, dots, all4, {kPar, kPar, kPar, kPar},
+      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        SmallVector<Value> ivs = loopIndices(b, loc, 4);
+        Value batch = ivs[0], head = ivs[1], row = ivs[2], col = ivs[3];
+        MaskPairValues pair{batch,           row,        col,
+                            shape.queryLen,  shape.kvLen, rules.segmentIdsQ,
+                            rules.segmentIdsKv};
+        FailureOr<Value> allowed = buildMaskPredicate(b, loc, rules.mask, pair);
+        if (failed(allowed)) {
+          failedMask = true;
+          allowed = arith::ConstantIntOp::create(b, loc, 0, 1).getResult();
+        }
+        Value isAllowed = *allowed;
+        if (rules.maskMod)
+          isAllowed = arith::AndIOp::create(
+              b, loc, isAllowed,
+              inlineModRegion(b, *rules.maskMod, {batch, head, row, col}));
+        if (rules.membership) {
+          Value listBatchIndex = batch;
+          if (rules.listBatchIsOne) {
+            listBatchIndex = arith::ConstantIndexOp::create(b, loc, 0);
+          } else if (rules.listBatch) {
+            Value one = arith::ConstantIndexOp::create(b, loc, 1);
+            Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+            Value isOne = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                                rules.listBatch, one);
+            listBatchIndex = arith::SelectOp::create(b, loc, isOne, zero, batch);
+          }
+          Value listHead = arith::DivUIOp::create(
+              b, loc, head,
+              arith::ConstantIndexOp::create(b, loc,
+                                             shape.queryHeads / rules.listHeads));
+          Value queryBlock = arith::DivUIOp::create(
+              b, loc, row, arith::ConstantIndexOp::create(b, loc, rules.blockQ));
+          Value kvBlock = arith::DivUIOp::create(
+              b, loc, col, arith::ConstantIndexOp::create(b, loc, rules.blockKv));
+          Value member = tensor::ExtractOp::create(
+              b, loc, rules.membership,
+              ValueRange{listBatchIndex, listHead, queryBlock, kvBlock});
+          isAllowed = arith::AndIOp::create(b, loc, isAllowed, member);
+        }
+        Value scaled = arith::MulFOp::create(
+            b, loc, args[0],
+            arith::ConstantOp::create(b, loc, b.getF32FloatAttr(scale)));
+        if (rules.scoreMod)
+          scaled = inlineModRegion(b, *rules.scoreMod,
+                                   {scaled, batch, head, row, col});
+        Value negInf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(-INFINITY));
+        return arith::SelectOp::create(b, loc, isAllowed, scaled, negInf);
+      });
+  if (failedMask)
+    return failure();
+  return result;
+}
+
+/// acc[b, h, i, e] = sum_j p[b, h, i, j] * v[b, h / G, j, e] in f32.
+static Value buildWeightedValues(Builder &l, const AttentionShape &shape,
+                                 Value probabilities, Value value) {
+  Value init = l.filled({shape.batch, l.index(shape.queryHeads), shape.queryLen,
+                         l.index(shape.valueDim)},
+                        l.f32Const(0));
+  return l.generic(
+      {probabilities, value},
+      {l.map(5, {l.d(0), l.d(1), l.d(2), l.d(4)}),
+       l.map(5, {l.d(0), l.d(1).floorDiv(shape.groupSize()), l.d(4), l.d(3)})},
+      init, l.map(5, {l.d(0), l.d(1), l.d(2), l.d(3)}),
+      {kPar, kPar, kPar, kPar, kRed},
+      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        Value product = arith::MulFOp::create(b, loc, args[0],
+                                              l.toF32(b, loc, args[1]));
+        return arith::AddFOp::create(b, loc, args[2], product);
+      });
+}
+
+/// attention and block_sparse_attention share everything but the rules.
+template <typename OpTy>
+static LogicalResult lowerDenseAttention(OpTy op, PatternRewriter &rewriter,
+                                         bool runtimeChecks,
+                                         PairRules rules,
+                                         function_ref<LogicalResult(
+                                             Builder &, const AttentionShape &,
+                                             PairRules &)> addRules) {
+  Builder l(rewriter, op, runtimeChecks);
+  AttentionShape shape =
+      getAttentionShape(l, op.getQuery(), op.getKey(), op.getValue(),
+                        op.getSegmentIdsQ(), op.getSegmentIdsKv());
+  rules.mask = op.getMaskAttr();
+  rules.segmentIdsQ = op.getSegmentIdsQ();
+  rules.segmentIdsKv = op.getSegmentIdsKv();
+  if (!op.getMaskMod().empty())
+    rules.maskMod = &op.getMaskMod();
+  if (!op.getScoreMod().empty())
+    rules.scoreMod = &op.getScoreMod();
+  if (addRules && failed(addRules(l, shape, rules)))
+    return failure();
+
+  Value dots = buildQueryKeyDots(l, shape, op.getQuery(), op.getKey());
+  FailureOr<Value> scores = buildMaskedScores(
+      l, shape, dots, getScaleValue(op.getScaleAttr(), shape.headDim), rules);
+  if (failed(scores))
+    return rewriter.notifyMatchFailure(op, "mask has no lowering");
+  SoftmaxParts softmax = buildSoftmax(
+      l, *scores, {shape.batch, l.index(shape.queryHeads), shape.queryLen});
+  Value weighted =
+      buildWeightedValues(l, shape, softmax.probabilities, op.getValue());
+  auto [output, lse] = buildAttentionResults(
+      l, shape, weighted, softmax, op.getOutput().getType(), op.getLse().getType());
+  rewriter.replaceOp(op, {output, lse});
+  return success();
+}
+
+struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
+  AttentionOpLowering(MLIRContext *context, bool runtimeChecks)
+      : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
+  LogicalResult matchAndRewrite(AttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    return lowerDenseAttention(op, rewriter, runtimeChecks, PairRules(), nullptr);
+  }
+  bool runtimeChecks;
+};
+
+struct BlockSparseAttentionOpLowering : OpRewritePattern<BlockSparseAttentionOp> {
+  BlockSparseAttentionOpLowering(MLIRContext *context, bool runtimeChecks)
+      : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
+  LogicalResult matchAndRewrite(BlockSparseAttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    ArrayRef<Attribute> block = op.getBlock().getValue();
+    int64_t blockQ = cast<IntegerAttr>(block[0]).getInt();
+    int64_t blockKv = cast<IntegerAttr>(block[1]).getInt();
+    auto addRules = [&](Builder &l, const AttentionShape &shape,
+                        PairRules &rules) -> LogicalResult {
+      Value numBlocks = op.getNumBlocks(), blockIndices = op.getBlockIndices();
+      Value queryBlocks = l.ceilDiv(shape.queryLen, blockQ);
+      Value kvBlocks = l.ceilDiv(shape.kvLen, blockKv);
+      l.checkEq(l.dim(numBlocks, 2), queryBlocks,
+                "block lists do not have ceil(Sq / block_q) query blocks");
+      rules.membership =
+          buildBlockMembership(l, numBlocks, blockIndices, queryBlocks, kvBlocks);
+      RankedTensorType numType = op.getNumBlocks().getType();
+      rules.listHeads = numType.getDimSize(1);
+      rules.blockQ = blockQ;
+      rules.blockKv = blockKv;
+      int64_t staticListBatch = numType.getDimSize(0);
+      if (ShapedType::isDynamic(staticListBatch))
+        staticListBatch = op.getBlockIndices().getType().getDimSize(0);
+      if (staticListBatch == 1) {
+        rules.listBatchIsOne = true;
+        return success();
+      }
+      Value listBatch = l.dim(numBlocks, 0);
+      Value isOne = arith::CmpIOp::create(rewriter, l.loc, arith::CmpIPredicate::eq,
+                                          listBatch, l.index(1));
+      Value isBatch = arith::CmpIOp::create(
+          rewriter, l.loc, arith::CmpIPredicate::eq, listBatch, shape.batch);
+      l.check(arith::OrIOp::create(rewriter, l.loc, isOne, isBatch),
+              "block lists' batch is neither 1 nor the batch size");
+      if (ShapedType::isDynamic(staticListBatch))
+        rules.listBatch = listBatch;
+      return success();
+    };
+    return lowerDenseAttention(op, rewriter, runtimeChecks, PairRules(),
+                               addRules);
+  }
+  bool runtimeChecks;
+};
+
+/// A guarded read: `tensor[indices]` when `valid`, else `fallback`; the read
+/// is not executed otherwise.
+static Value extractIf(OpBuilder &b, Location loc, Value valid, Value tensor,
+                       ValueRange indices, Value fallback) {
+  return buildIf(
+      b, loc, fallback.getType(), valid,
+      [&](OpBuilder &thenBuilder) -> SmallVector<Value> {
+        return {tensor::ExtractOp::create(thenBuilder, loc, tensor, indices)};
+      },
+      [&](OpBuilder &) -> SmallVector<Value> { return {fallback}; })[0];
+}
+
+/// Whether token list entry `entry` (i32) names a key: 0 <= entry < kvLen.
+static std::pair<Value, Value> tokenEntry(OpBuilder &b, Location loc,
+                                          Value entry, Value kvLen) {
+  Value position = arith::IndexCastOp::create(b, loc, b.getIndexType(), entry);
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value valid = arith::AndIOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, zero, position),
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, position, kvLen));
+  return {valid, position};
+}
+
+struct TokenSparseAttentionOpLowering : OpRewritePattern<TokenSparseAttentionOp> {
+  TokenSparseAttentionOpLowering(MLIRContext *context, bool runtimeChecks)
+      : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
+  LogicalResult matchAndRewrite(TokenSparseAttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    Builder l(rewriter, op, runtimeChecks);
+    Value query = op.getQuery(), key = op.getKey(), value = op.getValue(),
+          tokens = op.getTokenIndices();
+    AttentionShape shape = getAttentionShape(l, query, key, value, {}, {});
+    l.checkEq(l.dim(tokens, 0), shape.batch,
+              "token_indices batch differs from the query batch");
+    l.checkEq(l.dim(tokens, 1), shape.queryLen,
+              "token_indices length differs from the query length");
+    Value slots = l.dim(tokens, 2);
+    int64_t group = shape.groupSize();
+    double scale = getScaleValue(op.getScaleAttr(), shape.headDim);
+    SmallVector<Value> rowSizes = {shape.batch, l.index(shape.queryHeads),
+                                   shape.queryLen};
+    SmallVector<Value> scoreSizes = {shape.batch, l.index(shape.queryHeads),
+                                     shape.queryLen, slots};
+
+    // s[b, h, i, t] = <q[b, h, i], k[b, h / G, x_t]> over valid slots.
+    Value dots = l.generic(
+        {query, tokens},
+        {l.map(5, {l.d(0), l.d(1), l.d(2), l.d(4)}),
+         l.map(5, {l.d(0), l.d(2), l.d(3)})},
+        l.filled(scoreSizes, l.f32Const(0)),
+        l.map(5, {l.d(0), l.d(1), l.d(2), l.d(3)}),
+        {kPar, kPar, kPar, kPar, kRed},
+        [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+          SmallVector<Value> ivs = loopIndices(b, loc, 5);
+          auto [valid, position] = tokenEntry(b, loc, args[1], shape.kvLen);
+          Value kvHead = arith::DivUIOp::create(
+              b, loc, ivs[1], arith::ConstantIndexOp::create(b, loc, group));
+          Value zero = arith::ConstantOp::create(
+              b, loc, b.getZeroAttr(cast<ShapedType>(key.getType()).getElementType()));
+          Value keyValue = extractIf(b, loc, valid, key,
+                                     {ivs[0], kvHead, position, ivs[4]}, zero);
+          Value product = arith::MulFOp::create(b, loc, l.toF32(b, loc, args[0]),
+                                                l.toF32(b, loc, keyValue));
+          return arith::AddFOp::create(b, loc, args[2], product);
+        });
+    AffineMap all4 = l.map(4, {l.d(0), l.d(1), l.d(2), l.d(3)});
+    Value scores = l.generic(
+        {tokens}, {l.map(4, {l.d(0), l.d(2), l.d(3)})}, dots, all4,
+        {kPar, kPar, kPar, kPar},
+        [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+          Value valid = tokenEntry(b, loc, args[0], shape.kvLen).first;
+          Value scaled = arith::MulFOp::create(
+              b, loc, args[1],
+              arith::ConstantOp::create(b, loc, b.getF32FloatAttr(scale)));
+          Value negInf =
+              arith::ConstantOp::create(b, loc, b.getF32FloatAttr(-INFINITY));
+          return arith::SelectOp::create(b, loc, valid, scaled, negInf);
+        });
+    SoftmaxParts softmax = buildSoftmax(l, scores, rowSizes);
+    Value weighted = l.generic(
+        {softmax.probabilities, tokens},
+        {l.map(5, {l.d(0), l.d(1), l.d(2), l.d(4)}),
+         l.map(5, {l.d(0), l.d(2), l.d(4)})},
+        l.filled({shape.batch, l.index(shape.queryHeads), shape.queryLen,
+                  l.index(shape.valueDim)},
+                 l.f32Const(0)),
+        l.map(5, {l.d(0), l.d(1), l.d(2), l.d(3)}),
+        {kPar, kPar, kPar, kPar, kRed},
+        [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+          SmallVector<Value> ivs = loopIndices(b, loc, 5);
+          auto [valid, position] = tokenEntry(b, loc, args[1], shape.kvLen);
+          Value kvHead = arith::DivUIOp::create(
+              b, loc, ivs[1], arith::ConstantIndexOp::create(b, loc, group));
+          Value zero = arith::ConstantOp::create(
+              b, loc,
+              b.getZeroAttr(cast<ShapedType>(value.getType()).getElementType()));
+          Value valueElement = extractIf(
+              b, loc, valid, value, {ivs[0], kvHead, position, ivs[3]}, zero);
+          Value product = arith::MulFOp::create(b, loc, args[0],
+                                                l.toF32(b, loc, valueElement));
+          return arith::AddFOp::create(b, loc, args[2], product);
+        });
+    auto [output, lse] = buildAttentionResults(l, shape, weighted, softmax,
+                                               op.getOutput().getType(),
+                                               op.getLse().getType());
+    rewriter.replaceOp(op, {output, lse});
+    return success();
+  }
+  bool runtimeChecks;
+};
+
+//===----------------------------------------------------------------------===//
+// Block lists
+//===----------------------------------------------------------------------===//
+
+/// Lengths a block_mask/block_scores analyzes: the attributes, or the
+/// segment ids' extents for a mask that reads them (checked to agree).
+static std::pair<Value, Value> getMaskLengths(Builder &l, IntegerAttr qLenAttr,
+                                              IntegerAttr kvLenAttr,
+                                              Value segmentIdsQ,
+                                              Value segmentIdsKv) {
+  Value qLen, kvLen;
+  if (segmentIdsQ) {
+    qLen = l.dim(segmentIdsQ, 1);
+    kvLen = l.dim(segmentIdsKv, 1);
+    if (qLenAttr)
+      l.checkEq(qLen, l.index(qLenAttr.getInt()),
+                "q_len differs from the segment ids' length");
+    if (kvLenAttr)
+      l.checkEq(kvLen, l.index(kvLenAttr.getInt()),
+                "kv_len differs from the segment ids' length");
+    return {qLen, kvLen};
+  }
+  return {qLenAttr ? l.index(qLenAttr.getInt()) : Value(),
+          kvLenAttr ? l.index(kvLenAttr.getInt()) : Value()};
+}
+
+/// occupied[b, I, J] (i1, batch 1 unless the mask reads segment ids):
+/// whether query block I and kv block J hold an allowed pair.
+static FailureOr<Value> buildBlockOccupancy(Builder &l, Attribute mask,
+                                            Value segmentIdsQ,
+                                            Value segmentIdsKv, Value qLen,
+                                            Value kvLen, int64_t blockQ,
+                                            int64_t blockKv, Value queryBlocks,
+                                            Value kvBlocks) {
+  Value batch = segmentIdsQ
+                    ? l.commonDim({{segmentIdsQ, 0}, {segmentIdsKv, 0}},
+                                  "segment ids batch sizes differ")
+                    : l.index(1);
+  Value init = l.empty({batch, queryBlocks, kvBlocks}, l.i1());
+  bool failedMask = false;
+  Value occupied = l.generic(
+      {}, {}, init, l.map(3, {l.d(0), l.d(1), l.d(2)}), {kPar, kPar, kPar},
+      [&](OpBuilder &b, Location loc, ValueRange) -> Value {
+        SmallVector<Value> ivs = loopIndices(b, loc, 3);
+        Value one = arith::ConstantIndexOp::create(b, loc, 1);
+        auto blockRange = [&](Value blockIndex, int64_t size, Value length) {
+          Value sizeValue = arith::ConstantIndexOp::create(b, loc, size);
+          Value begin = arith::MulIOp::create(b, loc, blockIndex, sizeValue);
+          Value end = arith::MinSIOp::create(
+              b, loc, arith::AddIOp::create(b, loc, begin, sizeValue), length);
+          return std::make_pair(begin, end);
+        };
+        auto [rowBegin, rowEnd] = blockRange(ivs[1], blockQ, qLen);
+        auto [colBegin, colEnd] = blockRange(ivs[2], blockKv, kvLen);
+        Value none = arith::ConstantIntOp::create(b, loc, 0, 1);
+        auto rows = scf::ForOp::create(
+            b, loc, rowBegin, rowEnd, one, ValueRange{none},
+            [&](OpBuilder &rb, Location rl, Value row, ValueRange rowArgs) {
+              auto cols = scf::ForOp::create(
+                  rb, rl, colBegin, colEnd, one, ValueRange{rowArgs[0]},
+                  [&](OpBuilder &cb, Location cl, Value col, ValueRange colArgs) {
+                    MaskPairValues pair{ivs[0], row, col, qLen, kvLen,
+                                        segmentIdsQ, segmentIdsKv};
+                    FailureOr<Value> allowed =
+                        buildMaskPredicate(cb, cl, mask, pair);
+                    if (failed(allowed)) {
+                      failedMask = true;
+                      allowed = colArgs[0];
+                    }
+                    scf::YieldOp::create(
+                        cb, cl,
+                        ValueRange{arith::OrIOp::create(cb, cl, colArgs[0],
+                                                        *allowed)
+                                       .getResult()});
+                  });
+              scf::YieldOp::create(rb, rl, cols.getResults());
+            });
+        return rows.getResult(0);
+      });
+  if (failedMask)
+    return failure();
+  return occupied;
+}
+
+struct BlockMaskOpLowering : OpRewritePattern<BlockMaskOp> {
+  BlockMaskOpLowering(MLIRContext *context, bool runtimeChecks)
+      : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
+  LogicalResult matchAndRewrite(BlockMaskOp op,
+                                PatternRewriter &rewriter) const override {
+    Builder l(rewriter, op, runtimeChecks);
+    RankedTensorType numType = op.getNumBlocks().getType();
+    RankedTensorType indicesType = op.getBlockIndices().getType();
+    Value segmentIdsQ = op.getSegmentIdsQ(), segmentIdsKv = op.getSegmentIdsKv();
+    if (numType.isDynamicDim(0) && !segmentIdsQ)
+      return rewriter.notifyMatchFailure(
+          op, "dynamic list batch without segment ids to define it");
+    auto [qLen, kvLen] = getMaskLengths(l, op.getQLenAttr(), op.getKvLenAttr(),
+                                        segmentIdsQ, segmentIdsKv);
+    ArrayRef<Attribute> block = op.getBlock().getValue();
+    int64_t blockQ = cast<IntegerAttr>(block[0]).getInt();
+    int64_t blockKv = cast<IntegerAttr>(block[1]).getInt();
+    Value queryBlocks = l.ceilDiv(qLen, blockQ);
+    Value kvBlocks = l.ceilDiv(kvLen, blockKv);
+
+    MaskAttrInterface mask = op.getMaskAttr();
+    bool perBatch = mask && mask.usesSegmentIds();
+    Value batch = numType.isDynamicDim(0) ? l.dim(segmentIdsQ, 0)
+                                          : l.index(numType.getDimSize(0));
+    if (segmentIdsQ)
+      l.checkEq(batch, l.dim(segmentIdsQ, 0),
+                "list batch differs from the segment ids' batch");
+    Value heads = l.index(numType.getDimSize(1));
+    Value capacity = indicesType.isDynamicDim(3)
+                         ? kvBlocks
+                         : l.index(indicesType.getDimSize(3));
+
+    Value occupied;
+    if (mask) {
+      FailureOr<Value> result =
+          buildBlockOccupancy(l, mask, perBatch ? segmentIdsQ : Value(),
+                              perBatch ? segmentIdsKv : Value(), qLen, kvLen,
+                              blockQ, blockKv, queryBlocks, kvBlocks);
+      if (failed(result))
+        return rewriter.notifyMatchFailure(op, "mask has no lowering");
+      occupied = *result;
+    } else {
+      occupied = l.filled({l.index(1), queryBlocks, kvBlocks}, l.boolConst(true));
+    }
+
+    Value numInit =
+        l.emptyOfType(numType, {batch, heads, queryBlocks}, "num_blocks shape");
+    Value indicesInit = l.fill(
+        l.i32Const(-1), l.emptyOfType(indicesType,
+                                      {batch, heads, queryBlocks, capacity},
+                                      "block_indices shape"));
+    Value zero = l.index(0), one = l.index(1);
+    scf::LoopNest nest = scf::buildLoopNest(
+        rewriter, l.loc, {zero, zero, zero}, {batch, heads, queryBlocks},
+        {one, one, one}, {numInit, indicesInit},
+        [&](OpBuilder &b, Location loc, ValueRange ivs,
+            ValueRange lists) -> scf::ValueVector {
+          Value occupancyBatch = perBatch ? ivs[0] : zero;
+          auto scan = scf::ForOp::create(
+              b, loc, zero, kvBlocks, one, ValueRange{zero, lists[1]},
+              [&](OpBuilder &sb, Location sl, Value kvBlock, ValueRange state) {
+                Value count = state[0], indices = state[1];
+                Value isOccupied = tensor::ExtractOp::create(
+                    sb, sl, occupied, ValueRange{occupancyBatch, ivs[2], kvBlock});
+                Value fits = arith::CmpIOp::create(
+                    sb, sl, arith::CmpIPredicate::slt, count, capacity);
+                Value store = arith::AndIOp::create(sb, sl, isOccupied, fits);
+                Value updated = buildIf(
+                    sb, sl, indices.getType(), store,
+                    [&](OpBuilder &tb) -> SmallVector<Value> {
+                      Value entry = arith::IndexCastOp::create(
+                          tb, sl, tb.getI32Type(), kvBlock);
+                      return {tensor::InsertOp::create(
+                          tb, sl, entry, indices,
+                          ValueRange{ivs[0], ivs[1], ivs[2], count})};
+                    },
+                    [&](OpBuilder &) -> SmallVector<Value> { return {indices}; })[0];
+                Value increment = arith::IndexCastOp::create(
+                    sb, sl, sb.getIndexType(),
+                    arith::ExtUIOp::create(sb, sl, sb.getI64Type(), isOccupied));
+                scf::YieldOp::create(
+                    sb, sl,
+                    ValueRange{arith::AddIOp::create(sb, sl, count, increment)
+                                   .getResult(),
+                               updated});
+              });
+          Value count = arith::IndexCastOp::create(b, loc, b.getI32Type(),
+                                                   scan.getResult(0));
+          Value num = tensor::InsertOp::create(b, loc, count, lists[0],
+                                               ValueRange{ivs[0], ivs[1], ivs[2]});
+          return {num, scan.getResult(1)};
+        });
+    rewriter.replaceOp(op, nest.results);
+    return success();
+  }
+  bool runtimeChecks;
+};
+
+//===----------------------------------------------------------------------===//
+// Indexers
+//===----------------------------------------------------------------------===//
+
+struct PoolOpLowering : OpRewritePattern<PoolOp> {
+  PoolOpLowering(MLIRContext *context, bool runtimeChecks)
+      : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
+  LogicalResult matchAndRewrite(PoolOp op,
+                                PatternRewriter &rewriter) const override {
+    Builder l(rewriter, op, runtimeChecks);
+    Value input = op.getInput();
+    int64_t block = op.getBlock();
+    Value length = l.dim(input, 2);
+    Value init = l.emptyOfType(
+        op.getResult().getType(),
+        {l.dim(input, 0), l.dim(input, 1), l.ceilDiv(length, block), l.dim(input, 3)},
+        "result shape");
+    bool isMax = op.getKind() == PoolKind::Max;
+    Value result = l.generic(
+        {}, {}, init, l.map(4, {l.d(0), l.d(1), l.d(2), l.d(3)}),
+        {kPar, kPar, kPar, kPar},
+        [&](OpBuilder &b, Location loc, ValueRange) -> Value {
+          SmallVector<Value> ivs = loopIndices(b, loc, 4);
+          Value blockSize = arith::ConstantIndexOp::create(b, loc, block);
+          Value begin = arith::MulIOp::create(b, loc, ivs[2], blockSize);
+          Value end = arith::MinSIOp::create(
+              b, loc, arith::AddIOp::create(b, loc, begin, blockSize), length);
+          Value start = arith::ConstantOp::create(
+              b, loc, b.getF32FloatAttr(isMax ? -INFINITY : 0.0));
+          Value one = arith::ConstantIndexOp::create(b, loc, 1);
+          auto loop = scf::ForOp::create(
+              b, loc, begin, end, one, ValueRange{start},
+              [&](OpBuilder &fb, Location fl, Value row, ValueRange acc) {
+                Value element = l.toF32(
+                    fb, fl,
+                    tensor::ExtractOp::create(fb, fl, input,
+                                              ValueRange{ivs[0], ivs[1], row, ivs[3]}));
+                Value next =
+                    isMax ? arith::MaximumFOp::create(fb, fl, acc[0], element)
+                                .getResult()
+                          : arith::AddFOp::create(fb, fl, acc[0], element)
+                                .getResult();
+                scf::YieldOp::create(fb, fl, next);
+              });
+          if (isMax)
+            return loop.getResult(0);
+          Value count = arith::SubIOp::create(b, loc, end, begin);
+          Value countF = arith::UIToFPOp::create(
+              b, loc, b.getF32Type(),
+              arith::IndexCastOp::create(b, loc, b.getI64Type(), count));
+          return arith::DivFOp::create(b, loc, loop.getResult(0), countF);
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+  bool runtimeChecks;
+};
+
+struct BlockScoresOpLowering : OpRewritePattern<BlockScoresOp> {
+  BlockScoresOpLowering(MLIRContext *context, bool runtimeChecks)
+      : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
+  LogicalResult matchAndRewrite(BlockScoresOp op,
+                                PatternRewriter &rewriter) const override {
+    Builder l(rewriter, op, runtimeChecks);
+    Value queryPooled = op.getQueryPooled(), keyPooled = op.getKeyPooled();
+    RankedTensorType queryType = op.getQueryPooled().getType();
+    RankedTensorType scoresType = op.getScores().getType();
+    Value segmentIdsQ = op.getSegmentIdsQ(), segmentIdsKv = op.getSegmentIdsKv();
+    SmallVector<std::pair<Value, int64_t>> batchPlaces = {{queryPooled, 0},
+                                                          {keyPooled, 0}};
+    if (segmentIdsQ)
+      batchPlaces.append({{segmentIdsQ, 0}, {segmentIdsKv, 0}});
+    Value batch = l.commonDim(batchPlaces, "batch sizes differ");
+    Value queryBlocks = l.dim(queryPooled, 2), kvBlocks = l.dim(keyPooled, 2);
+    int64_t queryHeads = queryType.getDimSize(1);
+    int64_t kvHeads = op.getKeyPooled().getType().getDimSize(1);
+    int64_t resultHeads = scoresType.getDimSize(1);
+    int64_t headDim = queryType.getDimSize(3);
+    int64_t resultGroup = queryHeads / resultHeads, kvGroup = queryHeads / kvHeads;
+    ArrayRef<Attribute> block = op.getBlock().getValue();
+    int64_t blockQ = cast<IntegerAttr>(block[0]).getInt();
+    int64_t blockKv = cast<IntegerAttr>(block[1]).getInt();
+
+    Value occupied;
+    MaskAttrInterface mask = op.getMaskAttr();
+    bool perBatch = mask && mask.usesSegmentIds();
+    if (mask) {
+      auto [qLen, kvLen] = getMaskLengths(l, op.getQLenAttr(), op.getKvLenAttr(),
+                                          segmentIdsQ, segmentIdsKv);
+      l.checkEq(queryBlocks, l.ceilDiv(qLen, blockQ),
+                "query_pooled does not have ceil(q_len / block_q) blocks");
+      l.checkEq(kvBlocks, l.ceilDiv(kvLen, blockKv),
+                "key_pooled does not have ceil(kv_len / block_kv) blocks");
+      FailureOr<Value> result = buildBlockOccupancy(
+          l, mask, perBatch ? segmentIdsQ : Value(),
+          perBatch ? segmentIdsKv : Value(), qLen, kvLen, blockQ, blockKv,
+          queryBlocks, kvBlocks);
+      if (failed(result))
+        return rewriter.notifyMatchFailure(op, "mask has no lowering");
+      occupied = *result;
+    }
+
+    // [B, Hq, NQ, D] -> [B, Hr, G', NQ, D]: the result head's query heads.
+    SmallVector<int64_t> expandedShape = {queryType.getDimSize(0), resultHeads,
+                                          resultGroup, queryType.getDimSize(2),
+                                          headDim};
+    auto expandedType =
+        RankedTensorType::get(expandedShape, queryType.getElementType());
+    SmallVector<OpFoldResult> expandedSizes = {
+        getAsOpFoldResult(l.dim(queryPooled, 0)), rewriter.getIndexAttr(resultHeads),
+        rewriter.getIndexAttr(resultGroup), getAsOpFoldResult(queryBlocks),
+        rewriter.getIndexAttr(headDim)};
+    Value grouped = tensor::ExpandShapeOp::create(
+        rewriter, l.loc, expandedType, queryPooled,
+        SmallVector<ReassociationIndices>{{0}, {1, 2}, {3}, {4}}, expandedSizes);
+
+    Value dotsInit = l.filled({batch, l.index(resultHeads), queryBlocks, kvBlocks},
+                              l.f32Const(0));
+    // dims: b, hr, g, I, J, d
+    AffineExpr queryHead = l.d(1) * resultGroup + l.d(2);
+    Value dots = l.generic(
+        {grouped, keyPooled},
+        {l.map(6, {l.d(0), l.d(1), l.d(2), l.d(3), l.d(5)}),
+         l.map(6, {l.d(0), queryHead.floorDiv(kvGroup), l.d(4), l.d(5)})},
+        dotsInit, l.map(6, {l.d(0), l.d(1), l.d(3), l.d(4)}),
+        {kPar, kPar, kRed, kPar, kPar, kRed},
+        [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+          Value product = arith::MulFOp::create(b, loc, l.toF32(b, loc, args[0]),
+                                                l.toF32(b, loc, args[1]));
+          return arith::AddFOp::create(b, loc, args[2], product);
+        });
+
+    double scale = getScaleValue(op.getScaleAttr(), headDim);
+    Value init = l.emptyOfType(scoresType,
+                               {batch, l.index(resultHeads), queryBlocks, kvBlocks},
+                               "scores shape");
+    SmallVector<Value> inputs = {dots};
+    AffineMap all4 = l.map(4, {l.d(0), l.d(1), l.d(2), l.d(3)});
+    SmallVector<AffineMap> maps = {all4};
+    if (occupied) {
+      inputs.push_back(occupied);
+      maps.push_back(l.map(4, {perBatch ? l.d(0) : l.c(0), l.d(2), l.d(3)}));
+    }
+    Value scores = l.generic(
+        inputs, maps, init, all4, {kPar, kPar, kPar, kPar},
+        [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+          Value scaled = arith::MulFOp::create(
+              b, loc, args[0],
+              arith::ConstantOp::create(b, loc, b.getF32FloatAttr(scale)));
+          if (!occupied)
+            return scaled;
+          Value negInf =
+              arith::ConstantOp::create(b, loc, b.getF32FloatAttr(-INFINITY));
+          return arith::SelectOp::create(b, loc, args[1], scaled, negInf);
+        });
+    rewriter.replaceOp(op, scores);
+    return success();
+  }
+  bool runtimeChecks;
+};
+
+/// Selection state of one row: `taken [N]` (i1) and helpers over it.
+struct RowSelection {
+  /// Marks, scanning `count` candidates in ascending (or descending) index
+  /// order, the first `limit` that satisfy `eligible`.
+  static Value markFirst(OpBuilder &b, Location loc, Value taken, Value count,
+                         Value limit, bool descending,
+                         function_ref<Value(OpBuilder &, Location, Value)> eligible) {
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    auto loop = scf::ForOp::create(
+        b, loc, zero, count, one, ValueRange{zero, taken},
+        [&](OpBuilder &lb, Location ll, Value step, ValueRange state) {
+          Value position = step;
+          if (descending)
+            position = arith::SubIOp::create(
+                lb, ll, arith::SubIOp::create(lb, ll, count, one), step);
+          Value want = arith::AndIOp::create(
+              lb, ll, eligible(lb, ll, position),
+              arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::slt, state[0],
+                                    limit));
+          Value updated = setIf(lb, ll, want, state[1], position);
+          Value increment = arith::SelectOp::create(lb, ll, want, one, zero);
+          scf::YieldOp::create(
+              lb, ll,
+              ValueRange{arith::AddIOp::create(lb, ll, state[0], increment)
+                             .getResult(),
+                         updated});
+        });
+    return loop.getResult(1);
+  }
+
+  /// `taken[position] = true` when `cond`.
+  static Value setIf(OpBuilder &b, Location loc, Value cond, Value taken,
+                     Value position) {
+    return buildIf(
+        b, loc, taken.getType(), cond,
+        [&](OpBuilder &tb) -> SmallVector<Value> {
+          Value yes = arith::ConstantIntOp::create(tb, loc, 1, 1);
+          return {tensor::InsertOp::create(tb, loc, yes, taken, ValueRange{position})};
+        },
+        [&](OpBuilder &) -> SmallVector<Value> { return {taken}; })[0];
+  }
+
+  /// `rounds` times: marks the untaken eligible candidate of highest score
+  /// (ties to the lower index), if any.
+  static Value markTopK(OpBuilder &b, Location loc, Value taken, Value count,
+                        Value rounds,
+                        function_ref<Value(OpBuilder &, Location, Value)> eligible,
+                        function_ref<Value(OpBuilder &, Location, Value)> score) {
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    auto loop = scf::ForOp::create(
+        b, loc, zero, rounds, one, ValueRange{taken},
+        [&](OpBuilder &rb, Location rl, Value, ValueRange roundState) {
+          Value none = arith::ConstantIndexOp::create(rb, rl, -1);
+          Value lowest =
+              arith::ConstantOp::create(rb, rl, rb.getF32FloatAttr(-INFINITY));
+          auto scan = scf::ForOp::create(
+              rb, rl, zero, count, one, ValueRange{none, lowest},
+              [&](OpBuilder &sb, Location sl, Value position, ValueRange best) {
+                Value isTaken = tensor::ExtractOp::create(
+                    sb, sl, roundState[0], ValueRange{position});
+                Value free = arith::XOrIOp::create(
+                    sb, sl, isTaken, arith::ConstantIntOp::create(sb, sl, 1, 1));
+                Value candidate =
+                    arith::AndIOp::create(sb, sl, free, eligible(sb, sl, position));
+                Value value = score(sb, sl, position);
+                Value noBest = arith::CmpIOp::create(
+                    sb, sl, arith::CmpIPredicate::slt, best[0],
+                    arith::ConstantIndexOp::create(sb, sl, 0));
+                Value higher = arith::CmpFOp::create(
+                    sb, sl, arith::CmpFPredicate::OGT, value, best[1]);
+                Value better = arith::AndIOp::create(
+                    sb, sl, candidate, arith::OrIOp::create(sb, sl, noBest, higher));
+                scf::YieldOp::create(
+                    sb, sl,
+                    ValueRange{arith::SelectOp::create(sb, sl, better, position,
+                                                       best[0])
+                                   .getResult(),
+                               arith::SelectOp::create(sb, sl, better, value,
+                                                       best[1])
+                                   .getResult()});
+              });
+          Value found = arith::CmpIOp::create(
+              rb, rl, arith::CmpIPredicate::sge, scan.getResult(0), zero);
+          Value position = arith::MaxSIOp::create(rb, rl, scan.getResult(0), zero);
+          scf::YieldOp::create(rb, rl, setIf(rb, rl, found, roundState[0], position));
+        });
+    return loop.getResult(0);
+  }
+
+  /// Writes the taken positions in ascending order to
+  /// `list[prefix..., 0 : n]` and returns (list, n as index).
+  static std::pair<Value, Value> emitAscending(OpBuilder &b, Location loc,
+                                               Value taken, Value count,
+                                               Value list, ValueRange prefix,
+                                               Value capacity) {
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    auto loop = scf::ForOp::create(
+        b, loc, zero, count, one, ValueRange{zero, list},
+        [&](OpBuilder &lb, Location ll, Value position, ValueRange state) {
+          Value isTaken =
+              tensor::ExtractOp::create(lb, ll, taken, ValueRange{position});
+          Value fits = arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::slt,
+                                             state[0], capacity);
+          Value store = arith::AndIOp::create(lb, ll, isTaken, fits);
+          Value updated = buildIf(
+              lb, ll, state[1].getType(), store,
+              [&](OpBuilder &tb) -> SmallVector<Value> {
+                SmallVector<Value> indices(prefix);
+                indices.push_back(state[0]);
+                Value entry =
+                    arith::IndexCastOp::create(tb, ll, tb.getI32Type(), position);
+                return {tensor::InsertOp::create(tb, ll, entry, state[1], indices)};
+              },
+              [&](OpBuilder &) -> SmallVector<Value> { return {state[1]}; })[0];
+          Value increment = arith::SelectOp::create(lb, ll, isTaken, one, zero);
+          scf::YieldOp::create(
+              lb, ll,
+              ValueRange{arith::AddIOp::create(lb, ll, state[0], increment)
+                             .getResult(),
+                         updated});
+        });
+    return {loop.getResult(1), loop.getResult(0)};
+  }
+};
+
+struct SelectTopKOpLowering : OpRewritePattern<SelectTopKOp> {
+  SelectTopKOpLowering(MLIRContext *context, bool runtimeChecks)
+      : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
+  LogicalResult matchAndRewrite(SelectTopKOp op,
+                                PatternRewriter &rewriter) const override {
+    Builder l(rewriter, op, runtimeChecks);
+    Value scores = op.getScores();
+    SmallVector<Value> rows = {l.dim(scores, 0), l.dim(scores, 1), l.dim(scores, 2)};
+    Value kvBlocks = l.dim(scores, 3);
+    int64_t k = op.getK(), sink = op.getSink(), local = op.getLocal();
+    RankedTensorType indicesType = op.getBlockIndices().getType();
+    Value capacity = indicesType.isDynamicDim(3)
+                         ? l.index(k + sink + local)
+                         : l.index(indicesType.getDimSize(3));
+    Value numInit = l.emptyOfType(op.getNumBlocks().getType(), rows,
+                                  "num_blocks shape");
+    SmallVector<Value> indexSizes(rows);
+    indexSizes.push_back(capacity);
+    Value indicesInit = l.fill(
+        l.i32Const(-1),
+        l.emptyOfType(indicesType, indexSizes, "block_indices shape"));
+    Value zero = l.index(0), one = l.index(1);
+    Value rounds = arith::MinSIOp::create(rewriter, l.loc, l.index(k), kvBlocks);
+    scf::LoopNest nest = scf::buildLoopNest(
+        rewriter, l.loc, {zero, zero, zero}, rows, {one, one, one},
+        {numInit, indicesInit},
+        [&](OpBuilder &b, Location loc, ValueRange ivs,
+            ValueRange lists) -> scf::ValueVector {
+          auto scoreAt = [&](OpBuilder &sb, Location sl, Value position) -> Value {
+            return tensor::ExtractOp::create(
+                sb, sl, scores, ValueRange{ivs[0], ivs[1], ivs[2], position});
+          };
+          auto selectable = [&](OpBuilder &sb, Location sl, Value position) -> Value {
+            Value negInf =
+                arith::ConstantOp::create(sb, sl, sb.getF32FloatAttr(-INFINITY));
+            return arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::OGT,
+                                         scoreAt(sb, sl, position), negInf);
+          };
+          Value taken = tensor::EmptyOp::create(
+              b, loc, ArrayRef<OpFoldResult>{getAsOpFoldResult(kvBlocks)},
+              b.getI1Type());
+          taken = linalg::FillOp::create(
+                      b, loc, ValueRange{arith::ConstantIntOp::create(b, loc, 0, 1)},
+                      ValueRange{taken})
+                      .getResult(0);
+          taken = RowSelection::markFirst(b, loc, taken, kvBlocks,
+                                          arith::ConstantIndexOp::create(b, loc, sink),
+                                          /*descending=*/false, selectable);
+          taken = RowSelection::markFirst(b, loc, taken, kvBlocks,
+                                          arith::ConstantIndexOp::create(b, loc, local),
+                                          /*descending=*/true, selectable);
+          taken = RowSelection::markTopK(b, loc, taken, kvBlocks, rounds,
+                                         selectable, scoreAt);
+          auto [indices, count] = RowSelection::emitAscending(
+              b, loc, taken, kvBlocks, lists[1], ivs, capacity);
+          Value count32 = arith::IndexCastOp::create(b, loc, b.getI32Type(), count);
+          Value num = tensor::InsertOp::create(b, loc, count32, lists[0], ivs);
+          return {num, indices};
+        });
+    rewriter.replaceOp(op, nest.results);
+    return success();
+  }
+  bool runtimeChecks;
+};
+
+struct LightningIndexerOpLowering : OpRewritePattern<LightningIndexerOp> {
+  LightningIndexerOpLowering(MLIRContext *context, bool runtimeChecks)
+      : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
+  LogicalResult matchAndRewrite(LightningIndexerOp op,
+                                PatternRewriter &rewriter) const override {
+    Builder l(rewriter, op, runtimeChecks);
+    Value query = op.getIndexQuery(), key = op.getIndexKey(),
+          weights = op.getWeights();
+    Value segmentIdsQ = op.getSegmentIdsQ(), segmentIdsKv = op.getSegmentIdsKv();
+    SmallVector<std::pair<Value, int64_t>> batchPlaces = {
+        {query, 0}, {key, 0}, {weights, 0}};
+    SmallVector<std::pair<Value, int64_t>> queryLenPlaces = {{query, 2},
+                                                             {weights, 1}};
+    SmallVector<std::pair<Value, int64_t>> kvLenPlaces = {{key, 1}};
+    if (segmentIdsQ) {
+      batchPlaces.append({{segmentIdsQ, 0}, {segmentIdsKv, 0}});
+      queryLenPlaces.push_back({segmentIdsQ, 1});
+      kvLenPlaces.push_back({segmentIdsKv, 1});
+    }
+    Value batch = l.commonDim(batchPlaces, "batch sizes differ");
+    Value queryLen = l.commonDim(queryLenPlaces, "query lengths differ");
+    Value kvLen = l.commonDim(kvLenPlaces, "key lengths differ");
+    int64_t heads = op.getIndexQuery().getType().getDimSize(1);
+    int64_t topk = op.getTopk();
+
+    // dots[b, h, i, j] = <qi[b, h, i], ki[b, j]>
+    Value dots = l.generic(
+        {query, key},
+        {l.map(5, {l.d(0), l.d(1), l.d(2), l.d(4)}),
+         l.map(5, {l.d(0), l.d(3), l.d(4)})},
+        l.filled({batch, l.index(heads), queryLen, kvLen}, l.f32Const(0)),
+        l.map(5, {l.d(0), l.d(1), l.d(2), l.d(3)}),
+        {kPar, kPar, kPar, kPar, kRed},
+        [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+          Value product = arith::MulFOp::create(b, loc, l.toF32(b, loc, args[0]),
+                                                l.toF32(b, loc, args[1]));
+          return arith::AddFOp::create(b, loc, args[2], product);
+        });
+    // index[b, i, j] = sum_h w[b, i, h] * relu(dots[b, h, i, j])
+    Value index = l.generic(
+        {dots, weights},
+        {l.map(4, {l.d(0), l.d(3), l.d(1), l.d(2)}),
+         l.map(4, {l.d(0), l.d(1), l.d(3)})},
+        l.filled({batch, queryLen, kvLen}, l.f32Const(0)),
+        l.map(4, {l.d(0), l.d(1), l.d(2)}), {kPar, kPar, kPar, kRed},
+        [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+          Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
+          Value relu = arith::MaximumFOp::create(b, loc, args[0], zero);
+          Value product =
+              arith::MulFOp::create(b, loc, l.toF32(b, loc, args[1]), relu);
+          return arith::AddFOp::create(b, loc, args[2], product);
+        });
+
+    Value listInit = l.fill(
+        l.i32Const(-1),
+        l.emptyOfType(op.getTokenIndices().getType(),
+                      {batch, queryLen, l.index(topk)}, "token_indices shape"));
+    Value zero = l.index(0), one = l.index(1);
+    Value rounds = arith::MinSIOp::create(rewriter, l.loc, l.index(topk), kvLen);
+    Attribute mask = op.getMaskAttr();
+    bool failedMask = false;
+    scf::LoopNest nest = scf::buildLoopNest(
+        rewriter, l.loc, {zero, zero}, {batch, queryLen}, {one, one}, {listInit},
+        [&](OpBuilder &b, Location loc, ValueRange ivs,
+            ValueRange lists) -> scf::ValueVector {
+          auto allowed = [&](OpBuilder &sb, Location sl, Value key) -> Value {
+            MaskPairValues pair{ivs[0], ivs[1], key, queryLen, kvLen,
+                                segmentIdsQ, segmentIdsKv};
+            FailureOr<Value> result = buildMaskPredicate(sb, sl, mask, pair);
+            if (failed(result)) {
+              failedMask = true;
+              return arith::ConstantIntOp::create(sb, sl, 0, 1);
+            }
+            return *result;
+          };
+          auto scoreAt = [&](OpBuilder &sb, Location sl, Value key) -> Value {
+            return tensor::ExtractOp::create(sb, sl, index,
+                                             ValueRange{ivs[0], ivs[1], key});
+          };
+          Value taken = tensor::EmptyOp::create(
+              b, loc, ArrayRef<OpFoldResult>{getAsOpFoldResult(kvLen)},
+              b.getI1Type());
+          taken = linalg::FillOp::create(
+                      b, loc, ValueRange{arith::ConstantIntOp::create(b, loc, 0, 1)},
+                      ValueRange{taken})
+                      .getResult(0);
+          taken = RowSelection::markTopK(b, loc, taken, kvLen, rounds, allowed,
+                                         scoreAt);
+          Value list = RowSelection::emitAscending(
+                           b, loc, taken, kvLen, lists[0], ivs,
+                           arith::ConstantIndexOp::create(b, loc, topk))
+                           .first;
+          return {list};
+        });
+    if (failedMask)
+      return rewriter.notifyMatchFailure(op, "mask has no lowering");
+    rewriter.replaceOp(op, nest.results);
+    return success();
+  }
+  bool runtimeChecks;
+};
+
+//===----------------------------------------------------------------------===//
+// Pass
+//===----------------------------------------------------------------------===//
+
+struct ConvertSparseAttnToLinalgPass
+    : sparse_attn::impl::ConvertSparseAttnToLinalgPassBase<ConvertSparseAttnToLinalgPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    // Reject what the patterns cannot lower with a diagnostic that says why,
+    // before any rewriting.
+    WalkResult walk = getOperation()->walk([](Operation *op) {
+      auto masked = dyn_cast<MaskedOpInterface>(op);
+      if (masked && masked.getMaskAttr() && !isMaskLowerable(masked.getMaskAttr())) {
+        op->emitOpError() << "mask " << masked.getMaskAttr()
+                          << " has no lowering to linalg";
+        return WalkResult::interrupt();
+      }
+      if (auto blockMask = dyn_cast<BlockMaskOp>(op);
+          blockMask && blockMask.getNumBlocks().getType().isDynamicDim(0) &&
+          !blockMask.getSegmentIdsQ()) {
+        op->emitOpError() << "has a dynamic list batch but no segment ids to "
+                             "give its extent";
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (walk.wasInterrupted())
+      return signalPassFailure();
+
+    RewritePatternSet patterns(&getContext());
+    populateSparseAttnToLinalgConversionPatterns(patterns, runtimeChecks);
+    ConversionTarget target(getContext());
+    target.addIllegalDialect<SparseAttnDialect>();
+    // Yields go away with the op whose region holds them.
+    target.addLegalOp<YieldOp>();
+    target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
+    if (failed(applyPartialConversion(getOperation(), target, std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace
+
+void sparse_attn::populateSparseAttnToLinalgConversionPatterns(
+    RewritePatternSet &patterns, bool runtimeChecks) {
+  patterns.add<
+      // Attention over masks, block lists and token lists.
+      AttentionOpLowering, BlockSparseAttentionOpLowering,
+      TokenSparseAttentionOpLowering,
+      // Block lists of a mask.
+      BlockMaskOpLowering,
+      // Indexers: pooling, block scores, selection.
+      PoolOpLowering, BlockScoresOpLowering, SelectTopKOpLowering,
+      LightningIndexerOpLowering>(patterns.getContext(), runtimeChecks);
+}
