@@ -32,6 +32,8 @@
 using namespace mlir;
 
 void sparse_attn::buildSparseAttnToLLVMCPUPipeline(OpPassManager &pm) {
+  // Folds first: structural block_masks become constant lists.
+  pm.addPass(createCanonicalizerPass());
   pm.addPass(createConvertSparseAttnToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

@@ -201,6 +201,14 @@ public:
       return value;
     return arith::ExtFOp::create(nested, nestedLoc, nested.getF32Type(), value);
   }
+
+  /// `toF32(lhs) * toF32(rhs)`, widening lhs first (IR order must not
+  /// depend on argument evaluation order).
+  Value mulF32(OpBuilder &nested, Location nestedLoc, Value lhs, Value rhs) {
+    Value wideLhs = toF32(nested, nestedLoc, lhs);
+    Value wideRhs = toF32(nested, nestedLoc, rhs);
+    return arith::MulFOp::create(nested, nestedLoc, wideLhs, wideRhs);
+  }
 };
 
 /// Loop induction values of the enclosing linalg.generic.
@@ -301,8 +309,7 @@ static Value buildQueryKeyDots(Builder &l, const AttentionShape &shape,
       init, l.map(5, {l.d(0), l.d(1), l.d(2), l.d(3)}),
       {kPar, kPar, kPar, kPar, kRed},
       [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-        Value product = arith::MulFOp::create(b, loc, l.toF32(b, loc, args[0]),
-                                              l.toF32(b, loc, args[1]));
+        Value product = l.mulF32(b, loc, args[0], args[1]);
         return arith::AddFOp::create(b, loc, args[2], product);
       });
 }
@@ -627,10 +634,11 @@ static std::pair<Value, Value> tokenEntry(OpBuilder &b, Location loc,
                                           Value entry, Value kvLen) {
   Value position = arith::IndexCastOp::create(b, loc, b.getIndexType(), entry);
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-  Value valid = arith::AndIOp::create(
-      b, loc,
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, zero, position),
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, position, kvLen));
+  Value notNegative =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, zero, position);
+  Value inRange =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, position, kvLen);
+  Value valid = arith::AndIOp::create(b, loc, notNegative, inRange);
   return {valid, position};
 }
 
@@ -672,8 +680,7 @@ struct TokenSparseAttentionOpLowering : OpRewritePattern<TokenSparseAttentionOp>
               b, loc, b.getZeroAttr(cast<ShapedType>(key.getType()).getElementType()));
           Value keyValue = extractIf(b, loc, valid, key,
                                      {ivs[0], kvHead, position, ivs[4]}, zero);
-          Value product = arith::MulFOp::create(b, loc, l.toF32(b, loc, args[0]),
-                                                l.toF32(b, loc, keyValue));
+          Value product = l.mulF32(b, loc, args[0], keyValue);
           return arith::AddFOp::create(b, loc, args[2], product);
         });
     AffineMap all4 = l.map(4, {l.d(0), l.d(1), l.d(2), l.d(3)});
@@ -830,7 +837,7 @@ struct BlockMaskOpLowering : OpRewritePattern<BlockMaskOp> {
     bool perBatch = mask && mask.usesSegmentIds();
     Value batch = numType.isDynamicDim(0) ? l.dim(segmentIdsQ, 0)
                                           : l.index(numType.getDimSize(0));
-    if (segmentIdsQ)
+    if (segmentIdsQ && !numType.isDynamicDim(0))
       l.checkEq(batch, l.dim(segmentIdsQ, 0),
                 "list batch differs from the segment ids' batch");
     Value heads = l.index(numType.getDimSize(1));
@@ -1031,8 +1038,7 @@ struct BlockScoresOpLowering : OpRewritePattern<BlockScoresOp> {
         dotsInit, l.map(6, {l.d(0), l.d(1), l.d(3), l.d(4)}),
         {kPar, kPar, kRed, kPar, kPar, kRed},
         [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-          Value product = arith::MulFOp::create(b, loc, l.toF32(b, loc, args[0]),
-                                                l.toF32(b, loc, args[1]));
+          Value product = l.mulF32(b, loc, args[0], args[1]);
           return arith::AddFOp::create(b, loc, args[2], product);
         });
 
@@ -1081,10 +1087,10 @@ struct RowSelection {
           if (descending)
             position = arith::SubIOp::create(
                 lb, ll, arith::SubIOp::create(lb, ll, count, one), step);
-          Value want = arith::AndIOp::create(
-              lb, ll, eligible(lb, ll, position),
-              arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::slt, state[0],
-                                    limit));
+          Value isEligible = eligible(lb, ll, position);
+          Value belowLimit = arith::CmpIOp::create(
+              lb, ll, arith::CmpIPredicate::slt, state[0], limit);
+          Value want = arith::AndIOp::create(lb, ll, isEligible, belowLimit);
           Value updated = setIf(lb, ll, want, state[1], position);
           Value increment = arith::SelectOp::create(lb, ll, want, one, zero);
           scf::YieldOp::create(
@@ -1292,8 +1298,7 @@ struct LightningIndexerOpLowering : OpRewritePattern<LightningIndexerOp> {
         l.map(5, {l.d(0), l.d(1), l.d(2), l.d(3)}),
         {kPar, kPar, kPar, kPar, kRed},
         [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-          Value product = arith::MulFOp::create(b, loc, l.toF32(b, loc, args[0]),
-                                                l.toF32(b, loc, args[1]));
+          Value product = l.mulF32(b, loc, args[0], args[1]);
           return arith::AddFOp::create(b, loc, args[2], product);
         });
     // index[b, i, j] = sum_h w[b, i, h] * relu(dots[b, h, i, j])

@@ -58,11 +58,15 @@ static Value buildNeighborhood(IndexMath &m, NeighborhoodAttr attr,
                                Value position, Value key) {
   ArrayRef<int64_t> grid = attr.getGrid();
   int64_t numTokens = attr.getNumTokens();
-  Value allowed =
-      m.andI(m.le(m.c(0), position), m.lt(position, m.c(numTokens)));
+  // Operands are built one statement at a time so the IR order does not
+  // depend on the C++ compiler's argument evaluation order.
+  Value notBefore = m.le(m.c(0), position);
+  Value notAfter = m.lt(position, m.c(numTokens));
+  Value allowed = m.andI(notBefore, notAfter);
   // Coordinates of a clamped position keep the arithmetic in range; the
   // range check above decides the out-of-grid rows.
-  Value p = m.min(m.max(position, m.c(0)), m.c(numTokens - 1));
+  Value nonNegative = m.max(position, m.c(0));
+  Value p = m.min(nonNegative, m.c(numTokens - 1));
   int64_t stride = numTokens;
   for (size_t d = 0; d < grid.size(); ++d) {
     int64_t extent = grid[d], window = attr.getWindow()[d],
@@ -71,22 +75,30 @@ static Value buildNeighborhood(IndexMath &m, NeighborhoodAttr attr,
     Value pd = m.rem(m.div(p, stride), extent);
     Value jd = m.rem(m.div(key, stride), extent);
     Value group = m.rem(pd, dilation);
-    Value sameGroup = m.eq(group, m.rem(jd, dilation));
-    Value queryMember = m.div(pd, dilation), keyMember = m.div(jd, dilation);
-    Value inWindow;
+    Value keyGroup = m.rem(jd, dilation);
+    Value sameGroup = m.eq(group, keyGroup);
+    Value queryMember = m.div(pd, dilation);
+    Value keyMember = m.div(jd, dilation);
+    Value begin, end;
     if (attr.getCausal()[d]) {
-      Value begin = m.max(m.sub(queryMember, m.c(window - 1)), m.c(0));
-      inWindow = m.andI(m.le(begin, keyMember), m.le(keyMember, queryMember));
+      Value earliest = m.sub(queryMember, m.c(window - 1));
+      begin = m.max(earliest, m.c(0));
+      end = m.add(queryMember, m.c(1));
     } else {
-      // Members of the group: (extent - 1 - group) / dilation + 1.
-      Value members =
-          m.add(m.div(m.sub(m.c(extent - 1), group), dilation), m.c(1));
-      Value begin = m.min(m.max(m.sub(queryMember, m.c(window / 2)), m.c(0)),
-                          m.sub(members, m.c(window)));
-      inWindow = m.andI(m.le(begin, keyMember),
-                        m.lt(keyMember, m.add(begin, m.c(window))));
+      // The group has (extent - 1 - group) / dilation + 1 members; the
+      // window starts window / 2 before the query, shifted inside them.
+      Value lastOffset = m.sub(m.c(extent - 1), group);
+      Value members = m.add(m.div(lastOffset, dilation), m.c(1));
+      Value centered = m.sub(queryMember, m.c(window / 2));
+      Value latestBegin = m.sub(members, m.c(window));
+      begin = m.min(m.max(centered, m.c(0)), latestBegin);
+      end = m.add(begin, m.c(window));
     }
-    allowed = m.andI(allowed, m.andI(sameGroup, inWindow));
+    Value afterBegin = m.le(begin, keyMember);
+    Value beforeEnd = m.lt(keyMember, end);
+    Value inWindow = m.andI(afterBegin, beforeEnd);
+    Value inDim = m.andI(sameGroup, inWindow);
+    allowed = m.andI(allowed, inDim);
   }
   return allowed;
 }
@@ -112,17 +124,20 @@ static FailureOr<Value> buildPredicate(OpBuilder &builder, Location loc,
   return TypeSwitch<Attribute, FailureOr<Value>>(mask)
       .Case([&](CausalAttr) { return m.le(key, position); })
       .Case([&](SlidingWindowAttr attr) {
-        Value left = m.c(std::min(attr.getLeft(), kWindowClamp));
-        Value right = m.c(std::min(attr.getRight(), kWindowClamp));
-        return m.andI(m.le(m.sub(position, left), key),
-                      m.le(key, m.add(position, right)));
+        Value first = m.sub(position, m.c(std::min(attr.getLeft(), kWindowClamp)));
+        Value last = m.add(position, m.c(std::min(attr.getRight(), kWindowClamp)));
+        Value afterFirst = m.le(first, key);
+        Value beforeLast = m.le(key, last);
+        return m.andI(afterFirst, beforeLast);
       })
       .Case([&](SinkWindowAttr attr) {
-        Value sink = m.c(std::min(attr.getSink(), kWindowClamp));
-        Value window = m.c(std::min(attr.getWindow(), kWindowClamp));
-        Value inSinkOrWindow =
-            m.orI(m.lt(key, sink), m.lt(m.sub(position, key), window));
-        return m.andI(m.le(key, position), inSinkOrWindow);
+        Value notFuture = m.le(key, position);
+        Value inSink = m.lt(key, m.c(std::min(attr.getSink(), kWindowClamp)));
+        Value distance = m.sub(position, key);
+        Value inWindow =
+            m.lt(distance, m.c(std::min(attr.getWindow(), kWindowClamp)));
+        Value inSinkOrWindow = m.orI(inSink, inWindow);
+        return m.andI(notFuture, inSinkOrWindow);
       })
       .Case([&](DocumentAttr) -> FailureOr<Value> {
         if (!pair.segmentIdsQ || !pair.segmentIdsKv)
@@ -151,8 +166,8 @@ FailureOr<Value> sparse_attn::buildMaskPredicate(OpBuilder &builder,
   if (!isMaskLowerable(mask))
     return failure();
   // Bottom-right alignment: p = i + (Skv - Sq).
-  Value position =
-      m.add(pair.queryRow, m.sub(pair.kvLen, pair.queryLen));
+  Value offset = m.sub(pair.kvLen, pair.queryLen);
+  Value position = m.add(pair.queryRow, offset);
   return buildPredicate(builder, loc, m, mask, pair, position);
 }
 
