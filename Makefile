@@ -7,7 +7,7 @@ BUILD_DIR     ?= build
 PYTHON        ?= /usr/bin/python3
 CMAKE_BUILD_TYPE ?= Release
 APT_PACKAGES  := llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools \
-                 cmake ninja-build python3
+                 cmake ninja-build python3 python3-numpy pybind11-dev python3-dev
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OPT           := $(BUILD_DIR)/bin/sparse-attn-opt
 
@@ -41,7 +41,7 @@ CXX_FOR_BUILD ?= g++
 configure: deps $(BUILD_DIR)/build.ninja
 
 build: configure
-	cmake --build $(BUILD_DIR) --target sparse-attn-opt mlir-doc
+	cmake --build $(BUILD_DIR) --target sparse-attn-opt mlir-doc sparse-attn-python
 
 check: build
 	cmake --build $(BUILD_DIR) --target check-sparse-attn

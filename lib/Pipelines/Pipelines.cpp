@@ -35,6 +35,9 @@ void sparse_attn::buildSparseAttnToLLVMCPUPipeline(OpPassManager &pm) {
   // Folds first: structural block_masks become constant lists.
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createConvertSparseAttnToLinalgPass());
+  // Users' functions may compute on tensors with elementwise arith/math
+  // ops, which bufferize only as linalg.
+  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 
