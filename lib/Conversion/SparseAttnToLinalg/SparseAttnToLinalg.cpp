@@ -444,15 +444,28 @@ struct PairRules {
   int64_t blockQ = 1, blockKv = 1;
 };
 
-/// Masked, scaled, score_mod'ed scores of attention/block_sparse_attention.
-static FailureOr<Value> buildMaskedScores(Builder &l, const AttentionShape &shape,
-                                          Value dots, double scale,
-                                          const PairRules &rules) {
+/// Masked, scaled, score_mod'ed scores of attention/block_sparse_attention
+/// (-inf where not allowed), and the allowed pairs themselves (i1): the
+/// weighted sum of values skips the keys outside A, so a NaN or inf in
+/// their rows of v cannot reach the row through 0 * NaN.
+struct MaskedScores {
+  Value scores, allowed;
+};
+
+static FailureOr<MaskedScores> buildMaskedScores(Builder &l,
+                                                 const AttentionShape &shape,
+                                                 Value dots, double scale,
+                                                 const PairRules &rules) {
   AffineMap all4 = l.map(4, {l.d(0), l.d(1), l.d(2), l.d(3)});
   bool failedMask = false;
-  Value result = l.generic(
-      {}, {}, dots, all4, {kPar, kPar, kPar, kPar},
-      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+  Value allowedInit = l.empty({shape.batch, l.index(shape.queryHeads),
+                               shape.queryLen, shape.kvLen},
+                              l.i1());
+  auto generic = linalg::GenericOp::create(
+      l.b, l.loc, TypeRange{dots.getType(), allowedInit.getType()}, ValueRange{},
+      ValueRange{dots, allowedInit}, SmallVector<AffineMap>{all4, all4},
+      SmallVector<IteratorType>{kPar, kPar, kPar, kPar},
+      [&](OpBuilder &b, Location loc, ValueRange args) {
         SmallVector<Value> ivs = loopIndices(b, loc, 4);
         Value batch = ivs[0], head = ivs[1], row = ivs[2], col = ivs[3];
         MaskPairValues pair{batch,           row,        col,
@@ -499,29 +512,34 @@ static FailureOr<Value> buildMaskedScores(Builder &l, const AttentionShape &shap
           scaled = inlineModRegion(b, *rules.scoreMod,
                                    {scaled, batch, head, row, col});
         Value negInf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(-INFINITY));
-        return arith::SelectOp::create(b, loc, isAllowed, scaled, negInf);
+        Value score = arith::SelectOp::create(b, loc, isAllowed, scaled, negInf);
+        linalg::YieldOp::create(b, loc, ValueRange{score, isAllowed});
       });
   if (failedMask)
     return failure();
-  return result;
+  return MaskedScores{generic.getResult(0), generic.getResult(1)};
 }
 
-/// acc[b, h, i, e] = sum_j p[b, h, i, j] * v[b, h / G, j, e] in f32.
+/// acc[b, h, i, e] = sum over allowed j of p[b, h, i, j] * v[b, h / G, j, e]
+/// in f32.
 static Value buildWeightedValues(Builder &l, const AttentionShape &shape,
-                                 Value probabilities, Value value) {
+                                 Value probabilities, Value allowed,
+                                 Value value) {
   Value init = l.filled({shape.batch, l.index(shape.queryHeads), shape.queryLen,
                          l.index(shape.valueDim)},
                         l.f32Const(0));
+  AffineMap pairMap = l.map(5, {l.d(0), l.d(1), l.d(2), l.d(4)});
   return l.generic(
-      {probabilities, value},
-      {l.map(5, {l.d(0), l.d(1), l.d(2), l.d(4)}),
+      {probabilities, allowed, value},
+      {pairMap, pairMap,
        l.map(5, {l.d(0), l.d(1).floorDiv(shape.groupSize()), l.d(4), l.d(3)})},
       init, l.map(5, {l.d(0), l.d(1), l.d(2), l.d(3)}),
       {kPar, kPar, kPar, kPar, kRed},
       [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
         Value product = arith::MulFOp::create(b, loc, args[0],
-                                              l.toF32(b, loc, args[1]));
-        return arith::AddFOp::create(b, loc, args[2], product);
+                                              l.toF32(b, loc, args[2]));
+        Value sum = arith::AddFOp::create(b, loc, args[3], product);
+        return arith::SelectOp::create(b, loc, args[1], sum, args[3]);
       });
 }
 
@@ -548,14 +566,14 @@ static LogicalResult lowerDenseAttention(OpTy op, PatternRewriter &rewriter,
     return failure();
 
   Value dots = buildQueryKeyDots(l, shape, op.getQuery(), op.getKey());
-  FailureOr<Value> scores = buildMaskedScores(
+  FailureOr<MaskedScores> masked = buildMaskedScores(
       l, shape, dots, getScaleValue(op.getScaleAttr(), shape.headDim), rules);
-  if (failed(scores))
+  if (failed(masked))
     return rewriter.notifyMatchFailure(op, "mask has no lowering");
   SoftmaxParts softmax = buildSoftmax(
-      l, *scores, {shape.batch, l.index(shape.queryHeads), shape.queryLen});
-  Value weighted =
-      buildWeightedValues(l, shape, softmax.probabilities, op.getValue());
+      l, masked->scores, {shape.batch, l.index(shape.queryHeads), shape.queryLen});
+  Value weighted = buildWeightedValues(l, shape, softmax.probabilities,
+                                       masked->allowed, op.getValue());
   auto [output, lse] = buildAttentionResults(
       l, shape, weighted, softmax, op.getOutput().getType(), op.getLse().getType());
   rewriter.replaceOp(op, {output, lse});

@@ -17,20 +17,25 @@
 // CHECK:   arith.extf {{.*}} : bf16 to f32
 // CHECK:   arith.mulf
 // CHECK:   arith.addf
-// CHECK: %[[MASKED:.*]] = linalg.generic {{.*}} outs(%[[DOTS]] : tensor<1x8x16x16xf32>)
+// CHECK: %[[MASKED:.*]]:2 = linalg.generic {{.*}} outs(%[[DOTS]], %{{.*}} : tensor<1x8x16x16xf32>, tensor<1x8x16x16xi1>)
 // CHECK:   %[[I:.*]] = linalg.index 2 : index
 // CHECK:   %[[J:.*]] = linalg.index 3 : index
 // CHECK:   %[[ALLOWED:.*]] = arith.cmpi sle, %[[J]], %[[I]] : index
 // CHECK:   %[[SCALED:.*]] = arith.mulf %{{.*}}, %[[SCALE]] : f32
-// CHECK:   arith.select %[[ALLOWED]], %[[SCALED]], %[[NEG_INF]] : f32
-// CHECK: %[[MAX:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%[[MASKED]] : tensor<1x8x16x16xf32>)
+// CHECK:   %[[SCORE:.*]] = arith.select %[[ALLOWED]], %[[SCALED]], %[[NEG_INF]] : f32
+// CHECK:   linalg.yield %[[SCORE]], %[[ALLOWED]] : f32, i1
+// CHECK: %[[MAX:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%[[MASKED]]#0 : tensor<1x8x16x16xf32>)
 // CHECK:   arith.maximumf
-// CHECK: %[[PROBS:.*]] = linalg.generic {{.*}} ins(%[[MAX]] : tensor<1x8x16xf32>) outs(%[[MASKED]] : tensor<1x8x16x16xf32>)
+// CHECK: %[[PROBS:.*]] = linalg.generic {{.*}} ins(%[[MAX]] : tensor<1x8x16xf32>) outs(%[[MASKED]]#0 : tensor<1x8x16x16xf32>)
 // CHECK:   %[[EMPTY_ROW:.*]] = arith.cmpf oeq, %{{.*}}, %[[NEG_INF]] : f32
 // CHECK:   math.exp
 // CHECK:   arith.select %[[EMPTY_ROW]]
 // CHECK: %[[SUM:.*]] = linalg.generic {{.*}} ins(%[[PROBS]] : tensor<1x8x16x16xf32>)
-// CHECK: %[[ACC:.*]] = linalg.generic {indexing_maps = [#[[Q]], #[[V]], {{.*}}], {{.*}} ins(%[[PROBS]], %[[V_ARG]] : tensor<1x8x16x16xf32>, tensor<1x2x16x64xbf16>)
+// Only allowed keys enter the weighted sum (no 0 * NaN from masked rows of v).
+// CHECK: %[[ACC:.*]] = linalg.generic {indexing_maps = [#[[Q]], #[[Q]], #[[V]], {{.*}}], {{.*}} ins(%[[PROBS]], %[[MASKED]]#1, %[[V_ARG]] : tensor<1x8x16x16xf32>, tensor<1x8x16x16xi1>, tensor<1x2x16x64xbf16>)
+// CHECK:   ^bb0(%{{.*}}: f32, %[[KEEP:.*]]: i1, %{{.*}}: bf16, %[[ACC_IN:.*]]: f32):
+// CHECK:   %[[NEXT:.*]] = arith.addf %[[ACC_IN]], %{{.*}} : f32
+// CHECK:   arith.select %[[KEEP]], %[[NEXT]], %[[ACC_IN]] : f32
 // CHECK: %[[OUT:.*]] = linalg.generic {{.*}} ins(%[[ACC]], %[[MAX]], %[[SUM]] : {{.*}}) outs(%{{.*}} : tensor<1x8x16x64xbf16>)
 // CHECK:   arith.divf
 // CHECK:   arith.truncf {{.*}} : f32 to bf16
