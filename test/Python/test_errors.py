@@ -56,6 +56,15 @@ TSA = """func.func @f(%q: tensor<?x2x?x16xf32>, %k: tensor<?x1x?x16xf32>, %v: te
 }
 """
 
+# A neighborhood lays the keys on its grid: 2 x 4 = 8 keys, checked at run time.
+NEIGHBORHOOD = """func.func @f(%q: tensor<1x1x?x8xf32>, %k: tensor<1x1x?x8xf32>, %v: tensor<1x1x?x8xf32>)
+    -> (tensor<1x1x?x8xf32>, tensor<1x1x?xf32>) {
+  %o, %lse = sparse_attn.attention %q, %k, %v {mask = #sparse_attn.neighborhood<grid = [2, 4], window = [1, 3]>}
+      : tensor<1x1x?x8xf32>, tensor<1x1x?x8xf32>, tensor<1x1x?x8xf32> -> tensor<1x1x?x8xf32>, tensor<1x1x?xf32>
+  return %o, %lse : tensor<1x1x?x8xf32>, tensor<1x1x?xf32>
+}
+"""
+
 DOC = """func.func @f(%q: tensor<?x2x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: tensor<?x2x?x16xf32>,
                  %sq: tensor<?x?xi32>, %skv: tensor<?x?xi32>) -> (tensor<?x2x?x16xf32>, tensor<?x2x?xf32>) {
   %o, %lse = sparse_attn.attention %q, %k, %v segment_ids(%sq, %skv : tensor<?x?xi32>, tensor<?x?xi32>)
@@ -252,7 +261,20 @@ def case_dynamic_dims(rng):
     got = c.run_cpu(DOC, [dq, dk, dk, s6, s9])
     c.check_attention(got, g.attention(c.f64(dq), c.f64(dk), c.f64(dk), mask=g.Document(), seg_q=s6,
                                        seg_kv=s9), "f32")
+    nq, nk = f32(rng, 1, 1, 8, 8), f32(rng, 1, 1, 9, 8)
+    expect(ValueError, lambda: c.run_cpu(NEIGHBORHOOD, [nq, nk, nk]),
+           "9 keys on a 2 x 4 neighborhood grid", lambda msg: _contains(msg, "neighborhood grid"))
+    nk = f32(rng, 1, 1, 8, 8)
+    got = c.run_cpu(NEIGHBORHOOD, [nq, nk, nk])
+    c.check_attention(got, g.attention(c.f64(nq), c.f64(nk), c.f64(nk),
+                                       mask=g.Neighborhood([2, 4], [1, 3], [1, 1], [False, False])),
+                      "f32")
     good_call(rng, "inconsistent dynamic dims")
+
+
+def _contains(msg, needle):
+    if needle not in msg:
+        raise AssertionError(f"expected {needle!r} in {msg!r}")
 
 
 CASES = [

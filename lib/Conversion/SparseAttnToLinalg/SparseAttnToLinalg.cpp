@@ -267,6 +267,27 @@ struct AttentionShape {
   int64_t groupSize() const { return queryHeads / kvHeads; }
 };
 
+/// A neighborhood mask lays the keys on its grid: checks at run time that
+/// the key length is the grid's token count (the verifier checks it when
+/// the length is static).
+static void checkMaskLengths(Builder &l, Attribute mask, Value kvLen) {
+  if (!mask)
+    return;
+  if (auto neighborhood = dyn_cast<NeighborhoodAttr>(mask)) {
+    l.checkEq(kvLen, l.index(neighborhood.getNumTokens()),
+              "the key length differs from the neighborhood grid's " +
+                  Twine(neighborhood.getNumTokens()) + " tokens");
+    return;
+  }
+  ArrayRef<Attribute> elements;
+  if (auto intersect = dyn_cast<IntersectAttr>(mask))
+    elements = intersect.getMasks();
+  else if (auto unionAttr = dyn_cast<UnionAttr>(mask))
+    elements = unionAttr.getMasks();
+  for (Attribute element : elements)
+    checkMaskLengths(l, element, kvLen);
+}
+
 static AttentionShape getAttentionShape(Builder &l, Value query, Value key,
                                         Value value, Value segmentIdsQ,
                                         Value segmentIdsKv) {
@@ -564,6 +585,7 @@ static LogicalResult lowerDenseAttention(OpTy op, PatternRewriter &rewriter,
     rules.scoreMod = &op.getScoreMod();
   if (addRules && failed(addRules(l, shape, rules)))
     return failure();
+  checkMaskLengths(l, rules.mask, shape.kvLen);
 
   Value dots = buildQueryKeyDots(l, shape, op.getQuery(), op.getKey());
   FailureOr<MaskedScores> masked = buildMaskedScores(
@@ -785,6 +807,7 @@ static FailureOr<Value> buildBlockOccupancy(Builder &l, Attribute mask,
                     ? l.commonDim({{segmentIdsQ, 0}, {segmentIdsKv, 0}},
                                   "segment ids batch sizes differ")
                     : l.index(1);
+  checkMaskLengths(l, mask, kvLen);
   Value init = l.empty({batch, queryBlocks, kvBlocks}, l.i1());
   bool failedMask = false;
   Value occupied = l.generic(
@@ -1341,6 +1364,7 @@ struct LightningIndexerOpLowering : OpRewritePattern<LightningIndexerOp> {
     Value zero = l.index(0), one = l.index(1);
     Value rounds = arith::MinSIOp::create(rewriter, l.loc, l.index(topk), kvLen);
     Attribute mask = op.getMaskAttr();
+    checkMaskLengths(l, mask, kvLen);
     bool failedMask = false;
     scf::LoopNest nest = scf::buildLoopNest(
         rewriter, l.loc, {zero, zero}, {batch, queryLen}, {one, one}, {listInit},

@@ -112,3 +112,13 @@ func.func @combinators(%q: !q, %k: !kv, %v: !kv) -> (!q, !lse) {
   %o, %lse = sparse_attn.attention %q, %k, %v {mask = #sparse_attn.intersect<[#sparse_attn.causal, #sparse_attn.union<[#sparse_attn.sliding_window<left = 0, right = 0>, #sparse_attn.sliding_window<left = 1, right = 0>]>]>} : !q, !kv, !kv -> !q, !lse
   return %o, %lse : !q, !lse
 }
+
+// With a dynamic key length, the grid's token count is checked at run time.
+// CHECK-LABEL: func.func @neighborhood_dynamic
+// CHECK: %[[SKV:.*]] = tensor.dim %arg1, %c2
+// CHECK: %[[IS_GRID:.*]] = arith.cmpi eq, %[[SKV]], %c8 : index
+// CHECK: cf.assert %[[IS_GRID]], "sparse_attn.attention at {{.*}}: the key length differs from the neighborhood grid's 8 tokens"
+func.func @neighborhood_dynamic(%q: tensor<1x1x?x8xf32>, %k: tensor<1x1x?x8xf32>, %v: tensor<1x1x?x8xf32>) -> (tensor<1x1x?x8xf32>, tensor<1x1x?xf32>) {
+  %o, %lse = sparse_attn.attention %q, %k, %v {mask = #sparse_attn.neighborhood<grid = [2, 4], window = [1, 3]>} : tensor<1x1x?x8xf32>, tensor<1x1x?x8xf32>, tensor<1x1x?x8xf32> -> tensor<1x1x?x8xf32>, tensor<1x1x?xf32>
+  return %o, %lse : tensor<1x1x?x8xf32>, tensor<1x1x?xf32>
+}
