@@ -8,6 +8,7 @@
 
 #include "SparseAttn/Conversion/Passes.h"
 
+#include "SparseAttn/Conversion/LoweringBuilder.h"
 #include "SparseAttn/Conversion/MaskPredicate.h"
 #include "SparseAttn/IR/SparseAttnDialect.h"
 #include "SparseAttn/IR/SparseAttnOps.h"
@@ -39,285 +40,8 @@ using utils::IteratorType;
 constexpr IteratorType kPar = IteratorType::parallel;
 constexpr IteratorType kRed = IteratorType::reduction;
 
-/// Builds the lowered IR of one op: constants, dims, run-time shape checks,
-/// linalg.generic and scf loops at the op's position.
-class Builder {
-public:
-  Builder(OpBuilder &builder, Operation *op, bool runtimeChecks)
-      : b(builder), loc(op->getLoc()), op(op), runtimeChecks(runtimeChecks) {}
-
-  OpBuilder &b;
-  Location loc;
-  Operation *op;
-  bool runtimeChecks;
-
-  MLIRContext *ctx() { return b.getContext(); }
-  Type f32() { return b.getF32Type(); }
-  Type i32() { return b.getI32Type(); }
-  Type i1() { return b.getI1Type(); }
-
-  Value index(int64_t value) { return arith::ConstantIndexOp::create(b, loc, value); }
-  Value f32Const(double value) {
-    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
-  }
-  Value negInf() { return f32Const(-INFINITY); }
-  Value i32Const(int32_t value) {
-    return arith::ConstantIntOp::create(b, loc, value, 32);
-  }
-  Value boolConst(bool value) {
-    return arith::ConstantIntOp::create(b, loc, value, 1);
-  }
-
-  /// Extent `d` of `tensor` as an index value (a constant when static).
-  Value dim(Value tensor, int64_t d) {
-    auto type = cast<RankedTensorType>(tensor.getType());
-    if (!type.isDynamicDim(d))
-      return index(type.getDimSize(d));
-    return tensor::DimOp::create(b, loc, tensor, d);
-  }
-
-  Value ceilDiv(Value x, int64_t divisor) {
-    return arith::CeilDivSIOp::create(b, loc, x, index(divisor));
-  }
-
-  /// `what` of the op as the message of a failed run-time check.
-  std::string message(const Twine &what) {
-    std::string text;
-    llvm::raw_string_ostream os(text);
-    os << op->getName();
-    if (auto fileLoc = dyn_cast<FileLineColLoc>(loc))
-      os << " at " << fileLoc.getFilename().getValue() << ":"
-         << fileLoc.getLine() << ":" << fileLoc.getColumn();
-    os << ": " << what;
-    return text;
-  }
-
-  /// Asserts at run time; constant-true checks fold away.
-  void check(Value condition, const Twine &what) {
-    if (!runtimeChecks)
-      return;
-    if (std::optional<int64_t> value = getConstantIntValue(condition);
-        value && *value)
-      return;
-    cf::AssertOp::create(b, loc, condition, message(what));
-  }
-
-  /// One extent from several places that must agree: the first static one
-  /// (or the first), with run-time checks that the others equal it.
-  Value commonDim(ArrayRef<std::pair<Value, int64_t>> places,
-                  const Twine &what) {
-    size_t chosenPlace = 0;
-    for (auto [position, place] : llvm::enumerate(places))
-      if (!cast<RankedTensorType>(place.first.getType())
-               .isDynamicDim(place.second)) {
-        chosenPlace = position;
-        break;
-      }
-    Value chosen = dim(places[chosenPlace].first, places[chosenPlace].second);
-    for (auto [position, place] : llvm::enumerate(places)) {
-      auto [tensor, d] = place;
-      if (position == chosenPlace ||
-          (tensor == places[chosenPlace].first && d == places[chosenPlace].second))
-        continue;
-      Value other = dim(tensor, d);
-      if (getConstantIntValue(other) && getConstantIntValue(chosen))
-        continue;
-      check(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, other,
-                                  chosen),
-            what);
-    }
-    return chosen;
-  }
-
-  void checkEq(Value x, Value y, const Twine &what) {
-    check(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, x, y), what);
-  }
-
-  Value empty(ArrayRef<Value> sizes, Type elementType) {
-    SmallVector<OpFoldResult> foldedSizes;
-    for (Value size : sizes)
-      foldedSizes.push_back(getAsOpFoldResult(size));
-    return tensor::EmptyOp::create(b, loc, foldedSizes, elementType);
-  }
-
-  Value fill(Value value, Value tensor) {
-    return linalg::FillOp::create(b, loc, ValueRange{value}, ValueRange{tensor})
-        .getResult(0);
-  }
-
-  Value filled(ArrayRef<Value> sizes, Value value) {
-    return fill(value, empty(sizes, value.getType()));
-  }
-
-  /// A tensor of `type` whose dynamic extents are taken from `sizes`, with
-  /// checks that `sizes` match the static ones.
-  Value emptyOfType(RankedTensorType type, ArrayRef<Value> sizes,
-                    const Twine &what) {
-    SmallVector<Value> dynamicSizes;
-    for (auto [d, size] : llvm::enumerate(sizes)) {
-      if (type.isDynamicDim(d))
-        dynamicSizes.push_back(size);
-      else
-        checkEq(size, index(type.getDimSize(d)), what + " dim " + Twine(d));
-    }
-    return tensor::EmptyOp::create(b, loc, type, dynamicSizes);
-  }
-
-  /// `tensor` cast to `type` (same element type, possibly more static
-  /// extents), with checks that the extents agree.
-  Value castTo(Value tensor, RankedTensorType type, const Twine &what) {
-    if (tensor.getType() == type)
-      return tensor;
-    for (int64_t d = 0; d < type.getRank(); ++d)
-      if (!type.isDynamicDim(d))
-        checkEq(dim(tensor, d), index(type.getDimSize(d)),
-                what + " dim " + Twine(d));
-    return tensor::CastOp::create(b, loc, type, tensor);
-  }
-
-  AffineMap map(unsigned numDims, ArrayRef<AffineExpr> results) {
-    return AffineMap::get(numDims, 0, results, ctx());
-  }
-  AffineExpr d(unsigned position) { return getAffineDimExpr(position, ctx()); }
-  AffineExpr c(int64_t value) { return getAffineConstantExpr(value, ctx()); }
-
-  /// One linalg.generic with one result.
-  Value generic(ValueRange inputs, ArrayRef<AffineMap> inputMaps, Value init,
-                AffineMap initMap, ArrayRef<IteratorType> iterators,
-                function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
-    SmallVector<AffineMap> maps(inputMaps);
-    maps.push_back(initMap);
-    auto generic = linalg::GenericOp::create(
-        b, loc, TypeRange{init.getType()}, inputs, ValueRange{init}, maps,
-        iterators, [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
-          Value result = body(nested, nestedLoc, args);
-          linalg::YieldOp::create(nested, nestedLoc, result);
-        });
-    return generic.getResult(0);
-  }
-
-  Value toF32(OpBuilder &nested, Location nestedLoc, Value value) {
-    if (value.getType().isF32())
-      return value;
-    return arith::ExtFOp::create(nested, nestedLoc, nested.getF32Type(), value);
-  }
-
-  /// `toF32(lhs) * toF32(rhs)`, widening lhs first (IR order must not
-  /// depend on argument evaluation order).
-  Value mulF32(OpBuilder &nested, Location nestedLoc, Value lhs, Value rhs) {
-    Value wideLhs = toF32(nested, nestedLoc, lhs);
-    Value wideRhs = toF32(nested, nestedLoc, rhs);
-    return arith::MulFOp::create(nested, nestedLoc, wideLhs, wideRhs);
-  }
-};
-
-/// Loop induction values of the enclosing linalg.generic.
-static SmallVector<Value> loopIndices(OpBuilder &b, Location loc,
-                                      unsigned count) {
-  SmallVector<Value> indices;
-  for (unsigned d = 0; d < count; ++d)
-    indices.push_back(linalg::IndexOp::create(b, loc, d));
-  return indices;
-}
-
-/// `cond ? thenValues : elseValues` as an scf.if whose branches are built
-/// lazily, so a branch's reads happen only when it is taken.
-static ValueRange buildIf(OpBuilder &b, Location loc, TypeRange types,
-                          Value cond,
-                          function_ref<SmallVector<Value>(OpBuilder &)> thenFn,
-                          function_ref<SmallVector<Value>(OpBuilder &)> elseFn) {
-  auto ifOp = scf::IfOp::create(b, loc, types, cond, /*withElseRegion=*/true);
-  {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-    scf::YieldOp::create(b, loc, thenFn(b));
-    b.setInsertionPointToStart(&ifOp.getElseRegion().front());
-    scf::YieldOp::create(b, loc, elseFn(b));
-  }
-  return ifOp.getResults();
-}
-
-/// Clones the single block of a mask_mod/score_mod region at `b`, with its
-/// arguments bound to `arguments`; returns the yielded value.
-static Value inlineModRegion(OpBuilder &b, Region &region,
-                             ValueRange arguments) {
-  Block &block = region.front();
-  IRMapping mapping;
-  mapping.map(block.getArguments(), arguments);
-  for (Operation &nested : block.without_terminator())
-    b.clone(nested, mapping);
-  return mapping.lookupOrDefault(block.getTerminator()->getOperand(0));
-}
-
-/// The scale attribute, or 1/sqrt(D) rounded to f32.
-static double getScaleValue(FloatAttr scale, int64_t headDim) {
-  if (scale)
-    return scale.getValueAsDouble();
-  return static_cast<float>(1.0 / std::sqrt(static_cast<double>(headDim)));
-}
-
-//===----------------------------------------------------------------------===//
-// Attention: scores, softmax, weighted values
-//===----------------------------------------------------------------------===//
-
-/// Extents of an attention op, read at run time.
-struct AttentionShape {
-  Value batch, queryLen, kvLen;
-  int64_t queryHeads, kvHeads, headDim, valueDim;
-  int64_t groupSize() const { return queryHeads / kvHeads; }
-};
-
-/// A neighborhood mask lays the keys on its grid: checks at run time that
-/// the key length is the grid's token count (the verifier checks it when
-/// the length is static).
-static void checkMaskLengths(Builder &l, Attribute mask, Value kvLen) {
-  if (!mask)
-    return;
-  if (auto neighborhood = dyn_cast<NeighborhoodAttr>(mask)) {
-    l.checkEq(kvLen, l.index(neighborhood.getNumTokens()),
-              "the key length differs from the neighborhood grid's " +
-                  Twine(neighborhood.getNumTokens()) + " tokens");
-    return;
-  }
-  ArrayRef<Attribute> elements;
-  if (auto intersect = dyn_cast<IntersectAttr>(mask))
-    elements = intersect.getMasks();
-  else if (auto unionAttr = dyn_cast<UnionAttr>(mask))
-    elements = unionAttr.getMasks();
-  for (Attribute element : elements)
-    checkMaskLengths(l, element, kvLen);
-}
-
-static AttentionShape getAttentionShape(Builder &l, Value query, Value key,
-                                        Value value, Value segmentIdsQ,
-                                        Value segmentIdsKv) {
-  SmallVector<std::pair<Value, int64_t>> batchPlaces = {
-      {query, 0}, {key, 0}, {value, 0}};
-  SmallVector<std::pair<Value, int64_t>> queryLenPlaces = {{query, 2}};
-  SmallVector<std::pair<Value, int64_t>> kvLenPlaces = {{key, 2}, {value, 2}};
-  if (segmentIdsQ) {
-    batchPlaces.append({{segmentIdsQ, 0}, {segmentIdsKv, 0}});
-    queryLenPlaces.push_back({segmentIdsQ, 1});
-    kvLenPlaces.push_back({segmentIdsKv, 1});
-  }
-  auto queryType = cast<RankedTensorType>(query.getType());
-  auto valueType = cast<RankedTensorType>(value.getType());
-  AttentionShape shape;
-  shape.batch = l.commonDim(batchPlaces, "the batch sizes of q, k, v (and "
-                                         "segment ids) differ");
-  shape.queryLen =
-      l.commonDim(queryLenPlaces, "the query lengths of q and segment ids differ");
-  shape.kvLen = l.commonDim(kvLenPlaces,
-                            "the key lengths of k, v (and segment ids) differ");
-  shape.queryHeads = queryType.getDimSize(1);
-  shape.kvHeads = cast<RankedTensorType>(key.getType()).getDimSize(1);
-  shape.headDim = queryType.getDimSize(3);
-  shape.valueDim = valueType.getDimSize(3);
-  return shape;
-}
-
 /// s[b, h, i, j] = sum_d q[b, h, i, d] * k[b, h / G, j, d] in f32.
-static Value buildQueryKeyDots(Builder &l, const AttentionShape &shape,
+static Value buildQueryKeyDots(LoweringBuilder &l, const AttentionShape &shape,
                                Value query, Value key) {
   Value init = l.filled({shape.batch, l.index(shape.queryHeads), shape.queryLen,
                          shape.kvLen},
@@ -342,7 +66,7 @@ struct SoftmaxParts {
   Value probabilities, rowMax, rowSum;
 };
 
-static SoftmaxParts buildSoftmax(Builder &l, Value scores,
+static SoftmaxParts buildSoftmax(LoweringBuilder &l, Value scores,
                                  ArrayRef<Value> rowSizes) {
   AffineMap rowMap = l.map(4, {l.d(0), l.d(1), l.d(2)});
   AffineMap allMap = l.map(4, {l.d(0), l.d(1), l.d(2), l.d(3)});
@@ -376,7 +100,7 @@ static SoftmaxParts buildSoftmax(Builder &l, Value scores,
 /// out = acc / l rounded to the output type (0 on empty rows), and
 /// lse = m + log(l) (-inf on empty rows).
 static std::pair<Value, Value>
-buildAttentionResults(Builder &l, const AttentionShape &shape, Value weighted,
+buildAttentionResults(LoweringBuilder &l, const AttentionShape &shape, Value weighted,
                       const SoftmaxParts &softmax, RankedTensorType outputType,
                       RankedTensorType lseType) {
   SmallVector<Value> outSizes = {shape.batch, l.index(shape.queryHeads),
@@ -417,7 +141,7 @@ buildAttentionResults(Builder &l, const AttentionShape &shape, Value weighted,
 }
 
 /// Block-list membership `[Bl, Hl, NQ, NK]` (i1) of block_sparse_attention.
-static Value buildBlockMembership(Builder &l, Value numBlocks,
+static Value buildBlockMembership(LoweringBuilder &l, Value numBlocks,
                                   Value blockIndices, Value queryBlocks,
                                   Value kvBlocks) {
   auto indicesType = cast<RankedTensorType>(blockIndices.getType());
@@ -473,7 +197,7 @@ struct MaskedScores {
   Value scores, allowed;
 };
 
-static FailureOr<MaskedScores> buildMaskedScores(Builder &l,
+static FailureOr<MaskedScores> buildMaskedScores(LoweringBuilder &l,
                                                  const AttentionShape &shape,
                                                  Value dots, double scale,
                                                  const PairRules &rules) {
@@ -543,7 +267,7 @@ static FailureOr<MaskedScores> buildMaskedScores(Builder &l,
 
 /// acc[b, h, i, e] = sum over allowed j of p[b, h, i, j] * v[b, h / G, j, e]
 /// in f32.
-static Value buildWeightedValues(Builder &l, const AttentionShape &shape,
+static Value buildWeightedValues(LoweringBuilder &l, const AttentionShape &shape,
                                  Value probabilities, Value allowed,
                                  Value value) {
   Value init = l.filled({shape.batch, l.index(shape.queryHeads), shape.queryLen,
@@ -570,9 +294,9 @@ static LogicalResult lowerDenseAttention(OpTy op, PatternRewriter &rewriter,
                                          bool runtimeChecks,
                                          PairRules rules,
                                          function_ref<LogicalResult(
-                                             Builder &, const AttentionShape &,
+                                             LoweringBuilder &, const AttentionShape &,
                                              PairRules &)> addRules) {
-  Builder l(rewriter, op, runtimeChecks);
+  LoweringBuilder l(rewriter, op, runtimeChecks);
   AttentionShape shape =
       getAttentionShape(l, op.getQuery(), op.getKey(), op.getValue(),
                         op.getSegmentIdsQ(), op.getSegmentIdsKv());
@@ -620,7 +344,7 @@ struct BlockSparseAttentionOpLowering : OpRewritePattern<BlockSparseAttentionOp>
     ArrayRef<Attribute> block = op.getBlock().getValue();
     int64_t blockQ = cast<IntegerAttr>(block[0]).getInt();
     int64_t blockKv = cast<IntegerAttr>(block[1]).getInt();
-    auto addRules = [&](Builder &l, const AttentionShape &shape,
+    auto addRules = [&](LoweringBuilder &l, const AttentionShape &shape,
                         PairRules &rules) -> LogicalResult {
       Value numBlocks = op.getNumBlocks(), blockIndices = op.getBlockIndices();
       Value queryBlocks = l.ceilDiv(shape.queryLen, blockQ);
@@ -687,7 +411,7 @@ struct TokenSparseAttentionOpLowering : OpRewritePattern<TokenSparseAttentionOp>
       : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
   LogicalResult matchAndRewrite(TokenSparseAttentionOp op,
                                 PatternRewriter &rewriter) const override {
-    Builder l(rewriter, op, runtimeChecks);
+    LoweringBuilder l(rewriter, op, runtimeChecks);
     Value query = op.getQuery(), key = op.getKey(), value = op.getValue(),
           tokens = op.getTokenIndices();
     AttentionShape shape = getAttentionShape(l, query, key, value, {}, {});
@@ -775,7 +499,7 @@ struct TokenSparseAttentionOpLowering : OpRewritePattern<TokenSparseAttentionOp>
 
 /// Lengths a block_mask/block_scores analyzes: the attributes, or the
 /// segment ids' extents for a mask that reads them (checked to agree).
-static std::pair<Value, Value> getMaskLengths(Builder &l, IntegerAttr qLenAttr,
+static std::pair<Value, Value> getMaskLengths(LoweringBuilder &l, IntegerAttr qLenAttr,
                                               IntegerAttr kvLenAttr,
                                               Value segmentIdsQ,
                                               Value segmentIdsKv) {
@@ -797,7 +521,7 @@ static std::pair<Value, Value> getMaskLengths(Builder &l, IntegerAttr qLenAttr,
 
 /// occupied[b, I, J] (i1, batch 1 unless the mask reads segment ids):
 /// whether query block I and kv block J hold an allowed pair.
-static FailureOr<Value> buildBlockOccupancy(Builder &l, Attribute mask,
+static FailureOr<Value> buildBlockOccupancy(LoweringBuilder &l, Attribute mask,
                                             Value segmentIdsQ,
                                             Value segmentIdsKv, Value qLen,
                                             Value kvLen, int64_t blockQ,
@@ -859,7 +583,7 @@ struct BlockMaskOpLowering : OpRewritePattern<BlockMaskOp> {
       : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
   LogicalResult matchAndRewrite(BlockMaskOp op,
                                 PatternRewriter &rewriter) const override {
-    Builder l(rewriter, op, runtimeChecks);
+    LoweringBuilder l(rewriter, op, runtimeChecks);
     RankedTensorType numType = op.getNumBlocks().getType();
     RankedTensorType indicesType = op.getBlockIndices().getType();
     Value segmentIdsQ = op.getSegmentIdsQ(), segmentIdsKv = op.getSegmentIdsKv();
@@ -961,7 +685,7 @@ struct PoolOpLowering : OpRewritePattern<PoolOp> {
       : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
   LogicalResult matchAndRewrite(PoolOp op,
                                 PatternRewriter &rewriter) const override {
-    Builder l(rewriter, op, runtimeChecks);
+    LoweringBuilder l(rewriter, op, runtimeChecks);
     Value input = op.getInput();
     int64_t block = op.getBlock();
     Value length = l.dim(input, 2);
@@ -1015,7 +739,7 @@ struct BlockScoresOpLowering : OpRewritePattern<BlockScoresOp> {
       : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
   LogicalResult matchAndRewrite(BlockScoresOp op,
                                 PatternRewriter &rewriter) const override {
-    Builder l(rewriter, op, runtimeChecks);
+    LoweringBuilder l(rewriter, op, runtimeChecks);
     Value queryPooled = op.getQueryPooled(), keyPooled = op.getKeyPooled();
     RankedTensorType queryType = op.getQueryPooled().getType();
     RankedTensorType scoresType = op.getScores().getType();
@@ -1245,7 +969,7 @@ struct SelectTopKOpLowering : OpRewritePattern<SelectTopKOp> {
       : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
   LogicalResult matchAndRewrite(SelectTopKOp op,
                                 PatternRewriter &rewriter) const override {
-    Builder l(rewriter, op, runtimeChecks);
+    LoweringBuilder l(rewriter, op, runtimeChecks);
     Value scores = op.getScores();
     SmallVector<Value> rows = {l.dim(scores, 0), l.dim(scores, 1), l.dim(scores, 2)};
     Value kvBlocks = l.dim(scores, 3);
@@ -1310,7 +1034,7 @@ struct LightningIndexerOpLowering : OpRewritePattern<LightningIndexerOp> {
       : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
   LogicalResult matchAndRewrite(LightningIndexerOp op,
                                 PatternRewriter &rewriter) const override {
-    Builder l(rewriter, op, runtimeChecks);
+    LoweringBuilder l(rewriter, op, runtimeChecks);
     Value query = op.getIndexQuery(), key = op.getIndexKey(),
           weights = op.getWeights();
     Value segmentIdsQ = op.getSegmentIdsQ(), segmentIdsKv = op.getSegmentIdsKv();

@@ -1,0 +1,233 @@
+//===- LoweringBuilder.h - shared IR building for sparse_attn lowerings -*- C++ -*-===//
+//
+// The builder every lowering of sparse_attn uses at an op's position:
+// constants, run-time extents, shape checks (cf.assert), linalg.generic,
+// and the pieces of attention all of them share.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SPARSE_ATTN_CONVERSION_LOWERINGBUILDER_H
+#define SPARSE_ATTN_CONVERSION_LOWERINGBUILDER_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+#include <string>
+
+namespace mlir::sparse_attn {
+
+/// Builds the lowered IR of one op: constants, dims, run-time shape checks,
+/// linalg.generic and scf loops at the op's position.
+class LoweringBuilder {
+public:
+  LoweringBuilder(OpBuilder &builder, Operation *op, bool runtimeChecks)
+      : b(builder), loc(op->getLoc()), op(op), runtimeChecks(runtimeChecks) {}
+
+  OpBuilder &b;
+  Location loc;
+  Operation *op;
+  bool runtimeChecks;
+
+  MLIRContext *ctx() { return b.getContext(); }
+  Type f32() { return b.getF32Type(); }
+  Type i32() { return b.getI32Type(); }
+  Type i1() { return b.getI1Type(); }
+
+  Value index(int64_t value) { return arith::ConstantIndexOp::create(b, loc, value); }
+  Value f32Const(double value) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
+  }
+  Value negInf() { return f32Const(-INFINITY); }
+  Value i32Const(int32_t value) {
+    return arith::ConstantIntOp::create(b, loc, value, 32);
+  }
+  Value boolConst(bool value) {
+    return arith::ConstantIntOp::create(b, loc, value, 1);
+  }
+
+  /// Extent `d` of `tensor` as an index value (a constant when static).
+  Value dim(Value tensor, int64_t d) {
+    auto type = cast<RankedTensorType>(tensor.getType());
+    if (!type.isDynamicDim(d))
+      return index(type.getDimSize(d));
+    return tensor::DimOp::create(b, loc, tensor, d);
+  }
+
+  Value ceilDiv(Value x, int64_t divisor) {
+    return arith::CeilDivSIOp::create(b, loc, x, index(divisor));
+  }
+
+  /// `what` of the op as the message of a failed run-time check.
+  std::string message(const Twine &what) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    os << op->getName();
+    if (auto fileLoc = dyn_cast<FileLineColLoc>(loc))
+      os << " at " << fileLoc.getFilename().getValue() << ":"
+         << fileLoc.getLine() << ":" << fileLoc.getColumn();
+    os << ": " << what;
+    return text;
+  }
+
+  /// Asserts at run time; constant-true checks fold away.
+  void check(Value condition, const Twine &what) {
+    if (!runtimeChecks)
+      return;
+    if (std::optional<int64_t> value = getConstantIntValue(condition);
+        value && *value)
+      return;
+    cf::AssertOp::create(b, loc, condition, message(what));
+  }
+
+  /// One extent from several places that must agree: the first static one
+  /// (or the first), with run-time checks that the others equal it.
+  Value commonDim(ArrayRef<std::pair<Value, int64_t>> places,
+                  const Twine &what) {
+    size_t chosenPlace = 0;
+    for (auto [position, place] : llvm::enumerate(places))
+      if (!cast<RankedTensorType>(place.first.getType())
+               .isDynamicDim(place.second)) {
+        chosenPlace = position;
+        break;
+      }
+    Value chosen = dim(places[chosenPlace].first, places[chosenPlace].second);
+    for (auto [position, place] : llvm::enumerate(places)) {
+      auto [tensor, d] = place;
+      if (position == chosenPlace ||
+          (tensor == places[chosenPlace].first && d == places[chosenPlace].second))
+        continue;
+      Value other = dim(tensor, d);
+      if (getConstantIntValue(other) && getConstantIntValue(chosen))
+        continue;
+      check(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, other,
+                                  chosen),
+            what);
+    }
+    return chosen;
+  }
+
+  void checkEq(Value x, Value y, const Twine &what) {
+    check(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, x, y), what);
+  }
+
+  Value empty(ArrayRef<Value> sizes, Type elementType) {
+    SmallVector<OpFoldResult> foldedSizes;
+    for (Value size : sizes)
+      foldedSizes.push_back(getAsOpFoldResult(size));
+    return tensor::EmptyOp::create(b, loc, foldedSizes, elementType);
+  }
+
+  Value fill(Value value, Value tensor) {
+    return linalg::FillOp::create(b, loc, ValueRange{value}, ValueRange{tensor})
+        .getResult(0);
+  }
+
+  Value filled(ArrayRef<Value> sizes, Value value) {
+    return fill(value, empty(sizes, value.getType()));
+  }
+
+  /// A tensor of `type` whose dynamic extents are taken from `sizes`, with
+  /// checks that `sizes` match the static ones.
+  Value emptyOfType(RankedTensorType type, ArrayRef<Value> sizes,
+                    const Twine &what) {
+    SmallVector<Value> dynamicSizes;
+    for (auto [d, size] : llvm::enumerate(sizes)) {
+      if (type.isDynamicDim(d))
+        dynamicSizes.push_back(size);
+      else
+        checkEq(size, index(type.getDimSize(d)), what + " dim " + Twine(d));
+    }
+    return tensor::EmptyOp::create(b, loc, type, dynamicSizes);
+  }
+
+  /// `tensor` cast to `type` (same element type, possibly more static
+  /// extents), with checks that the extents agree.
+  Value castTo(Value tensor, RankedTensorType type, const Twine &what) {
+    if (tensor.getType() == type)
+      return tensor;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (!type.isDynamicDim(d))
+        checkEq(dim(tensor, d), index(type.getDimSize(d)),
+                what + " dim " + Twine(d));
+    return tensor::CastOp::create(b, loc, type, tensor);
+  }
+
+  AffineMap map(unsigned numDims, ArrayRef<AffineExpr> results) {
+    return AffineMap::get(numDims, 0, results, ctx());
+  }
+  AffineExpr d(unsigned position) { return getAffineDimExpr(position, ctx()); }
+  AffineExpr c(int64_t value) { return getAffineConstantExpr(value, ctx()); }
+
+  /// One linalg.generic with one result.
+  Value generic(ValueRange inputs, ArrayRef<AffineMap> inputMaps, Value init,
+                AffineMap initMap, ArrayRef<utils::IteratorType> iterators,
+                function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
+    SmallVector<AffineMap> maps(inputMaps);
+    maps.push_back(initMap);
+    auto generic = linalg::GenericOp::create(
+        b, loc, TypeRange{init.getType()}, inputs, ValueRange{init}, maps,
+        iterators, [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+          Value result = body(nested, nestedLoc, args);
+          linalg::YieldOp::create(nested, nestedLoc, result);
+        });
+    return generic.getResult(0);
+  }
+
+  Value toF32(OpBuilder &nested, Location nestedLoc, Value value) {
+    if (value.getType().isF32())
+      return value;
+    return arith::ExtFOp::create(nested, nestedLoc, nested.getF32Type(), value);
+  }
+
+  /// `toF32(lhs) * toF32(rhs)`, widening lhs first (IR order must not
+  /// depend on argument evaluation order).
+  Value mulF32(OpBuilder &nested, Location nestedLoc, Value lhs, Value rhs) {
+    Value wideLhs = toF32(nested, nestedLoc, lhs);
+    Value wideRhs = toF32(nested, nestedLoc, rhs);
+    return arith::MulFOp::create(nested, nestedLoc, wideLhs, wideRhs);
+  }
+};
+
+/// Loop induction values of the enclosing linalg.generic.
+SmallVector<Value> loopIndices(OpBuilder &b, Location loc, unsigned count);
+
+/// `cond ? thenValues : elseValues` as an scf.if whose branches are built
+/// lazily, so a branch's reads happen only when it is taken.
+ValueRange buildIf(OpBuilder &b, Location loc, TypeRange types, Value cond,
+                   function_ref<SmallVector<Value>(OpBuilder &)> thenFn,
+                   function_ref<SmallVector<Value>(OpBuilder &)> elseFn);
+
+/// Clones the single block of a mask_mod/score_mod region at `b`, with its
+/// arguments bound to `arguments`; returns the yielded value.
+Value inlineModRegion(OpBuilder &b, Region &region, ValueRange arguments);
+
+/// The scale attribute, or 1/sqrt(D) rounded to f32.
+double getScaleValue(FloatAttr scale, int64_t headDim);
+
+/// Extents of an attention op, read at run time.
+struct AttentionShape {
+  Value batch, queryLen, kvLen;
+  int64_t queryHeads, kvHeads, headDim, valueDim;
+  int64_t groupSize() const { return queryHeads / kvHeads; }
+};
+
+/// A neighborhood mask lays the keys on its grid: checks at run time that
+/// the key length is the grid's token count (the verifier checks it when
+/// the length is static).
+void checkMaskLengths(LoweringBuilder &l, Attribute mask, Value kvLen);
+
+/// Reads the extents of q, k, v (and segment ids), checking at run time
+/// that the ones which must agree do.
+AttentionShape getAttentionShape(LoweringBuilder &l, Value query, Value key,
+                                 Value value, Value segmentIdsQ,
+                                 Value segmentIdsKv);
+
+} // namespace mlir::sparse_attn
+
+#endif // SPARSE_ATTN_CONVERSION_LOWERINGBUILDER_H

@@ -1,0 +1,111 @@
+//===- LoweringBuilder.cpp - shared IR building for sparse_attn lowerings -===//
+//
+// The helpers of LoweringBuilder.h that are not inline.
+//
+//===----------------------------------------------------------------------===//
+
+#include "SparseAttn/Conversion/LoweringBuilder.h"
+
+#include "SparseAttn/IR/SparseAttnAttrs.h"
+
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/IRMapping.h"
+
+using namespace mlir;
+using namespace mlir::sparse_attn;
+
+/// Loop induction values of the enclosing linalg.generic.
+SmallVector<Value> sparse_attn::loopIndices(OpBuilder &b, Location loc,
+                                      unsigned count) {
+  SmallVector<Value> indices;
+  for (unsigned d = 0; d < count; ++d)
+    indices.push_back(linalg::IndexOp::create(b, loc, d));
+  return indices;
+}
+
+/// `cond ? thenValues : elseValues` as an scf.if whose branches are built
+/// lazily, so a branch's reads happen only when it is taken.
+ValueRange sparse_attn::buildIf(OpBuilder &b, Location loc, TypeRange types,
+                          Value cond,
+                          function_ref<SmallVector<Value>(OpBuilder &)> thenFn,
+                          function_ref<SmallVector<Value>(OpBuilder &)> elseFn) {
+  auto ifOp = scf::IfOp::create(b, loc, types, cond, /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    scf::YieldOp::create(b, loc, thenFn(b));
+    b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+    scf::YieldOp::create(b, loc, elseFn(b));
+  }
+  return ifOp.getResults();
+}
+
+/// Clones the single block of a mask_mod/score_mod region at `b`, with its
+/// arguments bound to `arguments`; returns the yielded value.
+Value sparse_attn::inlineModRegion(OpBuilder &b, Region &region,
+                             ValueRange arguments) {
+  Block &block = region.front();
+  IRMapping mapping;
+  mapping.map(block.getArguments(), arguments);
+  for (Operation &nested : block.without_terminator())
+    b.clone(nested, mapping);
+  return mapping.lookupOrDefault(block.getTerminator()->getOperand(0));
+}
+
+/// The scale attribute, or 1/sqrt(D) rounded to f32.
+double sparse_attn::getScaleValue(FloatAttr scale, int64_t headDim) {
+  if (scale)
+    return scale.getValueAsDouble();
+  return static_cast<float>(1.0 / std::sqrt(static_cast<double>(headDim)));
+}
+
+
+/// A neighborhood mask lays the keys on its grid: checks at run time that
+/// the key length is the grid's token count (the verifier checks it when
+/// the length is static).
+void sparse_attn::checkMaskLengths(LoweringBuilder &l, Attribute mask, Value kvLen) {
+  if (!mask)
+    return;
+  if (auto neighborhood = dyn_cast<NeighborhoodAttr>(mask)) {
+    l.checkEq(kvLen, l.index(neighborhood.getNumTokens()),
+              "the key length differs from the neighborhood grid's " +
+                  Twine(neighborhood.getNumTokens()) + " tokens");
+    return;
+  }
+  ArrayRef<Attribute> elements;
+  if (auto intersect = dyn_cast<IntersectAttr>(mask))
+    elements = intersect.getMasks();
+  else if (auto unionAttr = dyn_cast<UnionAttr>(mask))
+    elements = unionAttr.getMasks();
+  for (Attribute element : elements)
+    checkMaskLengths(l, element, kvLen);
+}
+
+AttentionShape sparse_attn::getAttentionShape(LoweringBuilder &l, Value query, Value key,
+                                        Value value, Value segmentIdsQ,
+                                        Value segmentIdsKv) {
+  SmallVector<std::pair<Value, int64_t>> batchPlaces = {
+      {query, 0}, {key, 0}, {value, 0}};
+  SmallVector<std::pair<Value, int64_t>> queryLenPlaces = {{query, 2}};
+  SmallVector<std::pair<Value, int64_t>> kvLenPlaces = {{key, 2}, {value, 2}};
+  if (segmentIdsQ) {
+    batchPlaces.append({{segmentIdsQ, 0}, {segmentIdsKv, 0}});
+    queryLenPlaces.push_back({segmentIdsQ, 1});
+    kvLenPlaces.push_back({segmentIdsKv, 1});
+  }
+  auto queryType = cast<RankedTensorType>(query.getType());
+  auto valueType = cast<RankedTensorType>(value.getType());
+  AttentionShape shape;
+  shape.batch = l.commonDim(batchPlaces, "the batch sizes of q, k, v (and "
+                                         "segment ids) differ");
+  shape.queryLen =
+      l.commonDim(queryLenPlaces, "the query lengths of q and segment ids differ");
+  shape.kvLen = l.commonDim(kvLenPlaces,
+                            "the key lengths of k, v (and segment ids) differ");
+  shape.queryHeads = queryType.getDimSize(1);
+  shape.kvHeads = cast<RankedTensorType>(key.getType()).getDimSize(1);
+  shape.headDim = queryType.getDimSize(3);
+  shape.valueDim = valueType.getDimSize(3);
+  return shape;
+}
+
