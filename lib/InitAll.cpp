@@ -9,6 +9,7 @@
 #include "SparseAttn/Conversion/Passes.h"
 #include "SparseAttn/IR/SparseAttnDialect.h"
 #include "SparseAttn/Pipelines/Pipelines.h"
+#include "SparseAttn/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Transforms/BufferDeallocationOpInterfaceImpl.h"
@@ -65,6 +66,7 @@ void sparse_attn::registerSparseAttnDialects(DialectRegistry &registry) {
 
 void sparse_attn::registerSparseAttnPasses() {
   registerSparseAttnConversionPasses();
+  registerSparseAttnTransformsPasses();
   registerSparseAttnPipelines();
   // Upstream passes users combine ours with.
   registerTransformsPasses();

@@ -276,6 +276,12 @@ def _parse_only(text):
     raise ParseOnly()
 
 
+# A pass pipeline run on every case's module before run_cpu (None: the ops
+# go straight to the CPU pipeline). The tiled tests set it to sparse-attn-tile
+# and reuse the cases of the untiled ones.
+PRE_PIPELINE = None
+
+
 def run_cpu(text, args):
     """sparse_attn.run_cpu(text, "f", args). With SPARSE_ATTN_TEST_PARSE_ONLY
     set to a sparse-attn-opt binary, only checks that the IR verifies (a
@@ -285,6 +291,10 @@ def run_cpu(text, args):
         _parse_only(text)
     import sparse_attn  # noqa: PLC0415  (built by the other half of the project)
     t0 = time.time()
+    if PRE_PIPELINE is not None:
+        module = sparse_attn.parse(text)
+        module.run_pipeline(PRE_PIPELINE)
+        text = str(module)
     try:
         return sparse_attn.run_cpu(text, "f", list(args))
     finally:

@@ -1,0 +1,65 @@
+//===- Passes.td - sparse_attn transforms -------------------*- tablegen -*-===//
+//
+// Transforms on sparse_attn ops before they leave the dialect.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SPARSE_ATTN_TRANSFORMS_PASSES_TD
+#define SPARSE_ATTN_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def SparseAttnTilePass : Pass<"sparse-attn-tile"> {
+  let summary = "Tile attention for a GPU thread block, with an online softmax";
+  let description = [{
+    Rewrites `attention` and `block_sparse_attention` into the form a GPU
+    kernel runs: an `scf.forall` over `(batch, query head, query tile)`, and
+    in it a loop over the tile's kv tiles with the FlashAttention online
+    softmax (running max, running sum and output accumulator in f32). Query,
+    key and value tiles are `tensor.pad`ded to static tile shapes (the
+    shared-memory tiles once bufferized for a GPU); rows past the sequence
+    ends are masked, never read.
+
+    The kv tiles visited are the tile's key range under the mask (causal and
+    sink windows stop at the diagonal, sliding windows keep their band), or,
+    for `block_sparse_attention`, the listed blocks (each block once, entries
+    outside `[0, NK)` skipped). Masks, `mask_mod`, `score_mod`, empty rows
+    and the exclusion of keys outside the allowed set are as in
+    `docs/semantics.md`, so the tiled IR stays executable on the CPU and is
+    tested against the golden model.
+
+    Tile sizes and pipeline stages come from a cost model over the chip's
+    shared memory per block (sm_80: 163 KB, sm_90: 227 KB), the head dims and
+    the element type: `elementBytes * (blockQ * D + stages * blockKv *
+    (D + Dv))` bytes. `block_sparse_attention` tiles are its blocks. The
+    options override the model; a request that does not fit is an error.
+    Each tiled loop carries its decision as a `sparse_attn.tile` attribute.
+
+    ```mlir
+    // sparse-attn-opt --sparse-attn-tile="chip=sm_90"
+    %o, %lse = sparse_attn.attention %q, %k, %v {mask = #sparse_attn.causal}
+        : tensor<1x8x4096x128xbf16>, tensor<1x8x4096x128xbf16>, tensor<1x8x4096x128xbf16>
+       -> tensor<1x8x4096x128xbf16>, tensor<1x8x4096xf32>
+    // becomes scf.forall (%b, %h, %t) in (1, 8, 32) ... {sparse_attn.tile =
+    //   {block_kv = 128, block_q = 128, chip = "sm_90", shared_memory_bytes = 229376, stages = 3}}
+    ```
+  }];
+  let dependentDialects = [
+    "arith::ArithDialect", "cf::ControlFlowDialect", "linalg::LinalgDialect",
+    "math::MathDialect", "scf::SCFDialect", "tensor::TensorDialect"
+  ];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_90\"",
+           "Target chip whose shared memory bounds the tiles (sm_80, sm_90)">,
+    Option<"blockQ", "block-q", "int64_t", /*default=*/"0",
+           "Queries per tile (0: the cost model decides)">,
+    Option<"blockKv", "block-kv", "int64_t", /*default=*/"0",
+           "Keys per tile (0: the cost model decides)">,
+    Option<"stages", "stages", "int64_t", /*default=*/"0",
+           "K/V tiles in flight (0: the cost model decides)">,
+    Option<"runtimeChecks", "runtime-checks", "bool", /*default=*/"true",
+           "Assert at run time the shape rules that dynamic dims hide">
+  ];
+}
+
+#endif // SPARSE_ATTN_TRANSFORMS_PASSES_TD

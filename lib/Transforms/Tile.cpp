@@ -1,0 +1,714 @@
+//===- Tile.cpp - tile attention for a thread block -----------------------===//
+//
+// sparse-attn-tile: attention and block_sparse_attention become an
+// scf.forall over (batch, query head, query tile) with an online-softmax loop
+// over kv tiles, on statically shaped (padded) tiles.
+//
+//===----------------------------------------------------------------------===//
+
+#include "SparseAttn/Transforms/Passes.h"
+
+#include "SparseAttn/Conversion/LoweringBuilder.h"
+#include "SparseAttn/Conversion/MaskPredicate.h"
+#include "SparseAttn/IR/SparseAttnOps.h"
+#include "SparseAttn/Transforms/TileConfig.h"
+
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/PatternMatch.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+namespace mlir::sparse_attn {
+#define GEN_PASS_DEF_SPARSEATTNTILEPASS
+#include "SparseAttn/Transforms/Passes.h.inc"
+} // namespace mlir::sparse_attn
+
+using namespace mlir;
+using namespace mlir::sparse_attn;
+
+namespace {
+
+using utils::IteratorType;
+constexpr IteratorType kPar = IteratorType::parallel;
+constexpr IteratorType kRed = IteratorType::reduction;
+constexpr double kNegInf = -INFINITY;
+
+//===----------------------------------------------------------------------===//
+// Key ranges of a query tile
+//===----------------------------------------------------------------------===//
+
+/// [lo, hi) covering every key a query at a position in [first, last] may
+/// see under `mask` (before clamping to [0, Skv)). Masks without a simple
+/// band (document, neighborhood) cover everything.
+static std::pair<Value, Value> buildKeyHull(OpBuilder &b, Location loc,
+                                            Attribute mask, Value first,
+                                            Value last, Value kvLen) {
+  auto c = [&](int64_t value) -> Value {
+    return arith::ConstantIndexOp::create(b, loc, value);
+  };
+  auto clampWindow = [](int64_t value) {
+    return std::min<int64_t>(value, int64_t(1) << 33);
+  };
+  Value zero = c(0);
+  if (isa_and_nonnull<CausalAttr, SinkWindowAttr>(mask))
+    return {zero, arith::AddIOp::create(b, loc, last, c(1))};
+  if (auto window = dyn_cast_or_null<SlidingWindowAttr>(mask)) {
+    Value lo = arith::SubIOp::create(b, loc, first, c(clampWindow(window.getLeft())));
+    Value reach = c(clampWindow(window.getRight()) + 1);
+    Value hi = arith::AddIOp::create(b, loc, last, reach);
+    return {lo, hi};
+  }
+  ArrayRef<Attribute> elements;
+  bool isUnion = false;
+  if (auto intersect = dyn_cast_or_null<IntersectAttr>(mask)) {
+    elements = intersect.getMasks();
+  } else if (auto unionAttr = dyn_cast_or_null<UnionAttr>(mask)) {
+    elements = unionAttr.getMasks();
+    isUnion = true;
+  }
+  if (elements.empty())
+    return {zero, kvLen};
+  auto [lo, hi] = buildKeyHull(b, loc, elements.front(), first, last, kvLen);
+  for (Attribute element : elements.drop_front()) {
+    auto [elementLo, elementHi] = buildKeyHull(b, loc, element, first, last, kvLen);
+    if (isUnion) {
+      lo = arith::MinSIOp::create(b, loc, lo, elementLo);
+      hi = arith::MaxSIOp::create(b, loc, hi, elementHi);
+    } else {
+      lo = arith::MaxSIOp::create(b, loc, lo, elementLo);
+      hi = arith::MinSIOp::create(b, loc, hi, elementHi);
+    }
+  }
+  return {lo, hi};
+}
+
+//===----------------------------------------------------------------------===//
+// One attention op, tiled
+//===----------------------------------------------------------------------===//
+
+/// What every tile of one op reads.
+struct TileProblem {
+  AttentionShape shape;
+  AttentionTileConfig config;
+  Value query, key, value;
+  Attribute mask;
+  Value segmentIdsQ, segmentIdsKv;
+  Region *maskMod = nullptr;
+  Region *scoreMod = nullptr;
+  double scale;
+  Type elementType;
+  Operation *op;
+  bool runtimeChecks;
+  // block_sparse_attention: its block sizes (tiles divide them).
+  int64_t listBlockQ = 0, listBlockKv = 0;
+};
+
+/// The online-softmax state of a query tile: running max, running sum and
+/// unnormalized output, all f32.
+struct SoftmaxState {
+  Value rowMax, rowSum, acc;
+};
+
+/// A [rows, dim] tile of `source [B, H, S, dim]` at (b, h, start), padded
+/// with zeros to [tileRows, dim].
+static Value extractPaddedTile(LoweringBuilder &l, Value source, Value batch,
+                               Value head, Value start, Value rows,
+                               int64_t tileRows) {
+  auto sourceType = cast<RankedTensorType>(source.getType());
+  int64_t dim = sourceType.getDimSize(3);
+  OpBuilder &b = l.b;
+  SmallVector<OpFoldResult> offsets = {batch, head, start, b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(1), rows,
+                                     b.getIndexAttr(dim)};
+  SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
+  auto sliceType = RankedTensorType::get({ShapedType::kDynamic, dim},
+                                         sourceType.getElementType());
+  Value slice = tensor::ExtractSliceOp::create(b, l.loc, sliceType, source,
+                                               offsets, sizes, strides);
+  Value padRows = arith::SubIOp::create(b, l.loc, l.index(tileRows), rows);
+  Value zero = arith::ConstantOp::create(
+      b, l.loc, b.getZeroAttr(sourceType.getElementType()));
+  auto tileType =
+      RankedTensorType::get({tileRows, dim}, sourceType.getElementType());
+  return tensor::PadOp::create(
+      b, l.loc, tileType, slice,
+      SmallVector<OpFoldResult>{b.getIndexAttr(0), b.getIndexAttr(0)},
+      SmallVector<OpFoldResult>{padRows, b.getIndexAttr(0)}, zero);
+}
+
+/// Folds the kv tile starting at key `kvStart` into `state`.
+static FailureOr<SoftmaxState>
+buildKvTileUpdate(LoweringBuilder &l, const TileProblem &p, Value batch,
+                  Value head, Value queryStart, Value queryRows, Value queryTile,
+                  Value kvStart, const SoftmaxState &state) {
+  const AttentionShape &shape = p.shape;
+  int64_t blockQ = p.config.blockQ, blockKv = p.config.blockKv;
+  Value remaining = arith::SubIOp::create(l.b, l.loc, shape.kvLen, kvStart);
+  Value kvRows = arith::MinSIOp::create(l.b, l.loc, l.index(blockKv), remaining);
+  Value kvHead = arith::DivUIOp::create(l.b, l.loc, head,
+                                        l.index(shape.groupSize()));
+  Value keyTile =
+      extractPaddedTile(l, p.key, batch, kvHead, kvStart, kvRows, blockKv);
+  Value valueTile =
+      extractPaddedTile(l, p.value, batch, kvHead, kvStart, kvRows, blockKv);
+
+  // s[r, c] = <q[r], k[c]> in f32.
+  Value dots = l.generic(
+      {queryTile, keyTile},
+      {l.map(3, {l.d(0), l.d(2)}), l.map(3, {l.d(1), l.d(2)})},
+      l.filled({l.index(blockQ), l.index(blockKv)}, l.f32Const(0)),
+      l.map(3, {l.d(0), l.d(1)}), {kPar, kPar, kRed},
+      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        Value product = l.mulF32(b, loc, args[0], args[1]);
+        return arith::AddFOp::create(b, loc, args[2], product);
+      });
+
+  // Masked, scaled, score_mod'ed scores and the allowed pairs. Rows past
+  // the sequence ends are not allowed; their indices are clamped so the
+  // mask and the mods only ever read in bounds.
+  AffineMap all2 = l.map(2, {l.d(0), l.d(1)});
+  Value allowedInit = l.empty({l.index(blockQ), l.index(blockKv)}, l.i1());
+  bool failedMask = false;
+  auto masked = linalg::GenericOp::create(
+      l.b, l.loc, TypeRange{dots.getType(), allowedInit.getType()}, ValueRange{},
+      ValueRange{dots, allowedInit}, SmallVector<AffineMap>{all2, all2},
+      SmallVector<IteratorType>{kPar, kPar},
+      [&](OpBuilder &b, Location loc, ValueRange args) {
+        SmallVector<Value> ivs = loopIndices(b, loc, 2);
+        Value one = arith::ConstantIndexOp::create(b, loc, 1);
+        Value rowValid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                               ivs[0], queryRows);
+        Value colValid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                               ivs[1], kvRows);
+        Value inBounds = arith::AndIOp::create(b, loc, rowValid, colValid);
+        Value row = arith::AddIOp::create(b, loc, queryStart, ivs[0]);
+        Value lastRow = arith::SubIOp::create(b, loc, shape.queryLen, one);
+        row = arith::MinSIOp::create(b, loc, row, lastRow);
+        Value col = arith::AddIOp::create(b, loc, kvStart, ivs[1]);
+        Value lastCol = arith::SubIOp::create(b, loc, shape.kvLen, one);
+        col = arith::MinSIOp::create(b, loc, col, lastCol);
+        MaskPairValues pair{batch,          row,         col,
+                            shape.queryLen, shape.kvLen, p.segmentIdsQ,
+                            p.segmentIdsKv};
+        FailureOr<Value> allowed = buildMaskPredicate(b, loc, p.mask, pair);
+        if (failed(allowed)) {
+          failedMask = true;
+          allowed = arith::ConstantIntOp::create(b, loc, 0, 1).getResult();
+        }
+        Value isAllowed = arith::AndIOp::create(b, loc, inBounds, *allowed);
+        if (p.maskMod)
+          isAllowed = arith::AndIOp::create(
+              b, loc, isAllowed, inlineModRegion(b, *p.maskMod, {batch, head, row, col}));
+        Value scaled = arith::MulFOp::create(
+            b, loc, args[0],
+            arith::ConstantOp::create(b, loc, b.getF32FloatAttr(p.scale)));
+        if (p.scoreMod)
+          scaled = inlineModRegion(b, *p.scoreMod, {scaled, batch, head, row, col});
+        Value negInf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(kNegInf));
+        Value score = arith::SelectOp::create(b, loc, isAllowed, scaled, negInf);
+        linalg::YieldOp::create(b, loc, ValueRange{score, isAllowed});
+      });
+  if (failedMask)
+    return failure();
+  Value scores = masked.getResult(0), allowed = masked.getResult(1);
+
+  AffineMap rowOf2 = l.map(2, {l.d(0)});
+  AffineMap row1 = l.map(1, {l.d(0)});
+  Value tileMax = l.generic(
+      {scores}, {all2}, l.filled({l.index(blockQ)}, l.f32Const(kNegInf)), rowOf2,
+      {kPar, kRed}, [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        return arith::MaximumFOp::create(b, loc, args[1], args[0]);
+      });
+  // The running state is updated in place (destination-passing into the
+  // loop's iter_args), as a kernel keeps it in registers.
+  // alpha = exp(m - m'): 0 when nothing was seen yet, 1 while still empty.
+  Value alpha = l.generic(
+      {state.rowMax, tileMax}, {row1, row1}, l.empty({l.index(blockQ)}, l.f32()),
+      row1, {kPar},
+      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        Value negInf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(kNegInf));
+        Value one = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(1.0));
+        Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0));
+        Value newMax = arith::MaximumFOp::create(b, loc, args[0], args[1]);
+        Value stillEmpty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                                 newMax, negInf);
+        Value nothingBefore = arith::CmpFOp::create(
+            b, loc, arith::CmpFPredicate::OEQ, args[0], negInf);
+        Value shift = arith::SubFOp::create(b, loc, args[0], newMax);
+        Value rescale = math::ExpOp::create(b, loc, shift);
+        Value fromNothing = arith::SelectOp::create(b, loc, nothingBefore, zero, rescale);
+        return arith::SelectOp::create(b, loc, stillEmpty, one, fromNothing);
+      });
+  Value rowMax = l.generic(
+      {tileMax}, {row1}, state.rowMax, row1, {kPar},
+      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        return arith::MaximumFOp::create(b, loc, args[1], args[0]);
+      });
+  // p = exp(s - m'), 0 for -inf scores and on still-empty rows.
+  Value probabilities = l.generic(
+      {rowMax}, {rowOf2}, scores, all2, {kPar, kPar},
+      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        Value negInf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(kNegInf));
+        Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0));
+        Value stillEmpty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                                 args[0], negInf);
+        Value shifted = arith::SubFOp::create(b, loc, args[1], args[0]);
+        Value exp = math::ExpOp::create(b, loc, shifted);
+        return arith::SelectOp::create(b, loc, stillEmpty, zero, exp);
+      });
+  // l' = alpha * l + sum_c p.
+  Value scaledSum = l.generic(
+      {alpha}, {row1}, state.rowSum, row1, {kPar},
+      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        return arith::MulFOp::create(b, loc, args[0], args[1]);
+      });
+  Value rowSum = l.generic(
+      {probabilities}, {all2}, scaledSum, rowOf2, {kPar, kRed},
+      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        return arith::AddFOp::create(b, loc, args[1], args[0]);
+      });
+  // acc' = alpha * acc + sum over allowed c of p * v.
+  Value scaledAcc = l.generic(
+      {alpha}, {rowOf2}, state.acc, all2, {kPar, kPar},
+      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        return arith::MulFOp::create(b, loc, args[0], args[1]);
+      });
+  Value acc = l.generic(
+      {probabilities, allowed, valueTile},
+      {l.map(3, {l.d(0), l.d(2)}), l.map(3, {l.d(0), l.d(2)}),
+       l.map(3, {l.d(2), l.d(1)})},
+      scaledAcc, l.map(3, {l.d(0), l.d(1)}), {kPar, kPar, kRed},
+      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        Value product = arith::MulFOp::create(b, loc, args[0],
+                                              l.toF32(b, loc, args[2]));
+        Value sum = arith::AddFOp::create(b, loc, args[3], product);
+        return arith::SelectOp::create(b, loc, args[1], sum, args[3]);
+      });
+  return SoftmaxState{rowMax, rowSum, acc};
+}
+
+/// Rewrites one attention op; `visitKvTiles` emits the loop over its kv
+/// tiles, calling `update` for each.
+using TileUpdateFn = function_ref<FailureOr<SoftmaxState>(
+    LoweringBuilder &, Value kvStart, const SoftmaxState &)>;
+using KvLoopFn = function_ref<FailureOr<SoftmaxState>(
+    LoweringBuilder &, Value batch, Value head, Value queryTileIndex,
+    Value queryStart, Value queryRows, const SoftmaxState &, TileUpdateFn)>;
+
+static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &p,
+                                   RankedTensorType outputType,
+                                   RankedTensorType lseType, KvLoopFn kvLoop) {
+  LoweringBuilder l(rewriter, p.op, p.runtimeChecks);
+  const AttentionShape &shape = p.shape;
+  int64_t blockQ = p.config.blockQ;
+  Value queryTiles = l.ceilDiv(shape.queryLen, blockQ);
+  Value outInit = l.emptyOfType(
+      outputType,
+      {shape.batch, l.index(shape.queryHeads), shape.queryLen,
+       l.index(shape.valueDim)},
+      "output shape");
+  Value lseInit = l.emptyOfType(
+      lseType, {shape.batch, l.index(shape.queryHeads), shape.queryLen},
+      "lse shape");
+
+  SmallVector<OpFoldResult> upperBounds = {
+      getAsOpFoldResult(shape.batch), rewriter.getIndexAttr(shape.queryHeads),
+      getAsOpFoldResult(queryTiles)};
+  auto forall = scf::ForallOp::create(rewriter, l.loc, upperBounds,
+                                      ValueRange{outInit, lseInit}, std::nullopt);
+  MLIRContext *ctx = rewriter.getContext();
+  forall->setAttr(
+      "sparse_attn.tile",
+      DictionaryAttr::get(
+          ctx, {rewriter.getNamedAttr("block_q", rewriter.getI64IntegerAttr(p.config.blockQ)),
+                rewriter.getNamedAttr("block_kv", rewriter.getI64IntegerAttr(p.config.blockKv)),
+                rewriter.getNamedAttr("stages", rewriter.getI64IntegerAttr(p.config.stages)),
+                rewriter.getNamedAttr("shared_memory_bytes",
+                                      rewriter.getI64IntegerAttr(p.config.sharedMemoryBytes))}));
+
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPointToStart(forall.getBody());
+  LoweringBuilder tl(rewriter, p.op, p.runtimeChecks);
+  ValueRange ivs = forall.getInductionVars();
+  Value batch = ivs[0], head = ivs[1], queryTileIndex = ivs[2];
+  Value queryStart =
+      arith::MulIOp::create(rewriter, tl.loc, queryTileIndex, tl.index(blockQ));
+  Value queryLeft = arith::SubIOp::create(rewriter, tl.loc, shape.queryLen, queryStart);
+  Value queryRows = arith::MinSIOp::create(rewriter, tl.loc, tl.index(blockQ), queryLeft);
+  Value queryTile = extractPaddedTile(tl, p.query, batch, head, queryStart,
+                                      queryRows, blockQ);
+
+  SoftmaxState initial{
+      tl.filled({tl.index(blockQ)}, tl.f32Const(kNegInf)),
+      tl.filled({tl.index(blockQ)}, tl.f32Const(0)),
+      tl.filled({tl.index(blockQ), tl.index(shape.valueDim)}, tl.f32Const(0))};
+  auto update = [&](LoweringBuilder &ul, Value kvStart,
+                    const SoftmaxState &state) -> FailureOr<SoftmaxState> {
+    return buildKvTileUpdate(ul, p, batch, head, queryStart, queryRows,
+                             queryTile, kvStart, state);
+  };
+  FailureOr<SoftmaxState> final = kvLoop(tl, batch, head, queryTileIndex,
+                                         queryStart, queryRows, initial, update);
+  if (failed(final))
+    return failure();
+
+  // out = acc / l (0 on empty rows), lse = m + log(l) (-inf on empty rows).
+  Type outElement = outputType.getElementType();
+  AffineMap all2 = tl.map(2, {tl.d(0), tl.d(1)});
+  AffineMap rowOf2 = tl.map(2, {tl.d(0)});
+  AffineMap row1 = tl.map(1, {tl.d(0)});
+  Value outTile = tl.generic(
+      {final->acc, final->rowMax, final->rowSum}, {all2, rowOf2, rowOf2},
+      tl.empty({tl.index(blockQ), tl.index(shape.valueDim)}, outElement), all2,
+      {kPar, kPar}, [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        Value negInf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(kNegInf));
+        Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0));
+        Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                            args[1], negInf);
+        Value normalized = arith::DivFOp::create(b, loc, args[0], args[2]);
+        Value result = arith::SelectOp::create(b, loc, empty, zero, normalized);
+        if (outElement.isF32())
+          return result;
+        return arith::TruncFOp::create(b, loc, outElement, result);
+      });
+  Value lseTile = tl.generic(
+      {final->rowMax, final->rowSum}, {row1, row1},
+      tl.empty({tl.index(blockQ)}, tl.f32()), row1, {kPar},
+      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+        Value negInf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(kNegInf));
+        Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+                                            args[0], negInf);
+        Value logSum = math::LogOp::create(b, loc, args[1]);
+        Value lse = arith::AddFOp::create(b, loc, args[0], logSum);
+        return arith::SelectOp::create(b, loc, empty, negInf, lse);
+      });
+  // Only the tile's existing rows go back.
+  Value outRows = tensor::ExtractSliceOp::create(
+      rewriter, tl.loc, outTile,
+      SmallVector<OpFoldResult>{rewriter.getIndexAttr(0), rewriter.getIndexAttr(0)},
+      SmallVector<OpFoldResult>{queryRows, rewriter.getIndexAttr(shape.valueDim)},
+      SmallVector<OpFoldResult>{rewriter.getIndexAttr(1), rewriter.getIndexAttr(1)});
+  Value lseRows = tensor::ExtractSliceOp::create(
+      rewriter, tl.loc, lseTile,
+      SmallVector<OpFoldResult>{rewriter.getIndexAttr(0)},
+      SmallVector<OpFoldResult>{queryRows},
+      SmallVector<OpFoldResult>{rewriter.getIndexAttr(1)});
+  ValueRange sharedOuts = forall.getRegionIterArgs();
+  rewriter.setInsertionPointToStart(forall.getTerminator().getBody());
+  tensor::ParallelInsertSliceOp::create(
+      rewriter, tl.loc, outRows, sharedOuts[0],
+      SmallVector<OpFoldResult>{batch, head, queryStart, rewriter.getIndexAttr(0)},
+      SmallVector<OpFoldResult>{rewriter.getIndexAttr(1), rewriter.getIndexAttr(1),
+                                queryRows, rewriter.getIndexAttr(shape.valueDim)},
+      SmallVector<OpFoldResult>(4, rewriter.getIndexAttr(1)));
+  tensor::ParallelInsertSliceOp::create(
+      rewriter, tl.loc, lseRows, sharedOuts[1],
+      SmallVector<OpFoldResult>{batch, head, queryStart},
+      SmallVector<OpFoldResult>{rewriter.getIndexAttr(1), rewriter.getIndexAttr(1),
+                                queryRows},
+      SmallVector<OpFoldResult>(3, rewriter.getIndexAttr(1)));
+  rewriter.replaceOp(p.op, forall.getResults());
+  return success();
+}
+
+/// The state's values, for loop iter_args.
+static SmallVector<Value> stateValues(const SoftmaxState &state) {
+  return {state.rowMax, state.rowSum, state.acc};
+}
+
+/// Dense attention: the kv tiles of the query tile's key range.
+static FailureOr<SoftmaxState>
+visitKeyRangeTiles(const TileProblem &p, LoweringBuilder &l, Value,
+                   Value, Value, Value queryStart, Value queryRows,
+                   const SoftmaxState &initial, TileUpdateFn update) {
+  OpBuilder &b = l.b;
+  const AttentionShape &shape = p.shape;
+  int64_t blockKv = p.config.blockKv;
+  // Positions of the tile's first and last rows (bottom-right aligned).
+  Value offset = arith::SubIOp::create(b, l.loc, shape.kvLen, shape.queryLen);
+  Value first = arith::AddIOp::create(b, l.loc, queryStart, offset);
+  Value lastRow = arith::SubIOp::create(
+      b, l.loc, arith::AddIOp::create(b, l.loc, queryStart, queryRows), l.index(1));
+  Value last = arith::AddIOp::create(b, l.loc, lastRow, offset);
+  auto [hullLo, hullHi] =
+      buildKeyHull(b, l.loc, p.mask, first, last, shape.kvLen);
+  Value zero = l.index(0);
+  Value lo = arith::MinSIOp::create(
+      b, l.loc, arith::MaxSIOp::create(b, l.loc, hullLo, zero), shape.kvLen);
+  Value hi = arith::MinSIOp::create(
+      b, l.loc, arith::MaxSIOp::create(b, l.loc, hullHi, lo), shape.kvLen);
+  Value firstTile = arith::DivSIOp::create(b, l.loc, lo, l.index(blockKv));
+  Value endTile = l.ceilDiv(hi, blockKv);
+  bool failedUpdate = false;
+  auto loop = scf::ForOp::create(
+      b, l.loc, firstTile, endTile, l.index(1), stateValues(initial),
+      [&](OpBuilder &nested, Location loc, Value tile, ValueRange args) {
+        LoweringBuilder nl(nested, p.op, p.runtimeChecks);
+        Value kvStart = arith::MulIOp::create(nested, loc, tile, nl.index(blockKv));
+        FailureOr<SoftmaxState> next =
+            update(nl, kvStart, SoftmaxState{args[0], args[1], args[2]});
+        if (failed(next)) {
+          failedUpdate = true;
+          scf::YieldOp::create(nested, loc, args);
+          return;
+        }
+        scf::YieldOp::create(nested, loc, stateValues(*next));
+      });
+  if (failedUpdate)
+    return failure();
+  return SoftmaxState{loop.getResult(0), loop.getResult(1), loop.getResult(2)};
+}
+
+/// Block-sparse attention: the listed kv blocks of the query block, each
+/// once; entries outside [0, NK) and repeats are skipped.
+static FailureOr<SoftmaxState>
+visitListedTiles(const TileProblem &p, Value numBlocks, Value blockIndices,
+                 bool listBatchIsOne, Value listBatch, LoweringBuilder &l,
+                 Value batch, Value head, Value queryTileIndex, Value, Value,
+                 const SoftmaxState &initial, TileUpdateFn update) {
+  OpBuilder &b = l.b;
+  const AttentionShape &shape = p.shape;
+  auto indicesType = cast<RankedTensorType>(blockIndices.getType());
+  int64_t listHeads = indicesType.getDimSize(1);
+  int64_t blockKv = p.config.blockKv;
+  Value listBatchIndex = batch;
+  if (listBatchIsOne) {
+    listBatchIndex = l.index(0);
+  } else if (listBatch) {
+    Value isOne = arith::CmpIOp::create(b, l.loc, arith::CmpIPredicate::eq,
+                                        listBatch, l.index(1));
+    listBatchIndex = arith::SelectOp::create(b, l.loc, isOne, l.index(0), batch);
+  }
+  Value listHead = arith::DivUIOp::create(
+      b, l.loc, head, l.index(shape.queryHeads / listHeads));
+  // The query block holding this query tile.
+  Value queryBlock = arith::DivUIOp::create(
+      b, l.loc, queryTileIndex, l.index(p.listBlockQ / p.config.blockQ));
+  SmallVector<Value> listIndex = {listBatchIndex, listHead, queryBlock};
+  Value count = arith::IndexCastOp::create(
+      b, l.loc, b.getIndexType(),
+      tensor::ExtractOp::create(b, l.loc, numBlocks, listIndex));
+  Value capacity = l.dim(blockIndices, 3);
+  count = arith::MinSIOp::create(
+      b, l.loc, arith::MaxSIOp::create(b, l.loc, count, l.index(0)), capacity);
+  Value kvBlocks = l.ceilDiv(shape.kvLen, p.listBlockKv);
+
+  bool failedUpdate = false;
+  auto loop = scf::ForOp::create(
+      b, l.loc, l.index(0), count, l.index(1), stateValues(initial),
+      [&](OpBuilder &nested, Location loc, Value slot, ValueRange args) {
+        LoweringBuilder nl(nested, p.op, p.runtimeChecks);
+        auto entryAt = [&](OpBuilder &eb, Value position) -> Value {
+          SmallVector<Value> index(listIndex);
+          index.push_back(position);
+          Value entry = tensor::ExtractOp::create(eb, loc, blockIndices, index);
+          return arith::IndexCastOp::create(eb, loc, eb.getIndexType(), entry);
+        };
+        Value block = entryAt(nested, slot);
+        Value notNegative = arith::CmpIOp::create(
+            nested, loc, arith::CmpIPredicate::sge, block, nl.index(0));
+        Value inRange = arith::CmpIOp::create(nested, loc, arith::CmpIPredicate::slt,
+                                              block, kvBlocks);
+        Value valid = arith::AndIOp::create(nested, loc, notNegative, inRange);
+        // A block listed at an earlier slot was already visited.
+        auto earlier = scf::ForOp::create(
+            nested, loc, nl.index(0), slot, nl.index(1),
+            ValueRange{arith::ConstantIntOp::create(nested, loc, 0, 1).getResult()},
+            [&](OpBuilder &eb, Location el, Value previous, ValueRange seen) {
+              Value same = arith::CmpIOp::create(eb, el, arith::CmpIPredicate::eq,
+                                                 entryAt(eb, previous), block);
+              scf::YieldOp::create(
+                  eb, el,
+                  ValueRange{arith::OrIOp::create(eb, el, seen[0], same).getResult()});
+            });
+        Value fresh = arith::XOrIOp::create(
+            nested, loc, earlier.getResult(0),
+            arith::ConstantIntOp::create(nested, loc, 1, 1));
+        Value visit = arith::AndIOp::create(nested, loc, valid, fresh);
+        ValueRange results = buildIf(
+            nested, loc, TypeRange(args), visit,
+            [&](OpBuilder &tb) -> SmallVector<Value> {
+              // The block's kv tiles that hold keys (the last block may be
+              // partial).
+              LoweringBuilder tl(tb, p.op, p.runtimeChecks);
+              Value blockStart =
+                  arith::MulIOp::create(tb, loc, block, tl.index(p.listBlockKv));
+              Value keysLeft = arith::SubIOp::create(tb, loc, shape.kvLen, blockStart);
+              Value tiles = arith::MinSIOp::create(
+                  tb, loc, tl.index(p.listBlockKv / blockKv),
+                  tl.ceilDiv(keysLeft, blockKv));
+              auto subTiles = scf::ForOp::create(
+                  tb, loc, tl.index(0), tiles, tl.index(1), ValueRange(args),
+                  [&](OpBuilder &sb, Location sl, Value subTile, ValueRange state) {
+                    LoweringBuilder stl(sb, p.op, p.runtimeChecks);
+                    Value offset =
+                        arith::MulIOp::create(sb, sl, subTile, stl.index(blockKv));
+                    Value kvStart = arith::AddIOp::create(sb, sl, blockStart, offset);
+                    FailureOr<SoftmaxState> next = update(
+                        stl, kvStart, SoftmaxState{state[0], state[1], state[2]});
+                    if (failed(next)) {
+                      failedUpdate = true;
+                      scf::YieldOp::create(sb, sl, state);
+                      return;
+                    }
+                    scf::YieldOp::create(sb, sl, stateValues(*next));
+                  });
+              return SmallVector<Value>(subTiles.getResults());
+            },
+            [&](OpBuilder &) -> SmallVector<Value> {
+              return SmallVector<Value>(args);
+            });
+        scf::YieldOp::create(nested, loc, results);
+      });
+  if (failedUpdate)
+    return failure();
+  return SoftmaxState{loop.getResult(0), loop.getResult(1), loop.getResult(2)};
+}
+
+//===----------------------------------------------------------------------===//
+// Pass
+//===----------------------------------------------------------------------===//
+
+static int64_t getElementBytes(Type type) {
+  return (type.getIntOrFloatBitWidth() + 7) / 8;
+}
+
+static std::optional<int64_t> staticDim(Value tensor, int64_t dim) {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  if (type.isDynamicDim(dim))
+    return std::nullopt;
+  return type.getDimSize(dim);
+}
+
+struct SparseAttnTilePass
+    : sparse_attn::impl::SparseAttnTilePassBase<SparseAttnTilePass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    std::optional<ChipInfo> chipInfo = getChipInfo(chip);
+    if (!chipInfo) {
+      getOperation()->emitError() << "sparse-attn-tile: unknown chip '" << chip
+                                  << "' (expected sm_80 or sm_90)";
+      return signalPassFailure();
+    }
+    SmallVector<Operation *> ops;
+    getOperation()->walk([&](Operation *op) {
+      if (isa<AttentionOp, BlockSparseAttentionOp>(op))
+        ops.push_back(op);
+    });
+    IRRewriter rewriter(&getContext());
+    for (Operation *op : ops) {
+      rewriter.setInsertionPoint(op);
+      LogicalResult result =
+          TypeSwitch<Operation *, LogicalResult>(op)
+              .Case([&](AttentionOp attention) {
+                return tileOne(rewriter, attention, *chipInfo);
+              })
+              .Case([&](BlockSparseAttentionOp blockSparse) {
+                return tileOne(rewriter, blockSparse, *chipInfo);
+              });
+      if (failed(result))
+        return signalPassFailure();
+    }
+  }
+
+  template <typename OpTy>
+  LogicalResult tileOne(IRRewriter &rewriter, OpTy op, const ChipInfo &chipInfo) {
+    constexpr bool isBlockSparse = std::is_same_v<OpTy, BlockSparseAttentionOp>;
+    MaskAttrInterface mask = op.getMaskAttr();
+    if (mask && !isMaskLowerable(mask))
+      return op.emitOpError() << "mask " << mask << " cannot be tiled";
+    auto queryType = op.getQuery().getType();
+    AttentionTileProblem problem;
+    problem.headDim = queryType.getDimSize(3);
+    problem.valueDim = op.getValue().getType().getDimSize(3);
+    problem.elementBytes = getElementBytes(queryType.getElementType());
+    problem.queryLen = staticDim(op.getQuery(), 2);
+    problem.kvLen = staticDim(op.getKey(), 2);
+    problem.requestedBlockQ = blockQ;
+    problem.requestedBlockKv = blockKv;
+    problem.requestedStages = stages;
+    if constexpr (isBlockSparse) {
+      ArrayRef<Attribute> block = op.getBlock().getValue();
+      problem.fixedBlockQ = cast<IntegerAttr>(block[0]).getInt();
+      problem.fixedBlockKv = cast<IntegerAttr>(block[1]).getInt();
+    }
+    FailureOr<AttentionTileConfig> config = chooseAttentionTile(
+        chipInfo, problem, [&] { return op.emitOpError(); });
+    if (failed(config))
+      return failure();
+
+    LoweringBuilder l(rewriter, op, runtimeChecks);
+    TileProblem p;
+    p.shape = getAttentionShape(l, op.getQuery(), op.getKey(), op.getValue(),
+                                op.getSegmentIdsQ(), op.getSegmentIdsKv());
+    checkMaskLengths(l, mask, p.shape.kvLen);
+    p.config = *config;
+    p.query = op.getQuery();
+    p.key = op.getKey();
+    p.value = op.getValue();
+    p.mask = mask;
+    p.segmentIdsQ = op.getSegmentIdsQ();
+    p.segmentIdsKv = op.getSegmentIdsKv();
+    if (!op.getMaskMod().empty())
+      p.maskMod = &op.getMaskMod();
+    if (!op.getScoreMod().empty())
+      p.scoreMod = &op.getScoreMod();
+    p.scale = getScaleValue(op.getScaleAttr(), p.shape.headDim);
+    p.elementType = queryType.getElementType();
+    p.op = op;
+    p.runtimeChecks = runtimeChecks;
+
+    LogicalResult result = failure();
+    if constexpr (isBlockSparse) {
+      Value numBlocks = op.getNumBlocks(), blockIndices = op.getBlockIndices();
+      p.listBlockQ = *problem.fixedBlockQ;
+      p.listBlockKv = *problem.fixedBlockKv;
+      l.checkEq(l.dim(numBlocks, 2), l.ceilDiv(p.shape.queryLen, p.listBlockQ),
+                "block lists do not have ceil(Sq / block_q) query blocks");
+      l.commonDim({{numBlocks, 0}, {blockIndices, 0}},
+                  "num_blocks and block_indices batch differ");
+      l.commonDim({{numBlocks, 2}, {blockIndices, 2}},
+                  "num_blocks and block_indices query blocks differ");
+      std::optional<int64_t> staticListBatch = staticDim(numBlocks, 0);
+      if (!staticListBatch)
+        staticListBatch = staticDim(blockIndices, 0);
+      bool listBatchIsOne = staticListBatch && *staticListBatch == 1;
+      Value listBatch;
+      if (!listBatchIsOne) {
+        Value listBatchDim = l.dim(numBlocks, 0);
+        Value isOne = arith::CmpIOp::create(rewriter, l.loc, arith::CmpIPredicate::eq,
+                                            listBatchDim, l.index(1));
+        Value isBatch = arith::CmpIOp::create(
+            rewriter, l.loc, arith::CmpIPredicate::eq, listBatchDim, p.shape.batch);
+        l.check(arith::OrIOp::create(rewriter, l.loc, isOne, isBatch),
+                "block lists' batch is neither 1 nor the batch size");
+        if (!staticListBatch)
+          listBatch = listBatchDim;
+      }
+      result = tileAttention(
+          rewriter, p, op.getOutput().getType(), op.getLse().getType(),
+          [&](LoweringBuilder &tl, Value batch, Value head, Value queryTileIndex,
+              Value queryStart, Value queryRows, const SoftmaxState &initial,
+              TileUpdateFn update) {
+            return visitListedTiles(p, numBlocks, blockIndices, listBatchIsOne,
+                                    listBatch, tl, batch, head, queryTileIndex,
+                                    queryStart, queryRows, initial, update);
+          });
+    } else {
+      result = tileAttention(
+          rewriter, p, op.getOutput().getType(), op.getLse().getType(),
+          [&](LoweringBuilder &tl, Value batch, Value head, Value queryTileIndex,
+              Value queryStart, Value queryRows, const SoftmaxState &initial,
+              TileUpdateFn update) {
+            return visitKeyRangeTiles(p, tl, batch, head, queryTileIndex,
+                                      queryStart, queryRows, initial, update);
+          });
+    }
+    if (failed(result))
+      return op.emitOpError() << "could not be tiled";
+    return success();
+  }
+};
+
+} // namespace
