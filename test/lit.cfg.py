@@ -16,6 +16,8 @@ config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py", "lit.site.cfg.py
 
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%sparse_attn_src_root", config.sparse_attn_src_root))
+# %python: the interpreter CMake was configured with (Debian's, with numpy).
+config.substitutions.append(("%python", '"%s"' % config.python_executable))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()

@@ -7,6 +7,7 @@
 #include "SparseAttn/Pipelines/Pipelines.h"
 
 #include "SparseAttn/Conversion/Passes.h"
+#include "SparseAttn/Transforms/Passes.h"
 
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
@@ -19,6 +20,11 @@
 #include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
+#include "mlir/Conversion/SCFToGPU/SCFToGPUPass.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Pipelines/Passes.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Dialect/Arith/Transforms/Passes.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
@@ -71,7 +77,65 @@ void sparse_attn::buildSparseAttnToLLVMCPUPipeline(OpPassManager &pm) {
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
+void sparse_attn::buildSparseAttnToPTXPipeline(
+    OpPassManager &pm, const SparseAttnToPTXOptions &options) {
+  pm.addPass(createCanonicalizerPass());
+  SparseAttnTilePassOptions tileOptions;
+  tileOptions.chip = options.chip;
+  // The runtime checks shapes before it launches; kernels hold no asserts.
+  tileOptions.runtimeChecks = false;
+  pm.addNestedPass<func::FuncOp>(createSparseAttnTilePass(tileOptions));
+  ConvertSparseAttnToLinalgPassOptions lowerOptions;
+  lowerOptions.runtimeChecks = false;
+  pm.addPass(createConvertSparseAttnToLinalgPass(lowerOptions));
+  pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
+  // No CSE before bufferization: merged fills would force copies.
+  pm.addPass(createCanonicalizerPass());
+
+  bufferization::OneShotBufferizePassOptions bufferizeOptions;
+  bufferizeOptions.bufferizeFunctionBoundaries = true;
+  bufferizeOptions.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
+  bufferization::buildBufferDeallocationPipeline(pm);
+  pm.addPass(createConvertBufferizationToMemRefPass());
+  // CSE makes the write-back of each tile a self-copy, which folds away.
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createCanonicalizerPass());
+
+  // Tiled kernels: one thread block per forall iteration; other ops: their
+  // parallel loops mapped to blocks and threads.
+  pm.addNestedPass<func::FuncOp>(createSparseAttnLinalgToGPULoopsPass());
+  pm.addNestedPass<func::FuncOp>(createForallToParallelLoopPass());
+  pm.addNestedPass<func::FuncOp>(createGpuMapParallelLoopsPass());
+  pm.addNestedPass<func::FuncOp>(createConvertParallelLoopToGpuPass());
+  // Tile buffers of a kernel live in its registers/local memory.
+  pm.addNestedPass<func::FuncOp>(bufferization::createBufferLoopHoistingPass());
+  bufferization::PromoteBuffersToStackPassOptions stackOptions;
+  stackOptions.maxAllocSizeInBytes = 256 * 1024;
+  stackOptions.maxRankOfAllocatedMemRef = 4;
+  pm.addNestedPass<func::FuncOp>(
+      bufferization::createPromoteBuffersToStackPass(stackOptions));
+  pm.addPass(createGpuKernelOutliningPass());
+  // Kernels compute exp/log/tanh in arith: no libdevice, no CUDA needed.
+  pm.addNestedPass<gpu::GPUModuleOp>(createSparseAttnApproximateMathPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+
+  gpu::GPUToNVVMPipelineOptions nvvmOptions;
+  nvvmOptions.cubinChip = options.chip;
+  nvvmOptions.cubinFeatures = "+ptx80";
+  nvvmOptions.cubinFormat = "isa";
+  gpu::buildLowerToNVVMPassPipeline(pm, nvvmOptions);
+}
+
 void sparse_attn::registerSparseAttnPipelines() {
+  PassPipelineRegistration<SparseAttnToPTXOptions>(
+      "sparse-attn-to-ptx-pipeline",
+      "Lower sparse_attn on tensors to host code with gpu.launch_func and "
+      "the kernels as PTX in gpu.binary ops (option chip = sm_80 | sm_90)",
+      buildSparseAttnToPTXPipeline);
   PassPipelineRegistration<>(
       "sparse-attn-to-llvm-cpu-pipeline",
       "Lower sparse_attn on tensors to the LLVM dialect for the host CPU "

@@ -110,30 +110,32 @@ struct SoftmaxState {
 };
 
 /// A [rows, dim] tile of `source [B, H, S, dim]` at (b, h, start), padded
-/// with zeros to [tileRows, dim].
+/// with zeros to [tileRows, dim]: a generic whose reads are predicated on the
+/// row existing, as a kernel's loads into shared memory are (and no copy is
+/// needed once bufferized).
 static Value extractPaddedTile(LoweringBuilder &l, Value source, Value batch,
                                Value head, Value start, Value rows,
                                int64_t tileRows) {
   auto sourceType = cast<RankedTensorType>(source.getType());
   int64_t dim = sourceType.getDimSize(3);
-  OpBuilder &b = l.b;
-  SmallVector<OpFoldResult> offsets = {batch, head, start, b.getIndexAttr(0)};
-  SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(1), rows,
-                                     b.getIndexAttr(dim)};
-  SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
-  auto sliceType = RankedTensorType::get({ShapedType::kDynamic, dim},
-                                         sourceType.getElementType());
-  Value slice = tensor::ExtractSliceOp::create(b, l.loc, sliceType, source,
-                                               offsets, sizes, strides);
-  Value padRows = arith::SubIOp::create(b, l.loc, l.index(tileRows), rows);
-  Value zero = arith::ConstantOp::create(
-      b, l.loc, b.getZeroAttr(sourceType.getElementType()));
-  auto tileType =
-      RankedTensorType::get({tileRows, dim}, sourceType.getElementType());
-  return tensor::PadOp::create(
-      b, l.loc, tileType, slice,
-      SmallVector<OpFoldResult>{b.getIndexAttr(0), b.getIndexAttr(0)},
-      SmallVector<OpFoldResult>{padRows, b.getIndexAttr(0)}, zero);
+  Type elementType = sourceType.getElementType();
+  Value init = l.empty({l.index(tileRows), l.index(dim)}, elementType);
+  return l.generic(
+      {}, {}, init, l.map(2, {l.d(0), l.d(1)}), {kPar, kPar},
+      [&](OpBuilder &b, Location loc, ValueRange) -> Value {
+        SmallVector<Value> ivs = loopIndices(b, loc, 2);
+        Value exists = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                             ivs[0], rows);
+        Value row = arith::AddIOp::create(b, loc, start, ivs[0]);
+        Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(elementType));
+        return buildIf(
+            b, loc, elementType, exists,
+            [&](OpBuilder &tb) -> SmallVector<Value> {
+              return {tensor::ExtractOp::create(tb, loc, source,
+                                                ValueRange{batch, head, row, ivs[1]})};
+            },
+            [&](OpBuilder &) -> SmallVector<Value> { return {zero}; })[0];
+      });
 }
 
 /// Folds the kv tile starting at key `kvStart` into `state`.
@@ -329,7 +331,7 @@ static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &p,
   OpBuilder::InsertionGuard guard(rewriter);
   rewriter.setInsertionPointToStart(forall.getBody());
   LoweringBuilder tl(rewriter, p.op, p.runtimeChecks);
-  ValueRange ivs = forall.getInductionVars();
+  SmallVector<Value> ivs = forall.getInductionVars();
   Value batch = ivs[0], head = ivs[1], queryTileIndex = ivs[2];
   Value queryStart =
       arith::MulIOp::create(rewriter, tl.loc, queryTileIndex, tl.index(blockQ));
@@ -352,15 +354,54 @@ static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &p,
   if (failed(final))
     return failure();
 
-  // out = acc / l (0 on empty rows), lse = m + log(l) (-inf on empty rows).
+  // out = acc / l (0 on empty rows), lse = m + log(l) (-inf on empty rows),
+  // computed straight into the tile's rows of the results (in place once
+  // bufferized: the insert below writes back the slice it extracted).
+  ValueRange sharedOuts = forall.getRegionIterArgs();
   Type outElement = outputType.getElementType();
+  SmallVector<OpFoldResult> outOffsets = {batch, head, queryStart,
+                                          rewriter.getIndexAttr(0)};
+  SmallVector<OpFoldResult> outSizes = {rewriter.getIndexAttr(1),
+                                        rewriter.getIndexAttr(1), queryRows,
+                                        rewriter.getIndexAttr(shape.valueDim)};
+  SmallVector<OpFoldResult> lseOffsets = {batch, head, queryStart};
+  SmallVector<OpFoldResult> lseSizes = {rewriter.getIndexAttr(1),
+                                        rewriter.getIndexAttr(1), queryRows};
+  auto outRowsType =
+      RankedTensorType::get({ShapedType::kDynamic, shape.valueDim}, outElement);
+  auto lseRowsType = RankedTensorType::get({ShapedType::kDynamic}, tl.f32());
+  Value outSlice = tensor::ExtractSliceOp::create(
+      rewriter, tl.loc, outRowsType, sharedOuts[0], outOffsets, outSizes,
+      SmallVector<OpFoldResult>(4, rewriter.getIndexAttr(1)));
+  Value lseSlice = tensor::ExtractSliceOp::create(
+      rewriter, tl.loc, lseRowsType, sharedOuts[1], lseOffsets, lseSizes,
+      SmallVector<OpFoldResult>(3, rewriter.getIndexAttr(1)));
+  // The state restricted to the existing rows, so every operand of the
+  // generics below has the same (dynamic) row count.
+  auto firstRows = [&](Value tile) -> Value {
+    auto type = cast<RankedTensorType>(tile.getType());
+    SmallVector<OpFoldResult> offsets(type.getRank(), rewriter.getIndexAttr(0));
+    SmallVector<OpFoldResult> sizes = {queryRows};
+    SmallVector<int64_t> shape = {ShapedType::kDynamic};
+    for (int64_t d = 1; d < type.getRank(); ++d) {
+      sizes.push_back(rewriter.getIndexAttr(type.getDimSize(d)));
+      shape.push_back(type.getDimSize(d));
+    }
+    SmallVector<OpFoldResult> strides(type.getRank(), rewriter.getIndexAttr(1));
+    return tensor::ExtractSliceOp::create(
+        rewriter, tl.loc, RankedTensorType::get(shape, type.getElementType()),
+        tile, offsets, sizes, strides);
+  };
+  Value accRows = firstRows(final->acc);
+  Value maxRows = firstRows(final->rowMax);
+  Value sumRows = firstRows(final->rowSum);
   AffineMap all2 = tl.map(2, {tl.d(0), tl.d(1)});
   AffineMap rowOf2 = tl.map(2, {tl.d(0)});
   AffineMap row1 = tl.map(1, {tl.d(0)});
-  Value outTile = tl.generic(
-      {final->acc, final->rowMax, final->rowSum}, {all2, rowOf2, rowOf2},
-      tl.empty({tl.index(blockQ), tl.index(shape.valueDim)}, outElement), all2,
-      {kPar, kPar}, [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
+  Value outRows = tl.generic(
+      {accRows, maxRows, sumRows}, {all2, rowOf2, rowOf2},
+      outSlice, all2, {kPar, kPar},
+      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
         Value negInf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(kNegInf));
         Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0));
         Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
@@ -371,9 +412,8 @@ static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &p,
           return result;
         return arith::TruncFOp::create(b, loc, outElement, result);
       });
-  Value lseTile = tl.generic(
-      {final->rowMax, final->rowSum}, {row1, row1},
-      tl.empty({tl.index(blockQ)}, tl.f32()), row1, {kPar},
+  Value lseRows = tl.generic(
+      {maxRows, sumRows}, {row1, row1}, lseSlice, row1, {kPar},
       [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
         Value negInf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(kNegInf));
         Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
@@ -382,30 +422,12 @@ static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &p,
         Value lse = arith::AddFOp::create(b, loc, args[0], logSum);
         return arith::SelectOp::create(b, loc, empty, negInf, lse);
       });
-  // Only the tile's existing rows go back.
-  Value outRows = tensor::ExtractSliceOp::create(
-      rewriter, tl.loc, outTile,
-      SmallVector<OpFoldResult>{rewriter.getIndexAttr(0), rewriter.getIndexAttr(0)},
-      SmallVector<OpFoldResult>{queryRows, rewriter.getIndexAttr(shape.valueDim)},
-      SmallVector<OpFoldResult>{rewriter.getIndexAttr(1), rewriter.getIndexAttr(1)});
-  Value lseRows = tensor::ExtractSliceOp::create(
-      rewriter, tl.loc, lseTile,
-      SmallVector<OpFoldResult>{rewriter.getIndexAttr(0)},
-      SmallVector<OpFoldResult>{queryRows},
-      SmallVector<OpFoldResult>{rewriter.getIndexAttr(1)});
-  ValueRange sharedOuts = forall.getRegionIterArgs();
   rewriter.setInsertionPointToStart(forall.getTerminator().getBody());
   tensor::ParallelInsertSliceOp::create(
-      rewriter, tl.loc, outRows, sharedOuts[0],
-      SmallVector<OpFoldResult>{batch, head, queryStart, rewriter.getIndexAttr(0)},
-      SmallVector<OpFoldResult>{rewriter.getIndexAttr(1), rewriter.getIndexAttr(1),
-                                queryRows, rewriter.getIndexAttr(shape.valueDim)},
+      rewriter, tl.loc, outRows, sharedOuts[0], outOffsets, outSizes,
       SmallVector<OpFoldResult>(4, rewriter.getIndexAttr(1)));
   tensor::ParallelInsertSliceOp::create(
-      rewriter, tl.loc, lseRows, sharedOuts[1],
-      SmallVector<OpFoldResult>{batch, head, queryStart},
-      SmallVector<OpFoldResult>{rewriter.getIndexAttr(1), rewriter.getIndexAttr(1),
-                                queryRows},
+      rewriter, tl.loc, lseRows, sharedOuts[1], lseOffsets, lseSizes,
       SmallVector<OpFoldResult>(3, rewriter.getIndexAttr(1)));
   rewriter.replaceOp(p.op, forall.getResults());
   return success();

@@ -7,9 +7,28 @@
 #ifndef SPARSE_ATTN_PIPELINES_PIPELINES_H
 #define SPARSE_ATTN_PIPELINES_PIPELINES_H
 
+#include "mlir/Pass/PassOptions.h"
+
+#include <string>
+
 namespace mlir {
 class OpPassManager;
 namespace sparse_attn {
+
+/// Options of `sparse-attn-to-ptx-pipeline`.
+struct SparseAttnToPTXOptions : public PassPipelineOptions<SparseAttnToPTXOptions> {
+  PassOptions::Option<std::string> chip{
+      *this, "chip", llvm::cl::desc("Target chip: sm_80 or sm_90"),
+      llvm::cl::init("sm_90")};
+};
+
+/// sparse_attn (on tensors) -> host code with gpu.launch_func and the
+/// kernels as PTX in gpu.binary ops (LLVM's NVPTX backend, no CUDA needed):
+/// attention ops tiled per thread block (sparse-attn-tile), the other ops'
+/// reference lowering mapped to blocks and threads, bufferized, outlined
+/// and lowered through NVVM.
+void buildSparseAttnToPTXPipeline(OpPassManager &pm,
+                                  const SparseAttnToPTXOptions &options);
 
 /// sparse_attn (on tensors) -> LLVM dialect for the host: the reference
 /// lowering, one-shot bufferization with owned function results, loops, and
@@ -17,7 +36,8 @@ namespace sparse_attn {
 /// a function are malloc'ed and owned by the caller.
 void buildSparseAttnToLLVMCPUPipeline(OpPassManager &pm);
 
-/// Registers `sparse-attn-to-llvm-cpu-pipeline`.
+/// Registers `sparse-attn-to-llvm-cpu-pipeline` and
+/// `sparse-attn-to-ptx-pipeline`.
 void registerSparseAttnPipelines();
 
 } // namespace sparse_attn

@@ -62,4 +62,47 @@ def SparseAttnTilePass : Pass<"sparse-attn-tile"> {
   ];
 }
 
+def SparseAttnLinalgToGPULoopsPass : Pass<"sparse-attn-linalg-to-gpu-loops"> {
+  let summary = "Lower linalg ops to the loops a GPU mapping expects";
+  let description = [{
+    After bufferization, lowers each linalg op to loops for the GPU mapping
+    that follows (`scf-forall-to-parallel`, `gpu-map-parallel-loops`,
+    `convert-parallel-loops-to-gpu`): an op inside an `scf.forall` or
+    `scf.parallel` (the body of a tiled kernel, one thread block per
+    iteration) becomes sequential `scf.for` loops, every other op becomes
+    `scf.parallel` loops over its parallel dims (a kernel of its own), with
+    its reductions sequential inside. `memref.copy` is lowered the same way
+    (as a `linalg.copy`), since kernels cannot call the host's copy
+    function.
+
+    ```mlir
+    // sparse-attn-opt --sparse-attn-linalg-to-gpu-loops
+    linalg.fill ins(%zero : f32) outs(%buffer : memref<?x8xf32>)
+    // becomes scf.parallel (%i, %j) = (%c0, %c0) to (%n, %c8) ... { memref.store ... }
+    ```
+  }];
+  let dependentDialects = [
+    "linalg::LinalgDialect", "memref::MemRefDialect", "scf::SCFDialect"
+  ];
+}
+
+def SparseAttnApproximateMathPass : Pass<"sparse-attn-approximate-math"> {
+  let summary = "Replace math functions by f32 polynomial approximations";
+  let description = [{
+    Rewrites `math.exp`, `math.log`, `math.tanh`, `math.erf` and the other
+    functions MLIR approximates into arith-only f32 polynomials (within a
+    few ulp), computing narrower float types in f32, and the `math.fma`,
+    `math.floor` and `math.absf` they use into arith. In GPU kernels this
+    removes every call to CUDA's libdevice (`__nv_expf`, ...), so the PTX
+    assembles without a CUDA installation at compile time.
+
+    ```mlir
+    // sparse-attn-opt --sparse-attn-approximate-math
+    %e = math.exp %x : f32
+    // becomes a range reduction and a polynomial in arith ops.
+    ```
+  }];
+  let dependentDialects = ["arith::ArithDialect", "math::MathDialect"];
+}
+
 #endif // SPARSE_ATTN_TRANSFORMS_PASSES_TD

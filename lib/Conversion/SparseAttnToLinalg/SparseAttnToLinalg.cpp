@@ -578,6 +578,53 @@ static FailureOr<Value> buildBlockOccupancy(LoweringBuilder &l, Attribute mask,
   return occupied;
 }
 
+/// One scf.forall iteration per row `ivs` in `bounds` (so rows become GPU
+/// threads or blocks, and run in parallel on the CPU too). Each init has
+/// either one dim per bound (the body gets the row's element as a
+/// tensor<1xT>) or one more (the body gets the row as a 1-D tensor); the body
+/// returns the rows' new values, which are written back in place.
+static SmallVector<Value>
+buildRowForall(OpBuilder &b, Location loc, ValueRange bounds, ValueRange inits,
+               function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange,
+                                               ValueRange)>
+                   body) {
+  SmallVector<OpFoldResult> upperBounds = getAsOpFoldResult(bounds);
+  auto forall = scf::ForallOp::create(b, loc, upperBounds, inits, std::nullopt);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(forall.getBody());
+  SmallVector<Value> ivs = forall.getInductionVars();
+  SmallVector<SmallVector<OpFoldResult>> offsets, sizes, strides;
+  SmallVector<Value> rows;
+  for (Value shared : forall.getRegionIterArgs()) {
+    auto type = cast<RankedTensorType>(shared.getType());
+    SmallVector<OpFoldResult> rowOffsets(ivs.begin(), ivs.end());
+    SmallVector<OpFoldResult> rowSizes(ivs.size(), b.getIndexAttr(1));
+    int64_t rowLength = 1;
+    if (type.getRank() > static_cast<int64_t>(ivs.size())) {
+      rowOffsets.push_back(b.getIndexAttr(0));
+      rowLength = type.getDimSize(type.getRank() - 1);
+      rowSizes.push_back(type.isDynamicDim(type.getRank() - 1)
+                             ? OpFoldResult(tensor::DimOp::create(
+                                   b, loc, shared, type.getRank() - 1).getResult())
+                             : OpFoldResult(b.getIndexAttr(rowLength)));
+    }
+    SmallVector<OpFoldResult> rowStrides(rowSizes.size(), b.getIndexAttr(1));
+    auto rowType = RankedTensorType::get({rowLength}, type.getElementType());
+    rows.push_back(tensor::ExtractSliceOp::create(b, loc, rowType, shared,
+                                                  rowOffsets, rowSizes, rowStrides));
+    offsets.push_back(rowOffsets);
+    sizes.push_back(rowSizes);
+    strides.push_back(rowStrides);
+  }
+  SmallVector<Value> newRows = body(b, loc, ivs, rows);
+  b.setInsertionPointToStart(forall.getTerminator().getBody());
+  for (auto [position, shared] : llvm::enumerate(forall.getRegionIterArgs()))
+    tensor::ParallelInsertSliceOp::create(b, loc, newRows[position], shared,
+                                          offsets[position], sizes[position],
+                                          strides[position]);
+  return SmallVector<Value>(forall.getResults());
+}
+
 struct BlockMaskOpLowering : OpRewritePattern<BlockMaskOp> {
   BlockMaskOpLowering(MLIRContext *context, bool runtimeChecks)
       : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
@@ -630,11 +677,10 @@ struct BlockMaskOpLowering : OpRewritePattern<BlockMaskOp> {
                                       {batch, heads, queryBlocks, capacity},
                                       "block_indices shape"));
     Value zero = l.index(0), one = l.index(1);
-    scf::LoopNest nest = scf::buildLoopNest(
-        rewriter, l.loc, {zero, zero, zero}, {batch, heads, queryBlocks},
-        {one, one, one}, {numInit, indicesInit},
+    SmallVector<Value> results = buildRowForall(
+        rewriter, l.loc, {batch, heads, queryBlocks}, {numInit, indicesInit},
         [&](OpBuilder &b, Location loc, ValueRange ivs,
-            ValueRange lists) -> scf::ValueVector {
+            ValueRange lists) -> SmallVector<Value> {
           Value occupancyBatch = perBatch ? ivs[0] : zero;
           auto scan = scf::ForOp::create(
               b, loc, zero, kvBlocks, one, ValueRange{zero, lists[1]},
@@ -650,9 +696,8 @@ struct BlockMaskOpLowering : OpRewritePattern<BlockMaskOp> {
                     [&](OpBuilder &tb) -> SmallVector<Value> {
                       Value entry = arith::IndexCastOp::create(
                           tb, sl, tb.getI32Type(), kvBlock);
-                      return {tensor::InsertOp::create(
-                          tb, sl, entry, indices,
-                          ValueRange{ivs[0], ivs[1], ivs[2], count})};
+                      return {tensor::InsertOp::create(tb, sl, entry, indices,
+                                                       ValueRange{count})};
                     },
                     [&](OpBuilder &) -> SmallVector<Value> { return {indices}; })[0];
                 Value increment = arith::IndexCastOp::create(
@@ -667,10 +712,10 @@ struct BlockMaskOpLowering : OpRewritePattern<BlockMaskOp> {
           Value count = arith::IndexCastOp::create(b, loc, b.getI32Type(),
                                                    scan.getResult(0));
           Value num = tensor::InsertOp::create(b, loc, count, lists[0],
-                                               ValueRange{ivs[0], ivs[1], ivs[2]});
+                                               ValueRange{zero});
           return {num, scan.getResult(1)};
         });
-    rewriter.replaceOp(op, nest.results);
+    rewriter.replaceOp(op, results);
     return success();
   }
   bool runtimeChecks;
@@ -927,12 +972,11 @@ struct RowSelection {
     return loop.getResult(0);
   }
 
-  /// Writes the taken positions in ascending order to
-  /// `list[prefix..., 0 : n]` and returns (list, n as index).
+  /// Writes the taken positions in ascending order to the row `list[0 : n]`
+  /// and returns (list, n as index).
   static std::pair<Value, Value> emitAscending(OpBuilder &b, Location loc,
                                                Value taken, Value count,
-                                               Value list, ValueRange prefix,
-                                               Value capacity) {
+                                               Value list, Value capacity) {
     Value zero = arith::ConstantIndexOp::create(b, loc, 0);
     Value one = arith::ConstantIndexOp::create(b, loc, 1);
     auto loop = scf::ForOp::create(
@@ -946,11 +990,10 @@ struct RowSelection {
           Value updated = buildIf(
               lb, ll, state[1].getType(), store,
               [&](OpBuilder &tb) -> SmallVector<Value> {
-                SmallVector<Value> indices(prefix);
-                indices.push_back(state[0]);
                 Value entry =
                     arith::IndexCastOp::create(tb, ll, tb.getI32Type(), position);
-                return {tensor::InsertOp::create(tb, ll, entry, state[1], indices)};
+                return {tensor::InsertOp::create(tb, ll, entry, state[1],
+                                                 ValueRange{state[0]})};
               },
               [&](OpBuilder &) -> SmallVector<Value> { return {state[1]}; })[0];
           Value increment = arith::SelectOp::create(lb, ll, isTaken, one, zero);
@@ -987,11 +1030,10 @@ struct SelectTopKOpLowering : OpRewritePattern<SelectTopKOp> {
         l.emptyOfType(indicesType, indexSizes, "block_indices shape"));
     Value zero = l.index(0), one = l.index(1);
     Value rounds = arith::MinSIOp::create(rewriter, l.loc, l.index(k), kvBlocks);
-    scf::LoopNest nest = scf::buildLoopNest(
-        rewriter, l.loc, {zero, zero, zero}, rows, {one, one, one},
-        {numInit, indicesInit},
+    SmallVector<Value> results = buildRowForall(
+        rewriter, l.loc, rows, {numInit, indicesInit},
         [&](OpBuilder &b, Location loc, ValueRange ivs,
-            ValueRange lists) -> scf::ValueVector {
+            ValueRange lists) -> SmallVector<Value> {
           auto scoreAt = [&](OpBuilder &sb, Location sl, Value position) -> Value {
             return tensor::ExtractOp::create(
                 sb, sl, scores, ValueRange{ivs[0], ivs[1], ivs[2], position});
@@ -1018,12 +1060,14 @@ struct SelectTopKOpLowering : OpRewritePattern<SelectTopKOp> {
           taken = RowSelection::markTopK(b, loc, taken, kvBlocks, rounds,
                                          selectable, scoreAt);
           auto [indices, count] = RowSelection::emitAscending(
-              b, loc, taken, kvBlocks, lists[1], ivs, capacity);
+              b, loc, taken, kvBlocks, lists[1], capacity);
           Value count32 = arith::IndexCastOp::create(b, loc, b.getI32Type(), count);
-          Value num = tensor::InsertOp::create(b, loc, count32, lists[0], ivs);
+          Value num = tensor::InsertOp::create(
+              b, loc, count32, lists[0],
+              ValueRange{arith::ConstantIndexOp::create(b, loc, 0)});
           return {num, indices};
         });
-    rewriter.replaceOp(op, nest.results);
+    rewriter.replaceOp(op, results);
     return success();
   }
   bool runtimeChecks;
@@ -1090,10 +1134,10 @@ struct LightningIndexerOpLowering : OpRewritePattern<LightningIndexerOp> {
     Attribute mask = op.getMaskAttr();
     checkMaskLengths(l, mask, kvLen);
     bool failedMask = false;
-    scf::LoopNest nest = scf::buildLoopNest(
-        rewriter, l.loc, {zero, zero}, {batch, queryLen}, {one, one}, {listInit},
+    SmallVector<Value> results = buildRowForall(
+        rewriter, l.loc, {batch, queryLen}, {listInit},
         [&](OpBuilder &b, Location loc, ValueRange ivs,
-            ValueRange lists) -> scf::ValueVector {
+            ValueRange lists) -> SmallVector<Value> {
           auto allowed = [&](OpBuilder &sb, Location sl, Value key) -> Value {
             MaskPairValues pair{ivs[0], ivs[1], key, queryLen, kvLen,
                                 segmentIdsQ, segmentIdsKv};
@@ -1118,14 +1162,14 @@ struct LightningIndexerOpLowering : OpRewritePattern<LightningIndexerOp> {
           taken = RowSelection::markTopK(b, loc, taken, kvLen, rounds, allowed,
                                          scoreAt);
           Value list = RowSelection::emitAscending(
-                           b, loc, taken, kvLen, lists[0], ivs,
+                           b, loc, taken, kvLen, lists[0],
                            arith::ConstantIndexOp::create(b, loc, topk))
                            .first;
           return {list};
         });
     if (failedMask)
       return rewriter.notifyMatchFailure(op, "mask has no lowering");
-    rewriter.replaceOp(op, nest.results);
+    rewriter.replaceOp(op, results);
     return success();
   }
   bool runtimeChecks;

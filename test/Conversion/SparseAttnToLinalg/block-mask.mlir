@@ -30,16 +30,22 @@
 // CHECK:       arith.cmpi eq
 // CHECK:       arith.ori
 // CHECK: %[[LISTS:.*]] = linalg.fill ins(%[[PAD]] : i32) outs(%{{.*}} : tensor<?x1x?x?xi32>)
-// CHECK: %[[RESULT:.*]]:2 = scf.for %[[LB:.*]] = %c0 to %{{.*}} step %c1 iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %[[LISTS]])
-// CHECK:   scf.for %[[QB:.*]] = %c0 to %[[NQ]]
-// CHECK:     %[[SCAN:.*]]:2 = scf.for %[[KB:.*]] = %c0 to %[[NK]] step %c1 iter_args(%[[COUNT:.*]] = %c0, %[[IDX:.*]] = %{{.*}})
-// CHECK:       %[[OCCUPIED:.*]] = tensor.extract %[[OCC]][%[[LB]], %[[QB]], %[[KB]]]
-// CHECK:       %[[FITS:.*]] = arith.cmpi slt, %[[COUNT]], %[[NK]] : index
-// CHECK:       %[[STORE:.*]] = arith.andi %[[OCCUPIED]], %[[FITS]] : i1
-// CHECK:       scf.if %[[STORE]]
-// CHECK:         tensor.insert %{{.*}} into %[[IDX]][%[[LB]], %c0, %[[QB]], %[[COUNT]]]
-// CHECK:     %[[NUM:.*]] = arith.index_cast %[[SCAN]]#0 : index to i32
-// CHECK:     tensor.insert %[[NUM]] into %{{.*}}[%[[LB]], %c0, %[[QB]]]
+// One forall iteration per list (b, h, I), so lists fill in parallel (on a
+// GPU, one thread each); each writes its row of both results in place.
+// CHECK: %[[RESULT:.*]]:2 = scf.forall (%[[LB:.*]], %[[QB:.*]]) in (%{{.*}}, %[[NQ]]) shared_outs(%[[NUMS:.*]] = %{{.*}}, %[[IDXS:.*]] = %[[LISTS]])
+// CHECK:   %[[NUM_ROW:.*]] = tensor.extract_slice %[[NUMS]][%[[LB]], 0, %[[QB]]] [1, 1, 1] [1, 1, 1] : tensor<?x1x?xi32> to tensor<1xi32>
+// CHECK:   %[[IDX_ROW:.*]] = tensor.extract_slice %[[IDXS]][%[[LB]], 0, %[[QB]], 0] [1, 1, 1, %{{.*}}] [1, 1, 1, 1] : tensor<?x1x?x?xi32> to tensor<?xi32>
+// CHECK:   %[[SCAN:.*]]:2 = scf.for %[[KB:.*]] = %c0 to %[[NK]] step %c1 iter_args(%[[COUNT:.*]] = %c0, %[[ROW:.*]] = %[[IDX_ROW]])
+// CHECK:     %[[OCCUPIED:.*]] = tensor.extract %[[OCC]][%[[LB]], %[[QB]], %[[KB]]]
+// CHECK:     %[[FITS:.*]] = arith.cmpi slt, %[[COUNT]], %[[NK]] : index
+// CHECK:     %[[STORE:.*]] = arith.andi %[[OCCUPIED]], %[[FITS]] : i1
+// CHECK:     scf.if %[[STORE]]
+// CHECK:       tensor.insert %{{.*}} into %[[ROW]][%[[COUNT]]]
+// CHECK:   %[[NUM:.*]] = arith.index_cast %[[SCAN]]#0 : index to i32
+// CHECK:   %[[NUM_OUT:.*]] = tensor.insert %[[NUM]] into %[[NUM_ROW]][%c0]
+// CHECK:   scf.forall.in_parallel
+// CHECK:     tensor.parallel_insert_slice %[[NUM_OUT]] into %[[NUMS]][%[[LB]], 0, %[[QB]]]
+// CHECK:     tensor.parallel_insert_slice %[[SCAN]]#1 into %[[IDXS]][%[[LB]], 0, %[[QB]], 0]
 // CHECK: return %[[RESULT]]#0, %[[RESULT]]#1
 func.func @document(%sq: tensor<?x?xi32>, %skv: tensor<?x?xi32>) -> (tensor<?x1x?xi32>, tensor<?x1x?x?xi32>) {
   %num, %idx = sparse_attn.block_mask segment_ids(%sq, %skv : tensor<?x?xi32>, tensor<?x?xi32>) {mask = #sparse_attn.document, block = [4, 8]} : tensor<?x1x?xi32>, tensor<?x1x?x?xi32>
@@ -52,11 +58,9 @@ func.func @document(%sq: tensor<?x?xi32>, %skv: tensor<?x?xi32>) -> (tensor<?x1x
 // CHECK-LABEL: func.func @causal
 // CHECK: %[[OCC:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<1x4x2xi1>)
 // CHECK:   arith.cmpi sle
-// CHECK: scf.for %[[LB:.*]] = %c0 to %c2
-// CHECK:   scf.for %[[H:.*]] = %c0 to %c3
-// CHECK:     scf.for %[[QB:.*]] = %c0 to %c4
-// CHECK:       scf.for %[[KB:.*]] = %c0 to %c2
-// CHECK:         tensor.extract %[[OCC]][%c0, %[[QB]], %[[KB]]]
+// CHECK: scf.forall (%{{.*}}, %{{.*}}, %[[QB:.*]]) in (2, 3, 4)
+// CHECK:   scf.for %[[KB:.*]] = %c0 to %c2
+// CHECK:     tensor.extract %[[OCC]][%c0, %[[QB]], %[[KB]]]
 // CHECK: return {{.*}} : tensor<2x3x4xi32>, tensor<2x3x4x?xi32>
 func.func @causal() -> (tensor<2x3x4xi32>, tensor<2x3x4x?xi32>) {
   %num, %idx = sparse_attn.block_mask {mask = #sparse_attn.causal, block = [4, 8], q_len = 13, kv_len = 16} : tensor<2x3x4xi32>, tensor<2x3x4x?xi32>

@@ -58,7 +58,8 @@ func.func @scores(%qp: tensor<1x4x3x8xf32>, %kp: tensor<1x2x3x8xf32>) -> tensor<
   return %s : tensor<1x2x3x3xf32>
 }
 
-// select_topk, per row: mark the first `sink` selectable blocks ascending,
+// select_topk, per row (one forall iteration each, writing its rows of the
+// results in place): mark the first `sink` selectable blocks ascending,
 // the first `local` descending, then k rounds of "highest untaken
 // selectable score, ties to the lower index", then write the marks in
 // ascending order over a -1 filled row.
@@ -67,9 +68,8 @@ func.func @scores(%qp: tensor<1x4x3x8xf32>, %kp: tensor<1x2x3x8xf32>) -> tensor<
 // CHECK-DAG: %[[NK:.*]] = tensor.dim %arg0, %c3
 // CHECK: %[[PADDED:.*]] = linalg.fill ins(%c-1_i32 : i32) outs(%{{.*}} : tensor<?x2x?x6xi32>)
 // CHECK: %[[ROUNDS:.*]] = arith.minsi %[[NK]], %c3 : index
-// CHECK: scf.for
-// CHECK:   scf.for
-// CHECK:     scf.for
+// CHECK: scf.forall (%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}}, 2, %{{.*}}) shared_outs
+// CHECK:       %[[ROW:.*]] = tensor.extract_slice %{{.*}} [1, 1, 1, 6] [1, 1, 1, 1] : tensor<?x2x?x6xi32> to tensor<6xi32>
 // CHECK:       %[[NONE:.*]] = linalg.fill ins(%false : i1) outs(%{{.*}} : tensor<?xi1>)
 // CHECK:       %[[SINKS:.*]]:2 = scf.for %{{.*}} = %c0 to %[[NK]] step %c1 iter_args(%{{.*}} = %c0, %{{.*}} = %[[NONE]])
 // CHECK:         arith.cmpf ogt, %{{.*}}, %[[NEG_INF]] : f32
@@ -83,7 +83,7 @@ func.func @scores(%qp: tensor<1x4x3x8xf32>, %kp: tensor<1x2x3x8xf32>) -> tensor<
 // CHECK:           %[[NO_BEST:.*]] = arith.cmpi slt, %[[BEST_IDX]], %c0 : index
 // CHECK:           %[[HIGHER:.*]] = arith.cmpf ogt, %{{.*}}, %[[BEST_SCORE]] : f32
 // CHECK:           arith.ori %[[NO_BEST]], %[[HIGHER]] : i1
-// CHECK:       scf.for {{.*}} iter_args(%{{.*}} = %c0, %{{.*}} = %{{.*}}) -> (index, tensor<?x2x?x6xi32>)
+// CHECK:       scf.for {{.*}} iter_args(%{{.*}} = %c0, %{{.*}} = %[[ROW]]) -> (index, tensor<6xi32>)
 // CHECK:         tensor.extract %[[TOP]]
 // CHECK:         arith.cmpi slt, %{{.*}}, %c6 : index
 // CHECK:         tensor.insert
@@ -101,7 +101,7 @@ func.func @topk(%s: tensor<?x2x?x?xf32>) -> (tensor<?x2x?xi32>, tensor<?x2x?x6xi
 // CHECK:   %[[RELU:.*]] = arith.maximumf %{{.*}}, %cst{{.*}} : f32
 // CHECK:   arith.mulf %{{.*}}, %[[RELU]] : f32
 // CHECK: %[[ROUNDS:.*]] = arith.minsi %{{.*}}, %c4 : index
-// CHECK: scf.for
+// CHECK: scf.forall
 // CHECK:   scf.for %{{.*}} = %c0 to %[[ROUNDS]]
 // CHECK:     scf.for
 // CHECK:       arith.cmpi sle
