@@ -46,12 +46,21 @@ build: configure
 check: build
 	cmake --build $(BUILD_DIR) --target check-sparse-attn
 
-# Verifies and canonicalizes every example and prints the result.
+PTX_DIR       := $(BUILD_DIR)/ptx
+PTX_CHIP      ?= sm_90
+
+# Verifies and canonicalizes every example and prints the result, then
+# compiles the NSA-style chain (pool, block_scores, select_topk,
+# block_sparse_attention) to PTX kernels and says where they went.
 run: build
 	@for f in examples/*.mlir; do \
 	  echo "// ===== $$f ====="; \
 	  $(OPT) --canonicalize $$f || exit 1; \
 	done
+	@mkdir -p $(PTX_DIR)
+	@$(OPT) examples/nsa.mlir --sparse-attn-to-ptx-pipeline="chip=$(PTX_CHIP)" \
+	  -o $(PTX_DIR)/nsa.$(PTX_CHIP).mlir
+	@$(PYTHON) tools/extract_ptx.py $(PTX_DIR)/nsa.$(PTX_CHIP).mlir $(PTX_DIR)/nsa.$(PTX_CHIP)
 
 docs: build
 	@echo "Op and attribute reference: $(BUILD_DIR)/docs/SparseAttn/"

@@ -15,24 +15,9 @@ import subprocess
 import sys
 import tempfile
 
-
-def unescape(text):
-    """MLIR string escapes: \\XX hex bytes, \\\\ and \\"."""
-    out = bytearray()
-    i = 0
-    while i < len(text):
-        if text[i] == "\\":
-            nxt = text[i + 1]
-            if nxt in "\\\"":
-                out.append(ord(nxt))
-                i += 2
-                continue
-            out.append(int(text[i + 1:i + 3], 16))
-            i += 3
-            continue
-        out.extend(text[i].encode())
-        i += 1
-    return out.decode()
+# The repository's tools/ holds the PTX extraction this check shares.
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+from extract_ptx import unescape  # noqa: E402
 
 
 def main():
