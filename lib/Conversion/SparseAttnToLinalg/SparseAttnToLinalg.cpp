@@ -881,112 +881,144 @@ struct BlockScoresOpLowering : OpRewritePattern<BlockScoresOp> {
   bool runtimeChecks;
 };
 
-/// Selection state of one row: `taken [N]` (i1) and helpers over it.
+/// Selection in one row of `count` candidates without scratch memory (a GPU
+/// thread runs it in registers): boundaries of the sink and local blocks
+/// from counting scans, the k-th best remaining candidate by repeated
+/// "next best after the previous one" scans, then one ascending scan that
+/// emits whatever falls inside those bounds. The order of candidates is
+/// (score descending, index ascending), so ties go to the lower index.
 struct RowSelection {
-  /// Marks, scanning `count` candidates in ascending (or descending) index
-  /// order, the first `limit` that satisfy `eligible`.
-  static Value markFirst(OpBuilder &b, Location loc, Value taken, Value count,
-                         Value limit, bool descending,
-                         function_ref<Value(OpBuilder &, Location, Value)> eligible) {
+  using PositionFn = function_ref<Value(OpBuilder &, Location, Value)>;
+
+  /// Ascending: the smallest end with `limit` eligible positions before it
+  /// (0 when limit = 0, count when fewer exist). Descending: the largest
+  /// begin with `limit` eligible positions from it on (count when
+  /// limit = 0, 0 when fewer exist).
+  static Value findBoundary(OpBuilder &b, Location loc, Value count, int64_t limit,
+                            bool descending, PositionFn eligible) {
     Value zero = arith::ConstantIndexOp::create(b, loc, 0);
     Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    Value limitValue = arith::ConstantIndexOp::create(b, loc, limit);
+    Value none = limit == 0 ? (descending ? count : zero) : (descending ? zero : count);
     auto loop = scf::ForOp::create(
-        b, loc, zero, count, one, ValueRange{zero, taken},
+        b, loc, zero, count, one, ValueRange{zero, none},
         [&](OpBuilder &lb, Location ll, Value step, ValueRange state) {
           Value position = step;
-          if (descending)
-            position = arith::SubIOp::create(
-                lb, ll, arith::SubIOp::create(lb, ll, count, one), step);
+          if (descending) {
+            Value last = arith::SubIOp::create(lb, ll, count, one);
+            position = arith::SubIOp::create(lb, ll, last, step);
+          }
           Value isEligible = eligible(lb, ll, position);
-          Value belowLimit = arith::CmpIOp::create(
-              lb, ll, arith::CmpIPredicate::slt, state[0], limit);
-          Value want = arith::AndIOp::create(lb, ll, isEligible, belowLimit);
-          Value updated = setIf(lb, ll, want, state[1], position);
-          Value increment = arith::SelectOp::create(lb, ll, want, one, zero);
-          scf::YieldOp::create(
-              lb, ll,
-              ValueRange{arith::AddIOp::create(lb, ll, state[0], increment)
-                             .getResult(),
-                         updated});
+          Value increment = arith::SelectOp::create(lb, ll, isEligible, one, zero);
+          Value seen = arith::AddIOp::create(lb, ll, state[0], increment);
+          // The limit-th eligible position sets the boundary.
+          Value reached = arith::AndIOp::create(
+              lb, ll, isEligible,
+              arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::eq, seen, limitValue));
+          Value boundary =
+              descending ? position : arith::AddIOp::create(lb, ll, position, one).getResult();
+          Value next = arith::SelectOp::create(lb, ll, reached, boundary, state[1]);
+          scf::YieldOp::create(lb, ll, ValueRange{seen, next});
         });
     return loop.getResult(1);
   }
 
-  /// `taken[position] = true` when `cond`.
-  static Value setIf(OpBuilder &b, Location loc, Value cond, Value taken,
-                     Value position) {
-    return buildIf(
-        b, loc, taken.getType(), cond,
-        [&](OpBuilder &tb) -> SmallVector<Value> {
-          Value yes = arith::ConstantIntOp::create(tb, loc, 1, 1);
-          return {tensor::InsertOp::create(tb, loc, yes, taken, ValueRange{position})};
-        },
-        [&](OpBuilder &) -> SmallVector<Value> { return {taken}; })[0];
+  /// Whether (score, position) comes after (bound score, bound position) in
+  /// the selection order.
+  static Value comesAfter(OpBuilder &b, Location loc, Value score, Value position,
+                          Value boundScore, Value boundPosition) {
+    Value lower =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, score, boundScore);
+    Value tied =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, score, boundScore);
+    Value later = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, position,
+                                        boundPosition);
+    Value tiedLater = arith::AndIOp::create(b, loc, tied, later);
+    return arith::OrIOp::create(b, loc, lower, tiedLater);
   }
 
-  /// `rounds` times: marks the untaken eligible candidate of highest score
-  /// (ties to the lower index), if any.
-  static Value markTopK(OpBuilder &b, Location loc, Value taken, Value count,
-                        Value rounds,
-                        function_ref<Value(OpBuilder &, Location, Value)> eligible,
-                        function_ref<Value(OpBuilder &, Location, Value)> score) {
+  /// After `rounds` scans, the last of the best candidates in order:
+  /// (found, score, position); the selected candidates are the ones not
+  /// after it.
+  struct Threshold {
+    Value found, score, position;
+  };
+  static Threshold findThreshold(OpBuilder &b, Location loc, Value count,
+                                 Value rounds, PositionFn candidate,
+                                 PositionFn score) {
     Value zero = arith::ConstantIndexOp::create(b, loc, 0);
     Value one = arith::ConstantIndexOp::create(b, loc, 1);
-    auto loop = scf::ForOp::create(
-        b, loc, zero, rounds, one, ValueRange{taken},
-        [&](OpBuilder &rb, Location rl, Value, ValueRange roundState) {
-          Value none = arith::ConstantIndexOp::create(rb, rl, -1);
-          Value lowest =
-              arith::ConstantOp::create(rb, rl, rb.getF32FloatAttr(-INFINITY));
+    Value notFound = arith::ConstantIntOp::create(b, loc, 0, 1);
+    Value noScore = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0));
+    auto roundsLoop = scf::ForOp::create(
+        b, loc, zero, rounds, one, ValueRange{notFound, noScore, zero},
+        [&](OpBuilder &rb, Location rl, Value, ValueRange previous) {
+          Value none = arith::ConstantIntOp::create(rb, rl, 0, 1);
           auto scan = scf::ForOp::create(
-              rb, rl, zero, count, one, ValueRange{none, lowest},
+              rb, rl, zero, count, one, ValueRange{none, noScore, zero},
               [&](OpBuilder &sb, Location sl, Value position, ValueRange best) {
-                Value isTaken = tensor::ExtractOp::create(
-                    sb, sl, roundState[0], ValueRange{position});
-                Value free = arith::XOrIOp::create(
-                    sb, sl, isTaken, arith::ConstantIntOp::create(sb, sl, 1, 1));
-                Value candidate =
-                    arith::AndIOp::create(sb, sl, free, eligible(sb, sl, position));
                 Value value = score(sb, sl, position);
-                Value noBest = arith::CmpIOp::create(
-                    sb, sl, arith::CmpIPredicate::slt, best[0],
-                    arith::ConstantIndexOp::create(sb, sl, 0));
-                Value higher = arith::CmpFOp::create(
-                    sb, sl, arith::CmpFPredicate::OGT, value, best[1]);
-                Value better = arith::AndIOp::create(
-                    sb, sl, candidate, arith::OrIOp::create(sb, sl, noBest, higher));
-                scf::YieldOp::create(
+                Value isCandidate = candidate(sb, sl, position);
+                // Only candidates after the previous round's pick.
+                Value after = comesAfter(sb, sl, value, position, previous[1],
+                                         previous[2]);
+                Value fresh = arith::OrIOp::create(
                     sb, sl,
-                    ValueRange{arith::SelectOp::create(sb, sl, better, position,
-                                                       best[0])
-                                   .getResult(),
-                               arith::SelectOp::create(sb, sl, better, value,
-                                                       best[1])
-                                   .getResult()});
+                    arith::XOrIOp::create(sb, sl, previous[0],
+                                          arith::ConstantIntOp::create(sb, sl, 1, 1)),
+                    after);
+                Value open = arith::AndIOp::create(sb, sl, isCandidate, fresh);
+                // Scanning upwards, a strictly higher score wins: ties keep
+                // the lower index.
+                Value higher = arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::OGT,
+                                                     value, best[1]);
+                Value noBest = arith::XOrIOp::create(
+                    sb, sl, best[0], arith::ConstantIntOp::create(sb, sl, 1, 1));
+                Value better = arith::AndIOp::create(
+                    sb, sl, open, arith::OrIOp::create(sb, sl, noBest, higher));
+                Value hasBest = arith::OrIOp::create(sb, sl, best[0], better);
+                Value bestScore = arith::SelectOp::create(sb, sl, better, value, best[1]);
+                Value bestPosition =
+                    arith::SelectOp::create(sb, sl, better, position, best[2]);
+                scf::YieldOp::create(sb, sl, ValueRange{hasBest, bestScore, bestPosition});
               });
-          Value found = arith::CmpIOp::create(
-              rb, rl, arith::CmpIPredicate::sge, scan.getResult(0), zero);
-          Value position = arith::MaxSIOp::create(rb, rl, scan.getResult(0), zero);
-          scf::YieldOp::create(rb, rl, setIf(rb, rl, found, roundState[0], position));
+          // A round that finds nothing keeps the previous pick.
+          Value found = scan.getResult(0);
+          Value anyFound = arith::OrIOp::create(rb, rl, previous[0], found);
+          Value nextScore =
+              arith::SelectOp::create(rb, rl, found, scan.getResult(1), previous[1]);
+          Value nextPosition =
+              arith::SelectOp::create(rb, rl, found, scan.getResult(2), previous[2]);
+          scf::YieldOp::create(rb, rl, ValueRange{anyFound, nextScore, nextPosition});
         });
-    return loop.getResult(0);
+    return {roundsLoop.getResult(0), roundsLoop.getResult(1),
+            roundsLoop.getResult(2)};
   }
 
-  /// Writes the taken positions in ascending order to the row `list[0 : n]`
-  /// and returns (list, n as index).
+  /// Whether a candidate is among the best ones up to `threshold`.
+  static Value withinThreshold(OpBuilder &b, Location loc, const Threshold &threshold,
+                               Value score, Value position) {
+    Value after = comesAfter(b, loc, score, position, threshold.score,
+                             threshold.position);
+    Value notAfter =
+        arith::XOrIOp::create(b, loc, after, arith::ConstantIntOp::create(b, loc, 1, 1));
+    return arith::AndIOp::create(b, loc, threshold.found, notAfter);
+  }
+
+  /// Writes the selected positions in ascending order to the row
+  /// `list[0 : n]` and returns (list, n as index).
   static std::pair<Value, Value> emitAscending(OpBuilder &b, Location loc,
-                                               Value taken, Value count,
-                                               Value list, Value capacity) {
+                                               Value count, Value list,
+                                               Value capacity, PositionFn selected) {
     Value zero = arith::ConstantIndexOp::create(b, loc, 0);
     Value one = arith::ConstantIndexOp::create(b, loc, 1);
     auto loop = scf::ForOp::create(
         b, loc, zero, count, one, ValueRange{zero, list},
         [&](OpBuilder &lb, Location ll, Value position, ValueRange state) {
-          Value isTaken =
-              tensor::ExtractOp::create(lb, ll, taken, ValueRange{position});
+          Value isSelected = selected(lb, ll, position);
           Value fits = arith::CmpIOp::create(lb, ll, arith::CmpIPredicate::slt,
                                              state[0], capacity);
-          Value store = arith::AndIOp::create(lb, ll, isTaken, fits);
+          Value store = arith::AndIOp::create(lb, ll, isSelected, fits);
           Value updated = buildIf(
               lb, ll, state[1].getType(), store,
               [&](OpBuilder &tb) -> SmallVector<Value> {
@@ -996,7 +1028,7 @@ struct RowSelection {
                                                  ValueRange{state[0]})};
               },
               [&](OpBuilder &) -> SmallVector<Value> { return {state[1]}; })[0];
-          Value increment = arith::SelectOp::create(lb, ll, isTaken, one, zero);
+          Value increment = arith::SelectOp::create(lb, ll, isSelected, one, zero);
           scf::YieldOp::create(
               lb, ll,
               ValueRange{arith::AddIOp::create(lb, ll, state[0], increment)
@@ -1044,23 +1076,36 @@ struct SelectTopKOpLowering : OpRewritePattern<SelectTopKOp> {
             return arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::OGT,
                                          scoreAt(sb, sl, position), negInf);
           };
-          Value taken = tensor::EmptyOp::create(
-              b, loc, ArrayRef<OpFoldResult>{getAsOpFoldResult(kvBlocks)},
-              b.getI1Type());
-          taken = linalg::FillOp::create(
-                      b, loc, ValueRange{arith::ConstantIntOp::create(b, loc, 0, 1)},
-                      ValueRange{taken})
-                      .getResult(0);
-          taken = RowSelection::markFirst(b, loc, taken, kvBlocks,
-                                          arith::ConstantIndexOp::create(b, loc, sink),
-                                          /*descending=*/false, selectable);
-          taken = RowSelection::markFirst(b, loc, taken, kvBlocks,
-                                          arith::ConstantIndexOp::create(b, loc, local),
-                                          /*descending=*/true, selectable);
-          taken = RowSelection::markTopK(b, loc, taken, kvBlocks, rounds,
-                                         selectable, scoreAt);
+          Value sinkEnd = RowSelection::findBoundary(b, loc, kvBlocks, sink,
+                                                     /*descending=*/false, selectable);
+          Value localBegin = RowSelection::findBoundary(b, loc, kvBlocks, local,
+                                                        /*descending=*/true, selectable);
+          auto isFixed = [&](OpBuilder &sb, Location sl, Value position) -> Value {
+            Value inSink = arith::CmpIOp::create(sb, sl, arith::CmpIPredicate::slt,
+                                                 position, sinkEnd);
+            Value inLocal = arith::CmpIOp::create(sb, sl, arith::CmpIPredicate::sge,
+                                                  position, localBegin);
+            return arith::OrIOp::create(sb, sl, inSink, inLocal);
+          };
+          auto candidate = [&](OpBuilder &sb, Location sl, Value position) -> Value {
+            Value isSelectable = selectable(sb, sl, position);
+            Value fixed = isFixed(sb, sl, position);
+            Value free = arith::XOrIOp::create(
+                sb, sl, fixed, arith::ConstantIntOp::create(sb, sl, 1, 1));
+            return arith::AndIOp::create(sb, sl, isSelectable, free);
+          };
+          RowSelection::Threshold threshold = RowSelection::findThreshold(
+              b, loc, kvBlocks, rounds, candidate, scoreAt);
+          auto selected = [&](OpBuilder &sb, Location sl, Value position) -> Value {
+            Value isSelectable = selectable(sb, sl, position);
+            Value fixed = isFixed(sb, sl, position);
+            Value best = RowSelection::withinThreshold(
+                sb, sl, threshold, scoreAt(sb, sl, position), position);
+            Value chosen = arith::OrIOp::create(sb, sl, fixed, best);
+            return arith::AndIOp::create(sb, sl, isSelectable, chosen);
+          };
           auto [indices, count] = RowSelection::emitAscending(
-              b, loc, taken, kvBlocks, lists[1], capacity);
+              b, loc, kvBlocks, lists[1], capacity, selected);
           Value count32 = arith::IndexCastOp::create(b, loc, b.getI32Type(), count);
           Value num = tensor::InsertOp::create(
               b, loc, count32, lists[0],
@@ -1152,18 +1197,17 @@ struct LightningIndexerOpLowering : OpRewritePattern<LightningIndexerOp> {
             return tensor::ExtractOp::create(sb, sl, index,
                                              ValueRange{ivs[0], ivs[1], key});
           };
-          Value taken = tensor::EmptyOp::create(
-              b, loc, ArrayRef<OpFoldResult>{getAsOpFoldResult(kvLen)},
-              b.getI1Type());
-          taken = linalg::FillOp::create(
-                      b, loc, ValueRange{arith::ConstantIntOp::create(b, loc, 0, 1)},
-                      ValueRange{taken})
-                      .getResult(0);
-          taken = RowSelection::markTopK(b, loc, taken, kvLen, rounds, allowed,
-                                         scoreAt);
+          RowSelection::Threshold threshold = RowSelection::findThreshold(
+              b, loc, kvLen, rounds, allowed, scoreAt);
+          auto selected = [&](OpBuilder &sb, Location sl, Value key) -> Value {
+            Value isAllowed = allowed(sb, sl, key);
+            Value best = RowSelection::withinThreshold(sb, sl, threshold,
+                                                       scoreAt(sb, sl, key), key);
+            return arith::AndIOp::create(sb, sl, isAllowed, best);
+          };
           Value list = RowSelection::emitAscending(
-                           b, loc, taken, kvLen, lists[0],
-                           arith::ConstantIndexOp::create(b, loc, topk))
+                           b, loc, kvLen, lists[0],
+                           arith::ConstantIndexOp::create(b, loc, topk), selected)
                            .first;
           return {list};
         });

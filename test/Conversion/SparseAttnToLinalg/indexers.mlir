@@ -59,41 +59,43 @@ func.func @scores(%qp: tensor<1x4x3x8xf32>, %kp: tensor<1x2x3x8xf32>) -> tensor<
 }
 
 // select_topk, per row (one forall iteration each, writing its rows of the
-// results in place): mark the first `sink` selectable blocks ascending,
-// the first `local` descending, then k rounds of "highest untaken
-// selectable score, ties to the lower index", then write the marks in
-// ascending order over a -1 filled row.
+// results in place, with no scratch memory): the end of the `sink` first
+// selectable blocks and the begin of the `local` last ones by counting
+// scans, then k rounds each finding the best selectable block after the
+// previous round's pick in the order (score desc, index asc), then one
+// ascending scan emitting sink, local and everything up to the last pick.
 // CHECK-LABEL: func.func @topk
 // CHECK-DAG: %[[NEG_INF:.*]] = arith.constant 0xFF800000 : f32
 // CHECK-DAG: %[[NK:.*]] = tensor.dim %arg0, %c3
 // CHECK: %[[PADDED:.*]] = linalg.fill ins(%c-1_i32 : i32) outs(%{{.*}} : tensor<?x2x?x6xi32>)
 // CHECK: %[[ROUNDS:.*]] = arith.minsi %[[NK]], %c3 : index
 // CHECK: scf.forall (%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}}, 2, %{{.*}}) shared_outs
-// CHECK:       %[[ROW:.*]] = tensor.extract_slice %{{.*}} [1, 1, 1, 6] [1, 1, 1, 1] : tensor<?x2x?x6xi32> to tensor<6xi32>
-// CHECK:       %[[NONE:.*]] = linalg.fill ins(%false : i1) outs(%{{.*}} : tensor<?xi1>)
-// CHECK:       %[[SINKS:.*]]:2 = scf.for %{{.*}} = %c0 to %[[NK]] step %c1 iter_args(%{{.*}} = %c0, %{{.*}} = %[[NONE]])
-// CHECK:         arith.cmpf ogt, %{{.*}}, %[[NEG_INF]] : f32
-// CHECK:         arith.cmpi slt, %{{.*}}, %c1 : index
-// CHECK:       %[[LOCALS:.*]]:2 = scf.for %[[STEP:.*]] = %c0 to %[[NK]] step %c1 iter_args(%{{.*}} = %c0, %{{.*}} = %[[SINKS]]#1)
-// CHECK:         %[[LAST:.*]] = arith.subi %[[NK]], %c1 : index
-// CHECK:         arith.subi %[[LAST]], %[[STEP]] : index
-// CHECK:         arith.cmpi slt, %{{.*}}, %c2 : index
-// CHECK:       %[[TOP:.*]] = scf.for %{{.*}} = %c0 to %[[ROUNDS]] step %c1 iter_args(%{{.*}} = %[[LOCALS]]#1)
-// CHECK:         %[[BEST:.*]]:2 = scf.for {{.*}} iter_args(%[[BEST_IDX:.*]] = %c-1, %[[BEST_SCORE:.*]] = %[[NEG_INF]]) -> (index, f32)
-// CHECK:           %[[NO_BEST:.*]] = arith.cmpi slt, %[[BEST_IDX]], %c0 : index
-// CHECK:           %[[HIGHER:.*]] = arith.cmpf ogt, %{{.*}}, %[[BEST_SCORE]] : f32
-// CHECK:           arith.ori %[[NO_BEST]], %[[HIGHER]] : i1
-// CHECK:       scf.for {{.*}} iter_args(%{{.*}} = %c0, %{{.*}} = %[[ROW]]) -> (index, tensor<6xi32>)
-// CHECK:         tensor.extract %[[TOP]]
-// CHECK:         arith.cmpi slt, %{{.*}}, %c6 : index
-// CHECK:         tensor.insert
+// CHECK:   %[[ROW:.*]] = tensor.extract_slice %{{.*}} [1, 1, 1, 6] [1, 1, 1, 1] : tensor<?x2x?x6xi32> to tensor<6xi32>
+// CHECK:   %[[SINK:.*]]:2 = scf.for %{{.*}} = %c0 to %[[NK]] step %c1 iter_args(%{{.*}} = %c0, %{{.*}} = %[[NK]]) -> (index, index)
+// CHECK:     arith.cmpf ogt, %{{.*}}, %[[NEG_INF]] : f32
+// CHECK:     arith.cmpi eq, %{{.*}}, %c1 : index
+// CHECK:   %[[LOCAL:.*]]:2 = scf.for %{{.*}} = %c0 to %[[NK]] step %c1 iter_args(%{{.*}} = %c0, %{{.*}} = %c0) -> (index, index)
+// CHECK:     arith.cmpi eq, %{{.*}}, %c2 : index
+// CHECK:   %[[PICK:.*]]:3 = scf.for %{{.*}} = %c0 to %[[ROUNDS]] step %c1 iter_args(%[[FOUND:.*]] = %false, %[[PREV_SCORE:.*]] = %{{.*}}, %[[PREV_POS:.*]] = %c0) -> (i1, f32, index)
+// CHECK:     scf.for %[[J:.*]] = %c0 to %[[NK]] step %c1 iter_args(%{{.*}} = %false, %[[BEST:.*]] = %{{.*}}, %{{.*}} = %c0) -> (i1, f32, index)
+// CHECK:       arith.cmpi slt, %[[J]], %[[SINK]]#1 : index
+// CHECK:       arith.cmpi sge, %[[J]], %[[LOCAL]]#1 : index
+// CHECK:       arith.cmpf olt, %{{.*}}, %[[PREV_SCORE]] : f32
+// CHECK:       arith.cmpf oeq, %{{.*}}, %[[PREV_SCORE]] : f32
+// CHECK:       arith.cmpi sgt, %[[J]], %[[PREV_POS]] : index
+// CHECK:       arith.cmpf ogt, %{{.*}}, %[[BEST]] : f32
+// CHECK:   scf.for %{{.*}} = %c0 to %[[NK]] step %c1 iter_args(%{{.*}} = %c0, %[[OUT:.*]] = %[[ROW]]) -> (index, tensor<6xi32>)
+// CHECK:     arith.cmpf olt, %{{.*}}, %[[PICK]]#1 : f32
+// CHECK:     arith.cmpi sgt, %{{.*}}, %[[PICK]]#2 : index
+// CHECK:     arith.cmpi slt, %{{.*}}, %c6 : index
+// CHECK:     tensor.insert %{{.*}} into %{{.*}}[%{{.*}}] : tensor<6xi32>
 func.func @topk(%s: tensor<?x2x?x?xf32>) -> (tensor<?x2x?xi32>, tensor<?x2x?x6xi32>) {
   %num, %idx = sparse_attn.select_topk %s {k = 3, sink = 1, local = 2} : tensor<?x2x?x?xf32> -> tensor<?x2x?xi32>, tensor<?x2x?x6xi32>
   return %num, %idx : tensor<?x2x?xi32>, tensor<?x2x?x6xi32>
 }
 
 // lightning_indexer: dots per index head, sum_h w * relu(dot), then per
-// query topk rounds over the keys the mask allows.
+// query topk rounds over the keys the mask allows and one emitting scan.
 // CHECK-LABEL: func.func @indexer
 // CHECK: cf.assert {{.*}}: query lengths differ"
 // CHECK: %[[DOTS:.*]] = linalg.generic {{.*}} ins(%arg0, %arg1 : tensor<1x2x?x8xbf16>, tensor<1x?x8xbf16>) outs(%{{.*}} : tensor<1x2x?x?xf32>)
@@ -106,6 +108,7 @@ func.func @topk(%s: tensor<?x2x?x?xf32>) -> (tensor<?x2x?xi32>, tensor<?x2x?x6xi
 // CHECK:     scf.for
 // CHECK:       arith.cmpi sle
 // CHECK:       tensor.extract %[[INDEX]]
+// CHECK:   scf.yield {{.*}} : index, tensor<4xi32>
 func.func @indexer(%qi: tensor<1x2x?x8xbf16>, %ki: tensor<1x?x8xbf16>, %w: tensor<1x?x2xf32>) -> tensor<1x?x4xi32> {
   %t = sparse_attn.lightning_indexer %qi, %ki, %w {topk = 4, mask = #sparse_attn.causal} : tensor<1x2x?x8xbf16>, tensor<1x?x8xbf16>, tensor<1x?x2xf32> -> tensor<1x?x4xi32>
   return %t : tensor<1x?x4xi32>
