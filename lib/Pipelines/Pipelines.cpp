@@ -77,7 +77,7 @@ void sparse_attn::buildSparseAttnToLLVMCPUPipeline(OpPassManager &pm) {
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
-void sparse_attn::buildSparseAttnToPTXPipeline(
+void sparse_attn::buildSparseAttnToGPUKernelsPipeline(
     OpPassManager &pm, const SparseAttnToPTXOptions &options) {
   pm.addPass(createCanonicalizerPass());
   SparseAttnTilePassOptions tileOptions;
@@ -110,24 +110,28 @@ void sparse_attn::buildSparseAttnToPTXPipeline(
   pm.addNestedPass<func::FuncOp>(createForallToParallelLoopPass());
   pm.addNestedPass<func::FuncOp>(createGpuMapParallelLoopsPass());
   pm.addNestedPass<func::FuncOp>(createConvertParallelLoopToGpuPass());
-  // Tile buffers of a kernel live in its registers/local memory.
-  pm.addNestedPass<func::FuncOp>(bufferization::createBufferLoopHoistingPass());
-  bufferization::PromoteBuffersToStackPassOptions stackOptions;
-  stackOptions.maxAllocSizeInBytes = 256 * 1024;
-  stackOptions.maxRankOfAllocatedMemRef = 4;
-  pm.addNestedPass<func::FuncOp>(
-      bufferization::createPromoteBuffersToStackPass(stackOptions));
+  // Tile buffers of a kernel live in its thread's local memory.
+  pm.addNestedPass<func::FuncOp>(createSparseAttnPromoteKernelBuffersPass());
   pm.addPass(createGpuKernelOutliningPass());
   // Kernels compute exp/log/tanh in arith: no libdevice, no CUDA needed.
   pm.addNestedPass<gpu::GPUModuleOp>(createSparseAttnApproximateMathPass());
+}
+
+void sparse_attn::buildSparseAttnGPUToPTXPipeline(
+    OpPassManager &pm, const SparseAttnToPTXOptions &options) {
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
-
   gpu::GPUToNVVMPipelineOptions nvvmOptions;
   nvvmOptions.cubinChip = options.chip;
   nvvmOptions.cubinFeatures = "+ptx80";
   nvvmOptions.cubinFormat = "isa";
   gpu::buildLowerToNVVMPassPipeline(pm, nvvmOptions);
+}
+
+void sparse_attn::buildSparseAttnToPTXPipeline(
+    OpPassManager &pm, const SparseAttnToPTXOptions &options) {
+  buildSparseAttnToGPUKernelsPipeline(pm, options);
+  buildSparseAttnGPUToPTXPipeline(pm, options);
 }
 
 void sparse_attn::registerSparseAttnPipelines() {

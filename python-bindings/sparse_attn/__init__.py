@@ -31,6 +31,7 @@ __all__ = [
     "set_cache_capacity",
     "cache_info",
     "native_available",
+    "compile_gpu",
     "__version__",
 ]
 
@@ -107,3 +108,12 @@ def __getattr__(name):
     if name == "Module":
         return _require_native().Module
     raise AttributeError(f"module 'sparse_attn' has no attribute {name!r}")
+
+
+def compile_gpu(text, func_name, chip="sm_90"):
+    """Compiles ``func.func @func_name`` to PTX kernels for ``chip`` (sm_80,
+    sm_90) and its launch plan; returns a ``GPUArtifact`` whose
+    ``save(dir)`` writes what ``sparse_attn.runtime.load(dir)`` runs."""
+    from .gpu import compile_gpu as _compile_gpu  # noqa: PLC0415
+
+    return _compile_gpu(_require_native(), text, func_name, chip)

@@ -17,6 +17,9 @@
 
 #include "SparseAttn/InitAll.h"
 #include "SparseAttn/Pipelines/Pipelines.h"
+#include "SparseAttn/Target/LaunchPlan.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -468,6 +471,58 @@ struct Compiled {
   std::unique_ptr<ExecutionEngine> engine;
   void (*fn)(void **) = nullptr;
 };
+
+//===----------------------------------------------------------------------===//
+// compile_gpu
+//===----------------------------------------------------------------------===//
+
+/// Compiles @funcName for a GPU: returns {"plan": JSON text of the launch
+/// plan, "modules": {name: PTX}}. The inputs are marked read-only, as for
+/// run_cpu (the runtime passes the caller's tensors).
+py::dict compileGpu(const std::string &text, const std::string &funcName,
+                    const std::string &chip) {
+  std::unique_ptr<MLIRContext> context = makeContext();
+  MLIRContext *ctx = context.get();
+  DiagnosticCollector collector(ctx);
+  OwningOpRef<ModuleOp> module = parseModule(text, ctx, collector);
+  auto func = module->lookupSymbol<func::FuncOp>(funcName);
+  if (!func || func.isExternal())
+    throw py::value_error("no func.func @" + funcName +
+                          " with a body in the module");
+  for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+    func.setArgAttr(i, "bufferization.writable", BoolAttr::get(ctx, false));
+
+  sparse_attn::SparseAttnToPTXOptions options;
+  options.chip = chip;
+  PassManager kernels(ctx);
+  sparse_attn::buildSparseAttnToGPUKernelsPipeline(kernels, options);
+  if (failed(kernels.run(*module)))
+    throwMLIRError("compiling @" + funcName + " for " + chip + " failed",
+                   collector.diags);
+  func = module->lookupSymbol<func::FuncOp>(funcName);
+  FailureOr<llvm::json::Object> plan = sparse_attn::buildLaunchPlan(func);
+  if (failed(plan))
+    throwMLIRError("@" + funcName + " has no GPU launch plan", collector.diags);
+  (*plan)["chip"] = chip;
+
+  PassManager ptx(ctx);
+  sparse_attn::buildSparseAttnGPUToPTXPipeline(ptx, options);
+  if (failed(ptx.run(*module)))
+    throwMLIRError("generating PTX for @" + funcName + " failed",
+                   collector.diags);
+  py::dict modules;
+  for (auto binary : module->getOps<gpu::BinaryOp>())
+    for (Attribute object : binary.getObjects())
+      modules[py::str(binary.getName().str())] =
+          py::str(cast<gpu::ObjectAttr>(object).getObject().getValue().str());
+  std::string planText;
+  llvm::raw_string_ostream os(planText);
+  os << llvm::json::Value(std::move(*plan));
+  py::dict result;
+  result["plan"] = py::str(planText);
+  result["modules"] = modules;
+  return result;
+}
 
 bool gTargetsInitialized = false;
 
@@ -926,6 +981,10 @@ PYBIND11_MODULE(_native, m) {
         py::arg("args"),
         "JIT-compiles @func_name of the module through the CPU pipeline "
         "(cached) and calls it on numpy arrays; returns the results.");
+  m.def("compile_gpu", &compileGpu, py::arg("text"), py::arg("func_name"),
+        py::arg("chip") = "sm_90",
+        "Compiles @func_name to PTX kernels for `chip` and its launch plan: "
+        "returns {'plan': JSON text, 'modules': {name: PTX}}.");
   m.def("lower_to_llvm", &lowerToLLVM, py::arg("text"),
         py::arg("func_name") = py::none(),
         "Returns the module lowered by sparse-attn-to-llvm-cpu-pipeline.");

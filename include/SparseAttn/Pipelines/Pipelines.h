@@ -30,6 +30,16 @@ struct SparseAttnToPTXOptions : public PassPipelineOptions<SparseAttnToPTXOption
 void buildSparseAttnToPTXPipeline(OpPassManager &pm,
                                   const SparseAttnToPTXOptions &options);
 
+/// The first half of buildSparseAttnToPTXPipeline: kernels outlined into
+/// gpu.modules, host code still in func/memref/arith/gpu form (what
+/// buildLaunchPlan describes for runtimes without MLIR).
+void buildSparseAttnToGPUKernelsPipeline(OpPassManager &pm,
+                                         const SparseAttnToPTXOptions &options);
+
+/// The second half: kernels to PTX in gpu.binary ops, host to LLVM.
+void buildSparseAttnGPUToPTXPipeline(OpPassManager &pm,
+                                     const SparseAttnToPTXOptions &options);
+
 /// sparse_attn (on tensors) -> LLVM dialect for the host: the reference
 /// lowering, one-shot bufferization with owned function results, loops, and
 /// the conversions to LLVM. Functions keep their names; buffers returned by

@@ -105,4 +105,26 @@ def SparseAttnApproximateMathPass : Pass<"sparse-attn-approximate-math"> {
   let dependentDialects = ["arith::ArithDialect", "math::MathDialect"];
 }
 
+def SparseAttnPromoteKernelBuffersPass : Pass<"sparse-attn-promote-kernel-buffers"> {
+  let summary = "Give each GPU thread its statically shaped buffers on its stack";
+  let description = [{
+    In every `gpu.launch` body, a `memref.alloc` of static shape (a tile of
+    the tiled kernels, a row of state) becomes one `memref.alloca` at the
+    start of the body, and its `memref.dealloc`s go away: no device-side
+    `malloc` (whose heap is small and slow), and no stack growth from
+    allocations inside loops. Every such buffer is written before it is
+    read in each iteration that uses it, so one allocation per thread
+    serves all iterations. Dynamically shaped allocations are left alone.
+
+    ```mlir
+    // sparse-attn-opt --sparse-attn-promote-kernel-buffers
+    gpu.launch ... {
+      scf.for ... { %t = memref.alloc() : memref<64x64xf32> ... memref.dealloc %t }
+    }
+    // becomes %t = memref.alloca() : memref<64x64xf32> at the top of the body.
+    ```
+  }];
+  let dependentDialects = ["memref::MemRefDialect"];
+}
+
 #endif // SPARSE_ATTN_TRANSFORMS_PASSES_TD

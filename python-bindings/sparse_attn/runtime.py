@@ -1,0 +1,257 @@
+"""Pure-Python GPU runtime: runs a ``GPUArtifact`` directory on a machine
+with a CUDA driver and no MLIR (nor the compiled extension).
+
+    fn = sparse_attn.runtime.load("artifacts/attention")
+    out, lse = fn(q, k, v)          # torch CUDA tensors in, torch tensors out
+
+The PTX is loaded through the CUDA driver API (ctypes on libcuda); inputs
+are checked (count, dtype, rank, static extents, device, contiguity) before
+any launch; intermediates and outputs are allocated with torch on the
+inputs' device; kernels are launched in order on torch's current stream.
+"""
+
+import ctypes
+import json
+import os
+
+# Element types of the plan -> torch dtype names.
+_TORCH_DTYPES = {
+    "f32": "float32", "f16": "float16", "bf16": "bfloat16", "f64": "float64",
+    "i32": "int32", "i64": "int64", "i16": "int16", "i8": "int8", "i1": "bool",
+}
+
+
+class CudaError(RuntimeError):
+    """A CUDA driver call failed; the message holds the driver's text."""
+
+
+class _Driver:
+    """The few driver entry points the runtime uses."""
+
+    def __init__(self):
+        for name in ("libcuda.so.1", "libcuda.so"):
+            try:
+                self.lib = ctypes.CDLL(name)
+                break
+            except OSError:
+                continue
+        else:
+            raise CudaError("libcuda.so (the CUDA driver) could not be loaded")
+        self.check(self.lib.cuInit(0), "cuInit")
+
+    def check(self, status, what):
+        if status != 0:
+            text = ctypes.c_char_p()
+            self.lib.cuGetErrorString(status, ctypes.byref(text))
+            message = text.value.decode() if text.value else f"error {status}"
+            raise CudaError(f"{what} failed: {message}")
+
+    def load_module(self, ptx):
+        module = ctypes.c_void_p()
+        data = ctypes.c_char_p(ptx.encode() + b"\0")
+        self.check(self.lib.cuModuleLoadData(ctypes.byref(module), data), "cuModuleLoadData")
+        return module
+
+    def get_function(self, module, name):
+        function = ctypes.c_void_p()
+        self.check(self.lib.cuModuleGetFunction(ctypes.byref(function), module,
+                                                name.encode()), f"cuModuleGetFunction({name})")
+        return function
+
+    def launch(self, function, grid, block, shared_memory, stream, params):
+        self.check(self.lib.cuLaunchKernel(
+            function, ctypes.c_uint(grid[0]), ctypes.c_uint(grid[1]), ctypes.c_uint(grid[2]),
+            ctypes.c_uint(block[0]), ctypes.c_uint(block[1]), ctypes.c_uint(block[2]),
+            ctypes.c_uint(shared_memory), ctypes.c_void_p(stream), params, None),
+            "cuLaunchKernel")
+
+
+_DRIVER = None
+
+
+def _driver():
+    global _DRIVER
+    if _DRIVER is None:
+        _DRIVER = _Driver()
+    return _DRIVER
+
+
+def _ceildiv(a, b):
+    return -(-a // b)
+
+
+_OPS = {
+    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+    "floordiv": lambda a, b: a // b, "ceildiv": _ceildiv,
+    "mod": lambda a, b: a % b, "min": min, "max": max,
+    "select": lambda c, a, b: a if c else b,
+    "cmp_eq": lambda a, b: a == b, "cmp_ne": lambda a, b: a != b,
+    "cmp_slt": lambda a, b: a < b, "cmp_sle": lambda a, b: a <= b,
+    "cmp_sgt": lambda a, b: a > b, "cmp_sge": lambda a, b: a >= b,
+    "cmp_ult": lambda a, b: a < b, "cmp_ule": lambda a, b: a <= b,
+    "cmp_ugt": lambda a, b: a > b, "cmp_uge": lambda a, b: a >= b,
+}
+
+
+def evaluate(expr, dims):
+    """The value of a plan expression given the inputs' extents
+    (``dims[input][d]``)."""
+    if "const" in expr:
+        return expr["const"]
+    if "dim" in expr:
+        argument, d = expr["dim"]
+        return dims[argument][d]
+    args = [evaluate(a, dims) for a in expr["args"]]
+    return _OPS[expr["op"]](*args)
+
+
+class GPUFunction:
+    """A loaded artifact; call it with the function's arguments."""
+
+    def __init__(self, directory):
+        with open(os.path.join(directory, "manifest.json")) as f:
+            self.manifest = json.load(f)
+        self.directory = directory
+        self.inputs = sorted((b for b in self.manifest["buffers"] if b["kind"] == "input"),
+                             key=lambda b: b["input"])
+        self._functions = None
+
+    def _load(self):
+        driver = _driver()
+        modules = {}
+        for name, filename in self.manifest["ptx"].items():
+            with open(os.path.join(self.directory, filename)) as f:
+                modules[name] = driver.load_module(f.read())
+        self._modules = modules
+        self._functions = {
+            (l["module"], l["kernel"]): driver.get_function(modules[l["module"]], l["kernel"])
+            for l in self.manifest["launches"]}
+
+    def _check_inputs(self, args, torch):
+        if len(args) != len(self.inputs):
+            raise ValueError(f"{self.manifest['function']} takes {len(self.inputs)} "
+                             f"arguments, got {len(args)}")
+        device = None
+        for position, (tensor, spec) in enumerate(zip(args, self.inputs)):
+            want = getattr(torch, _TORCH_DTYPES[spec["dtype"]])
+            if not isinstance(tensor, torch.Tensor):
+                raise ValueError(f"argument {position}: expected a torch tensor, got "
+                                 f"{type(tensor).__name__}")
+            if not tensor.is_cuda:
+                raise ValueError(f"argument {position}: expected a CUDA tensor, got one "
+                                 f"on {tensor.device}")
+            if device is None:
+                device = tensor.device
+            elif tensor.device != device:
+                raise ValueError(f"argument {position}: on {tensor.device}, the others "
+                                 f"on {device}")
+            if tensor.dtype != want:
+                raise ValueError(f"argument {position}: expected {want}, got {tensor.dtype}")
+            if tensor.dim() != len(spec["shape"]):
+                raise ValueError(f"argument {position}: expected rank "
+                                 f"{len(spec['shape'])}, got shape {tuple(tensor.shape)}")
+            for d, extent in enumerate(spec["shape"]):
+                if "const" in extent and tensor.shape[d] != extent["const"]:
+                    raise ValueError(f"argument {position}: dim {d} must be "
+                                     f"{extent['const']}, got shape {tuple(tensor.shape)}")
+            if not tensor.is_contiguous():
+                raise ValueError(f"argument {position}: must be contiguous")
+        return device
+
+    def __call__(self, *args, fill_outputs=None):
+        """Runs the function; returns its results (torch tensors). With
+        ``fill_outputs`` (e.g. float("nan")), outputs are filled with it
+        before the launches, so an element no kernel writes shows."""
+        import torch  # noqa: PLC0415  (only the GPU machine has it)
+        device = self._check_inputs(args, torch)
+        if device is None:  # no inputs: the current CUDA device
+            device = torch.device("cuda", torch.cuda.current_device())
+        dims = [list(t.shape) for t in args]
+        tensors = {}
+        for buffer in self.manifest["buffers"]:
+            if buffer["kind"] == "input":
+                tensors[buffer["id"]] = args[buffer["input"]]
+                continue
+            shape = [evaluate(e, dims) for e in buffer["shape"]]
+            if any(extent < 0 for extent in shape):
+                raise ValueError(f"buffer {buffer['id']} would have shape {shape}: the "
+                                 "inputs' extents are inconsistent")
+            dtype = getattr(torch, _TORCH_DTYPES[buffer["dtype"]])
+            if buffer["kind"] == "constant":
+                tensors[buffer["id"]] = self._constant(buffer, shape, torch, device)
+                continue
+            tensor = torch.empty(shape, dtype=dtype, device=device)
+            if fill_outputs is not None and buffer["kind"] == "output" and dtype.is_floating_point:
+                tensor.fill_(fill_outputs)
+            tensors[buffer["id"]] = tensor
+        with torch.cuda.device(device):
+            if self._functions is None:
+                # Makes the device's primary context current on this thread
+                # (a function without inputs has not touched the GPU yet).
+                torch.cuda.synchronize(device)
+                self._load()
+            stream = torch.cuda.current_stream().cuda_stream
+            for launch in self.manifest["launches"]:
+                grid = [evaluate(e, dims) for e in launch["grid"]]
+                block = [evaluate(e, dims) for e in launch["block"]]
+                if min(grid) <= 0 or min(block) <= 0:
+                    continue
+                values = []
+                for arg in launch["args"]:
+                    values.extend(self._pack(arg, tensors, dims))
+                params = (ctypes.c_void_p * len(values))(
+                    *[ctypes.cast(ctypes.pointer(v), ctypes.c_void_p) for v in values])
+                _driver().launch(self._functions[(launch["module"], launch["kernel"])],
+                                 grid, block, evaluate(launch["shared_memory"], dims),
+                                 stream, params)
+        return [tensors[i] for i in self.manifest["outputs"]]
+
+    def _constant(self, buffer, shape, torch, device):
+        """A folded constant of the plan (integers as values, floats as the
+        bits of their type), uploaded once per device."""
+        cache = self.__dict__.setdefault("_constants", {})
+        key = (buffer["id"], str(device))
+        if key not in cache:
+            dtype = getattr(torch, _TORCH_DTYPES[buffer["dtype"]])
+            if dtype.is_floating_point:
+                bits = {"f32": torch.int32, "f64": torch.int64}.get(buffer["dtype"], torch.int16)
+                values = torch.tensor(buffer["data"], dtype=torch.int64).to(bits).view(dtype)
+            else:
+                values = torch.tensor(buffer["data"], dtype=torch.int64).to(dtype)
+            cache[key] = values.reshape(shape).to(device)
+        # A returned constant is the caller's: give it a copy.
+        return cache[key].clone()
+
+    @staticmethod
+    def _pack(arg, tensors, dims):
+        """The kernel parameters of one argument (a memref becomes its
+        descriptor: allocated and aligned pointers, offset, sizes, strides)."""
+        if arg["kind"] == "memref":
+            pointer = tensors[arg["buffer"]].data_ptr()
+            fields = [ctypes.c_void_p(pointer), ctypes.c_void_p(pointer),
+                      ctypes.c_int64(evaluate(arg["offset"], dims))]
+            fields += [ctypes.c_int64(evaluate(e, dims)) for e in arg["sizes"]]
+            fields += [ctypes.c_int64(evaluate(e, dims)) for e in arg["strides"]]
+            return fields
+        kind = arg["type"]
+        if "bits" in arg:
+            return [ctypes.c_uint32(arg["bits"]) if kind == "f32" else
+                    ctypes.c_uint64(arg["bits"]) if kind == "f64" else
+                    ctypes.c_uint16(arg["bits"])]
+        value = evaluate(arg["expr"], dims)
+        if kind in ("index", "i64"):
+            return [ctypes.c_int64(value)]
+        if kind == "i32":
+            return [ctypes.c_int32(value)]
+        if kind == "i1":
+            return [ctypes.c_uint8(1 if value else 0)]
+        if kind == "i16":
+            return [ctypes.c_int16(value)]
+        if kind == "i8":
+            return [ctypes.c_int8(value)]
+        raise ValueError(f"unsupported kernel argument type {kind}")
+
+
+def load(directory):
+    """Loads a saved GPUArtifact directory; returns a callable."""
+    return GPUFunction(directory)

@@ -1,0 +1,116 @@
+"""Compiles GPU test cases here (where MLIR is) into an artifacts folder the
+GPU machine runs with test/gpu/run_cases.py.
+
+Usage (from the repository root, after `make check`):
+  PYTHONPATH=build/python_packages:test/Python /usr/bin/python3 \\
+      test/gpu/build_cases.py build/gpu-cases [--per-file N] [--chip sm_90]
+
+The cases are those of the CPU golden tests (test/Python/test_*.py): each
+case's IR and inputs are captured when the test calls run_cpu, and the
+float64 golden results it compares against. Each case becomes a directory
+with the artifact (manifest.json, PTX) and data.npz (inputs, expected
+results, how to compare them).
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+import common as c
+import sparse_attn
+
+import test_attention
+import test_block_mask
+import test_block_sparse
+import test_indexers
+import test_token_sparse
+
+# (title, run_case, case lists): the first cases of each list are taken.
+MODULES = [
+    ("attention", test_attention.run_case, [test_attention.CASES]),
+    ("block_sparse", test_block_sparse.run_case, [test_block_sparse.CASES]),
+    ("token_sparse", test_token_sparse.run_case, [test_token_sparse.CASES]),
+    ("block_mask", test_block_mask.run_case,
+     [test_block_mask.STRUCTURAL, test_block_mask.DOCUMENT]),
+    ("indexers", test_indexers.run_case,
+     [test_indexers.POOL, test_indexers.SCORES, test_indexers.TOPK, test_indexers.INDEXER]),
+]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out")
+    parser.add_argument("--per-file", type=int, default=12)
+    parser.add_argument("--chip", default="sm_90")
+    options = parser.parse_args()
+
+    captured = []
+    real_run, real_float, real_exact = c.run_cpu, c.check_float, c.check_exact
+
+    def run(text, args):
+        results = real_run(text, args)
+        captured.append(dict(text=text, args=[np.asarray(a) for a in args],
+                             results=results, checks=[]))
+        return results
+
+    def position(got):
+        for n, result in enumerate(captured[-1]["results"]):
+            if result is got:
+                return n
+        raise RuntimeError("a checked value is not a result of the last run_cpu call")
+
+    def check_float(name, got, want, elt, row_scope="row"):
+        captured[-1]["checks"].append(dict(result=position(got), kind="float", elt=elt,
+                                           name=name, want=np.asarray(want)))
+        return real_float(name, got, want, elt, row_scope)
+
+    def check_exact(name, got, want):
+        captured[-1]["checks"].append(dict(result=position(got), kind="exact", elt="i32",
+                                           name=name, want=np.asarray(want)))
+        return real_exact(name, got, want)
+
+    c.run_cpu, c.check_float, c.check_exact = run, check_float, check_exact
+    written = 0
+    for title, run_case, lists in MODULES:
+        cases = [case for cases in lists for case in cases[:options.per_file]]
+        for n, case in enumerate(cases):
+            captured.clear()
+            try:
+                run_case(case, np.random.default_rng(1000 + n))
+            except Exception as error:  # noqa: BLE001
+                print(f"skip {title} #{n}: the CPU run failed: {error}", file=sys.stderr)
+                continue
+            for k, record in enumerate(captured):
+                if not record["checks"]:
+                    continue
+                name = f"{title}-{n:03d}-{k}"
+                directory = os.path.join(options.out, name)
+                try:
+                    artifact = sparse_attn.compile_gpu(record["text"], "f", options.chip)
+                except Exception as error:  # noqa: BLE001
+                    print(f"FAIL {name}: compile_gpu: {error}", file=sys.stderr)
+                    return 1
+                artifact.save(directory)
+                data = {f"arg{i}": a for i, a in enumerate(record["args"])}
+                meta = dict(case=c.describe(case), checks=[])
+                for j, check in enumerate(record["checks"]):
+                    data[f"want{j}"] = check.pop("want")
+                    meta["checks"].append(check)
+                meta["arg_dtypes"] = [b["dtype"] for b in sorted(
+                    (b for b in artifact.plan["buffers"] if b["kind"] == "input"),
+                    key=lambda b: b["input"])]
+                np.savez(os.path.join(directory, "data.npz"), **data)
+                with open(os.path.join(directory, "meta.json"), "w") as f:
+                    json.dump(meta, f, indent=1)
+                with open(os.path.join(directory, "source.mlir"), "w") as f:
+                    f.write(record["text"])
+                written += 1
+    print(f"{written} GPU cases for {options.chip} in {options.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

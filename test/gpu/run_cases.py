@@ -1,0 +1,106 @@
+"""Runs the cases of test/gpu/build_cases.py on the GPU through the
+pure-Python runtime and compares them with the float64 golden results.
+
+Usage (on the GPU machine, repository root):
+  PYTHONPATH=python-bindings python3 test/gpu/run_cases.py build/gpu-cases
+
+Outputs are filled with NaN before the launches (an element no kernel
+writes fails). Tolerance: |gpu - golden| <= 1e-3 + r * (|golden| + max
+|golden| of the row), r = 2^-7 for bf16, 2^-9 for f16, 1e-4 for f32
+results (the kernels compute exp/log by polynomial approximations); the
+-inf/NaN pattern and integer results must match exactly.
+"""
+
+import json
+import pathlib
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+from sparse_attn import runtime
+
+TORCH = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16,
+         "i32": torch.int32, "i1": torch.bool, "i64": torch.int64}
+RELATIVE = {"f32": 1e-4, "f16": 2.0 ** -9, "bf16": 2.0 ** -7}
+
+
+def compare(got, want, check):
+    if check["kind"] == "exact":
+        if got.shape != want.shape or not np.array_equal(got, want):
+            bad = np.argwhere(got != want) if got.shape == want.shape else "shape"
+            return f"{check['name']}: integer results differ at {bad[:5] if len(bad) else bad}"
+        return None
+    got = got.astype(np.float64)
+    if got.shape != want.shape:
+        return f"{check['name']}: shape {got.shape}, want {want.shape}"
+    special = ~np.isfinite(want)
+    if not np.array_equal(np.isnan(got), np.isnan(want)) or \
+            not np.array_equal(got[special & ~np.isnan(want)], want[special & ~np.isnan(want)]):
+        return f"{check['name']}: the non-finite pattern differs"
+    finite = np.isfinite(want)
+    g = np.where(finite, want, 0.0)
+    row = np.max(np.abs(g), axis=-1, keepdims=True) if g.ndim else np.abs(g)
+    tol = 1e-3 + RELATIVE[check["elt"]] * (np.abs(g) + row)
+    err = np.where(finite, np.abs(np.where(finite, got, 0.0) - g), 0.0)
+    if np.any(err > tol):
+        worst = np.unravel_index(np.argmax(err - tol), err.shape)
+        return (f"{check['name']}: |err| {err[worst]:.3g} > tol {tol[worst]:.3g} at "
+                f"{tuple(int(i) for i in worst)} (got {got[worst]}, want {want[worst]})")
+    return None
+
+
+def main():
+    root = pathlib.Path(sys.argv[1])
+    if len(sys.argv) > 2:  # one case, in this process
+        return run_one(root / sys.argv[2])
+    cases = sorted(p for p in root.iterdir() if (p / "manifest.json").exists())
+    props = torch.cuda.get_device_properties(0)
+    print(f"device: {props.name}, torch {torch.__version__}, {len(cases)} cases", flush=True)
+    failures = 0
+    # One process per case: a faulting kernel poisons its CUDA context.
+    for case in cases:
+        result = subprocess.run([sys.executable, __file__, str(root), case.name],
+                                capture_output=True, text=True)
+        sys.stdout.write(result.stdout)
+        if result.returncode != 0:
+            failures += 1
+            if not result.stdout.strip():
+                print(f"[FAIL] {case.name}: {result.stderr.strip()[-400:]}")
+    print(f"{len(cases) - failures} of {len(cases)} GPU cases passed")
+    return 1 if failures else 0
+
+
+def run_one(case):
+    failures = 0
+    for case in [case]:
+        meta = json.loads((case / "meta.json").read_text())
+        data = np.load(case / "data.npz")
+        args = []
+        for i, dtype in enumerate(meta["arg_dtypes"]):
+            array = data[f"arg{i}"]
+            args.append(torch.from_numpy(np.ascontiguousarray(array)).to("cuda").to(TORCH[dtype]))
+        t0 = time.time()
+        try:
+            fn = runtime.load(str(case))
+            results = fn(*args, fill_outputs=float("nan"))
+            torch.cuda.synchronize()
+            got = [r.float().cpu().numpy() if r.is_floating_point() else r.cpu().numpy()
+                   for r in results]
+            problems = [compare(got[check["result"]], data[f"want{j}"], check)
+                        for j, check in enumerate(meta["checks"])]
+            problems = [p for p in problems if p]
+        except Exception as error:  # noqa: BLE001
+            problems = [f"{type(error).__name__}: {error}"]
+        status = "ok" if not problems else "FAIL"
+        failures += bool(problems)
+        print(f"[{status}] {case.name} ({time.time() - t0:.2f}s): {meta['case']}")
+        for problem in problems:
+            print(f"    {problem[:600]}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
