@@ -1,0 +1,76 @@
+# RUN: %python %s
+"""compile_gpu here (no GPU): the artifact of a function with several ops
+holds PTX for each kernel module and a launch plan whose buffers, launches
+and outputs are consistent; saving writes the files the runtime reads; the
+runtime imports and evaluates plan expressions without torch or the
+extension."""
+
+import json
+import os
+import sys
+import tempfile
+
+import sparse_attn
+from sparse_attn import runtime
+
+TEXT = """
+func.func @f(%q: tensor<?x4x?x32xbf16>, %k: tensor<?x2x?x32xbf16>, %v: tensor<?x2x?x16xbf16>)
+    -> (tensor<?x4x?x16xbf16>, tensor<?x4x?xf32>, tensor<?x2x?x32xf32>) {
+  %o, %lse = sparse_attn.attention %q, %k, %v {mask = #sparse_attn.causal}
+      : tensor<?x4x?x32xbf16>, tensor<?x2x?x32xbf16>, tensor<?x2x?x16xbf16> -> tensor<?x4x?x16xbf16>, tensor<?x4x?xf32>
+  %kp = sparse_attn.pool mean %k {block = 16} : tensor<?x2x?x32xbf16> -> tensor<?x2x?x32xf32>
+  return %o, %lse, %kp : tensor<?x4x?x16xbf16>, tensor<?x4x?xf32>, tensor<?x2x?x32xf32>
+}
+"""
+
+
+def main():
+    for chip in ("sm_80", "sm_90"):
+        artifact = sparse_attn.compile_gpu(TEXT, "f", chip)
+        plan = artifact.plan
+        assert plan["version"] == 1 and plan["function"] == "f" and plan["chip"] == chip, plan
+        kinds = [b["kind"] for b in plan["buffers"]]
+        assert kinds[:3] == ["input"] * 3, kinds
+        assert [b["dtype"] for b in plan["buffers"][:3]] == ["bf16"] * 3
+        assert len(plan["outputs"]) == 3, plan["outputs"]
+        for buffer_id in plan["outputs"]:
+            assert plan["buffers"][buffer_id]["kind"] == "output"
+        assert plan["launches"], "no kernel launches"
+        for launch in plan["launches"]:
+            assert launch["module"] in artifact.modules, launch["module"]
+            assert f".target {chip}" in artifact.modules[launch["module"]]
+            assert f".entry {launch['kernel']}(" in artifact.modules[launch["module"]]
+            for arg in launch["args"]:
+                if arg["kind"] == "memref":
+                    assert len(arg["sizes"]) == len(arg["strides"])
+                    assert 0 <= arg["buffer"] < len(plan["buffers"])
+        # The output shapes follow the inputs': out [B, 4, Sq, 16].
+        dims = [[2, 4, 37, 32], [2, 2, 50, 32], [2, 2, 50, 16]]
+        out = plan["buffers"][plan["outputs"][0]]
+        shape = [runtime.evaluate(e, dims) for e in out["shape"]]
+        assert shape == [2, 4, 37, 16], shape
+        pooled = plan["buffers"][plan["outputs"][2]]
+        assert [runtime.evaluate(e, dims) for e in pooled["shape"]] == [2, 2, 4, 32]
+        with tempfile.TemporaryDirectory() as tmp:
+            artifact.save(tmp)
+            manifest = json.load(open(os.path.join(tmp, "manifest.json")))
+            for name, filename in manifest["ptx"].items():
+                assert os.path.exists(os.path.join(tmp, filename)), filename
+            assert runtime.load(tmp).manifest["function"] == "f"
+    # A bad function name is a ValueError; bad IR an MLIRError.
+    try:
+        sparse_attn.compile_gpu(TEXT, "g")
+        raise AssertionError("expected ValueError")
+    except ValueError as e:
+        assert "@g" in str(e), e
+    try:
+        sparse_attn.compile_gpu("func.func @f() { %x = }", "f")
+        raise AssertionError("expected MLIRError")
+    except sparse_attn.MLIRError as e:
+        assert "<input>:1" in str(e), e
+    print("compile_gpu: ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
