@@ -1060,7 +1060,6 @@ struct SelectTopKOpLowering : OpRewritePattern<SelectTopKOp> {
     Value indicesInit = l.fill(
         l.i32Const(-1),
         l.emptyOfType(indicesType, indexSizes, "block_indices shape"));
-    Value zero = l.index(0), one = l.index(1);
     Value rounds = arith::MinSIOp::create(rewriter, l.loc, l.index(k), kvBlocks);
     SmallVector<Value> results = buildRowForall(
         rewriter, l.loc, rows, {numInit, indicesInit},
@@ -1174,7 +1173,6 @@ struct LightningIndexerOpLowering : OpRewritePattern<LightningIndexerOp> {
         l.i32Const(-1),
         l.emptyOfType(op.getTokenIndices().getType(),
                       {batch, queryLen, l.index(topk)}, "token_indices shape"));
-    Value zero = l.index(0), one = l.index(1);
     Value rounds = arith::MinSIOp::create(rewriter, l.loc, l.index(topk), kvLen);
     Attribute mask = op.getMaskAttr();
     checkMaskLengths(l, mask, kvLen);
