@@ -68,6 +68,21 @@ def main():
         raise AssertionError("expected MLIRError")
     except sparse_attn.MLIRError as e:
         assert "<input>:1" in str(e), e
+    # The command-line form writes the same directory.
+    import subprocess  # noqa: PLC0415
+    tool = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "compile_gpu.py")
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, "f.mlir")
+        with open(source, "w") as f:
+            f.write(TEXT)
+        done = subprocess.run([sys.executable, tool, source, "f", os.path.join(tmp, "out"),
+                               "--chip", "sm_80"], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        manifest = json.load(open(os.path.join(tmp, "out", "manifest.json")))
+        assert manifest["chip"] == "sm_80" and manifest["function"] == "f"
+        missing = subprocess.run([sys.executable, tool, source, "g", os.path.join(tmp, "o2")],
+                                 capture_output=True, text=True)
+        assert missing.returncode == 1 and "@g" in missing.stderr, missing.stderr
     print("compile_gpu: ok")
     return 0
 
