@@ -96,7 +96,6 @@ struct TileProblem {
   Region *maskMod = nullptr;
   Region *scoreMod = nullptr;
   double scale;
-  Type elementType;
   Operation *op;
   bool runtimeChecks;
   // block_sparse_attention: its block sizes (tiles divide them).
@@ -677,7 +676,6 @@ struct SparseAttnTilePass
     if (!op.getScoreMod().empty())
       p.scoreMod = &op.getScoreMod();
     p.scale = getScaleValue(op.getScaleAttr(), p.shape.headDim);
-    p.elementType = queryType.getElementType();
     p.op = op;
     p.runtimeChecks = runtimeChecks;
 
