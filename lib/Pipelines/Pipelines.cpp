@@ -82,12 +82,10 @@ void sparse_attn::buildSparseAttnToGPUKernelsPipeline(
   pm.addPass(createCanonicalizerPass());
   SparseAttnTilePassOptions tileOptions;
   tileOptions.chip = options.chip;
-  // The runtime checks shapes before it launches; kernels hold no asserts.
-  tileOptions.runtimeChecks = false;
+  // The shape checks stay in the host code (cf.assert before any kernel):
+  // the launch plan turns them into checks the runtime makes.
   pm.addNestedPass<func::FuncOp>(createSparseAttnTilePass(tileOptions));
-  ConvertSparseAttnToLinalgPassOptions lowerOptions;
-  lowerOptions.runtimeChecks = false;
-  pm.addPass(createConvertSparseAttnToLinalgPass(lowerOptions));
+  pm.addPass(createConvertSparseAttnToLinalgPass());
   pm.addNestedPass<func::FuncOp>(createConvertElementwiseToLinalgPass());
   // No CSE before bufferization: merged fills would force copies.
   pm.addPass(createCanonicalizerPass());

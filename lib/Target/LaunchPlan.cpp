@@ -10,6 +10,7 @@
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -44,7 +45,7 @@ FailureOr<std::string> getTypeName(Type type) {
 
 Json constant(int64_t value) { return Object{{"const", value}}; }
 Json apply(StringRef op, Array args) {
-  return Object{{"op", op}, {"args", std::move(args)}};
+  return Object{{"op", op.str()}, {"args", std::move(args)}};
 }
 
 using Exprs = std::vector<Json>;
@@ -80,8 +81,9 @@ public:
       if (failed(visit(op)))
         return failure();
     return Object{{"version", kLaunchPlanVersion},
-                  {"function", func.getSymName()},
+                  {"function", func.getSymName().str()},
                   {"buffers", std::move(buffers)},
+                  {"checks", std::move(checks)},
                   {"launches", std::move(launches)},
                   {"outputs", std::move(outputs)}};
   }
@@ -98,7 +100,7 @@ private:
     if (failed(dtype))
       return emitError(func, "unsupported element type");
     int64_t id = buffers.size();
-    Object buffer{{"id", id}, {"kind", kind}, {"dtype", *dtype},
+    Object buffer{{"id", id}, {"kind", kind.str()}, {"dtype", *dtype},
                   {"shape", Array(shape)}};
     if (input)
       buffer["input"] = *input;
@@ -155,6 +157,9 @@ private:
                   ("cmp_" + arith::stringifyCmpIPredicate(op.getPredicate())).str(),
                   op);
             })
+            .Case([&](arith::AndIOp op) { return operation("and", op); })
+            .Case([&](arith::OrIOp op) { return operation("or", op); })
+            .Case([&](arith::XOrIOp op) { return operation("xor", op); })
             .Case([&](arith::AddIOp op) { return operation("add", op); })
             .Case([&](arith::SubIOp op) { return operation("sub", op); })
             .Case([&](arith::MulIOp op) { return operation("mul", op); })
@@ -401,8 +406,8 @@ private:
               return failure();
             args.push_back(*arg);
           }
-          launches.push_back(Object{{"module", launch.getKernelModuleName().getValue()},
-                                    {"kernel", launch.getKernelName().getValue()},
+          launches.push_back(Object{{"module", launch.getKernelModuleName().getValue().str()},
+                                    {"kernel", launch.getKernelName().getValue().str()},
                                     {"grid", std::move(grid)},
                                     {"block", std::move(block)},
                                     {"shared_memory", sharedMemory},
@@ -421,6 +426,16 @@ private:
           }
           return success();
         })
+        .Case([&](cf::AssertOp check) -> LogicalResult {
+          // A shape rule of the inputs: the runtime evaluates it before any
+          // launch and refuses the call with the message.
+          FailureOr<Json> condition = expr(check.getArg());
+          if (failed(condition))
+            return failure();
+          checks.push_back(Object{{"condition", *condition},
+                                  {"message", check.getMsg().str()}});
+          return success();
+        })
         // Buffers live as long as the runtime keeps them.
         .Case<memref::DeallocOp>([](Operation *) { return success(); })
         .Default([&](Operation *other) -> LogicalResult {
@@ -433,7 +448,7 @@ private:
   }
 
   func::FuncOp func;
-  Array buffers, launches, outputs;
+  Array buffers, checks, launches, outputs;
   llvm::DenseMap<mlir::Value, View> views;
   llvm::DenseMap<mlir::Value, Json> exprs;
 };

@@ -85,6 +85,7 @@ _OPS = {
     "floordiv": lambda a, b: a // b, "ceildiv": _ceildiv,
     "mod": lambda a, b: a % b, "min": min, "max": max,
     "select": lambda c, a, b: a if c else b,
+    "and": lambda a, b: a & b, "or": lambda a, b: a | b, "xor": lambda a, b: a ^ b,
     "cmp_eq": lambda a, b: a == b, "cmp_ne": lambda a, b: a != b,
     "cmp_slt": lambda a, b: a < b, "cmp_sle": lambda a, b: a <= b,
     "cmp_sgt": lambda a, b: a > b, "cmp_sge": lambda a, b: a >= b,
@@ -167,6 +168,11 @@ class GPUFunction:
         if device is None:  # no inputs: the current CUDA device
             device = torch.device("cuda", torch.cuda.current_device())
         dims = [list(t.shape) for t in args]
+        # Shape rules the compiler could not check (dynamic extents that must
+        # agree), checked before anything is allocated or launched.
+        for check in self.manifest.get("checks", []):
+            if not evaluate(check["condition"], dims):
+                raise ValueError(check["message"])
         tensors = {}
         for buffer in self.manifest["buffers"]:
             if buffer["kind"] == "input":

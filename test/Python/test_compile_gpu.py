@@ -49,6 +49,14 @@ def main():
         out = plan["buffers"][plan["outputs"][0]]
         shape = [runtime.evaluate(e, dims) for e in out["shape"]]
         assert shape == [2, 4, 37, 16], shape
+        # The shape rules dynamic dims hide become checks the runtime makes
+        # before any launch: consistent extents pass, a batch mismatch fails.
+        assert plan["checks"], "no shape checks in the plan"
+        assert all(runtime.evaluate(check["condition"], dims) for check in plan["checks"])
+        bad = [[2, 4, 37, 32], [3, 2, 50, 32], [3, 2, 50, 16]]
+        failing = [check["message"] for check in plan["checks"]
+                   if not runtime.evaluate(check["condition"], bad)]
+        assert any("batch sizes" in message for message in failing), failing
         pooled = plan["buffers"][plan["outputs"][2]]
         assert [runtime.evaluate(e, dims) for e in pooled["shape"]] == [2, 2, 4, 32]
         with tempfile.TemporaryDirectory() as tmp:
