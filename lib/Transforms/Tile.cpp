@@ -29,8 +29,6 @@ using namespace mlir::sparse_attn;
 namespace {
 
 using utils::IteratorType;
-constexpr IteratorType kPar = IteratorType::parallel;
-constexpr IteratorType kRed = IteratorType::reduction;
 constexpr double kNegInf = -INFINITY;
 
 //===----------------------------------------------------------------------===//
@@ -188,26 +186,18 @@ buildKvTileUpdate(LoweringBuilder &l, const TileProblem &p, Value batch,
         Value col = arith::AddIOp::create(b, loc, kvStart, ivs[1]);
         Value lastCol = arith::SubIOp::create(b, loc, shape.kvLen, one);
         col = arith::MinSIOp::create(b, loc, col, lastCol);
-        MaskPairValues pair{batch,          row,         col,
-                            shape.queryLen, shape.kvLen, p.segmentIdsQ,
-                            p.segmentIdsKv};
-        FailureOr<Value> allowed = buildMaskPredicate(b, loc, p.mask, pair);
-        if (failed(allowed)) {
+        PairScoreRules rules{p.mask,    p.segmentIdsQ, p.segmentIdsKv,
+                             p.maskMod, p.scoreMod,    p.scale};
+        FailureOr<std::pair<Value, Value>> scored = buildPairScore(
+            b, loc, rules, args[0], batch, head, row, col, shape.queryLen,
+            shape.kvLen, [&](OpBuilder &, Location) { return inBounds; });
+        if (failed(scored)) {
           failedMask = true;
-          allowed = arith::ConstantIntOp::create(b, loc, 0, 1).getResult();
+          linalg::YieldOp::create(b, loc, ValueRange{args[0], args[1]});
+          return;
         }
-        Value isAllowed = arith::AndIOp::create(b, loc, inBounds, *allowed);
-        if (p.maskMod)
-          isAllowed = arith::AndIOp::create(
-              b, loc, isAllowed, inlineModRegion(b, *p.maskMod, {batch, head, row, col}));
-        Value scaled = arith::MulFOp::create(
-            b, loc, args[0],
-            arith::ConstantOp::create(b, loc, b.getF32FloatAttr(p.scale)));
-        if (p.scoreMod)
-          scaled = inlineModRegion(b, *p.scoreMod, {scaled, batch, head, row, col});
-        Value negInf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(kNegInf));
-        Value score = arith::SelectOp::create(b, loc, isAllowed, scaled, negInf);
-        linalg::YieldOp::create(b, loc, ValueRange{score, isAllowed});
+        linalg::YieldOp::create(b, loc,
+                                ValueRange{scored->first, scored->second});
       });
   if (failedMask)
     return failure();
@@ -249,13 +239,7 @@ buildKvTileUpdate(LoweringBuilder &l, const TileProblem &p, Value batch,
   Value probabilities = l.generic(
       {rowMax}, {rowOf2}, scores, all2, {kPar, kPar},
       [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-        Value negInf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(kNegInf));
-        Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0));
-        Value stillEmpty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                                 args[0], negInf);
-        Value shifted = arith::SubFOp::create(b, loc, args[1], args[0]);
-        Value exp = math::ExpOp::create(b, loc, shifted);
-        return arith::SelectOp::create(b, loc, stillEmpty, zero, exp);
+        return buildShiftedExp(b, loc, args[1], args[0]);
       });
   // l' = alpha * l + sum_c p.
   Value scaledSum = l.generic(
@@ -280,10 +264,7 @@ buildKvTileUpdate(LoweringBuilder &l, const TileProblem &p, Value batch,
        l.map(3, {l.d(2), l.d(1)})},
       scaledAcc, l.map(3, {l.d(0), l.d(1)}), {kPar, kPar, kRed},
       [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-        Value product = arith::MulFOp::create(b, loc, args[0],
-                                              l.toF32(b, loc, args[2]));
-        Value sum = arith::AddFOp::create(b, loc, args[3], product);
-        return arith::SelectOp::create(b, loc, args[1], sum, args[3]);
+        return buildAllowedAccumulate(b, loc, args[0], args[1], args[2], args[3]);
       });
   return SoftmaxState{rowMax, rowSum, acc};
 }
@@ -401,25 +382,13 @@ static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &p,
       {accRows, maxRows, sumRows}, {all2, rowOf2, rowOf2},
       outSlice, all2, {kPar, kPar},
       [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-        Value negInf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(kNegInf));
-        Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0));
-        Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                            args[1], negInf);
-        Value normalized = arith::DivFOp::create(b, loc, args[0], args[2]);
-        Value result = arith::SelectOp::create(b, loc, empty, zero, normalized);
-        if (outElement.isF32())
-          return result;
-        return arith::TruncFOp::create(b, loc, outElement, result);
+        return buildNormalizedOutput(b, loc, args[0], args[1], args[2],
+                                     outElement);
       });
   Value lseRows = tl.generic(
       {maxRows, sumRows}, {row1, row1}, lseSlice, row1, {kPar},
       [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-        Value negInf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(kNegInf));
-        Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                            args[0], negInf);
-        Value logSum = math::LogOp::create(b, loc, args[1]);
-        Value lse = arith::AddFOp::create(b, loc, args[0], logSum);
-        return arith::SelectOp::create(b, loc, empty, negInf, lse);
+        return buildLogSumExp(b, loc, args[0], args[1]);
       });
   rewriter.setInsertionPointToStart(forall.getTerminator().getBody());
   tensor::ParallelInsertSliceOp::create(

@@ -22,6 +22,9 @@
 
 namespace mlir::sparse_attn {
 
+constexpr utils::IteratorType kPar = utils::IteratorType::parallel;
+constexpr utils::IteratorType kRed = utils::IteratorType::reduction;
+
 /// Builds the lowered IR of one op: constants, dims, run-time shape checks,
 /// linalg.generic and scf loops at the op's position.
 class LoweringBuilder {
@@ -209,6 +212,42 @@ Value inlineModRegion(OpBuilder &b, Region &region, ValueRange arguments);
 
 /// The scale attribute, or 1/sqrt(D) rounded to f32.
 double getScaleValue(FloatAttr scale, int64_t headDim);
+
+/// What decides the score of one (query, key) pair of an attention op.
+struct PairScoreRules {
+  Attribute mask;
+  Value segmentIdsQ, segmentIdsKv;
+  Region *maskMod = nullptr;
+  Region *scoreMod = nullptr;
+  double scale = 1.0;
+};
+
+/// The score and the allowed flag of one pair, as every attention lowering
+/// computes them inside its masking generic: allowed = mask && mask_mod &&
+/// `extraAllowed` (block membership, in-bounds rows; built after the mods,
+/// may be null), score = allowed ? score_mod(scale * dot) : -inf. `row` and
+/// `col` are the raw rows the mask and the mods see. Fails for a mask
+/// buildMaskPredicate cannot lower.
+FailureOr<std::pair<Value, Value>>
+buildPairScore(OpBuilder &b, Location loc, const PairScoreRules &rules,
+               Value dot, Value batch, Value head, Value row, Value col,
+               Value queryLen, Value kvLen,
+               function_ref<Value(OpBuilder &, Location)> extraAllowed);
+
+/// exp(score - rowMax); 0 on a row with no finite maximum yet (rowMax = -inf).
+Value buildShiftedExp(OpBuilder &b, Location loc, Value score, Value rowMax);
+
+/// acc + probability * value when the pair is allowed, else acc (a key
+/// outside the allowed set never contributes, even a NaN).
+Value buildAllowedAccumulate(OpBuilder &b, Location loc, Value probability,
+                             Value allowed, Value value, Value acc);
+
+/// acc / rowSum rounded to `outElement`; 0 on an empty row.
+Value buildNormalizedOutput(OpBuilder &b, Location loc, Value acc, Value rowMax,
+                            Value rowSum, Type outElement);
+
+/// rowMax + log(rowSum); -inf on an empty row.
+Value buildLogSumExp(OpBuilder &b, Location loc, Value rowMax, Value rowSum);
 
 /// Extents of an attention op, read at run time.
 struct AttentionShape {

@@ -37,8 +37,6 @@ using namespace mlir::sparse_attn;
 namespace {
 
 using utils::IteratorType;
-constexpr IteratorType kPar = IteratorType::parallel;
-constexpr IteratorType kRed = IteratorType::reduction;
 
 /// s[b, h, i, j] = sum_d q[b, h, i, d] * k[b, h / G, j, d] in f32.
 static Value buildQueryKeyDots(LoweringBuilder &l, const AttentionShape &shape,
@@ -80,13 +78,7 @@ static SoftmaxParts buildSoftmax(LoweringBuilder &l, Value scores,
   Value probabilities = l.generic(
       {rowMax}, {rowMap}, scores, allMap, {kPar, kPar, kPar, kPar},
       [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-        Value negInf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(-INFINITY));
-        Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                            args[0], negInf);
-        Value shifted = arith::SubFOp::create(b, loc, args[1], args[0]);
-        Value exp = math::ExpOp::create(b, loc, shifted);
-        Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
-        return arith::SelectOp::create(b, loc, empty, zero, exp);
+        return buildShiftedExp(b, loc, args[1], args[0]);
       });
   Value rowSum = l.generic(
       {probabilities}, {allMap}, l.filled(rowSizes, l.f32Const(0)), rowMap,
@@ -113,15 +105,8 @@ buildAttentionResults(LoweringBuilder &l, const AttentionShape &shape, Value wei
       {weighted, softmax.rowMax, softmax.rowSum}, {all4, rowOf4, rowOf4},
       outInit, all4, {kPar, kPar, kPar, kPar},
       [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-        Value negInf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(-INFINITY));
-        Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                            args[1], negInf);
-        Value normalized = arith::DivFOp::create(b, loc, args[0], args[2]);
-        Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0));
-        Value result = arith::SelectOp::create(b, loc, empty, zero, normalized);
-        if (outElement.isF32())
-          return result;
-        return arith::TruncFOp::create(b, loc, outElement, result);
+        return buildNormalizedOutput(b, loc, args[0], args[1], args[2],
+                                     outElement);
       });
   Value lseInit = l.emptyOfType(lseType, ArrayRef<Value>(outSizes).take_front(3),
                                 "lse shape");
@@ -130,12 +115,7 @@ buildAttentionResults(LoweringBuilder &l, const AttentionShape &shape, Value wei
       {softmax.rowMax, softmax.rowSum}, {all3, all3}, lseInit, all3,
       {kPar, kPar, kPar},
       [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-        Value negInf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(-INFINITY));
-        Value empty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
-                                            args[0], negInf);
-        Value logSum = math::LogOp::create(b, loc, args[1]);
-        Value lseValue = arith::AddFOp::create(b, loc, args[0], logSum);
-        return arith::SelectOp::create(b, loc, empty, negInf, lseValue);
+        return buildLogSumExp(b, loc, args[0], args[1]);
       });
   return {output, lse};
 }
@@ -213,52 +193,46 @@ static FailureOr<MaskedScores> buildMaskedScores(LoweringBuilder &l,
       [&](OpBuilder &b, Location loc, ValueRange args) {
         SmallVector<Value> ivs = loopIndices(b, loc, 4);
         Value batch = ivs[0], head = ivs[1], row = ivs[2], col = ivs[3];
-        MaskPairValues pair{batch,           row,        col,
-                            shape.queryLen,  shape.kvLen, rules.segmentIdsQ,
-                            rules.segmentIdsKv};
-        FailureOr<Value> allowed = buildMaskPredicate(b, loc, rules.mask, pair);
-        if (failed(allowed)) {
-          failedMask = true;
-          allowed = arith::ConstantIntOp::create(b, loc, 0, 1).getResult();
-        }
-        Value isAllowed = *allowed;
-        if (rules.maskMod)
-          isAllowed = arith::AndIOp::create(
-              b, loc, isAllowed,
-              inlineModRegion(b, *rules.maskMod, {batch, head, row, col}));
-        if (rules.membership) {
+        // The block lists' verdict: membership at (list batch, list head,
+        // query block, kv block).
+        auto listed = [&](OpBuilder &mb, Location ml) -> Value {
           Value listBatchIndex = batch;
           if (rules.listBatchIsOne) {
-            listBatchIndex = arith::ConstantIndexOp::create(b, loc, 0);
+            listBatchIndex = arith::ConstantIndexOp::create(mb, ml, 0);
           } else if (rules.listBatch) {
-            Value one = arith::ConstantIndexOp::create(b, loc, 1);
-            Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-            Value isOne = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+            Value one = arith::ConstantIndexOp::create(mb, ml, 1);
+            Value zero = arith::ConstantIndexOp::create(mb, ml, 0);
+            Value isOne = arith::CmpIOp::create(mb, ml, arith::CmpIPredicate::eq,
                                                 rules.listBatch, one);
-            listBatchIndex = arith::SelectOp::create(b, loc, isOne, zero, batch);
+            listBatchIndex = arith::SelectOp::create(mb, ml, isOne, zero, batch);
           }
           Value listHead = arith::DivUIOp::create(
-              b, loc, head,
-              arith::ConstantIndexOp::create(b, loc,
+              mb, ml, head,
+              arith::ConstantIndexOp::create(mb, ml,
                                              shape.queryHeads / rules.listHeads));
           Value queryBlock = arith::DivUIOp::create(
-              b, loc, row, arith::ConstantIndexOp::create(b, loc, rules.blockQ));
+              mb, ml, row, arith::ConstantIndexOp::create(mb, ml, rules.blockQ));
           Value kvBlock = arith::DivUIOp::create(
-              b, loc, col, arith::ConstantIndexOp::create(b, loc, rules.blockKv));
-          Value member = tensor::ExtractOp::create(
-              b, loc, rules.membership,
+              mb, ml, col, arith::ConstantIndexOp::create(mb, ml, rules.blockKv));
+          return tensor::ExtractOp::create(
+              mb, ml, rules.membership,
               ValueRange{listBatchIndex, listHead, queryBlock, kvBlock});
-          isAllowed = arith::AndIOp::create(b, loc, isAllowed, member);
+        };
+        PairScoreRules scoreRules{rules.mask,    rules.segmentIdsQ,
+                                  rules.segmentIdsKv, rules.maskMod,
+                                  rules.scoreMod, scale};
+        FailureOr<std::pair<Value, Value>> scored = buildPairScore(
+            b, loc, scoreRules, args[0], batch, head, row, col, shape.queryLen,
+            shape.kvLen,
+            rules.membership ? function_ref<Value(OpBuilder &, Location)>(listed)
+                             : nullptr);
+        if (failed(scored)) {
+          failedMask = true;
+          linalg::YieldOp::create(b, loc, ValueRange{args[0], args[1]});
+          return;
         }
-        Value scaled = arith::MulFOp::create(
-            b, loc, args[0],
-            arith::ConstantOp::create(b, loc, b.getF32FloatAttr(scale)));
-        if (rules.scoreMod)
-          scaled = inlineModRegion(b, *rules.scoreMod,
-                                   {scaled, batch, head, row, col});
-        Value negInf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(-INFINITY));
-        Value score = arith::SelectOp::create(b, loc, isAllowed, scaled, negInf);
-        linalg::YieldOp::create(b, loc, ValueRange{score, isAllowed});
+        linalg::YieldOp::create(b, loc,
+                                ValueRange{scored->first, scored->second});
       });
   if (failedMask)
     return failure();
@@ -281,10 +255,7 @@ static Value buildWeightedValues(LoweringBuilder &l, const AttentionShape &shape
       init, l.map(5, {l.d(0), l.d(1), l.d(2), l.d(3)}),
       {kPar, kPar, kPar, kPar, kRed},
       [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-        Value product = arith::MulFOp::create(b, loc, args[0],
-                                              l.toF32(b, loc, args[2]));
-        Value sum = arith::AddFOp::create(b, loc, args[3], product);
-        return arith::SelectOp::create(b, loc, args[1], sum, args[3]);
+        return buildAllowedAccumulate(b, loc, args[0], args[1], args[2], args[3]);
       });
 }
 

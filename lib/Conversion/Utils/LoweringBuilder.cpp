@@ -6,7 +6,10 @@
 
 #include "SparseAttn/Conversion/LoweringBuilder.h"
 
+#include "SparseAttn/Conversion/MaskPredicate.h"
 #include "SparseAttn/IR/SparseAttnAttrs.h"
+
+#include "mlir/Dialect/Math/IR/Math.h"
 
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
@@ -109,3 +112,75 @@ AttentionShape sparse_attn::getAttentionShape(LoweringBuilder &l, Value query, V
   return shape;
 }
 
+
+static Value f32Constant(OpBuilder &b, Location loc, double value) {
+  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
+}
+
+static Value isNegInf(OpBuilder &b, Location loc, Value value) {
+  return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, value,
+                               f32Constant(b, loc, -INFINITY));
+}
+
+FailureOr<std::pair<Value, Value>> sparse_attn::buildPairScore(
+    OpBuilder &b, Location loc, const PairScoreRules &rules, Value dot,
+    Value batch, Value head, Value row, Value col, Value queryLen, Value kvLen,
+    function_ref<Value(OpBuilder &, Location)> extraAllowed) {
+  MaskPairValues pair{batch,   row,   col, queryLen,
+                      kvLen,   rules.segmentIdsQ, rules.segmentIdsKv};
+  FailureOr<Value> allowed = buildMaskPredicate(b, loc, rules.mask, pair);
+  if (failed(allowed))
+    return failure();
+  Value isAllowed = *allowed;
+  if (rules.maskMod)
+    isAllowed = arith::AndIOp::create(
+        b, loc, isAllowed, inlineModRegion(b, *rules.maskMod, {batch, head, row, col}));
+  if (extraAllowed)
+    isAllowed = arith::AndIOp::create(b, loc, isAllowed, extraAllowed(b, loc));
+  Value scaled =
+      arith::MulFOp::create(b, loc, dot, f32Constant(b, loc, rules.scale));
+  if (rules.scoreMod)
+    scaled = inlineModRegion(b, *rules.scoreMod, {scaled, batch, head, row, col});
+  Value negInf = f32Constant(b, loc, -INFINITY);
+  Value score = arith::SelectOp::create(b, loc, isAllowed, scaled, negInf);
+  return std::make_pair(score, isAllowed);
+}
+
+Value sparse_attn::buildShiftedExp(OpBuilder &b, Location loc, Value score,
+                                   Value rowMax) {
+  Value empty = isNegInf(b, loc, rowMax);
+  Value shifted = arith::SubFOp::create(b, loc, score, rowMax);
+  Value exp = math::ExpOp::create(b, loc, shifted);
+  return arith::SelectOp::create(b, loc, empty, f32Constant(b, loc, 0.0), exp);
+}
+
+Value sparse_attn::buildAllowedAccumulate(OpBuilder &b, Location loc,
+                                          Value probability, Value allowed,
+                                          Value value, Value acc) {
+  if (!value.getType().isF32())
+    value = arith::ExtFOp::create(b, loc, b.getF32Type(), value);
+  Value product = arith::MulFOp::create(b, loc, probability, value);
+  Value sum = arith::AddFOp::create(b, loc, acc, product);
+  return arith::SelectOp::create(b, loc, allowed, sum, acc);
+}
+
+Value sparse_attn::buildNormalizedOutput(OpBuilder &b, Location loc, Value acc,
+                                         Value rowMax, Value rowSum,
+                                         Type outElement) {
+  Value empty = isNegInf(b, loc, rowMax);
+  Value normalized = arith::DivFOp::create(b, loc, acc, rowSum);
+  Value result = arith::SelectOp::create(b, loc, empty, f32Constant(b, loc, 0.0),
+                                         normalized);
+  if (outElement.isF32())
+    return result;
+  return arith::TruncFOp::create(b, loc, outElement, result);
+}
+
+Value sparse_attn::buildLogSumExp(OpBuilder &b, Location loc, Value rowMax,
+                                  Value rowSum) {
+  Value empty = isNegInf(b, loc, rowMax);
+  Value logSum = math::LogOp::create(b, loc, rowSum);
+  Value lse = arith::AddFOp::create(b, loc, rowMax, logSum);
+  return arith::SelectOp::create(b, loc, empty, f32Constant(b, loc, -INFINITY),
+                                 lse);
+}
