@@ -37,6 +37,19 @@
 
 using namespace mlir;
 
+/// One-shot bufferization of whole modules: functions take and return plain
+/// (identity-layout) memrefs, so callers see C-compatible descriptors, and
+/// ownership-based deallocation makes every returned buffer the caller's.
+static void addBufferization(OpPassManager &pm) {
+  bufferization::OneShotBufferizePassOptions bufferizeOptions;
+  bufferizeOptions.bufferizeFunctionBoundaries = true;
+  bufferizeOptions.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
+  bufferization::buildBufferDeallocationPipeline(pm);
+  pm.addPass(createConvertBufferizationToMemRefPass());
+}
+
 void sparse_attn::buildSparseAttnToLLVMCPUPipeline(OpPassManager &pm) {
   // Folds first: structural block_masks become constant lists.
   pm.addPass(createCanonicalizerPass());
@@ -47,15 +60,7 @@ void sparse_attn::buildSparseAttnToLLVMCPUPipeline(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 
-  // Functions take and return plain (identity-layout) memrefs, so callers
-  // see C-compatible descriptors; returned buffers are owned by the caller.
-  bufferization::OneShotBufferizePassOptions bufferizeOptions;
-  bufferizeOptions.bufferizeFunctionBoundaries = true;
-  bufferizeOptions.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
-  bufferization::buildBufferDeallocationPipeline(pm);
-  pm.addPass(createConvertBufferizationToMemRefPass());
+  addBufferization(pm);
 
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
@@ -90,13 +95,7 @@ void sparse_attn::buildSparseAttnToGPUKernelsPipeline(
   // No CSE before bufferization: merged fills would force copies.
   pm.addPass(createCanonicalizerPass());
 
-  bufferization::OneShotBufferizePassOptions bufferizeOptions;
-  bufferizeOptions.bufferizeFunctionBoundaries = true;
-  bufferizeOptions.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
-  bufferization::buildBufferDeallocationPipeline(pm);
-  pm.addPass(createConvertBufferizationToMemRefPass());
+  addBufferization(pm);
   // CSE makes the write-back of each tile a self-copy, which folds away.
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

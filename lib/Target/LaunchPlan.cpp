@@ -118,7 +118,7 @@ private:
 
   /// The expression of an index or integer value.
   FailureOr<Json> expr(mlir::Value value) {
-    if (auto it = exprs.find(value); it != exprs.end())
+    if (auto it = knownExprs.find(value); it != knownExprs.end())
       return it->second;
     Operation *def = value.getDefiningOp();
     if (!def)
@@ -138,15 +138,11 @@ private:
               return Json(it->second.sizes[*index]);
             })
             .Case([&](affine::AffineApplyOp op) -> FailureOr<Json> {
-              Exprs operands;
-              for (mlir::Value operand : op.getMapOperands()) {
-                FailureOr<Json> operandExpr = expr(operand);
-                if (failed(operandExpr))
-                  return failure();
-                operands.push_back(*operandExpr);
-              }
+              FailureOr<Exprs> operands = exprs(op.getMapOperands());
+              if (failed(operands))
+                return failure();
               AffineMap map = op.getAffineMap();
-              return affineExpr(map.getResult(0), map.getNumDims(), operands);
+              return affineExpr(map.getResult(0), map.getNumDims(), *operands);
             })
             .Case<arith::IndexCastOp, arith::IndexCastUIOp, arith::ExtSIOp,
                   arith::ExtUIOp, arith::TruncIOp>(
@@ -178,19 +174,27 @@ private:
               return emitError(op, "unsupported index computation");
             });
     if (succeeded(result))
-      exprs.insert({value, *result});
+      knownExprs.insert({value, *result});
+    return result;
+  }
+
+  /// The expressions of several values, in order.
+  FailureOr<Exprs> exprs(ValueRange values) {
+    Exprs result;
+    for (mlir::Value value : values) {
+      FailureOr<Json> valueExpr = expr(value);
+      if (failed(valueExpr))
+        return failure();
+      result.push_back(*valueExpr);
+    }
     return result;
   }
 
   FailureOr<Json> operation(StringRef name, Operation *op) {
-    Array args;
-    for (mlir::Value operand : op->getOperands()) {
-      FailureOr<Json> operandExpr = expr(operand);
-      if (failed(operandExpr))
-        return failure();
-      args.push_back(*operandExpr);
-    }
-    return apply(name, std::move(args));
+    FailureOr<Exprs> args = exprs(op->getOperands());
+    if (failed(args))
+      return failure();
+    return apply(name, Array(*args));
   }
 
   FailureOr<Json> affineExpr(AffineExpr e, unsigned numDims,
@@ -378,21 +382,14 @@ private:
           return success();
         })
         .Case([&](gpu::LaunchFuncOp launch) -> LogicalResult {
-          Array grid, block, args;
-          for (mlir::Value size : {launch.getGridSizeX(), launch.getGridSizeY(),
-                                   launch.getGridSizeZ()}) {
-            FailureOr<Json> sizeExpr = expr(size);
-            if (failed(sizeExpr))
-              return failure();
-            grid.push_back(*sizeExpr);
-          }
-          for (mlir::Value size : {launch.getBlockSizeX(), launch.getBlockSizeY(),
-                                   launch.getBlockSizeZ()}) {
-            FailureOr<Json> sizeExpr = expr(size);
-            if (failed(sizeExpr))
-              return failure();
-            block.push_back(*sizeExpr);
-          }
+          FailureOr<Exprs> grid = exprs({launch.getGridSizeX(), launch.getGridSizeY(),
+                                         launch.getGridSizeZ()});
+          FailureOr<Exprs> block = exprs({launch.getBlockSizeX(),
+                                          launch.getBlockSizeY(),
+                                          launch.getBlockSizeZ()});
+          if (failed(grid) || failed(block))
+            return failure();
+          Array args;
           Json sharedMemory = constant(0);
           if (mlir::Value dynamicShared = launch.getDynamicSharedMemorySize()) {
             FailureOr<Json> sharedExpr = expr(dynamicShared);
@@ -408,8 +405,8 @@ private:
           }
           launches.push_back(Object{{"module", launch.getKernelModuleName().getValue().str()},
                                     {"kernel", launch.getKernelName().getValue().str()},
-                                    {"grid", std::move(grid)},
-                                    {"block", std::move(block)},
+                                    {"grid", Array(*grid)},
+                                    {"block", Array(*block)},
                                     {"shared_memory", sharedMemory},
                                     {"args", std::move(args)}});
           return success();
@@ -450,7 +447,7 @@ private:
   func::FuncOp func;
   Array buffers, checks, launches, outputs;
   llvm::DenseMap<mlir::Value, View> views;
-  llvm::DenseMap<mlir::Value, Json> exprs;
+  llvm::DenseMap<mlir::Value, Json> knownExprs;
 };
 
 } // namespace

@@ -259,6 +259,15 @@ static Value buildWeightedValues(LoweringBuilder &l, const AttentionShape &shape
       });
 }
 
+/// A lowering pattern of one sparse_attn op; `runtimeChecks` says whether
+/// the shape rules dynamic dims hide become cf.asserts.
+template <typename OpTy>
+struct LoweringPattern : OpRewritePattern<OpTy> {
+  LoweringPattern(MLIRContext *context, bool runtimeChecks)
+      : OpRewritePattern<OpTy>(context), runtimeChecks(runtimeChecks) {}
+  bool runtimeChecks;
+};
+
 /// attention and block_sparse_attention share everything but the rules.
 template <typename OpTy>
 static LogicalResult lowerDenseAttention(OpTy op, PatternRewriter &rewriter,
@@ -297,19 +306,16 @@ static LogicalResult lowerDenseAttention(OpTy op, PatternRewriter &rewriter,
   return success();
 }
 
-struct AttentionOpLowering : OpRewritePattern<AttentionOp> {
-  AttentionOpLowering(MLIRContext *context, bool runtimeChecks)
-      : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
+struct AttentionOpLowering : LoweringPattern<AttentionOp> {
+  using LoweringPattern::LoweringPattern;
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rewriter) const override {
     return lowerDenseAttention(op, rewriter, runtimeChecks, PairRules(), nullptr);
   }
-  bool runtimeChecks;
 };
 
-struct BlockSparseAttentionOpLowering : OpRewritePattern<BlockSparseAttentionOp> {
-  BlockSparseAttentionOpLowering(MLIRContext *context, bool runtimeChecks)
-      : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
+struct BlockSparseAttentionOpLowering : LoweringPattern<BlockSparseAttentionOp> {
+  using LoweringPattern::LoweringPattern;
   LogicalResult matchAndRewrite(BlockSparseAttentionOp op,
                                 PatternRewriter &rewriter) const override {
     ArrayRef<Attribute> block = op.getBlock().getValue();
@@ -349,7 +355,6 @@ struct BlockSparseAttentionOpLowering : OpRewritePattern<BlockSparseAttentionOp>
     return lowerDenseAttention(op, rewriter, runtimeChecks, PairRules(),
                                addRules);
   }
-  bool runtimeChecks;
 };
 
 /// A guarded read: `tensor[indices]` when `valid`, else `fallback`; the read
@@ -377,9 +382,8 @@ static std::pair<Value, Value> tokenEntry(OpBuilder &b, Location loc,
   return {valid, position};
 }
 
-struct TokenSparseAttentionOpLowering : OpRewritePattern<TokenSparseAttentionOp> {
-  TokenSparseAttentionOpLowering(MLIRContext *context, bool runtimeChecks)
-      : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
+struct TokenSparseAttentionOpLowering : LoweringPattern<TokenSparseAttentionOp> {
+  using LoweringPattern::LoweringPattern;
   LogicalResult matchAndRewrite(TokenSparseAttentionOp op,
                                 PatternRewriter &rewriter) const override {
     LoweringBuilder l(rewriter, op, runtimeChecks);
@@ -461,7 +465,6 @@ struct TokenSparseAttentionOpLowering : OpRewritePattern<TokenSparseAttentionOp>
     rewriter.replaceOp(op, {output, lse});
     return success();
   }
-  bool runtimeChecks;
 };
 
 //===----------------------------------------------------------------------===//
@@ -596,9 +599,8 @@ buildRowForall(OpBuilder &b, Location loc, ValueRange bounds, ValueRange inits,
   return SmallVector<Value>(forall.getResults());
 }
 
-struct BlockMaskOpLowering : OpRewritePattern<BlockMaskOp> {
-  BlockMaskOpLowering(MLIRContext *context, bool runtimeChecks)
-      : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
+struct BlockMaskOpLowering : LoweringPattern<BlockMaskOp> {
+  using LoweringPattern::LoweringPattern;
   LogicalResult matchAndRewrite(BlockMaskOp op,
                                 PatternRewriter &rewriter) const override {
     LoweringBuilder l(rewriter, op, runtimeChecks);
@@ -689,16 +691,14 @@ struct BlockMaskOpLowering : OpRewritePattern<BlockMaskOp> {
     rewriter.replaceOp(op, results);
     return success();
   }
-  bool runtimeChecks;
 };
 
 //===----------------------------------------------------------------------===//
 // Indexers
 //===----------------------------------------------------------------------===//
 
-struct PoolOpLowering : OpRewritePattern<PoolOp> {
-  PoolOpLowering(MLIRContext *context, bool runtimeChecks)
-      : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
+struct PoolOpLowering : LoweringPattern<PoolOp> {
+  using LoweringPattern::LoweringPattern;
   LogicalResult matchAndRewrite(PoolOp op,
                                 PatternRewriter &rewriter) const override {
     LoweringBuilder l(rewriter, op, runtimeChecks);
@@ -747,12 +747,10 @@ struct PoolOpLowering : OpRewritePattern<PoolOp> {
     rewriter.replaceOp(op, result);
     return success();
   }
-  bool runtimeChecks;
 };
 
-struct BlockScoresOpLowering : OpRewritePattern<BlockScoresOp> {
-  BlockScoresOpLowering(MLIRContext *context, bool runtimeChecks)
-      : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
+struct BlockScoresOpLowering : LoweringPattern<BlockScoresOp> {
+  using LoweringPattern::LoweringPattern;
   LogicalResult matchAndRewrite(BlockScoresOp op,
                                 PatternRewriter &rewriter) const override {
     LoweringBuilder l(rewriter, op, runtimeChecks);
@@ -849,7 +847,6 @@ struct BlockScoresOpLowering : OpRewritePattern<BlockScoresOp> {
     rewriter.replaceOp(op, scores);
     return success();
   }
-  bool runtimeChecks;
 };
 
 /// Selection in one row of `count` candidates without scratch memory (a GPU
@@ -1010,9 +1007,8 @@ struct RowSelection {
   }
 };
 
-struct SelectTopKOpLowering : OpRewritePattern<SelectTopKOp> {
-  SelectTopKOpLowering(MLIRContext *context, bool runtimeChecks)
-      : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
+struct SelectTopKOpLowering : LoweringPattern<SelectTopKOp> {
+  using LoweringPattern::LoweringPattern;
   LogicalResult matchAndRewrite(SelectTopKOp op,
                                 PatternRewriter &rewriter) const override {
     LoweringBuilder l(rewriter, op, runtimeChecks);
@@ -1085,12 +1081,10 @@ struct SelectTopKOpLowering : OpRewritePattern<SelectTopKOp> {
     rewriter.replaceOp(op, results);
     return success();
   }
-  bool runtimeChecks;
 };
 
-struct LightningIndexerOpLowering : OpRewritePattern<LightningIndexerOp> {
-  LightningIndexerOpLowering(MLIRContext *context, bool runtimeChecks)
-      : OpRewritePattern(context), runtimeChecks(runtimeChecks) {}
+struct LightningIndexerOpLowering : LoweringPattern<LightningIndexerOp> {
+  using LoweringPattern::LoweringPattern;
   LogicalResult matchAndRewrite(LightningIndexerOp op,
                                 PatternRewriter &rewriter) const override {
     LoweringBuilder l(rewriter, op, runtimeChecks);
@@ -1185,7 +1179,6 @@ struct LightningIndexerOpLowering : OpRewritePattern<LightningIndexerOp> {
     rewriter.replaceOp(op, results);
     return success();
   }
-  bool runtimeChecks;
 };
 
 //===----------------------------------------------------------------------===//
