@@ -38,15 +38,19 @@
 using namespace mlir;
 
 /// One-shot bufferization of whole modules: functions take and return plain
-/// (identity-layout) memrefs, so callers see C-compatible descriptors, and
-/// ownership-based deallocation makes every returned buffer the caller's.
-static void addBufferization(OpPassManager &pm) {
+/// (identity-layout) memrefs, so callers see C-compatible descriptors. With
+/// `deallocate`, ownership-based deallocation makes every returned buffer
+/// the caller's and frees the rest; the GPU pipeline goes without, since its
+/// runtime allocates every buffer the launch plan names (and deallocation's
+/// analysis cannot see through gpu.launch_func).
+static void addBufferization(OpPassManager &pm, bool deallocate) {
   bufferization::OneShotBufferizePassOptions bufferizeOptions;
   bufferizeOptions.bufferizeFunctionBoundaries = true;
   bufferizeOptions.functionBoundaryTypeConversion =
       bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
-  bufferization::buildBufferDeallocationPipeline(pm);
+  if (deallocate)
+    bufferization::buildBufferDeallocationPipeline(pm);
   pm.addPass(createConvertBufferizationToMemRefPass());
 }
 
@@ -60,7 +64,7 @@ void sparse_attn::buildSparseAttnToLLVMCPUPipeline(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 
-  addBufferization(pm);
+  addBufferization(pm, /*deallocate=*/true);
 
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
@@ -85,6 +89,14 @@ void sparse_attn::buildSparseAttnToLLVMCPUPipeline(OpPassManager &pm) {
 void sparse_attn::buildSparseAttnToGPUKernelsPipeline(
     OpPassManager &pm, const SparseAttnToPTXOptions &options) {
   pm.addPass(createCanonicalizerPass());
+  if (options.tensorCores) {
+    ConvertSparseAttnToNVGPUPassOptions mmaOptions;
+    mmaOptions.chip = options.chip;
+    pm.addNestedPass<func::FuncOp>(createConvertSparseAttnToNVGPUPass(mmaOptions));
+    // The tensor-core kernels leave the host function before the general
+    // path's passes (which map loops to blocks and threads) run over it.
+    pm.addPass(createGpuKernelOutliningPass());
+  }
   SparseAttnTilePassOptions tileOptions;
   tileOptions.chip = options.chip;
   // The shape checks stay in the host code (cf.assert before any kernel):
@@ -95,7 +107,7 @@ void sparse_attn::buildSparseAttnToGPUKernelsPipeline(
   // No CSE before bufferization: merged fills would force copies.
   pm.addPass(createCanonicalizerPass());
 
-  addBufferization(pm);
+  addBufferization(pm, /*deallocate=*/false);
   // CSE makes the write-back of each tile a self-copy, which folds away.
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

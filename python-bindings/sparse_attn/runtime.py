@@ -58,6 +58,12 @@ class _Driver:
                                                 name.encode()), f"cuModuleGetFunction({name})")
         return function
 
+    def set_dynamic_shared_memory(self, function, size):
+        # CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: above 48 KiB a
+        # kernel must opt in before its launch.
+        self.check(self.lib.cuFuncSetAttribute(function, ctypes.c_int(8), ctypes.c_int(size)),
+                   f"cuFuncSetAttribute(max dynamic shared memory = {size})")
+
     def launch(self, function, grid, block, shared_memory, stream, params):
         self.check(self.lib.cuLaunchKernel(
             function, ctypes.c_uint(grid[0]), ctypes.c_uint(grid[1]), ctypes.c_uint(grid[2]),
@@ -116,6 +122,7 @@ class GPUFunction:
         self.inputs = sorted((b for b in self.manifest["buffers"] if b["kind"] == "input"),
                              key=lambda b: b["input"])
         self._functions = None
+        self._shared_limits = {}  # kernel -> dynamic shared memory it opted in to
 
     def _load(self):
         driver = _driver()
@@ -207,9 +214,12 @@ class GPUFunction:
                     values.extend(self._pack(arg, tensors, dims))
                 params = (ctypes.c_void_p * len(values))(
                     *[ctypes.cast(ctypes.pointer(v), ctypes.c_void_p) for v in values])
-                _driver().launch(self._functions[(launch["module"], launch["kernel"])],
-                                 grid, block, evaluate(launch["shared_memory"], dims),
-                                 stream, params)
+                function = self._functions[(launch["module"], launch["kernel"])]
+                shared_memory = evaluate(launch["shared_memory"], dims)
+                if shared_memory > self._shared_limits.get(function.value, 48 * 1024):
+                    _driver().set_dynamic_shared_memory(function, shared_memory)
+                    self._shared_limits[function.value] = shared_memory
+                _driver().launch(function, grid, block, shared_memory, stream, params)
         return [tensors[i] for i in self.manifest["outputs"]]
 
     def _constant(self, buffer, shape, torch, device):

@@ -3,6 +3,7 @@ pure-Python runtime and compares them with the float64 golden results.
 
 Usage (on the GPU machine, repository root):
   PYTHONPATH=python-bindings python3 test/gpu/run_cases.py build/gpu-cases
+(SPARSE_ATTN_GPU_JOBS=N processes at a time, default 8.)
 
 Outputs are filled with NaN before the launches (an element no kernel
 writes fails). Tolerance: |gpu - golden| <= 1e-3 + r * (|golden| + max
@@ -11,7 +12,9 @@ results (the kernels compute exp/log by polynomial approximations); the
 -inf/NaN pattern and integer results must match exactly.
 """
 
+import concurrent.futures
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -60,15 +63,22 @@ def main():
     props = torch.cuda.get_device_properties(0)
     print(f"device: {props.name}, torch {torch.__version__}, {len(cases)} cases", flush=True)
     failures = 0
-    # One process per case: a faulting kernel poisons its CUDA context.
-    for case in cases:
-        result = subprocess.run([sys.executable, __file__, str(root), case.name],
-                                capture_output=True, text=True)
-        sys.stdout.write(result.stdout)
-        if result.returncode != 0:
-            failures += 1
-            if not result.stdout.strip():
-                print(f"[FAIL] {case.name}: {result.stderr.strip()[-400:]}")
+    # One process per case (a faulting kernel poisons its CUDA context),
+    # several at a time.
+    jobs = int(os.environ.get("SPARSE_ATTN_GPU_JOBS", "8"))
+
+    def run(case):
+        return case, subprocess.run([sys.executable, __file__, str(root), case.name],
+                                    capture_output=True, text=True)
+
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        for case, result in pool.map(run, cases):
+            sys.stdout.write(result.stdout)
+            sys.stdout.flush()
+            if result.returncode != 0:
+                failures += 1
+                if not result.stdout.strip():
+                    print(f"[FAIL] {case.name}: {result.stderr.strip()[-400:]}")
     print(f"{len(cases) - failures} of {len(cases)} GPU cases passed")
     return 1 if failures else 0
 

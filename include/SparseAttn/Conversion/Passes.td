@@ -41,4 +41,58 @@ def ConvertSparseAttnToLinalgPass : Pass<"convert-sparse-attn-to-linalg"> {
   ];
 }
 
+def ConvertSparseAttnToNVGPUPass
+    : Pass<"convert-sparse-attn-to-nvgpu", "func::FuncOp"> {
+  let summary = "Lower block_sparse_attention to a tensor-core GPU kernel";
+  let description = [{
+    Rewrites every `block_sparse_attention` on f16/bf16 whose head dims are
+    multiples of 16 up to 128 and whose mask reads no segment ids into one
+    `gpu.launch` of a FlashAttention-2 style kernel, on tensors:
+    `bufferization.to_buffer` of the operands, `memref.alloc`ed results,
+    the launch, and `bufferization.to_tensor` of the results. Other ops are
+    left for `sparse-attn-tile` and the general path.
+
+    The kernel: one thread block per (query tile, query head, batch), one
+    warp per 16 or 32 query rows; the query block's list is vetted into
+    shared memory (entries outside `[0, NK)` and repeats dropped, as
+    `docs/semantics.md` says); Q, K and V tiles are staged in shared memory
+    by 16-byte `cp.async` (`nvgpu.device_async_copy`, rows past the sequence
+    zero-filled, never read), double-buffered so the next tile's copy runs
+    under this tile's math; `nvgpu.ldmatrix` feeds `nvvm.mma.sync`
+    m16n8k16 (f16 or bf16 in, f32 accumulate) for Q K^T and P V; the online
+    softmax (running max and sum per row, in log2 units, `ex2.approx`) stays
+    in registers; masks, `mask_mod` and `score_mod` are evaluated per pair
+    as in every other lowering. Empty rows give 0 and lse -inf.
+
+    ```mlir
+    // sparse-attn-opt --convert-sparse-attn-to-nvgpu
+    %o, %lse = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx
+        {block = [128, 128], mask = #sparse_attn.causal}
+        : tensor<1x16x8192x128xbf16>, tensor<1x16x8192x128xbf16>, tensor<1x16x8192x128xbf16>,
+          tensor<1x1x64xi32>, tensor<1x1x64x64xi32>
+       -> tensor<1x16x8192x128xbf16>, tensor<1x16x8192xf32>
+    // becomes gpu.launch blocks(64, 16, 1) threads(128, 1, 1) with
+    //   {sparse_attn.mma_kernel = {block_q = 128, block_kv = 64, stages = 2, warps = 4, ...}}
+    ```
+  }];
+  let dependentDialects = [
+    "arith::ArithDialect", "bufferization::BufferizationDialect",
+    "cf::ControlFlowDialect", "gpu::GPUDialect", "LLVM::LLVMDialect",
+    "memref::MemRefDialect", "NVVM::NVVMDialect", "nvgpu::NVGPUDialect",
+    "scf::SCFDialect", "vector::VectorDialect"
+  ];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_90\"",
+           "Target chip whose shared memory bounds the tiles (sm_80, sm_90)">,
+    Option<"blockQ", "block-q", "int64_t", /*default=*/"0",
+           "Queries per thread block: 16, 32, 64 or 128 (0: the largest dividing block_q)">,
+    Option<"blockKv", "block-kv", "int64_t", /*default=*/"0",
+           "Keys per tile: 16, 32 or 64 (0: the largest dividing block_kv)">,
+    Option<"stages", "stages", "int64_t", /*default=*/"2",
+           "K/V tiles in flight: 1 or 2">,
+    Option<"runtimeChecks", "runtime-checks", "bool", /*default=*/"true",
+           "Assert at run time the shape rules that dynamic dims hide">
+  ];
+}
+
 #endif // SPARSE_ATTN_CONVERSION_PASSES_TD

@@ -20,6 +20,12 @@ struct SparseAttnToPTXOptions : public PassPipelineOptions<SparseAttnToPTXOption
   PassOptions::Option<std::string> chip{
       *this, "chip", llvm::cl::desc("Target chip: sm_80 or sm_90"),
       llvm::cl::init("sm_90")};
+  PassOptions::Option<bool> tensorCores{
+      *this, "tensor-cores",
+      llvm::cl::desc("Lower the attention ops the tensor-core kernel supports "
+                     "with convert-sparse-attn-to-nvgpu (the rest, and all "
+                     "ops when false, take the general path)"),
+      llvm::cl::init(true)};
 };
 
 /// sparse_attn (on tensors) -> host code with gpu.launch_func and the

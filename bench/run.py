@@ -1,0 +1,271 @@
+"""Times the generated block-sparse attention kernels next to FlexAttention
+(the identical block lists) and SDPA (flash, cuDNN), in one process, and
+checks each kernel's numerics in the same run.
+
+Usage (on the GPU machine, repository root; artifacts from bench/build.py):
+  PYTHONPATH=python-bindings python3 bench/run.py build/bench OUT_DIR [--quick]
+
+Method: bf16, B = 1, Hq = 16, block 128x128; inputs drawn from N(0, 1),
+several input sets rotated when they fit in L2 (50 MB); CUDA events around
+each call, 5 warm-up calls, median of 25 timed calls. FlexAttention is
+torch.compile(flex_attention) with BlockMask.from_kv_blocks built from the
+same num/idx lists (expanded to Hq heads) and the same mask_mod (none for
+random and dense), so both compute the same blocks. SDPA runs dense (causal
+for the causal case) as a reference point. Effective TFLOP/s = 4 * Hq * D *
+(q x k pairs inside the listed blocks) / time.
+
+Numerics: for 64 random query rows per head, the float64 reference of the
+same masked attention; our max error must be <= 2x the error of the same
+computation in bf16 by torch (q k^T in bf16, softmax in f32 rounded to
+bf16, P V in bf16) + 1e-3.
+
+Writes OUT_DIR/<gpu>-<date>.json (one object per case) and a PNG plot.
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import statistics
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.nn.attention.flex_attention import BlockMask, flex_attention
+
+from sparse_attn import runtime
+
+HQ, BLOCK = 16, 128
+L2_BYTES = 50 * 2**20
+
+
+def time_ms(fn, inputs, warm=5, rep=25):
+    """Median of `rep` CUDA-event timings of fn over the rotated inputs.
+    Each call is replayed from a CUDA graph (captured after a warm-up call),
+    so no framework's host overhead enters anyone's time; eager calls if the
+    capture fails."""
+    for args in inputs:
+        fn(*args)
+    torch.cuda.synchronize()
+    try:
+        graphs = []
+        for args in inputs:
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                fn(*args)
+            graphs.append(graph)
+        run = lambda i: graphs[i % len(graphs)].replay()  # noqa: E731
+    except Exception as error:  # noqa: BLE001
+        print(f"  (no CUDA graph: {str(error).splitlines()[0][:80]}; timing eager calls)")
+        run = lambda i: fn(*inputs[i % len(inputs)])  # noqa: E731
+    for i in range(warm):
+        run(i)
+    torch.cuda.synchronize()
+    times = []
+    for i in range(rep):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        run(i)
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def lists_for(mask, s, hkv, gen):
+    """num [1, Hl, NQ], idx [1, Hl, NQ, C] (int32, ascending, -1 padded)."""
+    n = s // BLOCK
+    rows = torch.arange(n, device="cuda")
+    if mask in ("causal", "dense", "sliding"):
+        cols = torch.arange(n, device="cuda")
+        if mask == "causal":
+            member = cols[None, :] <= rows[:, None]
+        elif mask == "sliding":  # keys p - 1023 .. p of every row of the block
+            first = torch.clamp(rows * BLOCK - 1023, min=0) // BLOCK
+            member = (cols[None, :] <= rows[:, None]) & (cols[None, :] >= first[:, None])
+        else:
+            member = torch.ones(n, n, dtype=torch.bool, device="cuda")
+        member = member[None]
+    elif mask == "random":  # 10% of the blocks, per head
+        member = torch.rand(HQ, n, n, generator=gen, device="cuda") < 0.10
+    else:
+        raise ValueError(mask)
+    return member_to_lists(member)
+
+
+def member_to_lists(member):
+    counts = member.sum(-1).to(torch.int32)
+    capacity = max(int(counts.max()), 1)
+    order = torch.sort((~member).to(torch.int8), dim=-1, stable=True).indices[..., :capacity]
+    idx = torch.where(torch.arange(capacity, device="cuda") < counts[..., None], order, -1)
+    return counts[None].contiguous(), idx[None].to(torch.int32).contiguous()
+
+
+def membership(num, idx, n):
+    """[Hl, NQ, NK] bool of the listed (valid) blocks."""
+    hl, nq, cap = idx.shape[1:]
+    valid = (torch.arange(cap, device="cuda") < num[0, ..., None].clamp(min=0)) & (idx[0] >= 0) & (idx[0] < n)
+    member = torch.zeros(hl, nq, n + 1, dtype=torch.bool, device="cuda")
+    member.scatter_(-1, torch.where(valid, idx[0], n).long(), True)
+    return member[..., :n]
+
+
+def pair_mask(mask):
+    if mask in ("causal", "topk"):
+        return lambda b, h, i, j: j <= i
+    if mask == "sliding":
+        return lambda b, h, i, j: (j <= i) & (i - j <= 1023)
+    return None
+
+
+def reference_check(out, q, k, v, member, mask, s, gen):
+    """Max error of ours and of torch-in-bf16 against float64, on sampled rows."""
+    hl = member.shape[0]
+    rows = torch.randint(0, s, (64,), generator=gen, device="cuda")
+    worst_ours = worst_torch = 0.0
+    group = HQ // k.shape[1]
+    keys = torch.arange(s, device="cuda")
+    for h in range(HQ):
+        kh, vh = k[0, h // group], v[0, h // group]
+        blocks = member[h // (HQ // hl), rows // BLOCK]            # [64, NK]
+        allowed = blocks.repeat_interleave(BLOCK, dim=-1)[:, :s]   # [64, S]
+        rule = pair_mask(mask)
+        if rule is not None:
+            allowed &= rule(0, h, rows[:, None], keys[None, :])
+        scale = 1.0 / math.sqrt(q.shape[-1])
+        qh = q[0, h, rows]
+        s64 = (qh.double() @ kh.double().T) * scale
+        s64 = s64.masked_fill(~allowed, -math.inf)
+        p64 = torch.softmax(s64, -1).nan_to_num(0.0)
+        want = p64 @ vh.double()
+        s16 = ((qh @ kh.T).float() * scale).masked_fill(~allowed, -math.inf)
+        p16 = torch.softmax(s16, -1).nan_to_num(0.0).to(torch.bfloat16)
+        torch_out = (p16 @ vh).double()
+        worst_ours = max(worst_ours, (out[0, h, rows].double() - want).abs().max().item())
+        worst_torch = max(worst_torch, (torch_out - want).abs().max().item())
+    return worst_ours, worst_torch
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("artifacts")
+    parser.add_argument("out")
+    parser.add_argument("--quick", action="store_true", help="S = 8192 only, D = 128 only")
+    parser.add_argument("--only", default=None, help="comma-separated masks")
+    parser.add_argument("--sizes", default=None, help="comma-separated S:D:Hkv triples")
+    options = parser.parse_args()
+    os.makedirs(options.out, exist_ok=True)
+    props = torch.cuda.get_device_properties(0)
+    gpu = props.name.replace(" ", "-")
+    print(f"device: {props.name}, torch {torch.__version__}", flush=True)
+    flex = torch.compile(flex_attention, dynamic=False)
+    gen = torch.Generator(device="cuda")
+    gen.manual_seed(0)
+    with open(os.path.join(options.artifacts, "compile_times.json")) as f:
+        compile_times = json.load(f)["seconds"]
+    results = []
+    masks = options.only.split(",") if options.only else ["causal", "sliding", "random", "topk", "dense"]
+    sizes = [(s, d, hkv) for s in ([8192] if options.quick else [8192, 32768])
+             for d in ([128] if options.quick else [128, 64]) for hkv in (16, 4)]
+    if options.sizes:
+        sizes = [tuple(int(x) for x in item.split(":")) for item in options.sizes.split(",")]
+    for s, d, hkv in sizes:
+        elements = HQ * s * d + 2 * hkv * s * d
+        sets = max(1, min(4, L2_BYTES // (2 * elements) + 1))
+        inputs = [tuple(torch.randn(1, h, s, d, generator=gen, device="cuda", dtype=torch.bfloat16)
+                        for h in (HQ, hkv, hkv)) for _ in range(sets)]
+        for mask in masks:
+            name = f"attn-{mask}-d{d}-kv{hkv}"
+            q, k, v = inputs[0]
+            if mask == "topk":
+                select = runtime.load(os.path.join(options.artifacts, f"select-d{d}-kv{hkv}-s{s}"))
+                num, idx = select(q, k)
+                num, idx = num.contiguous(), idx.contiguous()
+            else:
+                num, idx = lists_for(mask, s, hkv, gen)
+            n = s // BLOCK
+            member = membership(num, idx, n)
+            fn = runtime.load(os.path.join(options.artifacts, name))
+            out, lse = fn(q, k, v, num, idx, fill_outputs=float("nan"))
+            torch.cuda.synchronize()
+            err, torch_err = reference_check(out, q, k, v, member, mask, s, gen)
+            ok = err <= 2 * torch_err + 1e-3 and not bool(out.isnan().any())
+            pairs = int(member.sum()) * BLOCK * BLOCK * (HQ // member.shape[0])
+            density = pairs / (HQ * s * s)
+            flops = 4 * d * pairs
+            ms = time_ms(lambda a, b, c: fn(a, b, c, num, idx), inputs)
+            # FlexAttention: the same lists, one per query head.
+            heads = HQ // num.shape[1]
+            kv_num = num.repeat_interleave(heads, dim=1)
+            # FlexAttention reads the first num entries of NK columns;
+            # our -1 padding becomes block 0 there (never read).
+            kv_idx = torch.zeros(*idx.shape[:3], n, dtype=torch.int32, device="cuda")
+            kv_idx[..., :idx.shape[3]] = idx.clamp(min=0)
+            kv_idx = kv_idx.repeat_interleave(heads, dim=1)
+            block_mask = BlockMask.from_kv_blocks(kv_num, kv_idx, BLOCK_SIZE=BLOCK,
+                                                  mask_mod=pair_mask(mask), seq_lengths=(s, s))
+            gqa = hkv != HQ
+            flex_ms = time_ms(lambda a, b, c: flex(a, b, c, block_mask=block_mask, enable_gqa=gqa),
+                              inputs)
+            sdpa = {}
+            for backend, key in ((SDPBackend.FLASH_ATTENTION, "sdpa_flash_ms"),
+                                 (SDPBackend.CUDNN_ATTENTION, "sdpa_cudnn_ms")):
+                try:
+                    with sdpa_kernel(backend):
+                        sdpa[key] = time_ms(lambda a, b, c: F.scaled_dot_product_attention(
+                            a, b, c, is_causal=mask == "causal", enable_gqa=gqa), inputs)
+                except RuntimeError as error:
+                    sdpa[key] = None
+                    print(f"  {key}: {str(error).splitlines()[0][:100]}")
+            row = dict(case=f"{mask}-S{s}-D{d}-Hkv{hkv}", S=s, D=d, Hkv=hkv, Hq=HQ, mask=mask,
+                       density=round(density, 4), ms=ms, tflops=flops / ms / 1e9,
+                       flex_ms=flex_ms, flex_tflops=flops / flex_ms / 1e9,
+                       ratio_vs_flex=flex_ms / ms, **sdpa,
+                       max_err=err, torch_bf16_err=torch_err, numerics_ok=ok,
+                       compile_s=compile_times.get(name),
+                       config=json.load(open(os.path.join(options.artifacts, name, "manifest.json")))
+                       ["launches"][0].get("shared_memory"))
+            results.append(row)
+            print(f"{row['case']:28s} dens {density:5.3f}  ours {ms:8.3f} ms {row['tflops']:6.1f} TF/s"
+                  f"  flex {flex_ms:8.3f} ms {row['flex_tflops']:6.1f}  ratio {row['ratio_vs_flex']:5.2f}"
+                  f"  flash {sdpa['sdpa_flash_ms']}  cudnn {sdpa['sdpa_cudnn_ms']}"
+                  f"  err {err:.2e} (torch {torch_err:.2e}) {'ok' if ok else 'FAIL'}", flush=True)
+            del block_mask, out, lse
+        del inputs
+        torch.cuda.empty_cache()
+    date = datetime.date.today().isoformat()
+    path = os.path.join(options.out, f"{gpu}-{date}.json")
+    with open(path, "w") as f:
+        json.dump(dict(device=props.name, torch=torch.__version__, date=date, method=__doc__,
+                       cases=results), f, indent=1)
+    try:
+        plot(results, path.replace(".json", ".png"))
+    except Exception as error:  # noqa: BLE001 (the plot is a convenience)
+        print(f"plot: {error}")
+    failed = [r["case"] for r in results if not r["numerics_ok"]]
+    print(f"{len(results)} cases, numerics failed: {failed or 'none'}; "
+          f"ratio >= 1 in {sum(r['ratio_vs_flex'] >= 1 for r in results)} of {len(results)}")
+    return 1 if failed else 0
+
+
+def plot(results, path):
+    import matplotlib  # noqa: PLC0415
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+    names = [r["case"] for r in results]
+    x = range(len(names))
+    fig, ax = plt.subplots(figsize=(max(8, len(names) * 0.45), 5))
+    ax.bar([i - 0.2 for i in x], [r["tflops"] for r in results], 0.4, label="sparse-attn (ours)")
+    ax.bar([i + 0.2 for i in x], [r["flex_tflops"] for r in results], 0.4, label="FlexAttention")
+    ax.set_xticks(list(x))
+    ax.set_xticklabels(names, rotation=75, fontsize=7)
+    ax.set_ylabel("effective TFLOP/s")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+//===- SparseAttnToNVGPU.h - attention on tensor cores ----------*- C++ -*-===//
+//
+// Block-sparse attention on f16/bf16 as one gpu.launch of a FlashAttention-2
+// style kernel (ldmatrix, mma.sync m16n8k16, cp.async), as patterns other
+// compilers can add to their own GPU lowering.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SPARSE_ATTN_CONVERSION_SPARSEATTNTONVGPU_SPARSEATTNTONVGPU_H
+#define SPARSE_ATTN_CONVERSION_SPARSEATTNTONVGPU_SPARSEATTNTONVGPU_H
+
+#include <cstdint>
+
+namespace mlir {
+class RewritePatternSet;
+namespace sparse_attn {
+
+/// What the tensor-core lowering may use; zero fields are chosen by it.
+struct MmaAttentionOptions {
+  /// Queries per thread block (16 per warp): 0 picks the largest of 128,
+  /// 64, 32, 16 that divides the op's block_q.
+  int64_t blockQ = 0;
+  /// Keys per shared-memory tile: 0 picks the largest of 64, 32, 16 that
+  /// divides the op's block_kv.
+  int64_t blockKv = 0;
+  /// K/V tiles in flight (1: load, then compute; 2: the next tile's copy
+  /// overlaps this tile's math).
+  int64_t stages = 2;
+  /// Shared memory a thread block may use, in bytes (the chip's limit).
+  int64_t sharedMemoryBytes = 227 * 1024;
+  /// Assert at run time the shape rules that dynamic dims hide.
+  bool runtimeChecks = true;
+};
+
+/// Adds the pattern that rewrites each `block_sparse_attention` the kernel
+/// supports (f16/bf16 q, k, v and output; head dims multiples of 16 up to
+/// 128; block sizes multiples of 16) into bufferization.to_buffer operands,
+/// allocated results and one `gpu.launch`. Other ops are left for the
+/// general path.
+void populateSparseAttnToNVGPUPatterns(RewritePatternSet &patterns,
+                                       const MmaAttentionOptions &options);
+
+} // namespace sparse_attn
+} // namespace mlir
+
+#endif // SPARSE_ATTN_CONVERSION_SPARSEATTNTONVGPU_SPARSEATTNTONVGPU_H

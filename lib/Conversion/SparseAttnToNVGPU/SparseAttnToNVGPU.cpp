@@ -1,0 +1,917 @@
+//===- SparseAttnToNVGPU.cpp - block-sparse attention on tensor cores -----===//
+//
+// One gpu.launch per block_sparse_attention: FlashAttention-2's forward
+// kernel (Q, K, V tiles in shared memory by cp.async, ldmatrix fragments,
+// mma.sync m16n8k16 with f32 accumulation, the online softmax in registers)
+// iterating over the query block's listed kv blocks.
+//
+//===----------------------------------------------------------------------===//
+
+#include "SparseAttn/Conversion/SparseAttnToNVGPU/SparseAttnToNVGPU.h"
+
+#include "SparseAttn/Conversion/LoweringBuilder.h"
+#include "SparseAttn/Conversion/MaskPredicate.h"
+#include "SparseAttn/Conversion/Passes.h"
+#include "SparseAttn/IR/SparseAttnOps.h"
+#include "SparseAttn/Transforms/TileConfig.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/WalkPatternRewriteDriver.h"
+
+namespace mlir::sparse_attn {
+#define GEN_PASS_DEF_CONVERTSPARSEATTNTONVGPUPASS
+#include "SparseAttn/Conversion/Passes.h.inc"
+} // namespace mlir::sparse_attn
+
+using namespace mlir;
+using namespace mlir::sparse_attn;
+
+namespace {
+
+constexpr int64_t kWarpSize = 32;
+/// Shared-memory rows are padded by 8 elements (16 bytes): the 8 rows an
+/// ldmatrix reads then fall on distinct banks.
+constexpr int64_t kRowPadding = 8;
+/// Elements of one 16-byte cp.async.
+constexpr int64_t kCopyElements = 8;
+
+//===----------------------------------------------------------------------===//
+// Kernel configuration
+//===----------------------------------------------------------------------===//
+
+/// The shape of one generated kernel.
+struct MmaKernelConfig {
+  int64_t blockQ = 0;      // queries per thread block
+  int64_t blockKv = 0;     // keys per shared-memory tile
+  int64_t rowTiles = 1;    // 16-row mma tiles per warp
+  int64_t warps = 0;       // blockQ / (16 * rowTiles)
+  int64_t stages = 2;      // K/V tiles in flight
+  int64_t headDim = 0, valueDim = 0;
+  int64_t listBlockQ = 0, listBlockKv = 0;
+
+  int64_t threads() const { return warps * kWarpSize; }
+  int64_t queryStride() const { return headDim + kRowPadding; }
+  int64_t keyStride() const { return headDim + kRowPadding; }
+  int64_t valueStride() const { return valueDim + kRowPadding; }
+  int64_t queryBytes() const { return blockQ * queryStride() * 2; }
+  int64_t keyStageBytes() const { return blockKv * keyStride() * 2; }
+  int64_t valueStageBytes() const { return blockKv * valueStride() * 2; }
+  /// Bytes before the block list (an i32 count, then the list).
+  int64_t tileBytes() const {
+    return queryBytes() + stages * (keyStageBytes() + valueStageBytes());
+  }
+};
+
+static int64_t largestDividing(int64_t value, ArrayRef<int64_t> choices) {
+  for (int64_t choice : choices)
+    if (value % choice == 0)
+      return choice;
+  return 0;
+}
+
+/// The kernel for `op`, or a reason why the general path must take it.
+static FailureOr<MmaKernelConfig>
+chooseMmaKernel(BlockSparseAttentionOp op, const MmaAttentionOptions &options,
+                std::string &reason) {
+  auto fail = [&](const Twine &why) -> FailureOr<MmaKernelConfig> {
+    reason = why.str();
+    return failure();
+  };
+  Type element = op.getQuery().getType().getElementType();
+  if (!element.isF16() && !element.isBF16())
+    return fail("element type is not f16 or bf16");
+  if (op.getOutput().getType().getElementType() != element)
+    return fail("output element type differs from the inputs'");
+  MmaKernelConfig config;
+  config.headDim = op.getQuery().getType().getDimSize(3);
+  config.valueDim = op.getValue().getType().getDimSize(3);
+  for (int64_t dim : {config.headDim, config.valueDim})
+    if (dim % 16 != 0 || dim > 128)
+      return fail("head dims must be multiples of 16 up to 128");
+  MaskAttrInterface mask = op.getMaskAttr();
+  if (mask && (!isMaskLowerable(mask) || mask.usesSegmentIds()))
+    return fail("the mask reads segment ids");
+  ArrayRef<Attribute> block = op.getBlock().getValue();
+  config.listBlockQ = cast<IntegerAttr>(block[0]).getInt();
+  config.listBlockKv = cast<IntegerAttr>(block[1]).getInt();
+  config.blockQ = options.blockQ ? options.blockQ
+                                 : largestDividing(config.listBlockQ, {128, 64, 32, 16});
+  config.blockKv = options.blockKv ? options.blockKv
+                                   : largestDividing(config.listBlockKv, {64, 32, 16});
+  if (!llvm::is_contained(ArrayRef<int64_t>{16, 32, 64, 128}, config.blockQ) ||
+      config.listBlockQ % config.blockQ != 0)
+    return fail("block_q is not a multiple of 16 (or of the requested block-q)");
+  if (!llvm::is_contained(ArrayRef<int64_t>{16, 32, 64}, config.blockKv) ||
+      config.listBlockKv % config.blockKv != 0)
+    return fail("block_kv is not a multiple of 16 (or of the requested block-kv)");
+  config.rowTiles = config.blockQ >= 128 ? 2 : 1;
+  config.warps = config.blockQ / (16 * config.rowTiles);
+  config.stages = options.stages;
+  if (config.stages != 1 && config.stages != 2)
+    return fail("stages must be 1 or 2");
+  // The list lives in shared memory too; its capacity is bounded here only
+  // when static (a dynamic one is checked by the driver at launch).
+  int64_t capacity = op.getBlockIndices().getType().getDimSize(3);
+  int64_t listBytes = ShapedType::isDynamic(capacity) ? 4 : 4 * (capacity + 1);
+  if (config.tileBytes() + listBytes > options.sharedMemoryBytes)
+    return fail("the tiles do not fit the shared memory");
+  return config;
+}
+
+//===----------------------------------------------------------------------===//
+// IR building inside the kernel
+//===----------------------------------------------------------------------===//
+
+/// Builds the scalar, vector and warp-level ops of the kernel body.
+class KernelBuilder {
+public:
+  KernelBuilder(OpBuilder &b, Location loc, Type element)
+      : b(b), loc(loc), element(element) {}
+
+  OpBuilder &b;
+  Location loc;
+  Type element; // f16 or bf16
+
+  Value idx(int64_t value) { return arith::ConstantIndexOp::create(b, loc, value); }
+  Value f32(double value) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, loc, x, y); }
+  Value div(Value x, int64_t y) { return arith::DivUIOp::create(b, loc, x, idx(y)); }
+  Value rem(Value x, int64_t y) { return arith::RemUIOp::create(b, loc, x, idx(y)); }
+  Value add(Value x, int64_t y) { return y ? add(x, idx(y)) : x; }
+  Value mul(Value x, int64_t y) { return mul(x, idx(y)); }
+  Value min(Value x, Value y) { return arith::MinSIOp::create(b, loc, x, y); }
+  Value max(Value x, Value y) { return arith::MaxSIOp::create(b, loc, x, y); }
+  Value cmp(arith::CmpIPredicate predicate, Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, predicate, x, y);
+  }
+  Value lt(Value x, Value y) { return cmp(arith::CmpIPredicate::slt, x, y); }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, loc, c, x, y);
+  }
+  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
+  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
+  /// NaN-propagating, as the reference's row maximum.
+  Value fmax(Value x, Value y) { return arith::MaximumFOp::create(b, loc, x, y); }
+  Value isNegInf(Value x) {
+    return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, x, f32(-INFINITY));
+  }
+
+  /// PTX's ex2.approx / lg2.approx (relative error about 2^-22): no
+  /// libdevice, and the softmax's exponentials stay one instruction each.
+  Value intrinsic(StringRef name, Value x) {
+    return LLVM::CallIntrinsicOp::create(b, loc, b.getF32Type(),
+                                         b.getStringAttr(name), ValueRange{x})
+        .getResult(0);
+  }
+  Value exp2(Value x) { return intrinsic("llvm.nvvm.ex2.approx.ftz.f", x); }
+  Value log2(Value x) { return intrinsic("llvm.nvvm.lg2.approx.ftz.f", x); }
+
+  /// `x` combined with the values of the lanes `x ^ 1` and `x ^ 2`: the four
+  /// lanes that hold one row of an mma accumulator.
+  Value quadReduce(Value x, function_ref<Value(Value, Value)> combine) {
+    for (int32_t offset : {1, 2}) {
+      Value other = gpu::ShuffleOp::create(b, loc, x, offset, kWarpSize,
+                                           gpu::ShuffleMode::XOR)
+                        .getShuffleResult();
+      x = combine(x, other);
+    }
+    return x;
+  }
+
+  VectorType pairType() { return VectorType::get({2}, element); }
+
+  /// A pair of 16-bit elements as the register type mma.sync takes: f16x2
+  /// for f16, i32 for bf16.
+  Value toOperand(Value pair) {
+    if (element.isF16())
+      return pair;
+    Value word = vector::BitCastOp::create(
+        b, loc, VectorType::get({1}, b.getI32Type()), pair);
+    return vector::ExtractOp::create(b, loc, word, ArrayRef<int64_t>{0});
+  }
+
+  /// Two f32 values rounded into one operand register.
+  Value packPair(Value lo, Value hi) {
+    Value wide = vector::FromElementsOp::create(
+        b, loc, VectorType::get({2}, b.getF32Type()), ValueRange{lo, hi});
+    return toOperand(arith::TruncFOp::create(b, loc, pairType(), wide));
+  }
+
+  /// ldmatrix of `tiles` 8x8 matrices; returns one operand register each.
+  SmallVector<Value> loadMatrix(Value shared, ValueRange indices, int64_t tiles,
+                                bool transpose) {
+    auto type = VectorType::get({tiles, 2}, element);
+    Value fragments = nvgpu::LdMatrixOp::create(
+        b, loc, type, shared, indices, b.getBoolAttr(transpose),
+        b.getI32IntegerAttr(tiles));
+    SmallVector<Value> registers;
+    for (int64_t t = 0; t < tiles; ++t)
+      registers.push_back(toOperand(
+          vector::ExtractOp::create(b, loc, fragments, ArrayRef<int64_t>{t})));
+    return registers;
+  }
+
+  /// acc (4 x f32) += a (4 registers) * b (2 registers), m16n8k16.
+  SmallVector<Value> mma(ArrayRef<Value> a, ArrayRef<Value> bRegs,
+                         ArrayRef<Value> acc) {
+    MLIRContext *ctx = b.getContext();
+    Type f32Type = b.getF32Type();
+    auto resultType = LLVM::LLVMStructType::getLiteral(
+        ctx, {f32Type, f32Type, f32Type, f32Type});
+    NVVM::MMATypes ptxType =
+        element.isF16() ? NVVM::MMATypes::f16 : NVVM::MMATypes::bf16;
+    auto op = NVVM::MmaOp::create(
+        b, loc, resultType, a, bRegs, acc, ArrayRef<int64_t>{16, 8, 16},
+        std::nullopt, std::nullopt,
+        std::array<NVVM::MMATypes, 2>{ptxType, ptxType},
+        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                        NVVM::MMALayout::col});
+    SmallVector<Value> result;
+    for (int64_t i = 0; i < 4; ++i)
+      result.push_back(LLVM::ExtractValueOp::create(b, loc, op.getResult(),
+                                                    ArrayRef<int64_t>{i}));
+    return result;
+  }
+
+  Value loadI32(Value memref, ValueRange indices) {
+    Value value = memref::LoadOp::create(b, loc, memref, indices);
+    return arith::IndexCastOp::create(b, loc, b.getIndexType(), value);
+  }
+  void storeI32(Value value, Value memref, ValueRange indices) {
+    Value word = arith::IndexCastOp::create(b, loc, b.getI32Type(), value);
+    memref::StoreOp::create(b, loc, word, memref, indices);
+  }
+};
+
+/// Everything the kernel body reads from the host side.
+struct KernelOperands {
+  Value query, key, value, numBlocks, blockIndices, output, lse; // memrefs
+  Value batch, queryLen, kvLen, listBatch, capacity, kvBlocks;   // index
+  int64_t queryHeads = 0, kvHeads = 0, listHeads = 0;
+  PairScoreRules rules;
+  bool hasPairRules = false; // a mask, mask_mod or score_mod
+  Operation *op = nullptr;
+};
+
+/// The body of the gpu.launch.
+class MmaAttentionKernel {
+public:
+  MmaAttentionKernel(KernelBuilder &k, const MmaKernelConfig &config,
+                     const KernelOperands &operands, gpu::LaunchOp launch)
+      : k(k), c(config), ops(operands), launch(launch) {}
+
+  LogicalResult build();
+
+private:
+  KernelBuilder &k;
+  const MmaKernelConfig &c;
+  const KernelOperands &ops;
+  gpu::LaunchOp launch;
+
+  // Per-thread positions.
+  Value tid, warp, lane, group, quad, batch, head, kvHead, queryStart;
+  // Shared memory views.
+  Value queryTile, keyTiles, valueTiles, listCount, list;
+
+  /// The online-softmax state a thread holds: for each of its rows (two per
+  /// 16-row tile) the running max (in log2 units) and partial sum, and the
+  /// output accumulator fragments [rowTile][valueDim / 8][4].
+  struct State {
+    SmallVector<Value> rowMax, rowSum, acc;
+  };
+  int64_t rowsPerThread() const { return 2 * c.rowTiles; }
+  int64_t accPerRowTile() const { return c.valueDim / 8 * 4; }
+
+  /// The query row of a thread's `r`-th row.
+  Value threadRow(int64_t r) {
+    return k.add(k.add(queryStart, k.mul(warp, 16 * c.rowTiles)),
+                 k.add(group, (r / 2) * 16 + (r % 2) * 8));
+  }
+
+  void setUpShared();
+  void copyRows(Value source, Value sourceHead, Value dest, ValueRange destLead,
+                Value firstRow, Value rowLimit, int64_t rows, int64_t dim,
+                SmallVector<Value> &tokens);
+  void loadKvTile(Value kvStart, Value stage);
+  void buildList();
+  FailureOr<State> processTile(Value kvStart, Value stage, const State &state);
+  void writeResults(const State &state);
+
+  SmallVector<Value> values(const State &state) {
+    SmallVector<Value> all(state.rowMax);
+    all.append(state.rowSum);
+    all.append(state.acc);
+    return all;
+  }
+  State fromValues(ValueRange all) {
+    State state;
+    int64_t rows = rowsPerThread();
+    state.rowMax.assign(all.begin(), all.begin() + rows);
+    state.rowSum.assign(all.begin() + rows, all.begin() + 2 * rows);
+    state.acc.assign(all.begin() + 2 * rows, all.end());
+    return state;
+  }
+};
+
+void MmaAttentionKernel::setUpShared() {
+  OpBuilder &b = k.b;
+  Location loc = k.loc;
+  auto workgroup = gpu::AddressSpaceAttr::get(b.getContext(),
+                                              gpu::AddressSpace::Workgroup);
+  auto bytesType = MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
+                                   MemRefLayoutAttrInterface{}, workgroup);
+  Value base = gpu::DynamicSharedMemoryOp::create(b, loc, bytesType);
+  auto view = [&](int64_t offset, ArrayRef<int64_t> shape, Type type) -> Value {
+    auto viewType =
+        MemRefType::get(shape, type, MemRefLayoutAttrInterface{}, workgroup);
+    return memref::ViewOp::create(b, loc, viewType, base, k.idx(offset),
+                                  ValueRange{});
+  };
+  int64_t offset = 0;
+  queryTile = view(offset, {c.blockQ, c.queryStride()}, k.element);
+  offset += c.queryBytes();
+  keyTiles = view(offset, {c.stages, c.blockKv, c.keyStride()}, k.element);
+  offset += c.stages * c.keyStageBytes();
+  valueTiles = view(offset, {c.stages, c.blockKv, c.valueStride()}, k.element);
+  offset += c.stages * c.valueStageBytes();
+  listCount = view(offset, {1}, b.getI32Type());
+  auto listType = MemRefType::get({ShapedType::kDynamic}, b.getI32Type(),
+                                  MemRefLayoutAttrInterface{}, workgroup);
+  list = memref::ViewOp::create(b, loc, listType, base, k.idx(offset + 4),
+                                ValueRange{ops.capacity});
+}
+
+/// cp.async of `rows` rows of `source[batch, sourceHead, firstRow + r, :]`
+/// into `dest[destLead..., r, :]`, 16 bytes per copy spread over the
+/// threads; rows at or past `rowLimit` are zero-filled and never read.
+void MmaAttentionKernel::copyRows(Value source, Value sourceHead, Value dest,
+                                  ValueRange destLead, Value firstRow,
+                                  Value rowLimit, int64_t rows, int64_t dim,
+                                  SmallVector<Value> &tokens) {
+  OpBuilder &b = k.b;
+  Location loc = k.loc;
+  int64_t chunksPerRow = dim / kCopyElements;
+  int64_t chunks = rows * chunksPerRow;
+  Value lastRow = k.sub(rowLimit, k.idx(1));
+  for (int64_t first = 0; first < chunks; first += c.threads()) {
+    auto emitCopy = [&](OpBuilder &) {
+      Value chunk = k.add(tid, first);
+      Value row = k.div(chunk, chunksPerRow);
+      Value col = k.mul(k.rem(chunk, chunksPerRow), kCopyElements);
+      Value sourceRow = k.add(firstRow, row);
+      Value exists = k.lt(sourceRow, rowLimit);
+      Value clamped = k.max(k.min(sourceRow, lastRow), k.idx(0));
+      Value elements = k.select(exists, k.idx(kCopyElements), k.idx(0));
+      SmallVector<Value> destIndices(destLead);
+      destIndices.append({row, col});
+      tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
+          b, loc, dest, destIndices, source,
+          ValueRange{batch, sourceHead, clamped, col},
+          b.getIndexAttr(kCopyElements), elements, b.getUnitAttr()));
+    };
+    if (first + c.threads() <= chunks) {
+      emitCopy(b);
+      continue;
+    }
+    // The last round: fewer chunks than threads.
+    Value active = k.lt(k.add(tid, first), k.idx(chunks));
+    auto ifOp = scf::IfOp::create(b, loc, active, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    emitCopy(b);
+  }
+}
+
+void MmaAttentionKernel::loadKvTile(Value kvStart, Value stage) {
+  SmallVector<Value> tokens;
+  copyRows(ops.key, kvHead, keyTiles, {stage}, kvStart, ops.kvLen, c.blockKv,
+           c.headDim, tokens);
+  copyRows(ops.value, kvHead, valueTiles, {stage}, kvStart, ops.kvLen,
+           c.blockKv, c.valueDim, tokens);
+  // Copies issued under an scf.if have tokens that do not dominate here;
+  // commit_group does not need them (it closes every pending copy).
+  SmallVector<Value> visible;
+  for (Value token : tokens)
+    if (token.getParentBlock() == k.b.getInsertionBlock())
+      visible.push_back(token);
+  nvgpu::DeviceAsyncCreateGroupOp::create(
+      k.b, k.loc, nvgpu::DeviceAsyncTokenType::get(k.b.getContext()), visible);
+}
+
+/// The query block's listed kv blocks, each once, in list order, into
+/// shared memory: every thread vets its slots (in range, not listed at an
+/// earlier slot), then thread 0 compacts the survivors.
+void MmaAttentionKernel::buildList() {
+  OpBuilder &b = k.b;
+  Location loc = k.loc;
+  Value listBatch = ops.listBatch
+                        ? k.select(k.cmp(arith::CmpIPredicate::eq, ops.listBatch,
+                                         k.idx(1)),
+                                   k.idx(0), batch)
+                        : k.idx(0);
+  Value listHead = k.div(head, ops.queryHeads / ops.listHeads);
+  Value queryBlock = k.div(queryStart, c.listBlockQ);
+  Value count = k.loadI32(ops.numBlocks, {listBatch, listHead, queryBlock});
+  count = k.min(k.max(count, k.idx(0)), ops.capacity);
+  auto entry = [&](Value slot) {
+    return k.loadI32(ops.blockIndices, {listBatch, listHead, queryBlock, slot});
+  };
+  scf::ForOp::create(
+      b, loc, tid, count, k.idx(c.threads()), ValueRange{},
+      [&](OpBuilder &nb, Location nl, Value slot, ValueRange) {
+        KernelBuilder nk(nb, nl, k.element);
+        Value block = entry(slot);
+        Value inRange = arith::AndIOp::create(
+            nb, nl, nk.cmp(arith::CmpIPredicate::sge, block, nk.idx(0)),
+            nk.lt(block, ops.kvBlocks));
+        auto earlier = scf::ForOp::create(
+            nb, nl, nk.idx(0), slot, nk.idx(1),
+            ValueRange{arith::ConstantIntOp::create(nb, nl, 0, 1).getResult()},
+            [&](OpBuilder &eb, Location el, Value previous, ValueRange seen) {
+              KernelBuilder ek(eb, el, k.element);
+              Value other = ek.loadI32(ops.blockIndices,
+                                       {listBatch, listHead, queryBlock, previous});
+              Value same = ek.cmp(arith::CmpIPredicate::eq, other, block);
+              scf::YieldOp::create(
+                  eb, el, ValueRange{arith::OrIOp::create(eb, el, seen[0], same)
+                                         .getResult()});
+            });
+        Value fresh = arith::XOrIOp::create(
+            nb, nl, earlier.getResult(0),
+            arith::ConstantIntOp::create(nb, nl, 1, 1));
+        Value keep = arith::AndIOp::create(nb, nl, inRange, fresh);
+        nk.storeI32(nk.select(keep, block, nk.idx(-1)), list, {slot});
+        scf::YieldOp::create(nb, nl);
+      });
+  gpu::BarrierOp::create(b, loc);
+  Value first = k.cmp(arith::CmpIPredicate::eq, tid, k.idx(0));
+  auto ifFirst = scf::IfOp::create(b, loc, first, /*withElseRegion=*/false);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifFirst.thenBlock());
+    auto compact = scf::ForOp::create(
+        b, loc, k.idx(0), count, k.idx(1), ValueRange{k.idx(0)},
+        [&](OpBuilder &nb, Location nl, Value slot, ValueRange kept) {
+          KernelBuilder nk(nb, nl, k.element);
+          Value block = nk.loadI32(list, {slot});
+          Value keep = nk.cmp(arith::CmpIPredicate::sge, block, nk.idx(0));
+          auto ifKeep = scf::IfOp::create(nb, nl, keep, /*withElseRegion=*/false);
+          {
+            OpBuilder::InsertionGuard inner(nb);
+            nb.setInsertionPointToStart(ifKeep.thenBlock());
+            nk.storeI32(block, list, {kept[0]});
+          }
+          Value next = nk.select(keep, nk.add(kept[0], 1), kept[0]);
+          scf::YieldOp::create(nb, nl, ValueRange{next});
+        });
+    k.storeI32(compact.getResult(0), listCount, {k.idx(0)});
+  }
+  gpu::BarrierOp::create(b, loc);
+}
+
+FailureOr<MmaAttentionKernel::State>
+MmaAttentionKernel::processTile(Value kvStart, Value stage, const State &state) {
+  OpBuilder &b = k.b;
+  Location loc = k.loc;
+  int64_t nTiles = c.blockKv / 8;
+  // S = Q K^T: scores[rowTile][nTile][4], f32.
+  SmallVector<SmallVector<Value>> scores(c.rowTiles * nTiles);
+  Value zero = k.f32(0.0);
+  for (auto &fragment : scores)
+    fragment.assign(4, zero);
+  Value laneRow = k.rem(lane, 8);
+  Value laneHalf = k.rem(k.div(lane, 8), 2);
+  Value laneQuarter = k.div(lane, 16);
+  for (int64_t kt = 0; kt < c.headDim / 16; ++kt) {
+    // A fragments of the warp's 16-row tiles: matrices (rows 0-7, k lo),
+    // (rows 8-15, k lo), (rows 0-7, k hi), (rows 8-15, k hi).
+    SmallVector<SmallVector<Value>> aRegs;
+    for (int64_t rt = 0; rt < c.rowTiles; ++rt) {
+      Value row = k.add(k.add(k.mul(warp, 16 * c.rowTiles), rt * 16),
+                        k.add(laneRow, k.mul(laneHalf, 8)));
+      Value col = k.add(k.mul(laneQuarter, 8), kt * 16);
+      aRegs.push_back(k.loadMatrix(queryTile, {row, col}, 4, false));
+    }
+    // B fragments of two 8-key tiles at once: matrices (keys 0-7, k lo),
+    // (keys 0-7, k hi), (keys 8-15, k lo), (keys 8-15, k hi).
+    for (int64_t nt = 0; nt < nTiles; nt += 2) {
+      Value row = k.add(k.add(laneRow, k.mul(laneQuarter, 8)), nt * 8);
+      Value col = k.add(k.mul(laneHalf, 8), kt * 16);
+      SmallVector<Value> bRegs = k.loadMatrix(keyTiles, {stage, row, col}, 4, false);
+      for (int64_t half = 0; half < 2; ++half)
+        for (int64_t rt = 0; rt < c.rowTiles; ++rt) {
+          auto &fragment = scores[rt * nTiles + nt + half];
+          fragment = k.mma(aRegs[rt], {bRegs[2 * half], bRegs[2 * half + 1]},
+                           fragment);
+        }
+    }
+  }
+
+  // Scaled (log2 units), masked scores. Element e of a fragment is at row
+  // group (+8 for e >= 2) and key 2 * quad + (e % 2) of its 8-key tile.
+  double log2e = 1.4426950408889634;
+  Value scaleLog2 = k.f32(ops.rules.scale * log2e);
+  Value log2eValue = k.f32(log2e);
+  Value negInf = k.f32(-INFINITY);
+  Value lastQuery = k.sub(ops.queryLen, k.idx(1));
+  Value lastKey = k.sub(ops.kvLen, k.idx(1));
+  SmallVector<Value> rows;
+  for (int64_t r = 0; r < rowsPerThread(); ++r)
+    rows.push_back(k.min(threadRow(r), lastQuery));
+  for (int64_t rt = 0; rt < c.rowTiles; ++rt)
+    for (int64_t nt = 0; nt < nTiles; ++nt)
+      for (int64_t e = 0; e < 4; ++e) {
+        Value &score = scores[rt * nTiles + nt][e];
+        Value key = k.add(k.add(kvStart, nt * 8 + e % 2), k.mul(quad, 2));
+        Value inBounds = k.lt(key, ops.kvLen);
+        if (!ops.hasPairRules) {
+          score = k.select(inBounds, k.fmul(score, scaleLog2), negInf);
+          continue;
+        }
+        FailureOr<std::pair<Value, Value>> scored = buildPairScore(
+            b, loc, ops.rules, score, batch, head, rows[2 * rt + e / 2],
+            k.min(key, lastKey), ops.queryLen, ops.kvLen,
+            [&](OpBuilder &, Location) { return inBounds; });
+        if (failed(scored))
+          return failure();
+        score = k.fmul(scored->first, log2eValue);
+      }
+
+  // Online softmax per row; the four lanes of a quad share a row.
+  State next;
+  SmallVector<Value> rowScale;
+  for (int64_t r = 0; r < rowsPerThread(); ++r) {
+    int64_t rt = r / 2, e0 = (r % 2) * 2;
+    Value tileMax = negInf;
+    for (int64_t nt = 0; nt < nTiles; ++nt)
+      for (int64_t e = e0; e < e0 + 2; ++e)
+        tileMax = k.fmax(tileMax, scores[rt * nTiles + nt][e]);
+    tileMax = k.quadReduce(tileMax, [&](Value x, Value y) { return k.fmax(x, y); });
+    Value newMax = k.fmax(state.rowMax[r], tileMax);
+    // Shift by 0 while the row has seen no allowed key: exp2(-inf) = 0.
+    Value shift = k.select(k.isNegInf(newMax), zero, newMax);
+    Value alpha = k.exp2(k.fsub(state.rowMax[r], shift));
+    Value sum = k.fmul(state.rowSum[r], alpha);
+    for (int64_t nt = 0; nt < nTiles; ++nt)
+      for (int64_t e = e0; e < e0 + 2; ++e) {
+        Value &score = scores[rt * nTiles + nt][e];
+        score = k.exp2(k.fsub(score, shift));
+        sum = k.fadd(sum, score);
+      }
+    next.rowMax.push_back(newMax);
+    next.rowSum.push_back(sum);
+    rowScale.push_back(alpha);
+  }
+  next.acc = state.acc;
+  for (int64_t rt = 0; rt < c.rowTiles; ++rt)
+    for (int64_t i = 0; i < accPerRowTile(); ++i) {
+      Value &acc = next.acc[rt * accPerRowTile() + i];
+      acc = k.fmul(acc, rowScale[2 * rt + (i % 4) / 2]);
+    }
+
+  // O += P V: P's accumulator layout is the A operand's layout, two 8-key
+  // tiles per 16-key step.
+  for (int64_t kt = 0; kt < c.blockKv / 16; ++kt) {
+    SmallVector<SmallVector<Value>> pRegs;
+    for (int64_t rt = 0; rt < c.rowTiles; ++rt) {
+      auto &lo = scores[rt * nTiles + 2 * kt];
+      auto &hi = scores[rt * nTiles + 2 * kt + 1];
+      pRegs.push_back({k.packPair(lo[0], lo[1]), k.packPair(lo[2], lo[3]),
+                       k.packPair(hi[0], hi[1]), k.packPair(hi[2], hi[3])});
+    }
+    // Transposed V fragments of two 8-column tiles: matrices (keys 0-7,
+    // cols lo), (keys 8-15, cols lo), (keys 0-7, cols hi), (keys 8-15, cols hi).
+    for (int64_t dt = 0; dt < c.valueDim / 8; dt += 2) {
+      Value row = k.add(k.add(laneRow, k.mul(laneHalf, 8)), kt * 16);
+      Value col = k.add(k.mul(laneQuarter, 8), dt * 8);
+      SmallVector<Value> vRegs = k.loadMatrix(valueTiles, {stage, row, col}, 4, true);
+      for (int64_t half = 0; half < 2; ++half)
+        for (int64_t rt = 0; rt < c.rowTiles; ++rt) {
+          int64_t base = rt * accPerRowTile() + (dt + half) * 4;
+          SmallVector<Value> fragment(next.acc.begin() + base,
+                                      next.acc.begin() + base + 4);
+          fragment = k.mma(pRegs[rt], {vRegs[2 * half], vRegs[2 * half + 1]},
+                           fragment);
+          llvm::copy(fragment, next.acc.begin() + base);
+        }
+    }
+  }
+  return next;
+}
+
+void MmaAttentionKernel::writeResults(const State &state) {
+  OpBuilder &b = k.b;
+  Location loc = k.loc;
+  double ln2 = 0.6931471805599453;
+  Value zero = k.f32(0.0);
+  Value one = k.f32(1.0);
+  for (int64_t r = 0; r < rowsPerThread(); ++r) {
+    int64_t rt = r / 2, e0 = (r % 2) * 2;
+    Value row = threadRow(r);
+    Value sum = k.quadReduce(state.rowSum[r],
+                             [&](Value x, Value y) { return k.fadd(x, y); });
+    Value empty = k.isNegInf(state.rowMax[r]);
+    Value inverse = arith::DivFOp::create(b, loc, one, sum);
+    auto ifRow = scf::IfOp::create(b, loc, k.lt(row, ops.queryLen),
+                                   /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifRow.thenBlock());
+    for (int64_t dt = 0; dt < c.valueDim / 8; ++dt) {
+      int64_t base = rt * accPerRowTile() + dt * 4 + e0;
+      Value lo = k.select(empty, zero, k.fmul(state.acc[base], inverse));
+      Value hi = k.select(empty, zero, k.fmul(state.acc[base + 1], inverse));
+      Value wide = vector::FromElementsOp::create(
+          b, loc, VectorType::get({2}, b.getF32Type()), ValueRange{lo, hi});
+      Value pair = arith::TruncFOp::create(b, loc, k.pairType(), wide);
+      Value col = k.add(k.mul(quad, 2), dt * 8);
+      auto store = vector::StoreOp::create(b, loc, pair, ops.output,
+                                           ValueRange{batch, head, row, col});
+      store.setAlignmentAttr(b.getI64IntegerAttr(4));
+    }
+    Value lse = k.fmul(k.fadd(state.rowMax[r], k.log2(sum)), k.f32(ln2));
+    lse = k.select(empty, k.f32(-INFINITY), lse);
+    auto ifQuad = scf::IfOp::create(b, loc, k.cmp(arith::CmpIPredicate::eq, quad, k.idx(0)),
+                                    /*withElseRegion=*/false);
+    b.setInsertionPointToStart(ifQuad.thenBlock());
+    memref::StoreOp::create(b, loc, lse, ops.lse, ValueRange{batch, head, row});
+  }
+}
+
+LogicalResult MmaAttentionKernel::build() {
+  OpBuilder &b = k.b;
+  Location loc = k.loc;
+  gpu::KernelDim3 blockIds = launch.getBlockIds();
+  gpu::KernelDim3 threadIds = launch.getThreadIds();
+  tid = threadIds.x;
+  warp = k.div(tid, kWarpSize);
+  lane = k.rem(tid, kWarpSize);
+  group = k.div(lane, 4);
+  quad = k.rem(lane, 4);
+  queryStart = k.mul(blockIds.x, c.blockQ);
+  head = blockIds.y;
+  batch = blockIds.z;
+  kvHead = k.div(head, ops.queryHeads / ops.kvHeads);
+  setUpShared();
+
+  // Q once (its own copy group), the list, then the kv tiles.
+  SmallVector<Value> queryTokens;
+  copyRows(ops.query, head, queryTile, {}, queryStart, ops.queryLen, c.blockQ,
+           c.headDim, queryTokens);
+  nvgpu::DeviceAsyncCreateGroupOp::create(
+      b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), ValueRange{});
+  buildList();
+  Value blocks = k.loadI32(listCount, {k.idx(0)});
+  int64_t subTiles = c.listBlockKv / c.blockKv;
+  Value tiles = k.mul(blocks, subTiles);
+  auto tileStart = [&](KernelBuilder &tk, Value tile) {
+    Value block = tk.loadI32(list, {tk.div(tile, subTiles)});
+    return tk.add(tk.mul(block, c.listBlockKv), tk.mul(tk.rem(tile, subTiles), c.blockKv));
+  };
+
+  State initial;
+  for (int64_t r = 0; r < rowsPerThread(); ++r) {
+    initial.rowMax.push_back(k.f32(-INFINITY));
+    initial.rowSum.push_back(k.f32(0.0));
+  }
+  initial.acc.assign(c.rowTiles * accPerRowTile(), k.f32(0.0));
+
+  auto asyncWait = [&](OpBuilder &wb, Location wl, int32_t pending) {
+    // The token operand is not what the wait counts (cp.async.wait_group
+    // counts this thread's open groups), so any token serves.
+    Value token = nvgpu::DeviceAsyncCreateGroupOp::create(
+        wb, wl, nvgpu::DeviceAsyncTokenType::get(wb.getContext()), ValueRange{});
+    nvgpu::DeviceAsyncWaitOp::create(wb, wl, token, wb.getI32IntegerAttr(pending));
+  };
+
+  if (c.stages == 2) {
+    // Prefetch the first tile; each iteration then waits for its tile and
+    // issues the next one before its own math.
+    auto ifAny = scf::IfOp::create(b, loc, k.lt(k.idx(0), tiles), false);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifAny.thenBlock());
+      loadKvTile(tileStart(k, k.idx(0)), k.idx(0));
+    }
+  }
+  bool failedTile = false;
+  auto loop = scf::ForOp::create(
+      b, loc, k.idx(0), tiles, k.idx(1), values(initial),
+      [&](OpBuilder &lb, Location ll, Value tile, ValueRange args) {
+        KernelBuilder lk(lb, ll, k.element);
+        Value stage = c.stages == 2 ? lk.rem(tile, 2) : lk.idx(0);
+        Value kvStart = tileStart(lk, tile);
+        if (c.stages == 1) {
+          gpu::BarrierOp::create(lb, ll);
+          loadKvTile(kvStart, stage);
+        }
+        asyncWait(lb, ll, 0);
+        gpu::BarrierOp::create(lb, ll);
+        if (c.stages == 2) {
+          Value nextTile = lk.add(tile, 1);
+          auto ifNext = scf::IfOp::create(lb, ll, lk.lt(nextTile, tiles), false);
+          OpBuilder::InsertionGuard guard(lb);
+          lb.setInsertionPointToStart(ifNext.thenBlock());
+          KernelBuilder nk(lb, ll, k.element);
+          loadKvTile(tileStart(nk, nextTile), nk.rem(nextTile, 2));
+        }
+        FailureOr<State> updated = processTile(kvStart, stage, fromValues(args));
+        if (failed(updated)) {
+          failedTile = true;
+          scf::YieldOp::create(lb, ll, args);
+          return;
+        }
+        scf::YieldOp::create(lb, ll, values(*updated));
+      });
+  if (failedTile)
+    return failure();
+  // An empty list never waited for Q; nothing reads it then, but no copy
+  // may be left in flight when the block exits.
+  asyncWait(b, loc, 0);
+  writeResults(fromValues(loop.getResults()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// The rewrite
+//===----------------------------------------------------------------------===//
+
+/// `tensor` as a memref whose innermost stride is 1 (any other layout of the
+/// tensor's buffer is a cast away).
+static Value toKernelBuffer(OpBuilder &b, Location loc, Value tensor) {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
+  strides.back() = 1;
+  auto layout = StridedLayoutAttr::get(b.getContext(), ShapedType::kDynamic, strides);
+  auto memrefType = MemRefType::get(type.getShape(), type.getElementType(), layout);
+  return bufferization::ToBufferOp::create(b, loc, memrefType, tensor,
+                                           /*readOnly=*/true);
+}
+
+struct BlockSparseAttentionMmaLowering
+    : public OpRewritePattern<BlockSparseAttentionOp> {
+  BlockSparseAttentionMmaLowering(MLIRContext *ctx,
+                                  const MmaAttentionOptions &options)
+      : OpRewritePattern(ctx, /*benefit=*/2), options(options) {}
+
+  LogicalResult matchAndRewrite(BlockSparseAttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    std::string reason;
+    FailureOr<MmaKernelConfig> config = chooseMmaKernel(op, options, reason);
+    if (failed(config))
+      return rewriter.notifyMatchFailure(op, reason);
+    Location loc = op.getLoc();
+    LoweringBuilder l(rewriter, op, options.runtimeChecks);
+    AttentionShape shape = getAttentionShape(l, op.getQuery(), op.getKey(),
+                                             op.getValue(), nullptr, nullptr);
+    checkMaskLengths(l, op.getMaskAttr(), shape.kvLen);
+    Value numBlocks = op.getNumBlocks(), blockIndices = op.getBlockIndices();
+    l.checkEq(l.dim(numBlocks, 2), l.ceilDiv(shape.queryLen, config->listBlockQ),
+              "block lists do not have ceil(Sq / block_q) query blocks");
+    l.commonDim({{numBlocks, 0}, {blockIndices, 0}},
+                "num_blocks and block_indices batch differ");
+    l.commonDim({{numBlocks, 2}, {blockIndices, 2}},
+                "num_blocks and block_indices query blocks differ");
+
+    KernelOperands operands;
+    operands.op = op;
+    operands.batch = shape.batch;
+    operands.queryLen = shape.queryLen;
+    operands.kvLen = shape.kvLen;
+    operands.queryHeads = shape.queryHeads;
+    operands.kvHeads = shape.kvHeads;
+    operands.listHeads = cast<RankedTensorType>(blockIndices.getType()).getDimSize(1);
+    operands.capacity = l.dim(blockIndices, 3);
+    operands.kvBlocks = l.ceilDiv(shape.kvLen, config->listBlockKv);
+    Value listBatch = l.dim(numBlocks, 0);
+    if (std::optional<int64_t> value = getConstantIntValue(listBatch);
+        !value || *value != 1) {
+      Value isOne = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::eq,
+                                          listBatch, l.index(1));
+      Value isBatch = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::eq,
+                                            listBatch, shape.batch);
+      l.check(arith::OrIOp::create(rewriter, loc, isOne, isBatch),
+              "block lists' batch is neither 1 nor the batch size");
+      operands.listBatch = listBatch;
+    }
+    operands.rules.mask = op.getMaskAttr();
+    operands.rules.scale = getScaleValue(op.getScaleAttr(), shape.headDim);
+    if (!op.getMaskMod().empty())
+      operands.rules.maskMod = &op.getMaskMod();
+    if (!op.getScoreMod().empty())
+      operands.rules.scoreMod = &op.getScoreMod();
+    operands.hasPairRules = operands.rules.mask || operands.rules.maskMod ||
+                            operands.rules.scoreMod;
+
+    operands.query = toKernelBuffer(rewriter, loc, op.getQuery());
+    operands.key = toKernelBuffer(rewriter, loc, op.getKey());
+    operands.value = toKernelBuffer(rewriter, loc, op.getValue());
+    operands.numBlocks = toKernelBuffer(rewriter, loc, numBlocks);
+    operands.blockIndices = toKernelBuffer(rewriter, loc, blockIndices);
+    auto outputType = op.getOutput().getType();
+    auto lseType = op.getLse().getType();
+    auto allocOf = [&](RankedTensorType type, ArrayRef<Value> sizes) -> Value {
+      SmallVector<Value> dynamicSizes;
+      for (auto [d, size] : llvm::enumerate(sizes)) {
+        if (type.isDynamicDim(d))
+          dynamicSizes.push_back(size);
+        else
+          l.checkEq(size, l.index(type.getDimSize(d)),
+                    "result shape dim " + Twine(d));
+      }
+      auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+      return memref::AllocOp::create(rewriter, loc, memrefType, dynamicSizes);
+    };
+    Value heads = l.index(shape.queryHeads);
+    operands.output = allocOf(outputType, {shape.batch, heads, shape.queryLen,
+                                           l.index(shape.valueDim)});
+    operands.lse = allocOf(lseType, {shape.batch, heads, shape.queryLen});
+
+    Value queryTiles = l.ceilDiv(shape.queryLen, config->blockQ);
+    // count + list after the tiles (4 bytes each).
+    Value sharedBytes = arith::AddIOp::create(
+        rewriter, loc, l.index(config->tileBytes() + 4),
+        arith::MulIOp::create(rewriter, loc, operands.capacity, l.index(4)));
+    Value sharedBytesI32 =
+        arith::IndexCastOp::create(rewriter, loc, rewriter.getI32Type(), sharedBytes);
+    Value one = l.index(1);
+    auto launch = gpu::LaunchOp::create(
+        rewriter, loc, queryTiles, heads, shape.batch, l.index(config->threads()),
+        one, one, sharedBytesI32);
+    launch->setAttr("sparse_attn.mma_kernel",
+                    rewriter.getDictionaryAttr(
+                        {rewriter.getNamedAttr("block_q", rewriter.getI64IntegerAttr(config->blockQ)),
+                         rewriter.getNamedAttr("block_kv", rewriter.getI64IntegerAttr(config->blockKv)),
+                         rewriter.getNamedAttr("warps", rewriter.getI64IntegerAttr(config->warps)),
+                         rewriter.getNamedAttr("stages", rewriter.getI64IntegerAttr(config->stages)),
+                         rewriter.getNamedAttr("shared_memory_bytes",
+                                               rewriter.getI64IntegerAttr(config->tileBytes()))}));
+    {
+      OpBuilder::InsertionGuard guard(rewriter);
+      rewriter.setInsertionPointToStart(&launch.getBody().front());
+      KernelBuilder k(rewriter, loc, outputType.getElementType());
+      MmaAttentionKernel kernel(k, *config, operands, launch);
+      if (failed(kernel.build())) {
+        rewriter.eraseOp(launch);
+        return rewriter.notifyMatchFailure(op, "the mask cannot be lowered");
+      }
+      gpu::TerminatorOp::create(rewriter, loc);
+    }
+    Value output = bufferization::ToTensorOp::create(
+        rewriter, loc, outputType, operands.output, /*restrict=*/true,
+        /*writable=*/true);
+    Value lse = bufferization::ToTensorOp::create(
+        rewriter, loc, lseType, operands.lse, /*restrict=*/true, /*writable=*/true);
+    rewriter.replaceOp(op, {output, lse});
+    return success();
+  }
+
+  MmaAttentionOptions options;
+};
+
+struct ConvertSparseAttnToNVGPUPass
+    : sparse_attn::impl::ConvertSparseAttnToNVGPUPassBase<
+          ConvertSparseAttnToNVGPUPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    std::optional<ChipInfo> chipInfo = getChipInfo(chip);
+    if (!chipInfo) {
+      getOperation()->emitError() << "convert-sparse-attn-to-nvgpu: unknown chip '"
+                                  << chip << "' (expected sm_80 or sm_90)";
+      return signalPassFailure();
+    }
+    MmaAttentionOptions options;
+    options.blockQ = blockQ;
+    options.blockKv = blockKv;
+    options.stages = stages;
+    options.sharedMemoryBytes = chipInfo->sharedMemoryPerBlock;
+    options.runtimeChecks = runtimeChecks;
+    RewritePatternSet patterns(&getContext());
+    populateSparseAttnToNVGPUPatterns(patterns, options);
+    // Each op is rewritten once, into ops no pattern matches: a walk, not a
+    // fixed point (and no folding, which would hoist the kernel's constants
+    // out of the launch).
+    walkAndApplyPatterns(getOperation(), std::move(patterns));
+  }
+};
+
+} // namespace
+
+void sparse_attn::populateSparseAttnToNVGPUPatterns(
+    RewritePatternSet &patterns, const MmaAttentionOptions &options) {
+  patterns.add<BlockSparseAttentionMmaLowering>(patterns.getContext(), options);
+}

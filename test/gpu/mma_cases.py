@@ -1,0 +1,67 @@
+"""GPU-only cases for the tensor-core kernel of block_sparse_attention
+(convert-sparse-attn-to-nvgpu): f16/bf16, head dims 16-128, blocks that are
+multiples of 16, every list broadcast form with junk entries and repeats,
+masks, mods, GQA 1/4/8, S in {1, 17, 127, 128, 129, 1000, 4096}, Sq != Skv.
+
+The expected values are the float64 golden model's (test/Python/golden.py);
+these cases are too large for the CPU reference lowering, so
+test/gpu/build_cases.py computes only the golden results for them.
+"""
+
+import common as c
+import golden as g
+
+CASES = [
+    # Sizes and tiles: S in {1, 17, 127, 128, 129, 1000}, partial last blocks.
+    dict(B=1, Hq=4, Hkv=1, Sq=128, Skv=128, D=64, Dv=64, block=[64, 64], lists="all", elt="bf16"),
+    dict(B=2, Hq=8, Hkv=2, Sq=129, Skv=129, D=128, Dv=128, block=[128, 128], lists=("B", "Hkv"), C=2,
+         mask=g.Causal(), elt="bf16"),
+    dict(B=1, Hq=4, Hkv=4, Sq=127, Skv=127, D=64, Dv=64, block=[32, 32], lists=("1", "Hq"), C=4,
+         elt="f16"),
+    dict(B=2, Hq=8, Hkv=1, Sq=17, Skv=17, D=32, Dv=32, block=[16, 16], lists=("B", "1"), C=2,
+         mask=g.Causal(), elt="bf16", dyn=(0, 2)),
+    dict(B=1, Hq=8, Hkv=2, Sq=1, Skv=1000, D=128, Dv=128, block=[16, 64], lists=("1", "Hkv"), C=16,
+         mask=g.Causal(), elt="bf16", dyn=(2,)),
+    dict(B=1, Hq=4, Hkv=1, Sq=1000, Skv=1000, D=64, Dv=64, block=[128, 128], lists="exact",
+         mask=g.Causal(), elt="bf16", dyn=(2,), list_dyn=(2,)),
+    dict(B=1, Hq=4, Hkv=1, Sq=1000, Skv=1000, D=128, Dv=128, block=[64, 128], lists=("1", "Hq"), C=8,
+         mask=g.SlidingWindow(200, 0), elt="f16"),
+    # Sq != Skv both ways (bottom-right alignment, rows before the first key).
+    dict(B=1, Hq=4, Hkv=2, Sq=17, Skv=129, D=64, Dv=64, block=[16, 32], lists="exact",
+         mask=g.Causal(), elt="bf16"),
+    dict(B=2, Hq=4, Hkv=1, Sq=129, Skv=17, D=64, Dv=64, block=[32, 16], lists="all",
+         mask=g.Causal(), elt="f16", dyn=(0, 2)),
+    # Dv != D, head dims 16 and 48 (an odd number of 32-wide steps).
+    dict(B=1, Hq=2, Hkv=1, Sq=128, Skv=128, D=128, Dv=64, block=[64, 64], lists=("1", "Hq"), C=2,
+         elt="bf16"),
+    dict(B=1, Hq=2, Hkv=2, Sq=100, Skv=100, D=16, Dv=48, block=[32, 32], lists=("1", "1"), C=4,
+         mask=g.SinkWindow(4, 16), elt="bf16"),
+    # GQA 8 with per-head lists; junk entries, repeats, counts above capacity.
+    dict(B=2, Hq=8, Hkv=1, Sq=256, Skv=256, D=64, Dv=64, block=[64, 64], lists=("B", "Hq"), C=6,
+         p_valid=0.6, elt="bf16"),
+    dict(B=1, Hq=4, Hkv=1, Sq=129, Skv=129, D=64, Dv=64, block=[16, 16], lists="overfull", C=3,
+         mask=g.Union([g.SinkWindow(1, 0), g.Causal()]), elt="f16"),
+    dict(B=1, Hq=4, Hkv=2, Sq=160, Skv=160, D=64, Dv=64, block=[32, 32], lists="none", elt="bf16"),
+    # Masks: combinators, neighborhoods, mask_mod, score_mod, empty rows.
+    dict(B=1, Hq=2, Hkv=1, Sq=128, Skv=128, D=64, Dv=64, block=[16, 16], lists="all",
+         mask=g.Neighborhood([8, 16], [3, 5], [2, 1], [False, True]), elt="bf16"),
+    dict(B=1, Hq=4, Hkv=2, Sq=129, Skv=129, D=64, Dv=64, block=[32, 32], lists="all",
+         mask=g.Intersect([g.Causal(), g.SlidingWindow(40, 0)]), elt="bf16"),
+    dict(B=1, Hq=4, Hkv=2, Sq=127, Skv=127, D=64, Dv=64, block=[32, 32], lists=("1", "Hkv"), C=4,
+         mask=g.Causal(), mask_mod=c.MASK_MOD_MOD3, elt="bf16"),
+    dict(B=1, Hq=2, Hkv=2, Sq=64, Skv=80, D=64, Dv=64, block=[16, 16], lists=("1", "Hq"), C=4,
+         mask_mod=c.MASK_MOD_NEQ, score_mod=c.SCORE_MOD_SOFTCAP, inputs="quant", scale=1.0,
+         elt="bf16"),
+    dict(B=2, Hq=2, Hkv=1, Sq=48, Skv=48, D=32, Dv=32, block=[16, 16], lists=("B", "Hq"), C=3,
+         mask=g.SlidingWindow(6, 2), score_mod=c.SCORE_MOD_NEG_INF_ROWS, elt="f16"),
+    dict(B=2, Hq=2, Hkv=1, Sq=48, Skv=48, D=32, Dv=32, block=[16, 16], lists=("1", "1"), C=3,
+         mask=g.Causal(), score_mod=c.SCORE_MOD_NEG_INF_COLS, elt="bf16"),
+    # NaN / inf in keys and values of blocks the lists leave out.
+    dict(B=2, Hq=4, Hkv=2, Sq=64, Skv=64, D=32, Dv=32, block=[16, 16], lists=("B", "Hq"), C=2,
+         inputs="nan_v", elt="bf16"),
+    # S = 4096, GQA 4, both head dims.
+    dict(B=1, Hq=4, Hkv=1, Sq=4096, Skv=4096, D=128, Dv=128, block=[128, 128], lists="exact",
+         mask=g.Causal(), elt="bf16", dyn=(2,), list_dyn=(2,)),
+    dict(B=1, Hq=4, Hkv=1, Sq=4096, Skv=4096, D=64, Dv=64, block=[128, 128], lists=("1", "Hq"), C=6,
+         p_valid=0.9, elt="f16"),
+]
