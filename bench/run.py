@@ -112,12 +112,17 @@ def membership(num, idx, n):
     return member[..., :n]
 
 
+def causal_mod(b, h, i, j):
+    return j <= i
+
+
+def sliding_mod(b, h, i, j):
+    return (j <= i) & (i - j <= 1023)
+
+
 def pair_mask(mask):
-    if mask in ("causal", "topk"):
-        return lambda b, h, i, j: j <= i
-    if mask == "sliding":
-        return lambda b, h, i, j: (j <= i) & (i - j <= 1023)
-    return None
+    # Module-level functions: torch.compile keys its cache on their identity.
+    return {"causal": causal_mod, "topk": causal_mod, "sliding": sliding_mod}.get(mask)
 
 
 def reference_check(out, q, k, v, member, mask, s, gen):
@@ -160,6 +165,11 @@ def main():
     props = torch.cuda.get_device_properties(0)
     gpu = props.name.replace(" ", "-")
     print(f"device: {props.name}, torch {torch.__version__}", flush=True)
+    # One compilation per shape and mask_mod: more than dynamo's default of 8,
+    # past which it would silently run FlexAttention's eager math instead.
+    for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit"):
+        if hasattr(torch._dynamo.config, name):
+            setattr(torch._dynamo.config, name, 256)
     flex = torch.compile(flex_attention, dynamic=False)
     gen = torch.Generator(device="cuda")
     gen.manual_seed(0)

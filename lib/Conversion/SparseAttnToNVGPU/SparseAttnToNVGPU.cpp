@@ -257,6 +257,60 @@ public:
   }
 };
 
+/// Whether `mask` allows every pair of positions in [firstPos, lastPos] and
+/// keys in [firstKey, lastKey] (an i1, uniform over the thread block), or
+/// null when the mask has no such test (neighborhoods, documents): those
+/// tiles are always masked pair by pair.
+static Value buildTileFullyAllowed(KernelBuilder &k, Attribute mask,
+                                   Value firstPos, Value lastPos,
+                                   Value firstKey, Value lastKey) {
+  using P = arith::CmpIPredicate;
+  auto clampWindow = [](int64_t value) {
+    return std::min<int64_t>(value, int64_t(1) << 33);
+  };
+  auto both = [&](Value x, Value y) -> Value {
+    return arith::AndIOp::create(k.b, k.loc, x, y);
+  };
+  if (!mask)
+    return arith::ConstantIntOp::create(k.b, k.loc, 1, 1);
+  if (isa<CausalAttr>(mask))
+    return k.cmp(P::sle, lastKey, firstPos);
+  if (auto window = dyn_cast<SlidingWindowAttr>(mask))
+    return both(k.cmp(P::sle, lastKey, k.add(firstPos, clampWindow(window.getRight()))),
+                k.cmp(P::sge, firstKey, k.sub(lastPos, k.idx(clampWindow(window.getLeft())))));
+  if (auto sink = dyn_cast<SinkWindowAttr>(mask)) {
+    Value inSink = k.lt(lastKey, k.idx(clampWindow(sink.getSink())));
+    Value inWindow =
+        k.lt(k.sub(lastPos, firstKey), k.idx(clampWindow(sink.getWindow())));
+    return both(k.cmp(P::sle, lastKey, firstPos),
+                arith::OrIOp::create(k.b, k.loc, inSink, inWindow));
+  }
+  ArrayRef<Attribute> elements;
+  bool isUnion = false;
+  if (auto intersect = dyn_cast<IntersectAttr>(mask)) {
+    elements = intersect.getMasks();
+  } else if (auto unionAttr = dyn_cast<UnionAttr>(mask)) {
+    elements = unionAttr.getMasks();
+    isUnion = true;
+  }
+  if (elements.empty())
+    return nullptr;
+  Value result;
+  for (Attribute element : elements) {
+    Value full = buildTileFullyAllowed(k, element, firstPos, lastPos, firstKey, lastKey);
+    // A union is full if one element is; an intersection needs all.
+    if (!full) {
+      if (isUnion)
+        continue;
+      return nullptr;
+    }
+    result = !result ? full
+                     : isUnion ? arith::OrIOp::create(k.b, k.loc, result, full).getResult()
+                               : both(result, full);
+  }
+  return result;
+}
+
 /// Everything the kernel body reads from the host side.
 struct KernelOperands {
   Value query, key, value, numBlocks, blockIndices, output, lse; // memrefs
@@ -529,27 +583,73 @@ MmaAttentionKernel::processTile(Value kvStart, Value stage, const State &state) 
   Value negInf = k.f32(-INFINITY);
   Value lastQuery = k.sub(ops.queryLen, k.idx(1));
   Value lastKey = k.sub(ops.kvLen, k.idx(1));
-  SmallVector<Value> rows;
-  for (int64_t r = 0; r < rowsPerThread(); ++r)
-    rows.push_back(k.min(threadRow(r), lastQuery));
-  for (int64_t rt = 0; rt < c.rowTiles; ++rt)
-    for (int64_t nt = 0; nt < nTiles; ++nt)
-      for (int64_t e = 0; e < 4; ++e) {
-        Value &score = scores[rt * nTiles + nt][e];
-        Value key = k.add(k.add(kvStart, nt * 8 + e % 2), k.mul(quad, 2));
-        Value inBounds = k.lt(key, ops.kvLen);
-        if (!ops.hasPairRules) {
-          score = k.select(inBounds, k.fmul(score, scaleLog2), negInf);
-          continue;
-        }
-        FailureOr<std::pair<Value, Value>> scored = buildPairScore(
-            b, loc, ops.rules, score, batch, head, rows[2 * rt + e / 2],
-            k.min(key, lastKey), ops.queryLen, ops.kvLen,
-            [&](OpBuilder &, Location) { return inBounds; });
-        if (failed(scored))
-          return failure();
-        score = k.fmul(scored->first, log2eValue);
+  SmallVector<Value> flat;
+  for (auto &fragment : scores)
+    flat.append(fragment);
+  // Tiles inside the keys and wholly allowed by a structural mask (no
+  // mods) skip the per-pair rules; the branch is uniform over the block.
+  Value lastTileKey = k.add(kvStart, c.blockKv - 1);
+  Value fullTile = k.lt(lastTileKey, ops.kvLen);
+  if (ops.rules.maskMod || ops.rules.scoreMod) {
+    fullTile = nullptr;
+  } else if (ops.rules.mask) {
+    Value offset = k.sub(ops.kvLen, ops.queryLen);
+    Value firstPos = k.add(queryStart, offset);
+    Value lastRow = k.sub(k.min(k.add(queryStart, c.blockQ), ops.queryLen), k.idx(1));
+    Value allowed = buildTileFullyAllowed(k, ops.rules.mask, firstPos,
+                                          k.add(lastRow, offset), kvStart, lastTileKey);
+    fullTile = allowed ? arith::AndIOp::create(b, loc, fullTile, allowed).getResult()
+                       : nullptr;
+  }
+  auto maskScores = [&](OpBuilder &) -> FailureOr<SmallVector<Value>> {
+    SmallVector<Value> rows;
+    for (int64_t r = 0; r < rowsPerThread(); ++r)
+      rows.push_back(k.min(threadRow(r), lastQuery));
+    SmallVector<Value> masked;
+    for (auto [position, score] : llvm::enumerate(flat)) {
+      int64_t rt = position / (4 * nTiles), nt = position / 4 % nTiles, e = position % 4;
+      Value key = k.add(k.add(kvStart, nt * 8 + e % 2), k.mul(quad, 2));
+      Value inBounds = k.lt(key, ops.kvLen);
+      if (!ops.hasPairRules) {
+        masked.push_back(k.select(inBounds, k.fmul(score, scaleLog2), negInf));
+        continue;
       }
+      FailureOr<std::pair<Value, Value>> scored = buildPairScore(
+          b, loc, ops.rules, score, batch, head, rows[2 * rt + e / 2],
+          k.min(key, lastKey), ops.queryLen, ops.kvLen,
+          [&](OpBuilder &, Location) { return inBounds; });
+      if (failed(scored))
+        return failure();
+      masked.push_back(k.fmul(scored->first, log2eValue));
+    }
+    return masked;
+  };
+  SmallVector<Value> final;
+  if (!fullTile) {
+    FailureOr<SmallVector<Value>> masked = maskScores(b);
+    if (failed(masked))
+      return failure();
+    final = *masked;
+  } else {
+    SmallVector<Type> types(flat.size(), b.getF32Type());
+    auto ifFull = scf::IfOp::create(b, loc, types, fullTile, /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifFull.thenBlock());
+      SmallVector<Value> scaled;
+      for (Value score : flat)
+        scaled.push_back(k.fmul(score, scaleLog2));
+      scf::YieldOp::create(b, loc, scaled);
+      b.setInsertionPointToStart(ifFull.elseBlock());
+      FailureOr<SmallVector<Value>> masked = maskScores(b);
+      if (failed(masked))
+        return failure();
+      scf::YieldOp::create(b, loc, *masked);
+    }
+    final.assign(ifFull.getResults().begin(), ifFull.getResults().end());
+  }
+  for (auto [position, score] : llvm::enumerate(final))
+    scores[position / 4][position % 4] = score;
 
   // Online softmax per row; the four lanes of a quad share a row.
   State next;
@@ -661,7 +761,10 @@ LogicalResult MmaAttentionKernel::build() {
   lane = k.rem(tid, kWarpSize);
   group = k.div(lane, 4);
   quad = k.rem(lane, 4);
-  queryStart = k.mul(blockIds.x, c.blockQ);
+  // Later query tiles usually list more kv blocks (causal masks): they
+  // start first, so the last wave is of short tiles.
+  Value reversed = k.sub(k.sub(launch.getGridSize().x, blockIds.x), k.idx(1));
+  queryStart = k.mul(reversed, c.blockQ);
   head = blockIds.y;
   batch = blockIds.z;
   kvHead = k.div(head, ops.queryHeads / ops.kvHeads);
