@@ -176,6 +176,7 @@ def main():
     with open(os.path.join(options.artifacts, "compile_times.json")) as f:
         compile_times = json.load(f)["seconds"]
     results = []
+    path = os.path.join(options.out, f"{gpu}-{datetime.date.today().isoformat()}.json")
     masks = options.only.split(",") if options.only else ["causal", "sliding", "random", "topk", "dense"]
     sizes = [(s, d, hkv) for s in ([8192] if options.quick else [8192, 32768])
              for d in ([128] if options.quick else [128, 64]) for hkv in (16, 4)]
@@ -238,6 +239,7 @@ def main():
                        config=json.load(open(os.path.join(options.artifacts, name, "manifest.json")))
                        ["launches"][0].get("shared_memory"))
             results.append(row)
+            save(results, props, path)
             print(f"{row['case']:28s} dens {density:5.3f}  ours {ms:8.3f} ms {row['tflops']:6.1f} TF/s"
                   f"  flex {flex_ms:8.3f} ms {row['flex_tflops']:6.1f}  ratio {row['ratio_vs_flex']:5.2f}"
                   f"  flash {sdpa['sdpa_flash_ms']}  cudnn {sdpa['sdpa_cudnn_ms']}"
@@ -245,11 +247,6 @@ def main():
             del block_mask, out, lse
         del inputs
         torch.cuda.empty_cache()
-    date = datetime.date.today().isoformat()
-    path = os.path.join(options.out, f"{gpu}-{date}.json")
-    with open(path, "w") as f:
-        json.dump(dict(device=props.name, torch=torch.__version__, date=date, method=__doc__,
-                       cases=results), f, indent=1)
     try:
         plot(results, path.replace(".json", ".png"))
     except Exception as error:  # noqa: BLE001 (the plot is a convenience)
@@ -258,6 +255,15 @@ def main():
     print(f"{len(results)} cases, numerics failed: {failed or 'none'}; "
           f"ratio >= 1 in {sum(r['ratio_vs_flex'] >= 1 for r in results)} of {len(results)}")
     return 1 if failed else 0
+
+
+def save(results, props, path):
+    """Rewrites the results file after every case (a cut-off run keeps what
+    it measured)."""
+    with open(path, "w") as f:
+        json.dump(dict(device=props.name, torch=torch.__version__,
+                       date=datetime.date.today().isoformat(), method=__doc__, cases=results),
+                  f, indent=1)
 
 
 def plot(results, path):
