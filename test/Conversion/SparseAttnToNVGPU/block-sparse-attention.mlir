@@ -1,0 +1,71 @@
+// RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu | FileCheck %s
+// RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="block-q=64 stages=1" | FileCheck %s --check-prefix=OPTS
+
+// block_sparse_attention on bf16/f16 becomes one gpu.launch of the
+// tensor-core kernel: operands as buffers, results allocated, the launch,
+// results back as tensors. Ops the kernel does not take stay for the
+// general path.
+
+// CHECK-LABEL: func.func @causal_bf16(
+// CHECK: %[[Q:.*]] = bufferization.to_buffer %{{.*}} read_only : tensor<1x4x?x128xbf16> to memref<1x4x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>>
+// CHECK: %[[OUT:.*]] = memref.alloc(%{{.*}}) : memref<1x4x?x128xbf16>
+// CHECK: %[[LSE:.*]] = memref.alloc(%{{.*}}) : memref<1x4x?xf32>
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %{{.*}}, {{.*}} = %c4{{.*}}, {{.*}} = %c1{{.*}}) threads({{.*}}) in ({{.*}} = %c128{{.*}}, {{.*}}) dynamic_shared_memory_size
+// CHECK: gpu.dynamic_shared_memory
+// CHECK: nvgpu.device_async_copy {{.*}} {bypassL1} : memref<1x4x?x128xbf16, strided<[?, ?, ?, 1], offset: ?>> to memref<128x136xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = false} : memref<128x136xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
+// CHECK: nvvm.mma.sync {{.*}} multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = true} : memref<2x64x136xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
+// CHECK: } {sparse_attn.mma_kernel = {block_kv = 64 : i64, block_q = 128 : i64, shared_memory_bytes = 104448 : i64, stages = 2 : i64, warps = 4 : i64}}
+// CHECK: bufferization.to_tensor %[[OUT]] restrict writable
+// CHECK: bufferization.to_tensor %[[LSE]] restrict writable
+
+// OPTS-LABEL: func.func @causal_bf16(
+// OPTS: {sparse_attn.mma_kernel = {block_kv = 64 : i64, block_q = 64 : i64, shared_memory_bytes = 52224 : i64, stages = 1 : i64, warps = 4 : i64}}
+func.func @causal_bf16(%q: tensor<1x4x?x128xbf16>, %k: tensor<1x2x?x128xbf16>, %v: tensor<1x2x?x128xbf16>,
+                       %num: tensor<1x1x?xi32>, %idx: tensor<1x1x?x8xi32>) -> (tensor<1x4x?x128xbf16>, tensor<1x4x?xf32>) {
+  %o, %lse = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx {block = [128, 128], mask = #sparse_attn.causal}
+      : tensor<1x4x?x128xbf16>, tensor<1x2x?x128xbf16>, tensor<1x2x?x128xbf16>, tensor<1x1x?xi32>, tensor<1x1x?x8xi32>
+     -> tensor<1x4x?x128xbf16>, tensor<1x4x?xf32>
+  return %o, %lse : tensor<1x4x?x128xbf16>, tensor<1x4x?xf32>
+}
+
+// Small blocks: one 16-row tile per warp, 16-key tiles; f16 operands stay
+// f16x2 registers.
+// CHECK-LABEL: func.func @small_blocks_f16(
+// CHECK: nvvm.mma.sync {{.*}} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
+// CHECK: {sparse_attn.mma_kernel = {block_kv = 16 : i64, block_q = 32 : i64, shared_memory_bytes = 13824 : i64, stages = 2 : i64, warps = 2 : i64}}
+func.func @small_blocks_f16(%q: tensor<2x8x96x64xf16>, %k: tensor<2x8x96x64xf16>, %v: tensor<2x8x96x64xf16>,
+                            %num: tensor<2x8x3xi32>, %idx: tensor<2x8x3x6xi32>) -> (tensor<2x8x96x64xf16>, tensor<2x8x96xf32>) {
+  %o, %lse = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx {block = [32, 16]}
+      : tensor<2x8x96x64xf16>, tensor<2x8x96x64xf16>, tensor<2x8x96x64xf16>, tensor<2x8x3xi32>, tensor<2x8x3x6xi32>
+     -> tensor<2x8x96x64xf16>, tensor<2x8x96xf32>
+  return %o, %lse : tensor<2x8x96x64xf16>, tensor<2x8x96xf32>
+}
+
+// Left for the general path: f32, head dims over 128, blocks not a
+// multiple of 16, masks reading segment ids.
+// CHECK-LABEL: func.func @not_taken(
+// CHECK-COUNT-4: = sparse_attn.block_sparse_attention
+// CHECK-NOT: gpu.launch
+func.func @not_taken(%q: tensor<1x2x64x64xf32>, %k: tensor<1x2x64x64xf32>, %v: tensor<1x2x64x64xf32>,
+                     %qw: tensor<1x2x64x256xbf16>, %kw: tensor<1x2x64x256xbf16>,
+                     %qs: tensor<1x2x64x64xbf16>, %ks: tensor<1x2x64x64xbf16>,
+                     %num: tensor<1x1x2xi32>, %idx: tensor<1x1x2x2xi32>,
+                     %num8: tensor<1x1x8xi32>, %idx8: tensor<1x1x8x8xi32>,
+                     %seg: tensor<1x64xi32>) -> (tensor<1x2x64x64xf32>, tensor<1x2x64x256xbf16>, tensor<1x2x64x64xbf16>, tensor<1x2x64x64xbf16>) {
+  %o1, %l1 = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx {block = [32, 32]}
+      : tensor<1x2x64x64xf32>, tensor<1x2x64x64xf32>, tensor<1x2x64x64xf32>, tensor<1x1x2xi32>, tensor<1x1x2x2xi32>
+     -> tensor<1x2x64x64xf32>, tensor<1x2x64xf32>
+  %o2, %l2 = sparse_attn.block_sparse_attention %qw, %kw, %kw, %num, %idx {block = [32, 32]}
+      : tensor<1x2x64x256xbf16>, tensor<1x2x64x256xbf16>, tensor<1x2x64x256xbf16>, tensor<1x1x2xi32>, tensor<1x1x2x2xi32>
+     -> tensor<1x2x64x256xbf16>, tensor<1x2x64xf32>
+  %o3, %l3 = sparse_attn.block_sparse_attention %qs, %ks, %ks, %num8, %idx8 {block = [8, 8]}
+      : tensor<1x2x64x64xbf16>, tensor<1x2x64x64xbf16>, tensor<1x2x64x64xbf16>, tensor<1x1x8xi32>, tensor<1x1x8x8xi32>
+     -> tensor<1x2x64x64xbf16>, tensor<1x2x64xf32>
+  %o4, %l4 = sparse_attn.block_sparse_attention %qs, %ks, %ks, %num, %idx segment_ids(%seg, %seg : tensor<1x64xi32>, tensor<1x64xi32>) {block = [32, 32], mask = #sparse_attn.document}
+      : tensor<1x2x64x64xbf16>, tensor<1x2x64x64xbf16>, tensor<1x2x64x64xbf16>, tensor<1x1x2xi32>, tensor<1x1x2x2xi32>
+     -> tensor<1x2x64x64xbf16>, tensor<1x2x64xf32>
+  return %o1, %o2, %o3, %o4 : tensor<1x2x64x64xf32>, tensor<1x2x64x256xbf16>, tensor<1x2x64x64xbf16>, tensor<1x2x64x64xbf16>
+}

@@ -1,0 +1,36 @@
+// RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90" -o %t.sm90.mlir
+// RUN: FileCheck %s --check-prefix=PTX < %t.sm90.mlir
+// RUN: FileCheck %s --check-prefix=CPASYNC < %t.sm90.mlir
+// RUN: FileCheck %s --check-prefix=LDMATRIX < %t.sm90.mlir
+// RUN: FileCheck %s --check-prefix=TRANS < %t.sm90.mlir
+// RUN: FileCheck %s --check-prefix=EXP < %t.sm90.mlir
+// RUN: %python %S/ptxas_check.py %t.sm90.mlir sm_90 | FileCheck %s --check-prefix=PTXAS
+// RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_80" -o %t.sm80.mlir
+// RUN: %python %S/ptxas_check.py %t.sm80.mlir sm_80 | FileCheck %s --check-prefix=PTXAS
+// RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90 tensor-cores=false" | FileCheck %s --check-prefix=GENERAL
+
+// The pipeline gives block_sparse_attention on bf16 to the tensor-core
+// kernel: its PTX stages tiles with cp.async, feeds mma.sync from
+// ldmatrix (transposed for V) and takes exponentials with ex2.approx.
+// With tensor-cores=false the op takes the general tiled path.
+
+// PTXAS: {{ptxas assembled [0-9]+ PTX module\(s\)|ptxas not found: [0-9]+ PTX module\(s\) for sm_[0-9]+ NOT assembled}}
+
+// PTX-LABEL: llvm.func @causal(
+// PTX: gpu.launch_func @causal_kernel::@causal_kernel
+// PTX: gpu.binary @causal_kernel
+// PTX-SAME: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32
+// CPASYNC: gpu.binary @causal_kernel {{.*}}cp.async.cg.shared.global
+// LDMATRIX: gpu.binary @causal_kernel {{.*}}ldmatrix.sync.aligned.m8n8.x4.shared.b16
+// TRANS: gpu.binary @causal_kernel {{.*}}ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16
+// EXP: gpu.binary @causal_kernel {{.*}}ex2.approx.ftz.f32
+
+// GENERAL-LABEL: llvm.func @causal(
+// GENERAL-NOT: mma.sync
+func.func @causal(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x2x?x128xbf16>, %v: tensor<?x2x?x128xbf16>,
+                  %num: tensor<1x8x?xi32>, %idx: tensor<1x8x?x?xi32>) -> (tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>) {
+  %o, %lse = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx {block = [128, 128], mask = #sparse_attn.causal}
+      : tensor<?x8x?x128xbf16>, tensor<?x2x?x128xbf16>, tensor<?x2x?x128xbf16>, tensor<1x8x?xi32>, tensor<1x8x?x?xi32>
+     -> tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>
+  return %o, %lse : tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>
+}
