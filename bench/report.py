@@ -1,0 +1,26 @@
+"""Prints the Markdown table of a bench/run.py results file (docs/performance.md).
+
+Usage: python3 bench/report.py bench/results/NVIDIA-H200-2026-12-02.json
+"""
+
+import json
+import sys
+
+
+def main():
+    with open(sys.argv[1]) as f:
+        run = json.load(f)
+    print(f"{run['device']}, torch {run['torch']}, {run['date']}\n")
+    print("| case | density | ours ms | ours TFLOP/s | Flex ms | Flex TFLOP/s | Flex / ours "
+          "| SDPA flash ms | SDPA cuDNN ms | max err (torch bf16) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in run["cases"]:
+        flash = "" if r["sdpa_flash_ms"] is None else f"{r['sdpa_flash_ms']:.3f}"
+        cudnn = "" if r["sdpa_cudnn_ms"] is None else f"{r['sdpa_cudnn_ms']:.3f}"
+        print(f"| {r['case']} | {r['density']:.3f} | {r['ms']:.3f} | {r['tflops']:.0f} | "
+              f"{r['flex_ms']:.3f} | {r['flex_tflops']:.0f} | {r['ratio_vs_flex']:.2f} | {flash} | "
+              f"{cudnn} | {r['max_err']:.1e} ({r['torch_bf16_err']:.1e}) |")
+
+
+if __name__ == "__main__":
+    main()
