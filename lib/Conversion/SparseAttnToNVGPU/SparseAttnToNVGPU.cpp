@@ -948,6 +948,11 @@ struct BlockSparseAttentionMmaLowering
     Value sharedBytes = arith::AddIOp::create(
         rewriter, loc, l.index(config->tileBytes() + 4),
         arith::MulIOp::create(rewriter, loc, operands.capacity, l.index(4)));
+    // A dynamic capacity bounds the list only at run time.
+    l.check(arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sle, sharedBytes,
+                                  l.index(options.sharedMemoryBytes)),
+            "block_indices capacity " + Twine("exceeds what the tensor-core kernel's shared "
+                                              "memory holds"));
     Value sharedBytesI32 =
         arith::IndexCastOp::create(rewriter, loc, rewriter.getI32Type(), sharedBytes);
     Value one = l.index(1);
