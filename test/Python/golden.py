@@ -231,6 +231,17 @@ def dense_allowed(mask, batch, sq, skv, seg_q=None, seg_kv=None):
 # ----------------------------------------------------------------------------
 
 
+# When set (test/gpu/build_cases.py), the attention ops round where torch's
+# same computation in the input precision rounds: scores, normalized
+# probabilities and outputs to the element type (products still summed in
+# float64). The GPU pass rule compares against that computation's error.
+ROUND = None
+
+
+def _round(x):
+    return x if ROUND is None else np.asarray(ROUND(x), dtype=np.float64)
+
+
 def _softmax_rows(t, allowed, combine):
     """t [..., Skv] scores, allowed [..., Skv] bool; combine(p) -> [..., Dv]
     computes sum_j p_j v_j.
@@ -245,8 +256,10 @@ def _softmax_rows(t, allowed, combine):
         m_safe = np.where(empty, 0.0, m)
         p = np.where(allowed, np.exp(tm - m_safe[..., None]), 0.0)
         l = p.sum(axis=-1)
-        num = combine(p)
-        out = num / np.where(empty, 1.0, l)[..., None]
+        if ROUND is None:
+            out = combine(p) / np.where(empty, 1.0, l)[..., None]
+        else:
+            out = _round(combine(_round(p / np.where(empty, 1.0, l)[..., None])))
         lse = m + np.log(np.where(empty, 1.0, l))
     out = np.where(empty[..., None], 0.0, out)
     lse = np.where(empty, -np.inf, lse)
@@ -298,7 +311,7 @@ def attention(q, k, v, mask=None, scale=None, mask_mod=None, score_mod=None,
     kk = np.repeat(k, G, axis=1)  # query head h reads kv head h // G
     vv = np.repeat(v, G, axis=1)
     with np.errstate(invalid="ignore", over="ignore"):
-        s = scale * np.matmul(q, np.swapaxes(kk, -1, -2))
+        s = _round(scale * np.matmul(q, np.swapaxes(kk, -1, -2)))
     allowed = dense_allowed(mask, B, Sq, Skv, seg_q, seg_kv)[:, None, :, :]
     b, h, i, j = _index_grids(B, Hq, Sq, Skv)
     if mask_mod is not None:
@@ -371,7 +384,7 @@ def token_sparse_attention(q, k, v, token_indices, scale=None):
     kg = np.repeat(kg, G, axis=1)
     vg = np.repeat(vg, G, axis=1)
     with np.errstate(invalid="ignore", over="ignore"):
-        s = scale * np.einsum("bhid,bhitd->bhit", q, kg)
+        s = _round(scale * np.einsum("bhid,bhitd->bhit", q, kg))
     allowed = np.broadcast_to(valid[:, None], s.shape)
     # Invalid slots are never dereferenced: their (gathered) values are zeroed.
     vg = np.where(allowed[..., None], vg, 0.0)
