@@ -1002,6 +1002,16 @@ struct ConvertSparseAttnToNVGPUPass
                                   << chip << "' (expected sm_80 or sm_90)";
       return signalPassFailure();
     }
+    // A request the kernel cannot take is an error, not a silent fallback.
+    if (!llvm::is_contained(ArrayRef<int64_t>{0, 16, 32, 64, 128}, int64_t(blockQ)) ||
+        !llvm::is_contained(ArrayRef<int64_t>{0, 16, 32, 64}, int64_t(blockKv)) ||
+        (stages != 1 && stages != 2)) {
+      getOperation()->emitError()
+          << "convert-sparse-attn-to-nvgpu: block-q must be 16, 32, 64 or 128, "
+             "block-kv 16, 32 or 64, stages 1 or 2 (got block-q = "
+          << blockQ << ", block-kv = " << blockKv << ", stages = " << stages << ")";
+      return signalPassFailure();
+    }
     MmaAttentionOptions options;
     options.blockQ = blockQ;
     options.blockKv = blockKv;

@@ -1,5 +1,11 @@
 // RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu | FileCheck %s
 // RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="block-q=64 stages=1" | FileCheck %s --check-prefix=OPTS
+// RUN: not sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="stages=3" 2>&1 | FileCheck %s --check-prefix=BADOPT
+// RUN: not sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="block-q=48" 2>&1 | FileCheck %s --check-prefix=BADOPT
+// RUN: not sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_70" 2>&1 | FileCheck %s --check-prefix=BADCHIP
+
+// BADOPT: error: convert-sparse-attn-to-nvgpu: block-q must be 16, 32, 64 or 128, block-kv 16, 32 or 64, stages 1 or 2
+// BADCHIP: error: convert-sparse-attn-to-nvgpu: unknown chip 'sm_70' (expected sm_80 or sm_90)
 
 // block_sparse_attention on bf16/f16 becomes one gpu.launch of the
 // tensor-core kernel: operands as buffers, results allocated, the launch,
