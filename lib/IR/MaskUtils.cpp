@@ -16,14 +16,17 @@
 using namespace mlir;
 using namespace mlir::sparse_attn;
 
+ArrayRef<Attribute> mlir::sparse_attn::getCombinedMasks(Attribute mask) {
+  if (auto intersect = dyn_cast_or_null<IntersectAttr>(mask))
+    return intersect.getMasks();
+  if (auto unite = dyn_cast_or_null<UnionAttr>(mask))
+    return unite.getMasks();
+  return {};
+}
+
 unsigned mlir::sparse_attn::getMaskNestingDepth(Attribute mask) {
-  ArrayRef<Attribute> elements;
-  if (auto intersect = dyn_cast<IntersectAttr>(mask))
-    elements = intersect.getMasks();
-  else if (auto unite = dyn_cast<UnionAttr>(mask))
-    elements = unite.getMasks();
   unsigned depth = 0;
-  for (Attribute element : elements)
+  for (Attribute element : getCombinedMasks(mask))
     depth = std::max(depth, getMaskNestingDepth(element));
   return depth + 1;
 }

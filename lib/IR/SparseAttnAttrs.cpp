@@ -35,15 +35,11 @@ void SparseAttnDialect::registerAttributes() {
 /// Window parameters are clamped to this before position arithmetic: every
 /// position fits in 32 bits, so a larger window behaves the same and the
 /// sums below cannot overflow.
-static constexpr int64_t kWindowClamp = int64_t(1) << 33;
 
 /// A neighborhood query whose window splits into more key ranges than this
 /// is not enumerated at compile time (its analysis fails instead).
 static constexpr int64_t kMaxNeighborhoodRanges = int64_t(1) << 16;
 
-static int64_t clampWindow(int64_t value) {
-  return std::min(value, kWindowClamp);
-}
 
 //===----------------------------------------------------------------------===//
 // CausalAttr

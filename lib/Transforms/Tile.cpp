@@ -10,6 +10,7 @@
 
 #include "SparseAttn/Conversion/LoweringBuilder.h"
 #include "SparseAttn/Conversion/MaskPredicate.h"
+#include "SparseAttn/IR/MaskUtils.h"
 #include "SparseAttn/IR/SparseAttnOps.h"
 #include "SparseAttn/Transforms/TileConfig.h"
 
@@ -44,9 +45,6 @@ static std::pair<Value, Value> buildKeyHull(OpBuilder &b, Location loc,
   auto c = [&](int64_t value) -> Value {
     return arith::ConstantIndexOp::create(b, loc, value);
   };
-  auto clampWindow = [](int64_t value) {
-    return std::min<int64_t>(value, int64_t(1) << 33);
-  };
   Value zero = c(0);
   if (isa_and_nonnull<CausalAttr, SinkWindowAttr>(mask))
     return {zero, arith::AddIOp::create(b, loc, last, c(1))};
@@ -56,14 +54,8 @@ static std::pair<Value, Value> buildKeyHull(OpBuilder &b, Location loc,
     Value hi = arith::AddIOp::create(b, loc, last, reach);
     return {lo, hi};
   }
-  ArrayRef<Attribute> elements;
-  bool isUnion = false;
-  if (auto intersect = dyn_cast_or_null<IntersectAttr>(mask)) {
-    elements = intersect.getMasks();
-  } else if (auto unionAttr = dyn_cast_or_null<UnionAttr>(mask)) {
-    elements = unionAttr.getMasks();
-    isUnion = true;
-  }
+  ArrayRef<Attribute> elements = getCombinedMasks(mask);
+  bool isUnion = isa_and_nonnull<UnionAttr>(mask);
   if (elements.empty())
     return {zero, kvLen};
   auto [lo, hi] = buildKeyHull(b, loc, elements.front(), first, last, kvLen);

@@ -13,10 +13,21 @@
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/SmallVector.h"
 
+#include <algorithm>
+
 namespace mlir::sparse_attn {
 
 /// Combinators may nest at most this deep; deeper masks are rejected.
 constexpr unsigned kMaxMaskNesting = 16;
+
+/// Window parameters beyond this already cover every key of a legal length
+/// (positions fit in 32 bits); clamping keeps `p - L` and `p + R` far from
+/// overflow, and a larger window behaves the same.
+constexpr int64_t kWindowClamp = int64_t(1) << 33;
+inline int64_t clampWindow(int64_t value) { return std::min(value, kWindowClamp); }
+
+/// The element masks of an `intersect` or `union` (empty for any other mask).
+ArrayRef<Attribute> getCombinedMasks(Attribute mask);
 
 /// Nesting depth of a mask: 1 for a leaf, 1 + the deepest element for a
 /// combinator. Bounded by kMaxMaskNesting for verified masks.

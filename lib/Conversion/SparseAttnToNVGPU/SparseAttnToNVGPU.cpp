@@ -12,6 +12,7 @@
 #include "SparseAttn/Conversion/LoweringBuilder.h"
 #include "SparseAttn/Conversion/MaskPredicate.h"
 #include "SparseAttn/Conversion/Passes.h"
+#include "SparseAttn/IR/MaskUtils.h"
 #include "SparseAttn/IR/SparseAttnOps.h"
 #include "SparseAttn/Transforms/TileConfig.h"
 
@@ -265,9 +266,6 @@ static Value buildTileFullyAllowed(KernelBuilder &k, Attribute mask,
                                    Value firstPos, Value lastPos,
                                    Value firstKey, Value lastKey) {
   using P = arith::CmpIPredicate;
-  auto clampWindow = [](int64_t value) {
-    return std::min<int64_t>(value, int64_t(1) << 33);
-  };
   auto both = [&](Value x, Value y) -> Value {
     return arith::AndIOp::create(k.b, k.loc, x, y);
   };
@@ -285,14 +283,8 @@ static Value buildTileFullyAllowed(KernelBuilder &k, Attribute mask,
     return both(k.cmp(P::sle, lastKey, firstPos),
                 arith::OrIOp::create(k.b, k.loc, inSink, inWindow));
   }
-  ArrayRef<Attribute> elements;
-  bool isUnion = false;
-  if (auto intersect = dyn_cast<IntersectAttr>(mask)) {
-    elements = intersect.getMasks();
-  } else if (auto unionAttr = dyn_cast<UnionAttr>(mask)) {
-    elements = unionAttr.getMasks();
-    isUnion = true;
-  }
+  ArrayRef<Attribute> elements = getCombinedMasks(mask);
+  bool isUnion = isa<UnionAttr>(mask);
   if (elements.empty())
     return nullptr;
   Value result;
@@ -314,11 +306,10 @@ static Value buildTileFullyAllowed(KernelBuilder &k, Attribute mask,
 /// Everything the kernel body reads from the host side.
 struct KernelOperands {
   Value query, key, value, numBlocks, blockIndices, output, lse; // memrefs
-  Value batch, queryLen, kvLen, listBatch, capacity, kvBlocks;   // index
+  Value queryLen, kvLen, listBatch, capacity, kvBlocks;          // index
   int64_t queryHeads = 0, kvHeads = 0, listHeads = 0;
   PairScoreRules rules;
   bool hasPairRules = false; // a mask, mask_mod or score_mod
-  Operation *op = nullptr;
 };
 
 /// The body of the gpu.launch.
@@ -890,8 +881,6 @@ struct BlockSparseAttentionMmaLowering
                 "num_blocks and block_indices query blocks differ");
 
     KernelOperands operands;
-    operands.op = op;
-    operands.batch = shape.batch;
     operands.queryLen = shape.queryLen;
     operands.kvLen = shape.kvLen;
     operands.queryHeads = shape.queryHeads;

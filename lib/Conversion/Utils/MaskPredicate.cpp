@@ -7,6 +7,7 @@
 
 #include "SparseAttn/Conversion/MaskPredicate.h"
 
+#include "SparseAttn/IR/MaskUtils.h"
 #include "SparseAttn/IR/SparseAttnAttrs.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -15,10 +16,6 @@
 
 using namespace mlir;
 using namespace mlir::sparse_attn;
-
-/// Window parameters beyond this already cover every key of a legal length;
-/// clamping keeps `p - L` and `p + R` far from overflow.
-static constexpr int64_t kWindowClamp = int64_t(1) << 33;
 
 namespace {
 /// Index arithmetic at one insertion point.
@@ -124,18 +121,18 @@ static FailureOr<Value> buildPredicate(OpBuilder &builder, Location loc,
   return TypeSwitch<Attribute, FailureOr<Value>>(mask)
       .Case([&](CausalAttr) { return m.le(key, position); })
       .Case([&](SlidingWindowAttr attr) {
-        Value first = m.sub(position, m.c(std::min(attr.getLeft(), kWindowClamp)));
-        Value last = m.add(position, m.c(std::min(attr.getRight(), kWindowClamp)));
+        Value first = m.sub(position, m.c(clampWindow(attr.getLeft())));
+        Value last = m.add(position, m.c(clampWindow(attr.getRight())));
         Value afterFirst = m.le(first, key);
         Value beforeLast = m.le(key, last);
         return m.andI(afterFirst, beforeLast);
       })
       .Case([&](SinkWindowAttr attr) {
         Value notFuture = m.le(key, position);
-        Value inSink = m.lt(key, m.c(std::min(attr.getSink(), kWindowClamp)));
+        Value inSink = m.lt(key, m.c(clampWindow(attr.getSink())));
         Value distance = m.sub(position, key);
         Value inWindow =
-            m.lt(distance, m.c(std::min(attr.getWindow(), kWindowClamp)));
+            m.lt(distance, m.c(clampWindow(attr.getWindow())));
         Value inSinkOrWindow = m.orI(inSink, inWindow);
         return m.andI(notFuture, inSinkOrWindow);
       })
