@@ -3,7 +3,12 @@ folder that bench/run.py times on the GPU machine, and records how long each
 compile from .mlir to PTX took.
 
 Usage (from the repository root, after `make check`):
-  PYTHONPATH=build/python_packages /usr/bin/python3 bench/build.py build/bench [--chip sm_90]
+  PYTHONPATH=build/python_packages /usr/bin/python3 bench/build.py build/bench [--chip sm_90a]
+
+--chip sm_90a (the default) gives the wgmma kernel; sm_90 the mma.sync one.
+compile_times.json records each artifact's compile time and the kernel
+configuration convert-sparse-attn-to-nvgpu chose (its sparse_attn.mma_kernel
+attribute: mma, block_q, block_kv, warps, stages, shared memory).
 
 Artifacts (sequence lengths dynamic, so one kernel serves S = 8192 and 32768):
   attn-<mask>-d<D>-kv<Hkv>   block_sparse_attention, block = [128, 128], bf16,
@@ -18,6 +23,7 @@ Artifacts (sequence lengths dynamic, so one kernel serves S = 8192 and 32768):
 import argparse
 import json
 import os
+import re
 import sys
 import time
 
@@ -66,13 +72,30 @@ def select_ir(d, hkv, s):
 """
 
 
+def kernel_config(text, chip):
+    """The tensor-core kernel's configuration for the op in `text` (the
+    sparse_attn.mma_kernel attribute of its gpu.launch), or None when the
+    general path takes it."""
+    module = sparse_attn.parse(text)
+    module.run_pipeline(f"func.func(convert-sparse-attn-to-nvgpu{{chip={chip}}})")
+    match = re.search(r"sparse_attn\.mma_kernel = \{([^}]*)\}", str(module))
+    if not match:
+        return None
+    config = {}
+    for field in match.group(1).split(", "):
+        key, value = field.split(" = ")
+        value = value.split(" : ")[0].strip('"')
+        config[key] = int(value) if value.isdigit() else value
+    return config
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
-    parser.add_argument("--chip", default="sm_90")
+    parser.add_argument("--chip", default="sm_90a")
     options = parser.parse_args()
     os.makedirs(options.out, exist_ok=True)
-    compile_times = {}
+    compile_times, configs = {}, {}
 
     def build(name, text):
         start = time.perf_counter()
@@ -82,6 +105,7 @@ def main():
         with open(os.path.join(options.out, name, "source.mlir"), "w") as f:
             f.write(text)
         compile_times[name] = seconds
+        configs[name] = kernel_config(text, options.chip)
         kernels = len(artifact.plan["launches"])
         print(f"{name}: {kernels} kernel(s), compiled in {seconds:.2f} s", flush=True)
 
@@ -92,7 +116,7 @@ def main():
             for s in (8192, 32768):
                 build(f"select-d{d}-kv{hkv}-s{s}", select_ir(d, hkv, s))
     with open(os.path.join(options.out, "compile_times.json"), "w") as f:
-        json.dump(dict(chip=options.chip, seconds=compile_times), f, indent=1)
+        json.dump(dict(chip=options.chip, seconds=compile_times, configs=configs), f, indent=1)
     return 0
 
 

@@ -174,7 +174,8 @@ def main():
     gen = torch.Generator(device="cuda")
     gen.manual_seed(0)
     with open(os.path.join(options.artifacts, "compile_times.json")) as f:
-        compile_times = json.load(f)["seconds"]
+        recorded = json.load(f)
+    compile_times, configs = recorded["seconds"], recorded.get("configs", {})
     results = []
     path = os.path.join(options.out, f"{gpu}-{datetime.date.today().isoformat()}.json")
     masks = options.only.split(",") if options.only else ["causal", "sliding", "random", "topk", "dense"]
@@ -236,8 +237,7 @@ def main():
                        ratio_vs_flex=flex_ms / ms, **sdpa,
                        max_err=err, torch_bf16_err=torch_err, numerics_ok=ok,
                        compile_s=compile_times.get(name),
-                       config=json.load(open(os.path.join(options.artifacts, name, "manifest.json")))
-                       ["launches"][0].get("shared_memory"))
+                       config=configs.get(name))
             results.append(row)
             save(results, props, path)
             print(f"{row['case']:28s} dens {density:5.3f}  ours {ms:8.3f} ms {row['tflops']:6.1f} TF/s"

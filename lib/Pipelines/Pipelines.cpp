@@ -147,7 +147,7 @@ void sparse_attn::registerSparseAttnPipelines() {
   PassPipelineRegistration<SparseAttnToPTXOptions>(
       "sparse-attn-to-ptx-pipeline",
       "Lower sparse_attn on tensors to host code with gpu.launch_func and "
-      "the kernels as PTX in gpu.binary ops (option chip = sm_80 | sm_90)",
+      "the kernels as PTX in gpu.binary ops (option chip = sm_80 | sm_90 | sm_90a)",
       buildSparseAttnToPTXPipeline);
   PassPipelineRegistration<>(
       "sparse-attn-to-llvm-cpu-pipeline",

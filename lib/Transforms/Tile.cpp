@@ -570,7 +570,7 @@ struct SparseAttnTilePass
     std::optional<ChipInfo> chipInfo = getChipInfo(chip);
     if (!chipInfo) {
       getOperation()->emitError() << "sparse-attn-tile: unknown chip '" << chip
-                                  << "' (expected sm_80 or sm_90)";
+                                  << "' (expected sm_80, sm_90 or sm_90a)";
       return signalPassFailure();
     }
     SmallVector<Operation *> ops;

@@ -16,6 +16,8 @@ std::optional<ChipInfo> sparse_attn::getChipInfo(StringRef chip) {
     return ChipInfo{"sm_80", 163 * 1024, 2};
   if (chip == "sm_90")
     return ChipInfo{"sm_90", 227 * 1024, 3};
+  if (chip == "sm_90a")
+    return ChipInfo{"sm_90a", 227 * 1024, 3, /*warpgroupMma=*/true};
   return std::nullopt;
 }
 

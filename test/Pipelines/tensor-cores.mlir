@@ -8,6 +8,9 @@
 // RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_80" -o %t.sm80.mlir
 // RUN: %python %S/ptxas_check.py %t.sm80.mlir sm_80 | FileCheck %s --check-prefix=PTXAS
 // RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90 tensor-cores=false" | FileCheck %s --check-prefix=GENERAL
+// RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90a" -o %t.sm90a.mlir
+// RUN: FileCheck %s --check-prefix=WGMMA < %t.sm90a.mlir
+// RUN: %python %S/ptxas_check.py %t.sm90a.mlir sm_90a | FileCheck %s --check-prefix=PTXAS
 
 // The pipeline gives block_sparse_attention on bf16 to the tensor-core
 // kernel: its PTX stages tiles with cp.async, feeds mma.sync from
@@ -24,6 +27,18 @@
 // LDMATRIX: gpu.binary @causal_kernel {{.*}}ldmatrix.sync.aligned.m8n8.x4.shared.b16
 // TRANS: gpu.binary @causal_kernel {{.*}}ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16
 // EXP: gpu.binary @causal_kernel {{.*}}ex2.approx.ftz.f32
+
+// On sm_90a the kernel is the warpgroup one: both products are wgmma
+// (P V with A from registers), the copies fenced to the async proxy.
+// WGMMA: gpu.binary @causal_kernel
+// WGMMA-SAME: .target sm_90a
+// WGMMA-SAME: cp.async.cg.shared.global
+// WGMMA-SAME: fence.proxy.async.shared::cta
+// WGMMA-SAME: wgmma.fence.sync.aligned
+// WGMMA-SAME: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16
+// WGMMA-SAME: wgmma.commit_group.sync.aligned
+// WGMMA-SAME: wgmma.wait_group.sync.aligned {{.*}}0;
+// WGMMA-NOT: ldmatrix
 
 // GENERAL-LABEL: llvm.func @causal(
 // GENERAL-NOT: mma.sync

@@ -20,4 +20,4 @@ func.func @straddles(%q: tensor<1x2x256x64xbf16>, %k: tensor<1x2x256x64xbf16>, %
   return %o, %lse : tensor<1x2x256x64xbf16>, tensor<1x2x256xf32>
 }
 
-// CHIP: error: sparse-attn-tile: unknown chip 'sm_70' (expected sm_80 or sm_90)
+// CHIP: error: sparse-attn-tile: unknown chip 'sm_70' (expected sm_80, sm_90 or sm_90a)

@@ -59,6 +59,24 @@ CASES = [
     # NaN / inf in keys and values of blocks the lists leave out.
     dict(B=2, Hq=4, Hkv=2, Sq=64, Skv=64, D=32, Dv=32, block=[16, 16], lists=("B", "Hq"), C=2,
          inputs="nan_v", elt="bf16"),
+    # The wgmma kernel (chip sm_90a): head dims 64/128, block_q 64/128, kv
+    # tiles of 16 to 128 keys (wgmma n = 16 ... 128), Dv != D, masks, mods,
+    # junk lists, empty rows, NaN outside the listed blocks.
+    dict(B=1, Hq=4, Hkv=2, Sq=200, Skv=333, D=64, Dv=128, block=[64, 16], lists=("1", "Hq"), C=8,
+         mask=g.Causal(), elt="bf16"),
+    dict(B=2, Hq=4, Hkv=4, Sq=300, Skv=300, D=128, Dv=64, block=[128, 32], lists=("B", "Hq"), C=5,
+         p_valid=0.7, mask=g.SlidingWindow(70, 10), elt="f16"),
+    dict(B=1, Hq=2, Hkv=1, Sq=128, Skv=128, D=64, Dv=64, block=[64, 64], lists="all",
+         mask=g.Neighborhood([8, 16], [3, 5], [2, 1], [False, True]), elt="bf16"),
+    dict(B=1, Hq=2, Hkv=2, Sq=192, Skv=192, D=64, Dv=64, block=[64, 64], lists=("1", "Hq"), C=3,
+         mask_mod=c.MASK_MOD_NEQ, score_mod=c.SCORE_MOD_SOFTCAP, inputs="quant", scale=1.0,
+         elt="bf16"),
+    dict(B=1, Hq=4, Hkv=2, Sq=128, Skv=256, D=64, Dv=64, block=[64, 64], lists=("1", "Hq"), C=2,
+         inputs="nan_v", elt="bf16"),
+    dict(B=1, Hq=2, Hkv=1, Sq=128, Skv=128, D=64, Dv=64, block=[64, 64], lists=("1", "1"), C=2,
+         mask=g.SlidingWindow(6, 2), score_mod=c.SCORE_MOD_NEG_INF_ROWS, elt="f16"),
+    dict(B=1, Hq=8, Hkv=2, Sq=2048, Skv=2048, D=128, Dv=128, block=[128, 128], lists=("1", "Hq"),
+         C=7, p_valid=0.8, elt="bf16"),
     # S = 4096, GQA 4, both head dims.
     dict(B=1, Hq=4, Hkv=1, Sq=4096, Skv=4096, D=128, Dv=128, block=[128, 128], lists="exact",
          mask=g.Causal(), elt="bf16", dyn=(2,), list_dyn=(2,)),

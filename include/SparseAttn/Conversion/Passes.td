@@ -83,11 +83,12 @@ def ConvertSparseAttnToNVGPUPass
   ];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_90\"",
-           "Target chip whose shared memory bounds the tiles (sm_80, sm_90)">,
+           "Target chip whose shared memory bounds the tiles (sm_80, sm_90); "
+           "sm_90a adds the wgmma kernel">,
     Option<"blockQ", "block-q", "int64_t", /*default=*/"0",
            "Queries per thread block: 16, 32, 64 or 128 (0: the largest dividing block_q)">,
     Option<"blockKv", "block-kv", "int64_t", /*default=*/"0",
-           "Keys per tile: 16, 32 or 64 (0: the largest dividing block_kv)">,
+           "Keys per tile: 16, 32, 64, or 128 on sm_90a (0: the largest dividing block_kv)">,
     Option<"stages", "stages", "int64_t", /*default=*/"2",
            "K/V tiles in flight: 1 or 2">,
     Option<"runtimeChecks", "runtime-checks", "bool", /*default=*/"true",

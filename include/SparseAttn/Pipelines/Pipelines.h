@@ -18,7 +18,7 @@ namespace sparse_attn {
 /// Options of `sparse-attn-to-ptx-pipeline`.
 struct SparseAttnToPTXOptions : public PassPipelineOptions<SparseAttnToPTXOptions> {
   PassOptions::Option<std::string> chip{
-      *this, "chip", llvm::cl::desc("Target chip: sm_80 or sm_90"),
+      *this, "chip", llvm::cl::desc("Target chip: sm_80, sm_90 or sm_90a (wgmma kernels)"),
       llvm::cl::init("sm_90")};
   PassOptions::Option<bool> tensorCores{
       *this, "tensor-cores",

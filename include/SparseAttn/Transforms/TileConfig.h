@@ -25,9 +25,12 @@ struct ChipInfo {
   int64_t sharedMemoryPerBlock;
   /// Pipeline stages the chip's asynchronous copies make worthwhile.
   int64_t maxStages;
+  /// Whether the target has warpgroup matrix products (wgmma: sm_90a).
+  bool warpgroupMma = false;
 };
 
-/// sm_80 (A100: 163 KB per block) and sm_90 (H100: 227 KB per block).
+/// sm_80 (A100: 163 KB per block), sm_90 (H100: 227 KB per block) and
+/// sm_90a (sm_90 with the architecture-specific wgmma and setmaxnreg).
 std::optional<ChipInfo> getChipInfo(StringRef chip);
 
 /// The tiling of one attention op.

@@ -44,6 +44,13 @@ constexpr int64_t kWarpSize = 32;
 constexpr int64_t kRowPadding = 8;
 /// Elements of one 16-byte cp.async.
 constexpr int64_t kCopyElements = 8;
+/// The Hopper kernel's tiles are stored as wgmma reads them with the
+/// 128-byte swizzle: panels of 64 columns (128 bytes a row), the 16-byte
+/// chunk c of row r at chunk c ^ (r % 8); a panel's 8-row groups are 1024
+/// bytes apart and start on 1024-byte boundaries.
+constexpr int64_t kSwizzleBytes = 128;
+constexpr int64_t kSwizzleElements = 64;
+constexpr int64_t kSwizzleAtomBytes = 1024;
 
 //===----------------------------------------------------------------------===//
 // Kernel configuration
@@ -51,6 +58,10 @@ constexpr int64_t kCopyElements = 8;
 
 /// The shape of one generated kernel.
 struct MmaKernelConfig {
+  /// Warpgroup matrix products (wgmma, sm_90a) from swizzled shared-memory
+  /// tiles, one warpgroup per 64 query rows; otherwise mma.sync from
+  /// ldmatrix fragments of padded tiles.
+  bool warpgroup = false;
   int64_t blockQ = 0;      // queries per thread block
   int64_t blockKv = 0;     // keys per shared-memory tile
   int64_t rowTiles = 1;    // 16-row mma tiles per warp
@@ -60,15 +71,21 @@ struct MmaKernelConfig {
   int64_t listBlockQ = 0, listBlockKv = 0;
 
   int64_t threads() const { return warps * kWarpSize; }
-  int64_t queryStride() const { return headDim + kRowPadding; }
-  int64_t keyStride() const { return headDim + kRowPadding; }
-  int64_t valueStride() const { return valueDim + kRowPadding; }
+  /// Elements from one row of a padded tile to the next.
+  int64_t rowStride(int64_t dim) const {
+    return warpgroup ? dim : dim + kRowPadding;
+  }
+  int64_t queryStride() const { return rowStride(headDim); }
+  int64_t keyStride() const { return rowStride(headDim); }
+  int64_t valueStride() const { return rowStride(valueDim); }
   int64_t queryBytes() const { return blockQ * queryStride() * 2; }
   int64_t keyStageBytes() const { return blockKv * keyStride() * 2; }
   int64_t valueStageBytes() const { return blockKv * valueStride() * 2; }
-  /// Bytes before the block list (an i32 count, then the list).
+  /// Bytes of the tiles; the swizzled ones are preceded by up to 1 KiB that
+  /// aligns them.
   int64_t tileBytes() const {
-    return queryBytes() + stages * (keyStageBytes() + valueStageBytes());
+    return (warpgroup ? kSwizzleAtomBytes : 0) + queryBytes() +
+           stages * (keyStageBytes() + valueStageBytes());
   }
 };
 
@@ -104,17 +121,37 @@ chooseMmaKernel(BlockSparseAttentionOp op, const MmaAttentionOptions &options,
   ArrayRef<Attribute> block = op.getBlock().getValue();
   config.listBlockQ = cast<IntegerAttr>(block[0]).getInt();
   config.listBlockKv = cast<IntegerAttr>(block[1]).getInt();
-  config.blockQ = options.blockQ ? options.blockQ
-                                 : largestDividing(config.listBlockQ, {128, 64, 32, 16});
-  config.blockKv = options.blockKv ? options.blockKv
-                                   : largestDividing(config.listBlockKv, {64, 32, 16});
-  if (!llvm::is_contained(ArrayRef<int64_t>{16, 32, 64, 128}, config.blockQ) ||
-      config.listBlockQ % config.blockQ != 0)
-    return fail("block_q is not a multiple of 16 (or of the requested block-q)");
-  if (!llvm::is_contained(ArrayRef<int64_t>{16, 32, 64}, config.blockKv) ||
+  // wgmma: 64-row warpgroup tiles and 64-column swizzle panels.
+  config.warpgroup = options.warpgroupMma && config.headDim % kSwizzleElements == 0 &&
+                     config.valueDim % kSwizzleElements == 0 &&
+                     config.listBlockQ % 64 == 0 &&
+                     (!options.blockQ || options.blockQ % 64 == 0);
+  if (config.warpgroup) {
+    config.blockQ = options.blockQ ? options.blockQ
+                                   : largestDividing(config.listBlockQ, {128, 64});
+    config.blockKv = options.blockKv
+                         ? options.blockKv
+                         : largestDividing(config.listBlockKv, {128, 64, 32, 16});
+    if (config.listBlockQ % config.blockQ != 0)
+      return fail("block_q is not a multiple of the requested block-q");
+    config.rowTiles = 1;
+  } else {
+    config.blockQ = options.blockQ
+                        ? options.blockQ
+                        : largestDividing(config.listBlockQ, {128, 64, 32, 16});
+    config.blockKv = options.blockKv
+                         ? options.blockKv
+                         : largestDividing(config.listBlockKv, {64, 32, 16});
+    if (!llvm::is_contained(ArrayRef<int64_t>{16, 32, 64, 128}, config.blockQ) ||
+        config.listBlockQ % config.blockQ != 0)
+      return fail("block_q is not a multiple of 16 (or of the requested block-q)");
+    if (config.blockKv > 64)
+      return fail("block-kv 128 needs the warpgroup (sm_90a) kernel");
+    config.rowTiles = config.blockQ >= 128 ? 2 : 1;
+  }
+  if (!llvm::is_contained(ArrayRef<int64_t>{16, 32, 64, 128}, config.blockKv) ||
       config.listBlockKv % config.blockKv != 0)
     return fail("block_kv is not a multiple of 16 (or of the requested block-kv)");
-  config.rowTiles = config.blockQ >= 128 ? 2 : 1;
   config.warps = config.blockQ / (16 * config.rowTiles);
   config.stages = options.stages;
   if (config.stages != 1 && config.stages != 2)
@@ -248,6 +285,80 @@ public:
     return result;
   }
 
+  /// An operand register (f16x2 or i32) as an i32.
+  Value asI32(Value operand) {
+    if (operand.getType().isInteger(32))
+      return operand;
+    Value word = vector::BitCastOp::create(
+        b, loc, VectorType::get({1}, b.getI32Type()), operand);
+    return vector::ExtractOp::create(b, loc, word, ArrayRef<int64_t>{0});
+  }
+
+  /// One warpgroup's wgmma.mma_async m64n<n>k16 with f32 accumulators:
+  /// `acc` + A B, or A B alone when `acc` is empty, as the n / 2 values a
+  /// thread holds (value 4 t + e of the 8-column tile t, as mma.sync's
+  /// accumulator). A is the shared-memory descriptor `aDesc`, or when null
+  /// the four registers `aRegs` (mma.sync's A layout for the warp's 16
+  /// rows); B is the descriptor `bDesc`, N-major when `transposeB`. Inline
+  /// PTX: nvvm.wgmma.mma_async (and nvgpu.warpgroup.mma) take no A from
+  /// registers.
+  SmallVector<Value> wgmma(int64_t n, Value aDesc, ArrayRef<Value> aRegs,
+                           Value bDesc, ArrayRef<Value> acc, bool transposeB) {
+    int64_t count = n / 2;
+    bool accumulate = !acc.empty();
+    std::string type = element.isF16() ? "f16" : "bf16";
+    std::string text, constraints;
+    llvm::raw_string_ostream asmText(text), constraintText(constraints);
+    SmallVector<Value> operands;
+    for (int64_t i = 0; i < count; ++i)
+      constraintText << (i ? "," : "") << "=f";
+    if (accumulate) {
+      for (int64_t i = 0; i < count; ++i)
+        constraintText << "," << i;
+      operands.append(acc.begin(), acc.end());
+    }
+    int64_t next = operands.size() + count;
+    std::string aText = "$" + std::to_string(next);
+    if (aDesc) {
+      operands.push_back(aDesc);
+      constraintText << ",l";
+      ++next;
+    } else {
+      aText = "{";
+      for (int64_t i = 0; i < 4; ++i) {
+        aText += (i ? ", $" : "$") + std::to_string(next++);
+        operands.push_back(asI32(aRegs[i]));
+        constraintText << ",r";
+      }
+      aText += "}";
+    }
+    operands.push_back(bDesc);
+    constraintText << ",l";
+    int64_t bIndex = next++;
+    asmText << "{\n.reg .pred p;\nsetp.ne.b32 p, $" << next << ", 0;\n"
+            << "wgmma.mma_async.sync.aligned.m64n" << n << "k16.f32." << type
+            << "." << type << " {";
+    for (int64_t i = 0; i < count; ++i)
+      asmText << (i ? ", $" : "$") << i;
+    // scale-d, imm-scale-a, imm-scale-b[, imm-trans-a], imm-trans-b.
+    asmText << "}, " << aText << ", $" << bIndex << ", p, 1, 1, "
+            << (aDesc ? "0, " : "") << (transposeB ? 1 : 0) << ";\n}";
+    operands.push_back(arith::ConstantIntOp::create(b, loc, accumulate ? 1 : 0, 32));
+    constraintText << ",r";
+    SmallVector<Type> fields(count, b.getF32Type());
+    auto resultType = LLVM::LLVMStructType::getLiteral(b.getContext(), fields);
+    auto op = LLVM::InlineAsmOp::create(
+        b, loc, resultType, operands, text, constraints,
+        /*has_side_effects=*/true, /*is_align_stack=*/false,
+        LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr{},
+        ArrayAttr{});
+    SmallVector<Value> result;
+    for (int64_t i = 0; i < count; ++i)
+      result.push_back(LLVM::ExtractValueOp::create(b, loc, op.getRes(),
+                                                    ArrayRef<int64_t>{i}));
+    return result;
+  }
+
   Value loadI32(Value memref, ValueRange indices) {
     Value value = memref::LoadOp::create(b, loc, memref, indices);
     return arith::IndexCastOp::create(b, loc, b.getIndexType(), value);
@@ -329,8 +440,35 @@ private:
 
   // Per-thread positions.
   Value tid, warp, lane, group, quad, batch, head, kvHead, queryStart;
-  // Shared memory views.
+  // Shared memory views: padded tiles (mma.sync), or one array of the
+  // swizzled tiles starting at shared address `tilesAddress` (wgmma).
   Value queryTile, keyTiles, valueTiles, listCount, list;
+  Value tiles, tilesAddress;
+
+  /// Where a tile's rows go: `memref[lead..., row, col]` (padded), or the
+  /// swizzled tile of `rows` rows at element `start` of `tiles`.
+  struct TileSlot {
+    Value memref;
+    SmallVector<Value> lead;
+    Value start;
+    int64_t rows = 0;
+  };
+  SmallVector<Value> slotIndices(const TileSlot &slot, Value row, Value col);
+  TileSlot querySlot();
+  TileSlot keySlot(Value stage);
+  TileSlot valueSlot(Value stage);
+  /// Byte offsets in the swizzled tiles.
+  Value keyOffset(Value stage) {
+    return k.add(k.mul(stage, c.keyStageBytes()), c.queryBytes());
+  }
+  Value valueOffset(Value stage) {
+    return k.add(k.mul(stage, c.valueStageBytes()),
+                 c.queryBytes() + c.stages * c.keyStageBytes());
+  }
+  /// The wgmma descriptor (128-byte swizzle) of the operand at `byteOffset`
+  /// into the tiles, whose 64-column panels are `panelBytes` apart (the
+  /// leading byte offset of an N-major operand; K-major ones ignore it).
+  Value descriptor(Value byteOffset, int64_t panelBytes);
 
   /// The online-softmax state a thread holds: for each of its rows (two per
   /// 16-row tile) the running max (in log2 units) and partial sum, and the
@@ -348,9 +486,15 @@ private:
   }
 
   void setUpShared();
-  void copyRows(Value source, Value sourceHead, Value dest, ValueRange destLead,
+  void copyRows(Value source, Value sourceHead, const TileSlot &slot,
                 Value firstRow, Value rowLimit, int64_t rows, int64_t dim,
                 SmallVector<Value> &tokens);
+  /// S = Q K^T of the tile in `stage`: [8-key tile][4] per thread.
+  SmallVector<SmallVector<Value>> computeScores(Value stage);
+  /// acc + P V of the tile in `stage`, P the probabilities in `scores`.
+  SmallVector<Value> accumulateValues(Value stage,
+                                      ArrayRef<SmallVector<Value>> scores,
+                                      ArrayRef<Value> acc);
   void loadKvTile(Value kvStart, Value stage);
   void buildList();
   FailureOr<State> processTile(Value kvStart, Value stage, const State &state);
@@ -380,31 +524,92 @@ void MmaAttentionKernel::setUpShared() {
   auto bytesType = MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                                    MemRefLayoutAttrInterface{}, workgroup);
   Value base = gpu::DynamicSharedMemoryOp::create(b, loc, bytesType);
-  auto view = [&](int64_t offset, ArrayRef<int64_t> shape, Type type) -> Value {
+  auto view = [&](Value offset, ArrayRef<int64_t> shape, Type type) -> Value {
     auto viewType =
         MemRefType::get(shape, type, MemRefLayoutAttrInterface{}, workgroup);
-    return memref::ViewOp::create(b, loc, viewType, base, k.idx(offset),
-                                  ValueRange{});
+    return memref::ViewOp::create(b, loc, viewType, base, offset, ValueRange{});
   };
-  int64_t offset = 0;
-  queryTile = view(offset, {c.blockQ, c.queryStride()}, k.element);
-  offset += c.queryBytes();
-  keyTiles = view(offset, {c.stages, c.blockKv, c.keyStride()}, k.element);
-  offset += c.stages * c.keyStageBytes();
-  valueTiles = view(offset, {c.stages, c.blockKv, c.valueStride()}, k.element);
-  offset += c.stages * c.valueStageBytes();
-  listCount = view(offset, {1}, b.getI32Type());
+  if (c.warpgroup) {
+    // The swizzle is of address bits: the tiles start on a 1 KiB boundary.
+    Value baseAddress = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, base);
+    Value pad = k.rem(k.sub(k.idx(kSwizzleAtomBytes),
+                            k.rem(baseAddress, kSwizzleAtomBytes)),
+                      kSwizzleAtomBytes);
+    tilesAddress = k.add(baseAddress, pad);
+    int64_t elements = (c.tileBytes() - kSwizzleAtomBytes) / 2;
+    tiles = view(pad, {elements}, k.element);
+  } else {
+    int64_t offset = 0;
+    queryTile = view(k.idx(offset), {c.blockQ, c.queryStride()}, k.element);
+    offset += c.queryBytes();
+    keyTiles = view(k.idx(offset), {c.stages, c.blockKv, c.keyStride()}, k.element);
+    offset += c.stages * c.keyStageBytes();
+    valueTiles =
+        view(k.idx(offset), {c.stages, c.blockKv, c.valueStride()}, k.element);
+  }
+  listCount = view(k.idx(c.tileBytes()), {1}, b.getI32Type());
   auto listType = MemRefType::get({ShapedType::kDynamic}, b.getI32Type(),
                                   MemRefLayoutAttrInterface{}, workgroup);
-  list = memref::ViewOp::create(b, loc, listType, base, k.idx(offset + 4),
+  list = memref::ViewOp::create(b, loc, listType, base, k.idx(c.tileBytes() + 4),
                                 ValueRange{ops.capacity});
 }
 
+SmallVector<Value> MmaAttentionKernel::slotIndices(const TileSlot &slot,
+                                                   Value row, Value col) {
+  if (!slot.start) {
+    SmallVector<Value> indices(slot.lead);
+    indices.append({row, col});
+    return indices;
+  }
+  Value panel = k.div(col, kSwizzleElements);
+  Value chunk = k.div(k.rem(col, kSwizzleElements), kCopyElements);
+  Value swizzled = arith::XOrIOp::create(k.b, k.loc, chunk, k.rem(row, 8));
+  Value index = k.add(k.add(slot.start, k.mul(panel, slot.rows * kSwizzleElements)),
+                      k.add(k.mul(row, kSwizzleElements), k.mul(swizzled, kCopyElements)));
+  return {index};
+}
+
+MmaAttentionKernel::TileSlot MmaAttentionKernel::querySlot() {
+  if (c.warpgroup)
+    return {tiles, {}, k.idx(0), c.blockQ};
+  return {queryTile, {}, nullptr, c.blockQ};
+}
+
+MmaAttentionKernel::TileSlot MmaAttentionKernel::keySlot(Value stage) {
+  if (c.warpgroup)
+    return {tiles, {}, k.div(keyOffset(stage), 2), c.blockKv};
+  return {keyTiles, {stage}, nullptr, c.blockKv};
+}
+
+MmaAttentionKernel::TileSlot MmaAttentionKernel::valueSlot(Value stage) {
+  if (c.warpgroup)
+    return {tiles, {}, k.div(valueOffset(stage), 2), c.blockKv};
+  return {valueTiles, {stage}, nullptr, c.blockKv};
+}
+
+Value MmaAttentionKernel::descriptor(Value byteOffset, int64_t panelBytes) {
+  OpBuilder &b = k.b;
+  Location loc = k.loc;
+  auto constant = [&](int64_t value) -> Value {
+    return arith::ConstantIntOp::create(b, loc, value, 64);
+  };
+  Value address = arith::IndexCastUIOp::create(b, loc, b.getI64Type(),
+                                               k.add(tilesAddress, byteOffset));
+  // Bits 0-13: address / 16; 16-29: leading byte offset / 16; 32-45: stride
+  // byte offset / 16 (from one 8-row group to the next); 62-63: 1, the
+  // 128-byte swizzle.
+  Value start = arith::AndIOp::create(
+      b, loc, arith::ShRUIOp::create(b, loc, address, constant(4)), constant(0x3FFF));
+  int64_t fixed = ((panelBytes >> 4) << 16) | ((kSwizzleAtomBytes >> 4) << 32) |
+                  (int64_t(1) << 62);
+  return arith::OrIOp::create(b, loc, start, constant(fixed));
+}
+
 /// cp.async of `rows` rows of `source[batch, sourceHead, firstRow + r, :]`
-/// into `dest[destLead..., r, :]`, 16 bytes per copy spread over the
-/// threads; rows at or past `rowLimit` are zero-filled and never read.
-void MmaAttentionKernel::copyRows(Value source, Value sourceHead, Value dest,
-                                  ValueRange destLead, Value firstRow,
+/// into `slot`, 16 bytes per copy spread over the threads; rows at or past
+/// `rowLimit` are zero-filled and never read.
+void MmaAttentionKernel::copyRows(Value source, Value sourceHead,
+                                  const TileSlot &slot, Value firstRow,
                                   Value rowLimit, int64_t rows, int64_t dim,
                                   SmallVector<Value> &tokens) {
   OpBuilder &b = k.b;
@@ -421,10 +626,8 @@ void MmaAttentionKernel::copyRows(Value source, Value sourceHead, Value dest,
       Value exists = k.lt(sourceRow, rowLimit);
       Value clamped = k.max(k.min(sourceRow, lastRow), k.idx(0));
       Value elements = k.select(exists, k.idx(kCopyElements), k.idx(0));
-      SmallVector<Value> destIndices(destLead);
-      destIndices.append({row, col});
       tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
-          b, loc, dest, destIndices, source,
+          b, loc, slot.memref, slotIndices(slot, row, col), source,
           ValueRange{batch, sourceHead, clamped, col},
           b.getIndexAttr(kCopyElements), elements, b.getUnitAttr()));
     };
@@ -443,9 +646,9 @@ void MmaAttentionKernel::copyRows(Value source, Value sourceHead, Value dest,
 
 void MmaAttentionKernel::loadKvTile(Value kvStart, Value stage) {
   SmallVector<Value> tokens;
-  copyRows(ops.key, kvHead, keyTiles, {stage}, kvStart, ops.kvLen, c.blockKv,
+  copyRows(ops.key, kvHead, keySlot(stage), kvStart, ops.kvLen, c.blockKv,
            c.headDim, tokens);
-  copyRows(ops.value, kvHead, valueTiles, {stage}, kvStart, ops.kvLen,
+  copyRows(ops.value, kvHead, valueSlot(stage), kvStart, ops.kvLen,
            c.blockKv, c.valueDim, tokens);
   // Copies issued under an scf.if have tokens that do not dominate here;
   // commit_group does not need them (it closes every pending copy).
@@ -528,13 +731,32 @@ void MmaAttentionKernel::buildList() {
   gpu::BarrierOp::create(b, loc);
 }
 
-FailureOr<MmaAttentionKernel::State>
-MmaAttentionKernel::processTile(Value kvStart, Value stage, const State &state) {
+SmallVector<SmallVector<Value>> MmaAttentionKernel::computeScores(Value stage) {
   OpBuilder &b = k.b;
   Location loc = k.loc;
   int64_t nTiles = c.blockKv / 8;
-  // S = Q K^T: scores[rowTile][nTile][4], f32.
   SmallVector<SmallVector<Value>> scores(c.rowTiles * nTiles);
+  if (c.warpgroup) {
+    // The warpgroup's 64 rows of Q (rows 64 * (warp / 4) on) against the
+    // tile's keys, 16 head-dim columns per wgmma: column step kt is at byte
+    // 32 * (kt % 4) of panel kt / 4.
+    Value groupRows = k.mul(k.div(warp, 4), 64 * kSwizzleBytes);
+    SmallVector<Value> acc;
+    NVVM::WgmmaFenceAlignedOp::create(b, loc);
+    for (int64_t kt = 0; kt < c.headDim / 16; ++kt) {
+      int64_t column = (kt % 4) * 32;
+      Value queryDesc = descriptor(
+          k.add(groupRows, (kt / 4) * c.blockQ * kSwizzleBytes + column), 16);
+      Value keyDesc = descriptor(
+          k.add(keyOffset(stage), (kt / 4) * c.blockKv * kSwizzleBytes + column), 16);
+      acc = k.wgmma(c.blockKv, queryDesc, {}, keyDesc, acc, /*transposeB=*/false);
+    }
+    NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+    NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+    for (int64_t nt = 0; nt < nTiles; ++nt)
+      scores[nt].assign(acc.begin() + 4 * nt, acc.begin() + 4 * nt + 4);
+    return scores;
+  }
   Value zero = k.f32(0.0);
   for (auto &fragment : scores)
     fragment.assign(4, zero);
@@ -565,6 +787,72 @@ MmaAttentionKernel::processTile(Value kvStart, Value stage, const State &state) 
         }
     }
   }
+  return scores;
+}
+
+SmallVector<Value> MmaAttentionKernel::accumulateValues(
+    Value stage, ArrayRef<SmallVector<Value>> scores, ArrayRef<Value> acc) {
+  OpBuilder &b = k.b;
+  Location loc = k.loc;
+  int64_t nTiles = c.blockKv / 8;
+  SmallVector<Value> result(acc);
+  // P's accumulator layout is the A operand's layout, two 8-key tiles per
+  // 16-key step.
+  auto probabilities = [&](int64_t rt, int64_t kt) -> SmallVector<Value> {
+    const auto &lo = scores[rt * nTiles + 2 * kt];
+    const auto &hi = scores[rt * nTiles + 2 * kt + 1];
+    return {k.packPair(lo[0], lo[1]), k.packPair(lo[2], lo[3]),
+            k.packPair(hi[0], hi[1]), k.packPair(hi[2], hi[3])};
+  };
+  if (c.warpgroup) {
+    // V is N-major (rows of keys): 16 keys per wgmma are 2048 bytes on,
+    // its 64-column panels blockKv rows apart.
+    NVVM::WgmmaFenceAlignedOp::create(b, loc);
+    for (int64_t kt = 0; kt < c.blockKv / 16; ++kt) {
+      Value valueDesc = descriptor(k.add(valueOffset(stage), kt * 16 * kSwizzleBytes),
+                                   c.blockKv * kSwizzleBytes);
+      result = k.wgmma(c.valueDim, nullptr, probabilities(0, kt), valueDesc,
+                       result, /*transposeB=*/true);
+    }
+    NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+    NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+    return result;
+  }
+  Value laneRow = k.rem(lane, 8);
+  Value laneHalf = k.rem(k.div(lane, 8), 2);
+  Value laneQuarter = k.div(lane, 16);
+  for (int64_t kt = 0; kt < c.blockKv / 16; ++kt) {
+    SmallVector<SmallVector<Value>> pRegs;
+    for (int64_t rt = 0; rt < c.rowTiles; ++rt)
+      pRegs.push_back(probabilities(rt, kt));
+    // Transposed V fragments of two 8-column tiles: matrices (keys 0-7,
+    // cols lo), (keys 8-15, cols lo), (keys 0-7, cols hi), (keys 8-15, cols hi).
+    for (int64_t dt = 0; dt < c.valueDim / 8; dt += 2) {
+      Value row = k.add(k.add(laneRow, k.mul(laneHalf, 8)), kt * 16);
+      Value col = k.add(k.mul(laneQuarter, 8), dt * 8);
+      SmallVector<Value> vRegs = k.loadMatrix(valueTiles, {stage, row, col}, 4, true);
+      for (int64_t half = 0; half < 2; ++half)
+        for (int64_t rt = 0; rt < c.rowTiles; ++rt) {
+          int64_t base = rt * accPerRowTile() + (dt + half) * 4;
+          SmallVector<Value> fragment(result.begin() + base,
+                                      result.begin() + base + 4);
+          fragment = k.mma(pRegs[rt], {vRegs[2 * half], vRegs[2 * half + 1]},
+                           fragment);
+          llvm::copy(fragment, result.begin() + base);
+        }
+    }
+  }
+  return result;
+}
+
+FailureOr<MmaAttentionKernel::State>
+MmaAttentionKernel::processTile(Value kvStart, Value stage, const State &state) {
+  OpBuilder &b = k.b;
+  Location loc = k.loc;
+  int64_t nTiles = c.blockKv / 8;
+  // S = Q K^T: scores[rowTile][nTile][4], f32.
+  SmallVector<SmallVector<Value>> scores = computeScores(stage);
+  Value zero = k.f32(0.0);
 
   // Scaled (log2 units), masked scores. Element e of a fragment is at row
   // group (+8 for e >= 2) and key 2 * quad + (e % 2) of its 8-key tile.
@@ -674,33 +962,7 @@ MmaAttentionKernel::processTile(Value kvStart, Value stage, const State &state) 
       acc = k.fmul(acc, rowScale[2 * rt + (i % 4) / 2]);
     }
 
-  // O += P V: P's accumulator layout is the A operand's layout, two 8-key
-  // tiles per 16-key step.
-  for (int64_t kt = 0; kt < c.blockKv / 16; ++kt) {
-    SmallVector<SmallVector<Value>> pRegs;
-    for (int64_t rt = 0; rt < c.rowTiles; ++rt) {
-      auto &lo = scores[rt * nTiles + 2 * kt];
-      auto &hi = scores[rt * nTiles + 2 * kt + 1];
-      pRegs.push_back({k.packPair(lo[0], lo[1]), k.packPair(lo[2], lo[3]),
-                       k.packPair(hi[0], hi[1]), k.packPair(hi[2], hi[3])});
-    }
-    // Transposed V fragments of two 8-column tiles: matrices (keys 0-7,
-    // cols lo), (keys 8-15, cols lo), (keys 0-7, cols hi), (keys 8-15, cols hi).
-    for (int64_t dt = 0; dt < c.valueDim / 8; dt += 2) {
-      Value row = k.add(k.add(laneRow, k.mul(laneHalf, 8)), kt * 16);
-      Value col = k.add(k.mul(laneQuarter, 8), dt * 8);
-      SmallVector<Value> vRegs = k.loadMatrix(valueTiles, {stage, row, col}, 4, true);
-      for (int64_t half = 0; half < 2; ++half)
-        for (int64_t rt = 0; rt < c.rowTiles; ++rt) {
-          int64_t base = rt * accPerRowTile() + (dt + half) * 4;
-          SmallVector<Value> fragment(next.acc.begin() + base,
-                                      next.acc.begin() + base + 4);
-          fragment = k.mma(pRegs[rt], {vRegs[2 * half], vRegs[2 * half + 1]},
-                           fragment);
-          llvm::copy(fragment, next.acc.begin() + base);
-        }
-    }
-  }
+  next.acc = accumulateValues(stage, scores, next.acc);
   return next;
 }
 
@@ -763,7 +1025,7 @@ LogicalResult MmaAttentionKernel::build() {
 
   // Q once (its own copy group), the list, then the kv tiles.
   SmallVector<Value> queryTokens;
-  copyRows(ops.query, head, queryTile, {}, queryStart, ops.queryLen, c.blockQ,
+  copyRows(ops.query, head, querySlot(), queryStart, ops.queryLen, c.blockQ,
            c.headDim, queryTokens);
   nvgpu::DeviceAsyncCreateGroupOp::create(
       b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), ValueRange{});
@@ -813,6 +1075,12 @@ LogicalResult MmaAttentionKernel::build() {
           loadKvTile(kvStart, stage);
         }
         asyncWait(lb, ll, 0);
+        // wgmma reads shared memory through the async proxy: each thread's
+        // completed copies are fenced to it before the barrier.
+        if (c.warpgroup)
+          NVVM::FenceProxyOp::create(
+              lb, ll, NVVM::ProxyKindAttr::get(lb.getContext(), NVVM::ProxyKind::async_shared),
+              NVVM::SharedSpaceAttr::get(lb.getContext(), NVVM::SharedSpace::shared_cta));
         gpu::BarrierOp::create(lb, ll);
         if (c.stages == 2) {
           Value nextTile = lk.add(tile, 1);
@@ -950,7 +1218,8 @@ struct BlockSparseAttentionMmaLowering
         one, one, sharedBytesI32);
     launch->setAttr("sparse_attn.mma_kernel",
                     rewriter.getDictionaryAttr(
-                        {rewriter.getNamedAttr("block_q", rewriter.getI64IntegerAttr(config->blockQ)),
+                        {rewriter.getNamedAttr("mma", rewriter.getStringAttr(config->warpgroup ? "wgmma" : "mma.sync")),
+                         rewriter.getNamedAttr("block_q", rewriter.getI64IntegerAttr(config->blockQ)),
                          rewriter.getNamedAttr("block_kv", rewriter.getI64IntegerAttr(config->blockKv)),
                          rewriter.getNamedAttr("warps", rewriter.getI64IntegerAttr(config->warps)),
                          rewriter.getNamedAttr("stages", rewriter.getI64IntegerAttr(config->stages)),
@@ -988,16 +1257,17 @@ struct ConvertSparseAttnToNVGPUPass
     std::optional<ChipInfo> chipInfo = getChipInfo(chip);
     if (!chipInfo) {
       getOperation()->emitError() << "convert-sparse-attn-to-nvgpu: unknown chip '"
-                                  << chip << "' (expected sm_80 or sm_90)";
+                                  << chip << "' (expected sm_80, sm_90 or sm_90a)";
       return signalPassFailure();
     }
     // A request the kernel cannot take is an error, not a silent fallback.
     if (!llvm::is_contained(ArrayRef<int64_t>{0, 16, 32, 64, 128}, int64_t(blockQ)) ||
-        !llvm::is_contained(ArrayRef<int64_t>{0, 16, 32, 64}, int64_t(blockKv)) ||
+        !llvm::is_contained(ArrayRef<int64_t>{0, 16, 32, 64, 128}, int64_t(blockKv)) ||
+        (blockKv == 128 && !chipInfo->warpgroupMma) ||
         (stages != 1 && stages != 2)) {
       getOperation()->emitError()
           << "convert-sparse-attn-to-nvgpu: block-q must be 16, 32, 64 or 128, "
-             "block-kv 16, 32 or 64, stages 1 or 2 (got block-q = "
+             "block-kv 16, 32, 64 (or 128 on sm_90a), stages 1 or 2 (got block-q = "
           << blockQ << ", block-kv = " << blockKv << ", stages = " << stages << ")";
       return signalPassFailure();
     }
@@ -1006,6 +1276,7 @@ struct ConvertSparseAttnToNVGPUPass
     options.blockKv = blockKv;
     options.stages = stages;
     options.sharedMemoryBytes = chipInfo->sharedMemoryPerBlock;
+    options.warpgroupMma = chipInfo->warpgroupMma;
     options.runtimeChecks = runtimeChecks;
     RewritePatternSet patterns(&getContext());
     populateSparseAttnToNVGPUPatterns(patterns, options);

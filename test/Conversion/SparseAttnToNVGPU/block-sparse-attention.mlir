@@ -3,9 +3,11 @@
 // RUN: not sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="stages=3" 2>&1 | FileCheck %s --check-prefix=BADOPT
 // RUN: not sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="block-q=48" 2>&1 | FileCheck %s --check-prefix=BADOPT
 // RUN: not sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_70" 2>&1 | FileCheck %s --check-prefix=BADCHIP
+// RUN: not sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="block-kv=128" 2>&1 | FileCheck %s --check-prefix=BADOPT
+// RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_90a" | FileCheck %s --check-prefix=WGMMA
 
-// BADOPT: error: convert-sparse-attn-to-nvgpu: block-q must be 16, 32, 64 or 128, block-kv 16, 32 or 64, stages 1 or 2
-// BADCHIP: error: convert-sparse-attn-to-nvgpu: unknown chip 'sm_70' (expected sm_80 or sm_90)
+// BADOPT: error: convert-sparse-attn-to-nvgpu: block-q must be 16, 32, 64 or 128, block-kv 16, 32, 64 (or 128 on sm_90a), stages 1 or 2
+// BADCHIP: error: convert-sparse-attn-to-nvgpu: unknown chip 'sm_70' (expected sm_80, sm_90 or sm_90a)
 
 // block_sparse_attention on bf16/f16 becomes one gpu.launch of the
 // tensor-core kernel: operands as buffers, results allocated, the launch,
@@ -23,12 +25,37 @@
 // CHECK: nvvm.mma.sync {{.*}} multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>
 // CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
 // CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = true} : memref<2x64x136xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
-// CHECK: } {sparse_attn.mma_kernel = {block_kv = 64 : i64, block_q = 128 : i64, shared_memory_bytes = 104448 : i64, stages = 2 : i64, warps = 4 : i64}}
+// CHECK: } {sparse_attn.mma_kernel = {block_kv = 64 : i64, block_q = 128 : i64, mma = "mma.sync", shared_memory_bytes = 104448 : i64, stages = 2 : i64, warps = 4 : i64}}
 // CHECK: bufferization.to_tensor %[[OUT]] restrict writable
 // CHECK: bufferization.to_tensor %[[LSE]] restrict writable
 
 // OPTS-LABEL: func.func @causal_bf16(
-// OPTS: {sparse_attn.mma_kernel = {block_kv = 64 : i64, block_q = 64 : i64, shared_memory_bytes = 52224 : i64, stages = 1 : i64, warps = 4 : i64}}
+// OPTS: {sparse_attn.mma_kernel = {block_kv = 64 : i64, block_q = 64 : i64, mma = "mma.sync", shared_memory_bytes = 52224 : i64, stages = 1 : i64, warps = 4 : i64}}
+
+// sm_90a: the wgmma kernel. Two warpgroups (256 threads) of 64 rows each,
+// 128-key tiles; Q, K, V in one 1 KiB-aligned array of swizzled tiles (the
+// shared address read off the dynamic shared memory), cp.async'ed into
+// place and fenced to the async proxy before the barrier; S = Q K^T from
+// two descriptors, P V with P from registers and V N-major (trans-b 1);
+// each product fenced, committed and waited for.
+// WGMMA-LABEL: func.func @causal_bf16(
+// WGMMA: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}}, {{.*}}) dynamic_shared_memory_size
+// WGMMA: %[[SMEM:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
+// WGMMA: memref.extract_aligned_pointer_as_index %[[SMEM]]
+// WGMMA: memref.view %[[SMEM]]{{.*}} to memref<81920xbf16, #gpu.address_space<workgroup>>
+// WGMMA: nvgpu.device_async_copy {{.*}} to memref<81920xbf16, #gpu.address_space<workgroup>>
+// WGMMA: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// WGMMA-NEXT: gpu.barrier
+// WGMMA: nvvm.wgmma.fence.aligned
+// WGMMA: llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0, 0;
+// WGMMA: nvvm.wgmma.commit.group.sync.aligned
+// WGMMA-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
+// WGMMA: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// WGMMA: nvvm.wgmma.fence.aligned
+// WGMMA: llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, {${{[0-9]+}}, ${{[0-9]+}}, ${{[0-9]+}}, ${{[0-9]+}}}, ${{[0-9]+}}, p, 1, 1, 1;
+// WGMMA: nvvm.wgmma.commit.group.sync.aligned
+// WGMMA-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
+// WGMMA: {sparse_attn.mma_kernel = {block_kv = 128 : i64, block_q = 128 : i64, mma = "wgmma", shared_memory_bytes = 164864 : i64, stages = 2 : i64, warps = 8 : i64}}
 func.func @causal_bf16(%q: tensor<1x4x?x128xbf16>, %k: tensor<1x2x?x128xbf16>, %v: tensor<1x2x?x128xbf16>,
                        %num: tensor<1x1x?xi32>, %idx: tensor<1x1x?x8xi32>) -> (tensor<1x4x?x128xbf16>, tensor<1x4x?xf32>) {
   %o, %lse = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx {block = [128, 128], mask = #sparse_attn.causal}
@@ -41,7 +68,10 @@ func.func @causal_bf16(%q: tensor<1x4x?x128xbf16>, %k: tensor<1x2x?x128xbf16>, %
 // f16x2 registers.
 // CHECK-LABEL: func.func @small_blocks_f16(
 // CHECK: nvvm.mma.sync {{.*}} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
-// CHECK: {sparse_attn.mma_kernel = {block_kv = 16 : i64, block_q = 32 : i64, shared_memory_bytes = 13824 : i64, stages = 2 : i64, warps = 2 : i64}}
+// CHECK: {sparse_attn.mma_kernel = {block_kv = 16 : i64, block_q = 32 : i64, mma = "mma.sync", shared_memory_bytes = 13824 : i64, stages = 2 : i64, warps = 2 : i64}}
+// On sm_90a, block_q 32 is too small for a warpgroup: mma.sync.
+// WGMMA-LABEL: func.func @small_blocks_f16(
+// WGMMA: mma = "mma.sync"
 func.func @small_blocks_f16(%q: tensor<2x8x96x64xf16>, %k: tensor<2x8x96x64xf16>, %v: tensor<2x8x96x64xf16>,
                             %num: tensor<2x8x3xi32>, %idx: tensor<2x8x3x6xi32>) -> (tensor<2x8x96x64xf16>, tensor<2x8x96xf32>) {
   %o, %lse = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx {block = [32, 16]}

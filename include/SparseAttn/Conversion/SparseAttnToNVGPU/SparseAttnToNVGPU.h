@@ -20,12 +20,17 @@ struct MmaAttentionOptions {
   /// Queries per thread block (16 per warp): 0 picks the largest of 128,
   /// 64, 32, 16 that divides the op's block_q.
   int64_t blockQ = 0;
-  /// Keys per shared-memory tile: 0 picks the largest of 64, 32, 16 that
-  /// divides the op's block_kv.
+  /// Keys per shared-memory tile: 0 picks the largest of 64, 32, 16 (128
+  /// too for the warpgroup kernel) that divides the op's block_kv.
   int64_t blockKv = 0;
   /// K/V tiles in flight (1: load, then compute; 2: the next tile's copy
   /// overlaps this tile's math).
   int64_t stages = 2;
+  /// Warpgroup matrix products (wgmma, sm_90a): ops whose head dims are
+  /// multiples of 64 and whose block_q is a multiple of 64 get the Hopper
+  /// kernel (128 threads per 64 query rows, swizzled tiles); the others the
+  /// mma.sync kernel.
+  bool warpgroupMma = false;
   /// Shared memory a thread block may use, in bytes (the chip's limit).
   int64_t sharedMemoryBytes = 227 * 1024;
   /// Assert at run time the shape rules that dynamic dims hide.
