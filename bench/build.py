@@ -72,12 +72,15 @@ def select_ir(d, hkv, s):
 """
 
 
-def kernel_config(text, chip):
+def kernel_config(text, chip, pipeline_options):
     """The tensor-core kernel's configuration for the op in `text` (the
     sparse_attn.mma_kernel attribute of its gpu.launch), or None when the
     general path takes it."""
     module = sparse_attn.parse(text)
-    module.run_pipeline(f"func.func(convert-sparse-attn-to-nvgpu{{chip={chip}}})")
+    passes = {"mma-block-q": "block-q", "mma-block-kv": "block-kv"}
+    extra = " ".join(passes[k] + "=" + v for k, v in
+                     (o.split("=") for o in pipeline_options.split()) if k in passes)
+    module.run_pipeline(f"func.func(convert-sparse-attn-to-nvgpu{{chip={chip} {extra}}})")
     match = re.search(r"sparse_attn\.mma_kernel = \{([^}]*)\}", str(module))
     if not match:
         return None
@@ -93,25 +96,30 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("--chip", default="sm_90a")
+    parser.add_argument("--options", default="",
+                        help="other sparse-attn-to-ptx-pipeline options, e.g. 'mma-block-q=64'")
+    parser.add_argument("--only", default=None, help="comma-separated masks (causal, sliding, ...)")
+    parser.add_argument("--dims", default="128,64", help="comma-separated head dims")
     options = parser.parse_args()
     os.makedirs(options.out, exist_ok=True)
     compile_times, configs = {}, {}
 
     def build(name, text):
         start = time.perf_counter()
-        artifact = sparse_attn.compile_gpu(text, "f", options.chip)
+        artifact = sparse_attn.compile_gpu(text, "f", options.chip, options.options)
         seconds = time.perf_counter() - start
         artifact.save(os.path.join(options.out, name))
         with open(os.path.join(options.out, name, "source.mlir"), "w") as f:
             f.write(text)
         compile_times[name] = seconds
-        configs[name] = kernel_config(text, options.chip)
+        configs[name] = kernel_config(text, options.chip, options.options)
         kernels = len(artifact.plan["launches"])
         print(f"{name}: {kernels} kernel(s), compiled in {seconds:.2f} s", flush=True)
 
-    for d in (128, 64):
+    masks = options.only.split(",") if options.only else list(MASKS)
+    for d in (int(x) for x in options.dims.split(",")):
         for hkv in (16, 4):
-            for mask in MASKS:
+            for mask in masks:
                 build(f"attn-{mask}-d{d}-kv{hkv}", attention_ir(mask, d, hkv))
             for s in (8192, 32768):
                 build(f"select-d{d}-kv{hkv}-s{s}", select_ir(d, hkv, s))

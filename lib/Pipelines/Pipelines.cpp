@@ -92,6 +92,8 @@ void sparse_attn::buildSparseAttnToGPUKernelsPipeline(
   if (options.tensorCores) {
     ConvertSparseAttnToNVGPUPassOptions mmaOptions;
     mmaOptions.chip = options.chip;
+    mmaOptions.blockQ = options.mmaBlockQ;
+    mmaOptions.blockKv = options.mmaBlockKv;
     pm.addNestedPass<func::FuncOp>(createConvertSparseAttnToNVGPUPass(mmaOptions));
     // The tensor-core kernels leave the host function before the general
     // path's passes (which map loops to blocks and threads) run over it.

@@ -110,10 +110,12 @@ def __getattr__(name):
     raise AttributeError(f"module 'sparse_attn' has no attribute {name!r}")
 
 
-def compile_gpu(text, func_name, chip="sm_90"):
+def compile_gpu(text, func_name, chip="sm_90", options=""):
     """Compiles ``func.func @func_name`` to PTX kernels for ``chip`` (sm_80,
-    sm_90) and its launch plan; returns a ``GPUArtifact`` whose
+    sm_90, sm_90a: wgmma kernels) and its launch plan; ``options`` are other
+    options of sparse-attn-to-ptx-pipeline in its textual form (e.g.
+    ``"mma-block-q=64 mma-block-kv=64"``). Returns a ``GPUArtifact`` whose
     ``save(dir)`` writes what ``sparse_attn.runtime.load(dir)`` runs."""
     from .gpu import compile_gpu as _compile_gpu  # noqa: PLC0415
 
-    return _compile_gpu(_require_native(), text, func_name, chip)
+    return _compile_gpu(_require_native(), text, func_name, chip, options)

@@ -42,6 +42,6 @@ class GPUArtifact:
         return directory
 
 
-def compile_gpu(native, text, func_name, chip="sm_90"):
-    result = native.compile_gpu(text, func_name, chip)
+def compile_gpu(native, text, func_name, chip="sm_90", options=""):
+    result = native.compile_gpu(text, func_name, chip, options)
     return GPUArtifact(json.loads(result["plan"]), result["modules"])

@@ -63,6 +63,12 @@ class _Driver:
         # kernel must opt in before its launch.
         self.check(self.lib.cuFuncSetAttribute(function, ctypes.c_int(8), ctypes.c_int(size)),
                    f"cuFuncSetAttribute(max dynamic shared memory = {size})")
+        # CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT: all of the
+        # unified L1/shared memory as shared memory, so that as many such
+        # blocks as fit run on each multiprocessor (the kernels' copies
+        # bypass L1).
+        self.check(self.lib.cuFuncSetAttribute(function, ctypes.c_int(9), ctypes.c_int(100)),
+                   "cuFuncSetAttribute(preferred shared memory carveout = 100)")
 
     def launch(self, function, grid, block, shared_memory, stream, params):
         self.check(self.lib.cuLaunchKernel(

@@ -480,7 +480,7 @@ struct Compiled {
 /// plan, "modules": {name: PTX}}. The inputs are marked read-only, as for
 /// run_cpu (the runtime passes the caller's tensors).
 py::dict compileGpu(const std::string &text, const std::string &funcName,
-                    const std::string &chip) {
+                    const std::string &chip, const std::string &pipelineOptions) {
   std::unique_ptr<MLIRContext> context = makeContext();
   MLIRContext *ctx = context.get();
   DiagnosticCollector collector(ctx);
@@ -492,7 +492,12 @@ py::dict compileGpu(const std::string &text, const std::string &funcName,
   for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
     func.setArgAttr(i, "bufferization.writable", BoolAttr::get(ctx, false));
 
+  // Other options of sparse-attn-to-ptx-pipeline, in its textual form.
+  std::string errors;
+  llvm::raw_string_ostream errorStream(errors);
   sparse_attn::SparseAttnToPTXOptions options;
+  if (failed(options.parseFromString(pipelineOptions, errorStream)))
+    throw py::value_error("bad pipeline options '" + pipelineOptions + "': " + errors);
   options.chip = chip;
   PassManager kernels(ctx);
   sparse_attn::buildSparseAttnToGPUKernelsPipeline(kernels, options);
@@ -982,8 +987,9 @@ PYBIND11_MODULE(_native, m) {
         "JIT-compiles @func_name of the module through the CPU pipeline "
         "(cached) and calls it on numpy arrays; returns the results.");
   m.def("compile_gpu", &compileGpu, py::arg("text"), py::arg("func_name"),
-        py::arg("chip") = "sm_90",
-        "Compiles @func_name to PTX kernels for `chip` and its launch plan: "
+        py::arg("chip") = "sm_90", py::arg("options") = "",
+        "Compiles @func_name to PTX kernels for `chip` (and the other options "
+        "of sparse-attn-to-ptx-pipeline, e.g. 'mma-block-q=64') and its launch plan: "
         "returns {'plan': JSON text, 'modules': {name: PTX}}.");
   m.def("lower_to_llvm", &lowerToLLVM, py::arg("text"),
         py::arg("func_name") = py::none(),

@@ -26,6 +26,14 @@ struct SparseAttnToPTXOptions : public PassPipelineOptions<SparseAttnToPTXOption
                      "with convert-sparse-attn-to-nvgpu (the rest, and all "
                      "ops when false, take the general path)"),
       llvm::cl::init(true)};
+  PassOptions::Option<int64_t> mmaBlockQ{
+      *this, "mma-block-q",
+      llvm::cl::desc("block-q of convert-sparse-attn-to-nvgpu (0: its choice)"),
+      llvm::cl::init(0)};
+  PassOptions::Option<int64_t> mmaBlockKv{
+      *this, "mma-block-kv",
+      llvm::cl::desc("block-kv of convert-sparse-attn-to-nvgpu (0: its choice)"),
+      llvm::cl::init(0)};
 };
 
 /// sparse_attn (on tensors) -> host code with gpu.launch_func and the

@@ -127,8 +127,13 @@ chooseMmaKernel(BlockSparseAttentionOp op, const MmaAttentionOptions &options,
                      config.listBlockQ % 64 == 0 &&
                      (!options.blockQ || options.blockQ % 64 == 0);
   if (config.warpgroup) {
+    // Head dims up to 64: one warpgroup per thread block, several blocks
+    // per multiprocessor (their prologues and products interleave); 128:
+    // two warpgroups sharing each K/V tile (the tiles fill shared memory).
     config.blockQ = options.blockQ ? options.blockQ
-                                   : largestDividing(config.listBlockQ, {128, 64});
+                    : config.headDim <= 64 && config.valueDim <= 64
+                        ? 64
+                        : largestDividing(config.listBlockQ, {128, 64});
     config.blockKv = options.blockKv
                          ? options.blockKv
                          : largestDividing(config.listBlockKv, {128, 64, 32, 16});
@@ -159,7 +164,8 @@ chooseMmaKernel(BlockSparseAttentionOp op, const MmaAttentionOptions &options,
   // The list lives in shared memory too; its capacity is bounded here only
   // when static (a dynamic one is checked by the driver at launch).
   int64_t capacity = op.getBlockIndices().getType().getDimSize(3);
-  int64_t listBytes = ShapedType::isDynamic(capacity) ? 4 : 4 * (capacity + 1);
+  // The count, the list and its raw copy.
+  int64_t listBytes = ShapedType::isDynamic(capacity) ? 4 : 4 * (2 * capacity + 1);
   if (config.tileBytes() + listBytes > options.sharedMemoryBytes)
     return fail("the tiles do not fit the shared memory");
   return config;
@@ -442,8 +448,14 @@ private:
   Value tid, warp, lane, group, quad, batch, head, kvHead, queryStart;
   // Shared memory views: padded tiles (mma.sync), or one array of the
   // swizzled tiles starting at shared address `tilesAddress` (wgmma).
-  Value queryTile, keyTiles, valueTiles, listCount, list;
+  Value queryTile, keyTiles, valueTiles, listCount, list, rawList;
   Value tiles, tilesAddress;
+  // The query block's list: where it is read, and its clamped count.
+  Value listBatchIndex, listHead, queryBlock, listEntries;
+  Value listEntry(KernelBuilder &nk, Value slot) {
+    return nk.loadI32(ops.blockIndices, {listBatchIndex, listHead, queryBlock, slot});
+  }
+  void setUpList();
 
   /// Where a tile's rows go: `memref[lead..., row, col]` (padded), or the
   /// swizzled tile of `rows` rows at element `start` of `tiles`.
@@ -552,6 +564,20 @@ void MmaAttentionKernel::setUpShared() {
                                   MemRefLayoutAttrInterface{}, workgroup);
   list = memref::ViewOp::create(b, loc, listType, base, k.idx(c.tileBytes() + 4),
                                 ValueRange{ops.capacity});
+  rawList = memref::ViewOp::create(b, loc, listType, base,
+                                   k.add(k.mul(ops.capacity, 4), c.tileBytes() + 4),
+                                   ValueRange{ops.capacity});
+}
+
+void MmaAttentionKernel::setUpList() {
+  listBatchIndex = ops.listBatch
+                       ? k.select(k.cmp(arith::CmpIPredicate::eq, ops.listBatch, k.idx(1)),
+                                  k.idx(0), batch)
+                       : k.idx(0);
+  listHead = k.div(head, ops.queryHeads / ops.listHeads);
+  queryBlock = k.div(queryStart, c.listBlockQ);
+  Value count = k.loadI32(ops.numBlocks, {listBatchIndex, listHead, queryBlock});
+  listEntries = k.min(k.max(count, k.idx(0)), ops.capacity);
 }
 
 SmallVector<Value> MmaAttentionKernel::slotIndices(const TileSlot &slot,
@@ -661,71 +687,87 @@ void MmaAttentionKernel::loadKvTile(Value kvStart, Value stage) {
 }
 
 /// The query block's listed kv blocks, each once, in list order, into
-/// shared memory: every thread vets its slots (in range, not listed at an
-/// earlier slot), then thread 0 compacts the survivors.
+/// shared memory: the threads copy the raw entries in, vet them there (in
+/// range, not listed at an earlier slot), and warp 0 compacts the
+/// survivors 32 slots at a time (a ballot, then each lane's rank).
 void MmaAttentionKernel::buildList() {
   OpBuilder &b = k.b;
   Location loc = k.loc;
-  Value listBatch = ops.listBatch
-                        ? k.select(k.cmp(arith::CmpIPredicate::eq, ops.listBatch,
-                                         k.idx(1)),
-                                   k.idx(0), batch)
-                        : k.idx(0);
-  Value listHead = k.div(head, ops.queryHeads / ops.listHeads);
-  Value queryBlock = k.div(queryStart, c.listBlockQ);
-  Value count = k.loadI32(ops.numBlocks, {listBatch, listHead, queryBlock});
-  count = k.min(k.max(count, k.idx(0)), ops.capacity);
-  auto entry = [&](Value slot) {
-    return k.loadI32(ops.blockIndices, {listBatch, listHead, queryBlock, slot});
+  Value count = listEntries;
+  auto forSlots = [&](function_ref<void(KernelBuilder &, Value)> body) {
+    scf::ForOp::create(b, loc, tid, count, k.idx(c.threads()), ValueRange{},
+                       [&](OpBuilder &nb, Location nl, Value slot, ValueRange) {
+                         KernelBuilder nk(nb, nl, k.element);
+                         body(nk, slot);
+                         scf::YieldOp::create(nb, nl);
+                       });
   };
-  scf::ForOp::create(
-      b, loc, tid, count, k.idx(c.threads()), ValueRange{},
-      [&](OpBuilder &nb, Location nl, Value slot, ValueRange) {
-        KernelBuilder nk(nb, nl, k.element);
-        Value block = entry(slot);
-        Value inRange = arith::AndIOp::create(
-            nb, nl, nk.cmp(arith::CmpIPredicate::sge, block, nk.idx(0)),
-            nk.lt(block, ops.kvBlocks));
-        auto earlier = scf::ForOp::create(
-            nb, nl, nk.idx(0), slot, nk.idx(1),
-            ValueRange{arith::ConstantIntOp::create(nb, nl, 0, 1).getResult()},
-            [&](OpBuilder &eb, Location el, Value previous, ValueRange seen) {
-              KernelBuilder ek(eb, el, k.element);
-              Value other = ek.loadI32(ops.blockIndices,
-                                       {listBatch, listHead, queryBlock, previous});
-              Value same = ek.cmp(arith::CmpIPredicate::eq, other, block);
-              scf::YieldOp::create(
-                  eb, el, ValueRange{arith::OrIOp::create(eb, el, seen[0], same)
-                                         .getResult()});
-            });
-        Value fresh = arith::XOrIOp::create(
-            nb, nl, earlier.getResult(0),
-            arith::ConstantIntOp::create(nb, nl, 1, 1));
-        Value keep = arith::AndIOp::create(nb, nl, inRange, fresh);
-        nk.storeI32(nk.select(keep, block, nk.idx(-1)), list, {slot});
-        scf::YieldOp::create(nb, nl);
-      });
+  forSlots([&](KernelBuilder &nk, Value slot) {
+    nk.storeI32(listEntry(nk, slot), rawList, {slot});
+  });
   gpu::BarrierOp::create(b, loc);
-  Value first = k.cmp(arith::CmpIPredicate::eq, tid, k.idx(0));
-  auto ifFirst = scf::IfOp::create(b, loc, first, /*withElseRegion=*/false);
+  forSlots([&](KernelBuilder &nk, Value slot) {
+    OpBuilder &nb = nk.b;
+    Location nl = nk.loc;
+    Value block = nk.loadI32(rawList, {slot});
+    Value inRange = arith::AndIOp::create(
+        nb, nl, nk.cmp(arith::CmpIPredicate::sge, block, nk.idx(0)),
+        nk.lt(block, ops.kvBlocks));
+    auto earlier = scf::ForOp::create(
+        nb, nl, nk.idx(0), slot, nk.idx(1),
+        ValueRange{arith::ConstantIntOp::create(nb, nl, 0, 1).getResult()},
+        [&](OpBuilder &eb, Location el, Value previous, ValueRange seen) {
+          KernelBuilder ek(eb, el, k.element);
+          Value same = ek.cmp(arith::CmpIPredicate::eq, ek.loadI32(rawList, {previous}), block);
+          scf::YieldOp::create(
+              eb, el, ValueRange{arith::OrIOp::create(eb, el, seen[0], same).getResult()});
+        });
+    Value fresh = arith::XOrIOp::create(nb, nl, earlier.getResult(0),
+                                        arith::ConstantIntOp::create(nb, nl, 1, 1));
+    Value keep = arith::AndIOp::create(nb, nl, inRange, fresh);
+    nk.storeI32(nk.select(keep, block, nk.idx(-1)), list, {slot});
+  });
+  gpu::BarrierOp::create(b, loc);
+  auto ifWarp0 = scf::IfOp::create(b, loc, k.cmp(arith::CmpIPredicate::eq, warp, k.idx(0)),
+                                   /*withElseRegion=*/false);
   {
     OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifFirst.thenBlock());
+    b.setInsertionPointToStart(ifWarp0.thenBlock());
+    Type i32 = b.getI32Type();
+    auto i32Constant = [&](OpBuilder &ob, int64_t value) -> Value {
+      return arith::ConstantIntOp::create(ob, loc, value, 32);
+    };
+    Value lane32 = arith::IndexCastOp::create(b, loc, i32, lane);
+    Value below = arith::SubIOp::create(
+        b, loc, arith::ShLIOp::create(b, loc, i32Constant(b, 1), lane32), i32Constant(b, 1));
     auto compact = scf::ForOp::create(
-        b, loc, k.idx(0), count, k.idx(1), ValueRange{k.idx(0)},
-        [&](OpBuilder &nb, Location nl, Value slot, ValueRange kept) {
+        b, loc, k.idx(0), count, k.idx(kWarpSize), ValueRange{k.idx(0)},
+        [&](OpBuilder &nb, Location nl, Value base, ValueRange kept) {
           KernelBuilder nk(nb, nl, k.element);
-          Value block = nk.loadI32(list, {slot});
+          Value slot = nk.add(base, lane);
+          Value inList = nk.lt(slot, count);
+          Value block = nk.select(inList, nk.loadI32(list, {nk.min(slot, nk.sub(count, nk.idx(1)))}),
+                                  nk.idx(-1));
           Value keep = nk.cmp(arith::CmpIPredicate::sge, block, nk.idx(0));
+          // Every lane has read its entry before any writes (the ballot
+          // converges the warp); ranks never pass a later round's slots.
+          Value mask = NVVM::VoteSyncOp::create(nb, nl, i32, i32Constant(nb, -1), keep,
+                                                NVVM::VoteSyncKind::ballot);
+          Value rank = LLVM::CtPopOp::create(nb, nl, arith::AndIOp::create(nb, nl, mask, below));
+          Value total = LLVM::CtPopOp::create(nb, nl, mask);
           auto ifKeep = scf::IfOp::create(nb, nl, keep, /*withElseRegion=*/false);
           {
             OpBuilder::InsertionGuard inner(nb);
             nb.setInsertionPointToStart(ifKeep.thenBlock());
-            nk.storeI32(block, list, {kept[0]});
+            nk.storeI32(block, list,
+                        {nk.add(kept[0], arith::IndexCastOp::create(nb, nl, nb.getIndexType(), rank))});
           }
-          Value next = nk.select(keep, nk.add(kept[0], 1), kept[0]);
+          Value next = nk.add(kept[0], arith::IndexCastOp::create(nb, nl, nb.getIndexType(), total));
           scf::YieldOp::create(nb, nl, ValueRange{next});
         });
+    auto ifLane0 = scf::IfOp::create(b, loc, k.cmp(arith::CmpIPredicate::eq, lane, k.idx(0)),
+                                     /*withElseRegion=*/false);
+    b.setInsertionPointToStart(ifLane0.thenBlock());
     k.storeI32(compact.getResult(0), listCount, {k.idx(0)});
   }
   gpu::BarrierOp::create(b, loc);
@@ -854,9 +896,13 @@ MmaAttentionKernel::processTile(Value kvStart, Value stage, const State &state) 
   SmallVector<SmallVector<Value>> scores = computeScores(stage);
   Value zero = k.f32(0.0);
 
-  // Scaled (log2 units), masked scores. Element e of a fragment is at row
-  // group (+8 for e >= 2) and key 2 * quad + (e % 2) of its 8-key tile.
+  // Masked scores. Element e of a fragment is at row group (+8 for e >= 2)
+  // and key 2 * quad + (e % 2) of its 8-key tile. Without a score_mod (and
+  // with a positive scale) they stay unscaled: the row maximum is taken
+  // before scaling and each exponent is one fma, exp2(s * c - max * c);
+  // otherwise they are scaled to log2 units here.
   double log2e = 1.4426950408889634;
+  bool rawScores = !ops.rules.scoreMod && ops.rules.scale > 0;
   Value scaleLog2 = k.f32(ops.rules.scale * log2e);
   Value log2eValue = k.f32(log2e);
   Value negInf = k.f32(-INFINITY);
@@ -890,7 +936,8 @@ MmaAttentionKernel::processTile(Value kvStart, Value stage, const State &state) 
       Value key = k.add(k.add(kvStart, nt * 8 + e % 2), k.mul(quad, 2));
       Value inBounds = k.lt(key, ops.kvLen);
       if (!ops.hasPairRules) {
-        masked.push_back(k.select(inBounds, k.fmul(score, scaleLog2), negInf));
+        masked.push_back(k.select(inBounds, rawScores ? score : k.fmul(score, scaleLog2),
+                                  negInf));
         continue;
       }
       FailureOr<std::pair<Value, Value>> scored = buildPairScore(
@@ -899,7 +946,8 @@ MmaAttentionKernel::processTile(Value kvStart, Value stage, const State &state) 
           [&](OpBuilder &, Location) { return inBounds; });
       if (failed(scored))
         return failure();
-      masked.push_back(k.fmul(scored->first, log2eValue));
+      masked.push_back(rawScores ? k.select(scored->second, score, negInf)
+                                 : k.fmul(scored->first, log2eValue));
     }
     return masked;
   };
@@ -917,7 +965,7 @@ MmaAttentionKernel::processTile(Value kvStart, Value stage, const State &state) 
       b.setInsertionPointToStart(ifFull.thenBlock());
       SmallVector<Value> scaled;
       for (Value score : flat)
-        scaled.push_back(k.fmul(score, scaleLog2));
+        scaled.push_back(rawScores ? score : k.fmul(score, scaleLog2));
       scf::YieldOp::create(b, loc, scaled);
       b.setInsertionPointToStart(ifFull.elseBlock());
       FailureOr<SmallVector<Value>> masked = maskScores(b);
@@ -930,27 +978,50 @@ MmaAttentionKernel::processTile(Value kvStart, Value stage, const State &state) 
   for (auto [position, score] : llvm::enumerate(final))
     scores[position / 4][position % 4] = score;
 
-  // Online softmax per row; the four lanes of a quad share a row.
+  // Online softmax per row (in log2 units); the four lanes of a quad share
+  // a row. Maxima and sums are pairwise trees: short dependency chains.
+  auto tree = [&](ArrayRef<Value> input, function_ref<Value(Value, Value)> combine) {
+    SmallVector<Value> values(input);
+    while (values.size() > 1) {
+      SmallVector<Value> next;
+      for (size_t i = 0; i + 1 < values.size(); i += 2)
+        next.push_back(combine(values[i], values[i + 1]));
+      if (values.size() % 2)
+        next.push_back(values.back());
+      values = std::move(next);
+    }
+    return values.front();
+  };
+  auto fmax = [&](Value x, Value y) { return k.fmax(x, y); };
+  auto fadd = [&](Value x, Value y) { return k.fadd(x, y); };
   State next;
   SmallVector<Value> rowScale;
   for (int64_t r = 0; r < rowsPerThread(); ++r) {
     int64_t rt = r / 2, e0 = (r % 2) * 2;
-    Value tileMax = negInf;
+    SmallVector<Value> rowScores;
     for (int64_t nt = 0; nt < nTiles; ++nt)
       for (int64_t e = e0; e < e0 + 2; ++e)
-        tileMax = k.fmax(tileMax, scores[rt * nTiles + nt][e]);
-    tileMax = k.quadReduce(tileMax, [&](Value x, Value y) { return k.fmax(x, y); });
+        rowScores.push_back(scores[rt * nTiles + nt][e]);
+    Value tileMax = k.quadReduce(tree(rowScores, fmax), fmax);
+    if (rawScores)
+      tileMax = k.fmul(tileMax, scaleLog2);
     Value newMax = k.fmax(state.rowMax[r], tileMax);
     // Shift by 0 while the row has seen no allowed key: exp2(-inf) = 0.
     Value shift = k.select(k.isNegInf(newMax), zero, newMax);
     Value alpha = k.exp2(k.fsub(state.rowMax[r], shift));
-    Value sum = k.fmul(state.rowSum[r], alpha);
+    SmallVector<Value> terms{k.fmul(state.rowSum[r], alpha)};
     for (int64_t nt = 0; nt < nTiles; ++nt)
       for (int64_t e = e0; e < e0 + 2; ++e) {
         Value &score = scores[rt * nTiles + nt][e];
-        score = k.exp2(k.fsub(score, shift));
-        sum = k.fadd(sum, score);
+        // llvm.intr.fma: math.fma would become a libdevice call.
+        Value exponent = rawScores
+                             ? Value(LLVM::FMAOp::create(b, loc, score, scaleLog2,
+                                                         arith::NegFOp::create(b, loc, shift)))
+                             : k.fsub(score, shift);
+        score = k.exp2(exponent);
+        terms.push_back(score);
       }
+    Value sum = tree(terms, fadd);
     next.rowMax.push_back(newMax);
     next.rowSum.push_back(sum);
     rowScale.push_back(alpha);
@@ -1029,6 +1100,31 @@ LogicalResult MmaAttentionKernel::build() {
            c.headDim, queryTokens);
   nvgpu::DeviceAsyncCreateGroupOp::create(
       b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), ValueRange{});
+  setUpList();
+  // The list's first slot, when in range, is its first block whatever the
+  // rest holds: its tile is fetched before the list is vetted.
+  Value firstFetched;
+  if (c.stages == 2) {
+    Value any = k.lt(k.idx(0), listEntries);
+    auto ifAny = scf::IfOp::create(b, loc, b.getI1Type(), any, /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifAny.thenBlock());
+      Value first = listEntry(k, k.idx(0));
+      Value inRange = arith::AndIOp::create(
+          b, loc, k.cmp(arith::CmpIPredicate::sge, first, k.idx(0)), k.lt(first, ops.kvBlocks));
+      auto ifInRange = scf::IfOp::create(b, loc, inRange, /*withElseRegion=*/false);
+      {
+        OpBuilder::InsertionGuard inner(b);
+        b.setInsertionPointToStart(ifInRange.thenBlock());
+        loadKvTile(k.mul(first, c.listBlockKv), k.idx(0));
+      }
+      scf::YieldOp::create(b, loc, inRange);
+      b.setInsertionPointToStart(ifAny.elseBlock());
+      scf::YieldOp::create(b, loc, any);
+    }
+    firstFetched = ifAny.getResult(0);
+  }
   buildList();
   Value blocks = k.loadI32(listCount, {k.idx(0)});
   int64_t subTiles = c.listBlockKv / c.blockKv;
@@ -1056,7 +1152,10 @@ LogicalResult MmaAttentionKernel::build() {
   if (c.stages == 2) {
     // Prefetch the first tile; each iteration then waits for its tile and
     // issues the next one before its own math.
-    auto ifAny = scf::IfOp::create(b, loc, k.lt(k.idx(0), tiles), false);
+    Value fetch = arith::AndIOp::create(
+        b, loc, k.lt(k.idx(0), tiles),
+        arith::XOrIOp::create(b, loc, firstFetched, arith::ConstantIntOp::create(b, loc, 1, 1)));
+    auto ifAny = scf::IfOp::create(b, loc, fetch, false);
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(ifAny.thenBlock());
@@ -1201,10 +1300,10 @@ struct BlockSparseAttentionMmaLowering
     operands.lse = allocOf(lseType, {shape.batch, heads, shape.queryLen});
 
     Value queryTiles = l.ceilDiv(shape.queryLen, config->blockQ);
-    // count + list after the tiles (4 bytes each).
+    // count, list and raw list after the tiles (4 bytes an entry).
     Value sharedBytes = arith::AddIOp::create(
         rewriter, loc, l.index(config->tileBytes() + 4),
-        arith::MulIOp::create(rewriter, loc, operands.capacity, l.index(4)));
+        arith::MulIOp::create(rewriter, loc, operands.capacity, l.index(8)));
     // A dynamic capacity bounds the list only at run time.
     l.check(arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sle, sharedBytes,
                                   l.index(options.sharedMemoryBytes)),

@@ -64,6 +64,21 @@ func.func @causal_bf16(%q: tensor<1x4x?x128xbf16>, %k: tensor<1x2x?x128xbf16>, %
   return %o, %lse : tensor<1x4x?x128xbf16>, tensor<1x4x?xf32>
 }
 
+// Head dim 64 on sm_90a: one warpgroup (128 threads) per 64 query rows,
+// so that several thread blocks share a multiprocessor.
+// WGMMA-LABEL: func.func @d64_bf16(
+// WGMMA: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}, {{.*}}) dynamic_shared_memory_size
+// WGMMA: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16
+// WGMMA: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16
+// WGMMA: {sparse_attn.mma_kernel = {block_kv = 128 : i64, block_q = 64 : i64, mma = "wgmma", shared_memory_bytes = 74752 : i64, stages = 2 : i64, warps = 4 : i64}}
+func.func @d64_bf16(%q: tensor<1x4x?x64xbf16>, %k: tensor<1x4x?x64xbf16>, %v: tensor<1x4x?x64xbf16>,
+                    %num: tensor<1x4x?xi32>, %idx: tensor<1x4x?x?xi32>) -> (tensor<1x4x?x64xbf16>, tensor<1x4x?xf32>) {
+  %o, %lse = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx {block = [128, 128]}
+      : tensor<1x4x?x64xbf16>, tensor<1x4x?x64xbf16>, tensor<1x4x?x64xbf16>, tensor<1x4x?xi32>, tensor<1x4x?x?xi32>
+     -> tensor<1x4x?x64xbf16>, tensor<1x4x?xf32>
+  return %o, %lse : tensor<1x4x?x64xbf16>, tensor<1x4x?xf32>
+}
+
 // Small blocks: one 16-row tile per warp, 16-key tiles; f16 operands stay
 // f16x2 registers.
 // CHECK-LABEL: func.func @small_blocks_f16(
