@@ -164,8 +164,7 @@ chooseMmaKernel(BlockSparseAttentionOp op, const MmaAttentionOptions &options,
   // The list lives in shared memory too; its capacity is bounded here only
   // when static (a dynamic one is checked by the driver at launch).
   int64_t capacity = op.getBlockIndices().getType().getDimSize(3);
-  // The count, the list and its raw copy.
-  int64_t listBytes = ShapedType::isDynamic(capacity) ? 4 : 4 * (2 * capacity + 1);
+  int64_t listBytes = ShapedType::isDynamic(capacity) ? 4 : 4 * (capacity + 1);
   if (config.tileBytes() + listBytes > options.sharedMemoryBytes)
     return fail("the tiles do not fit the shared memory");
   return config;
@@ -448,7 +447,7 @@ private:
   Value tid, warp, lane, group, quad, batch, head, kvHead, queryStart;
   // Shared memory views: padded tiles (mma.sync), or one array of the
   // swizzled tiles starting at shared address `tilesAddress` (wgmma).
-  Value queryTile, keyTiles, valueTiles, listCount, list, rawList;
+  Value queryTile, keyTiles, valueTiles, listCount, list;
   Value tiles, tilesAddress;
   // The query block's list: where it is read, and its clamped count.
   Value listBatchIndex, listHead, queryBlock, listEntries;
@@ -564,9 +563,6 @@ void MmaAttentionKernel::setUpShared() {
                                   MemRefLayoutAttrInterface{}, workgroup);
   list = memref::ViewOp::create(b, loc, listType, base, k.idx(c.tileBytes() + 4),
                                 ValueRange{ops.capacity});
-  rawList = memref::ViewOp::create(b, loc, listType, base,
-                                   k.add(k.mul(ops.capacity, 4), c.tileBytes() + 4),
-                                   ValueRange{ops.capacity});
 }
 
 void MmaAttentionKernel::setUpList() {
@@ -687,9 +683,10 @@ void MmaAttentionKernel::loadKvTile(Value kvStart, Value stage) {
 }
 
 /// The query block's listed kv blocks, each once, in list order, into
-/// shared memory: the threads copy the raw entries in, vet them there (in
-/// range, not listed at an earlier slot), and warp 0 compacts the
-/// survivors 32 slots at a time (a ballot, then each lane's rank).
+/// shared memory: the threads vet the entries (in range, not listed at an
+/// earlier slot; the earlier slots' loads hit L1), and warp 0 compacts the
+/// survivors 32 slots at a time (a ballot, then each lane's rank). No raw
+/// copy in shared memory: it would cost blocks per multiprocessor.
 void MmaAttentionKernel::buildList() {
   OpBuilder &b = k.b;
   Location loc = k.loc;
@@ -703,13 +700,9 @@ void MmaAttentionKernel::buildList() {
                        });
   };
   forSlots([&](KernelBuilder &nk, Value slot) {
-    nk.storeI32(listEntry(nk, slot), rawList, {slot});
-  });
-  gpu::BarrierOp::create(b, loc);
-  forSlots([&](KernelBuilder &nk, Value slot) {
     OpBuilder &nb = nk.b;
     Location nl = nk.loc;
-    Value block = nk.loadI32(rawList, {slot});
+    Value block = listEntry(nk, slot);
     Value inRange = arith::AndIOp::create(
         nb, nl, nk.cmp(arith::CmpIPredicate::sge, block, nk.idx(0)),
         nk.lt(block, ops.kvBlocks));
@@ -718,7 +711,7 @@ void MmaAttentionKernel::buildList() {
         ValueRange{arith::ConstantIntOp::create(nb, nl, 0, 1).getResult()},
         [&](OpBuilder &eb, Location el, Value previous, ValueRange seen) {
           KernelBuilder ek(eb, el, k.element);
-          Value same = ek.cmp(arith::CmpIPredicate::eq, ek.loadI32(rawList, {previous}), block);
+          Value same = ek.cmp(arith::CmpIPredicate::eq, listEntry(ek, previous), block);
           scf::YieldOp::create(
               eb, el, ValueRange{arith::OrIOp::create(eb, el, seen[0], same).getResult()});
         });
@@ -1300,10 +1293,10 @@ struct BlockSparseAttentionMmaLowering
     operands.lse = allocOf(lseType, {shape.batch, heads, shape.queryLen});
 
     Value queryTiles = l.ceilDiv(shape.queryLen, config->blockQ);
-    // count, list and raw list after the tiles (4 bytes an entry).
+    // count + list after the tiles (4 bytes each).
     Value sharedBytes = arith::AddIOp::create(
         rewriter, loc, l.index(config->tileBytes() + 4),
-        arith::MulIOp::create(rewriter, loc, operands.capacity, l.index(8)));
+        arith::MulIOp::create(rewriter, loc, operands.capacity, l.index(4)));
     // A dynamic capacity bounds the list only at run time.
     l.check(arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sle, sharedBytes,
                                   l.index(options.sharedMemoryBytes)),
