@@ -77,7 +77,8 @@ def kernel_config(text, chip, pipeline_options):
     sparse_attn.mma_kernel attribute of its gpu.launch), or None when the
     general path takes it."""
     module = sparse_attn.parse(text)
-    passes = {"mma-block-q": "block-q", "mma-block-kv": "block-kv"}
+    passes = {"mma-block-q": "block-q", "mma-block-kv": "block-kv",
+              "mma-warpgroup-rows": "warpgroup-rows"}
     extra = " ".join(passes[k] + "=" + v for k, v in
                      (o.split("=") for o in pipeline_options.split()) if k in passes)
     module.run_pipeline(f"func.func(convert-sparse-attn-to-nvgpu{{chip={chip} {extra}}})")

@@ -94,6 +94,7 @@ void sparse_attn::buildSparseAttnToGPUKernelsPipeline(
     mmaOptions.chip = options.chip;
     mmaOptions.blockQ = options.mmaBlockQ;
     mmaOptions.blockKv = options.mmaBlockKv;
+    mmaOptions.warpgroupRows = options.mmaWarpgroupRows;
     pm.addNestedPass<func::FuncOp>(createConvertSparseAttnToNVGPUPass(mmaOptions));
     // The tensor-core kernels leave the host function before the general
     // path's passes (which map loops to blocks and threads) run over it.

@@ -91,6 +91,9 @@ def ConvertSparseAttnToNVGPUPass
            "Keys per tile: 16, 32, 64, or 128 on sm_90a (0: the largest dividing block_kv)">,
     Option<"stages", "stages", "int64_t", /*default=*/"2",
            "K/V tiles in flight: 1 or 2">,
+    Option<"warpgroupRows", "warpgroup-rows", "int64_t", /*default=*/"0",
+           "wgmma kernel: 64-row tiles per warpgroup, 1 or 2 (0: 2 for head dims "
+           "up to 64 at block-q 128, else 1)">,
     Option<"runtimeChecks", "runtime-checks", "bool", /*default=*/"true",
            "Assert at run time the shape rules that dynamic dims hide">
   ];

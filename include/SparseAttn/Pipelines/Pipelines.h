@@ -30,6 +30,10 @@ struct SparseAttnToPTXOptions : public PassPipelineOptions<SparseAttnToPTXOption
       *this, "mma-block-q",
       llvm::cl::desc("block-q of convert-sparse-attn-to-nvgpu (0: its choice)"),
       llvm::cl::init(0)};
+  PassOptions::Option<int64_t> mmaWarpgroupRows{
+      *this, "mma-warpgroup-rows",
+      llvm::cl::desc("warpgroup-rows of convert-sparse-attn-to-nvgpu (0: its choice)"),
+      llvm::cl::init(0)};
   PassOptions::Option<int64_t> mmaBlockKv{
       *this, "mma-block-kv",
       llvm::cl::desc("block-kv of convert-sparse-attn-to-nvgpu (0: its choice)"),

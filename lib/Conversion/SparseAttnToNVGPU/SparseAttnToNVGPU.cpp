@@ -64,7 +64,8 @@ struct MmaKernelConfig {
   bool warpgroup = false;
   int64_t blockQ = 0;      // queries per thread block
   int64_t blockKv = 0;     // keys per shared-memory tile
-  int64_t rowTiles = 1;    // 16-row mma tiles per warp
+  int64_t rowTiles = 1;    // mma.sync: 16-row tiles per warp; wgmma: 64-row
+                           // tiles per warpgroup (a warp's 16 rows of each)
   int64_t warps = 0;       // blockQ / (16 * rowTiles)
   int64_t stages = 2;      // K/V tiles in flight
   int64_t headDim = 0, valueDim = 0;
@@ -127,19 +128,24 @@ chooseMmaKernel(BlockSparseAttentionOp op, const MmaAttentionOptions &options,
                      config.listBlockQ % 64 == 0 &&
                      (!options.blockQ || options.blockQ % 64 == 0);
   if (config.warpgroup) {
-    // Head dims up to 64: one warpgroup per thread block, several blocks
-    // per multiprocessor (their prologues and products interleave); 128:
-    // two warpgroups sharing each K/V tile (the tiles fill shared memory).
+    // Head dims up to 64: one warpgroup per thread block taking two 64-row
+    // tiles (one K/V tile serves 128 rows; two independent product chains
+    // per warp; two blocks per multiprocessor). Head dim 128: two
+    // warpgroups of one 64-row tile each share the K/V tiles, which fill
+    // shared memory. (Measured on the H200: docs/performance.md.)
+    bool small = config.headDim <= 64 && config.valueDim <= 64;
     config.blockQ = options.blockQ ? options.blockQ
-                    : config.headDim <= 64 && config.valueDim <= 64
-                        ? 64
-                        : largestDividing(config.listBlockQ, {128, 64});
+                                   : largestDividing(config.listBlockQ, {128, 64});
     config.blockKv = options.blockKv
                          ? options.blockKv
                          : largestDividing(config.listBlockKv, {128, 64, 32, 16});
     if (config.listBlockQ % config.blockQ != 0)
       return fail("block_q is not a multiple of the requested block-q");
-    config.rowTiles = 1;
+    config.rowTiles = options.warpgroupRows
+                          ? options.warpgroupRows
+                          : small && config.blockQ % 128 == 0 ? 2 : 1;
+    if (config.blockQ % (64 * config.rowTiles) != 0)
+      return fail("block-q is not a multiple of 64 x warpgroup-rows");
   } else {
     config.blockQ = options.blockQ
                         ? options.blockQ
@@ -492,6 +498,9 @@ private:
 
   /// The query row of a thread's `r`-th row.
   Value threadRow(int64_t r) {
+    if (c.warpgroup)
+      return k.add(k.add(queryStart, k.mul(k.div(warp, 4), 64 * c.rowTiles)),
+                   k.add(k.mul(k.rem(warp, 4), 16), k.add(group, (r / 2) * 64 + (r % 2) * 8)));
     return k.add(k.add(queryStart, k.mul(warp, 16 * c.rowTiles)),
                  k.add(group, (r / 2) * 16 + (r % 2) * 8));
   }
@@ -772,24 +781,28 @@ SmallVector<SmallVector<Value>> MmaAttentionKernel::computeScores(Value stage) {
   int64_t nTiles = c.blockKv / 8;
   SmallVector<SmallVector<Value>> scores(c.rowTiles * nTiles);
   if (c.warpgroup) {
-    // The warpgroup's 64 rows of Q (rows 64 * (warp / 4) on) against the
-    // tile's keys, 16 head-dim columns per wgmma: column step kt is at byte
-    // 32 * (kt % 4) of panel kt / 4.
-    Value groupRows = k.mul(k.div(warp, 4), 64 * kSwizzleBytes);
-    SmallVector<Value> acc;
+    // Each of the warpgroup's 64-row tiles of Q (rows 64 * (rowTiles *
+    // (warp / 4) + rt) on) against the tile's keys, 16 head-dim columns per
+    // wgmma: column step kt is at byte 32 * (kt % 4) of panel kt / 4.
+    Value groupRows = k.mul(k.div(warp, 4), 64 * c.rowTiles * kSwizzleBytes);
+    SmallVector<SmallVector<Value>> acc(c.rowTiles);
     NVVM::WgmmaFenceAlignedOp::create(b, loc);
     for (int64_t kt = 0; kt < c.headDim / 16; ++kt) {
       int64_t column = (kt % 4) * 32;
-      Value queryDesc = descriptor(
-          k.add(groupRows, (kt / 4) * c.blockQ * kSwizzleBytes + column), 16);
       Value keyDesc = descriptor(
           k.add(keyOffset(stage), (kt / 4) * c.blockKv * kSwizzleBytes + column), 16);
-      acc = k.wgmma(c.blockKv, queryDesc, {}, keyDesc, acc, /*transposeB=*/false);
+      for (int64_t rt = 0; rt < c.rowTiles; ++rt) {
+        Value queryDesc = descriptor(
+            k.add(groupRows, (kt / 4) * c.blockQ * kSwizzleBytes + rt * 64 * kSwizzleBytes + column),
+            16);
+        acc[rt] = k.wgmma(c.blockKv, queryDesc, {}, keyDesc, acc[rt], /*transposeB=*/false);
+      }
     }
     NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
     NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
-    for (int64_t nt = 0; nt < nTiles; ++nt)
-      scores[nt].assign(acc.begin() + 4 * nt, acc.begin() + 4 * nt + 4);
+    for (int64_t rt = 0; rt < c.rowTiles; ++rt)
+      for (int64_t nt = 0; nt < nTiles; ++nt)
+        scores[rt * nTiles + nt].assign(acc[rt].begin() + 4 * nt, acc[rt].begin() + 4 * nt + 4);
     return scores;
   }
   Value zero = k.f32(0.0);
@@ -843,14 +856,22 @@ SmallVector<Value> MmaAttentionKernel::accumulateValues(
     // V is N-major (rows of keys): 16 keys per wgmma are 2048 bytes on,
     // its 64-column panels blockKv rows apart.
     NVVM::WgmmaFenceAlignedOp::create(b, loc);
+    SmallVector<SmallVector<Value>> tileAcc;
+    for (int64_t rt = 0; rt < c.rowTiles; ++rt)
+      tileAcc.emplace_back(result.begin() + rt * accPerRowTile(),
+                           result.begin() + (rt + 1) * accPerRowTile());
     for (int64_t kt = 0; kt < c.blockKv / 16; ++kt) {
       Value valueDesc = descriptor(k.add(valueOffset(stage), kt * 16 * kSwizzleBytes),
                                    c.blockKv * kSwizzleBytes);
-      result = k.wgmma(c.valueDim, nullptr, probabilities(0, kt), valueDesc,
-                       result, /*transposeB=*/true);
+      for (int64_t rt = 0; rt < c.rowTiles; ++rt)
+        tileAcc[rt] = k.wgmma(c.valueDim, nullptr, probabilities(rt, kt), valueDesc,
+                              tileAcc[rt], /*transposeB=*/true);
     }
     NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
     NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+    result.clear();
+    for (auto &values : tileAcc)
+      result.append(values);
     return result;
   }
   Value laneRow = k.rem(lane, 8);
@@ -1314,6 +1335,7 @@ struct BlockSparseAttentionMmaLowering
                          rewriter.getNamedAttr("block_q", rewriter.getI64IntegerAttr(config->blockQ)),
                          rewriter.getNamedAttr("block_kv", rewriter.getI64IntegerAttr(config->blockKv)),
                          rewriter.getNamedAttr("warps", rewriter.getI64IntegerAttr(config->warps)),
+                         rewriter.getNamedAttr("row_tiles", rewriter.getI64IntegerAttr(config->rowTiles)),
                          rewriter.getNamedAttr("stages", rewriter.getI64IntegerAttr(config->stages)),
                          rewriter.getNamedAttr("shared_memory_bytes",
                                                rewriter.getI64IntegerAttr(config->tileBytes()))}));
@@ -1363,7 +1385,13 @@ struct ConvertSparseAttnToNVGPUPass
           << blockQ << ", block-kv = " << blockKv << ", stages = " << stages << ")";
       return signalPassFailure();
     }
+    if (warpgroupRows < 0 || warpgroupRows > 2) {
+      getOperation()->emitError() << "convert-sparse-attn-to-nvgpu: warpgroup-rows must be 0 (the kernel's choice), 1 or 2 (got "
+                                  << int64_t(warpgroupRows) << ")";
+      return signalPassFailure();
+    }
     MmaAttentionOptions options;
+    options.warpgroupRows = warpgroupRows;
     options.blockQ = blockQ;
     options.blockKv = blockKv;
     options.stages = stages;

@@ -5,8 +5,13 @@
 // RUN: not sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_70" 2>&1 | FileCheck %s --check-prefix=BADCHIP
 // RUN: not sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="block-kv=128" 2>&1 | FileCheck %s --check-prefix=BADOPT
 // RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_90a" | FileCheck %s --check-prefix=WGMMA
+// RUN: not sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_90a warpgroup-rows=3" 2>&1 | FileCheck %s --check-prefix=BADROWS
+// RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_90a warpgroup-rows=1" | FileCheck %s --check-prefix=ROWS1
 
 // BADOPT: error: convert-sparse-attn-to-nvgpu: block-q must be 16, 32, 64 or 128, block-kv 16, 32, 64 (or 128 on sm_90a), stages 1 or 2
+// BADROWS: error: convert-sparse-attn-to-nvgpu: warpgroup-rows must be 0 (the kernel's choice), 1 or 2 (got 3)
+// ROWS1-LABEL: func.func @d64_bf16(
+// ROWS1: {sparse_attn.mma_kernel = {block_kv = 128 : i64, block_q = 128 : i64, mma = "wgmma", row_tiles = 1 : i64, shared_memory_bytes = 82944 : i64, stages = 2 : i64, warps = 8 : i64}}
 // BADCHIP: error: convert-sparse-attn-to-nvgpu: unknown chip 'sm_70' (expected sm_80, sm_90 or sm_90a)
 
 // block_sparse_attention on bf16/f16 becomes one gpu.launch of the
@@ -25,12 +30,12 @@
 // CHECK: nvvm.mma.sync {{.*}} multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>
 // CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
 // CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = true} : memref<2x64x136xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
-// CHECK: } {sparse_attn.mma_kernel = {block_kv = 64 : i64, block_q = 128 : i64, mma = "mma.sync", shared_memory_bytes = 104448 : i64, stages = 2 : i64, warps = 4 : i64}}
+// CHECK: } {sparse_attn.mma_kernel = {block_kv = 64 : i64, block_q = 128 : i64, mma = "mma.sync", row_tiles = 2 : i64, shared_memory_bytes = 104448 : i64, stages = 2 : i64, warps = 4 : i64}}
 // CHECK: bufferization.to_tensor %[[OUT]] restrict writable
 // CHECK: bufferization.to_tensor %[[LSE]] restrict writable
 
 // OPTS-LABEL: func.func @causal_bf16(
-// OPTS: {sparse_attn.mma_kernel = {block_kv = 64 : i64, block_q = 64 : i64, mma = "mma.sync", shared_memory_bytes = 52224 : i64, stages = 1 : i64, warps = 4 : i64}}
+// OPTS: {sparse_attn.mma_kernel = {block_kv = 64 : i64, block_q = 64 : i64, mma = "mma.sync", row_tiles = 1 : i64, shared_memory_bytes = 52224 : i64, stages = 1 : i64, warps = 4 : i64}}
 
 // sm_90a: the wgmma kernel. Two warpgroups (256 threads) of 64 rows each,
 // 128-key tiles; Q, K, V in one 1 KiB-aligned array of swizzled tiles (the
@@ -55,7 +60,7 @@
 // WGMMA: llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, {${{[0-9]+}}, ${{[0-9]+}}, ${{[0-9]+}}, ${{[0-9]+}}}, ${{[0-9]+}}, p, 1, 1, 1;
 // WGMMA: nvvm.wgmma.commit.group.sync.aligned
 // WGMMA-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
-// WGMMA: {sparse_attn.mma_kernel = {block_kv = 128 : i64, block_q = 128 : i64, mma = "wgmma", shared_memory_bytes = 164864 : i64, stages = 2 : i64, warps = 8 : i64}}
+// WGMMA: {sparse_attn.mma_kernel = {block_kv = 128 : i64, block_q = 128 : i64, mma = "wgmma", row_tiles = 1 : i64, shared_memory_bytes = 164864 : i64, stages = 2 : i64, warps = 8 : i64}}
 func.func @causal_bf16(%q: tensor<1x4x?x128xbf16>, %k: tensor<1x2x?x128xbf16>, %v: tensor<1x2x?x128xbf16>,
                        %num: tensor<1x1x?xi32>, %idx: tensor<1x1x?x8xi32>) -> (tensor<1x4x?x128xbf16>, tensor<1x4x?xf32>) {
   %o, %lse = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx {block = [128, 128], mask = #sparse_attn.causal}
@@ -64,13 +69,15 @@ func.func @causal_bf16(%q: tensor<1x4x?x128xbf16>, %k: tensor<1x2x?x128xbf16>, %
   return %o, %lse : tensor<1x4x?x128xbf16>, tensor<1x4x?xf32>
 }
 
-// Head dim 64 on sm_90a: one warpgroup (128 threads) per 64 query rows,
-// so that several thread blocks share a multiprocessor.
+// Head dim 64 on sm_90a: one warpgroup (128 threads) takes two 64-row
+// tiles: per 16 head-dim columns two S products sharing the K descriptor,
+// per 16 keys two P V products sharing the V descriptor.
 // WGMMA-LABEL: func.func @d64_bf16(
 // WGMMA: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}, {{.*}}) dynamic_shared_memory_size
-// WGMMA: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16
-// WGMMA: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16
-// WGMMA: {sparse_attn.mma_kernel = {block_kv = 128 : i64, block_q = 64 : i64, mma = "wgmma", shared_memory_bytes = 74752 : i64, stages = 2 : i64, warps = 4 : i64}}
+// WGMMA-COUNT-8: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0, 0;
+// WGMMA: nvvm.wgmma.wait.group.sync.aligned 0
+// WGMMA-COUNT-16: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1;
+// WGMMA: {sparse_attn.mma_kernel = {block_kv = 128 : i64, block_q = 128 : i64, mma = "wgmma", row_tiles = 2 : i64, shared_memory_bytes = 82944 : i64, stages = 2 : i64, warps = 4 : i64}}
 func.func @d64_bf16(%q: tensor<1x4x?x64xbf16>, %k: tensor<1x4x?x64xbf16>, %v: tensor<1x4x?x64xbf16>,
                     %num: tensor<1x4x?xi32>, %idx: tensor<1x4x?x?xi32>) -> (tensor<1x4x?x64xbf16>, tensor<1x4x?xf32>) {
   %o, %lse = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx {block = [128, 128]}
@@ -83,7 +90,7 @@ func.func @d64_bf16(%q: tensor<1x4x?x64xbf16>, %k: tensor<1x4x?x64xbf16>, %v: te
 // f16x2 registers.
 // CHECK-LABEL: func.func @small_blocks_f16(
 // CHECK: nvvm.mma.sync {{.*}} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
-// CHECK: {sparse_attn.mma_kernel = {block_kv = 16 : i64, block_q = 32 : i64, mma = "mma.sync", shared_memory_bytes = 13824 : i64, stages = 2 : i64, warps = 2 : i64}}
+// CHECK: {sparse_attn.mma_kernel = {block_kv = 16 : i64, block_q = 32 : i64, mma = "mma.sync", row_tiles = 1 : i64, shared_memory_bytes = 13824 : i64, stages = 2 : i64, warps = 2 : i64}}
 // On sm_90a, block_q 32 is too small for a warpgroup: mma.sync.
 // WGMMA-LABEL: func.func @small_blocks_f16(
 // WGMMA: mma = "mma.sync"

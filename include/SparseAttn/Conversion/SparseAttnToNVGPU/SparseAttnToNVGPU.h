@@ -28,9 +28,12 @@ struct MmaAttentionOptions {
   int64_t stages = 2;
   /// Warpgroup matrix products (wgmma, sm_90a): ops whose head dims are
   /// multiples of 64 and whose block_q is a multiple of 64 get the Hopper
-  /// kernel (128 threads per 64 query rows, swizzled tiles); the others the
-  /// mma.sync kernel.
+  /// kernel (warpgroups of 128 threads over 64 or 128 query rows, swizzled
+  /// tiles); the others the mma.sync kernel.
   bool warpgroupMma = false;
+  /// 64-row tiles per warpgroup in the wgmma kernel: 1, 2, or 0 for the
+  /// kernel's choice (2 for head dims up to 64 when block-q is 128, else 1).
+  int64_t warpgroupRows = 0;
   /// Shared memory a thread block may use, in bytes (the chip's limit).
   int64_t sharedMemoryBytes = 227 * 1024;
   /// Assert at run time the shape rules that dynamic dims hide.
