@@ -1116,27 +1116,28 @@ LogicalResult MmaAttentionKernel::build() {
       b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), ValueRange{});
   setUpList();
   // The list's first slot, when in range, is its first block whatever the
-  // rest holds: its tile is fetched before the list is vetted, and before
-  // the count is known (read alongside it; a list of no blocks leaves the
-  // copy unused, waited for at the end).
+  // rest holds: its tile is fetched before the list is vetted.
   Value firstFetched;
   if (c.stages == 2) {
-    Value hasSlot = k.lt(k.idx(0), ops.capacity);
-    auto ifSlot = scf::IfOp::create(b, loc, b.getIndexType(), hasSlot, /*withElseRegion=*/true);
+    Value any = k.lt(k.idx(0), listEntries);
+    auto ifAny = scf::IfOp::create(b, loc, b.getI1Type(), any, /*withElseRegion=*/true);
     {
       OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(ifSlot.thenBlock());
-      scf::YieldOp::create(b, loc, listEntry(k, k.idx(0)));
-      b.setInsertionPointToStart(ifSlot.elseBlock());
-      scf::YieldOp::create(b, loc, k.idx(-1));
+      b.setInsertionPointToStart(ifAny.thenBlock());
+      Value first = listEntry(k, k.idx(0));
+      Value inRange = arith::AndIOp::create(
+          b, loc, k.cmp(arith::CmpIPredicate::sge, first, k.idx(0)), k.lt(first, ops.kvBlocks));
+      auto ifInRange = scf::IfOp::create(b, loc, inRange, /*withElseRegion=*/false);
+      {
+        OpBuilder::InsertionGuard inner(b);
+        b.setInsertionPointToStart(ifInRange.thenBlock());
+        loadKvTile(k.mul(first, c.listBlockKv), k.idx(0));
+      }
+      scf::YieldOp::create(b, loc, inRange);
+      b.setInsertionPointToStart(ifAny.elseBlock());
+      scf::YieldOp::create(b, loc, any);
     }
-    Value first = ifSlot.getResult(0);
-    firstFetched = arith::AndIOp::create(
-        b, loc, k.cmp(arith::CmpIPredicate::sge, first, k.idx(0)), k.lt(first, ops.kvBlocks));
-    auto ifInRange = scf::IfOp::create(b, loc, firstFetched, /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifInRange.thenBlock());
-    loadKvTile(k.mul(first, c.listBlockKv), k.idx(0));
+    firstFetched = ifAny.getResult(0);
   }
   buildList();
   Value blocks = k.loadI32(listCount, {k.idx(0)});
