@@ -47,7 +47,7 @@ def ConvertSparseAttnToNVGPUPass
   let description = [{
     Rewrites every `block_sparse_attention` on f16/bf16 whose head dims are
     multiples of 16 up to 128 and whose mask reads no segment ids into one
-    `gpu.launch` of a FlashAttention-2 style kernel, on tensors:
+    `gpu.launch` of a tensor-core kernel, on tensors:
     `bufferization.to_buffer` of the operands, `memref.alloc`ed results,
     the launch, and `bufferization.to_tensor` of the results. Other ops are
     left for `sparse-attn-tile` and the general path.
@@ -64,6 +64,16 @@ def ConvertSparseAttnToNVGPUPass
     in registers; masks, `mask_mod` and `score_mod` are evaluated per pair
     as in every other lowering. Empty rows give 0 and lse -inf.
 
+    With `chip=sm_90a`, ops whose head dims are multiples of 64 and whose
+    block_q is a multiple of 64 get the wgmma kernel instead: warpgroups of
+    128 threads over 64 (head dim 128: two warpgroups) or 128 query rows
+    (head dims up to 64: one warpgroup, two 64-row tiles); Q, K, V stored
+    in the 128-byte-swizzled layout wgmma reads (one 1 KiB-aligned array,
+    cp.async'ed into place, fenced to the async proxy); S = Q K^T as
+    `wgmma.mma_async` from two shared-memory descriptors, O += P V with P
+    from registers and V N-major; 128-key tiles when block_kv allows.
+    `warpgroup-rows` overrides the rows per warpgroup.
+
     ```mlir
     // sparse-attn-opt --convert-sparse-attn-to-nvgpu
     %o, %lse = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx
@@ -72,7 +82,9 @@ def ConvertSparseAttnToNVGPUPass
           tensor<1x1x64xi32>, tensor<1x1x64x64xi32>
        -> tensor<1x16x8192x128xbf16>, tensor<1x16x8192xf32>
     // becomes gpu.launch blocks(64, 16, 1) threads(128, 1, 1) with
-    //   {sparse_attn.mma_kernel = {block_q = 128, block_kv = 64, stages = 2, warps = 4, ...}}
+    //   {sparse_attn.mma_kernel = {block_q = 128, block_kv = 64, mma = "mma.sync", warps = 4, ...}}
+    // and with chip=sm_90a threads(256, 1, 1) with
+    //   {sparse_attn.mma_kernel = {block_q = 128, block_kv = 128, mma = "wgmma", warps = 8, ...}}
     ```
   }];
   let dependentDialects = [

@@ -1,9 +1,11 @@
 //===- SparseAttnToNVGPU.cpp - block-sparse attention on tensor cores -----===//
 //
-// One gpu.launch per block_sparse_attention: FlashAttention-2's forward
-// kernel (Q, K, V tiles in shared memory by cp.async, ldmatrix fragments,
-// mma.sync m16n8k16 with f32 accumulation, the online softmax in registers)
-// iterating over the query block's listed kv blocks.
+// One gpu.launch per block_sparse_attention, iterating over the query
+// block's listed kv blocks with the online softmax in registers. Two
+// kernels share the structure: on sm_90a, warpgroups issue wgmma from
+// 128-byte-swizzled shared-memory tiles (P from registers); elsewhere,
+// FlashAttention-2's ldmatrix + mma.sync m16n8k16 from padded tiles. Q, K
+// and V reach shared memory by cp.async, K/V double-buffered.
 //
 //===----------------------------------------------------------------------===//
 
@@ -72,7 +74,8 @@ struct MmaKernelConfig {
   int64_t listBlockQ = 0, listBlockKv = 0;
 
   int64_t threads() const { return warps * kWarpSize; }
-  /// Elements from one row of a padded tile to the next.
+  /// Elements from one row of a tile to the next (padded by 8 for
+  /// ldmatrix; the swizzled tiles are not padded).
   int64_t rowStride(int64_t dim) const {
     return warpgroup ? dim : dim + kRowPadding;
   }

@@ -1,8 +1,9 @@
 //===- SparseAttnToNVGPU.h - attention on tensor cores ----------*- C++ -*-===//
 //
-// Block-sparse attention on f16/bf16 as one gpu.launch of a FlashAttention-2
-// style kernel (ldmatrix, mma.sync m16n8k16, cp.async), as patterns other
-// compilers can add to their own GPU lowering.
+// Block-sparse attention on f16/bf16 as one gpu.launch of a tensor-core
+// kernel (wgmma from swizzled tiles on sm_90a; ldmatrix + mma.sync m16n8k16
+// elsewhere; cp.async loads), as patterns other compilers can add to their
+// own GPU lowering.
 //
 //===----------------------------------------------------------------------===//
 
