@@ -46,17 +46,26 @@
 // WGMMA-LABEL: func.func @causal_bf16(
 // WGMMA: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}}, {{.*}}) dynamic_shared_memory_size
 // WGMMA: %[[SMEM:.*]] = gpu.dynamic_shared_memory : memref<?xi8, #gpu.address_space<workgroup>>
-// WGMMA: memref.extract_aligned_pointer_as_index %[[SMEM]]
+// WGMMA: %[[ADDR:.*]] = memref.extract_aligned_pointer_as_index %[[SMEM]]
+// WGMMA: arith.remui %[[ADDR]], %c1024
 // WGMMA: memref.view %[[SMEM]]{{.*}} to memref<81920xbf16, #gpu.address_space<workgroup>>
+// The 16-byte chunk of a row goes to chunk ^ (row % 8).
+// WGMMA: arith.xori
 // WGMMA: nvgpu.device_async_copy {{.*}} to memref<81920xbf16, #gpu.address_space<workgroup>>
 // WGMMA: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
 // WGMMA-NEXT: gpu.barrier
 // WGMMA: nvvm.wgmma.fence.aligned
+// K-major descriptors: stride 1024 bytes between 8-row groups (64 << 32),
+// leading offset unused (1 << 16), 128-byte swizzle (1 << 62).
+// WGMMA: arith.constant 4611686293305360384 : i64
 // WGMMA: llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0, 0;
 // WGMMA: nvvm.wgmma.commit.group.sync.aligned
 // WGMMA-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
 // WGMMA: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
 // WGMMA: nvvm.wgmma.fence.aligned
+// V is N-major: its 64-column panels are 128 keys x 128 bytes apart
+// (leading offset 16384 >> 4 << 16).
+// WGMMA: arith.constant 4611686293372403712 : i64
 // WGMMA: llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, {${{[0-9]+}}, ${{[0-9]+}}, ${{[0-9]+}}, ${{[0-9]+}}}, ${{[0-9]+}}, p, 1, 1, 1;
 // WGMMA: nvvm.wgmma.commit.group.sync.aligned
 // WGMMA-NEXT: nvvm.wgmma.wait.group.sync.aligned 0
