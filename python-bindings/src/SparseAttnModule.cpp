@@ -492,12 +492,29 @@ py::dict compileGpu(const std::string &text, const std::string &funcName,
   for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
     func.setArgAttr(i, "bufferization.writable", BoolAttr::get(ctx, false));
 
-  // Other options of sparse-attn-to-ptx-pipeline, in its textual form.
+  // Other options of sparse-attn-to-ptx-pipeline, in its textual form. The
+  // option parser reports malformed values on stderr, not in its stream:
+  // those are checked here first.
+  auto badOptions = [&](const Twine &why) {
+    throw py::value_error(("bad pipeline options '" + pipelineOptions + "': " + why).str());
+  };
+  SmallVector<StringRef> tokens;
+  StringRef(pipelineOptions).split(tokens, ' ', -1, /*KeepEmpty=*/false);
+  for (StringRef token : tokens) {
+    auto [key, value] = token.split('=');
+    if (value.empty())
+      badOptions("expected key=value, got '" + token + "'");
+    int64_t number;
+    if (key.starts_with("mma-") && value.getAsInteger(10, number))
+      badOptions(key + " takes an integer, got '" + value + "'");
+    if (key == "tensor-cores" && !llvm::is_contained({"true", "false", "1", "0"}, value))
+      badOptions("tensor-cores takes true or false, got '" + value + "'");
+  }
   std::string errors;
   llvm::raw_string_ostream errorStream(errors);
   sparse_attn::SparseAttnToPTXOptions options;
   if (failed(options.parseFromString(pipelineOptions, errorStream)))
-    throw py::value_error("bad pipeline options '" + pipelineOptions + "': " + errors);
+    badOptions(StringRef(errors).trim());
   options.chip = chip;
   PassManager kernels(ctx);
   sparse_attn::buildSparseAttnToGPUKernelsPipeline(kernels, options);

@@ -23,6 +23,16 @@ func.func @f(%q: tensor<?x4x?x32xbf16>, %k: tensor<?x2x?x32xbf16>, %v: tensor<?x
 }
 """
 
+BLOCK_SPARSE = """
+func.func @f(%q: tensor<1x16x?x128xbf16>, %k: tensor<1x16x?x128xbf16>, %v: tensor<1x16x?x128xbf16>,
+             %num: tensor<1x1x?xi32>, %idx: tensor<1x1x?x?xi32>) -> (tensor<1x16x?x128xbf16>, tensor<1x16x?xf32>) {
+  %o, %lse = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx {block = [128, 128], mask = #sparse_attn.causal}
+      : tensor<1x16x?x128xbf16>, tensor<1x16x?x128xbf16>, tensor<1x16x?x128xbf16>, tensor<1x1x?xi32>, tensor<1x1x?x?xi32>
+     -> tensor<1x16x?x128xbf16>, tensor<1x16x?xf32>
+  return %o, %lse : tensor<1x16x?x128xbf16>, tensor<1x16x?xf32>
+}
+"""
+
 
 def main():
     for chip in ("sm_80", "sm_90"):
@@ -65,6 +75,32 @@ def main():
             for name, filename in manifest["ptx"].items():
                 assert os.path.exists(os.path.join(tmp, filename)), filename
             assert runtime.load(tmp).manifest["function"] == "f"
+    # sm_90a: block-sparse attention on bf16 takes the wgmma kernel, at the
+    # pipeline's default shape or at one passed through `options`.
+    for options, threads in (("", 256), ("mma-block-q=64", 128)):
+        artifact = sparse_attn.compile_gpu(BLOCK_SPARSE, "f", "sm_90a", options)
+        (launch,) = artifact.plan["launches"]
+        ptx = artifact.modules[launch["module"]]
+        assert ".target sm_90a" in ptx and "wgmma.mma_async.sync.aligned.m64n128k16" in ptx
+        assert "ldmatrix" not in ptx
+        assert [runtime.evaluate(e, [[1, 16, 512, 128]] * 3 + [[1, 1, 4], [1, 1, 4, 4]])
+                for e in launch["block"]] == [threads, 1, 1], (options, launch["block"])
+    # Bad pipeline options are a ValueError; options the kernel cannot take
+    # an MLIRError naming them.
+    for options, why in (("mma-block-q", "expected key=value"),
+                         ("mma-block-q=abc", "takes an integer"),
+                         ("tensor-cores=maybe", "true or false"),
+                         ("bogus=1", "no such option bogus")):
+        try:
+            sparse_attn.compile_gpu(BLOCK_SPARSE, "f", "sm_90a", options)
+            raise AssertionError("expected ValueError")
+        except ValueError as e:
+            assert "bad pipeline options" in str(e) and why in str(e), e
+    try:
+        sparse_attn.compile_gpu(BLOCK_SPARSE, "f", "sm_90a", "mma-warpgroup-rows=3")
+        raise AssertionError("expected MLIRError")
+    except sparse_attn.MLIRError as e:
+        assert "warpgroup-rows must be" in str(e), e
     # A bad function name is a ValueError; bad IR an MLIRError.
     try:
         sparse_attn.compile_gpu(TEXT, "g")
