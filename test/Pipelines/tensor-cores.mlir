@@ -49,3 +49,15 @@ func.func @causal(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x2x?x128xbf16>, %v: te
      -> tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>
   return %o, %lse : tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>
 }
+
+// Head dim 64 on sm_90a: one warpgroup over 128 rows (two 64-row tiles);
+// ptxas assembles it with the sm_90a runs above.
+// WGMMA: gpu.binary @d64_kernel
+// WGMMA-SAME: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16
+func.func @d64(%q: tensor<1x8x?x64xbf16>, %k: tensor<1x8x?x64xbf16>, %v: tensor<1x8x?x64xbf16>,
+               %num: tensor<1x8x?xi32>, %idx: tensor<1x8x?x?xi32>) -> (tensor<1x8x?x64xbf16>, tensor<1x8x?xf32>) {
+  %o, %lse = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx {block = [128, 128]}
+      : tensor<1x8x?x64xbf16>, tensor<1x8x?x64xbf16>, tensor<1x8x?x64xbf16>, tensor<1x8x?xi32>, tensor<1x8x?x?xi32>
+     -> tensor<1x8x?x64xbf16>, tensor<1x8x?xf32>
+  return %o, %lse : tensor<1x8x?x64xbf16>, tensor<1x8x?xf32>
+}

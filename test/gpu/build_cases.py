@@ -3,7 +3,7 @@ GPU machine runs with test/gpu/run_cases.py.
 
 Usage (from the repository root, after `make check`):
   PYTHONPATH=build/python_packages:test/Python /usr/bin/python3 \\
-      test/gpu/build_cases.py build/gpu-cases [--per-file N] [--chip sm_90]
+      test/gpu/build_cases.py build/gpu-cases [--per-file N] [--chip sm_90] [--options "..."]
 
 The cases are those of the CPU golden tests (test/Python/test_*.py): each
 case's IR and inputs are captured when the test calls run_cpu, and the
@@ -79,6 +79,7 @@ def main():
     parser.add_argument("out")
     parser.add_argument("--per-file", type=int, default=12)
     parser.add_argument("--chip", default="sm_90")
+    parser.add_argument("--options", default="", help="other sparse-attn-to-ptx-pipeline options")
     parser.add_argument("--only", default=None, help="comma-separated titles (mma, attention, ...)")
     options = parser.parse_args()
 
@@ -144,7 +145,8 @@ def main():
                 name = f"{title}-{n:03d}-{k}"
                 directory = os.path.join(options.out, name)
                 try:
-                    artifact = sparse_attn.compile_gpu(record["text"], "f", options.chip)
+                    artifact = sparse_attn.compile_gpu(record["text"], "f", options.chip,
+                                                       options.options)
                 except Exception as error:  # noqa: BLE001
                     print(f"FAIL {name}: compile_gpu: {error}", file=sys.stderr)
                     return 1
