@@ -8,7 +8,7 @@ Usage (from the repository root, after `make check`):
 --chip sm_90a (the default) gives the wgmma kernel; sm_90 the mma.sync one.
 compile_times.json records each artifact's compile time and the kernel
 configuration convert-sparse-attn-to-nvgpu chose (its sparse_attn.mma_kernel
-attribute: mma, block_q, block_kv, warps, stages, shared memory).
+attribute: mma, block_q, block_kv, warps, row_tiles, stages, shared memory).
 
 Artifacts (sequence lengths dynamic, so one kernel serves S = 8192 and 32768):
   attn-<mask>-d<D>-kv<Hkv>   block_sparse_attention, block = [128, 128], bf16,
