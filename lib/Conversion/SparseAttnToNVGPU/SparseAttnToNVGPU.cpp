@@ -454,6 +454,8 @@ private:
 
   // Per-thread positions.
   Value tid, warp, lane, group, quad, batch, head, kvHead, queryStart;
+  // A lane's place in the 8x8 matrices of an ldmatrix x4 (mma.sync kernel).
+  Value laneRow, laneHalf, laneQuarter;
   // Shared memory views: padded tiles (mma.sync), or one array of the
   // swizzled tiles starting at shared address `tilesAddress` (wgmma).
   Value queryTile, keyTiles, valueTiles, listCount, list;
@@ -811,9 +813,6 @@ SmallVector<SmallVector<Value>> MmaAttentionKernel::computeScores(Value stage) {
   Value zero = k.f32(0.0);
   for (auto &fragment : scores)
     fragment.assign(4, zero);
-  Value laneRow = k.rem(lane, 8);
-  Value laneHalf = k.rem(k.div(lane, 8), 2);
-  Value laneQuarter = k.div(lane, 16);
   for (int64_t kt = 0; kt < c.headDim / 16; ++kt) {
     // A fragments of the warp's 16-row tiles: matrices (rows 0-7, k lo),
     // (rows 8-15, k lo), (rows 0-7, k hi), (rows 8-15, k hi).
@@ -877,9 +876,6 @@ SmallVector<Value> MmaAttentionKernel::accumulateValues(
       result.append(values);
     return result;
   }
-  Value laneRow = k.rem(lane, 8);
-  Value laneHalf = k.rem(k.div(lane, 8), 2);
-  Value laneQuarter = k.div(lane, 16);
   for (int64_t kt = 0; kt < c.blockKv / 16; ++kt) {
     SmallVector<SmallVector<Value>> pRegs;
     for (int64_t rt = 0; rt < c.rowTiles; ++rt)
@@ -1102,6 +1098,9 @@ LogicalResult MmaAttentionKernel::build() {
   lane = k.rem(tid, kWarpSize);
   group = k.div(lane, 4);
   quad = k.rem(lane, 4);
+  laneRow = k.rem(lane, 8);
+  laneHalf = k.rem(k.div(lane, 8), 2);
+  laneQuarter = k.div(lane, 16);
   // Later query tiles usually list more kv blocks (causal masks): they
   // start first, so the last wave is of short tiles.
   Value reversed = k.sub(k.sub(launch.getGridSize().x, blockIds.x), k.idx(1));
