@@ -91,11 +91,15 @@ FailureOr<BlockLists> mlir::sparse_attn::computeBlockLists(
   if (lists.numQueryBlocks * lists.numKvBlocks > kMaxBlockPairs)
     return failure();
   lists.kvBlocks.resize(lists.numQueryBlocks);
-  llvm::BitVector touched(lists.numKvBlocks);
+  lists.fullKvBlocks.resize(lists.numQueryBlocks);
+  lists.partialKvBlocks.resize(lists.numQueryBlocks);
+  llvm::BitVector touched(lists.numKvBlocks), full(lists.numKvBlocks),
+      covered(lists.numKvBlocks);
   int64_t rangeBudget = kMaxAnalyzedRanges;
   SmallVector<KeyRange> ranges;
   for (int64_t queryBlock = 0; queryBlock < lists.numQueryBlocks; ++queryBlock) {
     touched.reset();
+    full.set();
     int64_t rowEnd = std::min(qLen, (queryBlock + 1) * blockQ);
     for (int64_t row = queryBlock * blockQ; row < rowEnd; ++row) {
       ranges.clear();
@@ -107,13 +111,29 @@ FailureOr<BlockLists> mlir::sparse_attn::computeBlockLists(
       rangeBudget -= static_cast<int64_t>(ranges.size());
       if (rangeBudget < 0)
         return failure();
-      for (const KeyRange &range : ranges)
+      // The ranges are disjoint and not adjacent: a block is covered for
+      // this row iff one range holds all its keys (up to kvLen).
+      covered.reset();
+      for (const KeyRange &range : ranges) {
         touched.set(range.begin / blockKv, (range.end - 1) / blockKv + 1);
+        int64_t first = ceilDiv(range.begin, blockKv);
+        int64_t last = range.end == kvLen ? lists.numKvBlocks : range.end / blockKv;
+        if (first < last)
+          covered.set(first, last);
+      }
+      full &= covered;
     }
-    SmallVector<int32_t> &blocks = lists.kvBlocks[queryBlock];
-    for (unsigned kvBlock : touched.set_bits())
-      blocks.push_back(static_cast<int32_t>(kvBlock));
-    lists.maxCount = std::max<int64_t>(lists.maxCount, blocks.size());
+    for (unsigned kvBlock : touched.set_bits()) {
+      auto block = static_cast<int32_t>(kvBlock);
+      lists.kvBlocks[queryBlock].push_back(block);
+      (full.test(kvBlock) ? lists.fullKvBlocks : lists.partialKvBlocks)[queryBlock]
+          .push_back(block);
+    }
+    lists.maxCount = std::max<int64_t>(lists.maxCount, lists.kvBlocks[queryBlock].size());
+    lists.maxFullCount =
+        std::max<int64_t>(lists.maxFullCount, lists.fullKvBlocks[queryBlock].size());
+    lists.maxPartialCount =
+        std::max<int64_t>(lists.maxPartialCount, lists.partialKvBlocks[queryBlock].size());
   }
   return lists;
 }

@@ -375,6 +375,20 @@ LogicalResult BlockSparseAttentionOp::verify() {
       return emitOpError() << "expects num_blocks " << numType
                            << " to match the leading dims of block_indices "
                            << indicesType;
+  if (static_cast<bool>(getFullNumBlocks()) != static_cast<bool>(getFullBlockIndices()))
+    return emitOpError() << "expects both full_num_blocks and full_block_indices, "
+                            "or neither";
+  // The full lists are read at the same (list batch, list head, query block).
+  if (getFullNumBlocks()) {
+    RankedTensorType fullNumType = getFullNumBlocks().getType();
+    RankedTensorType fullIndicesType = getFullBlockIndices().getType();
+    for (int64_t dim = 0; dim < 3; ++dim)
+      if (!dimsAgree(numType.getDimSize(dim), fullNumType.getDimSize(dim)) ||
+          !dimsAgree(numType.getDimSize(dim), fullIndicesType.getDimSize(dim)))
+        return emitOpError() << "expects full_num_blocks " << fullNumType
+                             << " and the leading dims of full_block_indices "
+                             << fullIndicesType << " to match num_blocks " << numType;
+  }
   int64_t listBatch = mergeDims(numType.getDimSize(0), indicesType.getDimSize(0));
   if (!isDynamic(listBatch) && listBatch != 1 && !dimsAgree(listBatch, dims->batch))
     return emitOpError() << "expects the block lists' batch dim to be 1 or the "
@@ -431,46 +445,73 @@ LogicalResult BlockMaskOp::verify() {
     return emitOpError() << "expects q_len and kv_len (or segment_ids whose "
                             "shapes give the lengths)";
 
+  if (static_cast<bool>(getFullNumBlocks()) != static_cast<bool>(getFullBlockIndices()))
+    return emitOpError() << "expects both full_num_blocks and full_block_indices, "
+                            "or neither";
   RankedTensorType numType = getNumBlocks().getType();
-  RankedTensorType indicesType = getBlockIndices().getType();
   if (failed(verifyStaticDims(*this, "num_blocks", numType, {1}, "heads")))
     return failure();
   int64_t queryBlocks = numBlocks(qLen, blockSizes->first);
   int64_t kvBlocks = numBlocks(kvLen, blockSizes->second);
   Type i32 = IntegerType::get(getContext(), 32);
-  if (failed(verifyShapedAs(*this, "num_blocks", numType,
-                            {numType.getDimSize(0), numType.getDimSize(1),
-                             queryBlocks},
-                            i32, "[B, H, ceil(q_len / block_q)]")) ||
-      failed(verifyShapedAs(*this, "block_indices", indicesType,
-                            {numType.getDimSize(0), numType.getDimSize(1),
-                             queryBlocks, indicesType.getDimSize(3)},
-                            i32, "[B, H, ceil(q_len / block_q), capacity]")) ||
+  SmallVector<int64_t> rows = {numType.getDimSize(0), numType.getDimSize(1),
+                               queryBlocks};
+  // Each pair of lists: [B, H, NQ] counts and [B, H, NQ, capacity] entries.
+  auto verifyLists = [&](StringRef numName, Type countsType, StringRef indicesName,
+                         RankedTensorType indicesType) -> LogicalResult {
+    SmallVector<int64_t> entries(rows);
+    entries.push_back(indicesType.getDimSize(3));
+    return failure(
+        failed(verifyShapedAs(*this, numName, cast<RankedTensorType>(countsType),
+                              rows, i32, "[B, H, ceil(q_len / block_q)]")) ||
+        failed(verifyShapedAs(*this, indicesName, indicesType, entries, i32,
+                              "[B, H, ceil(q_len / block_q), capacity]")));
+  };
+  if (failed(verifyLists("num_blocks", numType, "block_indices",
+                         getBlockIndices().getType())) ||
+      (getFullNumBlocks() &&
+       failed(verifyLists("full_num_blocks", getFullNumBlocks().getType(),
+                          "full_block_indices", getFullBlockIndices().getType()))) ||
       failed(verifyMaskOperands(*this, numType.getDimSize(0), qLen, kvLen)))
     return failure();
 
-  // The capacity must hold the longest list.
-  int64_t capacity = indicesType.getDimSize(3);
-  if (isDynamic(capacity))
-    return success();
+  // Each capacity must hold the longest list.
   MaskAttrInterface mask = getMaskAttr();
-  if (mask && mask.usesSegmentIds()) {
-    if (!isDynamic(kvBlocks) && capacity < kvBlocks)
-      return emitOpError() << "expects a capacity of at least " << kvBlocks
-                           << " (every kv block, since the mask reads segment "
-                              "ids), got "
+  std::optional<BlockLists> lists;
+  if (!(mask && mask.usesSegmentIds()) && !isDynamic(qLen) && !isDynamic(kvLen)) {
+    FailureOr<BlockLists> computed = computeBlockLists(
+        mask, qLen, kvLen, blockSizes->first, blockSizes->second);
+    if (succeeded(computed))
+      lists = std::move(*computed);
+  }
+  auto verifyCapacity = [&](StringRef name, RankedTensorType indicesType,
+                            int64_t needed) -> LogicalResult {
+    int64_t capacity = indicesType.getDimSize(3);
+    if (isDynamic(capacity))
+      return success();
+    if (mask && mask.usesSegmentIds()) {
+      if (!isDynamic(kvBlocks) && capacity < kvBlocks)
+        return emitOpError() << "expects a capacity of " << name << " of at least "
+                             << kvBlocks
+                             << " (every kv block, since the mask reads segment "
+                                "ids), got "
+                             << capacity;
+      return success();
+    }
+    if (lists && capacity < needed)
+      return emitOpError() << "expects a capacity of " << name << " of at least "
+                           << needed << " (the most kv blocks a query block needs), got "
                            << capacity;
     return success();
-  }
-  if (isDynamic(qLen) || isDynamic(kvLen))
-    return success();
-  FailureOr<BlockLists> lists = computeBlockLists(
-      mask, qLen, kvLen, blockSizes->first, blockSizes->second);
-  if (succeeded(lists) && capacity < lists->maxCount)
-    return emitOpError() << "expects a capacity of at least " << lists->maxCount
-                         << " (the most kv blocks a query block needs), got "
-                         << capacity;
-  return success();
+  };
+  if (!getFullNumBlocks())
+    return verifyCapacity("block_indices", getBlockIndices().getType(),
+                          lists ? lists->maxCount : 0);
+  return failure(
+      failed(verifyCapacity("block_indices", getBlockIndices().getType(),
+                            lists ? lists->maxPartialCount : 0)) ||
+      failed(verifyCapacity("full_block_indices", getFullBlockIndices().getType(),
+                            lists ? lists->maxFullCount : 0)));
 }
 
 LogicalResult BlockMaskOp::fold(FoldAdaptor,
@@ -478,33 +519,54 @@ LogicalResult BlockMaskOp::fold(FoldAdaptor,
   if (getSegmentIdsQ() || !getQLenAttr() || !getKvLenAttr())
     return failure();
   RankedTensorType numType = getNumBlocks().getType();
-  RankedTensorType indicesType = getBlockIndices().getType();
-  if (!numType.hasStaticShape() || !indicesType.hasStaticShape() ||
-      indicesType.getNumElements() > kMaxFoldedElements)
-    return failure();
+  bool withFull = static_cast<bool>(getFullNumBlocks());
+  SmallVector<RankedTensorType> numTypes = {numType};
+  SmallVector<RankedTensorType> indicesTypes = {getBlockIndices().getType()};
+  if (withFull) {
+    numTypes.push_back(getFullNumBlocks().getType());
+    indicesTypes.push_back(getFullBlockIndices().getType());
+  }
+  for (RankedTensorType countsType : numTypes)
+    if (!countsType.hasStaticShape())
+      return failure();
+  for (RankedTensorType indicesType : indicesTypes)
+    if (!indicesType.hasStaticShape() ||
+        indicesType.getNumElements() > kMaxFoldedElements)
+      return failure();
   auto [blockQ, blockKv] = getBlockSizes(getBlock());
   FailureOr<BlockLists> lists =
       computeBlockLists(getMaskAttr(), getQLenAttr().getInt(),
                         getKvLenAttr().getInt(), blockQ, blockKv);
-  int64_t capacity = indicesType.getDimSize(3);
-  if (failed(lists) || lists->maxCount > capacity ||
-      lists->numQueryBlocks != numType.getDimSize(2))
+  if (failed(lists) || lists->numQueryBlocks != numType.getDimSize(2))
     return failure();
+  SmallVector<const SmallVector<SmallVector<int32_t>> *> perResult = {&lists->kvBlocks};
+  SmallVector<int64_t> needed = {lists->maxCount};
+  if (withFull) {
+    perResult = {&lists->partialKvBlocks, &lists->fullKvBlocks};
+    needed = {lists->maxPartialCount, lists->maxFullCount};
+  }
+  for (auto [indicesType, count] : llvm::zip_equal(indicesTypes, needed))
+    if (count > indicesType.getDimSize(3))
+      return failure();
 
   // The lists do not depend on batch or head: repeat them for every (b, h).
   int64_t numLists = numType.getDimSize(0) * numType.getDimSize(1);
-  SmallVector<int32_t> counts, indices;
-  counts.reserve(numType.getNumElements());
-  indices.reserve(indicesType.getNumElements());
-  for (int64_t list = 0; list < numLists; ++list) {
-    for (const SmallVector<int32_t> &blocks : lists->kvBlocks) {
-      counts.push_back(static_cast<int32_t>(blocks.size()));
-      llvm::append_range(indices, blocks);
-      indices.append(capacity - blocks.size(), -1);
+  for (auto [countsType, indicesType, blockLists] :
+       llvm::zip_equal(numTypes, indicesTypes, perResult)) {
+    int64_t capacity = indicesType.getDimSize(3);
+    SmallVector<int32_t> counts, indices;
+    counts.reserve(numType.getNumElements());
+    indices.reserve(indicesType.getNumElements());
+    for (int64_t list = 0; list < numLists; ++list) {
+      for (const SmallVector<int32_t> &blocks : *blockLists) {
+        counts.push_back(static_cast<int32_t>(blocks.size()));
+        llvm::append_range(indices, blocks);
+        indices.append(capacity - blocks.size(), -1);
+      }
     }
+    results.push_back(DenseIntElementsAttr::get(countsType, counts));
+    results.push_back(DenseIntElementsAttr::get(indicesType, indices));
   }
-  results.push_back(DenseIntElementsAttr::get(numType, counts));
-  results.push_back(DenseIntElementsAttr::get(indicesType, indices));
   return success();
 }
 

@@ -290,13 +290,15 @@ def _index_grids(B, H, Sq, Skv):
 
 
 def attention(q, k, v, mask=None, scale=None, mask_mod=None, score_mod=None,
-              seg_q=None, seg_kv=None, extra_allowed=None):
+              seg_q=None, seg_kv=None, extra_allowed=None, forced_allowed=None):
     """Golden `attention`.
 
     q [B, Hq, Sq, D], k [B, Hkv, Skv, D], v [B, Hkv, Skv, Dv].
     mask_mod(b, h, i, j) -> bool and score_mod(s, b, h, i, j) -> float take
     broadcastable integer index arrays (h the query head, i/j raw rows).
     extra_allowed: optional bool [B, Hq, Sq, Skv] (block lists) and-ed in.
+    forced_allowed: optional bool [B, Hq, Sq, Skv] (full block lists) or-ed
+    in after the mask, mask_mod and extra_allowed.
     Returns out [B, Hq, Sq, Dv], lse [B, Hq, Sq] (float64).
     """
     q = np.asarray(q, dtype=np.float64)
@@ -318,6 +320,8 @@ def attention(q, k, v, mask=None, scale=None, mask_mod=None, score_mod=None,
         allowed = allowed & np.asarray(mask_mod(b, h, i, j), dtype=bool)
     if extra_allowed is not None:
         allowed = allowed & extra_allowed
+    if forced_allowed is not None:
+        allowed = allowed | forced_allowed
     allowed = np.broadcast_to(allowed, (B, Hq, Sq, Skv))
     t = s
     if score_mod is not None:
@@ -347,8 +351,9 @@ def listed_blocks(num_blocks, block_indices, B, Hq, NK):
 
 
 def block_sparse_attention(q, k, v, num_blocks, block_indices, block, mask=None, scale=None,
-                           mask_mod=None, score_mod=None, seg_q=None, seg_kv=None):
-    """Golden `block_sparse_attention` (block = [bq, bkv])."""
+                           mask_mod=None, score_mod=None, seg_q=None, seg_kv=None, full=None):
+    """Golden `block_sparse_attention` (block = [bq, bkv]); full = (full_num,
+    full_idx): blocks whose pairs are all allowed, mask and mask_mod unread."""
     q = np.asarray(q, dtype=np.float64)
     B, Hq, Sq, _ = q.shape
     Skv = np.asarray(k).shape[2]
@@ -360,8 +365,12 @@ def block_sparse_attention(q, k, v, num_blocks, block_indices, block, mask=None,
     I = np.arange(Sq) // bq
     J = np.arange(Skv) // bkv
     extra = member[:, :, I][:, :, :, J]
+    forced = None
+    if full is not None:
+        assert np.asarray(full[0]).shape[2] == NQ
+        forced = listed_blocks(full[0], full[1], B, Hq, NK)[:, :, I][:, :, :, J]
     return attention(q, k, v, mask=mask, scale=scale, mask_mod=mask_mod, score_mod=score_mod,
-                     seg_q=seg_q, seg_kv=seg_kv, extra_allowed=extra)
+                     seg_q=seg_q, seg_kv=seg_kv, extra_allowed=extra, forced_allowed=forced)
 
 
 def token_sparse_attention(q, k, v, token_indices, scale=None):
@@ -396,15 +405,17 @@ def token_sparse_attention(q, k, v, token_indices, scale=None):
 # ----------------------------------------------------------------------------
 
 
-def block_occupancy(mask, block, q_len, kv_len, batch=1, seg_q=None, seg_kv=None):
-    """Bool [batch, NQ, NK]: kv block J holds an allowed pair for query block I."""
+def block_occupancy(mask, block, q_len, kv_len, batch=1, seg_q=None, seg_kv=None, full=False):
+    """Bool [batch, NQ, NK]: kv block J holds an allowed pair for query block I
+    (full=True: every pair of the block inside the lengths is allowed)."""
     bq, bkv = block
     NQ = -(-q_len // bq)
     NK = -(-kv_len // bkv)
     a = dense_allowed(mask, batch, q_len, kv_len, seg_q, seg_kv)
-    pad = np.zeros((batch, NQ * bq, NK * bkv), dtype=bool)
+    pad = np.full((batch, NQ * bq, NK * bkv), full, dtype=bool)
     pad[:, :q_len, :kv_len] = a
-    return pad.reshape(batch, NQ, bq, NK, bkv).any(axis=(2, 4))
+    blocks = pad.reshape(batch, NQ, bq, NK, bkv)
+    return blocks.all(axis=(2, 4)) if full else blocks.any(axis=(2, 4))
 
 
 def lists_from_sets(sel, capacity):
@@ -427,20 +438,29 @@ def lists_from_sets(sel, capacity):
 
 
 def block_mask(mask, block, batch, heads, capacity, q_len=None, kv_len=None, seg_q=None,
-               seg_kv=None):
-    """Golden `block_mask` -> (num_blocks [B, H, NQ], block_indices [B, H, NQ, C])."""
+               seg_kv=None, full_capacity=None):
+    """Golden `block_mask` -> (num_blocks [B, H, NQ], block_indices [B, H, NQ, C]);
+    with full_capacity, the partial lists and then the full lists
+    (full_num_blocks, full_block_indices [B, H, NQ, full_capacity])."""
     if mask is not None and mask.reads_segments:
         seg_q = np.asarray(seg_q)
         seg_kv = np.asarray(seg_kv)
         assert seg_q.shape[0] == batch and seg_kv.shape[0] == batch
         q_len, kv_len = seg_q.shape[1], seg_kv.shape[1]
-        occ = block_occupancy(mask, block, q_len, kv_len, batch, seg_q, seg_kv)
+        place = (batch, seg_q, seg_kv)
     else:
-        occ = block_occupancy(mask, block, q_len, kv_len, 1)
-    num, idx = lists_from_sets(occ, capacity)
-    num = np.broadcast_to(num[:, None], (batch, heads) + num.shape[1:]).copy()
-    idx = np.broadcast_to(idx[:, None], (batch, heads) + idx.shape[1:]).copy()
-    return num, idx
+        place = (1,)
+    occ = block_occupancy(mask, block, q_len, kv_len, *place)
+    sets = [(occ, capacity)]
+    if full_capacity is not None:
+        full = block_occupancy(mask, block, q_len, kv_len, *place, full=True)
+        sets = [(occ & ~full, capacity), (full, full_capacity)]
+    results = []
+    for sel, cap in sets:
+        num, idx = lists_from_sets(sel, cap)
+        results.append(np.broadcast_to(num[:, None], (batch, heads) + num.shape[1:]).copy())
+        results.append(np.broadcast_to(idx[:, None], (batch, heads) + idx.shape[1:]).copy())
+    return tuple(results)
 
 
 # ----------------------------------------------------------------------------

@@ -7,7 +7,9 @@ document masks exercise the run-time path. Covers partial blocks, q_len !=
 kv_len both ways, decode, batch / head broadcast of the result, capacities
 larger than needed, a run-time capacity overflow (first C blocks stored,
 full count kept), dynamic capacities, documents with ids absent from the
-keys, and every mask and combinator.
+keys, and every mask and combinator. Every case runs twice: with two
+results (every occupied block) and with four (partial blocks, then the full
+blocks in a capacity of their own, tight where static).
 """
 
 import numpy as np
@@ -116,36 +118,59 @@ def canonicalized(text):
     return str(module)
 
 
+RESULT_NAMES = ["num_blocks", "block_indices", "full_num_blocks", "full_block_indices"]
+
+
+def result_clause(types):
+    """The block_mask results: %num, %idx[, %fnum, %fidx] and their types."""
+    names = ["num", "idx", "fnum", "fidx"][:len(types)]
+    return ", ".join("%" + n for n in names), ", ".join(types), list(zip(names, types))
+
+
+def check_lists(how, got, want):
+    if len(got) != len(want):
+        raise c.Mismatch(f"{how}: expected {len(want)} results, got {len(got)}")
+    for name, x, y in zip(RESULT_NAMES, got, want):
+        c.check_exact(f"{how}: {name}", x, y)
+
+
 def run_structural(case, rng):
     B, H = case.get("B", 1), case.get("H", 1)
     bq, bkv = case["block"]
     q_len, kv_len = case["q_len"], case["kv_len"]
     NQ, NK = -(-q_len // bq), -(-kv_len // bkv)
     C = case["C"]
-    nT = c.ttype((B, H, NQ), "i32", (2,) if case.get("dyn_nq") else ())
-    iT = c.ttype((B, H, NQ, C or 1), "i32",
-                 ((2,) if case.get("dyn_nq") else ()) + ((3,) if case.get("dyn_c") else ()))
-    attrs = c.attr_dict(mask=case["mask"], block=case["block"], q_len=q_len, kv_len=kv_len)
-    body = f"  %num, %idx = sparse_attn.block_mask {attrs} : {nT}, {iT}"
-    text = c.func_text([], body, [("num", nT), ("idx", iT)])
-    case["_ir"] = text
-    want = g.block_mask(case["mask"], case["block"], B, H, C or NK, q_len=q_len, kv_len=kv_len)
+    golden = lambda cap, full_cap=None: g.block_mask(  # noqa: E731
+        case["mask"], case["block"], B, H, cap, q_len=q_len, kv_len=kv_len, full_capacity=full_cap)
+    row_dyn = (2,) if case.get("dyn_nq") else ()
+    cap_dyn = row_dyn + ((3,) if case.get("dyn_c") else ())
+    nT = c.ttype((B, H, NQ), "i32", row_dyn)
+    iT = c.ttype((B, H, NQ, C or 1), "i32", cap_dyn)
+    want = golden(C or NK)
     assert want[0].max() <= (C or NK), "static capacity must hold the longest list"
-    texts = [("as written", text)]
-    if not (case.get("dyn_nq") or case.get("dyn_c")):
-        texts.append(("canonicalized", None))
-    for how, t in texts:
-        if t is None:
-            t = canonicalized(text)
-        got = c.run_cpu(t, [])
-        if len(got) != 2:
-            raise c.Mismatch(f"{how}: expected 2 results, got {len(got)}")
-        if case.get("dyn_c"):
-            cap = np.asarray(got[1]).shape[3]
-            want = g.block_mask(case["mask"], case["block"], B, H, cap, q_len=q_len, kv_len=kv_len)
-            case["_capacity"] = cap
-        c.check_exact(f"{how}: num_blocks", got[0], want[0])
-        c.check_exact(f"{how}: block_indices", got[1], want[1])
+    # The full lists get the tightest static capacity (at least 1).
+    CF = max(int(golden(NK, NK)[2].max()), 1)
+    fiT = c.ttype((B, H, NQ, CF), "i32", cap_dyn)
+    attrs = c.attr_dict(mask=case["mask"], block=case["block"], q_len=q_len, kv_len=kv_len)
+    for types in ([nT, iT], [nT, iT, nT, fiT]):
+        names, type_list, results = result_clause(types)
+        body = f"  {names} = sparse_attn.block_mask {attrs} : {type_list}"
+        text = c.func_text([], body, results)
+        case["_ir"] = text
+        texts = [("as written", text)]
+        if not (case.get("dyn_nq") or case.get("dyn_c")):
+            texts.append(("canonicalized", None))
+        for how, t in texts:
+            how = f"{len(types)} results, {how}"
+            if t is None:
+                t = canonicalized(text)
+            got = c.run_cpu(t, [])
+            caps = (C or NK, CF)
+            if case.get("dyn_c") and len(got) >= 2:
+                caps = tuple(np.asarray(x).shape[3] for x in got[1::2]) + (None,)
+                case["_capacity"] = caps[0]
+            want = golden(caps[0]) if len(types) == 2 else golden(caps[0], caps[1])
+            check_lists(how, got, want)
 
 
 def run_document(case, rng):
@@ -168,25 +193,27 @@ def run_document(case, rng):
     sqT, skT = c.ttype(seg_q.shape, "i32", seg_dyn), c.ttype(seg_kv.shape, "i32", seg_dyn)
     nT = c.ttype((B, H, NQ), "i32", res_dyn)
     iT = c.ttype((B, H, NQ, C or NK), "i32", res_dyn)
-    attrs = c.attr_dict(mask=case["mask"], block=case["block"])
-    body = (f"  %num, %idx = sparse_attn.block_mask segment_ids(%sq, %skv : {sqT}, {skT}) {attrs}"
-            f" : {nT}, {iT}")
-    text = c.func_text([("sq", sqT), ("skv", skT)], body, [("num", nT), ("idx", iT)])
-    case["_ir"] = text
-    want = g.block_mask(case["mask"], case["block"], B, H, C or NK, seg_q=seg_q, seg_kv=seg_kv)
+    golden = lambda cap, full_cap=None: g.block_mask(  # noqa: E731
+        case["mask"], case["block"], B, H, cap, seg_q=seg_q, seg_kv=seg_kv, full_capacity=full_cap)
+    want = golden(C or NK)
     if case.get("nseg") == 2:
         assert want[0].max() > C, "the overflow case must overflow"
     if case.get("absent") and isinstance(case["mask"], g.Document):
         assert (want[0] == 0).any()
-    got = c.run_cpu(text, [seg_q, seg_kv])
-    if len(got) != 2:
-        raise c.Mismatch(f"expected 2 results, got {len(got)}")
-    if C is None:
-        cap = np.asarray(got[1]).shape[3]
-        case["_capacity"] = cap
-        want = g.block_mask(case["mask"], case["block"], B, H, cap, seg_q=seg_q, seg_kv=seg_kv)
-    c.check_exact("num_blocks", got[0], want[0])
-    c.check_exact("block_indices", got[1], want[1])
+    attrs = c.attr_dict(mask=case["mask"], block=case["block"])
+    for types in ([nT, iT], [nT, iT, nT, iT]):
+        names, type_list, results = result_clause(types)
+        body = (f"  {names} = sparse_attn.block_mask segment_ids(%sq, %skv : {sqT}, {skT}) {attrs}"
+                f" : {type_list}")
+        text = c.func_text([("sq", sqT), ("skv", skT)], body, results)
+        case["_ir"] = text
+        got = c.run_cpu(text, [seg_q, seg_kv])
+        caps = (C or NK,) * 2
+        if C is None and len(got) >= 2:
+            caps = tuple(np.asarray(x).shape[3] for x in got[1::2]) + (None,)
+            case["_capacity"] = caps[0]
+        want = golden(caps[0]) if len(types) == 2 else golden(caps[0], caps[1])
+        check_lists(f"{len(types)} results", got, want)
 
 
 def run_case(case, rng):

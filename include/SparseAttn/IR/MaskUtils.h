@@ -51,12 +51,14 @@ inline int64_t ceilDiv(int64_t length, int64_t blockSize) {
 }
 
 /// For each query block, the ascending kv blocks that hold at least one
-/// allowed pair. A null mask allows every pair.
+/// allowed pair (`kvBlocks`), split into those where every pair inside the
+/// lengths is allowed (`fullKvBlocks`) and the rest (`partialKvBlocks`). A
+/// null mask allows every pair.
 struct BlockLists {
   int64_t numQueryBlocks = 0;
   int64_t numKvBlocks = 0;
-  SmallVector<SmallVector<int32_t>> kvBlocks;
-  int64_t maxCount = 0;
+  SmallVector<SmallVector<int32_t>> kvBlocks, fullKvBlocks, partialKvBlocks;
+  int64_t maxCount = 0, maxFullCount = 0, maxPartialCount = 0;
 };
 
 /// Bounds on the compile-time work of computeBlockLists: block pairs, and

@@ -40,6 +40,10 @@ defvar segmentIdsFormat = [{
   (`segment_ids` `(` $segment_ids_q^ `,` $segment_ids_kv `:`
       type($segment_ids_q) `,` type($segment_ids_kv) `)`)?
 }];
+defvar fullListsFormat = [{
+  (`full` `(` $full_num_blocks^ `,` $full_block_indices `:`
+      type($full_num_blocks) `,` type($full_block_indices) `)`)?
+}];
 defvar modRegionsFormat = [{
   (`mask_mod` $mask_mod^)? (`score_mod` $score_mod^)?
 }];
@@ -97,6 +101,13 @@ def SparseAttn_BlockSparseAttentionOp : SparseAttn_Op<"block_sparse_attention", 
     layout; their batch dim is 1 or B, their head dim 1, Hkv (one list per
     GQA group) or Hq. Entries outside `[0, number of kv blocks)` are ignored.
 
+    `full(%full_num, %full_idx : ...)` adds FlexAttention's second pair of
+    lists, in the same layout: the *full* kv blocks of each query block,
+    where every pair is allowed without consulting the mask, `mask_mod` or
+    segment ids (`score_mod` still applies). A pair is allowed iff its kv
+    block is listed full, or it is listed in the first pair and the mask and
+    `mask_mod` allow it. `block_mask` with four results produces both pairs.
+
     ```mlir
     %o, %lse = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx {block = [128, 128], mask = #sparse_attn.causal}
         : tensor<1x8x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x1x4xi32>, tensor<1x1x4x4xi32>
@@ -109,6 +120,8 @@ def SparseAttn_BlockSparseAttentionOp : SparseAttn_Op<"block_sparse_attention", 
     SparseAttn_QKVTensor:$value,
     SparseAttn_I32Tensor3D:$num_blocks,
     SparseAttn_I32Tensor4D:$block_indices,
+    Optional<SparseAttn_I32Tensor3D>:$full_num_blocks,
+    Optional<SparseAttn_I32Tensor4D>:$full_block_indices,
     Optional<SparseAttn_SegmentIdsTensor>:$segment_ids_q,
     Optional<SparseAttn_SegmentIdsTensor>:$segment_ids_kv,
     SparseAttn_BlockSizeAttr:$block,
@@ -118,7 +131,7 @@ def SparseAttn_BlockSparseAttentionOp : SparseAttn_Op<"block_sparse_attention", 
   let results = (outs SparseAttn_QKVTensor:$output, SparseAttn_LseTensor:$lse);
   let assemblyFormat = !strconcat(
       "$query `,` $key `,` $value `,` $num_blocks `,` $block_indices ",
-      segmentIdsFormat, " attr-dict ", modRegionsFormat, [{
+      fullListsFormat, segmentIdsFormat, " attr-dict ", modRegionsFormat, [{
     `:` type($query) `,` type($key) `,` type($value) `,` type($num_blocks) `,`
         type($block_indices)
     `->` type($output) `,` type($lse)
@@ -161,7 +174,7 @@ def SparseAttn_TokenSparseAttentionOp : SparseAttn_Op<"token_sparse_attention", 
 //===----------------------------------------------------------------------===//
 
 def SparseAttn_BlockMaskOp : SparseAttn_Op<"block_mask", [
-    Pure, AttrSizedOperandSegments,
+    Pure, AttrSizedOperandSegments, AttrSizedResultSegments,
     DeclareOpInterfaceMethods<SparseAttn_MaskedOpInterface>]> {
   let summary = "Block lists of a mask, in FlexAttention's layout";
   let description = [{
@@ -172,6 +185,13 @@ def SparseAttn_BlockMaskOp : SparseAttn_Op<"block_mask", [
     the blocks in ascending order, and entries past `num` are -1. The last
     dim is a capacity: at least the largest count. With static lengths and a
     structural mask the op folds to constants.
+
+    With four results the op splits the lists as FlexAttention's
+    `create_block_mask` does: the first pair then holds the *partial* blocks
+    (some pairs allowed, some not) and the second pair, `full_num_blocks` and
+    `full_block_indices`, the *full* blocks (every pair of the block that
+    lies inside the lengths is allowed), which `block_sparse_attention`
+    takes as `full(...)` and computes without evaluating the mask.
 
     The lengths come from `q_len`/`kv_len` or, for `#sparse_attn.document`,
     from the segment ids' shapes.
@@ -188,11 +208,13 @@ def SparseAttn_BlockMaskOp : SparseAttn_Op<"block_mask", [
     SparseAttn_BlockSizeAttr:$block,
     OptionalAttr<I64Attr>:$q_len,
     OptionalAttr<I64Attr>:$kv_len);
-  // Two more optional results, the lists of full blocks, are reserved.
   let results = (outs SparseAttn_I32Tensor3D:$num_blocks,
-                      SparseAttn_I32Tensor4D:$block_indices);
+                      SparseAttn_I32Tensor4D:$block_indices,
+                      Optional<SparseAttn_I32Tensor3D>:$full_num_blocks,
+                      Optional<SparseAttn_I32Tensor4D>:$full_block_indices);
   let assemblyFormat = !strconcat(segmentIdsFormat, [{
     attr-dict `:` type($num_blocks) `,` type($block_indices)
+        (`,` type($full_num_blocks)^ `,` type($full_block_indices))?
   }]);
   let hasVerifier = 1;
   let hasFolder = 1;

@@ -495,22 +495,29 @@ static std::pair<Value, Value> getMaskLengths(LoweringBuilder &l, IntegerAttr qL
 
 /// occupied[b, I, J] (i1, batch 1 unless the mask reads segment ids):
 /// whether query block I and kv block J hold an allowed pair.
-static FailureOr<Value> buildBlockOccupancy(LoweringBuilder &l, Attribute mask,
-                                            Value segmentIdsQ,
-                                            Value segmentIdsKv, Value qLen,
-                                            Value kvLen, int64_t blockQ,
-                                            int64_t blockKv, Value queryBlocks,
-                                            Value kvBlocks) {
+/// Block occupancy `[B or 1, NQ, NK]` of a mask: whether some pair of the
+/// block is allowed, and whether every pair inside the lengths is (full).
+struct BlockOccupancy {
+  Value occupied, full;
+};
+
+static FailureOr<BlockOccupancy>
+buildBlockOccupancy(LoweringBuilder &l, Attribute mask, Value segmentIdsQ,
+                    Value segmentIdsKv, Value qLen, Value kvLen, int64_t blockQ,
+                    int64_t blockKv, Value queryBlocks, Value kvBlocks) {
   Value batch = segmentIdsQ
                     ? l.commonDim({{segmentIdsQ, 0}, {segmentIdsKv, 0}},
                                   "segment ids batch sizes differ")
                     : l.index(1);
   checkMaskLengths(l, mask, kvLen);
   Value init = l.empty({batch, queryBlocks, kvBlocks}, l.i1());
+  AffineMap all3 = l.map(3, {l.d(0), l.d(1), l.d(2)});
   bool failedMask = false;
-  Value occupied = l.generic(
-      {}, {}, init, l.map(3, {l.d(0), l.d(1), l.d(2)}), {kPar, kPar, kPar},
-      [&](OpBuilder &b, Location loc, ValueRange) -> Value {
+  auto generic = linalg::GenericOp::create(
+      l.b, l.loc, TypeRange{init.getType(), init.getType()}, ValueRange{},
+      ValueRange{init, init}, SmallVector<AffineMap>{all3, all3},
+      SmallVector<IteratorType>{kPar, kPar, kPar},
+      [&](OpBuilder &b, Location loc, ValueRange) {
         SmallVector<Value> ivs = loopIndices(b, loc, 3);
         Value one = arith::ConstantIndexOp::create(b, loc, 1);
         auto blockRange = [&](Value blockIndex, int64_t size, Value length) {
@@ -522,12 +529,14 @@ static FailureOr<Value> buildBlockOccupancy(LoweringBuilder &l, Attribute mask,
         };
         auto [rowBegin, rowEnd] = blockRange(ivs[1], blockQ, qLen);
         auto [colBegin, colEnd] = blockRange(ivs[2], blockKv, kvLen);
+        // (some pair allowed, every pair allowed) over the block's pairs.
         Value none = arith::ConstantIntOp::create(b, loc, 0, 1);
+        Value every = arith::ConstantIntOp::create(b, loc, 1, 1);
         auto rows = scf::ForOp::create(
-            b, loc, rowBegin, rowEnd, one, ValueRange{none},
+            b, loc, rowBegin, rowEnd, one, ValueRange{none, every},
             [&](OpBuilder &rb, Location rl, Value row, ValueRange rowArgs) {
               auto cols = scf::ForOp::create(
-                  rb, rl, colBegin, colEnd, one, ValueRange{rowArgs[0]},
+                  rb, rl, colBegin, colEnd, one, rowArgs,
                   [&](OpBuilder &cb, Location cl, Value col, ValueRange colArgs) {
                     MaskPairValues pair{ivs[0], row, col, qLen, kvLen,
                                         segmentIdsQ, segmentIdsKv};
@@ -537,19 +546,17 @@ static FailureOr<Value> buildBlockOccupancy(LoweringBuilder &l, Attribute mask,
                       failedMask = true;
                       allowed = colArgs[0];
                     }
-                    scf::YieldOp::create(
-                        cb, cl,
-                        ValueRange{arith::OrIOp::create(cb, cl, colArgs[0],
-                                                        *allowed)
-                                       .getResult()});
+                    Value any = arith::OrIOp::create(cb, cl, colArgs[0], *allowed);
+                    Value all = arith::AndIOp::create(cb, cl, colArgs[1], *allowed);
+                    scf::YieldOp::create(cb, cl, ValueRange{any, all});
                   });
               scf::YieldOp::create(rb, rl, cols.getResults());
             });
-        return rows.getResult(0);
+        linalg::YieldOp::create(b, loc, rows.getResults());
       });
   if (failedMask)
     return failure();
-  return occupied;
+  return BlockOccupancy{generic.getResult(0), generic.getResult(1)};
 }
 
 /// One scf.forall iteration per row `ivs` in `bounds` (so rows become GPU
@@ -626,41 +633,90 @@ struct BlockMaskOpLowering : LoweringPattern<BlockMaskOp> {
       l.checkEq(batch, l.dim(segmentIdsQ, 0),
                 "list batch differs from the segment ids' batch");
     Value heads = l.index(numType.getDimSize(1));
-    Value capacity = indicesType.isDynamicDim(3)
-                         ? kvBlocks
-                         : l.index(indicesType.getDimSize(3));
 
-    Value occupied;
+    BlockOccupancy occupancy;
     if (mask) {
-      FailureOr<Value> result =
+      FailureOr<BlockOccupancy> result =
           buildBlockOccupancy(l, mask, perBatch ? segmentIdsQ : Value(),
                               perBatch ? segmentIdsKv : Value(), qLen, kvLen,
                               blockQ, blockKv, queryBlocks, kvBlocks);
       if (failed(result))
         return rewriter.notifyMatchFailure(op, "mask has no lowering");
-      occupied = *result;
+      occupancy = *result;
     } else {
-      occupied = l.filled({l.index(1), queryBlocks, kvBlocks}, l.boolConst(true));
+      occupancy.occupied =
+          l.filled({l.index(1), queryBlocks, kvBlocks}, l.boolConst(true));
+      occupancy.full = occupancy.occupied;
     }
 
-    Value numInit =
-        l.emptyOfType(numType, {batch, heads, queryBlocks}, "num_blocks shape");
-    Value indicesInit = l.fill(
-        l.i32Const(-1), l.emptyOfType(indicesType,
-                                      {batch, heads, queryBlocks, capacity},
-                                      "block_indices shape"));
-    Value zero = l.index(0), one = l.index(1);
+    // One pair of lists per (kind of block, result pair): every occupied
+    // block, or with full results the partial and the full ones.
+    bool withFull = static_cast<bool>(op.getFullNumBlocks());
+    struct ListKind {
+      RankedTensorType numType, indicesType;
+      bool full;
+    };
+    SmallVector<ListKind> kinds = {{numType, indicesType, false}};
+    if (withFull)
+      kinds.push_back({op.getFullNumBlocks().getType(),
+                       op.getFullBlockIndices().getType(), true});
+    SmallVector<Value> inits;
+    for (const ListKind &kind : kinds) {
+      Value capacity = kind.indicesType.isDynamicDim(3)
+                           ? kvBlocks
+                           : l.index(kind.indicesType.getDimSize(3));
+      inits.push_back(l.emptyOfType(kind.numType, {batch, heads, queryBlocks},
+                                    "num_blocks shape"));
+      inits.push_back(l.fill(
+          l.i32Const(-1), l.emptyOfType(kind.indicesType,
+                                        {batch, heads, queryBlocks, capacity},
+                                        "block_indices shape")));
+    }
+    Value zero = l.index(0);
     SmallVector<Value> results = buildRowForall(
-        rewriter, l.loc, {batch, heads, queryBlocks}, {numInit, indicesInit},
+        rewriter, l.loc, {batch, heads, queryBlocks}, inits,
         [&](OpBuilder &b, Location loc, ValueRange ivs,
             ValueRange lists) -> SmallVector<Value> {
           Value occupancyBatch = perBatch ? ivs[0] : zero;
-          auto scan = scf::ForOp::create(
-              b, loc, zero, kvBlocks, one, ValueRange{zero, lists[1]},
-              [&](OpBuilder &sb, Location sl, Value kvBlock, ValueRange state) {
+          SmallVector<Value> rowResults;
+          for (auto [position, kind] : llvm::enumerate(kinds))
+            llvm::append_range(
+                rowResults, buildListRow(b, loc, occupancy, withFull, kind.full,
+                                         {occupancyBatch, ivs[2]}, kvBlocks,
+                                         lists[2 * position], lists[2 * position + 1]));
+          return rowResults;
+        });
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+
+  /// The row's list of the blocks of one kind in ascending order (as many
+  /// as fit) and its full count.
+  static SmallVector<Value> buildListRow(OpBuilder &b, Location loc,
+                                         const BlockOccupancy &occupancy,
+                                         bool withFull, bool full,
+                                         ArrayRef<Value> place, Value kvBlocks,
+                                         Value numRow, Value indicesRow) {
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    Value capacity = tensor::DimOp::create(b, loc, indicesRow, 0);
+    auto scan = scf::ForOp::create(
+        b, loc, zero, kvBlocks, one, ValueRange{zero, indicesRow},
+        [&](OpBuilder &sb, Location sl, Value kvBlock, ValueRange state) {
                 Value count = state[0], indices = state[1];
-                Value isOccupied = tensor::ExtractOp::create(
-                    sb, sl, occupied, ValueRange{occupancyBatch, ivs[2], kvBlock});
+                auto at = [&](Value tensor) -> Value {
+                  return tensor::ExtractOp::create(
+                      sb, sl, tensor, ValueRange{place[0], place[1], kvBlock});
+                };
+                Value isOccupied = at(occupancy.occupied);
+                if (full) {
+                  isOccupied = at(occupancy.full);
+                } else if (withFull) {
+                  Value partial = arith::XOrIOp::create(
+                      sb, sl, at(occupancy.full),
+                      arith::ConstantIntOp::create(sb, sl, 1, 1));
+                  isOccupied = arith::AndIOp::create(sb, sl, isOccupied, partial);
+                }
                 Value fits = arith::CmpIOp::create(
                     sb, sl, arith::CmpIPredicate::slt, count, capacity);
                 Value store = arith::AndIOp::create(sb, sl, isOccupied, fits);
@@ -681,15 +737,10 @@ struct BlockMaskOpLowering : LoweringPattern<BlockMaskOp> {
                     ValueRange{arith::AddIOp::create(sb, sl, count, increment)
                                    .getResult(),
                                updated});
-              });
-          Value count = arith::IndexCastOp::create(b, loc, b.getI32Type(),
-                                                   scan.getResult(0));
-          Value num = tensor::InsertOp::create(b, loc, count, lists[0],
-                                               ValueRange{zero});
-          return {num, scan.getResult(1)};
         });
-    rewriter.replaceOp(op, results);
-    return success();
+    Value count = arith::IndexCastOp::create(b, loc, b.getI32Type(), scan.getResult(0));
+    Value num = tensor::InsertOp::create(b, loc, count, numRow, ValueRange{zero});
+    return {num, scan.getResult(1)};
   }
 };
 
@@ -783,13 +834,13 @@ struct BlockScoresOpLowering : LoweringPattern<BlockScoresOp> {
                 "query_pooled does not have ceil(q_len / block_q) blocks");
       l.checkEq(kvBlocks, l.ceilDiv(kvLen, blockKv),
                 "key_pooled does not have ceil(kv_len / block_kv) blocks");
-      FailureOr<Value> result = buildBlockOccupancy(
+      FailureOr<BlockOccupancy> result = buildBlockOccupancy(
           l, mask, perBatch ? segmentIdsQ : Value(),
           perBatch ? segmentIdsKv : Value(), qLen, kvLen, blockQ, blockKv,
           queryBlocks, kvBlocks);
       if (failed(result))
         return rewriter.notifyMatchFailure(op, "mask has no lowering");
-      occupied = *result;
+      occupied = result->occupied;
     }
 
     // [B, Hq, NQ, D] -> [B, Hr, G', NQ, D]: the result head's query heads.
