@@ -127,11 +127,20 @@ static Value extractPaddedTile(LoweringBuilder &l, Value source, Value batch,
       });
 }
 
-/// Folds the kv tile starting at key `kvStart` into `state`.
+/// The block lists of a block_sparse_attention: both pairs (the full lists
+/// may be null) and how their batch is read.
+struct BlockListOperands {
+  Value numBlocks, blockIndices, fullNumBlocks, fullBlockIndices;
+  bool listBatchIsOne = false;
+  Value listBatch; // the dynamic list batch, or null
+};
+
+/// Folds the kv tile starting at key `kvStart` into `state`; a tile of a
+/// full block allows every in-bounds pair without the mask or mask_mod.
 static FailureOr<SoftmaxState>
 buildKvTileUpdate(LoweringBuilder &l, const TileProblem &p, Value batch,
                   Value head, Value queryStart, Value queryRows, Value queryTile,
-                  Value kvStart, const SoftmaxState &state) {
+                  Value kvStart, bool fullBlock, const SoftmaxState &state) {
   const AttentionShape &shape = p.shape;
   int64_t blockQ = p.config.blockQ, blockKv = p.config.blockKv;
   Value remaining = arith::SubIOp::create(l.b, l.loc, shape.kvLen, kvStart);
@@ -180,6 +189,8 @@ buildKvTileUpdate(LoweringBuilder &l, const TileProblem &p, Value batch,
         col = arith::MinSIOp::create(b, loc, col, lastCol);
         PairScoreRules rules{p.mask,    p.segmentIdsQ, p.segmentIdsKv,
                              p.maskMod, p.scoreMod,    p.scale};
+        if (fullBlock)
+          rules = PairScoreRules{nullptr, nullptr, nullptr, nullptr, p.scoreMod, p.scale};
         FailureOr<std::pair<Value, Value>> scored = buildPairScore(
             b, loc, rules, args[0], batch, head, row, col, shape.queryLen,
             shape.kvLen, [&](OpBuilder &, Location) { return inBounds; });
@@ -264,7 +275,7 @@ buildKvTileUpdate(LoweringBuilder &l, const TileProblem &p, Value batch,
 /// Rewrites one attention op; `visitKvTiles` emits the loop over its kv
 /// tiles, calling `update` for each.
 using TileUpdateFn = function_ref<FailureOr<SoftmaxState>(
-    LoweringBuilder &, Value kvStart, const SoftmaxState &)>;
+    LoweringBuilder &, Value kvStart, bool fullBlock, const SoftmaxState &)>;
 using KvLoopFn = function_ref<FailureOr<SoftmaxState>(
     LoweringBuilder &, Value batch, Value head, Value queryTileIndex,
     Value queryStart, Value queryRows, const SoftmaxState &, TileUpdateFn)>;
@@ -316,10 +327,10 @@ static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &p,
       tl.filled({tl.index(blockQ)}, tl.f32Const(kNegInf)),
       tl.filled({tl.index(blockQ)}, tl.f32Const(0)),
       tl.filled({tl.index(blockQ), tl.index(shape.valueDim)}, tl.f32Const(0))};
-  auto update = [&](LoweringBuilder &ul, Value kvStart,
+  auto update = [&](LoweringBuilder &ul, Value kvStart, bool fullBlock,
                     const SoftmaxState &state) -> FailureOr<SoftmaxState> {
     return buildKvTileUpdate(ul, p, batch, head, queryStart, queryRows,
-                             queryTile, kvStart, state);
+                             queryTile, kvStart, fullBlock, state);
   };
   FailureOr<SoftmaxState> final = kvLoop(tl, batch, head, queryTileIndex,
                                          queryStart, queryRows, initial, update);
@@ -428,7 +439,7 @@ visitKeyRangeTiles(const TileProblem &p, LoweringBuilder &l, Value,
         LoweringBuilder nl(nested, p.op, p.runtimeChecks);
         Value kvStart = arith::MulIOp::create(nested, loc, tile, nl.index(blockKv));
         FailureOr<SoftmaxState> next =
-            update(nl, kvStart, SoftmaxState{args[0], args[1], args[2]});
+            update(nl, kvStart, /*fullBlock=*/false, SoftmaxState{args[0], args[1], args[2]});
         if (failed(next)) {
           failedUpdate = true;
           scf::YieldOp::create(nested, loc, args);
@@ -442,23 +453,23 @@ visitKeyRangeTiles(const TileProblem &p, LoweringBuilder &l, Value,
 }
 
 /// Block-sparse attention: the listed kv blocks of the query block, each
-/// once; entries outside [0, NK) and repeats are skipped.
+/// once; entries outside [0, NK) and repeats are skipped. With full lists
+/// their blocks come first and skip the mask; a block in both is full.
 static FailureOr<SoftmaxState>
-visitListedTiles(const TileProblem &p, Value numBlocks, Value blockIndices,
-                 bool listBatchIsOne, Value listBatch, LoweringBuilder &l,
-                 Value batch, Value head, Value queryTileIndex, Value, Value,
-                 const SoftmaxState &initial, TileUpdateFn update) {
+visitListedTiles(const TileProblem &p, const BlockListOperands &lists,
+                 LoweringBuilder &l, Value batch, Value head, Value queryTileIndex,
+                 Value, Value, const SoftmaxState &initial, TileUpdateFn update) {
   OpBuilder &b = l.b;
   const AttentionShape &shape = p.shape;
-  auto indicesType = cast<RankedTensorType>(blockIndices.getType());
+  auto indicesType = cast<RankedTensorType>(lists.blockIndices.getType());
   int64_t listHeads = indicesType.getDimSize(1);
   int64_t blockKv = p.config.blockKv;
   Value listBatchIndex = batch;
-  if (listBatchIsOne) {
+  if (lists.listBatchIsOne) {
     listBatchIndex = l.index(0);
-  } else if (listBatch) {
+  } else if (lists.listBatch) {
     Value isOne = arith::CmpIOp::create(b, l.loc, arith::CmpIPredicate::eq,
-                                        listBatch, l.index(1));
+                                        lists.listBatch, l.index(1));
     listBatchIndex = arith::SelectOp::create(b, l.loc, isOne, l.index(0), batch);
   }
   Value listHead = arith::DivUIOp::create(
@@ -467,84 +478,112 @@ visitListedTiles(const TileProblem &p, Value numBlocks, Value blockIndices,
   Value queryBlock = arith::DivUIOp::create(
       b, l.loc, queryTileIndex, l.index(p.listBlockQ / p.config.blockQ));
   SmallVector<Value> listIndex = {listBatchIndex, listHead, queryBlock};
-  Value count = arith::IndexCastOp::create(
-      b, l.loc, b.getIndexType(),
-      tensor::ExtractOp::create(b, l.loc, numBlocks, listIndex));
-  Value capacity = l.dim(blockIndices, 3);
-  count = arith::MinSIOp::create(
-      b, l.loc, arith::MaxSIOp::create(b, l.loc, count, l.index(0)), capacity);
+  // The number of entries read: the count clamped to [0, capacity].
+  auto entriesOf = [&](Value numBlocks, Value blockIndices) -> Value {
+    Value count = arith::IndexCastOp::create(
+        b, l.loc, b.getIndexType(),
+        tensor::ExtractOp::create(b, l.loc, numBlocks, listIndex));
+    return arith::MinSIOp::create(
+        b, l.loc, arith::MaxSIOp::create(b, l.loc, count, l.index(0)),
+        l.dim(blockIndices, 3));
+  };
   Value kvBlocks = l.ceilDiv(shape.kvLen, p.listBlockKv);
+  auto entryAt = [&](OpBuilder &eb, Location loc, Value blockIndices,
+                     Value position) -> Value {
+    SmallVector<Value> index(listIndex);
+    index.push_back(position);
+    Value entry = tensor::ExtractOp::create(eb, loc, blockIndices, index);
+    return arith::IndexCastOp::create(eb, loc, eb.getIndexType(), entry);
+  };
+  // Whether `block` is among entries [0, end) of a list.
+  auto listedBefore = [&](OpBuilder &eb, Location loc, Value blockIndices,
+                          Value end, Value block) -> Value {
+    auto scan = scf::ForOp::create(
+        eb, loc, arith::ConstantIndexOp::create(eb, loc, 0), end,
+        arith::ConstantIndexOp::create(eb, loc, 1),
+        ValueRange{arith::ConstantIntOp::create(eb, loc, 0, 1).getResult()},
+        [&](OpBuilder &sb, Location sl, Value previous, ValueRange seen) {
+          Value same = arith::CmpIOp::create(sb, sl, arith::CmpIPredicate::eq,
+                                             entryAt(sb, sl, blockIndices, previous),
+                                             block);
+          scf::YieldOp::create(
+              sb, sl, ValueRange{arith::OrIOp::create(sb, sl, seen[0], same).getResult()});
+        });
+    return scan.getResult(0);
+  };
 
+  Value fullEntries;
+  if (lists.fullBlockIndices)
+    fullEntries = entriesOf(lists.fullNumBlocks, lists.fullBlockIndices);
   bool failedUpdate = false;
-  auto loop = scf::ForOp::create(
-      b, l.loc, l.index(0), count, l.index(1), stateValues(initial),
-      [&](OpBuilder &nested, Location loc, Value slot, ValueRange args) {
-        LoweringBuilder nl(nested, p.op, p.runtimeChecks);
-        auto entryAt = [&](OpBuilder &eb, Value position) -> Value {
-          SmallVector<Value> index(listIndex);
-          index.push_back(position);
-          Value entry = tensor::ExtractOp::create(eb, loc, blockIndices, index);
-          return arith::IndexCastOp::create(eb, loc, eb.getIndexType(), entry);
-        };
-        Value block = entryAt(nested, slot);
-        Value notNegative = arith::CmpIOp::create(
-            nested, loc, arith::CmpIPredicate::sge, block, nl.index(0));
-        Value inRange = arith::CmpIOp::create(nested, loc, arith::CmpIPredicate::slt,
-                                              block, kvBlocks);
-        Value valid = arith::AndIOp::create(nested, loc, notNegative, inRange);
-        // A block listed at an earlier slot was already visited.
-        auto earlier = scf::ForOp::create(
-            nested, loc, nl.index(0), slot, nl.index(1),
-            ValueRange{arith::ConstantIntOp::create(nested, loc, 0, 1).getResult()},
-            [&](OpBuilder &eb, Location el, Value previous, ValueRange seen) {
-              Value same = arith::CmpIOp::create(eb, el, arith::CmpIPredicate::eq,
-                                                 entryAt(eb, previous), block);
-              scf::YieldOp::create(
-                  eb, el,
-                  ValueRange{arith::OrIOp::create(eb, el, seen[0], same).getResult()});
-            });
-        Value fresh = arith::XOrIOp::create(
-            nested, loc, earlier.getResult(0),
-            arith::ConstantIntOp::create(nested, loc, 1, 1));
-        Value visit = arith::AndIOp::create(nested, loc, valid, fresh);
-        ValueRange results = buildIf(
-            nested, loc, TypeRange(args), visit,
-            [&](OpBuilder &tb) -> SmallVector<Value> {
-              // The block's kv tiles that hold keys (the last block may be
-              // partial).
-              LoweringBuilder tl(tb, p.op, p.runtimeChecks);
-              Value blockStart =
-                  arith::MulIOp::create(tb, loc, block, tl.index(p.listBlockKv));
-              Value keysLeft = arith::SubIOp::create(tb, loc, shape.kvLen, blockStart);
-              Value tiles = arith::MinSIOp::create(
-                  tb, loc, tl.index(p.listBlockKv / blockKv),
-                  tl.ceilDiv(keysLeft, blockKv));
-              auto subTiles = scf::ForOp::create(
-                  tb, loc, tl.index(0), tiles, tl.index(1), ValueRange(args),
-                  [&](OpBuilder &sb, Location sl, Value subTile, ValueRange state) {
-                    LoweringBuilder stl(sb, p.op, p.runtimeChecks);
-                    Value offset =
-                        arith::MulIOp::create(sb, sl, subTile, stl.index(blockKv));
-                    Value kvStart = arith::AddIOp::create(sb, sl, blockStart, offset);
-                    FailureOr<SoftmaxState> next = update(
-                        stl, kvStart, SoftmaxState{state[0], state[1], state[2]});
-                    if (failed(next)) {
-                      failedUpdate = true;
-                      scf::YieldOp::create(sb, sl, state);
-                      return;
-                    }
-                    scf::YieldOp::create(sb, sl, stateValues(*next));
-                  });
-              return SmallVector<Value>(subTiles.getResults());
-            },
-            [&](OpBuilder &) -> SmallVector<Value> {
-              return SmallVector<Value>(args);
-            });
-        scf::YieldOp::create(nested, loc, results);
-      });
+  // The tiles of one list's blocks, folded into `state`.
+  auto visitList = [&](Value blockIndices, Value entries, bool full,
+                       const SoftmaxState &state) -> SoftmaxState {
+    auto loop = scf::ForOp::create(
+        b, l.loc, l.index(0), entries, l.index(1), stateValues(state),
+        [&](OpBuilder &nested, Location loc, Value slot, ValueRange args) {
+          LoweringBuilder nl(nested, p.op, p.runtimeChecks);
+          Value block = entryAt(nested, loc, blockIndices, slot);
+          Value notNegative = arith::CmpIOp::create(
+              nested, loc, arith::CmpIPredicate::sge, block, nl.index(0));
+          Value inRange = arith::CmpIOp::create(nested, loc, arith::CmpIPredicate::slt,
+                                                block, kvBlocks);
+          Value valid = arith::AndIOp::create(nested, loc, notNegative, inRange);
+          // A block listed at an earlier slot was already visited, and so
+          // was a block of the full list.
+          Value seen = listedBefore(nested, loc, blockIndices, slot, block);
+          if (!full && fullEntries)
+            seen = arith::OrIOp::create(
+                nested, loc, seen,
+                listedBefore(nested, loc, lists.fullBlockIndices, fullEntries, block));
+          Value fresh = arith::XOrIOp::create(
+              nested, loc, seen, arith::ConstantIntOp::create(nested, loc, 1, 1));
+          Value visit = arith::AndIOp::create(nested, loc, valid, fresh);
+          ValueRange results = buildIf(
+              nested, loc, TypeRange(args), visit,
+              [&](OpBuilder &tb) -> SmallVector<Value> {
+                // The block's kv tiles that hold keys (the last block may be
+                // partial).
+                LoweringBuilder tl(tb, p.op, p.runtimeChecks);
+                Value blockStart =
+                    arith::MulIOp::create(tb, loc, block, tl.index(p.listBlockKv));
+                Value keysLeft = arith::SubIOp::create(tb, loc, shape.kvLen, blockStart);
+                Value tiles = arith::MinSIOp::create(
+                    tb, loc, tl.index(p.listBlockKv / blockKv),
+                    tl.ceilDiv(keysLeft, blockKv));
+                auto subTiles = scf::ForOp::create(
+                    tb, loc, tl.index(0), tiles, tl.index(1), ValueRange(args),
+                    [&](OpBuilder &sb, Location sl, Value subTile, ValueRange state) {
+                      LoweringBuilder stl(sb, p.op, p.runtimeChecks);
+                      Value offset =
+                          arith::MulIOp::create(sb, sl, subTile, stl.index(blockKv));
+                      Value kvStart = arith::AddIOp::create(sb, sl, blockStart, offset);
+                      FailureOr<SoftmaxState> next = update(
+                          stl, kvStart, full, SoftmaxState{state[0], state[1], state[2]});
+                      if (failed(next)) {
+                        failedUpdate = true;
+                        scf::YieldOp::create(sb, sl, state);
+                        return;
+                      }
+                      scf::YieldOp::create(sb, sl, stateValues(*next));
+                    });
+                return SmallVector<Value>(subTiles.getResults());
+              },
+              [&](OpBuilder &) -> SmallVector<Value> {
+                return SmallVector<Value>(args);
+              });
+          scf::YieldOp::create(nested, loc, results);
+        });
+    return SoftmaxState{loop.getResult(0), loop.getResult(1), loop.getResult(2)};
+  };
+  SoftmaxState state = initial;
+  if (fullEntries)
+    state = visitList(lists.fullBlockIndices, fullEntries, /*full=*/true, state);
+  state = visitList(lists.blockIndices, entriesOf(lists.numBlocks, lists.blockIndices),
+                    /*full=*/false, state);
   if (failedUpdate)
     return failure();
-  return SoftmaxState{loop.getResult(0), loop.getResult(1), loop.getResult(2)};
+  return state;
 }
 
 //===----------------------------------------------------------------------===//
@@ -643,6 +682,8 @@ struct SparseAttnTilePass
     LogicalResult result = failure();
     if constexpr (isBlockSparse) {
       Value numBlocks = op.getNumBlocks(), blockIndices = op.getBlockIndices();
+      BlockListOperands lists{numBlocks, blockIndices, op.getFullNumBlocks(),
+                              op.getFullBlockIndices()};
       p.listBlockQ = *problem.fixedBlockQ;
       p.listBlockKv = *problem.fixedBlockKv;
       l.checkEq(l.dim(numBlocks, 2), l.ceilDiv(p.shape.queryLen, p.listBlockQ),
@@ -654,9 +695,20 @@ struct SparseAttnTilePass
       std::optional<int64_t> staticListBatch = staticDim(numBlocks, 0);
       if (!staticListBatch)
         staticListBatch = staticDim(blockIndices, 0);
-      bool listBatchIsOne = staticListBatch && *staticListBatch == 1;
-      Value listBatch;
-      if (!listBatchIsOne) {
+      lists.listBatchIsOne = staticListBatch && *staticListBatch == 1;
+      if (lists.fullNumBlocks) {
+        // Read at the same list batch and head as the first pair.
+        l.checkEq(l.dim(lists.fullNumBlocks, 0), l.dim(numBlocks, 0),
+                  "full_num_blocks and num_blocks batch differ");
+        l.checkEq(l.dim(lists.fullNumBlocks, 2),
+                  l.ceilDiv(p.shape.queryLen, p.listBlockQ),
+                  "full block lists do not have ceil(Sq / block_q) query blocks");
+        l.commonDim({{lists.fullNumBlocks, 2}, {lists.fullBlockIndices, 2}},
+                    "full_num_blocks and full_block_indices query blocks differ");
+        l.commonDim({{lists.fullNumBlocks, 0}, {lists.fullBlockIndices, 0}},
+                    "full_num_blocks and full_block_indices batch differ");
+      }
+      if (!lists.listBatchIsOne) {
         Value listBatchDim = l.dim(numBlocks, 0);
         Value isOne = arith::CmpIOp::create(rewriter, l.loc, arith::CmpIPredicate::eq,
                                             listBatchDim, l.index(1));
@@ -665,15 +717,14 @@ struct SparseAttnTilePass
         l.check(arith::OrIOp::create(rewriter, l.loc, isOne, isBatch),
                 "block lists' batch is neither 1 nor the batch size");
         if (!staticListBatch)
-          listBatch = listBatchDim;
+          lists.listBatch = listBatchDim;
       }
       result = tileAttention(
           rewriter, p, op.getOutput().getType(), op.getLse().getType(),
           [&](LoweringBuilder &tl, Value batch, Value head, Value queryTileIndex,
               Value queryStart, Value queryRows, const SoftmaxState &initial,
               TileUpdateFn update) {
-            return visitListedTiles(p, numBlocks, blockIndices, listBatchIsOne,
-                                    listBatch, tl, batch, head, queryTileIndex,
+            return visitListedTiles(p, lists, tl, batch, head, queryTileIndex,
                                     queryStart, queryRows, initial, update);
           });
     } else {

@@ -460,12 +460,13 @@ def exit_with(code):
 
 def attention_ir(op, q, k, v, elt, dyn=(), lists=None, list_dyn=(), token_indices=None,
                  ti_dyn=(), seg=None, seg_dyn=(), attrs=None, mask_mod=None, score_mod=None,
-                 extra_args=()):
+                 extra_args=(), full_lists=None):
     """IR text and argument list of one `attention`-like op.
 
     q/k/v: arrays already in the element type's numpy form; dyn: the axes of
     q/k/v (and of the results) printed as '?'. lists = (num, idx) for
-    block_sparse_attention; token_indices for token_sparse_attention;
+    block_sparse_attention (full_lists = (full_num, full_idx) adds its
+    `full(...)` clause); token_indices for token_sparse_attention;
     seg = (seg_q, seg_kv). extra_args: (name, type, array) read by a region.
     """
     B, Hq, Sq, _ = q.shape
@@ -485,6 +486,12 @@ def attention_ir(op, q, k, v, elt, dyn=(), lists=None, list_dyn=(), token_indice
         arrays += [num, idx]
         operands += ", %num, %idx"
         types += [nT, iT]
+    if full_lists is not None:
+        fnT = ttype(full_lists[0].shape, "i32", list_dyn)
+        fiT = ttype(full_lists[1].shape, "i32", list_dyn)
+        args += [("fnum", fnT), ("fidx", fiT)]
+        arrays += list(full_lists)
+        operands += f" full(%fnum, %fidx : {fnT}, {fiT})"
     if token_indices is not None:
         tT = ttype(token_indices.shape, "i32", ti_dyn)
         args.append(("ti", tT))

@@ -7,7 +7,10 @@ random lists with counts > capacity, negative counts, -1 / out-of-range /
 INT32_MIN / INT32_MAX entries and duplicates, exact and superset lists
 (equal to masked attention), partial last blocks on both sides, block_q = 1
 (MoBA), decode, Sq != Skv both ways, masks incl. document with absent ids,
-mask_mod / score_mod, f32 / f16 / bf16, static and dynamic dims.
+mask_mod / score_mod, f32 / f16 / bf16, static and dynamic dims; full
+block lists (`full(...)`): block_mask's exact partial/full split, and
+random full lists overlapping the first pair, with junk entries, duplicates
+and their own capacity, under masks and mods they bypass.
 """
 
 import numpy as np
@@ -49,6 +52,18 @@ CASES = [
          inputs="nan_v"),
     dict(B=2, Hq=2, Hkv=1, Sq=40, Skv=40, D=16, Dv=16, block=[8, 4], lists=("1", "1"), C=4,
          mask=g.Causal(), score_mod=c.SCORE_MOD_NEG_INF_COLS, elt="bf16"),
+    # Full lists: block_mask's split (equal to masked attention), and random
+    # ones that overlap the first pair and bypass masks and mods.
+    dict(B=1, Hq=4, Hkv=2, Sq=129, Skv=129, D=64, Dv=64, block=[32, 32], lists="exact",
+         full="exact", mask=g.Causal(), elt="bf16"),
+    dict(B=2, Hq=4, Hkv=2, Sq=100, Skv=128, D=16, Dv=32, block=[32, 16], lists="exact",
+         full="exact", mask=g.Intersect([g.Causal(), g.Document()]), seg="packed", dyn=(0, 2)),
+    dict(B=2, Hq=4, Hkv=2, Sq=129, Skv=129, D=16, Dv=16, block=[16, 16], lists=("B", "Hkv"), C=4,
+         full=3, mask=g.SlidingWindow(20, 0), mask_mod=c.MASK_MOD_MOD3, list_dyn=(0, 2, 3)),
+    dict(B=1, Hq=2, Hkv=2, Sq=64, Skv=80, D=64, Dv=16, block=[16, 16], lists=("1", "Hq"), C=2,
+         full=5, mask_mod=c.MASK_MOD_NEQ, score_mod=c.SCORE_MOD_SOFTCAP, inputs="quant", scale=1.0),
+    dict(B=2, Hq=4, Hkv=2, Sq=100, Skv=128, D=16, Dv=32, block=[32, 16], lists=("B", "Hkv"), C=3,
+         full=2, mask=g.Document(), seg="absent"),
 ]
 
 
@@ -100,6 +115,8 @@ def sweep(n, seed=424242, budget=1.5e8):
         ld = [(), (0,), (2,), (0, 2, 3), (3,)][r.integers(5)]
         if ld:
             case["list_dyn"] = ld
+        if r.random() < 0.3:
+            case["full"] = "exact" if case["lists"] == "exact" else int(r.integers(1, 6))
         case["sweep"] = len(cases)
         cases.append(case)
     return cases
@@ -148,6 +165,25 @@ def make_lists(case, rng, seg):
     return c.rand_block_lists(rng, Bl, Hl, NQ, case["C"], NK, case.get("p_valid", 0.75))
 
 
+def make_full_lists(case, rng, seg, lists):
+    """(lists, full lists): block_mask's partial/full split for "exact", or
+    random full lists of capacity case["full"] beside the given lists."""
+    full = case.get("full")
+    if full is None:
+        return lists, None
+    B, Sq, Skv = case["B"], case["Sq"], case["Skv"]
+    bq, bkv = case["block"]
+    NQ, NK = -(-Sq // bq), -(-Skv // bkv)
+    if full == "exact":
+        num, idx, fnum, fidx = g.block_mask(
+            case.get("mask"), case["block"], B, 1, NK, q_len=Sq, kv_len=Skv,
+            seg_q=None if seg is None else seg[0], seg_kv=None if seg is None else seg[1],
+            full_capacity=NK)
+        return (num, idx), (fnum, fidx)
+    Bl, Hl = lists[0].shape[:2]
+    return lists, c.rand_block_lists(rng, Bl, Hl, NQ, full, NK, case.get("p_valid", 0.75))
+
+
 def run_case(case, rng):
     if "chain" in case:
         return run_chain(case, rng)
@@ -155,7 +191,7 @@ def run_case(case, rng):
     dyn = case.get("dyn", ())
     q, k, v = c.attention_inputs(case, rng)
     seg = c.attention_segments(case, rng)
-    num, idx = make_lists(case, rng, seg)
+    (num, idx), full = make_full_lists(case, rng, seg, make_lists(case, rng, seg))
     mask = case.get("mask")
     scale = case.get("scale")
     mask_mod = case.get("mask_mod")
@@ -163,7 +199,7 @@ def run_case(case, rng):
     seg_dyn = tuple(a for a, qa in ((0, 0), (1, 2)) if qa in dyn)
     text, args = c.attention_ir(
         "block_sparse_attention", q, k, v, elt, dyn=dyn, lists=(num, idx),
-        list_dyn=case.get("list_dyn", ()), seg=seg, seg_dyn=seg_dyn,
+        list_dyn=case.get("list_dyn", ()), seg=seg, seg_dyn=seg_dyn, full_lists=full,
         attrs=dict(block=case["block"], mask=mask, scale=scale),
         mask_mod=mask_mod[0] if mask_mod else None, score_mod=score_mod[0] if score_mod else None)
     case["_ir"] = text
@@ -171,8 +207,10 @@ def run_case(case, rng):
               mask_mod=mask_mod[1] if mask_mod else None,
               score_mod=score_mod[1] if score_mod else None,
               seg_q=None if seg is None else seg[0], seg_kv=None if seg is None else seg[1])
-    want = g.block_sparse_attention(c.f64(q), c.f64(k), c.f64(v), num, idx, case["block"], **kw)
-    if case["lists"] in ("exact", "all"):
+    want = g.block_sparse_attention(c.f64(q), c.f64(k), c.f64(v), num, idx, case["block"],
+                                    full=full, **kw)
+    if case["lists"] in ("exact", "all") and case.get("full") in (None, "exact") and (
+            full is None or case.get("mask_mod") is None):
         # Lists holding every block of the mask change nothing (semantics.md).
         dense = g.attention(c.f64(q), c.f64(k), c.f64(v), **kw)
         assert np.array_equal(np.isneginf(dense[1]), np.isneginf(want[1]))

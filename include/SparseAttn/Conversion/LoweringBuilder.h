@@ -223,16 +223,19 @@ struct PairScoreRules {
 };
 
 /// The score and the allowed flag of one pair, as every attention lowering
-/// computes them inside its masking generic: allowed = mask && mask_mod &&
-/// `extraAllowed` (block membership, in-bounds rows; built after the mods,
-/// may be null), score = allowed ? score_mod(scale * dot) : -inf. `row` and
-/// `col` are the raw rows the mask and the mods see. Fails for a mask
+/// computes them inside its masking generic: allowed = (mask && mask_mod &&
+/// `extraAllowed`) || `forcedAllowed`, score = allowed ? score_mod(scale *
+/// dot) : -inf. `extraAllowed` (block membership, in-bounds rows) and
+/// `forcedAllowed` (a full block's in-bounds pairs, which skip the mask and
+/// mask_mod) are built after the mods and may be null. `row` and `col` are
+/// the raw rows the mask and the mods see. Fails for a mask
 /// buildMaskPredicate cannot lower.
 FailureOr<std::pair<Value, Value>>
 buildPairScore(OpBuilder &b, Location loc, const PairScoreRules &rules,
                Value dot, Value batch, Value head, Value row, Value col,
                Value queryLen, Value kvLen,
-               function_ref<Value(OpBuilder &, Location)> extraAllowed);
+               function_ref<Value(OpBuilder &, Location)> extraAllowed,
+               function_ref<Value(OpBuilder &, Location)> forcedAllowed = nullptr);
 
 /// exp(score - rowMax); 0 on a row with no finite maximum yet (rowMax = -inf).
 Value buildShiftedExp(OpBuilder &b, Location loc, Value score, Value rowMax);

@@ -161,8 +161,9 @@ struct PairRules {
   Value segmentIdsQ, segmentIdsKv;
   Region *maskMod = nullptr;
   Region *scoreMod = nullptr;
-  // block_sparse_attention: membership [Bl, Hl, NQ, NK] and block sizes.
-  Value membership;
+  // block_sparse_attention: membership [Bl, Hl, NQ, NK] in the lists and in
+  // the full lists (null without them), and block sizes.
+  Value membership, fullMembership;
   bool listBatchIsOne = false;
   Value listBatch;
   int64_t listHeads = 1;
@@ -195,7 +196,7 @@ static FailureOr<MaskedScores> buildMaskedScores(LoweringBuilder &l,
         Value batch = ivs[0], head = ivs[1], row = ivs[2], col = ivs[3];
         // The block lists' verdict: membership at (list batch, list head,
         // query block, kv block).
-        auto listed = [&](OpBuilder &mb, Location ml) -> Value {
+        auto listedIn = [&](Value membership, OpBuilder &mb, Location ml) -> Value {
           Value listBatchIndex = batch;
           if (rules.listBatchIsOne) {
             listBatchIndex = arith::ConstantIndexOp::create(mb, ml, 0);
@@ -215,8 +216,14 @@ static FailureOr<MaskedScores> buildMaskedScores(LoweringBuilder &l,
           Value kvBlock = arith::DivUIOp::create(
               mb, ml, col, arith::ConstantIndexOp::create(mb, ml, rules.blockKv));
           return tensor::ExtractOp::create(
-              mb, ml, rules.membership,
+              mb, ml, membership,
               ValueRange{listBatchIndex, listHead, queryBlock, kvBlock});
+        };
+        auto listed = [&](OpBuilder &mb, Location ml) {
+          return listedIn(rules.membership, mb, ml);
+        };
+        auto listedFull = [&](OpBuilder &mb, Location ml) {
+          return listedIn(rules.fullMembership, mb, ml);
         };
         PairScoreRules scoreRules{rules.mask,    rules.segmentIdsQ,
                                   rules.segmentIdsKv, rules.maskMod,
@@ -225,7 +232,10 @@ static FailureOr<MaskedScores> buildMaskedScores(LoweringBuilder &l,
             b, loc, scoreRules, args[0], batch, head, row, col, shape.queryLen,
             shape.kvLen,
             rules.membership ? function_ref<Value(OpBuilder &, Location)>(listed)
-                             : nullptr);
+                             : nullptr,
+            rules.fullMembership
+                ? function_ref<Value(OpBuilder &, Location)>(listedFull)
+                : nullptr);
         if (failed(scored)) {
           failedMask = true;
           linalg::YieldOp::create(b, loc, ValueRange{args[0], args[1]});
@@ -330,6 +340,15 @@ struct BlockSparseAttentionOpLowering : LoweringPattern<BlockSparseAttentionOp> 
                 "block lists do not have ceil(Sq / block_q) query blocks");
       rules.membership =
           buildBlockMembership(l, numBlocks, blockIndices, queryBlocks, kvBlocks);
+      if (Value fullNum = op.getFullNumBlocks()) {
+        // Read at the same list batch and head as the first pair.
+        l.checkEq(l.dim(fullNum, 0), l.dim(numBlocks, 0),
+                  "full_num_blocks and num_blocks batch differ");
+        l.checkEq(l.dim(fullNum, 2), queryBlocks,
+                  "full block lists do not have ceil(Sq / block_q) query blocks");
+        rules.fullMembership = buildBlockMembership(
+            l, fullNum, op.getFullBlockIndices(), queryBlocks, kvBlocks);
+      }
       RankedTensorType numType = op.getNumBlocks().getType();
       rules.listHeads = numType.getDimSize(1);
       rules.blockQ = blockQ;

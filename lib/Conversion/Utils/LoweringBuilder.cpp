@@ -125,7 +125,8 @@ static Value isNegInf(OpBuilder &b, Location loc, Value value) {
 FailureOr<std::pair<Value, Value>> sparse_attn::buildPairScore(
     OpBuilder &b, Location loc, const PairScoreRules &rules, Value dot,
     Value batch, Value head, Value row, Value col, Value queryLen, Value kvLen,
-    function_ref<Value(OpBuilder &, Location)> extraAllowed) {
+    function_ref<Value(OpBuilder &, Location)> extraAllowed,
+    function_ref<Value(OpBuilder &, Location)> forcedAllowed) {
   MaskPairValues pair{batch,   row,   col, queryLen,
                       kvLen,   rules.segmentIdsQ, rules.segmentIdsKv};
   FailureOr<Value> allowed = buildMaskPredicate(b, loc, rules.mask, pair);
@@ -137,6 +138,8 @@ FailureOr<std::pair<Value, Value>> sparse_attn::buildPairScore(
         b, loc, isAllowed, inlineModRegion(b, *rules.maskMod, {batch, head, row, col}));
   if (extraAllowed)
     isAllowed = arith::AndIOp::create(b, loc, isAllowed, extraAllowed(b, loc));
+  if (forcedAllowed)
+    isAllowed = arith::OrIOp::create(b, loc, isAllowed, forcedAllowed(b, loc));
   Value scaled =
       arith::MulFOp::create(b, loc, dot, f32Constant(b, loc, rules.scale));
   if (rules.scoreMod)
