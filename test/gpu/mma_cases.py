@@ -82,4 +82,20 @@ CASES = [
          mask=g.Causal(), elt="bf16", dyn=(2,), list_dyn=(2,)),
     dict(B=1, Hq=4, Hkv=1, Sq=4096, Skv=4096, D=64, Dv=64, block=[128, 128], lists=("1", "Hq"), C=6,
          p_valid=0.9, elt="f16"),
+    # Full block lists (both kernels): block_mask's partial/full split, and
+    # random full lists overlapping the first pair, with junk and repeats,
+    # bypassing masks and mods (score_mod still applies).
+    dict(B=1, Hq=4, Hkv=1, Sq=1000, Skv=1000, D=128, Dv=128, block=[128, 128], lists="exact",
+         full="exact", mask=g.Causal(), elt="bf16"),
+    dict(B=2, Hq=4, Hkv=2, Sq=300, Skv=300, D=64, Dv=64, block=[64, 64], lists=("B", "Hkv"), C=3,
+         full=3, mask=g.SlidingWindow(70, 10), mask_mod=c.MASK_MOD_MOD3, elt="bf16", list_dyn=(3,)),
+    dict(B=1, Hq=2, Hkv=2, Sq=192, Skv=192, D=64, Dv=64, block=[64, 64], lists=("1", "Hq"), C=2,
+         full=2, mask_mod=c.MASK_MOD_NEQ, score_mod=c.SCORE_MOD_SOFTCAP, inputs="quant", scale=1.0,
+         elt="bf16"),
+    dict(B=1, Hq=8, Hkv=2, Sq=1000, Skv=1000, D=128, Dv=128, block=[64, 128], lists=("1", "Hq"),
+         C=6, full=4, p_valid=0.8, mask=g.Causal(), elt="f16"),
+    dict(B=2, Hq=4, Hkv=1, Sq=129, Skv=129, D=32, Dv=32, block=[32, 32], lists=("B", "1"), C=3,
+         full=2, mask=g.SinkWindow(4, 16), elt="bf16"),
+    dict(B=1, Hq=4, Hkv=1, Sq=4096, Skv=4096, D=64, Dv=64, block=[128, 128], lists="exact",
+         full="exact", mask=g.SlidingWindow(1000, 0), elt="bf16", dyn=(2,), list_dyn=(2,)),
 ]

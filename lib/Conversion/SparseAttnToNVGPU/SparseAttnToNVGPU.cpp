@@ -93,6 +93,10 @@ struct MmaKernelConfig {
   }
 };
 
+/// Shared bytes before the compacted list: its count, and with full lists
+/// the count of its full blocks.
+static int64_t listHeaderBytes(bool withFullLists) { return withFullLists ? 8 : 4; }
+
 static int64_t largestDividing(int64_t value, ArrayRef<int64_t> choices) {
   for (int64_t choice : choices)
     if (value % choice == 0)
@@ -173,7 +177,15 @@ chooseMmaKernel(BlockSparseAttentionOp op, const MmaAttentionOptions &options,
   // The list lives in shared memory too; its capacity is bounded here only
   // when static (a dynamic one is checked by the driver at launch).
   int64_t capacity = op.getBlockIndices().getType().getDimSize(3);
-  int64_t listBytes = ShapedType::isDynamic(capacity) ? 4 : 4 * (capacity + 1);
+  bool withFull = static_cast<bool>(op.getFullBlockIndices());
+  if (withFull) {
+    int64_t fullCapacity = op.getFullBlockIndices().getType().getDimSize(3);
+    capacity = ShapedType::isDynamic(capacity) || ShapedType::isDynamic(fullCapacity)
+                   ? ShapedType::kDynamic
+                   : capacity + fullCapacity;
+  }
+  int64_t listBytes = listHeaderBytes(withFull) +
+                      (ShapedType::isDynamic(capacity) ? 0 : 4 * capacity);
   if (config.tileBytes() + listBytes > options.sharedMemoryBytes)
     return fail("the tiles do not fit the shared memory");
   return config;
@@ -431,7 +443,9 @@ static Value buildTileFullyAllowed(KernelBuilder &k, Attribute mask,
 /// Everything the kernel body reads from the host side.
 struct KernelOperands {
   Value query, key, value, numBlocks, blockIndices, output, lse; // memrefs
+  Value fullNumBlocks, fullBlockIndices; // memrefs, null without full lists
   Value queryLen, kvLen, listBatch, capacity, kvBlocks;          // index
+  Value fullCapacity; // index, 0 without full lists
   int64_t queryHeads = 0, kvHeads = 0, listHeads = 0;
   PairScoreRules rules;
   bool hasPairRules = false; // a mask, mask_mod or score_mod
@@ -460,10 +474,27 @@ private:
   // swizzled tiles starting at shared address `tilesAddress` (wgmma).
   Value queryTile, keyTiles, valueTiles, listCount, list;
   Value tiles, tilesAddress;
-  // The query block's list: where it is read, and its clamped count.
-  Value listBatchIndex, listHead, queryBlock, listEntries;
+  // The query block's lists: where they are read, and their clamped
+  // counts. Slot s of the combined list is entry s of the full list for
+  // s < fullEntries, then the entries of the first list: a block repeated
+  // at a later slot (so a block in both lists) is full.
+  Value listBatchIndex, listHead, queryBlock, listEntries, fullEntries;
   Value listEntry(KernelBuilder &nk, Value slot) {
-    return nk.loadI32(ops.blockIndices, {listBatchIndex, listHead, queryBlock, slot});
+    if (!ops.fullBlockIndices)
+      return nk.loadI32(ops.blockIndices, {listBatchIndex, listHead, queryBlock, slot});
+    Value inFull = nk.lt(slot, fullEntries);
+    auto ifFull = scf::IfOp::create(nk.b, nk.loc, nk.b.getIndexType(), inFull,
+                                    /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(nk.b);
+    nk.b.setInsertionPointToStart(ifFull.thenBlock());
+    scf::YieldOp::create(nk.b, nk.loc,
+                         nk.loadI32(ops.fullBlockIndices,
+                                    {listBatchIndex, listHead, queryBlock, slot}));
+    nk.b.setInsertionPointToStart(ifFull.elseBlock());
+    scf::YieldOp::create(nk.b, nk.loc,
+                         nk.loadI32(ops.blockIndices, {listBatchIndex, listHead, queryBlock,
+                                                       nk.sub(slot, fullEntries)}));
+    return ifFull.getResult(0);
   }
   void setUpList();
 
@@ -522,7 +553,8 @@ private:
                                       ArrayRef<Value> acc);
   void loadKvTile(Value kvStart, Value stage);
   void buildList();
-  FailureOr<State> processTile(Value kvStart, Value stage, const State &state);
+  FailureOr<State> processTile(Value kvStart, Value stage, Value listedFull,
+                               const State &state);
   void writeResults(const State &state);
 
   SmallVector<Value> values(const State &state) {
@@ -572,11 +604,13 @@ void MmaAttentionKernel::setUpShared() {
     valueTiles =
         view(k.idx(offset), {c.stages, c.blockKv, c.valueStride()}, k.element);
   }
-  listCount = view(k.idx(c.tileBytes()), {1}, b.getI32Type());
+  // [kept blocks, kept full blocks], then the combined list.
+  int64_t headerBytes = listHeaderBytes(static_cast<bool>(ops.fullBlockIndices));
+  listCount = view(k.idx(c.tileBytes()), {headerBytes / 4}, b.getI32Type());
   auto listType = MemRefType::get({ShapedType::kDynamic}, b.getI32Type(),
                                   MemRefLayoutAttrInterface{}, workgroup);
-  list = memref::ViewOp::create(b, loc, listType, base, k.idx(c.tileBytes() + 4),
-                                ValueRange{ops.capacity});
+  list = memref::ViewOp::create(b, loc, listType, base, k.idx(c.tileBytes() + headerBytes),
+                                ValueRange{k.add(ops.capacity, ops.fullCapacity)});
 }
 
 void MmaAttentionKernel::setUpList() {
@@ -588,6 +622,11 @@ void MmaAttentionKernel::setUpList() {
   queryBlock = k.div(queryStart, c.listBlockQ);
   Value count = k.loadI32(ops.numBlocks, {listBatchIndex, listHead, queryBlock});
   listEntries = k.min(k.max(count, k.idx(0)), ops.capacity);
+  fullEntries = k.idx(0);
+  if (ops.fullNumBlocks) {
+    Value full = k.loadI32(ops.fullNumBlocks, {listBatchIndex, listHead, queryBlock});
+    fullEntries = k.min(k.max(full, k.idx(0)), ops.fullCapacity);
+  }
 }
 
 SmallVector<Value> MmaAttentionKernel::slotIndices(const TileSlot &slot,
@@ -704,7 +743,7 @@ void MmaAttentionKernel::loadKvTile(Value kvStart, Value stage) {
 void MmaAttentionKernel::buildList() {
   OpBuilder &b = k.b;
   Location loc = k.loc;
-  Value count = listEntries;
+  Value count = k.add(fullEntries, listEntries);
   auto forSlots = [&](function_ref<void(KernelBuilder &, Value)> body) {
     scf::ForOp::create(b, loc, tid, count, k.idx(c.threads()), ValueRange{},
                        [&](OpBuilder &nb, Location nl, Value slot, ValueRange) {
@@ -747,8 +786,9 @@ void MmaAttentionKernel::buildList() {
     Value lane32 = arith::IndexCastOp::create(b, loc, i32, lane);
     Value below = arith::SubIOp::create(
         b, loc, arith::ShLIOp::create(b, loc, i32Constant(b, 1), lane32), i32Constant(b, 1));
+    // Kept entries, and kept entries of the full list (the first slots).
     auto compact = scf::ForOp::create(
-        b, loc, k.idx(0), count, k.idx(kWarpSize), ValueRange{k.idx(0)},
+        b, loc, k.idx(0), count, k.idx(kWarpSize), ValueRange{k.idx(0), k.idx(0)},
         [&](OpBuilder &nb, Location nl, Value base, ValueRange kept) {
           KernelBuilder nk(nb, nl, k.element);
           Value slot = nk.add(base, lane);
@@ -770,12 +810,23 @@ void MmaAttentionKernel::buildList() {
                         {nk.add(kept[0], arith::IndexCastOp::create(nb, nl, nb.getIndexType(), rank))});
           }
           Value next = nk.add(kept[0], arith::IndexCastOp::create(nb, nl, nb.getIndexType(), total));
-          scf::YieldOp::create(nb, nl, ValueRange{next});
+          Value nextFull = kept[1];
+          if (ops.fullBlockIndices) {
+            Value keepFull = arith::AndIOp::create(nb, nl, keep, nk.lt(slot, fullEntries));
+            Value fullMask = NVVM::VoteSyncOp::create(nb, nl, i32, i32Constant(nb, -1), keepFull,
+                                                      NVVM::VoteSyncKind::ballot);
+            nextFull = nk.add(kept[1], arith::IndexCastOp::create(
+                                           nb, nl, nb.getIndexType(),
+                                           LLVM::CtPopOp::create(nb, nl, fullMask)));
+          }
+          scf::YieldOp::create(nb, nl, ValueRange{next, nextFull});
         });
     auto ifLane0 = scf::IfOp::create(b, loc, k.cmp(arith::CmpIPredicate::eq, lane, k.idx(0)),
                                      /*withElseRegion=*/false);
     b.setInsertionPointToStart(ifLane0.thenBlock());
     k.storeI32(compact.getResult(0), listCount, {k.idx(0)});
+    if (ops.fullBlockIndices)
+      k.storeI32(compact.getResult(1), listCount, {k.idx(1)});
   }
   gpu::BarrierOp::create(b, loc);
 }
@@ -901,7 +952,8 @@ SmallVector<Value> MmaAttentionKernel::accumulateValues(
 }
 
 FailureOr<MmaAttentionKernel::State>
-MmaAttentionKernel::processTile(Value kvStart, Value stage, const State &state) {
+MmaAttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
+                                const State &state) {
   OpBuilder &b = k.b;
   Location loc = k.loc;
   int64_t nTiles = c.blockKv / 8;
@@ -924,18 +976,26 @@ MmaAttentionKernel::processTile(Value kvStart, Value stage, const State &state) 
   SmallVector<Value> flat;
   for (auto &fragment : scores)
     flat.append(fragment);
-  // Tiles inside the keys and wholly allowed by a structural mask (no
-  // mods) skip the per-pair rules; the branch is uniform over the block.
+  // Tiles inside the keys and wholly allowed (by a structural mask without
+  // mods, or as a listed full block without a score_mod) skip the per-pair
+  // rules; the branch is uniform over the block. `listedFull` (null without
+  // full lists) also lets the per-pair rules allow every in-bounds pair.
   Value lastTileKey = k.add(kvStart, c.blockKv - 1);
   Value fullTile = k.lt(lastTileKey, ops.kvLen);
-  if (ops.rules.maskMod || ops.rules.scoreMod) {
+  if (ops.rules.scoreMod) {
     fullTile = nullptr;
-  } else if (ops.rules.mask) {
-    Value offset = k.sub(ops.kvLen, ops.queryLen);
-    Value firstPos = k.add(queryStart, offset);
-    Value lastRow = k.sub(k.min(k.add(queryStart, c.blockQ), ops.queryLen), k.idx(1));
-    Value allowed = buildTileFullyAllowed(k, ops.rules.mask, firstPos,
-                                          k.add(lastRow, offset), kvStart, lastTileKey);
+  } else if (ops.rules.mask || ops.rules.maskMod) {
+    Value allowed;
+    if (ops.rules.mask && !ops.rules.maskMod) {
+      Value offset = k.sub(ops.kvLen, ops.queryLen);
+      Value firstPos = k.add(queryStart, offset);
+      Value lastRow = k.sub(k.min(k.add(queryStart, c.blockQ), ops.queryLen), k.idx(1));
+      allowed = buildTileFullyAllowed(k, ops.rules.mask, firstPos, k.add(lastRow, offset),
+                                      kvStart, lastTileKey);
+    }
+    if (listedFull)
+      allowed = allowed ? arith::OrIOp::create(b, loc, allowed, listedFull).getResult()
+                        : listedFull;
     fullTile = allowed ? arith::AndIOp::create(b, loc, fullTile, allowed).getResult()
                        : nullptr;
   }
@@ -956,7 +1016,12 @@ MmaAttentionKernel::processTile(Value kvStart, Value stage, const State &state) 
       FailureOr<std::pair<Value, Value>> scored = buildPairScore(
           b, loc, ops.rules, score, batch, head, rows[2 * rt + e / 2],
           k.min(key, lastKey), ops.queryLen, ops.kvLen,
-          [&](OpBuilder &, Location) { return inBounds; });
+          [&](OpBuilder &, Location) { return inBounds; },
+          listedFull ? function_ref<Value(OpBuilder &, Location)>(
+                           [&](OpBuilder &fb, Location fl) -> Value {
+                             return arith::AndIOp::create(fb, fl, listedFull, inBounds);
+                           })
+                     : nullptr);
       if (failed(scored))
         return failure();
       masked.push_back(rawScores ? k.select(scored->second, score, negInf)
@@ -1121,7 +1186,7 @@ LogicalResult MmaAttentionKernel::build() {
   // rest holds: its tile is fetched before the list is vetted.
   Value firstFetched;
   if (c.stages == 2) {
-    Value any = k.lt(k.idx(0), listEntries);
+    Value any = k.lt(k.idx(0), k.add(fullEntries, listEntries));
     auto ifAny = scf::IfOp::create(b, loc, b.getI1Type(), any, /*withElseRegion=*/true);
     {
       OpBuilder::InsertionGuard guard(b);
@@ -1143,6 +1208,7 @@ LogicalResult MmaAttentionKernel::build() {
   }
   buildList();
   Value blocks = k.loadI32(listCount, {k.idx(0)});
+  Value fullBlocks = ops.fullBlockIndices ? k.loadI32(listCount, {k.idx(1)}) : Value();
   int64_t subTiles = c.listBlockKv / c.blockKv;
   Value tiles = k.mul(blocks, subTiles);
   auto tileStart = [&](KernelBuilder &tk, Value tile) {
@@ -1205,7 +1271,9 @@ LogicalResult MmaAttentionKernel::build() {
           KernelBuilder nk(lb, ll, k.element);
           loadKvTile(tileStart(nk, nextTile), nk.rem(nextTile, 2));
         }
-        FailureOr<State> updated = processTile(kvStart, stage, fromValues(args));
+        Value listedFull =
+            fullBlocks ? lk.lt(lk.div(tile, subTiles), fullBlocks) : Value();
+        FailureOr<State> updated = processTile(kvStart, stage, listedFull, fromValues(args));
         if (failed(updated)) {
           failedTile = true;
           scf::YieldOp::create(lb, ll, args);
@@ -1270,6 +1338,19 @@ struct BlockSparseAttentionMmaLowering
     operands.kvHeads = shape.kvHeads;
     operands.listHeads = cast<RankedTensorType>(blockIndices.getType()).getDimSize(1);
     operands.capacity = l.dim(blockIndices, 3);
+    operands.fullCapacity = l.index(0);
+    if (Value fullNum = op.getFullNumBlocks()) {
+      // Read at the same list batch and head as the first pair.
+      l.checkEq(l.dim(fullNum, 0), l.dim(numBlocks, 0),
+                "full_num_blocks and num_blocks batch differ");
+      l.checkEq(l.dim(fullNum, 2), l.dim(numBlocks, 2),
+                "full_num_blocks and num_blocks query blocks differ");
+      l.commonDim({{fullNum, 0}, {op.getFullBlockIndices(), 0}},
+                  "full_num_blocks and full_block_indices batch differ");
+      l.commonDim({{fullNum, 2}, {op.getFullBlockIndices(), 2}},
+                  "full_num_blocks and full_block_indices query blocks differ");
+      operands.fullCapacity = l.dim(op.getFullBlockIndices(), 3);
+    }
     operands.kvBlocks = l.ceilDiv(shape.kvLen, config->listBlockKv);
     Value listBatch = l.dim(numBlocks, 0);
     if (std::optional<int64_t> value = getConstantIntValue(listBatch);
@@ -1296,6 +1377,10 @@ struct BlockSparseAttentionMmaLowering
     operands.value = toKernelBuffer(rewriter, loc, op.getValue());
     operands.numBlocks = toKernelBuffer(rewriter, loc, numBlocks);
     operands.blockIndices = toKernelBuffer(rewriter, loc, blockIndices);
+    if (op.getFullNumBlocks()) {
+      operands.fullNumBlocks = toKernelBuffer(rewriter, loc, op.getFullNumBlocks());
+      operands.fullBlockIndices = toKernelBuffer(rewriter, loc, op.getFullBlockIndices());
+    }
     auto outputType = op.getOutput().getType();
     auto lseType = op.getLse().getType();
     auto allocOf = [&](RankedTensorType type, ArrayRef<Value> sizes) -> Value {
@@ -1316,15 +1401,19 @@ struct BlockSparseAttentionMmaLowering
     operands.lse = allocOf(lseType, {shape.batch, heads, shape.queryLen});
 
     Value queryTiles = l.ceilDiv(shape.queryLen, config->blockQ);
-    // count + list after the tiles (4 bytes each).
+    // The counts and the combined list after the tiles (4 bytes each).
     Value sharedBytes = arith::AddIOp::create(
-        rewriter, loc, l.index(config->tileBytes() + 4),
-        arith::MulIOp::create(rewriter, loc, operands.capacity, l.index(4)));
+        rewriter, loc,
+        l.index(config->tileBytes() + listHeaderBytes(static_cast<bool>(operands.fullNumBlocks))),
+        arith::MulIOp::create(
+            rewriter, loc,
+            arith::AddIOp::create(rewriter, loc, operands.capacity, operands.fullCapacity),
+            l.index(4)));
     // A dynamic capacity bounds the list only at run time.
     l.check(arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sle, sharedBytes,
                                   l.index(options.sharedMemoryBytes)),
-            "block_indices capacity " + Twine("exceeds what the tensor-core kernel's shared "
-                                              "memory holds"));
+            "block_indices capacity " + Twine(operands.fullNumBlocks ? "(plus full_block_indices') " : "") +
+                "exceeds what the tensor-core kernel's shared memory holds");
     Value sharedBytesI32 =
         arith::IndexCastOp::create(rewriter, loc, rewriter.getI32Type(), sharedBytes);
     Value one = l.index(1);
