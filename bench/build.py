@@ -15,7 +15,8 @@ Artifacts (sequence lengths dynamic, so one kernel serves S = 8192 and 32768):
                              B = 1, Hq = 16; <mask> in causal, sliding, random,
                              topk, dense (the mask attribute the op carries:
                              causal for causal and topk, sliding_window<1023, 0>
-                             for sliding, none for random and dense)
+                             for sliding, none for random and dense; the
+                             masked ones take full(...) lists too)
   select-d<D>-kv<Hkv>-s<S>   pool, block_scores (causal), select_topk (k = 16,
                              sink = 1, local = 2): the lists of the topk case
 """
@@ -41,6 +42,9 @@ MASKS = {
 
 
 def attention_ir(mask, d, hkv):
+    """The attention op of one case; a masked case also takes full(...)
+    lists (its blocks split into partial and full, as create_block_mask
+    splits them)."""
     list_heads = {"random": HQ, "topk": hkv}.get(mask, 1)
     attr = f"{{block = [{BLOCK}, {BLOCK}]" + (f", mask = {MASKS[mask]}}}" if MASKS[mask] else "}")
     q = f"tensor<1x{HQ}x?x{d}xbf16>"
@@ -48,8 +52,12 @@ def attention_ir(mask, d, hkv):
     num = f"tensor<1x{list_heads}x?xi32>"
     idx = f"tensor<1x{list_heads}x?x?xi32>"
     lse = f"tensor<1x{HQ}x?xf32>"
-    return f"""func.func @f(%q: {q}, %k: {kv}, %v: {kv}, %num: {num}, %idx: {idx}) -> ({q}, {lse}) {{
-  %o, %lse = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx {attr}
+    args, full = "", ""
+    if MASKS[mask]:
+        args = f", %fnum: {num}, %fidx: {idx}"
+        full = f" full(%fnum, %fidx : {num}, {idx})"
+    return f"""func.func @f(%q: {q}, %k: {kv}, %v: {kv}, %num: {num}, %idx: {idx}{args}) -> ({q}, {lse}) {{
+  %o, %lse = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx{full} {attr}
       : {q}, {kv}, {kv}, {num}, {idx} -> {q}, {lse}
   return %o, %lse : {q}, {lse}
 }}

@@ -9,8 +9,11 @@ Method: bf16, B = 1, Hq = 16, block 128x128; inputs drawn from N(0, 1),
 several input sets rotated when they fit in L2 (50 MB); CUDA events around
 each call, 5 warm-up calls, median of 25 timed calls. FlexAttention is
 torch.compile(flex_attention) with BlockMask.from_kv_blocks built from the
-same num/idx lists (expanded to Hq heads) and the same mask_mod (none for
-random and dense), so both compute the same blocks. SDPA runs dense (causal
+same lists (expanded to Hq heads) and the same mask_mod (none for random and
+dense), so both compute the same blocks. For the masked cases (causal,
+sliding, topk) the lists are split as create_block_mask splits them: partial
+blocks (num/idx, mask evaluated) and full blocks (full_num/full_idx, mask
+skipped), given to both; random and dense carry no mask. SDPA runs dense (causal
 for the causal case) as a reference point. Effective TFLOP/s = 4 * Hq * D *
 (q x k pairs inside the listed blocks) / time.
 
@@ -112,6 +115,32 @@ def membership(num, idx, n):
     return member[..., :n]
 
 
+def split_full(member, mask):
+    """(partial, full) block memberships [Hl, NQ, NK] of the listed blocks;
+    full is None for the cases without a mask. The masks here are bands
+    (lo(i) <= j <= hi(i), both bounds non-decreasing in i), so a block holds
+    only allowed pairs iff its four corner pairs are allowed."""
+    rule = pair_mask(mask)
+    if rule is None:
+        return member, None
+    first = torch.arange(member.shape[-1], device="cuda") * BLOCK
+    last = first + BLOCK - 1
+    full = member.clone()
+    for rows in (first, last):
+        for cols in (first, last):
+            full &= rule(0, 0, rows[:, None], cols[None, :])
+    return member & ~full, full
+
+
+def flex_lists(num, idx, heads, n):
+    """num/idx for BlockMask.from_kv_blocks: one list per query head, NK
+    columns (FlexAttention reads the first num entries; our -1 padding
+    becomes block 0 there, never read)."""
+    kv_idx = torch.zeros(*idx.shape[:3], n, dtype=torch.int32, device="cuda")
+    kv_idx[..., :idx.shape[3]] = idx.clamp(min=0)
+    return num.repeat_interleave(heads, dim=1), kv_idx.repeat_interleave(heads, dim=1)
+
+
 def causal_mod(b, h, i, j):
     return j <= i
 
@@ -199,25 +228,28 @@ def main():
                 num, idx = lists_for(mask, s, hkv, gen)
             n = s // BLOCK
             member = membership(num, idx, n)
+            partial, full = split_full(member, mask)
+            lists = [member_to_lists(partial)]
+            if full is not None:
+                lists.append(member_to_lists(full))
+            lists = [x for pair in lists for x in pair]
             fn = runtime.load(os.path.join(options.artifacts, name))
-            out, lse = fn(q, k, v, num, idx, fill_outputs=float("nan"))
+            out, lse = fn(q, k, v, *lists, fill_outputs=float("nan"))
             torch.cuda.synchronize()
             err, torch_err = reference_check(out, q, k, v, member, mask, s, gen)
             ok = err <= 2 * torch_err + 1e-3 and not bool(out.isnan().any())
             pairs = int(member.sum()) * BLOCK * BLOCK * (HQ // member.shape[0])
             density = pairs / (HQ * s * s)
             flops = 4 * d * pairs
-            ms = time_ms(lambda a, b, c: fn(a, b, c, num, idx), inputs)
+            ms = time_ms(lambda a, b, c: fn(a, b, c, *lists), inputs)
             # FlexAttention: the same lists, one per query head.
             heads = HQ // num.shape[1]
-            kv_num = num.repeat_interleave(heads, dim=1)
-            # FlexAttention reads the first num entries of NK columns;
-            # our -1 padding becomes block 0 there (never read).
-            kv_idx = torch.zeros(*idx.shape[:3], n, dtype=torch.int32, device="cuda")
-            kv_idx[..., :idx.shape[3]] = idx.clamp(min=0)
-            kv_idx = kv_idx.repeat_interleave(heads, dim=1)
-            block_mask = BlockMask.from_kv_blocks(kv_num, kv_idx, BLOCK_SIZE=BLOCK,
-                                                  mask_mod=pair_mask(mask), seq_lengths=(s, s))
+            kv_num, kv_idx = flex_lists(lists[0], lists[1], heads, n)
+            full_num, full_idx = (flex_lists(lists[2], lists[3], heads, n) if full is not None
+                                  else (None, None))
+            block_mask = BlockMask.from_kv_blocks(kv_num, kv_idx, full_num, full_idx,
+                                                  BLOCK_SIZE=BLOCK, mask_mod=pair_mask(mask),
+                                                  seq_lengths=(s, s))
             gqa = hkv != HQ
             flex_ms = time_ms(lambda a, b, c: flex(a, b, c, block_mask=block_mask, enable_gqa=gqa),
                               inputs)

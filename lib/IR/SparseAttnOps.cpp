@@ -491,7 +491,7 @@ LogicalResult BlockMaskOp::verify() {
       return success();
     if (mask && mask.usesSegmentIds()) {
       if (!isDynamic(kvBlocks) && capacity < kvBlocks)
-        return emitOpError() << "expects a capacity of " << name << " of at least "
+        return emitOpError() << "expects a " << name << "capacity of at least "
                              << kvBlocks
                              << " (every kv block, since the mask reads segment "
                                 "ids), got "
@@ -499,18 +499,18 @@ LogicalResult BlockMaskOp::verify() {
       return success();
     }
     if (lists && capacity < needed)
-      return emitOpError() << "expects a capacity of " << name << " of at least "
+      return emitOpError() << "expects a " << name << "capacity of at least "
                            << needed << " (the most kv blocks a query block needs), got "
                            << capacity;
     return success();
   };
   if (!getFullNumBlocks())
-    return verifyCapacity("block_indices", getBlockIndices().getType(),
+    return verifyCapacity("", getBlockIndices().getType(),
                           lists ? lists->maxCount : 0);
   return failure(
-      failed(verifyCapacity("block_indices", getBlockIndices().getType(),
+      failed(verifyCapacity("", getBlockIndices().getType(),
                             lists ? lists->maxPartialCount : 0)) ||
-      failed(verifyCapacity("full_block_indices", getFullBlockIndices().getType(),
+      failed(verifyCapacity("full_block_indices ", getFullBlockIndices().getType(),
                             lists ? lists->maxFullCount : 0)));
 }
 

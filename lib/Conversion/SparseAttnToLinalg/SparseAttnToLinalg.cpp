@@ -515,7 +515,8 @@ static std::pair<Value, Value> getMaskLengths(LoweringBuilder &l, IntegerAttr qL
 /// occupied[b, I, J] (i1, batch 1 unless the mask reads segment ids):
 /// whether query block I and kv block J hold an allowed pair.
 /// Block occupancy `[B or 1, NQ, NK]` of a mask: whether some pair of the
-/// block is allowed, and whether every pair inside the lengths is (full).
+/// block is allowed, and (with `withFull`, else null) whether every pair
+/// inside the lengths is.
 struct BlockOccupancy {
   Value occupied, full;
 };
@@ -523,7 +524,8 @@ struct BlockOccupancy {
 static FailureOr<BlockOccupancy>
 buildBlockOccupancy(LoweringBuilder &l, Attribute mask, Value segmentIdsQ,
                     Value segmentIdsKv, Value qLen, Value kvLen, int64_t blockQ,
-                    int64_t blockKv, Value queryBlocks, Value kvBlocks) {
+                    int64_t blockKv, Value queryBlocks, Value kvBlocks,
+                    bool withFull) {
   Value batch = segmentIdsQ
                     ? l.commonDim({{segmentIdsQ, 0}, {segmentIdsKv, 0}},
                                   "segment ids batch sizes differ")
@@ -532,9 +534,10 @@ buildBlockOccupancy(LoweringBuilder &l, Attribute mask, Value segmentIdsQ,
   Value init = l.empty({batch, queryBlocks, kvBlocks}, l.i1());
   AffineMap all3 = l.map(3, {l.d(0), l.d(1), l.d(2)});
   bool failedMask = false;
+  int64_t results = withFull ? 2 : 1;
   auto generic = linalg::GenericOp::create(
-      l.b, l.loc, TypeRange{init.getType(), init.getType()}, ValueRange{},
-      ValueRange{init, init}, SmallVector<AffineMap>{all3, all3},
+      l.b, l.loc, SmallVector<Type>(results, init.getType()), ValueRange{},
+      SmallVector<Value>(results, init), SmallVector<AffineMap>(results, all3),
       SmallVector<IteratorType>{kPar, kPar, kPar},
       [&](OpBuilder &b, Location loc, ValueRange) {
         SmallVector<Value> ivs = loopIndices(b, loc, 3);
@@ -550,9 +553,11 @@ buildBlockOccupancy(LoweringBuilder &l, Attribute mask, Value segmentIdsQ,
         auto [colBegin, colEnd] = blockRange(ivs[2], blockKv, kvLen);
         // (some pair allowed, every pair allowed) over the block's pairs.
         Value none = arith::ConstantIntOp::create(b, loc, 0, 1);
-        Value every = arith::ConstantIntOp::create(b, loc, 1, 1);
+        SmallVector<Value> inits = {none};
+        if (withFull)
+          inits.push_back(arith::ConstantIntOp::create(b, loc, 1, 1));
         auto rows = scf::ForOp::create(
-            b, loc, rowBegin, rowEnd, one, ValueRange{none, every},
+            b, loc, rowBegin, rowEnd, one, inits,
             [&](OpBuilder &rb, Location rl, Value row, ValueRange rowArgs) {
               auto cols = scf::ForOp::create(
                   rb, rl, colBegin, colEnd, one, rowArgs,
@@ -565,9 +570,11 @@ buildBlockOccupancy(LoweringBuilder &l, Attribute mask, Value segmentIdsQ,
                       failedMask = true;
                       allowed = colArgs[0];
                     }
-                    Value any = arith::OrIOp::create(cb, cl, colArgs[0], *allowed);
-                    Value all = arith::AndIOp::create(cb, cl, colArgs[1], *allowed);
-                    scf::YieldOp::create(cb, cl, ValueRange{any, all});
+                    SmallVector<Value> next = {
+                        arith::OrIOp::create(cb, cl, colArgs[0], *allowed)};
+                    if (withFull)
+                      next.push_back(arith::AndIOp::create(cb, cl, colArgs[1], *allowed));
+                    scf::YieldOp::create(cb, cl, next);
                   });
               scf::YieldOp::create(rb, rl, cols.getResults());
             });
@@ -575,7 +582,8 @@ buildBlockOccupancy(LoweringBuilder &l, Attribute mask, Value segmentIdsQ,
       });
   if (failedMask)
     return failure();
-  return BlockOccupancy{generic.getResult(0), generic.getResult(1)};
+  return BlockOccupancy{generic.getResult(0),
+                        withFull ? generic.getResult(1) : Value()};
 }
 
 /// One scf.forall iteration per row `ivs` in `bounds` (so rows become GPU
@@ -653,12 +661,13 @@ struct BlockMaskOpLowering : LoweringPattern<BlockMaskOp> {
                 "list batch differs from the segment ids' batch");
     Value heads = l.index(numType.getDimSize(1));
 
+    bool withFull = static_cast<bool>(op.getFullNumBlocks());
     BlockOccupancy occupancy;
     if (mask) {
       FailureOr<BlockOccupancy> result =
           buildBlockOccupancy(l, mask, perBatch ? segmentIdsQ : Value(),
                               perBatch ? segmentIdsKv : Value(), qLen, kvLen,
-                              blockQ, blockKv, queryBlocks, kvBlocks);
+                              blockQ, blockKv, queryBlocks, kvBlocks, withFull);
       if (failed(result))
         return rewriter.notifyMatchFailure(op, "mask has no lowering");
       occupancy = *result;
@@ -670,7 +679,6 @@ struct BlockMaskOpLowering : LoweringPattern<BlockMaskOp> {
 
     // One pair of lists per (kind of block, result pair): every occupied
     // block, or with full results the partial and the full ones.
-    bool withFull = static_cast<bool>(op.getFullNumBlocks());
     struct ListKind {
       RankedTensorType numType, indicesType;
       bool full;
@@ -856,7 +864,7 @@ struct BlockScoresOpLowering : LoweringPattern<BlockScoresOp> {
       FailureOr<BlockOccupancy> result = buildBlockOccupancy(
           l, mask, perBatch ? segmentIdsQ : Value(),
           perBatch ? segmentIdsKv : Value(), qLen, kvLen, blockQ, blockKv,
-          queryBlocks, kvBlocks);
+          queryBlocks, kvBlocks, /*withFull=*/false);
       if (failed(result))
         return rewriter.notifyMatchFailure(op, "mask has no lowering");
       occupied = result->occupied;

@@ -551,10 +551,14 @@ private:
   SmallVector<Value> accumulateValues(Value stage,
                                       ArrayRef<SmallVector<Value>> scores,
                                       ArrayRef<Value> acc);
-  void loadKvTile(Value kvStart, Value stage);
+  /// Copies a K and a V tile; `valueGroup`: V in a copy group of its own
+  /// (the first tile, whose V is waited for only before P V).
+  void loadKvTile(Value kvStart, Value stage, bool valueGroup = false);
   void buildList();
+  /// One kv tile: S, the softmax, then `beforeValues` (may be null) and
+  /// O += P V.
   FailureOr<State> processTile(Value kvStart, Value stage, Value listedFull,
-                               const State &state);
+                               function_ref<void()> beforeValues, const State &state);
   void writeResults(const State &state);
 
   SmallVector<Value> values(const State &state) {
@@ -719,20 +723,26 @@ void MmaAttentionKernel::copyRows(Value source, Value sourceHead,
   }
 }
 
-void MmaAttentionKernel::loadKvTile(Value kvStart, Value stage) {
+void MmaAttentionKernel::loadKvTile(Value kvStart, Value stage, bool valueGroup) {
   SmallVector<Value> tokens;
-  copyRows(ops.key, kvHead, keySlot(stage), kvStart, ops.kvLen, c.blockKv,
-           c.headDim, tokens);
-  copyRows(ops.value, kvHead, valueSlot(stage), kvStart, ops.kvLen,
-           c.blockKv, c.valueDim, tokens);
   // Copies issued under an scf.if have tokens that do not dominate here;
   // commit_group does not need them (it closes every pending copy).
-  SmallVector<Value> visible;
-  for (Value token : tokens)
-    if (token.getParentBlock() == k.b.getInsertionBlock())
-      visible.push_back(token);
-  nvgpu::DeviceAsyncCreateGroupOp::create(
-      k.b, k.loc, nvgpu::DeviceAsyncTokenType::get(k.b.getContext()), visible);
+  auto commit = [&]() {
+    SmallVector<Value> visible;
+    for (Value token : tokens)
+      if (token.getParentBlock() == k.b.getInsertionBlock())
+        visible.push_back(token);
+    nvgpu::DeviceAsyncCreateGroupOp::create(
+        k.b, k.loc, nvgpu::DeviceAsyncTokenType::get(k.b.getContext()), visible);
+    tokens.clear();
+  };
+  copyRows(ops.key, kvHead, keySlot(stage), kvStart, ops.kvLen, c.blockKv,
+           c.headDim, tokens);
+  if (valueGroup)
+    commit();
+  copyRows(ops.value, kvHead, valueSlot(stage), kvStart, ops.kvLen,
+           c.blockKv, c.valueDim, tokens);
+  commit();
 }
 
 /// The query block's listed kv blocks, each once, in list order, into
@@ -953,7 +963,7 @@ SmallVector<Value> MmaAttentionKernel::accumulateValues(
 
 FailureOr<MmaAttentionKernel::State>
 MmaAttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
-                                const State &state) {
+                                function_ref<void()> beforeValues, const State &state) {
   OpBuilder &b = k.b;
   Location loc = k.loc;
   int64_t nTiles = c.blockKv / 8;
@@ -1111,6 +1121,8 @@ MmaAttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
       acc = k.fmul(acc, rowScale[2 * rt + (i % 4) / 2]);
     }
 
+  if (beforeValues)
+    beforeValues();
   next.acc = accumulateValues(stage, scores, next.acc);
   return next;
 }
@@ -1198,7 +1210,7 @@ LogicalResult MmaAttentionKernel::build() {
       {
         OpBuilder::InsertionGuard inner(b);
         b.setInsertionPointToStart(ifInRange.thenBlock());
-        loadKvTile(k.mul(first, c.listBlockKv), k.idx(0));
+        loadKvTile(k.mul(first, c.listBlockKv), k.idx(0), /*valueGroup=*/true);
       }
       scf::YieldOp::create(b, loc, inRange);
       b.setInsertionPointToStart(ifAny.elseBlock());
@@ -1241,9 +1253,28 @@ LogicalResult MmaAttentionKernel::build() {
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(ifAny.thenBlock());
-      loadKvTile(tileStart(k, k.idx(0)), k.idx(0));
+      loadKvTile(tileStart(k, k.idx(0)), k.idx(0), /*valueGroup=*/true);
     }
   }
+  // Waits for this thread's copy groups but the newest `pending` ones, with
+  // the pending count chosen at run time.
+  auto waitGroups = [&](OpBuilder &wb, Location wl, Value condition, uint32_t ifTrue,
+                        uint32_t ifFalse) {
+    auto ifOp = scf::IfOp::create(wb, wl, condition, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(wb);
+    wb.setInsertionPointToStart(ifOp.thenBlock());
+    NVVM::CpAsyncWaitGroupOp::create(wb, wl, ifTrue);
+    wb.setInsertionPointToStart(ifOp.elseBlock());
+    NVVM::CpAsyncWaitGroupOp::create(wb, wl, ifFalse);
+  };
+  auto fenceAsync = [&](OpBuilder &fb, Location fl) {
+    // wgmma reads shared memory through the async proxy: each thread's
+    // completed copies are fenced to it before the barrier.
+    if (c.warpgroup)
+      NVVM::FenceProxyOp::create(
+          fb, fl, NVVM::ProxyKindAttr::get(fb.getContext(), NVVM::ProxyKind::async_shared),
+          NVVM::SharedSpaceAttr::get(fb.getContext(), NVVM::SharedSpace::shared_cta));
+  };
   bool failedTile = false;
   auto loop = scf::ForOp::create(
       b, loc, k.idx(0), tiles, k.idx(1), values(initial),
@@ -1255,25 +1286,39 @@ LogicalResult MmaAttentionKernel::build() {
           gpu::BarrierOp::create(lb, ll);
           loadKvTile(kvStart, stage);
         }
-        asyncWait(lb, ll, 0);
-        // wgmma reads shared memory through the async proxy: each thread's
-        // completed copies are fenced to it before the barrier.
-        if (c.warpgroup)
-          NVVM::FenceProxyOp::create(
-              lb, ll, NVVM::ProxyKindAttr::get(lb.getContext(), NVVM::ProxyKind::async_shared),
-              NVVM::SharedSpaceAttr::get(lb.getContext(), NVVM::SharedSpace::shared_cta));
+        // The first tile's V may still be in flight (its own, newest group):
+        // S and the softmax do not read it.
+        Value isFirst = lk.cmp(arith::CmpIPredicate::eq, tile, lk.idx(0));
+        Value nextTile = lk.add(tile, 1);
+        Value hasNext = lk.lt(nextTile, tiles);
+        if (c.stages == 2)
+          waitGroups(lb, ll, isFirst, 1, 0);
+        else
+          asyncWait(lb, ll, 0);
+        fenceAsync(lb, ll);
         gpu::BarrierOp::create(lb, ll);
         if (c.stages == 2) {
-          Value nextTile = lk.add(tile, 1);
-          auto ifNext = scf::IfOp::create(lb, ll, lk.lt(nextTile, tiles), false);
+          auto ifNext = scf::IfOp::create(lb, ll, hasNext, false);
           OpBuilder::InsertionGuard guard(lb);
           lb.setInsertionPointToStart(ifNext.thenBlock());
           KernelBuilder nk(lb, ll, k.element);
           loadKvTile(tileStart(nk, nextTile), nk.rem(nextTile, 2));
         }
+        // Before the first P V: its V, whatever the next tile's copies.
+        auto firstValues = [&]() {
+          auto ifFirst = scf::IfOp::create(lb, ll, isFirst, /*withElseRegion=*/false);
+          OpBuilder::InsertionGuard guard(lb);
+          lb.setInsertionPointToStart(ifFirst.thenBlock());
+          waitGroups(lb, ll, hasNext, 1, 0);
+          fenceAsync(lb, ll);
+          gpu::BarrierOp::create(lb, ll);
+        };
         Value listedFull =
             fullBlocks ? lk.lt(lk.div(tile, subTiles), fullBlocks) : Value();
-        FailureOr<State> updated = processTile(kvStart, stage, listedFull, fromValues(args));
+        FailureOr<State> updated =
+            processTile(kvStart, stage, listedFull,
+                        c.stages == 2 ? function_ref<void()>(firstValues) : nullptr,
+                        fromValues(args));
         if (failed(updated)) {
           failedTile = true;
           scf::YieldOp::create(lb, ll, args);

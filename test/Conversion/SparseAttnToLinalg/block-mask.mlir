@@ -37,7 +37,8 @@
 // CHECK:   %[[IDX_ROW:.*]] = tensor.extract_slice %[[IDXS]][%[[LB]], 0, %[[QB]], 0] [1, 1, 1, %{{.*}}] [1, 1, 1, 1] : tensor<?x1x?x?xi32> to tensor<?xi32>
 // CHECK:   %[[SCAN:.*]]:2 = scf.for %[[KB:.*]] = %c0 to %[[NK]] step %c1 iter_args(%[[COUNT:.*]] = %c0, %[[ROW:.*]] = %[[IDX_ROW]])
 // CHECK:     %[[OCCUPIED:.*]] = tensor.extract %[[OCC]][%[[LB]], %[[QB]], %[[KB]]]
-// CHECK:     %[[FITS:.*]] = arith.cmpi slt, %[[COUNT]], %[[NK]] : index
+// The capacity: the row's length (here NK, the dynamic capacity's extent).
+// CHECK:     %[[FITS:.*]] = arith.cmpi slt, %[[COUNT]], %{{.*}} : index
 // CHECK:     %[[STORE:.*]] = arith.andi %[[OCCUPIED]], %[[FITS]] : i1
 // CHECK:     scf.if %[[STORE]]
 // CHECK:       tensor.insert %{{.*}} into %[[ROW]][%[[COUNT]]]

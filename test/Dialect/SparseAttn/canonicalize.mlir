@@ -119,6 +119,28 @@ func.func @fold_causal() -> (tensor<1x1x4xi32>, tensor<1x1x4x4xi32>) {
 
 // -----
 
+// With four results the lists split as create_block_mask splits them: the
+// diagonal blocks are partial, the blocks below them full; the last block
+// (keys 384..499, partial in size) is full when every existing pair is.
+// CHECK-LABEL: func.func @fold_causal_full
+// CHECK-DAG: %[[NUM:.*]] = arith.constant dense<1> : tensor<1x1x4xi32>
+// CHECK-DAG: %[[IDX:.*]] = arith.constant dense<{{\[\[\[\[}}0], [1], [2], [3]]]]> : tensor<1x1x4x1xi32>
+// CHECK-DAG: %[[FNUM:.*]] = arith.constant dense<{{\[\[\[}}0, 1, 2, 3]]]> : tensor<1x1x4xi32>
+// CHECK-DAG: %[[FIDX:.*]] = arith.constant dense<{{\[\[\[\[}}-1, -1, -1], [0, -1, -1], [0, 1, -1], [0, 1, 2]]]]> : tensor<1x1x4x3xi32>
+// CHECK-DAG: %[[DNUM:.*]] = arith.constant dense<0> : tensor<1x1x4xi32>
+// CHECK-DAG: %[[DFNUM:.*]] = arith.constant dense<4> : tensor<1x1x4xi32>
+// CHECK-NOT: sparse_attn.block_mask
+// CHECK: return %[[NUM]], %[[IDX]], %[[FNUM]], %[[FIDX]], %[[DNUM]], %[[DFNUM]]
+func.func @fold_causal_full() -> (tensor<1x1x4xi32>, tensor<1x1x4x1xi32>, tensor<1x1x4xi32>, tensor<1x1x4x3xi32>, tensor<1x1x4xi32>, tensor<1x1x4xi32>) {
+  %num, %idx, %fnum, %fidx = sparse_attn.block_mask {mask = #sparse_attn.causal, block = [128, 128], q_len = 512, kv_len = 512}
+      : tensor<1x1x4xi32>, tensor<1x1x4x1xi32>, tensor<1x1x4xi32>, tensor<1x1x4x3xi32>
+  %dnum, %didx, %dfnum, %dfidx = sparse_attn.block_mask {block = [128, 128], q_len = 500, kv_len = 500}
+      : tensor<1x1x4xi32>, tensor<1x1x4x1xi32>, tensor<1x1x4xi32>, tensor<1x1x4x4xi32>
+  return %num, %idx, %fnum, %fidx, %dnum, %dfnum : tensor<1x1x4xi32>, tensor<1x1x4x1xi32>, tensor<1x1x4xi32>, tensor<1x1x4x3xi32>, tensor<1x1x4xi32>, tensor<1x1x4xi32>
+}
+
+// -----
+
 // Bottom-right alignment with partial last blocks: 130 queries end at the
 // last of 150 keys, so query 0 sits at position 20.
 // CHECK-LABEL: func.func @fold_causal_partial_blocks

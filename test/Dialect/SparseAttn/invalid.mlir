@@ -483,6 +483,46 @@ func.func @block_mask_capacity() {
 
 // -----
 
+func.func @block_mask_full_capacity() {
+  // expected-error @+1 {{expects a full_block_indices capacity of at least 3 (the most kv blocks a query block needs), got 2}}
+  %n, %i, %fn, %fi = sparse_attn.block_mask {mask = #sparse_attn.causal, block = [128, 128], q_len = 512, kv_len = 512} : tensor<1x1x4xi32>, tensor<1x1x4x1xi32>, tensor<1x1x4xi32>, tensor<1x1x4x2xi32>
+  return
+}
+
+// -----
+
+func.func @block_mask_partial_capacity() {
+  // expected-error @+1 {{expects a capacity of at least 1 (the most kv blocks a query block needs), got 0}}
+  %n, %i, %fn, %fi = sparse_attn.block_mask {mask = #sparse_attn.causal, block = [128, 128], q_len = 512, kv_len = 512} : tensor<1x1x4xi32>, tensor<1x1x4x0xi32>, tensor<1x1x4xi32>, tensor<1x1x4x3xi32>
+  return
+}
+
+// -----
+
+func.func @block_mask_one_full_result() {
+  // expected-error @+1 {{expects both full_num_blocks and full_block_indices, or neither}}
+  %n, %i, %fn = "sparse_attn.block_mask"() <{block = [128, 128], mask = #sparse_attn.causal, q_len = 512 : i64, kv_len = 512 : i64, operandSegmentSizes = array<i32: 0, 0>, resultSegmentSizes = array<i32: 1, 1, 1, 0>}> : () -> (tensor<1x1x4xi32>, tensor<1x1x4x4xi32>, tensor<1x1x4xi32>)
+  return
+}
+
+// -----
+
+func.func @block_mask_full_shape() {
+  // expected-error @+1 {{expects full_num_blocks of shape [B, H, ceil(q_len / block_q)] = [1, 1, 4] with element type 'i32', got 'tensor<1x2x4xi32>'}}
+  %n, %i, %fn, %fi = sparse_attn.block_mask {mask = #sparse_attn.causal, block = [128, 128], q_len = 512, kv_len = 512} : tensor<1x1x4xi32>, tensor<1x1x4x4xi32>, tensor<1x2x4xi32>, tensor<1x1x4x4xi32>
+  return
+}
+
+// -----
+
+func.func @block_sparse_full_lists(%q: tensor<1x8x512x64xbf16>, %k: tensor<1x2x512x64xbf16>, %num: tensor<1x1x4xi32>, %idx: tensor<1x1x4x4xi32>, %fnum: tensor<1x2x4xi32>, %fidx: tensor<1x2x4x4xi32>) {
+  // expected-error @+1 {{expects full_num_blocks 'tensor<1x2x4xi32>' and the leading dims of full_block_indices 'tensor<1x2x4x4xi32>' to match num_blocks 'tensor<1x1x4xi32>'}}
+  %o, %lse = sparse_attn.block_sparse_attention %q, %k, %k, %num, %idx full(%fnum, %fidx : tensor<1x2x4xi32>, tensor<1x2x4x4xi32>) {block = [128, 128]} : tensor<1x8x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x1x4xi32>, tensor<1x1x4x4xi32> -> tensor<1x8x512x64xbf16>, tensor<1x8x512xf32>
+  return
+}
+
+// -----
+
 func.func @block_mask_capacity_document(%sq: tensor<2x512xi32>, %skv: tensor<2x512xi32>) {
   // expected-error @+1 {{expects a capacity of at least 4 (every kv block, since the mask reads segment ids), got 2}}
   %n, %i = sparse_attn.block_mask segment_ids(%sq, %skv : tensor<2x512xi32>, tensor<2x512xi32>) {mask = #sparse_attn.document, block = [128, 128]} : tensor<2x1x4xi32>, tensor<2x1x4x2xi32>

@@ -110,6 +110,17 @@ func.func @block_mask(%sq: tensor<2x1000xi32>, %skv: tensor<2x1000xi32>, %dq: te
   return
 }
 
+// CHECK-LABEL: func.func @full_block_lists
+func.func @full_block_lists(%q: tensor<1x8x512x64xbf16>, %k: tensor<1x2x512x64xbf16>) {
+  // CHECK: %[[N:.*]], %[[I:.*]], %[[FN:.*]], %[[FI:.*]] = sparse_attn.block_mask {block = [128, 128], kv_len = 512 : i64, mask = #sparse_attn.causal, q_len = 512 : i64} : tensor<1x1x4xi32>, tensor<1x1x4x1xi32>, tensor<1x1x4xi32>, tensor<1x1x4x3xi32>
+  %num, %idx, %fnum, %fidx = sparse_attn.block_mask {mask = #sparse_attn.causal, block = [128, 128], q_len = 512, kv_len = 512}
+      : tensor<1x1x4xi32>, tensor<1x1x4x1xi32>, tensor<1x1x4xi32>, tensor<1x1x4x3xi32>
+  // CHECK: sparse_attn.block_sparse_attention %{{.*}}, %{{.*}}, %{{.*}}, %[[N]], %[[I]] full(%[[FN]], %[[FI]] : tensor<1x1x4xi32>, tensor<1x1x4x3xi32>) {block = [128, 128], mask = #sparse_attn.causal}
+  %o, %lse = sparse_attn.block_sparse_attention %q, %k, %k, %num, %idx full(%fnum, %fidx : tensor<1x1x4xi32>, tensor<1x1x4x3xi32>) {block = [128, 128], mask = #sparse_attn.causal}
+      : tensor<1x8x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x1x4xi32>, tensor<1x1x4x1xi32> -> tensor<1x8x512x64xbf16>, tensor<1x8x512xf32>
+  return
+}
+
 // CHECK-LABEL: func.func @block_sparse_attention
 func.func @block_sparse_attention(%q: tensor<1x8x512x64xbf16>, %k: tensor<1x2x512x64xbf16>, %v: tensor<1x2x512x64xbf16>,
                                   %num: tensor<1x1x4xi32>, %idx: tensor<1x1x4x4xi32>,
