@@ -187,6 +187,54 @@ def test_block_mask_document_and_truncation():
     check("trunc idx", idx[1, 0].tolist() == [[0, 1]] * 4, str(idx[1, 0].tolist()))
 
 
+def test_block_mask_full_lists():
+    # Causal, q_len = kv_len = 5, blocks [2, 2]: query block I holds rows
+    # 2I, 2I+1; kv block J < I is full, J = I partial (row 2I sees key 2I
+    # only), and the last blocks (row 4, key 4) are full: their one pair is
+    # allowed.
+    num, idx, fnum, fidx = g.block_mask(g.Causal(), [2, 2], 1, 1, 3, q_len=5, kv_len=5,
+                                        full_capacity=3)
+    check("full: partial num", num[0, 0].tolist() == [1, 1, 0], str(num.tolist()))
+    check("full: partial idx", idx[0, 0].tolist() == [[0, -1, -1], [1, -1, -1], [-1] * 3],
+          str(idx.tolist()))
+    check("full: full num", fnum[0, 0].tolist() == [0, 1, 3], str(fnum.tolist()))
+    check("full: full idx", fidx[0, 0].tolist() == [[-1] * 3, [0, -1, -1], [0, 1, 2]],
+          str(fidx.tolist()))
+    # Brute force over random masks: full iff every existing pair allowed;
+    # the two lists partition the occupied blocks.
+    for mask in (g.SlidingWindow(3, 1), g.SinkWindow(2, 3), g.Causal(), None):
+        for q_len, kv_len, block in ((7, 9, [2, 3]), (9, 7, [4, 2]), (1, 5, [1, 5])):
+            allowed = g.dense_allowed(mask, 1, q_len, kv_len, None, None)[0]
+            NQ, NK = -(-q_len // block[0]), -(-kv_len // block[1])
+            want = np.zeros((NQ, NK), dtype=bool)
+            for I in range(NQ):
+                for J in range(NK):
+                    pairs = allowed[I * block[0]:(I + 1) * block[0], J * block[1]:(J + 1) * block[1]]
+                    want[I, J] = pairs.all()
+            got = g.block_occupancy(mask, block, q_len, kv_len, full=True)[0]
+            check(f"full brute force {mask} {q_len}x{kv_len}", (got == want).all())
+            n, i, fn, fi = g.block_mask(mask, block, 1, 1, NK, q_len=q_len, kv_len=kv_len,
+                                        full_capacity=NK)
+            occ = g.block_occupancy(mask, block, q_len, kv_len)[0]
+            member = g.listed_blocks(n, i, 1, 1, NK)[0, 0]
+            full = g.listed_blocks(fn, fi, 1, 1, NK)[0, 0]
+            check(f"full partition {mask}", (member | full).tolist() == occ.tolist()
+                  and not (member & full).any())
+    # Full lists bypass the mask: a causal op whose full list names a block
+    # above the diagonal attends to it.
+    q = np.ones((1, 1, 2, 2))
+    k = np.ones((1, 1, 4, 2))
+    v = np.arange(8.0).reshape(1, 1, 4, 2)
+    num = np.array([[[1]]])
+    idx = np.array([[[[0]]]])
+    o, _ = g.block_sparse_attention(q, k, v, num, idx, [2, 2], mask=g.Causal(),
+                                    full=(np.array([[[1]]]), np.array([[[[1]]]])))
+    # Rows 0 and 1 sit at positions 2 and 3 (bottom-right aligned): block 0
+    # (keys 0, 1) is allowed by the mask, block 1 (keys 2, 3) is listed full,
+    # so both rows see every key and, with equal scores, average v.
+    check("full bypasses mask", close(o[0, 0], np.tile(v[0, 0].mean(axis=0), (2, 1))), str(o))
+
+
 def test_block_sparse_membership():
     # B = 1, Hq = 2, one list head, NQ = 2, C = 3, NK = 4.
     num = np.array([[[5, -1]]])

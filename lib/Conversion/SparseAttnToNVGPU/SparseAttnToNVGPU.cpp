@@ -551,14 +551,10 @@ private:
   SmallVector<Value> accumulateValues(Value stage,
                                       ArrayRef<SmallVector<Value>> scores,
                                       ArrayRef<Value> acc);
-  /// Copies a K and a V tile; `valueGroup`: V in a copy group of its own
-  /// (the first tile, whose V is waited for only before P V).
-  void loadKvTile(Value kvStart, Value stage, bool valueGroup = false);
+  void loadKvTile(Value kvStart, Value stage);
   void buildList();
-  /// One kv tile: S, the softmax, then `beforeValues` (may be null) and
-  /// O += P V.
   FailureOr<State> processTile(Value kvStart, Value stage, Value listedFull,
-                               function_ref<void()> beforeValues, const State &state);
+                               const State &state);
   void writeResults(const State &state);
 
   SmallVector<Value> values(const State &state) {
@@ -723,26 +719,20 @@ void MmaAttentionKernel::copyRows(Value source, Value sourceHead,
   }
 }
 
-void MmaAttentionKernel::loadKvTile(Value kvStart, Value stage, bool valueGroup) {
+void MmaAttentionKernel::loadKvTile(Value kvStart, Value stage) {
   SmallVector<Value> tokens;
-  // Copies issued under an scf.if have tokens that do not dominate here;
-  // commit_group does not need them (it closes every pending copy).
-  auto commit = [&]() {
-    SmallVector<Value> visible;
-    for (Value token : tokens)
-      if (token.getParentBlock() == k.b.getInsertionBlock())
-        visible.push_back(token);
-    nvgpu::DeviceAsyncCreateGroupOp::create(
-        k.b, k.loc, nvgpu::DeviceAsyncTokenType::get(k.b.getContext()), visible);
-    tokens.clear();
-  };
   copyRows(ops.key, kvHead, keySlot(stage), kvStart, ops.kvLen, c.blockKv,
            c.headDim, tokens);
-  if (valueGroup)
-    commit();
   copyRows(ops.value, kvHead, valueSlot(stage), kvStart, ops.kvLen,
            c.blockKv, c.valueDim, tokens);
-  commit();
+  // Copies issued under an scf.if have tokens that do not dominate here;
+  // commit_group does not need them (it closes every pending copy).
+  SmallVector<Value> visible;
+  for (Value token : tokens)
+    if (token.getParentBlock() == k.b.getInsertionBlock())
+      visible.push_back(token);
+  nvgpu::DeviceAsyncCreateGroupOp::create(
+      k.b, k.loc, nvgpu::DeviceAsyncTokenType::get(k.b.getContext()), visible);
 }
 
 /// The query block's listed kv blocks, each once, in list order, into
@@ -963,7 +953,7 @@ SmallVector<Value> MmaAttentionKernel::accumulateValues(
 
 FailureOr<MmaAttentionKernel::State>
 MmaAttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
-                                function_ref<void()> beforeValues, const State &state) {
+                                const State &state) {
   OpBuilder &b = k.b;
   Location loc = k.loc;
   int64_t nTiles = c.blockKv / 8;
@@ -1009,7 +999,52 @@ MmaAttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
     fullTile = allowed ? arith::AndIOp::create(b, loc, fullTile, allowed).getResult()
                        : nullptr;
   }
+  // A causal or sliding-window mask allows each row one interval of keys:
+  // its bounds are computed once per row, relative to the thread's first
+  // key, and each score costs two i32 compares against a constant column.
+  std::optional<std::pair<int64_t, int64_t>> window; // (left, right)
+  if (isa_and_nonnull<CausalAttr>(ops.rules.mask))
+    window = std::make_pair(kWindowClamp, int64_t(0));
+  if (auto sliding = dyn_cast_or_null<SlidingWindowAttr>(ops.rules.mask))
+    window = std::make_pair(clampWindow(sliding.getLeft()), clampWindow(sliding.getRight()));
+  bool intervalMask = window && !ops.rules.maskMod && rawScores;
+  auto maskScoresByInterval = [&]() -> SmallVector<Value> {
+    Type i32 = b.getI32Type();
+    Value offset = k.sub(ops.kvLen, ops.queryLen);
+    // Keys relative to this thread's first key of the tile.
+    Value base = k.add(kvStart, k.mul(quad, 2));
+    Value lastRel = k.sub(lastKey, base);
+    SmallVector<Value> lo, hi;
+    for (int64_t r = 0; r < rowsPerThread(); ++r) {
+      Value position = k.add(k.min(threadRow(r), lastQuery), offset);
+      Value first = k.sub(k.sub(position, k.idx(window->first)), base);
+      Value last = k.min(k.sub(k.add(position, k.idx(window->second)), base), lastRel);
+      if (listedFull) {
+        // A full block's tile allows every key inside the lengths.
+        first = k.select(listedFull, k.idx(-1), first);
+        last = k.select(listedFull, lastRel, last);
+      }
+      // Clamped to the tile's columns, so the i32 values cannot wrap.
+      first = k.max(k.min(first, k.idx(c.blockKv)), k.idx(-1));
+      last = k.max(k.min(last, k.idx(c.blockKv)), k.idx(-1));
+      lo.push_back(arith::IndexCastOp::create(b, loc, i32, first));
+      hi.push_back(arith::IndexCastOp::create(b, loc, i32, last));
+    }
+    SmallVector<Value> masked;
+    for (auto [position, score] : llvm::enumerate(flat)) {
+      int64_t rt = position / (4 * nTiles), nt = position / 4 % nTiles, e = position % 4;
+      int64_t r = 2 * rt + e / 2;
+      Value column = arith::ConstantIntOp::create(b, loc, nt * 8 + e % 2, 32);
+      Value allowed = arith::AndIOp::create(
+          b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, lo[r], column),
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, column, hi[r]));
+      masked.push_back(k.select(allowed, score, negInf));
+    }
+    return masked;
+  };
   auto maskScores = [&](OpBuilder &) -> FailureOr<SmallVector<Value>> {
+    if (intervalMask)
+      return maskScoresByInterval();
     SmallVector<Value> rows;
     for (int64_t r = 0; r < rowsPerThread(); ++r)
       rows.push_back(k.min(threadRow(r), lastQuery));
@@ -1121,8 +1156,6 @@ MmaAttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
       acc = k.fmul(acc, rowScale[2 * rt + (i % 4) / 2]);
     }
 
-  if (beforeValues)
-    beforeValues();
   next.acc = accumulateValues(stage, scores, next.acc);
   return next;
 }
@@ -1210,7 +1243,7 @@ LogicalResult MmaAttentionKernel::build() {
       {
         OpBuilder::InsertionGuard inner(b);
         b.setInsertionPointToStart(ifInRange.thenBlock());
-        loadKvTile(k.mul(first, c.listBlockKv), k.idx(0), /*valueGroup=*/true);
+        loadKvTile(k.mul(first, c.listBlockKv), k.idx(0));
       }
       scf::YieldOp::create(b, loc, inRange);
       b.setInsertionPointToStart(ifAny.elseBlock());
@@ -1253,28 +1286,9 @@ LogicalResult MmaAttentionKernel::build() {
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(ifAny.thenBlock());
-      loadKvTile(tileStart(k, k.idx(0)), k.idx(0), /*valueGroup=*/true);
+      loadKvTile(tileStart(k, k.idx(0)), k.idx(0));
     }
   }
-  // Waits for this thread's copy groups but the newest `pending` ones, with
-  // the pending count chosen at run time.
-  auto waitGroups = [&](OpBuilder &wb, Location wl, Value condition, uint32_t ifTrue,
-                        uint32_t ifFalse) {
-    auto ifOp = scf::IfOp::create(wb, wl, condition, /*withElseRegion=*/true);
-    OpBuilder::InsertionGuard guard(wb);
-    wb.setInsertionPointToStart(ifOp.thenBlock());
-    NVVM::CpAsyncWaitGroupOp::create(wb, wl, ifTrue);
-    wb.setInsertionPointToStart(ifOp.elseBlock());
-    NVVM::CpAsyncWaitGroupOp::create(wb, wl, ifFalse);
-  };
-  auto fenceAsync = [&](OpBuilder &fb, Location fl) {
-    // wgmma reads shared memory through the async proxy: each thread's
-    // completed copies are fenced to it before the barrier.
-    if (c.warpgroup)
-      NVVM::FenceProxyOp::create(
-          fb, fl, NVVM::ProxyKindAttr::get(fb.getContext(), NVVM::ProxyKind::async_shared),
-          NVVM::SharedSpaceAttr::get(fb.getContext(), NVVM::SharedSpace::shared_cta));
-  };
   bool failedTile = false;
   auto loop = scf::ForOp::create(
       b, loc, k.idx(0), tiles, k.idx(1), values(initial),
@@ -1286,39 +1300,25 @@ LogicalResult MmaAttentionKernel::build() {
           gpu::BarrierOp::create(lb, ll);
           loadKvTile(kvStart, stage);
         }
-        // The first tile's V may still be in flight (its own, newest group):
-        // S and the softmax do not read it.
-        Value isFirst = lk.cmp(arith::CmpIPredicate::eq, tile, lk.idx(0));
-        Value nextTile = lk.add(tile, 1);
-        Value hasNext = lk.lt(nextTile, tiles);
-        if (c.stages == 2)
-          waitGroups(lb, ll, isFirst, 1, 0);
-        else
-          asyncWait(lb, ll, 0);
-        fenceAsync(lb, ll);
+        asyncWait(lb, ll, 0);
+        // wgmma reads shared memory through the async proxy: each thread's
+        // completed copies are fenced to it before the barrier.
+        if (c.warpgroup)
+          NVVM::FenceProxyOp::create(
+              lb, ll, NVVM::ProxyKindAttr::get(lb.getContext(), NVVM::ProxyKind::async_shared),
+              NVVM::SharedSpaceAttr::get(lb.getContext(), NVVM::SharedSpace::shared_cta));
         gpu::BarrierOp::create(lb, ll);
         if (c.stages == 2) {
-          auto ifNext = scf::IfOp::create(lb, ll, hasNext, false);
+          Value nextTile = lk.add(tile, 1);
+          auto ifNext = scf::IfOp::create(lb, ll, lk.lt(nextTile, tiles), false);
           OpBuilder::InsertionGuard guard(lb);
           lb.setInsertionPointToStart(ifNext.thenBlock());
           KernelBuilder nk(lb, ll, k.element);
           loadKvTile(tileStart(nk, nextTile), nk.rem(nextTile, 2));
         }
-        // Before the first P V: its V, whatever the next tile's copies.
-        auto firstValues = [&]() {
-          auto ifFirst = scf::IfOp::create(lb, ll, isFirst, /*withElseRegion=*/false);
-          OpBuilder::InsertionGuard guard(lb);
-          lb.setInsertionPointToStart(ifFirst.thenBlock());
-          waitGroups(lb, ll, hasNext, 1, 0);
-          fenceAsync(lb, ll);
-          gpu::BarrierOp::create(lb, ll);
-        };
         Value listedFull =
             fullBlocks ? lk.lt(lk.div(tile, subTiles), fullBlocks) : Value();
-        FailureOr<State> updated =
-            processTile(kvStart, stage, listedFull,
-                        c.stages == 2 ? function_ref<void()>(firstValues) : nullptr,
-                        fromValues(args));
+        FailureOr<State> updated = processTile(kvStart, stage, listedFull, fromValues(args));
         if (failed(updated)) {
           failedTile = true;
           scf::YieldOp::create(lb, ll, args);
