@@ -86,7 +86,7 @@ def kernel_config(text, chip, pipeline_options):
     general path takes it."""
     module = sparse_attn.parse(text)
     passes = {"mma-block-q": "block-q", "mma-block-kv": "block-kv",
-              "mma-warpgroup-rows": "warpgroup-rows"}
+              "mma-warpgroup-rows": "warpgroup-rows", "mma-items-per-block": "items-per-block"}
     extra = " ".join(passes[k] + "=" + v for k, v in
                      (o.split("=") for o in pipeline_options.split()) if k in passes)
     module.run_pipeline(f"func.func(convert-sparse-attn-to-nvgpu{{chip={chip} {extra}}})")

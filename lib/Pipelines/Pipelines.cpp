@@ -95,6 +95,7 @@ void sparse_attn::buildSparseAttnToGPUKernelsPipeline(
     mmaOptions.blockQ = options.mmaBlockQ;
     mmaOptions.blockKv = options.mmaBlockKv;
     mmaOptions.warpgroupRows = options.mmaWarpgroupRows;
+    mmaOptions.itemsPerBlock = options.mmaItemsPerBlock;
     pm.addNestedPass<func::FuncOp>(createConvertSparseAttnToNVGPUPass(mmaOptions));
     // The tensor-core kernels leave the host function before the general
     // path's passes (which map loops to blocks and threads) run over it.

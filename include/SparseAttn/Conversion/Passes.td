@@ -106,6 +106,10 @@ def ConvertSparseAttnToNVGPUPass
     Option<"warpgroupRows", "warpgroup-rows", "int64_t", /*default=*/"0",
            "wgmma kernel: 64-row tiles per warpgroup, 1 or 2 (0: 2 for head dims "
            "up to 64 at block-q 128, else 1)">,
+    Option<"itemsPerBlock", "items-per-block", "int64_t", /*default=*/"1",
+           "wgmma kernel: query tiles per thread block, 1 to 8 (above 1, a "
+           "block fetches its next query tile's Q and first K/V tile during "
+           "the last kv tile of the current one)">,
     Option<"runtimeChecks", "runtime-checks", "bool", /*default=*/"true",
            "Assert at run time the shape rules that dynamic dims hide">
   ];

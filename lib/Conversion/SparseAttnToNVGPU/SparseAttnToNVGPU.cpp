@@ -70,6 +70,8 @@ struct MmaKernelConfig {
                            // tiles per warpgroup (a warp's 16 rows of each)
   int64_t warps = 0;       // blockQ / (16 * rowTiles)
   int64_t stages = 2;      // K/V tiles in flight
+  int64_t itemsPerBlock = 1; // query tiles per thread block, in turn
+  int64_t queryBuffers = 1;  // 2 when the next query tile's Q is prefetched
   int64_t headDim = 0, valueDim = 0;
   int64_t listBlockQ = 0, listBlockKv = 0;
 
@@ -83,12 +85,13 @@ struct MmaKernelConfig {
   int64_t keyStride() const { return rowStride(headDim); }
   int64_t valueStride() const { return rowStride(valueDim); }
   int64_t queryBytes() const { return blockQ * queryStride() * 2; }
+  int64_t queryBuffersBytes() const { return queryBuffers * queryBytes(); }
   int64_t keyStageBytes() const { return blockKv * keyStride() * 2; }
   int64_t valueStageBytes() const { return blockKv * valueStride() * 2; }
   /// Bytes of the tiles; the swizzled ones are preceded by up to 1 KiB that
   /// aligns them.
   int64_t tileBytes() const {
-    return (warpgroup ? kSwizzleAtomBytes : 0) + queryBytes() +
+    return (warpgroup ? kSwizzleAtomBytes : 0) + queryBuffersBytes() +
            stages * (keyStageBytes() + valueStageBytes());
   }
 };
@@ -174,6 +177,11 @@ chooseMmaKernel(BlockSparseAttentionOp op, const MmaAttentionOptions &options,
   config.stages = options.stages;
   if (config.stages != 1 && config.stages != 2)
     return fail("stages must be 1 or 2");
+  // Several query tiles per block: the wgmma kernel with two stages.
+  if (config.warpgroup && config.stages == 2 && options.itemsPerBlock > 1) {
+    config.itemsPerBlock = options.itemsPerBlock;
+    config.queryBuffers = 2;
+  }
   // The list lives in shared memory too; its capacity is bounded here only
   // when static (a dynamic one is checked by the driver at launch).
   int64_t capacity = op.getBlockIndices().getType().getDimSize(3);
@@ -461,6 +469,25 @@ public:
   LogicalResult build();
 
 private:
+  /// One query tile's work (the block's only one, or one of several).
+  /// Null inputs: the block's only item. Otherwise the stage of its first
+  /// kv tile, whether its Q and its first kv tile are already in flight
+  /// (issued during the previous item's last tile), and the next item, if
+  /// any (`nextExists`), whose Q and first kv tile this one's last tile
+  /// issues.
+  struct ItemInput {
+    Value stageBase, queryIssued, firstFetched;
+    Value nextExists, nextQueryStart, nextQueryOffset;
+  };
+  struct ItemOutput {
+    Value nextStageBase, nextIssued, nextFirstFetched;
+  };
+  FailureOr<ItemOutput> buildItem(const ItemInput &in);
+  void issueQuery(Value start);
+  /// Whether the list's first slot names a kv block in range, and the block.
+  std::pair<Value, Value> firstListedBlock(KernelBuilder &fk);
+  void asyncWait(OpBuilder &wb, Location wl, int32_t pending);
+
   KernelBuilder &k;
   const MmaKernelConfig &c;
   const KernelOperands &ops;
@@ -512,12 +539,14 @@ private:
   TileSlot valueSlot(Value stage);
   /// Byte offsets in the swizzled tiles.
   Value keyOffset(Value stage) {
-    return k.add(k.mul(stage, c.keyStageBytes()), c.queryBytes());
+    return k.add(k.mul(stage, c.keyStageBytes()), c.queryBuffersBytes());
   }
   Value valueOffset(Value stage) {
     return k.add(k.mul(stage, c.valueStageBytes()),
-                 c.queryBytes() + c.stages * c.keyStageBytes());
+                 c.queryBuffersBytes() + c.stages * c.keyStageBytes());
   }
+  /// Byte offset of the Q buffer in use (wgmma; 0 with one buffer).
+  Value queryOffset;
   /// The wgmma descriptor (128-byte swizzle) of the operand at `byteOffset`
   /// into the tiles, whose 64-column panels are `panelBytes` apart (the
   /// leading byte offset of an N-major operand; K-major ones ignore it).
@@ -646,7 +675,7 @@ SmallVector<Value> MmaAttentionKernel::slotIndices(const TileSlot &slot,
 
 MmaAttentionKernel::TileSlot MmaAttentionKernel::querySlot() {
   if (c.warpgroup)
-    return {tiles, {}, k.idx(0), c.blockQ};
+    return {tiles, {}, k.div(queryOffset, 2), c.blockQ};
   return {queryTile, {}, nullptr, c.blockQ};
 }
 
@@ -849,7 +878,8 @@ SmallVector<SmallVector<Value>> MmaAttentionKernel::computeScores(Value stage) {
           k.add(keyOffset(stage), (kt / 4) * c.blockKv * kSwizzleBytes + column), 16);
       for (int64_t rt = 0; rt < c.rowTiles; ++rt) {
         Value queryDesc = descriptor(
-            k.add(groupRows, (kt / 4) * c.blockQ * kSwizzleBytes + rt * 64 * kSwizzleBytes + column),
+            k.add(k.add(queryOffset, groupRows),
+                  (kt / 4) * c.blockQ * kSwizzleBytes + rt * 64 * kSwizzleBytes + column),
             16);
         acc[rt] = k.wgmma(c.blockKv, queryDesc, {}, keyDesc, acc[rt], /*transposeB=*/false);
       }
@@ -1211,45 +1241,151 @@ LogicalResult MmaAttentionKernel::build() {
   laneRow = k.rem(lane, 8);
   laneHalf = k.rem(k.div(lane, 8), 2);
   laneQuarter = k.div(lane, 16);
-  // Later query tiles usually list more kv blocks (causal masks): they
-  // start first, so the last wave is of short tiles.
-  Value reversed = k.sub(k.sub(launch.getGridSize().x, blockIds.x), k.idx(1));
-  queryStart = k.mul(reversed, c.blockQ);
   head = blockIds.y;
   batch = blockIds.z;
   kvHead = k.div(head, ops.queryHeads / ops.kvHeads);
+  queryOffset = k.idx(0);
   setUpShared();
 
-  // Q once (its own copy group), the list, then the kv tiles.
+  if (c.itemsPerBlock == 1) {
+    // Later query tiles usually list more kv blocks (causal masks): they
+    // start first, so the last wave is of short tiles.
+    Value reversed = k.sub(k.sub(launch.getGridSize().x, blockIds.x), k.idx(1));
+    queryStart = k.mul(reversed, c.blockQ);
+    if (failed(buildItem(ItemInput{})))
+      return failure();
+    // An empty list never waited for Q; nothing reads it then, but no copy
+    // may be left in flight when the block exits.
+    asyncWait(b, loc, 0);
+    return success();
+  }
+
+  // Query tiles j = x, x + gridDim.x, ... (of at most itemsPerBlock) in turn,
+  // tile j being query tile queryTiles - 1 - j (the long ones of a causal
+  // mask first). Carried: the stage of the next item's first kv tile, and
+  // whether the last kv tile issued the next item's Q and first kv tile.
+  Value queryTiles = k.div(k.add(ops.queryLen, c.blockQ - 1), c.blockQ);
+  Value gridX = launch.getGridSize().x;
+  Value falseValue = arith::ConstantIntOp::create(b, loc, 0, 1);
+  bool failedItem = false;
+  auto items = scf::ForOp::create(
+      b, loc, k.idx(0), k.idx(c.itemsPerBlock), k.idx(1),
+      ValueRange{k.idx(0), falseValue, falseValue},
+      [&](OpBuilder &ib, Location il, Value it, ValueRange carried) {
+        KernelBuilder ik(ib, il, k.element);
+        Value item = ik.add(blockIds.x, ik.mul(it, gridX));
+        auto ifActive = scf::IfOp::create(ib, il, carried.getTypes(), ik.lt(item, queryTiles),
+                                          /*withElseRegion=*/true);
+        {
+          OpBuilder::InsertionGuard guard(ib);
+          ib.setInsertionPointToStart(ifActive.thenBlock());
+          auto tileOf = [&](Value j) {
+            return ik.mul(ik.sub(ik.sub(queryTiles, ik.idx(1)), j), c.blockQ);
+          };
+          Value nextItem = ik.add(item, gridX);
+          ItemInput in;
+          in.stageBase = carried[0];
+          in.queryIssued = carried[1];
+          in.firstFetched = carried[2];
+          in.nextExists = arith::AndIOp::create(ib, il, ik.lt(ik.add(it, 1), ik.idx(c.itemsPerBlock)),
+                                                ik.lt(nextItem, queryTiles));
+          in.nextQueryStart = tileOf(nextItem);
+          Value buffer = ik.rem(it, 2);
+          in.nextQueryOffset = ik.mul(ik.sub(ik.idx(1), buffer), c.queryBytes());
+          queryStart = tileOf(item);
+          queryOffset = ik.mul(buffer, c.queryBytes());
+          FailureOr<ItemOutput> out = buildItem(in);
+          if (failed(out)) {
+            failedItem = true;
+            scf::YieldOp::create(ib, il, carried);
+          } else {
+            scf::YieldOp::create(ib, il, ValueRange{out->nextStageBase, out->nextIssued,
+                                                    out->nextFirstFetched});
+          }
+          ib.setInsertionPointToStart(ifActive.elseBlock());
+          scf::YieldOp::create(ib, il, carried);
+        }
+        scf::YieldOp::create(ib, il, ifActive.getResults());
+      });
+  (void)items;
+  if (failedItem)
+    return failure();
+  asyncWait(b, loc, 0);
+  return success();
+}
+
+void MmaAttentionKernel::asyncWait(OpBuilder &wb, Location wl, int32_t pending) {
+  // The token operand is not what the wait counts (cp.async.wait_group
+  // counts this thread's open groups), so any token serves.
+  Value token = nvgpu::DeviceAsyncCreateGroupOp::create(
+      wb, wl, nvgpu::DeviceAsyncTokenType::get(wb.getContext()), ValueRange{});
+  nvgpu::DeviceAsyncWaitOp::create(wb, wl, token, wb.getI32IntegerAttr(pending));
+}
+
+void MmaAttentionKernel::issueQuery(Value start) {
   SmallVector<Value> queryTokens;
-  copyRows(ops.query, head, querySlot(), queryStart, ops.queryLen, c.blockQ,
-           c.headDim, queryTokens);
+  copyRows(ops.query, head, querySlot(), start, ops.queryLen, c.blockQ, c.headDim,
+           queryTokens);
   nvgpu::DeviceAsyncCreateGroupOp::create(
-      b, loc, nvgpu::DeviceAsyncTokenType::get(b.getContext()), ValueRange{});
+      k.b, k.loc, nvgpu::DeviceAsyncTokenType::get(k.b.getContext()), ValueRange{});
+}
+
+std::pair<Value, Value> MmaAttentionKernel::firstListedBlock(KernelBuilder &fk) {
+  Value any = fk.lt(fk.idx(0), fk.add(fullEntries, listEntries));
+  auto ifAny = scf::IfOp::create(fk.b, fk.loc, TypeRange{fk.b.getI1Type(), fk.b.getIndexType()},
+                                 any, /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard guard(fk.b);
+  fk.b.setInsertionPointToStart(ifAny.thenBlock());
+  Value first = listEntry(fk, fk.idx(0));
+  Value inRange = arith::AndIOp::create(
+      fk.b, fk.loc, fk.cmp(arith::CmpIPredicate::sge, first, fk.idx(0)),
+      fk.lt(first, ops.kvBlocks));
+  scf::YieldOp::create(fk.b, fk.loc, ValueRange{inRange, first});
+  fk.b.setInsertionPointToStart(ifAny.elseBlock());
+  scf::YieldOp::create(fk.b, fk.loc, ValueRange{any, fk.idx(0)});
+  return {ifAny.getResult(0), ifAny.getResult(1)};
+}
+
+FailureOr<MmaAttentionKernel::ItemOutput>
+MmaAttentionKernel::buildItem(const ItemInput &in) {
+  OpBuilder &b = k.b;
+  Location loc = k.loc;
+  Value trueValue = arith::ConstantIntOp::create(b, loc, 1, 1);
+  auto negate = [&](Value x) { return arith::XOrIOp::create(b, loc, x, trueValue).getResult(); };
+  // The stage of the item's kv tile `tile`.
+  auto stageOf = [&](KernelBuilder &sk, Value tile) {
+    return sk.rem(in.stageBase ? sk.add(tile, in.stageBase) : tile, 2);
+  };
+  auto ifThen = [&](Value condition, function_ref<void()> body) {
+    auto ifOp = scf::IfOp::create(b, loc, condition, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    body();
+  };
+
+  // Q (its own copy group), the list, then the kv tiles.
+  if (!in.queryIssued)
+    issueQuery(queryStart);
+  else
+    ifThen(negate(in.queryIssued), [&] { issueQuery(queryStart); });
   setUpList();
   // The list's first slot, when in range, is its first block whatever the
-  // rest holds: its tile is fetched before the list is vetted.
-  Value firstFetched;
+  // rest holds: its tile is fetched before the list is vetted (here, or by
+  // the block's previous item).
+  Value firstFetched = in.firstFetched;
   if (c.stages == 2) {
-    Value any = k.lt(k.idx(0), k.add(fullEntries, listEntries));
-    auto ifAny = scf::IfOp::create(b, loc, b.getI1Type(), any, /*withElseRegion=*/true);
+    Value fetchNow = in.firstFetched ? negate(in.firstFetched) : trueValue;
+    auto ifFetch = scf::IfOp::create(b, loc, b.getI1Type(), fetchNow, /*withElseRegion=*/true);
     {
       OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(ifAny.thenBlock());
-      Value first = listEntry(k, k.idx(0));
-      Value inRange = arith::AndIOp::create(
-          b, loc, k.cmp(arith::CmpIPredicate::sge, first, k.idx(0)), k.lt(first, ops.kvBlocks));
-      auto ifInRange = scf::IfOp::create(b, loc, inRange, /*withElseRegion=*/false);
-      {
-        OpBuilder::InsertionGuard inner(b);
-        b.setInsertionPointToStart(ifInRange.thenBlock());
-        loadKvTile(k.mul(first, c.listBlockKv), k.idx(0));
-      }
+      b.setInsertionPointToStart(ifFetch.thenBlock());
+      auto [inRange, first] = firstListedBlock(k);
+      ifThen(inRange, [&] { loadKvTile(k.mul(first, c.listBlockKv), stageOf(k, k.idx(0))); });
       scf::YieldOp::create(b, loc, inRange);
-      b.setInsertionPointToStart(ifAny.elseBlock());
-      scf::YieldOp::create(b, loc, any);
+      b.setInsertionPointToStart(ifFetch.elseBlock());
+      scf::YieldOp::create(b, loc, trueValue);
     }
-    firstFetched = ifAny.getResult(0);
+    firstFetched = ifFetch.getResult(0);
   }
   buildList();
   Value blocks = k.loadI32(listCount, {k.idx(0)});
@@ -1261,6 +1397,36 @@ LogicalResult MmaAttentionKernel::build() {
     return tk.add(tk.mul(block, c.listBlockKv), tk.mul(tk.rem(tile, subTiles), c.blockKv));
   };
 
+  // The next item's first listed block, read now (its loads' latency hides
+  // behind this item's tiles); its count and list are vetted in its turn.
+  Value nextFirstInRange, nextFirst;
+  if (in.nextExists) {
+    auto ifNext = scf::IfOp::create(b, loc, TypeRange{b.getI1Type(), b.getIndexType()},
+                                    in.nextExists, /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifNext.thenBlock());
+      // setUpList's values for the next item live in this region only.
+      std::array<Value *, 6> place = {&queryStart, &listBatchIndex, &listHead,
+                                      &queryBlock, &listEntries, &fullEntries};
+      std::array<Value, 6> saved;
+      for (auto [slot, value] : llvm::zip_equal(saved, place))
+        slot = *value;
+      queryStart = in.nextQueryStart;
+      setUpList();
+      auto [inRange, first] = firstListedBlock(k);
+      for (auto [slot, value] : llvm::zip_equal(saved, place))
+        *value = slot;
+      scf::YieldOp::create(b, loc, ValueRange{inRange, first});
+      b.setInsertionPointToStart(ifNext.elseBlock());
+      scf::YieldOp::create(b, loc,
+                           ValueRange{arith::ConstantIntOp::create(b, loc, 0, 1).getResult(),
+                                      k.idx(0)});
+    }
+    nextFirstInRange = ifNext.getResult(0);
+    nextFirst = ifNext.getResult(1);
+  }
+
   State initial;
   for (int64_t r = 0; r < rowsPerThread(); ++r) {
     initial.rowMax.push_back(k.f32(-INFINITY));
@@ -1268,33 +1434,18 @@ LogicalResult MmaAttentionKernel::build() {
   }
   initial.acc.assign(c.rowTiles * accPerRowTile(), k.f32(0.0));
 
-  auto asyncWait = [&](OpBuilder &wb, Location wl, int32_t pending) {
-    // The token operand is not what the wait counts (cp.async.wait_group
-    // counts this thread's open groups), so any token serves.
-    Value token = nvgpu::DeviceAsyncCreateGroupOp::create(
-        wb, wl, nvgpu::DeviceAsyncTokenType::get(wb.getContext()), ValueRange{});
-    nvgpu::DeviceAsyncWaitOp::create(wb, wl, token, wb.getI32IntegerAttr(pending));
-  };
-
   if (c.stages == 2) {
     // Prefetch the first tile; each iteration then waits for its tile and
     // issues the next one before its own math.
-    Value fetch = arith::AndIOp::create(
-        b, loc, k.lt(k.idx(0), tiles),
-        arith::XOrIOp::create(b, loc, firstFetched, arith::ConstantIntOp::create(b, loc, 1, 1)));
-    auto ifAny = scf::IfOp::create(b, loc, fetch, false);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(ifAny.thenBlock());
-      loadKvTile(tileStart(k, k.idx(0)), k.idx(0));
-    }
+    Value fetch = arith::AndIOp::create(b, loc, k.lt(k.idx(0), tiles), negate(firstFetched));
+    ifThen(fetch, [&] { loadKvTile(tileStart(k, k.idx(0)), stageOf(k, k.idx(0))); });
   }
   bool failedTile = false;
   auto loop = scf::ForOp::create(
       b, loc, k.idx(0), tiles, k.idx(1), values(initial),
       [&](OpBuilder &lb, Location ll, Value tile, ValueRange args) {
         KernelBuilder lk(lb, ll, k.element);
-        Value stage = c.stages == 2 ? lk.rem(tile, 2) : lk.idx(0);
+        Value stage = c.stages == 2 ? stageOf(lk, tile) : lk.idx(0);
         Value kvStart = tileStart(lk, tile);
         if (c.stages == 1) {
           gpu::BarrierOp::create(lb, ll);
@@ -1310,11 +1461,26 @@ LogicalResult MmaAttentionKernel::build() {
         gpu::BarrierOp::create(lb, ll);
         if (c.stages == 2) {
           Value nextTile = lk.add(tile, 1);
-          auto ifNext = scf::IfOp::create(lb, ll, lk.lt(nextTile, tiles), false);
+          auto ifNext = scf::IfOp::create(lb, ll, lk.lt(nextTile, tiles),
+                                          /*withElseRegion=*/static_cast<bool>(in.nextExists));
           OpBuilder::InsertionGuard guard(lb);
           lb.setInsertionPointToStart(ifNext.thenBlock());
           KernelBuilder nk(lb, ll, k.element);
-          loadKvTile(tileStart(nk, nextTile), nk.rem(nextTile, 2));
+          loadKvTile(tileStart(nk, nextTile), stageOf(nk, nextTile));
+          if (in.nextExists) {
+            // The last tile: the next item's Q (the other buffer) and its
+            // first kv tile (the stage after this one) go in flight now.
+            lb.setInsertionPointToStart(ifNext.elseBlock());
+            auto ifItem = scf::IfOp::create(lb, ll, in.nextExists, /*withElseRegion=*/false);
+            lb.setInsertionPointToStart(ifItem.thenBlock());
+            Value saved = queryOffset;
+            queryOffset = in.nextQueryOffset;
+            issueQuery(in.nextQueryStart);
+            queryOffset = saved;
+            auto ifFirst = scf::IfOp::create(lb, ll, nextFirstInRange, /*withElseRegion=*/false);
+            lb.setInsertionPointToStart(ifFirst.thenBlock());
+            loadKvTile(nk.mul(nextFirst, c.listBlockKv), stageOf(nk, tiles));
+          }
         }
         Value listedFull =
             fullBlocks ? lk.lt(lk.div(tile, subTiles), fullBlocks) : Value();
@@ -1328,11 +1494,18 @@ LogicalResult MmaAttentionKernel::build() {
       });
   if (failedTile)
     return failure();
-  // An empty list never waited for Q; nothing reads it then, but no copy
-  // may be left in flight when the block exits.
-  asyncWait(b, loc, 0);
+  ItemOutput out;
+  if (in.nextExists) {
+    // An empty list never waited for this item's Q, which a later item's
+    // copy into the same buffer must not race.
+    ifThen(k.cmp(arith::CmpIPredicate::eq, tiles, k.idx(0)), [&] { asyncWait(b, loc, 0); });
+    Value any = k.lt(k.idx(0), tiles);
+    out.nextStageBase = stageOf(k, tiles);
+    out.nextIssued = arith::AndIOp::create(b, loc, in.nextExists, any);
+    out.nextFirstFetched = arith::AndIOp::create(b, loc, out.nextIssued, nextFirstInRange);
+  }
   writeResults(fromValues(loop.getResults()));
-  return success();
+  return out;
 }
 
 //===----------------------------------------------------------------------===//
@@ -1446,6 +1619,10 @@ struct BlockSparseAttentionMmaLowering
     operands.lse = allocOf(lseType, {shape.batch, heads, shape.queryLen});
 
     Value queryTiles = l.ceilDiv(shape.queryLen, config->blockQ);
+    // Thread blocks along x: one per query tile, or per itemsPerBlock of them.
+    Value blocksX = config->itemsPerBlock == 1
+                        ? queryTiles
+                        : l.ceilDiv(queryTiles, config->itemsPerBlock);
     // The counts and the combined list after the tiles (4 bytes each).
     Value sharedBytes = arith::AddIOp::create(
         rewriter, loc,
@@ -1463,7 +1640,7 @@ struct BlockSparseAttentionMmaLowering
         arith::IndexCastOp::create(rewriter, loc, rewriter.getI32Type(), sharedBytes);
     Value one = l.index(1);
     auto launch = gpu::LaunchOp::create(
-        rewriter, loc, queryTiles, heads, shape.batch, l.index(config->threads()),
+        rewriter, loc, blocksX, heads, shape.batch, l.index(config->threads()),
         one, one, sharedBytesI32);
     launch->setAttr("sparse_attn.mma_kernel",
                     rewriter.getDictionaryAttr(
@@ -1472,6 +1649,7 @@ struct BlockSparseAttentionMmaLowering
                          rewriter.getNamedAttr("block_kv", rewriter.getI64IntegerAttr(config->blockKv)),
                          rewriter.getNamedAttr("warps", rewriter.getI64IntegerAttr(config->warps)),
                          rewriter.getNamedAttr("row_tiles", rewriter.getI64IntegerAttr(config->rowTiles)),
+                         rewriter.getNamedAttr("items_per_block", rewriter.getI64IntegerAttr(config->itemsPerBlock)),
                          rewriter.getNamedAttr("stages", rewriter.getI64IntegerAttr(config->stages)),
                          rewriter.getNamedAttr("shared_memory_bytes",
                                                rewriter.getI64IntegerAttr(config->tileBytes()))}));
@@ -1521,6 +1699,11 @@ struct ConvertSparseAttnToNVGPUPass
           << blockQ << ", block-kv = " << blockKv << ", stages = " << stages << ")";
       return signalPassFailure();
     }
+    if (itemsPerBlock < 1 || itemsPerBlock > 8) {
+      getOperation()->emitError() << "convert-sparse-attn-to-nvgpu: items-per-block must be 1 to 8 (got "
+                                  << int64_t(itemsPerBlock) << ")";
+      return signalPassFailure();
+    }
     if (warpgroupRows < 0 || warpgroupRows > 2) {
       getOperation()->emitError() << "convert-sparse-attn-to-nvgpu: warpgroup-rows must be 0 (the kernel's choice), 1 or 2 (got "
                                   << int64_t(warpgroupRows) << ")";
@@ -1528,6 +1711,7 @@ struct ConvertSparseAttnToNVGPUPass
     }
     MmaAttentionOptions options;
     options.warpgroupRows = warpgroupRows;
+    options.itemsPerBlock = itemsPerBlock;
     options.blockQ = blockQ;
     options.blockKv = blockKv;
     options.stages = stages;

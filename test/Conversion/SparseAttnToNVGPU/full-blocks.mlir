@@ -1,5 +1,25 @@
 // RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu | FileCheck %s
 // RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_90a" | FileCheck %s --check-prefix=WGMMA
+// RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_90a items-per-block=2" | FileCheck %s --check-prefix=ITEMS
+// RUN: not sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_90a items-per-block=9" 2>&1 | FileCheck %s --check-prefix=BADITEMS
+
+// BADITEMS: error: convert-sparse-attn-to-nvgpu: items-per-block must be 1 to 8 (got 9)
+
+// Two query tiles per thread block: half the blocks along x (ceil(4 / 2)),
+// a second Q buffer (the D = 64 wgmma kernel's 82944 bytes of tiles plus
+// 16384, then 8 bytes of counts), a loop over the block's two items, each
+// item's Q and first kv tile issued under a condition (by the previous
+// item's last kv tile, or at its start).
+// ITEMS-LABEL: func.func @full_lists(
+// ITEMS: %[[BLOCKS:.*]] = arith.ceildivsi %{{.*}}, %c2{{.*}} : index
+// ITEMS: arith.addi %c99336
+// ITEMS: gpu.launch blocks(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %[[BLOCKS]],
+// ITEMS: scf.for %{{.*}} = %c0{{.*}} to %c2{{.*}} step %c1{{.*}} iter_args(
+// ITEMS: nvgpu.device_async_copy
+// ITEMS: scf.for
+// ITEMS: } else {
+// ITEMS: nvgpu.device_async_copy
+// ITEMS: items_per_block = 2 : i64, mma = "wgmma"
 
 // block_sparse_attention with full(...) lists: the kernel reads both count
 // tensors, builds one list in shared memory (full blocks first, then the

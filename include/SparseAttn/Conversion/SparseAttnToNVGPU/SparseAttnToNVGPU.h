@@ -35,6 +35,12 @@ struct MmaAttentionOptions {
   /// 64-row tiles per warpgroup in the wgmma kernel: 1, 2, or 0 for the
   /// kernel's choice (2 for head dims up to 64 when block-q is 128, else 1).
   int64_t warpgroupRows = 0;
+  /// Query tiles per thread block in the wgmma kernel (1 to 8): above 1,
+  /// the block works through them in turn and fetches the next one's Q (a
+  /// second Q buffer) and first K/V tile during the current one's last kv
+  /// tile, so short lists do not wait for their loads. The mma.sync kernel
+  /// takes one.
+  int64_t itemsPerBlock = 1;
   /// Shared memory a thread block may use, in bytes (the chip's limit).
   int64_t sharedMemoryBytes = 227 * 1024;
   /// Assert at run time the shape rules that dynamic dims hide.
