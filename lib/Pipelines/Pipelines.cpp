@@ -96,10 +96,12 @@ void sparse_attn::buildSparseAttnToGPUKernelsPipeline(
     mmaOptions.blockKv = options.mmaBlockKv;
     mmaOptions.warpgroupRows = options.mmaWarpgroupRows;
     mmaOptions.itemsPerBlock = options.mmaItemsPerBlock;
+    mmaOptions.blocksPerSM = options.mmaBlocksPerSM;
     pm.addNestedPass<func::FuncOp>(createConvertSparseAttnToNVGPUPass(mmaOptions));
     // The tensor-core kernels leave the host function before the general
     // path's passes (which map loops to blocks and threads) run over it.
     pm.addPass(createGpuKernelOutliningPass());
+    pm.addPass(createSparseAttnKernelLimitsPass());
   }
   SparseAttnTilePassOptions tileOptions;
   tileOptions.chip = options.chip;

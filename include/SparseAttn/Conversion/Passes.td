@@ -110,9 +110,25 @@ def ConvertSparseAttnToNVGPUPass
            "wgmma kernel: query tiles per thread block, 1 to 8 (above 1, a "
            "block fetches its next query tile's Q and first K/V tile during "
            "the last kv tile of the current one)">,
+    Option<"blocksPerSM", "blocks-per-sm", "int64_t", /*default=*/"0",
+           "Thread blocks each multiprocessor should hold, 1 or 2: the kernel's "
+           "registers are capped to fit (0: the kernel's choice)">,
     Option<"runtimeChecks", "runtime-checks", "bool", /*default=*/"true",
            "Assert at run time the shape rules that dynamic dims hide">
   ];
+}
+
+def SparseAttnKernelLimitsPass : Pass<"sparse-attn-kernel-limits", "ModuleOp"> {
+  let summary = "Moves the tensor-core kernels' register limits onto their gpu.func";
+  let description = [{
+    `convert-sparse-attn-to-nvgpu` records the register cap that lets a
+    kernel fit its thread blocks per multiprocessor on an op inside the
+    `gpu.launch` (`sparse_attn.max_registers`), since outlining does not
+    carry the launch's attributes. After `gpu-kernel-outlining`, this pass
+    sets `nvvm.maxnreg` on each `gpu.func` holding such an op (the smallest
+    cap if several) and drops the marker; the NVVM lowering passes it to
+    ptxas as `.maxnreg`.
+  }];
 }
 
 #endif // SPARSE_ATTN_CONVERSION_PASSES_TD

@@ -38,6 +38,10 @@ struct SparseAttnToPTXOptions : public PassPipelineOptions<SparseAttnToPTXOption
       *this, "mma-items-per-block",
       llvm::cl::desc("items-per-block of convert-sparse-attn-to-nvgpu (wgmma kernel)"),
       llvm::cl::init(1)};
+  PassOptions::Option<int64_t> mmaBlocksPerSM{
+      *this, "mma-blocks-per-sm",
+      llvm::cl::desc("blocks-per-sm of convert-sparse-attn-to-nvgpu (0: its choice)"),
+      llvm::cl::init(0)};
   PassOptions::Option<int64_t> mmaBlockKv{
       *this, "mma-block-kv",
       llvm::cl::desc("block-kv of convert-sparse-attn-to-nvgpu (0: its choice)"),

@@ -32,6 +32,7 @@
 
 namespace mlir::sparse_attn {
 #define GEN_PASS_DEF_CONVERTSPARSEATTNTONVGPUPASS
+#define GEN_PASS_DEF_SPARSEATTNKERNELLIMITSPASS
 #include "SparseAttn/Conversion/Passes.h.inc"
 } // namespace mlir::sparse_attn
 
@@ -71,6 +72,8 @@ struct MmaKernelConfig {
   int64_t warps = 0;       // blockQ / (16 * rowTiles)
   int64_t stages = 2;      // K/V tiles in flight
   int64_t itemsPerBlock = 1; // query tiles per thread block, in turn
+  int64_t blocksPerSM = 1;   // thread blocks per multiprocessor to fit
+  int64_t maxRegisters = 0;  // the register cap that fits them (0: none)
   int64_t queryBuffers = 1;  // 2 when the next query tile's Q is prefetched
   int64_t headDim = 0, valueDim = 0;
   int64_t listBlockQ = 0, listBlockKv = 0;
@@ -99,6 +102,9 @@ struct MmaKernelConfig {
 /// Shared bytes before the compacted list: its count, and with full lists
 /// the count of its full blocks.
 static int64_t listHeaderBytes(bool withFullLists) { return withFullLists ? 8 : 4; }
+
+/// The register cap of a kernel, on an op of its body until outlined.
+constexpr StringLiteral kMaxRegistersAttr = "sparse_attn.max_registers";
 
 static int64_t largestDividing(int64_t value, ArrayRef<int64_t> choices) {
   for (int64_t choice : choices)
@@ -177,6 +183,18 @@ chooseMmaKernel(BlockSparseAttentionOp op, const MmaAttentionOptions &options,
   config.stages = options.stages;
   if (config.stages != 1 && config.stages != 2)
     return fail("stages must be 1 or 2");
+  // Blocks per multiprocessor: the head-dim-128 wgmma kernel with 64-key
+  // tiles fits two in shared memory (99 KB each) when its registers are
+  // capped at 128 (65536 / 512 threads); measured in docs/performance.md.
+  config.blocksPerSM = options.blocksPerSM;
+  if (!config.blocksPerSM)
+    config.blocksPerSM = config.warpgroup && config.headDim == 128 && config.blockKv == 64 &&
+                                 config.rowTiles == 1 && config.blockQ == 128
+                             ? 2
+                             : 1;
+  if (config.blocksPerSM > 1)
+    config.maxRegisters =
+        std::min<int64_t>(255, 65536 / (config.threads() * config.blocksPerSM) / 8 * 8);
   // Several query tiles per block: the wgmma kernel with two stages.
   if (config.warpgroup && config.stages == 2 && options.itemsPerBlock > 1) {
     config.itemsPerBlock = options.itemsPerBlock;
@@ -609,7 +627,12 @@ void MmaAttentionKernel::setUpShared() {
                                               gpu::AddressSpace::Workgroup);
   auto bytesType = MemRefType::get({ShapedType::kDynamic}, b.getI8Type(),
                                    MemRefLayoutAttrInterface{}, workgroup);
-  Value base = gpu::DynamicSharedMemoryOp::create(b, loc, bytesType);
+  auto dynamicShared = gpu::DynamicSharedMemoryOp::create(b, loc, bytesType);
+  // Outlining keeps this op's attributes: sparse-attn-kernel-limits moves
+  // the register cap to the kernel function.
+  if (c.maxRegisters)
+    dynamicShared->setAttr(kMaxRegistersAttr, b.getI32IntegerAttr(c.maxRegisters));
+  Value base = dynamicShared;
   auto view = [&](Value offset, ArrayRef<int64_t> shape, Type type) -> Value {
     auto viewType =
         MemRefType::get(shape, type, MemRefLayoutAttrInterface{}, workgroup);
@@ -1650,6 +1673,7 @@ struct BlockSparseAttentionMmaLowering
                          rewriter.getNamedAttr("warps", rewriter.getI64IntegerAttr(config->warps)),
                          rewriter.getNamedAttr("row_tiles", rewriter.getI64IntegerAttr(config->rowTiles)),
                          rewriter.getNamedAttr("items_per_block", rewriter.getI64IntegerAttr(config->itemsPerBlock)),
+                         rewriter.getNamedAttr("blocks_per_sm", rewriter.getI64IntegerAttr(config->blocksPerSM)),
                          rewriter.getNamedAttr("stages", rewriter.getI64IntegerAttr(config->stages)),
                          rewriter.getNamedAttr("shared_memory_bytes",
                                                rewriter.getI64IntegerAttr(config->tileBytes()))}));
@@ -1699,6 +1723,11 @@ struct ConvertSparseAttnToNVGPUPass
           << blockQ << ", block-kv = " << blockKv << ", stages = " << stages << ")";
       return signalPassFailure();
     }
+    if (blocksPerSM < 0 || blocksPerSM > 2) {
+      getOperation()->emitError() << "convert-sparse-attn-to-nvgpu: blocks-per-sm must be 0 (the kernel's choice), 1 or 2 (got "
+                                  << int64_t(blocksPerSM) << ")";
+      return signalPassFailure();
+    }
     if (itemsPerBlock < 1 || itemsPerBlock > 8) {
       getOperation()->emitError() << "convert-sparse-attn-to-nvgpu: items-per-block must be 1 to 8 (got "
                                   << int64_t(itemsPerBlock) << ")";
@@ -1712,6 +1741,7 @@ struct ConvertSparseAttnToNVGPUPass
     MmaAttentionOptions options;
     options.warpgroupRows = warpgroupRows;
     options.itemsPerBlock = itemsPerBlock;
+    options.blocksPerSM = blocksPerSM;
     options.blockQ = blockQ;
     options.blockKv = blockKv;
     options.stages = stages;
@@ -1724,6 +1754,24 @@ struct ConvertSparseAttnToNVGPUPass
     // fixed point (and no folding, which would hoist the kernel's constants
     // out of the launch).
     walkAndApplyPatterns(getOperation(), std::move(patterns));
+  }
+};
+
+struct SparseAttnKernelLimitsPass
+    : sparse_attn::impl::SparseAttnKernelLimitsPassBase<SparseAttnKernelLimitsPass> {
+  void runOnOperation() override {
+    getOperation().walk([](gpu::GPUFuncOp func) {
+      std::optional<int64_t> cap;
+      func.walk([&](Operation *op) {
+        if (auto limit = op->getAttrOfType<IntegerAttr>(kMaxRegistersAttr)) {
+          cap = cap ? std::min(*cap, limit.getInt()) : limit.getInt();
+          op->removeAttr(kMaxRegistersAttr);
+        }
+      });
+      if (cap)
+        func->setAttr(NVVM::NVVMDialect::getMaxnregAttrName(),
+                      IntegerAttr::get(IntegerType::get(func.getContext(), 32), *cap));
+    });
   }
 };
 

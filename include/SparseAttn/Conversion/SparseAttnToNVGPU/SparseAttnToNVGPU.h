@@ -41,6 +41,10 @@ struct MmaAttentionOptions {
   /// tile, so short lists do not wait for their loads. The mma.sync kernel
   /// takes one.
   int64_t itemsPerBlock = 1;
+  /// Thread blocks per multiprocessor the kernel's registers must allow (1
+  /// or 2; 0: the kernel's choice, 2 for the head-dim-128 wgmma kernel with
+  /// 64-key tiles, whose shared memory allows two).
+  int64_t blocksPerSM = 0;
   /// Shared memory a thread block may use, in bytes (the chip's limit).
   int64_t sharedMemoryBytes = 227 * 1024;
   /// Assert at run time the shape rules that dynamic dims hide.
