@@ -145,16 +145,18 @@ chooseMmaKernel(BlockSparseAttentionOp op, const MmaAttentionOptions &options,
                      (!options.blockQ || options.blockQ % 64 == 0);
   if (config.warpgroup) {
     // Head dims up to 64: one warpgroup per thread block taking two 64-row
-    // tiles (one K/V tile serves 128 rows; two independent product chains
-    // per warp; two blocks per multiprocessor). Head dim 128: two
-    // warpgroups of one 64-row tile each share the K/V tiles, which fill
-    // shared memory. (Measured on the H200: docs/performance.md.)
+    // tiles over 128-key tiles (one K/V tile serves 128 rows; two
+    // independent product chains per warp; two blocks per multiprocessor).
+    // Head dim 128: two warpgroups of one 64-row tile each share 64-key
+    // K/V tiles (99 KB), registers capped so that two blocks share a
+    // multiprocessor (one block's loads and epilogue under the other's
+    // math). (Measured on the H200: docs/performance.md.)
     bool small = config.headDim <= 64 && config.valueDim <= 64;
     config.blockQ = options.blockQ ? options.blockQ
                                    : largestDividing(config.listBlockQ, {128, 64});
-    config.blockKv = options.blockKv
-                         ? options.blockKv
-                         : largestDividing(config.listBlockKv, {128, 64, 32, 16});
+    config.blockKv = options.blockKv ? options.blockKv
+                     : small ? largestDividing(config.listBlockKv, {128, 64, 32, 16})
+                             : largestDividing(config.listBlockKv, {64, 32, 16});
     if (config.listBlockQ % config.blockQ != 0)
       return fail("block_q is not a multiple of the requested block-q");
     config.rowTiles = options.warpgroupRows
@@ -188,8 +190,9 @@ chooseMmaKernel(BlockSparseAttentionOp op, const MmaAttentionOptions &options,
   // capped at 128 (65536 / 512 threads); measured in docs/performance.md.
   config.blocksPerSM = options.blocksPerSM;
   if (!config.blocksPerSM)
-    config.blocksPerSM = config.warpgroup && config.headDim == 128 && config.blockKv == 64 &&
-                                 config.rowTiles == 1 && config.blockQ == 128
+    config.blocksPerSM = config.warpgroup && config.rowTiles == 1 && config.blockQ == 128 &&
+                                 config.blockKv == 64 &&
+                                 (config.headDim > 64 || config.valueDim > 64)
                              ? 2
                              : 1;
   if (config.blocksPerSM > 1)
