@@ -71,8 +71,14 @@ def ConvertSparseAttnToNVGPUPass
     in the 128-byte-swizzled layout wgmma reads (one 1 KiB-aligned array,
     cp.async'ed into place, fenced to the async proxy); S = Q K^T as
     `wgmma.mma_async` from two shared-memory descriptors, O += P V with P
-    from registers and V N-major; 128-key tiles when block_kv allows.
-    `warpgroup-rows` overrides the rows per warpgroup.
+    from registers and V N-major; 128-key tiles when block_kv allows (head
+    dim 128: 64-key tiles, registers capped at 128 so that two blocks share
+    a multiprocessor). `warpgroup-rows` overrides the rows per warpgroup,
+    `blocks-per-sm` the register cap, `items-per-block` makes each block
+    work through several query tiles in turn.
+
+    With `full(...)` lists both kernels build one shared list, full blocks
+    first, and skip the mask and `mask_mod` on their tiles.
 
     ```mlir
     // sparse-attn-opt --convert-sparse-attn-to-nvgpu
