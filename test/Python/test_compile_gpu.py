@@ -33,6 +33,13 @@ func.func @f(%q: tensor<1x16x?x128xbf16>, %k: tensor<1x16x?x128xbf16>, %v: tenso
 }
 """
 
+# The same with full(...) lists (a second pair of block lists).
+BLOCK_SPARSE_FULL = BLOCK_SPARSE.replace(
+    "%idx: tensor<1x1x?x?xi32>)",
+    "%idx: tensor<1x1x?x?xi32>, %fnum: tensor<1x1x?xi32>, %fidx: tensor<1x1x?x?xi32>)").replace(
+    "%num, %idx {block",
+    "%num, %idx full(%fnum, %fidx : tensor<1x1x?xi32>, tensor<1x1x?x?xi32>) {block")
+
 
 def main():
     for chip in ("sm_80", "sm_90"):
@@ -85,6 +92,16 @@ def main():
         assert "ldmatrix" not in ptx
         assert [runtime.evaluate(e, [[1, 16, 512, 128]] * 3 + [[1, 1, 4], [1, 1, 4, 4]])
                 for e in launch["block"]] == [threads, 1, 1], (options, launch["block"])
+        # Head dim 128, 128-row blocks: two blocks per multiprocessor, so
+        # the registers are capped at 128.
+        assert (".maxnreg 128" in ptx) == (threads == 256), options
+    # Full lists: seven inputs, one kernel that vets both lists (a second
+    # ballot counts the kept full blocks).
+    artifact = sparse_attn.compile_gpu(BLOCK_SPARSE_FULL, "f", "sm_90a")
+    inputs = [b for b in artifact.plan["buffers"] if b["kind"] == "input"]
+    assert len(inputs) == 7, len(inputs)
+    (launch,) = artifact.plan["launches"]
+    assert artifact.modules[launch["module"]].count("vote.sync.ballot.b32") >= 2
     # Bad pipeline options are a ValueError; options the kernel cannot take
     # an MLIRError naming them.
     for options, why in (("mma-block-q", "expected key=value"),
@@ -96,11 +113,14 @@ def main():
             raise AssertionError("expected ValueError")
         except ValueError as e:
             assert "bad pipeline options" in str(e) and why in str(e), e
-    try:
-        sparse_attn.compile_gpu(BLOCK_SPARSE, "f", "sm_90a", "mma-warpgroup-rows=3")
-        raise AssertionError("expected MLIRError")
-    except sparse_attn.MLIRError as e:
-        assert "warpgroup-rows must be" in str(e), e
+    for options, why in (("mma-warpgroup-rows=3", "warpgroup-rows must be"),
+                         ("mma-blocks-per-sm=3", "blocks-per-sm must be"),
+                         ("mma-items-per-block=0", "items-per-block must be 1 to 8")):
+        try:
+            sparse_attn.compile_gpu(BLOCK_SPARSE, "f", "sm_90a", options)
+            raise AssertionError("expected MLIRError")
+        except sparse_attn.MLIRError as e:
+            assert why in str(e), e
     # A bad function name is a ValueError; bad IR an MLIRError.
     try:
         sparse_attn.compile_gpu(TEXT, "g")

@@ -46,6 +46,10 @@ BSA = """func.func @f(%q: tensor<?x2x?x16xf32>, %k: tensor<?x2x?x16xf32>, %v: te
   return %o, %lse : tensor<?x2x?x16xf32>, tensor<?x2x?xf32>
 }
 """
+# The same with full(...) lists of their own dynamic shape.
+BSA_FULL = BSA.replace(
+    "%i: tensor<?x1x?x2xi32>)", "%i: tensor<?x1x?x2xi32>, %fn: tensor<?x1x?xi32>, %fi: tensor<?x1x?x?xi32>)"
+).replace("%n, %i {block", "%n, %i full(%fn, %fi : tensor<?x1x?xi32>, tensor<?x1x?x?xi32>) {block")
 
 TSA = """func.func @f(%q: tensor<?x2x?x16xf32>, %k: tensor<?x1x?x16xf32>, %v: tensor<?x1x?x16xf32>,
                  %t: tensor<?x?x4xi32>) -> (tensor<?x2x?x16xf32>, tensor<?x2x?xf32>) {
@@ -242,6 +246,17 @@ def case_dynamic_dims(rng):
            "list batch 3 for batch 2")
     expect(ValueError, lambda: c.run_cpu(BSA, [bq, bk, bk, n, np.zeros((1, 1, NQ, 2), np.int32)]),
            "num_blocks batch 2, block_indices batch 1")
+    # Full lists must match the first pair's batch and query blocks.
+    fn, fi = np.ones((2, 1, NQ), np.int32), np.ones((2, 1, NQ, 1), np.int32)
+    expect(ValueError, lambda: c.run_cpu(BSA_FULL, [bq, bk, bk, n, i, fn[:1], fi[:1]]),
+           "full lists batch 1, lists batch 2")
+    expect(ValueError, lambda: c.run_cpu(BSA_FULL, [bq, bk, bk, n, i, fn[:, :, :2], fi[:, :, :2]]),
+           "full lists with 2 query blocks for 3")
+    expect(ValueError, lambda: c.run_cpu(BSA_FULL, [bq, bk, bk, n, i, fn, fi[:1]]),
+           "full_num_blocks batch 2, full_block_indices batch 1")
+    got = c.run_cpu(BSA_FULL, [bq, bk, bk, n, i, fn, fi])
+    want = g.block_sparse_attention(c.f64(bq), c.f64(bk), c.f64(bk), n, i, [8, 8], full=(fn, fi))
+    c.check_attention(got, want, "f32")
     # The good lists (batch 2 and the broadcast batch 1) work.
     for lb in (2, 1):
         nn, ii = n[:lb], i[:lb]

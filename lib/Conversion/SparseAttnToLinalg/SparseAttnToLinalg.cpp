@@ -120,16 +120,18 @@ buildAttentionResults(LoweringBuilder &l, const AttentionShape &shape, Value wei
   return {output, lse};
 }
 
-/// Block-list membership `[Bl, Hl, NQ, NK]` (i1) of block_sparse_attention.
+/// Block-list membership `[Bl, Hl, NQ, NK]` (i1) of block_sparse_attention;
+/// `prefix` names the pair in the shape checks ("" or "full_").
 static Value buildBlockMembership(LoweringBuilder &l, Value numBlocks,
                                   Value blockIndices, Value queryBlocks,
-                                  Value kvBlocks) {
+                                  Value kvBlocks, StringRef prefix = "") {
   auto indicesType = cast<RankedTensorType>(blockIndices.getType());
   int64_t listHeads = indicesType.getDimSize(1);
   Value listBatch = l.commonDim({{numBlocks, 0}, {blockIndices, 0}},
-                                "num_blocks and block_indices batch differ");
+                                prefix + "num_blocks and " + prefix +
+                                    "block_indices batch differ");
   l.commonDim({{numBlocks, 2}, {blockIndices, 2}},
-              "num_blocks and block_indices query blocks differ");
+              prefix + "num_blocks and " + prefix + "block_indices query blocks differ");
   Value init = l.filled({listBatch, l.index(listHeads), queryBlocks, kvBlocks},
                         l.boolConst(false));
   // member |= t < clamp(num, 0, C) && block_indices[.., t] == J
@@ -347,7 +349,7 @@ struct BlockSparseAttentionOpLowering : LoweringPattern<BlockSparseAttentionOp> 
         l.checkEq(l.dim(fullNum, 2), queryBlocks,
                   "full block lists do not have ceil(Sq / block_q) query blocks");
         rules.fullMembership = buildBlockMembership(
-            l, fullNum, op.getFullBlockIndices(), queryBlocks, kvBlocks);
+            l, fullNum, op.getFullBlockIndices(), queryBlocks, kvBlocks, "full_");
       }
       RankedTensorType numType = op.getNumBlocks().getType();
       rules.listHeads = numType.getDimSize(1);
