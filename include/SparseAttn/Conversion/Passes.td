@@ -118,7 +118,8 @@ def ConvertSparseAttnToNVGPUPass
            "the last kv tile of the current one)">,
     Option<"blocksPerSM", "blocks-per-sm", "int64_t", /*default=*/"0",
            "Thread blocks each multiprocessor should hold, 1 or 2: the kernel's "
-           "registers are capped to fit (0: the kernel's choice)">,
+           "registers are capped to fit (0: as many as its shared memory "
+           "allows, up to 2)">,
     Option<"runtimeChecks", "runtime-checks", "bool", /*default=*/"true",
            "Assert at run time the shape rules that dynamic dims hide">
   ];

@@ -145,18 +145,16 @@ chooseMmaKernel(BlockSparseAttentionOp op, const MmaAttentionOptions &options,
                      (!options.blockQ || options.blockQ % 64 == 0);
   if (config.warpgroup) {
     // Head dims up to 64: one warpgroup per thread block taking two 64-row
-    // tiles over 128-key tiles (one K/V tile serves 128 rows; two
-    // independent product chains per warp; two blocks per multiprocessor).
-    // Head dim 128: two warpgroups of one 64-row tile each share 64-key
-    // K/V tiles (99 KB), registers capped so that two blocks share a
-    // multiprocessor (one block's loads and epilogue under the other's
-    // math). (Measured on the H200: docs/performance.md.)
+    // tiles (one K/V tile serves 128 rows; two independent product chains
+    // per warp). Head dim 128: two warpgroups of one 64-row tile each share
+    // the K/V tiles. The kv tile is chosen below for occupancy.
+    // (Measured on the H200: docs/performance.md.)
     bool small = config.headDim <= 64 && config.valueDim <= 64;
     config.blockQ = options.blockQ ? options.blockQ
                                    : largestDividing(config.listBlockQ, {128, 64});
-    config.blockKv = options.blockKv ? options.blockKv
-                     : small ? largestDividing(config.listBlockKv, {128, 64, 32, 16})
-                             : largestDividing(config.listBlockKv, {64, 32, 16});
+    config.blockKv = options.blockKv
+                         ? options.blockKv
+                         : largestDividing(config.listBlockKv, {128, 64, 32, 16});
     if (config.listBlockQ % config.blockQ != 0)
       return fail("block_q is not a multiple of the requested block-q");
     config.rowTiles = options.warpgroupRows
@@ -185,24 +183,11 @@ chooseMmaKernel(BlockSparseAttentionOp op, const MmaAttentionOptions &options,
   config.stages = options.stages;
   if (config.stages != 1 && config.stages != 2)
     return fail("stages must be 1 or 2");
-  // Blocks per multiprocessor: the head-dim-128 wgmma kernel with 64-key
-  // tiles fits two in shared memory (99 KB each) when its registers are
-  // capped at 128 (65536 / 512 threads); measured in docs/performance.md.
-  config.blocksPerSM = options.blocksPerSM;
-  if (!config.blocksPerSM)
-    config.blocksPerSM = config.warpgroup && config.rowTiles == 1 && config.blockQ == 128 &&
-                                 config.blockKv == 64 &&
-                                 (config.headDim > 64 || config.valueDim > 64)
-                             ? 2
-                             : 1;
-  if (config.blocksPerSM > 1)
-    config.maxRegisters =
-        std::min<int64_t>(255, 65536 / (config.threads() * config.blocksPerSM) / 8 * 8);
   // Several query tiles per block: the wgmma kernel with two stages.
-  if (config.warpgroup && config.stages == 2 && options.itemsPerBlock > 1) {
+  if (config.warpgroup && config.stages == 2 && options.itemsPerBlock > 1)
     config.itemsPerBlock = options.itemsPerBlock;
+  if (options.itemsPerBlock > 1 && config.warpgroup && config.stages == 2)
     config.queryBuffers = 2;
-  }
   // The list lives in shared memory too; its capacity is bounded here only
   // when static (a dynamic one is checked by the driver at launch).
   int64_t capacity = op.getBlockIndices().getType().getDimSize(3);
@@ -215,8 +200,34 @@ chooseMmaKernel(BlockSparseAttentionOp op, const MmaAttentionOptions &options,
   }
   int64_t listBytes = listHeaderBytes(withFull) +
                       (ShapedType::isDynamic(capacity) ? 0 : 4 * capacity);
+  // Occupancy: thread blocks per multiprocessor by shared memory (up to 2;
+  // a second block's loads, list and epilogue run under the first's math).
+  // Without a requested kv tile the wgmma kernel takes the largest one
+  // dividing block_kv with the most blocks: head dim 128 gets 64-key tiles
+  // (99 KB, two blocks) over 128-key ones (165 KB, one); head dims up to 64
+  // keep 128 keys (83 KB, two). Then the registers are capped so that the
+  // blocks fit (128 for two blocks of 256 threads).
+  ChipInfo chip{"", options.sharedMemoryBytes, config.stages, options.warpgroupMma,
+                options.sharedMemoryPerSM};
+  auto blocksFor = [&](const MmaKernelConfig &candidate) {
+    return getBlocksPerSM(chip, candidate.tileBytes() + listBytes, 2);
+  };
+  if (config.warpgroup && !options.blockKv) {
+    MmaKernelConfig best = config;
+    for (int64_t kv : {64, 32, 16}) {
+      MmaKernelConfig candidate = config;
+      candidate.blockKv = kv;
+      if (kv < best.blockKv && config.listBlockKv % kv == 0 &&
+          blocksFor(candidate) > blocksFor(best))
+        best = candidate;
+    }
+    config = best;
+  }
   if (config.tileBytes() + listBytes > options.sharedMemoryBytes)
     return fail("the tiles do not fit the shared memory");
+  config.blocksPerSM = options.blocksPerSM ? options.blocksPerSM : blocksFor(config);
+  config.maxRegisters =
+      config.blocksPerSM > 1 ? getRegisterCap(chip, config.threads(), config.blocksPerSM) : 0;
   return config;
 }
 
@@ -1749,6 +1760,7 @@ struct ConvertSparseAttnToNVGPUPass
     options.blockKv = blockKv;
     options.stages = stages;
     options.sharedMemoryBytes = chipInfo->sharedMemoryPerBlock;
+    options.sharedMemoryPerSM = chipInfo->sharedMemoryPerSM;
     options.warpgroupMma = chipInfo->warpgroupMma;
     options.runtimeChecks = runtimeChecks;
     RewritePatternSet patterns(&getContext());

@@ -11,7 +11,7 @@
 // BADOPT: error: convert-sparse-attn-to-nvgpu: block-q must be 16, 32, 64 or 128, block-kv 16, 32, 64 (or 128 on sm_90a), stages 1 or 2
 // BADROWS: error: convert-sparse-attn-to-nvgpu: warpgroup-rows must be 0 (the kernel's choice), 1 or 2 (got 3)
 // ROWS1-LABEL: func.func @d64_bf16(
-// ROWS1: {sparse_attn.mma_kernel = {block_kv = 128 : i64, block_q = 128 : i64, blocks_per_sm = 1 : i64, items_per_block = 1 : i64, mma = "wgmma", row_tiles = 1 : i64, shared_memory_bytes = 82944 : i64, stages = 2 : i64, warps = 8 : i64}}
+// ROWS1: {sparse_attn.mma_kernel = {block_kv = 128 : i64, block_q = 128 : i64, blocks_per_sm = 2 : i64, items_per_block = 1 : i64, mma = "wgmma", row_tiles = 1 : i64, shared_memory_bytes = 82944 : i64, stages = 2 : i64, warps = 8 : i64}}
 // BADCHIP: error: convert-sparse-attn-to-nvgpu: unknown chip 'sm_70' (expected sm_80, sm_90 or sm_90a)
 
 // block_sparse_attention on bf16/f16 becomes one gpu.launch of the
@@ -30,12 +30,12 @@
 // CHECK: nvvm.mma.sync {{.*}} multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>
 // CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
 // CHECK: nvgpu.ldmatrix {{.*}} {numTiles = 4 : i32, transpose = true} : memref<2x64x136xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
-// CHECK: } {sparse_attn.mma_kernel = {block_kv = 64 : i64, block_q = 128 : i64, blocks_per_sm = 1 : i64, items_per_block = 1 : i64, mma = "mma.sync", row_tiles = 2 : i64, shared_memory_bytes = 104448 : i64, stages = 2 : i64, warps = 4 : i64}}
+// CHECK: } {sparse_attn.mma_kernel = {block_kv = 64 : i64, block_q = 128 : i64, blocks_per_sm = 2 : i64, items_per_block = 1 : i64, mma = "mma.sync", row_tiles = 2 : i64, shared_memory_bytes = 104448 : i64, stages = 2 : i64, warps = 4 : i64}}
 // CHECK: bufferization.to_tensor %[[OUT]] restrict writable
 // CHECK: bufferization.to_tensor %[[LSE]] restrict writable
 
 // OPTS-LABEL: func.func @causal_bf16(
-// OPTS: {sparse_attn.mma_kernel = {block_kv = 64 : i64, block_q = 64 : i64, blocks_per_sm = 1 : i64, items_per_block = 1 : i64, mma = "mma.sync", row_tiles = 1 : i64, shared_memory_bytes = 52224 : i64, stages = 1 : i64, warps = 4 : i64}}
+// OPTS: {sparse_attn.mma_kernel = {block_kv = 64 : i64, block_q = 64 : i64, blocks_per_sm = 2 : i64, items_per_block = 1 : i64, mma = "mma.sync", row_tiles = 1 : i64, shared_memory_bytes = 52224 : i64, stages = 1 : i64, warps = 4 : i64}}
 
 // sm_90a: the wgmma kernel. Two warpgroups (256 threads) of 64 rows each,
 // 64-key tiles, registers capped for two blocks per multiprocessor (the
@@ -88,7 +88,7 @@ func.func @causal_bf16(%q: tensor<1x4x?x128xbf16>, %k: tensor<1x2x?x128xbf16>, %
 // WGMMA-COUNT-8: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 0, 0;
 // WGMMA: nvvm.wgmma.wait.group.sync.aligned 0
 // WGMMA-COUNT-16: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, p, 1, 1, 1;
-// WGMMA: {sparse_attn.mma_kernel = {block_kv = 128 : i64, block_q = 128 : i64, blocks_per_sm = 1 : i64, items_per_block = 1 : i64, mma = "wgmma", row_tiles = 2 : i64, shared_memory_bytes = 82944 : i64, stages = 2 : i64, warps = 4 : i64}}
+// WGMMA: {sparse_attn.mma_kernel = {block_kv = 128 : i64, block_q = 128 : i64, blocks_per_sm = 2 : i64, items_per_block = 1 : i64, mma = "wgmma", row_tiles = 2 : i64, shared_memory_bytes = 82944 : i64, stages = 2 : i64, warps = 4 : i64}}
 func.func @d64_bf16(%q: tensor<1x4x?x64xbf16>, %k: tensor<1x4x?x64xbf16>, %v: tensor<1x4x?x64xbf16>,
                     %num: tensor<1x4x?xi32>, %idx: tensor<1x4x?x?xi32>) -> (tensor<1x4x?x64xbf16>, tensor<1x4x?xf32>) {
   %o, %lse = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx {block = [128, 128]}
@@ -101,7 +101,7 @@ func.func @d64_bf16(%q: tensor<1x4x?x64xbf16>, %k: tensor<1x4x?x64xbf16>, %v: te
 // f16x2 registers.
 // CHECK-LABEL: func.func @small_blocks_f16(
 // CHECK: nvvm.mma.sync {{.*}} : (vector<2xf16>, vector<2xf16>, f32) -> !llvm.struct<(f32, f32, f32, f32)>
-// CHECK: {sparse_attn.mma_kernel = {block_kv = 16 : i64, block_q = 32 : i64, blocks_per_sm = 1 : i64, items_per_block = 1 : i64, mma = "mma.sync", row_tiles = 1 : i64, shared_memory_bytes = 13824 : i64, stages = 2 : i64, warps = 2 : i64}}
+// CHECK: {sparse_attn.mma_kernel = {block_kv = 16 : i64, block_q = 32 : i64, blocks_per_sm = 2 : i64, items_per_block = 1 : i64, mma = "mma.sync", row_tiles = 1 : i64, shared_memory_bytes = 13824 : i64, stages = 2 : i64, warps = 2 : i64}}
 // On sm_90a, block_q 32 is too small for a warpgroup: mma.sync.
 // WGMMA-LABEL: func.func @small_blocks_f16(
 // WGMMA: mma = "mma.sync"

@@ -42,11 +42,13 @@ struct MmaAttentionOptions {
   /// takes one.
   int64_t itemsPerBlock = 1;
   /// Thread blocks per multiprocessor the kernel's registers must allow (1
-  /// or 2; 0: the kernel's choice, 2 for the head-dim-128 wgmma kernel with
-  /// 64-key tiles, whose shared memory allows two).
+  /// or 2; 0: as many as its shared memory allows, up to 2).
   int64_t blocksPerSM = 0;
   /// Shared memory a thread block may use, in bytes (the chip's limit).
   int64_t sharedMemoryBytes = 227 * 1024;
+  /// Shared memory of one multiprocessor (the chip's), for the count of
+  /// thread blocks it holds.
+  int64_t sharedMemoryPerSM = 228 * 1024;
   /// Assert at run time the shape rules that dynamic dims hide.
   bool runtimeChecks = true;
 };
