@@ -102,6 +102,20 @@ def main():
     assert len(inputs) == 7, len(inputs)
     (launch,) = artifact.plan["launches"]
     assert artifact.modules[launch["module"]].count("vote.sync.ballot.b32") >= 2
+    # attention with static lengths on bf16: the same kernel over block_mask's
+    # lists, which fold into constants of the plan.
+    attention = """
+func.func @f(%q: tensor<1x8x1000x128xbf16>, %k: tensor<1x2x1000x128xbf16>) -> (tensor<1x8x1000x128xbf16>, tensor<1x8x1000xf32>) {
+  %o, %lse = sparse_attn.attention %q, %k, %k {mask = #sparse_attn.causal}
+      : tensor<1x8x1000x128xbf16>, tensor<1x2x1000x128xbf16>, tensor<1x2x1000x128xbf16> -> tensor<1x8x1000x128xbf16>, tensor<1x8x1000xf32>
+  return %o, %lse : tensor<1x8x1000x128xbf16>, tensor<1x8x1000xf32>
+}
+"""
+    artifact = sparse_attn.compile_gpu(attention, "f", "sm_90a")
+    (launch,) = artifact.plan["launches"]
+    assert "wgmma.mma_async" in artifact.modules[launch["module"]]
+    kinds = [b["kind"] for b in artifact.plan["buffers"]]
+    assert kinds.count("constant") == 4 and kinds.count("input") == 2, kinds
     # Bad pipeline options are a ValueError; options the kernel cannot take
     # an MLIRError naming them.
     for options, why in (("mma-block-q", "expected key=value"),

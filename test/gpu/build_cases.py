@@ -35,9 +35,10 @@ import mma_cases  # noqa: E402
 # (title, run_case, case lists): the first cases of each list are taken.
 # GPU-only lists (cpu=False) are too large for the CPU reference lowering:
 # only their golden results are computed.
-GPU_ONLY = {"mma"}
+GPU_ONLY = {"mma", "mma_attention"}
 MODULES = [
     ("mma", test_block_sparse.run_case, [mma_cases.CASES]),
+    ("mma_attention", test_attention.run_case, [mma_cases.ATTENTION_CASES]),
     ("attention", test_attention.run_case, [test_attention.CASES]),
     ("block_sparse", test_block_sparse.run_case, [test_block_sparse.CASES]),
     ("token_sparse", test_token_sparse.run_case, [test_token_sparse.CASES]),

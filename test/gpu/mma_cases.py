@@ -99,3 +99,14 @@ CASES = [
     dict(B=1, Hq=4, Hkv=1, Sq=4096, Skv=4096, D=64, Dv=64, block=[128, 128], lists="exact",
          full="exact", mask=g.SlidingWindow(1000, 0), elt="bf16", dyn=(2,), list_dyn=(2,)),
 ]
+
+# `attention` with static lengths on f16/bf16 goes to the same kernels through
+# block_mask's exact lists (convert-sparse-attn-to-nvgpu): masks, a
+# mask_mod (no full lists then), Sq != Skv, GQA, partial last blocks.
+ATTENTION_CASES = [
+    dict(B=1, Hq=8, Hkv=2, Sq=1000, Skv=1000, D=128, Dv=128, mask=g.Causal(), elt="bf16"),
+    dict(B=2, Hq=4, Hkv=4, Sq=300, Skv=300, D=64, Dv=64, mask=g.SlidingWindow(70, 10),
+         mask_mod=c.MASK_MOD_MOD3, elt="f16"),
+    dict(B=1, Hq=4, Hkv=1, Sq=129, Skv=600, D=128, Dv=64, mask=g.SinkWindow(4, 100), elt="bf16"),
+    dict(B=1, Hq=4, Hkv=2, Sq=257, Skv=257, D=64, Dv=64, elt="bf16"),
+]

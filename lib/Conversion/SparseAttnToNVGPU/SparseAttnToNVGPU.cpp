@@ -1569,6 +1569,13 @@ struct BlockSparseAttentionMmaLowering
 
   LogicalResult matchAndRewrite(BlockSparseAttentionOp op,
                                 PatternRewriter &rewriter) const override {
+    return lower(op, rewriter, options);
+  }
+
+  /// Replaces `op` by the tensor-core kernel's launch (fails, leaving the
+  /// IR as it was, when the kernel does not take it).
+  static LogicalResult lower(BlockSparseAttentionOp op, PatternRewriter &rewriter,
+                             const MmaAttentionOptions &options) {
     std::string reason;
     FailureOr<MmaKernelConfig> config = chooseMmaKernel(op, options, reason);
     if (failed(config))
@@ -1714,6 +1721,77 @@ struct BlockSparseAttentionMmaLowering
   MmaAttentionOptions options;
 };
 
+/// `attention` on the tensor cores: with static lengths and a mask that
+/// reads no segment ids it is `block_sparse_attention` over the exact lists
+/// of `block_mask` (128 x 128 blocks; partial and full blocks apart unless
+/// a mask_mod must see every pair), which then takes the block-sparse
+/// kernel. The lists fold to constants when small enough, else become a
+/// kernel of their own.
+struct AttentionMmaLowering : public OpRewritePattern<AttentionOp> {
+  AttentionMmaLowering(MLIRContext *ctx, const MmaAttentionOptions &options)
+      : OpRewritePattern(ctx, /*benefit=*/2), options(options) {}
+
+  LogicalResult matchAndRewrite(AttentionOp op, PatternRewriter &rewriter) const override {
+    constexpr int64_t kBlock = 128;
+    if (op.getSegmentIdsQ())
+      return rewriter.notifyMatchFailure(op, "the mask reads segment ids");
+    int64_t queryLen = op.getQuery().getType().getDimSize(2);
+    int64_t kvLen = op.getKey().getType().getDimSize(2);
+    if (ShapedType::isDynamic(queryLen) || ShapedType::isDynamic(kvLen))
+      return rewriter.notifyMatchFailure(op, "dynamic sequence lengths");
+    MaskAttrInterface mask = op.getMaskAttr();
+    bool withFull = op.getMaskMod().empty();
+    int64_t queryBlocks = ceilDiv(queryLen, kBlock), kvBlocks = ceilDiv(kvLen, kBlock);
+    // Capacities: the longest lists (at least 1), or every kv block.
+    int64_t capacity = kvBlocks, fullCapacity = kvBlocks;
+    if (FailureOr<BlockLists> lists =
+            computeBlockLists(mask, queryLen, kvLen, kBlock, kBlock);
+        succeeded(lists)) {
+      capacity = std::max<int64_t>(1, withFull ? lists->maxPartialCount : lists->maxCount);
+      fullCapacity = std::max<int64_t>(1, lists->maxFullCount);
+    }
+    Location loc = op.getLoc();
+    Type i32 = rewriter.getI32Type();
+    auto countsType = RankedTensorType::get({1, 1, queryBlocks}, i32);
+    auto listType = [&](int64_t c) {
+      return RankedTensorType::get({1, 1, queryBlocks, c}, i32);
+    };
+    ArrayAttr block = rewriter.getI64ArrayAttr({kBlock, kBlock});
+    auto blockMask = BlockMaskOp::create(
+        rewriter, loc, countsType, listType(capacity), withFull ? countsType : Type(),
+        withFull ? listType(fullCapacity) : Type(), Value(), Value(), mask, block,
+        rewriter.getI64IntegerAttr(queryLen), rewriter.getI64IntegerAttr(kvLen));
+    auto sparse = BlockSparseAttentionOp::create(
+        rewriter, loc, op.getOutput().getType(), op.getLse().getType(), op.getQuery(),
+        op.getKey(), op.getValue(), blockMask.getNumBlocks(), blockMask.getBlockIndices(),
+        blockMask.getFullNumBlocks(), blockMask.getFullBlockIndices(), Value(), Value(), block,
+        mask, op.getScaleAttr());
+    IRMapping mapping;
+    rewriter.cloneRegionBefore(op.getMaskMod(), sparse.getMaskMod(), sparse.getMaskMod().end(),
+                               mapping);
+    rewriter.cloneRegionBefore(op.getScoreMod(), sparse.getScoreMod(),
+                               sparse.getScoreMod().end(), mapping);
+    auto undo = [&]() {
+      rewriter.eraseOp(sparse);
+      rewriter.eraseOp(blockMask);
+      return rewriter.notifyMatchFailure(op, "the tensor-core kernel does not take it");
+    };
+    std::string reason;
+    if (failed(chooseMmaKernel(sparse, options, reason)))
+      return undo();
+    // The kernel's results replace the new op's uses: the attention's, now.
+    rewriter.replaceAllUsesWith(op.getResults(), sparse.getResults());
+    if (failed(BlockSparseAttentionMmaLowering::lower(sparse, rewriter, options))) {
+      rewriter.replaceAllUsesWith(sparse.getResults(), op.getResults());
+      return undo();
+    }
+    rewriter.eraseOp(op);
+    return success();
+  }
+
+  MmaAttentionOptions options;
+};
+
 struct ConvertSparseAttnToNVGPUPass
     : sparse_attn::impl::ConvertSparseAttnToNVGPUPassBase<
           ConvertSparseAttnToNVGPUPass> {
@@ -1794,5 +1872,6 @@ struct SparseAttnKernelLimitsPass
 
 void sparse_attn::populateSparseAttnToNVGPUPatterns(
     RewritePatternSet &patterns, const MmaAttentionOptions &options) {
-  patterns.add<BlockSparseAttentionMmaLowering>(patterns.getContext(), options);
+  patterns.add<BlockSparseAttentionMmaLowering, AttentionMmaLowering>(patterns.getContext(),
+                                                                      options);
 }

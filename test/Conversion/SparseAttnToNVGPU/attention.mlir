@@ -1,0 +1,52 @@
+// RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_90a" | FileCheck %s
+// RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90a" -o %t.mlir
+// RUN: FileCheck %s --check-prefix=PTX < %t.mlir
+
+// attention on f16/bf16 with static lengths takes the tensor-core kernel as
+// block_sparse_attention over block_mask's exact 128 x 128 lists: partial
+// and full blocks apart (capacities: the longest lists), or one pair when a
+// mask_mod must see every pair. Other ops stay for the general path.
+
+// CHECK-LABEL: func.func @causal(
+// CHECK: sparse_attn.block_mask {block = [128, 128], kv_len = 1000 : i64, mask = #sparse_attn.causal, q_len = 1000 : i64} : tensor<1x1x8xi32>, tensor<1x1x8x1xi32>, tensor<1x1x8xi32>, tensor<1x1x8x7xi32>
+// CHECK-NOT: sparse_attn.attention
+// CHECK: gpu.launch
+// CHECK: mma = "wgmma"
+func.func @causal(%q: tensor<1x16x1000x128xbf16>, %k: tensor<1x4x1000x128xbf16>, %v: tensor<1x4x1000x128xbf16>) -> (tensor<1x16x1000x128xbf16>, tensor<1x16x1000xf32>) {
+  %o, %lse = sparse_attn.attention %q, %k, %v {mask = #sparse_attn.causal}
+      : tensor<1x16x1000x128xbf16>, tensor<1x4x1000x128xbf16>, tensor<1x4x1000x128xbf16> -> tensor<1x16x1000x128xbf16>, tensor<1x16x1000xf32>
+  return %o, %lse : tensor<1x16x1000x128xbf16>, tensor<1x16x1000xf32>
+}
+
+// CHECK-LABEL: func.func @modded(
+// CHECK: sparse_attn.block_mask {block = [128, 128], kv_len = 256 : i64, mask = #sparse_attn.sliding_window<left = 100, right = 0>, q_len = 256 : i64} : tensor<1x1x2xi32>, tensor<1x1x2x2xi32>
+// CHECK-NEXT: arith.constant
+// CHECK: gpu.launch
+// The mask_mod is evaluated in the kernel.
+// CHECK: arith.remui
+// CHECK: mma = "wgmma"
+func.func @modded(%q: tensor<1x2x256x64xf16>, %k: tensor<1x2x256x64xf16>, %v: tensor<1x2x256x64xf16>) -> (tensor<1x2x256x64xf16>, tensor<1x2x256xf32>) {
+  %o, %lse = sparse_attn.attention %q, %k, %v {mask = #sparse_attn.sliding_window<left = 100, right = 0>} mask_mod {
+  ^bb0(%b: index, %h: index, %i: index, %j: index):
+    %c3 = arith.constant 3 : index
+    %r = arith.remui %j, %c3 : index
+    %c0 = arith.constant 0 : index
+    %keep = arith.cmpi ne, %r, %c0 : index
+    sparse_attn.yield %keep : i1
+  } : tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16> -> tensor<1x2x256x64xf16>, tensor<1x2x256xf32>
+  return %o, %lse : tensor<1x2x256x64xf16>, tensor<1x2x256xf32>
+}
+
+// CHECK-LABEL: func.func @stays(
+// CHECK: sparse_attn.attention {{.*}} : tensor<1x2x64x64xf32>
+// CHECK: sparse_attn.attention {{.*}} : tensor<1x2x?x64xbf16>
+func.func @stays(%q: tensor<1x2x64x64xf32>, %d: tensor<1x2x?x64xbf16>) -> (tensor<1x2x64x64xf32>, tensor<1x2x?x64xbf16>) {
+  %o, %lse = sparse_attn.attention %q, %q, %q : tensor<1x2x64x64xf32>, tensor<1x2x64x64xf32>, tensor<1x2x64x64xf32> -> tensor<1x2x64x64xf32>, tensor<1x2x64xf32>
+  %o2, %lse2 = sparse_attn.attention %d, %d, %d : tensor<1x2x?x64xbf16>, tensor<1x2x?x64xbf16>, tensor<1x2x?x64xbf16> -> tensor<1x2x?x64xbf16>, tensor<1x2x?xf32>
+  return %o, %o2 : tensor<1x2x64x64xf32>, tensor<1x2x?x64xbf16>
+}
+
+// The lists fold to constants: one kernel per attention op (the general
+// path's for the two that stay), and the causal one is the wgmma kernel.
+// PTX: gpu.launch_func @causal_kernel::@causal_kernel
+// PTX: gpu.binary @causal_kernel {{.*}}wgmma.mma_async
