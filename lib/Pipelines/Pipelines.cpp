@@ -97,6 +97,7 @@ void sparse_attn::buildSparseAttnToGPUKernelsPipeline(
     mmaOptions.warpgroupRows = options.mmaWarpgroupRows;
     mmaOptions.itemsPerBlock = options.mmaItemsPerBlock;
     mmaOptions.blocksPerSM = options.mmaBlocksPerSM;
+    mmaOptions.attention = options.tensorCoreAttention;
     pm.addNestedPass<func::FuncOp>(createConvertSparseAttnToNVGPUPass(mmaOptions));
     // The tensor-core kernels leave the host function before the general
     // path's passes (which map loops to blocks and threads) run over it.

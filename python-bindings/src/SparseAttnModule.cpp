@@ -507,8 +507,9 @@ py::dict compileGpu(const std::string &text, const std::string &funcName,
     int64_t number;
     if (key.starts_with("mma-") && value.getAsInteger(10, number))
       badOptions(key + " takes an integer, got '" + value + "'");
-    if (key == "tensor-cores" && !llvm::is_contained({"true", "false", "1", "0"}, value))
-      badOptions("tensor-cores takes true or false, got '" + value + "'");
+    if ((key == "tensor-cores" || key == "tensor-core-attention") &&
+        !llvm::is_contained({"true", "false", "1", "0"}, value))
+      badOptions(key + " takes true or false, got '" + value + "'");
   }
   std::string errors;
   llvm::raw_string_ostream errorStream(errors);

@@ -111,7 +111,7 @@ func.func @f(%q: tensor<1x8x1000x128xbf16>, %k: tensor<1x2x1000x128xbf16>) -> (t
   return %o, %lse : tensor<1x8x1000x128xbf16>, tensor<1x8x1000xf32>
 }
 """
-    artifact = sparse_attn.compile_gpu(attention, "f", "sm_90a")
+    artifact = sparse_attn.compile_gpu(attention, "f", "sm_90a", "tensor-core-attention=true")
     (launch,) = artifact.plan["launches"]
     assert "wgmma.mma_async" in artifact.modules[launch["module"]]
     kinds = [b["kind"] for b in artifact.plan["buffers"]]
@@ -121,6 +121,7 @@ func.func @f(%q: tensor<1x8x1000x128xbf16>, %k: tensor<1x2x1000x128xbf16>) -> (t
     for options, why in (("mma-block-q", "expected key=value"),
                          ("mma-block-q=abc", "takes an integer"),
                          ("tensor-cores=maybe", "true or false"),
+                         ("tensor-core-attention=2", "true or false"),
                          ("bogus=1", "no such option bogus")):
         try:
             sparse_attn.compile_gpu(BLOCK_SPARSE, "f", "sm_90a", options)

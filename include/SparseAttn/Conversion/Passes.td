@@ -116,6 +116,10 @@ def ConvertSparseAttnToNVGPUPass
            "wgmma kernel: query tiles per thread block, 1 to 8 (above 1, a "
            "block fetches its next query tile's Q and first K/V tile during "
            "the last kv tile of the current one)">,
+    Option<"attention", "attention", "bool", /*default=*/"false",
+           "Also take attention ops with static lengths (as block_sparse_attention "
+           "over block_mask's lists); the kernels' 0 * NaN deviation then applies "
+           "to them (docs/semantics.md)">,
     Option<"blocksPerSM", "blocks-per-sm", "int64_t", /*default=*/"0",
            "Thread blocks each multiprocessor should hold, 1 or 2: the kernel's "
            "registers are capped to fit (0: as many as its shared memory "

@@ -38,6 +38,11 @@ struct SparseAttnToPTXOptions : public PassPipelineOptions<SparseAttnToPTXOption
       *this, "mma-items-per-block",
       llvm::cl::desc("items-per-block of convert-sparse-attn-to-nvgpu (wgmma kernel)"),
       llvm::cl::init(1)};
+  PassOptions::Option<bool> tensorCoreAttention{
+      *this, "tensor-core-attention",
+      llvm::cl::desc("attention with static lengths on the tensor-core kernels too "
+                     "(convert-sparse-attn-to-nvgpu attention=true)"),
+      llvm::cl::init(false)};
   PassOptions::Option<int64_t> mmaBlocksPerSM{
       *this, "mma-blocks-per-sm",
       llvm::cl::desc("blocks-per-sm of convert-sparse-attn-to-nvgpu (0: its choice)"),

@@ -1834,6 +1834,7 @@ struct ConvertSparseAttnToNVGPUPass
     options.warpgroupRows = warpgroupRows;
     options.itemsPerBlock = itemsPerBlock;
     options.blocksPerSM = blocksPerSM;
+    options.attention = attention;
     options.blockQ = blockQ;
     options.blockKv = blockKv;
     options.stages = stages;
@@ -1872,6 +1873,7 @@ struct SparseAttnKernelLimitsPass
 
 void sparse_attn::populateSparseAttnToNVGPUPatterns(
     RewritePatternSet &patterns, const MmaAttentionOptions &options) {
-  patterns.add<BlockSparseAttentionMmaLowering, AttentionMmaLowering>(patterns.getContext(),
-                                                                      options);
+  patterns.add<BlockSparseAttentionMmaLowering>(patterns.getContext(), options);
+  if (options.attention)
+    patterns.add<AttentionMmaLowering>(patterns.getContext(), options);
 }

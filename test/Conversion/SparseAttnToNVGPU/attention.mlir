@@ -1,8 +1,14 @@
-// RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_90a" | FileCheck %s
-// RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90a" -o %t.mlir
+// RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_90a attention=true" | FileCheck %s
+// RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90a tensor-core-attention=true" -o %t.mlir
 // RUN: FileCheck %s --check-prefix=PTX < %t.mlir
+// RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_90a" | FileCheck %s --check-prefix=OFF
 
-// attention on f16/bf16 with static lengths takes the tensor-core kernel as
+// Without attention=true (the default) attention stays for the general path.
+// OFF-LABEL: func.func @causal(
+// OFF: sparse_attn.attention
+// OFF-NOT: gpu.launch
+
+// With attention=true, attention on f16/bf16 with static lengths takes the tensor-core kernel as
 // block_sparse_attention over block_mask's exact 128 x 128 lists: partial
 // and full blocks apart (capacities: the longest lists), or one pair when a
 // mask_mod must see every pair. Other ops stay for the general path.

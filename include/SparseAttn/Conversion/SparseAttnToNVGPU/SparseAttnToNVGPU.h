@@ -44,6 +44,10 @@ struct MmaAttentionOptions {
   /// Thread blocks per multiprocessor the kernel's registers must allow (1
   /// or 2; 0: as many as its shared memory allows, up to 2).
   int64_t blocksPerSM = 0;
+  /// Also rewrite `attention` with static lengths to the kernel (through
+  /// block_mask's exact lists). Off by default: the kernels' 0 * NaN
+  /// deviation (docs/semantics.md) would then reach `attention` too.
+  bool attention = false;
   /// Shared memory a thread block may use, in bytes (the chip's limit).
   int64_t sharedMemoryBytes = 227 * 1024;
   /// Shared memory of one multiprocessor (the chip's), for the count of
