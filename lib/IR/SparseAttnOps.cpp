@@ -477,8 +477,13 @@ LogicalResult BlockMaskOp::verify() {
 
   // Each capacity must hold the longest list.
   MaskAttrInterface mask = getMaskAttr();
+  // The lists are computed only when some capacity is static to check.
+  bool staticCapacity = !isDynamic(getBlockIndices().getType().getDimSize(3)) ||
+                        (getFullBlockIndices() &&
+                         !isDynamic(getFullBlockIndices().getType().getDimSize(3)));
   std::optional<BlockLists> lists;
-  if (!(mask && mask.usesSegmentIds()) && !isDynamic(qLen) && !isDynamic(kvLen)) {
+  if (staticCapacity && !(mask && mask.usesSegmentIds()) && !isDynamic(qLen) &&
+      !isDynamic(kvLen)) {
     FailureOr<BlockLists> computed = computeBlockLists(
         mask, qLen, kvLen, blockSizes->first, blockSizes->second);
     if (succeeded(computed))
