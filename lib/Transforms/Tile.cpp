@@ -696,18 +696,9 @@ struct SparseAttnTilePass
       if (!staticListBatch)
         staticListBatch = staticDim(blockIndices, 0);
       lists.listBatchIsOne = staticListBatch && *staticListBatch == 1;
-      if (lists.fullNumBlocks) {
-        // Read at the same list batch and head as the first pair.
-        l.checkEq(l.dim(lists.fullNumBlocks, 0), l.dim(numBlocks, 0),
-                  "full_num_blocks and num_blocks batch differ");
-        l.checkEq(l.dim(lists.fullNumBlocks, 2),
-                  l.ceilDiv(p.shape.queryLen, p.listBlockQ),
-                  "full block lists do not have ceil(Sq / block_q) query blocks");
-        l.commonDim({{lists.fullNumBlocks, 2}, {lists.fullBlockIndices, 2}},
-                    "full_num_blocks and full_block_indices query blocks differ");
-        l.commonDim({{lists.fullNumBlocks, 0}, {lists.fullBlockIndices, 0}},
-                    "full_num_blocks and full_block_indices batch differ");
-      }
+      if (lists.fullNumBlocks)
+        checkFullListShapes(l, numBlocks, lists.fullNumBlocks, lists.fullBlockIndices,
+                            l.ceilDiv(p.shape.queryLen, p.listBlockQ));
       if (!lists.listBatchIsOne) {
         Value listBatchDim = l.dim(numBlocks, 0);
         Value isOne = arith::CmpIOp::create(rewriter, l.loc, arith::CmpIPredicate::eq,

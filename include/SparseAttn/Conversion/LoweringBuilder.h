@@ -264,6 +264,13 @@ struct AttentionShape {
 /// the length is static).
 void checkMaskLengths(LoweringBuilder &l, Attribute mask, Value kvLen);
 
+/// The full lists of a block_sparse_attention are read at the first pair's
+/// list batch and head: checks at run time that their batch is the first
+/// pair's, that they have `queryBlocks` query blocks, and that counts and
+/// entries agree.
+void checkFullListShapes(LoweringBuilder &l, Value numBlocks, Value fullNumBlocks,
+                         Value fullBlockIndices, Value queryBlocks);
+
 /// Reads the extents of q, k, v (and segment ids), checking at run time
 /// that the ones which must agree do.
 AttentionShape getAttentionShape(LoweringBuilder &l, Value query, Value key,

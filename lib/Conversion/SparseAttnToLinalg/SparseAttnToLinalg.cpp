@@ -120,18 +120,16 @@ buildAttentionResults(LoweringBuilder &l, const AttentionShape &shape, Value wei
   return {output, lse};
 }
 
-/// Block-list membership `[Bl, Hl, NQ, NK]` (i1) of block_sparse_attention;
-/// `prefix` names the pair in the shape checks ("" or "full_").
+/// Block-list membership `[Bl, Hl, NQ, NK]` (i1) of block_sparse_attention.
 static Value buildBlockMembership(LoweringBuilder &l, Value numBlocks,
                                   Value blockIndices, Value queryBlocks,
-                                  Value kvBlocks, StringRef prefix = "") {
+                                  Value kvBlocks) {
   auto indicesType = cast<RankedTensorType>(blockIndices.getType());
   int64_t listHeads = indicesType.getDimSize(1);
   Value listBatch = l.commonDim({{numBlocks, 0}, {blockIndices, 0}},
-                                prefix + "num_blocks and " + prefix +
-                                    "block_indices batch differ");
+                                "num_blocks and block_indices batch differ");
   l.commonDim({{numBlocks, 2}, {blockIndices, 2}},
-              prefix + "num_blocks and " + prefix + "block_indices query blocks differ");
+              "num_blocks and block_indices query blocks differ");
   Value init = l.filled({listBatch, l.index(listHeads), queryBlocks, kvBlocks},
                         l.boolConst(false));
   // member |= t < clamp(num, 0, C) && block_indices[.., t] == J
@@ -343,13 +341,9 @@ struct BlockSparseAttentionOpLowering : LoweringPattern<BlockSparseAttentionOp> 
       rules.membership =
           buildBlockMembership(l, numBlocks, blockIndices, queryBlocks, kvBlocks);
       if (Value fullNum = op.getFullNumBlocks()) {
-        // Read at the same list batch and head as the first pair.
-        l.checkEq(l.dim(fullNum, 0), l.dim(numBlocks, 0),
-                  "full_num_blocks and num_blocks batch differ");
-        l.checkEq(l.dim(fullNum, 2), queryBlocks,
-                  "full block lists do not have ceil(Sq / block_q) query blocks");
-        rules.fullMembership = buildBlockMembership(
-            l, fullNum, op.getFullBlockIndices(), queryBlocks, kvBlocks, "full_");
+        checkFullListShapes(l, numBlocks, fullNum, op.getFullBlockIndices(), queryBlocks);
+        rules.fullMembership = buildBlockMembership(l, fullNum, op.getFullBlockIndices(),
+                                                    queryBlocks, kvBlocks);
       }
       RankedTensorType numType = op.getNumBlocks().getType();
       rules.listHeads = numType.getDimSize(1);

@@ -74,7 +74,6 @@ struct MmaKernelConfig {
   int64_t itemsPerBlock = 1; // query tiles per thread block, in turn
   int64_t blocksPerSM = 1;   // thread blocks per multiprocessor to fit
   int64_t maxRegisters = 0;  // the register cap that fits them (0: none)
-  int64_t queryBuffers = 1;  // 2 when the next query tile's Q is prefetched
   int64_t headDim = 0, valueDim = 0;
   int64_t listBlockQ = 0, listBlockKv = 0;
 
@@ -88,7 +87,9 @@ struct MmaKernelConfig {
   int64_t keyStride() const { return rowStride(headDim); }
   int64_t valueStride() const { return rowStride(valueDim); }
   int64_t queryBytes() const { return blockQ * queryStride() * 2; }
-  int64_t queryBuffersBytes() const { return queryBuffers * queryBytes(); }
+  /// Q buffers: a second one when the next query tile's Q is prefetched.
+  int64_t queryBuffers() const { return itemsPerBlock > 1 ? 2 : 1; }
+  int64_t queryBuffersBytes() const { return queryBuffers() * queryBytes(); }
   int64_t keyStageBytes() const { return blockKv * keyStride() * 2; }
   int64_t valueStageBytes() const { return blockKv * valueStride() * 2; }
   /// Bytes of the tiles; the swizzled ones are preceded by up to 1 KiB that
@@ -186,8 +187,6 @@ chooseMmaKernel(BlockSparseAttentionOp op, const MmaAttentionOptions &options,
   // Several query tiles per block: the wgmma kernel with two stages.
   if (config.warpgroup && config.stages == 2 && options.itemsPerBlock > 1)
     config.itemsPerBlock = options.itemsPerBlock;
-  if (options.itemsPerBlock > 1 && config.warpgroup && config.stages == 2)
-    config.queryBuffers = 2;
   // The list lives in shared memory too; its capacity is bounded here only
   // when static (a dynamic one is checked by the driver at launch).
   int64_t capacity = op.getBlockIndices().getType().getDimSize(3);
@@ -1602,15 +1601,8 @@ struct BlockSparseAttentionMmaLowering
     operands.capacity = l.dim(blockIndices, 3);
     operands.fullCapacity = l.index(0);
     if (Value fullNum = op.getFullNumBlocks()) {
-      // Read at the same list batch and head as the first pair.
-      l.checkEq(l.dim(fullNum, 0), l.dim(numBlocks, 0),
-                "full_num_blocks and num_blocks batch differ");
-      l.checkEq(l.dim(fullNum, 2), l.dim(numBlocks, 2),
-                "full_num_blocks and num_blocks query blocks differ");
-      l.commonDim({{fullNum, 0}, {op.getFullBlockIndices(), 0}},
-                  "full_num_blocks and full_block_indices batch differ");
-      l.commonDim({{fullNum, 2}, {op.getFullBlockIndices(), 2}},
-                  "full_num_blocks and full_block_indices query blocks differ");
+      checkFullListShapes(l, numBlocks, fullNum, op.getFullBlockIndices(),
+                          l.ceilDiv(shape.queryLen, config->listBlockQ));
       operands.fullCapacity = l.dim(op.getFullBlockIndices(), 3);
     }
     operands.kvBlocks = l.ceilDiv(shape.kvLen, config->listBlockKv);
@@ -1776,9 +1768,6 @@ struct AttentionMmaLowering : public OpRewritePattern<AttentionOp> {
       rewriter.eraseOp(blockMask);
       return rewriter.notifyMatchFailure(op, "the tensor-core kernel does not take it");
     };
-    std::string reason;
-    if (failed(chooseMmaKernel(sparse, options, reason)))
-      return undo();
     // The kernel's results replace the new op's uses: the attention's, now.
     rewriter.replaceAllUsesWith(op.getResults(), sparse.getResults());
     if (failed(BlockSparseAttentionMmaLowering::lower(sparse, rewriter, options))) {

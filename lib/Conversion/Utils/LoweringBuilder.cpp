@@ -84,6 +84,19 @@ void sparse_attn::checkMaskLengths(LoweringBuilder &l, Attribute mask, Value kvL
     checkMaskLengths(l, element, kvLen);
 }
 
+void sparse_attn::checkFullListShapes(LoweringBuilder &l, Value numBlocks,
+                                      Value fullNumBlocks, Value fullBlockIndices,
+                                      Value queryBlocks) {
+  l.checkEq(l.dim(fullNumBlocks, 0), l.dim(numBlocks, 0),
+            "full_num_blocks and num_blocks batch differ");
+  l.checkEq(l.dim(fullNumBlocks, 2), queryBlocks,
+            "full block lists do not have ceil(Sq / block_q) query blocks");
+  l.commonDim({{fullNumBlocks, 0}, {fullBlockIndices, 0}},
+              "full_num_blocks and full_block_indices batch differ");
+  l.commonDim({{fullNumBlocks, 2}, {fullBlockIndices, 2}},
+              "full_num_blocks and full_block_indices query blocks differ");
+}
+
 AttentionShape sparse_attn::getAttentionShape(LoweringBuilder &l, Value query, Value key,
                                         Value value, Value segmentIdsQ,
                                         Value segmentIdsKv) {
