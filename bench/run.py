@@ -7,7 +7,10 @@ Usage (on the GPU machine, repository root; artifacts from bench/build.py):
 
 Method: bf16, B = 1, Hq = 16, block 128x128; inputs drawn from N(0, 1),
 several input sets rotated when they fit in L2 (50 MB); CUDA events around
-each call, 5 warm-up calls, median of 25 timed calls. FlexAttention is
+each call replayed from a CUDA graph. Ours and FlexAttention are timed
+interleaved: each first runs for 50 ms, then 5 rounds in which each in turn
+makes about 20 ms of calls (at least 5); the median of all of a side's
+calls (SDPA: 10 ms warm-up, one round). FlexAttention is
 torch.compile(flex_attention) with BlockMask.from_kv_blocks built from the
 same lists (expanded to Hq heads) and the same mask_mod (none for random and
 dense), so both compute the same blocks. For the masked cases (causal,
@@ -44,11 +47,10 @@ HQ, BLOCK = 16, 128
 L2_BYTES = 50 * 2**20
 
 
-def time_ms(fn, inputs, warm=5, rep=25):
-    """Median of `rep` CUDA-event timings of fn over the rotated inputs.
-    Each call is replayed from a CUDA graph (captured after a warm-up call),
-    so no framework's host overhead enters anyone's time; eager calls if the
-    capture fails."""
+def replayer(fn, inputs):
+    """run(i): fn on input set i % len(inputs), replayed from a CUDA graph
+    (captured after a warm-up call), so no framework's host overhead enters
+    anyone's time; eager calls if the capture fails."""
     for args in inputs:
         fn(*args)
     torch.cuda.synchronize()
@@ -63,18 +65,40 @@ def time_ms(fn, inputs, warm=5, rep=25):
     except Exception as error:  # noqa: BLE001
         print(f"  (no CUDA graph: {str(error).splitlines()[0][:80]}; timing eager calls)")
         run = lambda i: fn(*inputs[i % len(inputs)])  # noqa: E731
-    for i in range(warm):
-        run(i)
-    torch.cuda.synchronize()
-    times = []
-    for i in range(rep):
+    return run
+
+
+def time_ms(*fns, inputs, warm_ms=50.0, round_ms=20.0, rounds=5, min_rep=5):
+    """Median CUDA-event time (ms) of each of `fns` over the rotated inputs.
+    The functions are measured in interleaved rounds (each round times every
+    function in turn, about `round_ms` of calls each, at least `min_rep`),
+    after each has run for `warm_ms`: whatever ran before (the previous
+    case's long dense SDPA calls) and clock drift weigh on all alike, not on
+    whichever is timed first."""
+    runs = [replayer(fn, inputs) for fn in fns]
+
+    def timed(run, i):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
         run(i)
         end.record()
         end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
+        return start.elapsed_time(end)
+
+    reps = []
+    for run in runs:
+        first = timed(run, 0)
+        spent, i = first, 1
+        while spent < warm_ms:
+            spent += timed(run, i)
+            i += 1
+        reps.append(max(min_rep, math.ceil(round_ms / max(first, 1e-3))))
+    times = [[] for _ in runs]
+    for _ in range(rounds):
+        for run, rep, out in zip(runs, reps, times):
+            out.extend(timed(run, i) for i in range(rep))
+    medians = [statistics.median(t) for t in times]
+    return medians if len(fns) > 1 else medians[0]
 
 
 def lists_for(mask, s, hkv, gen):
@@ -241,8 +265,8 @@ def main():
             pairs = int(member.sum()) * BLOCK * BLOCK * (HQ // member.shape[0])
             density = pairs / (HQ * s * s)
             flops = 4 * d * pairs
-            ms = time_ms(lambda a, b, c: fn(a, b, c, *lists), inputs)
-            # FlexAttention: the same lists, one per query head.
+            # FlexAttention: the same lists, one per query head; timed
+            # interleaved with ours.
             heads = HQ // num.shape[1]
             kv_num, kv_idx = flex_lists(lists[0], lists[1], heads, n)
             full_num, full_idx = (flex_lists(lists[2], lists[3], heads, n) if full is not None
@@ -251,15 +275,18 @@ def main():
                                                   BLOCK_SIZE=BLOCK, mask_mod=pair_mask(mask),
                                                   seq_lengths=(s, s))
             gqa = hkv != HQ
-            flex_ms = time_ms(lambda a, b, c: flex(a, b, c, block_mask=block_mask, enable_gqa=gqa),
-                              inputs)
+            ms, flex_ms = time_ms(
+                lambda a, b, c: fn(a, b, c, *lists),
+                lambda a, b, c: flex(a, b, c, block_mask=block_mask, enable_gqa=gqa),
+                inputs=inputs)
             sdpa = {}
             for backend, key in ((SDPBackend.FLASH_ATTENTION, "sdpa_flash_ms"),
                                  (SDPBackend.CUDNN_ATTENTION, "sdpa_cudnn_ms")):
                 try:
                     with sdpa_kernel(backend):
                         sdpa[key] = time_ms(lambda a, b, c: F.scaled_dot_product_attention(
-                            a, b, c, is_causal=mask == "causal", enable_gqa=gqa), inputs)
+                            a, b, c, is_causal=mask == "causal", enable_gqa=gqa), inputs=inputs,
+                            warm_ms=10.0, rounds=1, min_rep=10)
                 except RuntimeError as error:
                     sdpa[key] = None
                     print(f"  {key}: {str(error).splitlines()[0][:100]}")

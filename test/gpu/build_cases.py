@@ -82,6 +82,8 @@ def main():
     parser.add_argument("--chip", default="sm_90")
     parser.add_argument("--options", default="", help="other sparse-attn-to-ptx-pipeline options")
     parser.add_argument("--only", default=None, help="comma-separated titles (mma, attention, ...)")
+    parser.add_argument("--cases", default=None,
+                        help="comma-separated case numbers within each title (default: all)")
     options = parser.parse_args()
 
     captured = []
@@ -131,6 +133,8 @@ def main():
         cpu[0] = title not in GPU_ONLY
         cases = [case for cases in lists for case in cases[:options.per_file]]
         for n, case in enumerate(cases):
+            if options.cases and str(n) not in options.cases.split(","):
+                continue
             captured.clear()
             try:
                 run_case(case, np.random.default_rng(1000 + n))

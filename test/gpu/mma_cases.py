@@ -98,6 +98,17 @@ CASES = [
          full=2, mask=g.SinkWindow(4, 16), elt="bf16"),
     dict(B=1, Hq=4, Hkv=1, Sq=4096, Skv=4096, D=64, Dv=64, block=[128, 128], lists="exact",
          full="exact", mask=g.SlidingWindow(1000, 0), elt="bf16", dyn=(2,), list_dyn=(2,)),
+    # Tiles a group of rows skips (wholly masked for its warpgroup or warp, or
+    # past the keys): every block listed under band, sink and union masks,
+    # lengths that leave the last block's second kv tile empty, Sq != Skv.
+    dict(B=1, Hq=4, Hkv=1, Sq=700, Skv=700, D=128, Dv=128, block=[128, 128], lists="all",
+         mask=g.SlidingWindow(150, 20), elt="bf16"),
+    dict(B=1, Hq=2, Hkv=1, Sq=300, Skv=500, D=64, Dv=64, block=[64, 64], lists="all",
+         mask=g.SinkWindow(8, 100), elt="f16"),
+    dict(B=1, Hq=4, Hkv=2, Sq=400, Skv=400, D=128, Dv=64, block=[64, 128], lists="all",
+         mask=g.Union([g.SlidingWindow(30, 0), g.SinkWindow(16, 8)]), elt="bf16"),
+    dict(B=1, Hq=4, Hkv=1, Sq=1000, Skv=1000, D=128, Dv=128, block=[128, 128], lists="exact",
+         full="exact", mask=g.SlidingWindow(300, 0), elt="bf16"),
 ]
 
 # `attention` with static lengths on f16/bf16 goes to the same kernels through

@@ -479,6 +479,65 @@ static Value buildTileFullyAllowed(KernelBuilder &k, Attribute mask,
   return result;
 }
 
+/// Whether `mask` allows no pair of positions in [firstPos, lastPos] and keys
+/// in [firstKey, lastKey] (an i1), or null when the mask has no such test.
+/// A tile it wholly masks contributes nothing whatever the mods: `mask_mod`
+/// only narrows the mask and `score_mod` sees allowed pairs only.
+static Value buildTileWhollyMasked(KernelBuilder &k, Attribute mask,
+                                   Value firstPos, Value lastPos,
+                                   Value firstKey, Value lastKey) {
+  using P = arith::CmpIPredicate;
+  auto either = [&](Value x, Value y) -> Value {
+    return arith::OrIOp::create(k.b, k.loc, x, y);
+  };
+  if (!mask)
+    return nullptr;
+  // Every key after the last row's causal limit.
+  Value afterCausal = k.cmp(P::sgt, firstKey, lastPos);
+  if (isa<CausalAttr>(mask))
+    return afterCausal;
+  if (auto window = dyn_cast<SlidingWindowAttr>(mask))
+    return either(
+        k.cmp(P::sgt, firstKey, k.add(lastPos, clampWindow(window.getRight()))),
+        k.lt(lastKey, k.sub(firstPos, k.idx(clampWindow(window.getLeft())))));
+  if (auto sink = dyn_cast<SinkWindowAttr>(mask)) {
+    // Causal, and past the sink and outside every row's window.
+    Value pastSink = k.cmp(P::sge, firstKey, k.idx(clampWindow(sink.getSink())));
+    Value outside = k.cmp(P::sge, k.sub(firstPos, lastKey),
+                          k.idx(clampWindow(sink.getWindow())));
+    return either(afterCausal, arith::AndIOp::create(k.b, k.loc, pastSink, outside));
+  }
+  ArrayRef<Attribute> elements = getCombinedMasks(mask);
+  bool isUnion = isa<UnionAttr>(mask);
+  if (elements.empty())
+    return nullptr;
+  Value result;
+  for (Attribute element : elements) {
+    Value masked = buildTileWhollyMasked(k, element, firstPos, lastPos, firstKey, lastKey);
+    // An intersection is masked if one element masks; a union needs all.
+    if (!masked) {
+      if (!isUnion)
+        continue;
+      return nullptr;
+    }
+    result = !result ? masked
+             : isUnion ? arith::AndIOp::create(k.b, k.loc, result, masked).getResult()
+                       : either(result, masked);
+  }
+  return result;
+}
+
+/// Whether `mask` bounds each row's keys from below as well (a sliding or
+/// sink window, alone or combined): then each edge block of the band has
+/// quarters a warpgroup's rows wholly miss, and one it wholly sees.
+static bool hasLowerEdge(Attribute mask) {
+  if (auto window = dyn_cast_or_null<SlidingWindowAttr>(mask))
+    return window.getLeft() < kWindowClamp;
+  if (auto sink = dyn_cast_or_null<SinkWindowAttr>(mask))
+    return sink.getWindow() < kWindowClamp;
+  return mask && llvm::any_of(getCombinedMasks(mask), hasLowerEdge);
+}
+
 /// Everything the kernel body reads from the host side.
 struct KernelOperands {
   Value query, key, value, numBlocks, blockIndices, output, lse; // memrefs
@@ -526,6 +585,10 @@ private:
 
   // Per-thread positions.
   Value tid, warp, lane, group, quad, batch, head, kvHead, queryStart;
+  // The warp index as lane 0 has it: the same value, which the assembler
+  // then knows to be uniform over the warp, so that a branch on it around
+  // tensor-core ops is not compiled as a divergent one.
+  Value uniformWarp;
   // A lane's place in the 8x8 matrices of an ldmatrix x4 (mma.sync kernel).
   Value laneRow, laneHalf, laneQuarter;
   // Shared memory views: padded tiles (mma.sync), or one array of the
@@ -591,6 +654,35 @@ private:
   };
   int64_t rowsPerThread() const { return 2 * c.rowTiles; }
   int64_t accPerRowTile() const { return c.valueDim / 8 * 4; }
+
+  /// The first and last query rows (inside queryLen) of the rows this
+  /// thread's warpgroup (wgmma) or warp (mma.sync) computes: the unit whose
+  /// tensor-core ops may branch together.
+  /// Without per-group tile tests (see perGroupTiles), the block's rows.
+  std::pair<Value, Value> groupRows() {
+    int64_t rows = c.warpgroup ? 64 * c.rowTiles : 16 * c.rowTiles;
+    if (!perGroupTiles())
+      return {queryStart,
+              k.sub(k.min(k.add(queryStart, c.blockQ), ops.queryLen), k.idx(1))};
+    Value first =
+        k.add(queryStart, k.mul(c.warpgroup ? k.div(uniformWarp, 4) : uniformWarp, rows));
+    Value last = k.sub(k.min(k.add(first, k.idx(rows)), ops.queryLen), k.idx(1));
+    return {first, last};
+  }
+  /// Whether tiles are tested per group of rows (fully allowed, skipped)
+  /// rather than per block: only under masks with a lower edge, where two of
+  /// a band's edge blocks' quarters are skipped and two take the fast path
+  /// (sliding windows 2-3% faster at D = 128, 1024-key window). Elsewhere the
+  /// test costs more than it saves (causal 1-3% slower; bench/results/
+  /// experiments-2026-12-02/README.md, run14).
+  bool perGroupTiles() const {
+    return c.warpgroup && c.rowTiles == 1 && hasLowerEdge(ops.rules.mask);
+  }
+  /// Whether the kv tile at `kvStart` contributes nothing to this thread's
+  /// group of rows (all its keys past kvLen, or the mask allows none of its
+  /// pairs and it is not part of a listed full block), or null when that
+  /// cannot be told per tile or is not tested (see perGroupTiles).
+  Value tileSkipped(KernelBuilder &tk, Value kvStart, Value listedFull);
 
   /// The query row of a thread's `r`-th row.
   Value threadRow(int64_t r) {
@@ -1044,7 +1136,8 @@ MmaAttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
     flat.append(fragment);
   // Tiles inside the keys and wholly allowed (by a structural mask without
   // mods, or as a listed full block without a score_mod) skip the per-pair
-  // rules; the branch is uniform over the block. `listedFull` (null without
+  // rules; the branch is uniform over the group of rows (warpgroup or
+  // warp) whose tensor-core ops run together. `listedFull` (null without
   // full lists) also lets the per-pair rules allow every in-bounds pair.
   Value lastTileKey = k.add(kvStart, c.blockKv - 1);
   Value fullTile = k.lt(lastTileKey, ops.kvLen);
@@ -1053,11 +1146,11 @@ MmaAttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
   } else if (ops.rules.mask || ops.rules.maskMod) {
     Value allowed;
     if (ops.rules.mask && !ops.rules.maskMod) {
+      // Over the rows of this thread's group: the branch is uniform there.
       Value offset = k.sub(ops.kvLen, ops.queryLen);
-      Value firstPos = k.add(queryStart, offset);
-      Value lastRow = k.sub(k.min(k.add(queryStart, c.blockQ), ops.queryLen), k.idx(1));
-      allowed = buildTileFullyAllowed(k, ops.rules.mask, firstPos, k.add(lastRow, offset),
-                                      kvStart, lastTileKey);
+      auto [firstRow, lastRow] = groupRows();
+      allowed = buildTileFullyAllowed(k, ops.rules.mask, k.add(firstRow, offset),
+                                      k.add(lastRow, offset), kvStart, lastTileKey);
     }
     if (listedFull)
       allowed = allowed ? arith::OrIOp::create(b, loc, allowed, listedFull).getResult()
@@ -1226,6 +1319,28 @@ MmaAttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
   return next;
 }
 
+Value MmaAttentionKernel::tileSkipped(KernelBuilder &tk, Value kvStart, Value listedFull) {
+  if (!perGroupTiles())
+    return nullptr;
+  Value pastKeys = tk.cmp(arith::CmpIPredicate::sge, kvStart, ops.kvLen);
+  if (!ops.rules.mask)
+    return pastKeys;
+  Value offset = tk.sub(ops.kvLen, ops.queryLen);
+  auto [firstRow, lastRow] = groupRows();
+  Value masked = buildTileWhollyMasked(tk, ops.rules.mask, tk.add(firstRow, offset),
+                                       tk.add(lastRow, offset), kvStart,
+                                       tk.add(kvStart, c.blockKv - 1));
+  if (!masked)
+    return pastKeys;
+  // A listed full block's pairs are allowed whatever the mask says.
+  if (listedFull)
+    masked = arith::AndIOp::create(
+        tk.b, tk.loc, masked,
+        arith::XOrIOp::create(tk.b, tk.loc, listedFull,
+                              arith::ConstantIntOp::create(tk.b, tk.loc, 1, 1)));
+  return arith::OrIOp::create(tk.b, tk.loc, pastKeys, masked);
+}
+
 void MmaAttentionKernel::writeResults(const State &state) {
   OpBuilder &b = k.b;
   Location loc = k.loc;
@@ -1271,6 +1386,14 @@ LogicalResult MmaAttentionKernel::build() {
   gpu::KernelDim3 threadIds = launch.getThreadIds();
   tid = threadIds.x;
   warp = k.div(tid, kWarpSize);
+  if (perGroupTiles()) {
+    Type i32 = b.getI32Type();
+    Value word = arith::IndexCastOp::create(b, loc, i32, warp);
+    Value first = gpu::ShuffleOp::create(b, loc, word, int32_t(0), int32_t(kWarpSize),
+                                         gpu::ShuffleMode::IDX)
+                      .getShuffleResult();
+    uniformWarp = arith::IndexCastOp::create(b, loc, b.getIndexType(), first);
+  }
   lane = k.rem(tid, kWarpSize);
   group = k.div(lane, 4);
   quad = k.rem(lane, 4);
@@ -1520,13 +1643,31 @@ MmaAttentionKernel::buildItem(const ItemInput &in) {
         }
         Value listedFull =
             fullBlocks ? lk.lt(lk.div(tile, subTiles), fullBlocks) : Value();
+        // A tile that contributes nothing to this group's rows (the masked
+        // quarter of a band's edge block, keys past the end) is skipped: its
+        // products too, under a branch uniform over the group.
+        Value skipped = tileSkipped(lk, kvStart, listedFull);
+        if (!skipped) {
+          FailureOr<State> updated = processTile(kvStart, stage, listedFull, fromValues(args));
+          failedTile |= failed(updated);
+          scf::YieldOp::create(lb, ll, succeeded(updated) ? values(*updated) : SmallVector<Value>(args));
+          return;
+        }
+        auto ifSkip = scf::IfOp::create(lb, ll, args.getTypes(), skipped,
+                                        /*withElseRegion=*/true);
+        OpBuilder::InsertionGuard guard(lb);
+        lb.setInsertionPointToStart(ifSkip.thenBlock());
+        scf::YieldOp::create(lb, ll, args);
+        lb.setInsertionPointToStart(ifSkip.elseBlock());
         FailureOr<State> updated = processTile(kvStart, stage, listedFull, fromValues(args));
         if (failed(updated)) {
           failedTile = true;
           scf::YieldOp::create(lb, ll, args);
-          return;
+        } else {
+          scf::YieldOp::create(lb, ll, values(*updated));
         }
-        scf::YieldOp::create(lb, ll, values(*updated));
+        lb.setInsertionPointAfter(ifSkip);
+        scf::YieldOp::create(lb, ll, ifSkip.getResults());
       });
   if (failedTile)
     return failure();
