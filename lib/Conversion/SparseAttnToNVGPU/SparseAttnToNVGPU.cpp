@@ -434,6 +434,29 @@ public:
   }
 };
 
+/// A tile test of a combined mask from its elements' tests (null: an element
+/// without one): `disjunctive`, the or of those that have one; otherwise the
+/// and of all, null if one has none. Null for masks that combine nothing.
+static Value combineTileTests(KernelBuilder &k, Attribute mask, bool disjunctive,
+                              function_ref<Value(Attribute)> test) {
+  ArrayRef<Attribute> elements = getCombinedMasks(mask);
+  if (elements.empty())
+    return nullptr;
+  Value result;
+  for (Attribute element : elements) {
+    Value holds = test(element);
+    if (!holds) {
+      if (disjunctive)
+        continue;
+      return nullptr;
+    }
+    result = !result       ? holds
+             : disjunctive ? arith::OrIOp::create(k.b, k.loc, result, holds).getResult()
+                           : arith::AndIOp::create(k.b, k.loc, result, holds).getResult();
+  }
+  return result;
+}
+
 /// Whether `mask` allows every pair of positions in [firstPos, lastPos] and
 /// keys in [firstKey, lastKey] (an i1, uniform over the thread block), or
 /// null when the mask has no such test (neighborhoods, documents): those
@@ -459,24 +482,10 @@ static Value buildTileFullyAllowed(KernelBuilder &k, Attribute mask,
     return both(k.cmp(P::sle, lastKey, firstPos),
                 arith::OrIOp::create(k.b, k.loc, inSink, inWindow));
   }
-  ArrayRef<Attribute> elements = getCombinedMasks(mask);
-  bool isUnion = isa<UnionAttr>(mask);
-  if (elements.empty())
-    return nullptr;
-  Value result;
-  for (Attribute element : elements) {
-    Value full = buildTileFullyAllowed(k, element, firstPos, lastPos, firstKey, lastKey);
-    // A union is full if one element is; an intersection needs all.
-    if (!full) {
-      if (isUnion)
-        continue;
-      return nullptr;
-    }
-    result = !result ? full
-                     : isUnion ? arith::OrIOp::create(k.b, k.loc, result, full).getResult()
-                               : both(result, full);
-  }
-  return result;
+  // A union is full if one element is; an intersection needs all.
+  return combineTileTests(k, mask, /*disjunctive=*/isa<UnionAttr>(mask), [&](Attribute element) {
+    return buildTileFullyAllowed(k, element, firstPos, lastPos, firstKey, lastKey);
+  });
 }
 
 /// Whether `mask` allows no pair of positions in [firstPos, lastPos] and keys
@@ -507,24 +516,10 @@ static Value buildTileWhollyMasked(KernelBuilder &k, Attribute mask,
                           k.idx(clampWindow(sink.getWindow())));
     return either(afterCausal, arith::AndIOp::create(k.b, k.loc, pastSink, outside));
   }
-  ArrayRef<Attribute> elements = getCombinedMasks(mask);
-  bool isUnion = isa<UnionAttr>(mask);
-  if (elements.empty())
-    return nullptr;
-  Value result;
-  for (Attribute element : elements) {
-    Value masked = buildTileWhollyMasked(k, element, firstPos, lastPos, firstKey, lastKey);
-    // An intersection is masked if one element masks; a union needs all.
-    if (!masked) {
-      if (!isUnion)
-        continue;
-      return nullptr;
-    }
-    result = !result ? masked
-             : isUnion ? arith::AndIOp::create(k.b, k.loc, result, masked).getResult()
-                       : either(result, masked);
-  }
-  return result;
+  // An intersection is masked if one element masks; a union needs all.
+  return combineTileTests(k, mask, /*disjunctive=*/!isa<UnionAttr>(mask), [&](Attribute element) {
+    return buildTileWhollyMasked(k, element, firstPos, lastPos, firstKey, lastKey);
+  });
 }
 
 /// Whether `mask` bounds each row's keys from below as well (a sliding or
@@ -672,9 +667,9 @@ private:
   /// Whether tiles are tested per group of rows (fully allowed, skipped)
   /// rather than per block: only under masks with a lower edge, where two of
   /// a band's edge blocks' quarters are skipped and two take the fast path
-  /// (sliding windows 2-3% faster at D = 128, 1024-key window). Elsewhere the
-  /// test costs more than it saves (causal 1-3% slower; bench/results/
-  /// experiments-2026-12-02/README.md, run14).
+  /// (sliding windows 0-3% faster at D = 128, 1024-key window). Elsewhere the
+  /// test costs more than it saves (causal 1-3% slower; docs/performance.md,
+  /// runs 14-15 of bench/results/experiments-2026-12-02).
   bool perGroupTiles() const {
     return c.warpgroup && c.rowTiles == 1 && hasLowerEdge(ops.rules.mask);
   }
@@ -1650,7 +1645,8 @@ MmaAttentionKernel::buildItem(const ItemInput &in) {
         if (!skipped) {
           FailureOr<State> updated = processTile(kvStart, stage, listedFull, fromValues(args));
           failedTile |= failed(updated);
-          scf::YieldOp::create(lb, ll, succeeded(updated) ? values(*updated) : SmallVector<Value>(args));
+          scf::YieldOp::create(lb, ll,
+                               succeeded(updated) ? values(*updated) : SmallVector<Value>(args));
           return;
         }
         auto ifSkip = scf::IfOp::create(lb, ll, args.getTypes(), skipped,
