@@ -499,12 +499,12 @@ static Value buildTileWhollyMasked(KernelBuilder &k, Attribute mask,
   auto either = [&](Value x, Value y) -> Value {
     return arith::OrIOp::create(k.b, k.loc, x, y);
   };
+  // Every key after the last row's causal limit.
+  auto afterCausal = [&] { return k.cmp(P::sgt, firstKey, lastPos); };
   if (!mask)
     return nullptr;
-  // Every key after the last row's causal limit.
-  Value afterCausal = k.cmp(P::sgt, firstKey, lastPos);
   if (isa<CausalAttr>(mask))
-    return afterCausal;
+    return afterCausal();
   if (auto window = dyn_cast<SlidingWindowAttr>(mask))
     return either(
         k.cmp(P::sgt, firstKey, k.add(lastPos, clampWindow(window.getRight()))),
@@ -514,7 +514,7 @@ static Value buildTileWhollyMasked(KernelBuilder &k, Attribute mask,
     Value pastSink = k.cmp(P::sge, firstKey, k.idx(clampWindow(sink.getSink())));
     Value outside = k.cmp(P::sge, k.sub(firstPos, lastKey),
                           k.idx(clampWindow(sink.getWindow())));
-    return either(afterCausal, arith::AndIOp::create(k.b, k.loc, pastSink, outside));
+    return either(afterCausal(), arith::AndIOp::create(k.b, k.loc, pastSink, outside));
   }
   // An intersection is masked if one element masks; a union needs all.
   return combineTileTests(k, mask, /*disjunctive=*/!isa<UnionAttr>(mask), [&](Attribute element) {
@@ -1641,29 +1641,21 @@ MmaAttentionKernel::buildItem(const ItemInput &in) {
         // A tile that contributes nothing to this group's rows (the masked
         // quarter of a band's edge block, keys past the end) is skipped: its
         // products too, under a branch uniform over the group.
-        Value skipped = tileSkipped(lk, kvStart, listedFull);
-        if (!skipped) {
-          FailureOr<State> updated = processTile(kvStart, stage, listedFull, fromValues(args));
-          failedTile |= failed(updated);
-          scf::YieldOp::create(lb, ll,
-                               succeeded(updated) ? values(*updated) : SmallVector<Value>(args));
-          return;
-        }
-        auto ifSkip = scf::IfOp::create(lb, ll, args.getTypes(), skipped,
-                                        /*withElseRegion=*/true);
-        OpBuilder::InsertionGuard guard(lb);
-        lb.setInsertionPointToStart(ifSkip.thenBlock());
-        scf::YieldOp::create(lb, ll, args);
-        lb.setInsertionPointToStart(ifSkip.elseBlock());
-        FailureOr<State> updated = processTile(kvStart, stage, listedFull, fromValues(args));
-        if (failed(updated)) {
-          failedTile = true;
+        scf::IfOp ifSkip;
+        if (Value skipped = tileSkipped(lk, kvStart, listedFull)) {
+          ifSkip = scf::IfOp::create(lb, ll, args.getTypes(), skipped, /*withElseRegion=*/true);
+          lb.setInsertionPointToStart(ifSkip.thenBlock());
           scf::YieldOp::create(lb, ll, args);
-        } else {
-          scf::YieldOp::create(lb, ll, values(*updated));
+          lb.setInsertionPointToStart(ifSkip.elseBlock());
         }
-        lb.setInsertionPointAfter(ifSkip);
-        scf::YieldOp::create(lb, ll, ifSkip.getResults());
+        FailureOr<State> updated = processTile(kvStart, stage, listedFull, fromValues(args));
+        failedTile |= failed(updated);
+        scf::YieldOp::create(lb, ll,
+                             succeeded(updated) ? values(*updated) : SmallVector<Value>(args));
+        if (ifSkip) {
+          lb.setInsertionPointAfter(ifSkip);
+          scf::YieldOp::create(lb, ll, ifSkip.getResults());
+        }
       });
   if (failedTile)
     return failure();
