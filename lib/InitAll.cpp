@@ -10,6 +10,7 @@
 #include "SparseAttn/IR/SparseAttnDialect.h"
 #include "SparseAttn/Pipelines/Pipelines.h"
 #include "SparseAttn/Transforms/Passes.h"
+#include "SparseAttn/Utils/MaskLowering.h"
 
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
 #include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
@@ -70,6 +71,8 @@ void sparse_attn::registerSparseAttnDialects(DialectRegistry &registry) {
                   LLVM::LLVMDialect, math::MathDialect, memref::MemRefDialect,
                   NVVM::NVVMDialect, nvgpu::NVGPUDialect, scf::SCFDialect,
                   tensor::TensorDialect, ub::UBDialect, vector::VectorDialect>();
+  // How each mask lowers: every lowering of the dialect asks it.
+  sparse_attn::registerMaskLoweringInterfaceExternalModels(registry);
   // One-shot bufferization and ownership-based deallocation of the lowered
   // IR need these models.
   arith::registerBufferizableOpInterfaceExternalModels(registry);

@@ -139,8 +139,7 @@ static LogicalResult verifyLengthAttr(Operation *op, StringRef name,
   return success();
 }
 
-/// Reads `block = [block_q, block_kv]` (arity is checked by ODS).
-static std::pair<int64_t, int64_t> getBlockSizes(ArrayAttr block) {
+BlockSizes sparse_attn::getBlockSizes(ArrayAttr block) {
   return {cast<IntegerAttr>(block[0]).getInt(),
           cast<IntegerAttr>(block[1]).getInt()};
 }
@@ -538,7 +537,7 @@ LogicalResult BlockMaskOp::fold(FoldAdaptor,
     if (!indicesType.hasStaticShape() ||
         indicesType.getNumElements() > kMaxFoldedElements)
       return failure();
-  auto [blockQ, blockKv] = getBlockSizes(getBlock());
+  auto [blockQ, blockKv] = getBlockSizes();
   FailureOr<BlockLists> lists =
       computeBlockLists(getMaskAttr(), getQLenAttr().getInt(),
                         getKvLenAttr().getInt(), blockQ, blockKv);

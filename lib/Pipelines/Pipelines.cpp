@@ -8,6 +8,7 @@
 
 #include "SparseAttn/Conversion/Passes.h"
 #include "SparseAttn/Transforms/Passes.h"
+#include "SparseAttn/Transforms/Transforms.h"
 
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
@@ -36,6 +37,7 @@
 #include "mlir/Transforms/Passes.h"
 
 using namespace mlir;
+using namespace mlir::sparse_attn;
 
 /// One-shot bufferization of whole modules: functions take and return plain
 /// (identity-layout) memrefs, so callers see C-compatible descriptors. With
@@ -86,19 +88,66 @@ void sparse_attn::buildSparseAttnToLLVMCPUPipeline(OpPassManager &pm) {
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
-void sparse_attn::buildSparseAttnToGPUKernelsPipeline(
-    OpPassManager &pm, const SparseAttnToPTXOptions &options) {
+/// The kernel problem an `attention` op would be as block_sparse_attention
+/// in `form`.
+static MmaKernelProblem getAttentionKernelProblem(AttentionOp op,
+                                            const BlockSparseForm &form) {
+  MmaKernelProblem problem;
+  problem.elementType = op.getQuery().getType().getElementType();
+  problem.outputElementType = op.getOutput().getType().getElementType();
+  problem.headDim = op.getQuery().getType().getDimSize(3);
+  problem.valueDim = op.getValue().getType().getDimSize(3);
+  problem.mask = op.getMaskAttr();
+  problem.listBlockQ = form.blockQ;
+  problem.listBlockKv = form.blockKv;
+  problem.capacity = form.capacity;
+  problem.fullCapacity = form.fullCapacity;
+  return problem;
+}
+
+/// Where a pipeline's errors go when its caller gives no handler.
+static void printError(const Twine &message) {
+  llvm::errs() << message << "\n";
+}
+
+LogicalResult sparse_attn::buildSparseAttnToGPUKernelsPipeline(
+    OpPassManager &pm, const SparseAttnToPTXOptions &options,
+    function_ref<void(const Twine &)> emitError) {
+  if (!emitError)
+    emitError = printError;
   pm.addPass(createCanonicalizerPass());
   if (options.tensorCores) {
-    ConvertSparseAttnToNVGPUPassOptions mmaOptions;
-    mmaOptions.chip = options.chip;
-    mmaOptions.blockQ = options.mmaBlockQ;
-    mmaOptions.blockKv = options.mmaBlockKv;
-    mmaOptions.warpgroupRows = options.mmaWarpgroupRows;
-    mmaOptions.itemsPerBlock = options.mmaItemsPerBlock;
-    mmaOptions.blocksPerSM = options.mmaBlocksPerSM;
-    mmaOptions.attention = options.tensorCoreAttention;
-    pm.addNestedPass<func::FuncOp>(createConvertSparseAttnToNVGPUPass(mmaOptions));
+    // The conversion's options travel as its own text, with the pipeline's
+    // chip: the pass defines and checks them.
+    StringRef nvgpuText = options.nvgpuOptions;
+    for (StringRef token : llvm::split(nvgpuText, ' '))
+      if (token.starts_with("chip=")) {
+        emitError("sparse-attn-to-ptx-pipeline: set chip on the pipeline, "
+                  "not in nvgpu-options");
+        return failure();
+      }
+    std::string nvgpuOptions = ("chip=" + options.chip + " " + nvgpuText).str();
+    FailureOr<MmaAttentionOptions> mmaOptions =
+        parseMmaAttentionOptions(nvgpuOptions, emitError);
+    if (failed(mmaOptions))
+      return failure();
+    if (options.tensorCoreAttention) {
+      // attention ops the kernel takes become block_sparse_attention over
+      // their mask's blocks; the others stay for the general path.
+      AttentionToBlockSparseOptions rewrite;
+      rewrite.filter = [mma = *mmaOptions](AttentionOp op,
+                                           const BlockSparseForm &form) {
+        return isMmaKernelSupported(getAttentionKernelProblem(op, form), mma);
+      };
+      pm.addNestedPass<func::FuncOp>(
+          createSparseAttnAttentionToBlockSparsePass(rewrite));
+    }
+    std::unique_ptr<Pass> nvgpu = createConvertSparseAttnToNVGPUPass();
+    if (failed(nvgpu->initializeOptions(nvgpuOptions, [](const Twine &) {
+          return failure();
+        })))
+      return failure();
+    pm.addNestedPass<func::FuncOp>(std::move(nvgpu));
     // The tensor-core kernels leave the host function before the general
     // path's passes (which map loops to blocks and threads) run over it.
     pm.addPass(createGpuKernelOutliningPass());
@@ -131,6 +180,7 @@ void sparse_attn::buildSparseAttnToGPUKernelsPipeline(
   pm.addPass(createGpuKernelOutliningPass());
   // Kernels compute exp/log/tanh in arith: no libdevice, no CUDA needed.
   pm.addNestedPass<gpu::GPUModuleOp>(createSparseAttnApproximateMathPass());
+  return success();
 }
 
 void sparse_attn::buildSparseAttnGPUToPTXPipeline(
@@ -144,18 +194,39 @@ void sparse_attn::buildSparseAttnGPUToPTXPipeline(
   gpu::buildLowerToNVVMPassPipeline(pm, nvvmOptions);
 }
 
-void sparse_attn::buildSparseAttnToPTXPipeline(
-    OpPassManager &pm, const SparseAttnToPTXOptions &options) {
-  buildSparseAttnToGPUKernelsPipeline(pm, options);
+LogicalResult sparse_attn::buildSparseAttnToPTXPipeline(
+    OpPassManager &pm, const SparseAttnToPTXOptions &options,
+    function_ref<void(const Twine &)> emitError) {
+  if (failed(buildSparseAttnToGPUKernelsPipeline(pm, options, emitError)))
+    return failure();
   buildSparseAttnGPUToPTXPipeline(pm, options);
+  return success();
 }
 
 void sparse_attn::registerSparseAttnPipelines() {
-  PassPipelineRegistration<SparseAttnToPTXOptions>(
+  // Registered by hand (not PassPipelineRegistration) so that options the
+  // passes reject fail the pipeline's parse with their message.
+  registerPassPipeline(
       "sparse-attn-to-ptx-pipeline",
       "Lower sparse_attn on tensors to host code with gpu.launch_func and "
-      "the kernels as PTX in gpu.binary ops (option chip = sm_80 | sm_90 | sm_90a)",
-      buildSparseAttnToPTXPipeline);
+      "the kernels as PTX in gpu.binary ops (option chip = sm_80 | sm_90 | "
+      "sm_90a)",
+      [](OpPassManager &pm, StringRef text,
+         function_ref<LogicalResult(const Twine &)> errorHandler) {
+        SparseAttnToPTXOptions options;
+        std::string errors;
+        llvm::raw_string_ostream errorStream(errors);
+        if (failed(options.parseFromString(text, errorStream)))
+          return errorHandler(errors);
+        std::string message;
+        if (failed(buildSparseAttnToPTXPipeline(
+                pm, options, [&](const Twine &why) { message = why.str(); })))
+          return errorHandler(message);
+        return success();
+      },
+      [](function_ref<void(const mlir::detail::PassOptions &)> optionHandler) {
+        optionHandler(SparseAttnToPTXOptions());
+      });
   PassPipelineRegistration<>(
       "sparse-attn-to-llvm-cpu-pipeline",
       "Lower sparse_attn on tensors to the LLVM dialect for the host CPU "

@@ -8,6 +8,9 @@
 
 #include "SparseAttn/Target/LaunchPlan.h"
 
+#include "SparseAttn/IR/SparseAttnDialect.h"
+
+
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
@@ -23,6 +26,29 @@ using namespace mlir::sparse_attn;
 using llvm::json::Array;
 using llvm::json::Object;
 using Json = llvm::json::Value;
+
+/// The configuration a tensor-core kernel recorded on its gpu.func
+/// (`sparse_attn.mma_kernel`, see sparse-attn-kernel-limits) as JSON; null
+/// for the general path's kernels.
+static Json kernelConfig(gpu::LaunchFuncOp launch) {
+  auto func = SymbolTable::lookupNearestSymbolFrom<gpu::GPUFuncOp>(
+      launch, launch.getKernel());
+  DictionaryAttr config =
+      func ? sparse_attn::SparseAttnDialect::MmaKernelAttrHelper(
+                 launch.getContext())
+                 .getAttr(func)
+           : DictionaryAttr();
+  if (!config)
+    return nullptr;
+  Object object;
+  for (NamedAttribute entry : config) {
+    if (auto integer = dyn_cast<IntegerAttr>(entry.getValue()))
+      object[entry.getName().getValue()] = integer.getInt();
+    else if (auto text = dyn_cast<StringAttr>(entry.getValue()))
+      object[entry.getName().getValue()] = text.getValue().str();
+  }
+  return Json(std::move(object));
+}
 
 namespace {
 
@@ -405,6 +431,7 @@ private:
           }
           launches.push_back(Object{{"module", launch.getKernelModuleName().getValue().str()},
                                     {"kernel", launch.getKernelName().getValue().str()},
+                                    {"config", kernelConfig(launch)},
                                     {"grid", Array(*grid)},
                                     {"block", Array(*block)},
                                     {"shared_memory", sharedMemory},

@@ -8,11 +8,11 @@
 
 #include "SparseAttn/Transforms/Passes.h"
 
-#include "SparseAttn/Conversion/LoweringBuilder.h"
-#include "SparseAttn/Conversion/MaskPredicate.h"
 #include "SparseAttn/IR/MaskUtils.h"
 #include "SparseAttn/IR/SparseAttnOps.h"
 #include "SparseAttn/Transforms/TileConfig.h"
+#include "SparseAttn/Utils/LoweringBuilder.h"
+#include "SparseAttn/Utils/MaskLowering.h"
 
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -31,46 +31,6 @@ namespace {
 
 using utils::IteratorType;
 constexpr double kNegInf = -INFINITY;
-
-//===----------------------------------------------------------------------===//
-// Key ranges of a query tile
-//===----------------------------------------------------------------------===//
-
-/// [lo, hi) covering every key a query at a position in [first, last] may
-/// see under `mask` (before clamping to [0, Skv)). Masks without a simple
-/// band (document, neighborhood) cover everything.
-static std::pair<Value, Value> buildKeyHull(OpBuilder &b, Location loc,
-                                            Attribute mask, Value first,
-                                            Value last, Value kvLen) {
-  auto c = [&](int64_t value) -> Value {
-    return arith::ConstantIndexOp::create(b, loc, value);
-  };
-  Value zero = c(0);
-  if (isa_and_nonnull<CausalAttr, SinkWindowAttr>(mask))
-    return {zero, arith::AddIOp::create(b, loc, last, c(1))};
-  if (auto window = dyn_cast_or_null<SlidingWindowAttr>(mask)) {
-    Value lo = arith::SubIOp::create(b, loc, first, c(clampWindow(window.getLeft())));
-    Value reach = c(clampWindow(window.getRight()) + 1);
-    Value hi = arith::AddIOp::create(b, loc, last, reach);
-    return {lo, hi};
-  }
-  ArrayRef<Attribute> elements = getCombinedMasks(mask);
-  bool isUnion = isa_and_nonnull<UnionAttr>(mask);
-  if (elements.empty())
-    return {zero, kvLen};
-  auto [lo, hi] = buildKeyHull(b, loc, elements.front(), first, last, kvLen);
-  for (Attribute element : elements.drop_front()) {
-    auto [elementLo, elementHi] = buildKeyHull(b, loc, element, first, last, kvLen);
-    if (isUnion) {
-      lo = arith::MinSIOp::create(b, loc, lo, elementLo);
-      hi = arith::MaxSIOp::create(b, loc, hi, elementHi);
-    } else {
-      lo = arith::MaxSIOp::create(b, loc, lo, elementLo);
-      hi = arith::MinSIOp::create(b, loc, hi, elementHi);
-    }
-  }
-  return {lo, hi};
-}
 
 //===----------------------------------------------------------------------===//
 // One attention op, tiled
@@ -143,9 +103,9 @@ buildKvTileUpdate(LoweringBuilder &l, const TileProblem &p, Value batch,
                   Value kvStart, bool fullBlock, const SoftmaxState &state) {
   const AttentionShape &shape = p.shape;
   int64_t blockQ = p.config.blockQ, blockKv = p.config.blockKv;
-  Value remaining = arith::SubIOp::create(l.b, l.loc, shape.kvLen, kvStart);
-  Value kvRows = arith::MinSIOp::create(l.b, l.loc, l.index(blockKv), remaining);
-  Value kvHead = arith::DivUIOp::create(l.b, l.loc, head,
+  Value remaining = arith::SubIOp::create(l.builder, l.loc, shape.kvLen, kvStart);
+  Value kvRows = arith::MinSIOp::create(l.builder, l.loc, l.index(blockKv), remaining);
+  Value kvHead = arith::DivUIOp::create(l.builder, l.loc, head,
                                         l.index(shape.groupSize()));
   Value keyTile =
       extractPaddedTile(l, p.key, batch, kvHead, kvStart, kvRows, blockKv);
@@ -170,7 +130,7 @@ buildKvTileUpdate(LoweringBuilder &l, const TileProblem &p, Value batch,
   Value allowedInit = l.empty({l.index(blockQ), l.index(blockKv)}, l.i1());
   bool failedMask = false;
   auto masked = linalg::GenericOp::create(
-      l.b, l.loc, TypeRange{dots.getType(), allowedInit.getType()}, ValueRange{},
+      l.builder, l.loc, TypeRange{dots.getType(), allowedInit.getType()}, ValueRange{},
       ValueRange{dots, allowedInit}, SmallVector<AffineMap>{all2, all2},
       SmallVector<IteratorType>{kPar, kPar},
       [&](OpBuilder &b, Location loc, ValueRange args) {
@@ -414,7 +374,7 @@ static FailureOr<SoftmaxState>
 visitKeyRangeTiles(const TileProblem &p, LoweringBuilder &l, Value,
                    Value, Value, Value queryStart, Value queryRows,
                    const SoftmaxState &initial, TileUpdateFn update) {
-  OpBuilder &b = l.b;
+  OpBuilder &b = l.builder;
   const AttentionShape &shape = p.shape;
   int64_t blockKv = p.config.blockKv;
   // Positions of the tile's first and last rows (bottom-right aligned).
@@ -423,8 +383,7 @@ visitKeyRangeTiles(const TileProblem &p, LoweringBuilder &l, Value,
   Value lastRow = arith::SubIOp::create(
       b, l.loc, arith::AddIOp::create(b, l.loc, queryStart, queryRows), l.index(1));
   Value last = arith::AddIOp::create(b, l.loc, lastRow, offset);
-  auto [hullLo, hullHi] =
-      buildKeyHull(b, l.loc, p.mask, first, last, shape.kvLen);
+  auto [hullLo, hullHi] = buildKeyHull(l, p.mask, first, last, shape.kvLen);
   Value zero = l.index(0);
   Value lo = arith::MinSIOp::create(
       b, l.loc, arith::MaxSIOp::create(b, l.loc, hullLo, zero), shape.kvLen);
@@ -459,7 +418,7 @@ static FailureOr<SoftmaxState>
 visitListedTiles(const TileProblem &p, const BlockListOperands &lists,
                  LoweringBuilder &l, Value batch, Value head, Value queryTileIndex,
                  Value, Value, const SoftmaxState &initial, TileUpdateFn update) {
-  OpBuilder &b = l.b;
+  OpBuilder &b = l.builder;
   const AttentionShape &shape = p.shape;
   auto indicesType = cast<RankedTensorType>(lists.blockIndices.getType());
   int64_t listHeads = indicesType.getDimSize(1);
@@ -637,7 +596,7 @@ struct SparseAttnTilePass
   LogicalResult tileOne(IRRewriter &rewriter, OpTy op, const ChipInfo &chipInfo) {
     constexpr bool isBlockSparse = std::is_same_v<OpTy, BlockSparseAttentionOp>;
     MaskAttrInterface mask = op.getMaskAttr();
-    if (mask && !isMaskLowerable(mask))
+    if (!hasMaskLowering(mask))
       return op.emitOpError() << "mask " << mask << " cannot be tiled";
     auto queryType = op.getQuery().getType();
     AttentionTileProblem problem;
@@ -650,9 +609,9 @@ struct SparseAttnTilePass
     problem.requestedBlockKv = blockKv;
     problem.requestedStages = stages;
     if constexpr (isBlockSparse) {
-      ArrayRef<Attribute> block = op.getBlock().getValue();
-      problem.fixedBlockQ = cast<IntegerAttr>(block[0]).getInt();
-      problem.fixedBlockKv = cast<IntegerAttr>(block[1]).getInt();
+      BlockSizes block = op.getBlockSizes();
+      problem.fixedBlockQ = block.query;
+      problem.fixedBlockKv = block.kv;
     }
     FailureOr<AttentionTileConfig> config = chooseAttentionTile(
         chipInfo, problem, [&] { return op.emitOpError(); });

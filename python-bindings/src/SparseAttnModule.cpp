@@ -57,6 +57,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <unistd.h>
 #include <vector>
 
 namespace py = pybind11;
@@ -476,6 +477,34 @@ struct Compiled {
 // compile_gpu
 //===----------------------------------------------------------------------===//
 
+/// Runs `body` with the process's stderr (where LLVM's option parser writes
+/// what it rejects) sent to a temporary file; returns what was written.
+std::string captureStderr(function_ref<void()> body) {
+  llvm::errs().flush();
+  std::fflush(stderr);
+  std::FILE *capture = std::tmpfile();
+  int saved = capture ? dup(2) : -1;
+  if (saved < 0) {
+    if (capture)
+      std::fclose(capture);
+    body();
+    return "";
+  }
+  dup2(fileno(capture), 2);
+  body();
+  llvm::errs().flush();
+  std::fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  std::string text;
+  std::rewind(capture);
+  char buffer[512];
+  for (size_t n; (n = std::fread(buffer, 1, sizeof(buffer), capture)) > 0;)
+    text.append(buffer, n);
+  std::fclose(capture);
+  return text;
+}
+
 /// Compiles @funcName for a GPU: returns {"plan": JSON text of the launch
 /// plan, "modules": {name: PTX}}. The inputs are marked read-only, as for
 /// run_cpu (the runtime passes the caller's tensors).
@@ -492,33 +521,32 @@ py::dict compileGpu(const std::string &text, const std::string &funcName,
   for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
     func.setArgAttr(i, "bufferization.writable", BoolAttr::get(ctx, false));
 
-  // Other options of sparse-attn-to-ptx-pipeline, in its textual form. The
-  // option parser reports malformed values on stderr, not in its stream:
-  // those are checked here first.
+  // Other options of sparse-attn-to-ptx-pipeline, in its textual form,
+  // parsed and checked by the pipeline and its passes. The option parser
+  // reports a malformed value on stderr, not in its stream: that is
+  // captured for the message.
   auto badOptions = [&](const Twine &why) {
-    throw py::value_error(("bad pipeline options '" + pipelineOptions + "': " + why).str());
+    throw py::value_error(
+        ("bad pipeline options '" + pipelineOptions + "': " + why).str());
   };
-  SmallVector<StringRef> tokens;
-  StringRef(pipelineOptions).split(tokens, ' ', -1, /*KeepEmpty=*/false);
-  for (StringRef token : tokens) {
-    auto [key, value] = token.split('=');
-    if (value.empty())
-      badOptions("expected key=value, got '" + token + "'");
-    int64_t number;
-    if (key.starts_with("mma-") && value.getAsInteger(10, number))
-      badOptions(key + " takes an integer, got '" + value + "'");
-    if ((key == "tensor-cores" || key == "tensor-core-attention") &&
-        !llvm::is_contained({"true", "false", "1", "0"}, value))
-      badOptions(key + " takes true or false, got '" + value + "'");
-  }
+  sparse_attn::SparseAttnToPTXOptions options;
   std::string errors;
   llvm::raw_string_ostream errorStream(errors);
-  sparse_attn::SparseAttnToPTXOptions options;
-  if (failed(options.parseFromString(pipelineOptions, errorStream)))
-    badOptions(StringRef(errors).trim());
+  LogicalResult parsed = success();
+  std::string parserOutput = captureStderr([&] {
+    parsed = options.parseFromString(pipelineOptions, errorStream);
+  });
+  if (failed(parsed)) {
+    std::string combined = errors + parserOutput;
+    StringRef why = StringRef(combined).trim();
+    badOptions(why.empty() ? StringRef("rejected by the option parser") : why);
+  }
   options.chip = chip;
   PassManager kernels(ctx);
-  sparse_attn::buildSparseAttnToGPUKernelsPipeline(kernels, options);
+  std::string pipelineError;
+  if (failed(sparse_attn::buildSparseAttnToGPUKernelsPipeline(
+          kernels, options, [&](const Twine &why) { pipelineError = why.str(); })))
+    badOptions(pipelineError);
   if (failed(kernels.run(*module)))
     throwMLIRError("compiling @" + funcName + " for " + chip + " failed",
                    collector.diags);

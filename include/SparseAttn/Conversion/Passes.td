@@ -78,7 +78,10 @@ def ConvertSparseAttnToNVGPUPass
     work through several query tiles in turn.
 
     With `full(...)` lists both kernels build one shared list, full blocks
-    first, and skip the mask and `mask_mod` on their tiles.
+    first, and skip the mask and `mask_mod` on their tiles. The launch (and
+    the kernel's `gpu.dynamic_shared_memory` op, which outlining keeps)
+    carries the configuration as `sparse_attn.mma_kernel`. `attention` ops
+    reach the kernel through `sparse-attn-attention-to-block-sparse`.
 
     ```mlir
     // sparse-attn-opt --convert-sparse-attn-to-nvgpu
@@ -116,10 +119,6 @@ def ConvertSparseAttnToNVGPUPass
            "wgmma kernel: query tiles per thread block, 1 to 8 (above 1, a "
            "block fetches its next query tile's Q and first K/V tile during "
            "the last kv tile of the current one)">,
-    Option<"attention", "attention", "bool", /*default=*/"false",
-           "Also take attention ops with static lengths (as block_sparse_attention "
-           "over block_mask's lists); the kernels' 0 * NaN deviation then applies "
-           "to them (docs/semantics.md)">,
     Option<"blocksPerSM", "blocks-per-sm", "int64_t", /*default=*/"0",
            "Thread blocks each multiprocessor should hold, 1 or 2: the kernel's "
            "registers are capped to fit (0: as many as its shared memory "
@@ -127,19 +126,6 @@ def ConvertSparseAttnToNVGPUPass
     Option<"runtimeChecks", "runtime-checks", "bool", /*default=*/"true",
            "Assert at run time the shape rules that dynamic dims hide">
   ];
-}
-
-def SparseAttnKernelLimitsPass : Pass<"sparse-attn-kernel-limits", "ModuleOp"> {
-  let summary = "Moves the tensor-core kernels' register limits onto their gpu.func";
-  let description = [{
-    `convert-sparse-attn-to-nvgpu` records the register cap that lets a
-    kernel fit its thread blocks per multiprocessor on an op inside the
-    `gpu.launch` (`sparse_attn.max_registers`), since outlining does not
-    carry the launch's attributes. After `gpu-kernel-outlining`, this pass
-    sets `nvvm.maxnreg` on each `gpu.func` holding such an op (the smallest
-    cap if several) and drops the marker; the NVVM lowering passes it to
-    ptxas as `.maxnreg`.
-  }];
 }
 
 #endif // SPARSE_ATTN_CONVERSION_PASSES_TD

@@ -32,7 +32,29 @@ def SparseAttn_Dialect : Dialect {
         : tensor<1x8x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x2x512x64xbf16>
        -> tensor<1x8x512x64xbf16>, tensor<1x8x512xf32>
     ```
+
+    The passes annotate what they chose with discardable attributes the
+    dialect declares (read and set through the generated
+    `SparseAttnDialect::<Name>AttrHelper` classes):
+
+    - `sparse_attn.tile` (dictionary, on the `scf.forall` of a tiled op):
+      the tile sizes, stages and shared memory `sparse-attn-tile` picked.
+    - `sparse_attn.mma_kernel` (dictionary: `mma`, `block_q`, `block_kv`,
+      `warps`, `row_tiles`, `items_per_block`, `blocks_per_sm`, `stages`,
+      `shared_memory_bytes`): the tensor-core kernel
+      `convert-sparse-attn-to-nvgpu` generated, on its `gpu.launch` and on
+      the kernel's `gpu.dynamic_shared_memory` op (which outlining keeps);
+      `sparse-attn-kernel-limits` moves the latter onto the `gpu.func`,
+      where the launch plan reads it.
+    - `sparse_attn.max_registers` (i32, on the same shared-memory op): the
+      register cap that lets the kernel's blocks share a multiprocessor;
+      `sparse-attn-kernel-limits` turns it into `nvvm.maxnreg`.
   }];
+  let discardableAttrs = (ins
+    "::mlir::DictionaryAttr":$tile,
+    "::mlir::DictionaryAttr":$mma_kernel,
+    "::mlir::IntegerAttr":$max_registers
+  );
   let useDefaultAttributePrinterParser = 1;
   let hasConstantMaterializer = 1;
   let hasCanonicalizer = 1;

@@ -24,6 +24,15 @@ namespace detail {
 /// are given exactly when the mask reads them.
 LogicalResult verifyMaskedOp(Operation *op);
 } // namespace detail
+
+/// The `block = [block_q, block_kv]` of a block-list op, in tokens.
+struct BlockSizes {
+  int64_t query;
+  int64_t kv;
+};
+
+/// Reads a `block` attribute (two i64 entries, as ODS checks).
+BlockSizes getBlockSizes(ArrayAttr block);
 } // namespace mlir::sparse_attn
 
 #include "SparseAttn/IR/SparseAttnOpInterfaces.h.inc"

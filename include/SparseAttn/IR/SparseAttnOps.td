@@ -31,6 +31,14 @@ def SparseAttn_F32Tensor4D : TensorRankOf<[F32], [4]>;
 
 def SparseAttn_BlockSizeAttr : ConfinedAttr<I64ArrayAttr, [ArrayCount<2>]>;
 
+// The one accessor of an op's `block = [block_q, block_kv]`.
+defvar blockSizesAccessor = [{
+  /// `block` as (block_q, block_kv).
+  ::mlir::sparse_attn::BlockSizes getBlockSizes() {
+    return ::mlir::sparse_attn::getBlockSizes(getBlock());
+  }
+}];
+
 //===----------------------------------------------------------------------===//
 // Attention ops
 //===----------------------------------------------------------------------===//
@@ -136,6 +144,7 @@ def SparseAttn_BlockSparseAttentionOp : SparseAttn_Op<"block_sparse_attention", 
         type($block_indices)
     `->` type($output) `,` type($lse)
   }]);
+  let extraClassDeclaration = blockSizesAccessor;
   let hasVerifier = 1;
   let hasRegionVerifier = 1;
 }
@@ -216,6 +225,7 @@ def SparseAttn_BlockMaskOp : SparseAttn_Op<"block_mask", [
     attr-dict `:` type($num_blocks) `,` type($block_indices)
         (`,` type($full_num_blocks)^ `,` type($full_block_indices))?
   }]);
+  let extraClassDeclaration = blockSizesAccessor;
   let hasVerifier = 1;
   let hasFolder = 1;
 }
@@ -275,6 +285,7 @@ def SparseAttn_BlockScoresOp : SparseAttn_Op<"block_scores", [
       segmentIdsFormat, [{
     attr-dict `:` type($query_pooled) `,` type($key_pooled) `->` type($scores)
   }]);
+  let extraClassDeclaration = blockSizesAccessor;
   let hasVerifier = 1;
 }
 

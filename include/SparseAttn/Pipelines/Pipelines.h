@@ -8,6 +8,7 @@
 #define SPARSE_ATTN_PIPELINES_PIPELINES_H
 
 #include "mlir/Pass/PassOptions.h"
+#include "mlir/Support/LLVM.h"
 
 #include <string>
 
@@ -26,31 +27,18 @@ struct SparseAttnToPTXOptions : public PassPipelineOptions<SparseAttnToPTXOption
                      "with convert-sparse-attn-to-nvgpu (the rest, and all "
                      "ops when false, take the general path)"),
       llvm::cl::init(true)};
-  PassOptions::Option<int64_t> mmaBlockQ{
-      *this, "mma-block-q",
-      llvm::cl::desc("block-q of convert-sparse-attn-to-nvgpu (0: its choice)"),
-      llvm::cl::init(0)};
-  PassOptions::Option<int64_t> mmaWarpgroupRows{
-      *this, "mma-warpgroup-rows",
-      llvm::cl::desc("warpgroup-rows of convert-sparse-attn-to-nvgpu (0: its choice)"),
-      llvm::cl::init(0)};
-  PassOptions::Option<int64_t> mmaItemsPerBlock{
-      *this, "mma-items-per-block",
-      llvm::cl::desc("items-per-block of convert-sparse-attn-to-nvgpu (wgmma kernel)"),
-      llvm::cl::init(1)};
   PassOptions::Option<bool> tensorCoreAttention{
       *this, "tensor-core-attention",
-      llvm::cl::desc("attention with static lengths on the tensor-core kernels too "
-                     "(convert-sparse-attn-to-nvgpu attention=true)"),
+      llvm::cl::desc("attention with static lengths on the tensor-core "
+                     "kernels too (sparse-attn-attention-to-block-sparse, "
+                     "for the ops the kernel takes)"),
       llvm::cl::init(false)};
-  PassOptions::Option<int64_t> mmaBlocksPerSM{
-      *this, "mma-blocks-per-sm",
-      llvm::cl::desc("blocks-per-sm of convert-sparse-attn-to-nvgpu (0: its choice)"),
-      llvm::cl::init(0)};
-  PassOptions::Option<int64_t> mmaBlockKv{
-      *this, "mma-block-kv",
-      llvm::cl::desc("block-kv of convert-sparse-attn-to-nvgpu (0: its choice)"),
-      llvm::cl::init(0)};
+  PassOptions::Option<std::string> nvgpuOptions{
+      *this, "nvgpu-options",
+      llvm::cl::desc("Options of convert-sparse-attn-to-nvgpu in its own "
+                     "textual form, e.g. nvgpu-options={block-q=64 "
+                     "items-per-block=2} (chip comes from the pipeline)"),
+      llvm::cl::init("")};
 };
 
 /// sparse_attn (on tensors) -> host code with gpu.launch_func and the
@@ -58,14 +46,19 @@ struct SparseAttnToPTXOptions : public PassPipelineOptions<SparseAttnToPTXOption
 /// attention ops tiled per thread block (sparse-attn-tile), the other ops'
 /// reference lowering mapped to blocks and threads, bufferized, outlined
 /// and lowered through NVVM.
-void buildSparseAttnToPTXPipeline(OpPassManager &pm,
-                                  const SparseAttnToPTXOptions &options);
+/// Fails (reporting through `emitError`, by default on stderr) for options
+/// the passes reject, such as malformed `nvgpu-options`.
+LogicalResult
+buildSparseAttnToPTXPipeline(OpPassManager &pm,
+                             const SparseAttnToPTXOptions &options,
+                             function_ref<void(const Twine &)> emitError = {});
 
 /// The first half of buildSparseAttnToPTXPipeline: kernels outlined into
 /// gpu.modules, host code still in func/memref/arith/gpu form (what
 /// buildLaunchPlan describes for runtimes without MLIR).
-void buildSparseAttnToGPUKernelsPipeline(OpPassManager &pm,
-                                         const SparseAttnToPTXOptions &options);
+LogicalResult buildSparseAttnToGPUKernelsPipeline(
+    OpPassManager &pm, const SparseAttnToPTXOptions &options,
+    function_ref<void(const Twine &)> emitError = {});
 
 /// The second half: kernels to PTX in gpu.binary ops, host to LLVM.
 void buildSparseAttnGPUToPTXPipeline(OpPassManager &pm,

@@ -127,4 +127,57 @@ def SparseAttnPromoteKernelBuffersPass : Pass<"sparse-attn-promote-kernel-buffer
   let dependentDialects = ["memref::MemRefDialect"];
 }
 
+def SparseAttnKernelLimitsPass : Pass<"sparse-attn-kernel-limits", "ModuleOp"> {
+  let summary = "Moves the tensor-core kernels' register limits onto their gpu.func";
+  let description = [{
+    `convert-sparse-attn-to-nvgpu` records the register cap that lets a
+    kernel fit its thread blocks per multiprocessor
+    (`sparse_attn.max_registers`) and the kernel's configuration
+    (`sparse_attn.mma_kernel`) on an op inside the `gpu.launch`, since
+    outlining does not carry the launch's attributes. After
+    `gpu-kernel-outlining`, this pass sets `nvvm.maxnreg` on each `gpu.func`
+    holding such an op (the smallest cap if several; the NVVM lowering
+    passes it to ptxas as `.maxnreg`) and moves the configuration onto the
+    `gpu.func`, where the launch plan reads it.
+    ```mlir
+    // sparse-attn-opt --sparse-attn-kernel-limits
+    gpu.func @kernel(...) kernel {
+      %smem = gpu.dynamic_shared_memory {sparse_attn.max_registers = 128 : i32} : ...
+    // becomes gpu.func @kernel(...) kernel attributes {nvvm.maxnreg = 128 : i32}
+    ```
+  }];
+  let dependentDialects = ["NVVM::NVVMDialect"];
+}
+
+def SparseAttnAttentionToBlockSparsePass
+    : Pass<"sparse-attn-attention-to-block-sparse", "func::FuncOp"> {
+  let summary = "Rewrite attention as block_sparse_attention over its mask's blocks";
+  let description = [{
+    Rewrites each `attention` with static sequence lengths whose mask reads
+    no segment ids into a `block_mask` of its mask and a
+    `block_sparse_attention` over the mask's exact lists (partial and full
+    blocks apart, unless a `mask_mod` must see every pair): the same results
+    (`docs/semantics.md`), in the form the block-sparse kernels take. The
+    lists fold to constants when small enough (`--canonicalize`). The GPU
+    pipeline runs it with `tensor-core-attention=true`, restricted to the ops
+    the tensor-core kernel takes (C++: populateAttentionToBlockSparsePatterns
+    with a filter).
+    ```mlir
+    // sparse-attn-opt --sparse-attn-attention-to-block-sparse
+    %o, %lse = sparse_attn.attention %q, %k, %v {mask = #sparse_attn.causal}
+        : tensor<1x8x1024x64xbf16>, tensor<1x8x1024x64xbf16>, tensor<1x8x1024x64xbf16>
+       -> tensor<1x8x1024x64xbf16>, tensor<1x8x1024xf32>
+    // becomes
+    %num, %idx, %fnum, %fidx = sparse_attn.block_mask {block = [128, 128], mask = #sparse_attn.causal, q_len = 1024, kv_len = 1024} : ...
+    %o, %lse = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx full(%fnum, %fidx : ...) {block = [128, 128], mask = #sparse_attn.causal} : ...
+    ```
+  }];
+  let options = [
+    Option<"blockQ", "block-q", "int64_t", /*default=*/"128",
+           "Query rows of a block of the lists">,
+    Option<"blockKv", "block-kv", "int64_t", /*default=*/"128",
+           "Keys of a block of the lists">
+  ];
+}
+
 #endif // SPARSE_ATTN_TRANSFORMS_PASSES_TD

@@ -9,6 +9,8 @@
 #ifndef SPARSE_ATTN_TRANSFORMS_TILECONFIG_H
 #define SPARSE_ATTN_TRANSFORMS_TILECONFIG_H
 
+#include "SparseAttn/Utils/ChipInfo.h"
+
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Support/LLVM.h"
 #include "llvm/ADT/StringRef.h"
@@ -17,36 +19,6 @@
 #include <optional>
 
 namespace mlir::sparse_attn {
-
-/// What the tiling needs to know of a GPU.
-struct ChipInfo {
-  StringRef name;
-  /// Shared memory one thread block may use (the opt-in maximum).
-  int64_t sharedMemoryPerBlock;
-  /// Pipeline stages the chip's asynchronous copies make worthwhile.
-  int64_t maxStages;
-  /// Whether the target has warpgroup matrix products (wgmma: sm_90a).
-  bool warpgroupMma = false;
-  /// Shared memory of one multiprocessor, and what each resident thread
-  /// block reserves of it besides its own.
-  int64_t sharedMemoryPerSM = 0;
-  int64_t reservedSharedMemoryPerBlock = 1024;
-  /// 32-bit registers of one multiprocessor.
-  int64_t registersPerSM = 65536;
-};
-
-/// How many thread blocks of `sharedBytes` dynamic shared memory one
-/// multiprocessor holds, at most `limit` (at least 1).
-int64_t getBlocksPerSM(const ChipInfo &chip, int64_t sharedBytes, int64_t limit);
-
-/// The per-thread register cap under which `blocks` thread blocks of
-/// `threads` threads fit one multiprocessor (a multiple of 8), or 0 when the
-/// hardware maximum of 255 already fits them.
-int64_t getRegisterCap(const ChipInfo &chip, int64_t threads, int64_t blocks);
-
-/// sm_80 (A100: 163 KB per block), sm_90 (H100: 227 KB per block) and
-/// sm_90a (sm_90 with the architecture-specific wgmma and setmaxnreg).
-std::optional<ChipInfo> getChipInfo(StringRef chip);
 
 /// The tiling of one attention op.
 struct AttentionTileConfig {

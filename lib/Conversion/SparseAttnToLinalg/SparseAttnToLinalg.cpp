@@ -8,10 +8,10 @@
 
 #include "SparseAttn/Conversion/Passes.h"
 
-#include "SparseAttn/Conversion/LoweringBuilder.h"
-#include "SparseAttn/Conversion/MaskPredicate.h"
 #include "SparseAttn/IR/SparseAttnDialect.h"
 #include "SparseAttn/IR/SparseAttnOps.h"
+#include "SparseAttn/Utils/LoweringBuilder.h"
+#include "SparseAttn/Utils/MaskLowering.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
@@ -131,7 +131,7 @@ static Value buildBlockMembership(LoweringBuilder &l, Value numBlocks,
   l.commonDim({{numBlocks, 2}, {blockIndices, 2}},
               "num_blocks and block_indices query blocks differ");
   Value init = l.filled({listBatch, l.index(listHeads), queryBlocks, kvBlocks},
-                        l.boolConst(false));
+                        l.boolean(false));
   // member |= t < clamp(num, 0, C) && block_indices[.., t] == J
   return l.generic(
       {numBlocks, blockIndices},
@@ -188,7 +188,7 @@ static FailureOr<MaskedScores> buildMaskedScores(LoweringBuilder &l,
                                shape.queryLen, shape.kvLen},
                               l.i1());
   auto generic = linalg::GenericOp::create(
-      l.b, l.loc, TypeRange{dots.getType(), allowedInit.getType()}, ValueRange{},
+      l.builder, l.loc, TypeRange{dots.getType(), allowedInit.getType()}, ValueRange{},
       ValueRange{dots, allowedInit}, SmallVector<AffineMap>{all4, all4},
       SmallVector<IteratorType>{kPar, kPar, kPar, kPar},
       [&](OpBuilder &b, Location loc, ValueRange args) {
@@ -328,9 +328,8 @@ struct BlockSparseAttentionOpLowering : LoweringPattern<BlockSparseAttentionOp> 
   using LoweringPattern::LoweringPattern;
   LogicalResult matchAndRewrite(BlockSparseAttentionOp op,
                                 PatternRewriter &rewriter) const override {
-    ArrayRef<Attribute> block = op.getBlock().getValue();
-    int64_t blockQ = cast<IntegerAttr>(block[0]).getInt();
-    int64_t blockKv = cast<IntegerAttr>(block[1]).getInt();
+    BlockSizes block = op.getBlockSizes();
+    int64_t blockQ = block.query, blockKv = block.kv;
     auto addRules = [&](LoweringBuilder &l, const AttentionShape &shape,
                         PairRules &rules) -> LogicalResult {
       Value numBlocks = op.getNumBlocks(), blockIndices = op.getBlockIndices();
@@ -532,7 +531,7 @@ buildBlockOccupancy(LoweringBuilder &l, Attribute mask, Value segmentIdsQ,
   bool failedMask = false;
   int64_t results = withFull ? 2 : 1;
   auto generic = linalg::GenericOp::create(
-      l.b, l.loc, SmallVector<Type>(results, init.getType()), ValueRange{},
+      l.builder, l.loc, SmallVector<Type>(results, init.getType()), ValueRange{},
       SmallVector<Value>(results, init), SmallVector<AffineMap>(results, all3),
       SmallVector<IteratorType>{kPar, kPar, kPar},
       [&](OpBuilder &b, Location loc, ValueRange) {
@@ -642,9 +641,8 @@ struct BlockMaskOpLowering : LoweringPattern<BlockMaskOp> {
           op, "dynamic list batch without segment ids to define it");
     auto [qLen, kvLen] = getMaskLengths(l, op.getQLenAttr(), op.getKvLenAttr(),
                                         segmentIdsQ, segmentIdsKv);
-    ArrayRef<Attribute> block = op.getBlock().getValue();
-    int64_t blockQ = cast<IntegerAttr>(block[0]).getInt();
-    int64_t blockKv = cast<IntegerAttr>(block[1]).getInt();
+    BlockSizes block = op.getBlockSizes();
+    int64_t blockQ = block.query, blockKv = block.kv;
     Value queryBlocks = l.ceilDiv(qLen, blockQ);
     Value kvBlocks = l.ceilDiv(kvLen, blockKv);
 
@@ -669,7 +667,7 @@ struct BlockMaskOpLowering : LoweringPattern<BlockMaskOp> {
       occupancy = *result;
     } else {
       occupancy.occupied =
-          l.filled({l.index(1), queryBlocks, kvBlocks}, l.boolConst(true));
+          l.filled({l.index(1), queryBlocks, kvBlocks}, l.boolean(true));
       occupancy.full = occupancy.occupied;
     }
 
@@ -843,9 +841,8 @@ struct BlockScoresOpLowering : LoweringPattern<BlockScoresOp> {
     int64_t resultHeads = scoresType.getDimSize(1);
     int64_t headDim = queryType.getDimSize(3);
     int64_t resultGroup = queryHeads / resultHeads, kvGroup = queryHeads / kvHeads;
-    ArrayRef<Attribute> block = op.getBlock().getValue();
-    int64_t blockQ = cast<IntegerAttr>(block[0]).getInt();
-    int64_t blockKv = cast<IntegerAttr>(block[1]).getInt();
+    BlockSizes block = op.getBlockSizes();
+    int64_t blockQ = block.query, blockKv = block.kv;
 
     Value occupied;
     MaskAttrInterface mask = op.getMaskAttr();
@@ -1268,7 +1265,7 @@ struct ConvertSparseAttnToLinalgPass
     // before any rewriting.
     WalkResult walk = getOperation()->walk([](Operation *op) {
       auto masked = dyn_cast<MaskedOpInterface>(op);
-      if (masked && masked.getMaskAttr() && !isMaskLowerable(masked.getMaskAttr())) {
+      if (masked && masked.getMaskAttr() && !hasMaskLowering(masked.getMaskAttr())) {
         op->emitOpError() << "mask " << masked.getMaskAttr()
                           << " has no lowering to linalg";
         return WalkResult::interrupt();

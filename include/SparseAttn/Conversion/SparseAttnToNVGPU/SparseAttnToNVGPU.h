@@ -10,7 +10,14 @@
 #ifndef SPARSE_ATTN_CONVERSION_SPARSEATTNTONVGPU_SPARSEATTNTONVGPU_H
 #define SPARSE_ATTN_CONVERSION_SPARSEATTNTONVGPU_SPARSEATTNTONVGPU_H
 
+#include "SparseAttn/IR/SparseAttnOps.h"
+#include "SparseAttn/Utils/ChipInfo.h"
+
+#include "mlir/Support/LLVM.h"
+
 #include <cstdint>
+#include <optional>
+#include <string>
 
 namespace mlir {
 class RewritePatternSet;
@@ -18,6 +25,9 @@ namespace sparse_attn {
 
 /// What the tensor-core lowering may use; zero fields are chosen by it.
 struct MmaAttentionOptions {
+  /// The target: its shared memory bounds the tiles and the blocks per
+  /// multiprocessor; sm_90a adds the wgmma kernel.
+  ChipInfo chip = *getChipInfo("sm_90");
   /// Queries per thread block (16 per warp): 0 picks the largest of 128,
   /// 64, 32, 16 that divides the op's block_q.
   int64_t blockQ = 0;
@@ -27,11 +37,6 @@ struct MmaAttentionOptions {
   /// K/V tiles in flight (1: load, then compute; 2: the next tile's copy
   /// overlaps this tile's math).
   int64_t stages = 2;
-  /// Warpgroup matrix products (wgmma, sm_90a): ops whose head dims are
-  /// multiples of 64 and whose block_q is a multiple of 64 get the Hopper
-  /// kernel (warpgroups of 128 threads over 64 or 128 query rows, swizzled
-  /// tiles); the others the mma.sync kernel.
-  bool warpgroupMma = false;
   /// 64-row tiles per warpgroup in the wgmma kernel: 1, 2, or 0 for the
   /// kernel's choice (2 for head dims up to 64 when block-q is 128, else 1).
   int64_t warpgroupRows = 0;
@@ -44,24 +49,47 @@ struct MmaAttentionOptions {
   /// Thread blocks per multiprocessor the kernel's registers must allow (1
   /// or 2; 0: as many as its shared memory allows, up to 2).
   int64_t blocksPerSM = 0;
-  /// Also rewrite `attention` with static lengths to the kernel (through
-  /// block_mask's exact lists). Off by default: the kernels' 0 * NaN
-  /// deviation (docs/semantics.md) would then reach `attention` too.
-  bool attention = false;
-  /// Shared memory a thread block may use, in bytes (the chip's limit).
-  int64_t sharedMemoryBytes = 227 * 1024;
-  /// Shared memory of one multiprocessor (the chip's), for the count of
-  /// thread blocks it holds.
-  int64_t sharedMemoryPerSM = 228 * 1024;
   /// Assert at run time the shape rules that dynamic dims hide.
   bool runtimeChecks = true;
 };
 
+/// The options of `convert-sparse-attn-to-nvgpu` in its textual form
+/// (`chip=sm_90a block-q=64`), checked as the pass checks them; errors go
+/// to `emitError`. What a pipeline that adds the pass needs to know of it.
+FailureOr<MmaAttentionOptions>
+parseMmaAttentionOptions(StringRef text,
+                         function_ref<void(const Twine &)> emitError);
+
+/// What the kernel computes, as far as its configuration depends on it.
+struct MmaKernelProblem {
+  Type elementType, outputElementType;
+  int64_t headDim = 0, valueDim = 0;
+  Attribute mask;
+  int64_t listBlockQ = 0, listBlockKv = 0;
+  /// Capacity of the block list (dynamic allowed), and of the full list
+  /// when the op has one.
+  int64_t capacity = 0;
+  std::optional<int64_t> fullCapacity;
+};
+
+/// The problem of a block_sparse_attention.
+MmaKernelProblem getMmaKernelProblem(BlockSparseAttentionOp op);
+
+/// Whether the tensor-core kernel takes a block_sparse_attention of
+/// `problem` under `options` (else `reason`, when given, says why).
+bool isMmaKernelSupported(const MmaKernelProblem &problem,
+                          const MmaAttentionOptions &options,
+                          std::string *reason = nullptr);
+
 /// Adds the pattern that rewrites each `block_sparse_attention` the kernel
 /// supports (f16/bf16 q, k, v and output; head dims multiples of 16 up to
-/// 128; block sizes multiples of 16) into bufferization.to_buffer operands,
-/// allocated results and one `gpu.launch`. Other ops are left for the
-/// general path.
+/// 128; block sizes multiples of 16; a mask that reads no segment ids) into
+/// bufferization.to_buffer operands, allocated results and one
+/// `gpu.launch` (the kernel: wgmma from swizzled tiles on sm_90a for head
+/// dims and block_q multiples of 64, ldmatrix + mma.sync elsewhere). Other
+/// ops are left for the general path. (`attention` ops reach it through
+/// SparseAttn/Transforms' populateAttentionToBlockSparsePatterns, filtered
+/// by isMmaKernelSupported.)
 void populateSparseAttnToNVGPUPatterns(RewritePatternSet &patterns,
                                        const MmaAttentionOptions &options);
 

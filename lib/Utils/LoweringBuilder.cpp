@@ -1,13 +1,13 @@
-//===- LoweringBuilder.cpp - shared IR building for sparse_attn lowerings -===//
+//===- LoweringBuilder.cpp - IR building of sparse_attn lowerings ---------===//
 //
 // The helpers of LoweringBuilder.h that are not inline.
 //
 //===----------------------------------------------------------------------===//
 
-#include "SparseAttn/Conversion/LoweringBuilder.h"
+#include "SparseAttn/Utils/LoweringBuilder.h"
 
-#include "SparseAttn/Conversion/MaskPredicate.h"
 #include "SparseAttn/IR/SparseAttnAttrs.h"
+#include "SparseAttn/Utils/MaskLowering.h"
 
 #include "mlir/Dialect/Math/IR/Math.h"
 
@@ -62,27 +62,6 @@ double sparse_attn::getScaleValue(FloatAttr scale, int64_t headDim) {
   return static_cast<float>(1.0 / std::sqrt(static_cast<double>(headDim)));
 }
 
-
-/// A neighborhood mask lays the keys on its grid: checks at run time that
-/// the key length is the grid's token count (the verifier checks it when
-/// the length is static).
-void sparse_attn::checkMaskLengths(LoweringBuilder &l, Attribute mask, Value kvLen) {
-  if (!mask)
-    return;
-  if (auto neighborhood = dyn_cast<NeighborhoodAttr>(mask)) {
-    l.checkEq(kvLen, l.index(neighborhood.getNumTokens()),
-              "the key length differs from the neighborhood grid's " +
-                  Twine(neighborhood.getNumTokens()) + " tokens");
-    return;
-  }
-  ArrayRef<Attribute> elements;
-  if (auto intersect = dyn_cast<IntersectAttr>(mask))
-    elements = intersect.getMasks();
-  else if (auto unionAttr = dyn_cast<UnionAttr>(mask))
-    elements = unionAttr.getMasks();
-  for (Attribute element : elements)
-    checkMaskLengths(l, element, kvLen);
-}
 
 void sparse_attn::checkFullListShapes(LoweringBuilder &l, Value numBlocks,
                                       Value fullNumBlocks, Value fullBlockIndices,

@@ -1,4 +1,4 @@
-//===- LoweringBuilder.h - shared IR building for sparse_attn lowerings -*- C++ -*-===//
+//===- LoweringBuilder.h - IR building of sparse_attn lowerings -*- C++ -*-===//
 //
 // The builder every lowering of sparse_attn uses at an op's position:
 // constants, run-time extents, shape checks (cf.assert), linalg.generic,
@@ -6,8 +6,10 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef SPARSE_ATTN_CONVERSION_LOWERINGBUILDER_H
-#define SPARSE_ATTN_CONVERSION_LOWERINGBUILDER_H
+#ifndef SPARSE_ATTN_UTILS_LOWERINGBUILDER_H
+#define SPARSE_ATTN_UTILS_LOWERINGBUILDER_H
+
+#include "SparseAttn/Utils/IndexArith.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
@@ -27,31 +29,26 @@ constexpr utils::IteratorType kRed = utils::IteratorType::reduction;
 
 /// Builds the lowered IR of one op: constants, dims, run-time shape checks,
 /// linalg.generic and scf loops at the op's position.
-class LoweringBuilder {
+class LoweringBuilder : public IndexArith {
 public:
   LoweringBuilder(OpBuilder &builder, Operation *op, bool runtimeChecks)
-      : b(builder), loc(op->getLoc()), op(op), runtimeChecks(runtimeChecks) {}
+      : IndexArith(builder, op->getLoc()), op(op),
+        runtimeChecks(runtimeChecks) {}
 
-  OpBuilder &b;
-  Location loc;
   Operation *op;
   bool runtimeChecks;
 
-  MLIRContext *ctx() { return b.getContext(); }
-  Type f32() { return b.getF32Type(); }
-  Type i32() { return b.getI32Type(); }
-  Type i1() { return b.getI1Type(); }
+  MLIRContext *ctx() { return builder.getContext(); }
+  Type f32() { return builder.getF32Type(); }
+  Type i32() { return builder.getI32Type(); }
+  Type i1() { return builder.getI1Type(); }
 
-  Value index(int64_t value) { return arith::ConstantIndexOp::create(b, loc, value); }
   Value f32Const(double value) {
-    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
+    return arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(value));
   }
   Value negInf() { return f32Const(-INFINITY); }
   Value i32Const(int32_t value) {
-    return arith::ConstantIntOp::create(b, loc, value, 32);
-  }
-  Value boolConst(bool value) {
-    return arith::ConstantIntOp::create(b, loc, value, 1);
+    return arith::ConstantIntOp::create(builder, loc, value, 32);
   }
 
   /// Extent `d` of `tensor` as an index value (a constant when static).
@@ -59,11 +56,11 @@ public:
     auto type = cast<RankedTensorType>(tensor.getType());
     if (!type.isDynamicDim(d))
       return index(type.getDimSize(d));
-    return tensor::DimOp::create(b, loc, tensor, d);
+    return tensor::DimOp::create(builder, loc, tensor, d);
   }
 
   Value ceilDiv(Value x, int64_t divisor) {
-    return arith::CeilDivSIOp::create(b, loc, x, index(divisor));
+    return arith::CeilDivSIOp::create(builder, loc, x, index(divisor));
   }
 
   /// `what` of the op as the message of a failed run-time check.
@@ -85,7 +82,7 @@ public:
     if (std::optional<int64_t> value = getConstantIntValue(condition);
         value && *value)
       return;
-    cf::AssertOp::create(b, loc, condition, message(what));
+    cf::AssertOp::create(builder, loc, condition, message(what));
   }
 
   /// One extent from several places that must agree: the first static one
@@ -108,7 +105,7 @@ public:
       Value other = dim(tensor, d);
       if (getConstantIntValue(other) && getConstantIntValue(chosen))
         continue;
-      check(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, other,
+      check(arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::eq, other,
                                   chosen),
             what);
     }
@@ -116,18 +113,18 @@ public:
   }
 
   void checkEq(Value x, Value y, const Twine &what) {
-    check(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, x, y), what);
+    check(arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::eq, x, y), what);
   }
 
   Value empty(ArrayRef<Value> sizes, Type elementType) {
     SmallVector<OpFoldResult> foldedSizes;
     for (Value size : sizes)
       foldedSizes.push_back(getAsOpFoldResult(size));
-    return tensor::EmptyOp::create(b, loc, foldedSizes, elementType);
+    return tensor::EmptyOp::create(builder, loc, foldedSizes, elementType);
   }
 
   Value fill(Value value, Value tensor) {
-    return linalg::FillOp::create(b, loc, ValueRange{value}, ValueRange{tensor})
+    return linalg::FillOp::create(builder, loc, ValueRange{value}, ValueRange{tensor})
         .getResult(0);
   }
 
@@ -146,7 +143,7 @@ public:
       else
         checkEq(size, index(type.getDimSize(d)), what + " dim " + Twine(d));
     }
-    return tensor::EmptyOp::create(b, loc, type, dynamicSizes);
+    return tensor::EmptyOp::create(builder, loc, type, dynamicSizes);
   }
 
   /// `tensor` cast to `type` (same element type, possibly more static
@@ -158,7 +155,7 @@ public:
       if (!type.isDynamicDim(d))
         checkEq(dim(tensor, d), index(type.getDimSize(d)),
                 what + " dim " + Twine(d));
-    return tensor::CastOp::create(b, loc, type, tensor);
+    return tensor::CastOp::create(builder, loc, type, tensor);
   }
 
   AffineMap map(unsigned numDims, ArrayRef<AffineExpr> results) {
@@ -174,7 +171,7 @@ public:
     SmallVector<AffineMap> maps(inputMaps);
     maps.push_back(initMap);
     auto generic = linalg::GenericOp::create(
-        b, loc, TypeRange{init.getType()}, inputs, ValueRange{init}, maps,
+        builder, loc, TypeRange{init.getType()}, inputs, ValueRange{init}, maps,
         iterators, [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
           Value result = body(nested, nestedLoc, args);
           linalg::YieldOp::create(nested, nestedLoc, result);
@@ -259,11 +256,6 @@ struct AttentionShape {
   int64_t groupSize() const { return queryHeads / kvHeads; }
 };
 
-/// A neighborhood mask lays the keys on its grid: checks at run time that
-/// the key length is the grid's token count (the verifier checks it when
-/// the length is static).
-void checkMaskLengths(LoweringBuilder &l, Attribute mask, Value kvLen);
-
 /// The full lists of a block_sparse_attention are read at the first pair's
 /// list batch and head: checks at run time that their batch is the first
 /// pair's, that they have `queryBlocks` query blocks, and that counts and
@@ -279,4 +271,4 @@ AttentionShape getAttentionShape(LoweringBuilder &l, Value query, Value key,
 
 } // namespace mlir::sparse_attn
 
-#endif // SPARSE_ATTN_CONVERSION_LOWERINGBUILDER_H
+#endif // SPARSE_ATTN_UTILS_LOWERINGBUILDER_H

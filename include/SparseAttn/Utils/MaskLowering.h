@@ -1,0 +1,101 @@
+//===- MaskLowering.h - how each mask attribute lowers ----------*- C++ -*-===//
+//
+// The mask lowering interface (MaskLoweringInterface.td), the values its
+// methods exchange, and entry points that also accept a null mask (every
+// pair allowed). Lowerings ask masks through these, never by kind.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SPARSE_ATTN_UTILS_MASKLOWERING_H
+#define SPARSE_ATTN_UTILS_MASKLOWERING_H
+
+#include "SparseAttn/Utils/IndexArith.h"
+
+#include "mlir/IR/Attributes.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Value.h"
+#include "mlir/Support/LLVM.h"
+
+#include <optional>
+
+namespace mlir {
+class DialectRegistry;
+namespace sparse_attn {
+class LoweringBuilder;
+
+/// The values a mask reads for one pair; all `index` typed except the
+/// segment id tensors (`tensor<BxSxi32>`, null when the op has none).
+struct MaskPairValues {
+  Value batch;
+  Value queryRow;
+  Value keyRow;
+  Value queryLen;
+  Value kvLen;
+  Value segmentIdsQ;
+  Value segmentIdsKv;
+};
+
+/// The keys `[lo, hi)` a range of query rows may see.
+struct KeyHull {
+  Value lo, hi;
+};
+
+/// A tile of pairs: query positions (bottom-right aligned) in
+/// `[firstPosition, lastPosition]`, keys in `[firstKey, lastKey]`.
+struct TileBounds {
+  Value firstPosition, lastPosition, firstKey, lastKey;
+};
+
+/// The keys `[p - left, p + right]` of the row at position `p`.
+struct RowKeyInterval {
+  int64_t left, right;
+};
+
+} // namespace sparse_attn
+} // namespace mlir
+
+#include "SparseAttn/Utils/MaskLoweringInterface.h.inc"
+
+namespace mlir::sparse_attn {
+
+/// Attaches the lowering model of every mask attribute of the dialect.
+void registerMaskLoweringInterfaceExternalModels(DialectRegistry &registry);
+
+/// Whether `mask` and every element of it has a lowering model (true for a
+/// null mask). Lowerings check this before asking the questions below.
+bool hasMaskLowering(Attribute mask);
+
+/// Whether `mask` allows the pair (an i1), following docs/semantics.md. A
+/// null mask allows every pair. Fails for a mask without a lowering or one
+/// that reads segment ids `pair` lacks.
+FailureOr<Value> buildMaskPredicate(OpBuilder &builder, Location loc,
+                                    Attribute mask, const MaskPairValues &pair);
+
+/// The keys a query at a position in `[firstPosition, lastPosition]` may see
+/// (`[0, kvLen)` for a null mask), before clamping to `[0, kvLen)`.
+KeyHull buildKeyHull(IndexArith &arith, Attribute mask, Value firstPosition,
+                     Value lastPosition, Value kvLen);
+
+/// Whether `mask` allows every pair of `tile` (constant true for a null
+/// mask), or null when it has no such test.
+Value buildTileFullyAllowed(IndexArith &arith, Attribute mask,
+                            const TileBounds &tile);
+
+/// Whether `mask` allows no pair of `tile`, or null when it has no such test
+/// (always for a null mask).
+Value buildTileWhollyMasked(IndexArith &arith, Attribute mask,
+                            const TileBounds &tile);
+
+/// Each row's key interval under `mask`, when it has one (never for a null
+/// mask, whose rows need no masking).
+std::optional<RowKeyInterval> getRowKeyInterval(Attribute mask);
+
+/// Whether `mask` bounds its rows' keys from below (false for a null mask).
+bool hasLowerEdge(Attribute mask);
+
+/// The run-time length checks `mask` needs (none for a null mask).
+void checkMaskLengths(LoweringBuilder &builder, Attribute mask, Value kvLen);
+
+} // namespace mlir::sparse_attn
+
+#endif // SPARSE_ATTN_UTILS_MASKLOWERING_H

@@ -1,0 +1,204 @@
+//===- AttentionKernel.h - the tensor-core attention kernel -----*- C++ -*-===//
+//
+// The body of one block-sparse attention launch, written once: the query
+// block's list walk, the K/V pipeline stages, masking and the online
+// softmax. A flavour (mma.sync, wgmma) supplies what depends on the matrix
+// instructions: the shared-memory layout of the tiles, the score and value
+// products, and which rows each thread holds.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SPARSE_ATTN_LIB_CONVERSION_SPARSEATTNTONVGPU_ATTENTIONKERNEL_H
+#define SPARSE_ATTN_LIB_CONVERSION_SPARSEATTNTONVGPU_ATTENTIONKERNEL_H
+
+#include "KernelBuilder.h"
+#include "KernelConfig.h"
+
+#include "SparseAttn/Utils/LoweringBuilder.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+
+#include <memory>
+
+namespace mlir::sparse_attn {
+
+/// Everything the kernel body reads from the host side.
+struct KernelOperands {
+  Value query, key, value, numBlocks, blockIndices, output, lse; // memrefs
+  Value fullNumBlocks, fullBlockIndices; // memrefs, null without full lists
+  Value queryLen, kvLen, listBatch, capacity, kvBlocks; // index
+  Value fullCapacity; // index, 0 without full lists
+  int64_t queryHeads = 0, kvHeads = 0, listHeads = 0;
+  PairScoreRules rules;
+  bool hasPairRules = false; // a mask, mask_mod or score_mod
+};
+
+/// The body of the gpu.launch. `create` picks the flavour the config names;
+/// `build` emits the body at the launch's start.
+class AttentionKernel {
+public:
+  static std::unique_ptr<AttentionKernel>
+  create(KernelBuilder &emit, const MmaKernelConfig &config,
+         const KernelOperands &operands, gpu::LaunchOp launch);
+  virtual ~AttentionKernel() = default;
+
+  LogicalResult build();
+
+protected:
+  AttentionKernel(KernelBuilder &emit, const MmaKernelConfig &config,
+                  const KernelOperands &operands, gpu::LaunchOp launch)
+      : emit(emit), config(config), operands(operands), launch(launch) {}
+
+  //===--------------------------------------------------------------------===//
+  // What a flavour provides
+  //===--------------------------------------------------------------------===//
+
+  /// Where a tile's rows go: `memref[lead..., row, col]` (padded), or the
+  /// swizzled tile of `rows` rows at element `start` of one flat array.
+  struct TileSlot {
+    Value memref;
+    SmallVector<Value> lead;
+    Value start;
+    int64_t rows = 0;
+  };
+
+  /// Views of the Q, K and V tiles at the start of the dynamic shared
+  /// memory `base` (sharedView builds one).
+  virtual void setUpTiles(Value base) = 0;
+  /// Per-lane values the flavour's fragments need (built once, after the
+  /// thread's lane, group and quad).
+  virtual void setUpLanes() {}
+  virtual TileSlot querySlot() = 0;
+  virtual TileSlot keySlot(Value stage) = 0;
+  virtual TileSlot valueSlot(Value stage) = 0;
+  /// The indices of element (row, col) of a tile in `slot`.
+  virtual SmallVector<Value> slotIndices(const TileSlot &slot, Value row,
+                                         Value col) = 0;
+  /// The query row of a thread's `r`-th row (two per 16-row tile).
+  virtual Value threadRow(int64_t r) = 0;
+  /// The rows of the unit whose tensor-core ops may branch together (a warp
+  /// or a warpgroup), and the unit of a (uniform) warp index.
+  virtual int64_t rowsPerGroup() const = 0;
+  virtual Value groupOfWarp(Value warpIndex) = 0;
+  /// Whether tiles are tested per group of rows (fully allowed, skipped)
+  /// rather than per block.
+  virtual bool testsTilesPerGroup() const = 0;
+  /// S = Q K^T of the tile in `stage`: [rowTile * 8-key tile][4] per
+  /// thread, in mma.sync's accumulator layout.
+  virtual SmallVector<SmallVector<Value>> computeScores(Value stage) = 0;
+  /// acc + P V of the tile in `stage`, P the probabilities in `scores`.
+  virtual SmallVector<Value>
+  accumulateValues(Value stage, ArrayRef<SmallVector<Value>> scores,
+                   ArrayRef<Value> acc) = 0;
+  /// Makes the thread's completed copies visible to the matrix products
+  /// (before the barrier that publishes a tile).
+  virtual void fenceCopiesForMma(OpBuilder &builder, Location loc) {}
+
+  /// The A operand registers of P (scores turned probabilities) for 16-row
+  /// tile `rowTile` and 16-key step `keyStep`: P's accumulator layout is the
+  /// A operand's layout, two 8-key tiles per 16-key step.
+  SmallVector<Value> probabilityOperands(ArrayRef<SmallVector<Value>> scores,
+                                         int64_t rowTile, int64_t keyStep);
+
+  /// A view of `shape` x `type` at byte `offset` of the dynamic shared
+  /// memory `base`.
+  Value sharedView(Value base, Value offset, ArrayRef<int64_t> shape,
+                   Type type);
+
+  //===--------------------------------------------------------------------===//
+  // State the skeleton and the flavours share
+  //===--------------------------------------------------------------------===//
+
+  KernelBuilder &emit;
+  const MmaKernelConfig &config;
+  const KernelOperands &operands;
+  gpu::LaunchOp launch;
+
+  // Per-thread positions.
+  Value tid, warp, lane, group, quad, batch, head, kvHead, queryStart;
+  // The warp index as lane 0 has it: the same value, which the assembler
+  // then knows to be uniform over the warp, so that a branch on it around
+  // tensor-core ops is not compiled as a divergent one.
+  Value uniformWarp;
+  /// Byte offset of the Q buffer in use (0 with one buffer).
+  Value queryOffset;
+
+  int64_t rowsPerThread() const { return 2 * config.rowTiles; }
+  int64_t accPerRowTile() const { return config.valueDim / 8 * 4; }
+
+private:
+  //===--------------------------------------------------------------------===//
+  // The skeleton (AttentionKernel.cpp: lists, loads, items; OnlineSoftmax.cpp:
+  // masking, softmax, results)
+  //===--------------------------------------------------------------------===//
+
+  /// One query tile's work (the block's only one, or one of several).
+  /// Null inputs: the block's only item. Otherwise the stage of its first
+  /// kv tile, whether its Q and its first kv tile are already in flight
+  /// (issued during the previous item's last tile), and the next item, if
+  /// any (`nextExists`), whose Q and first kv tile this one's last tile
+  /// issues.
+  struct ItemInput {
+    Value stageBase, queryIssued, firstFetched;
+    Value nextExists, nextQueryStart, nextQueryOffset;
+  };
+  struct ItemOutput {
+    Value nextStageBase, nextIssued, nextFirstFetched;
+  };
+  FailureOr<ItemOutput> buildItem(const ItemInput &input);
+  void issueQuery(Value start);
+  /// Whether the list's first slot names a kv block in range, and the block.
+  std::pair<Value, Value> firstListedBlock(KernelBuilder &nestedEmit);
+  void asyncWait(OpBuilder &builder, Location loc, int32_t pending);
+
+  // The query block's lists: where they are read, and their clamped
+  // counts. Slot s of the combined list is entry s of the full list for
+  // s < fullEntries, then the entries of the first list: a block repeated
+  // at a later slot (so a block in both lists) is full.
+  Value listBatchIndex, listHead, queryBlock, listEntries, fullEntries;
+  // Shared memory: the kept count(s) and the compacted list.
+  Value listCount, list;
+  Value listEntry(KernelBuilder &nestedEmit, Value slot);
+  void setUpList();
+  void setUpShared();
+
+  /// The first and last query rows (inside queryLen) of the rows this
+  /// thread's group (see rowsPerGroup) computes; the block's rows without
+  /// per-group tile tests.
+  std::pair<Value, Value> groupRows();
+  /// Whether the kv tile at `kvStart` contributes nothing to this thread's
+  /// group of rows (all its keys past kvLen, or the mask allows none of its
+  /// pairs and it is not part of a listed full block), or null when that
+  /// cannot be told per tile or is not tested.
+  Value tileSkipped(KernelBuilder &tileEmit, Value kvStart, Value listedFull);
+
+  void copyRows(Value source, Value sourceHead, const TileSlot &slot,
+                Value firstRow, Value rowLimit, int64_t rows, int64_t dim,
+                SmallVector<Value> &tokens);
+  void loadKvTile(Value kvStart, Value stage);
+  void buildList();
+
+  /// The online-softmax state a thread holds: for each of its rows (two per
+  /// 16-row tile) the running max (in log2 units) and partial sum, and the
+  /// output accumulator fragments [rowTile][valueDim / 8][4].
+  struct State {
+    SmallVector<Value> rowMax, rowSum, acc;
+  };
+  FailureOr<State> processTile(Value kvStart, Value stage, Value listedFull,
+                               const State &state);
+  void writeResults(const State &state);
+  SmallVector<Value> values(const State &state);
+  State fromValues(ValueRange all);
+};
+
+/// The flavours.
+std::unique_ptr<AttentionKernel>
+createMmaSyncKernel(KernelBuilder &emit, const MmaKernelConfig &config,
+                    const KernelOperands &operands, gpu::LaunchOp launch);
+std::unique_ptr<AttentionKernel>
+createWgmmaKernel(KernelBuilder &emit, const MmaKernelConfig &config,
+                  const KernelOperands &operands, gpu::LaunchOp launch);
+
+} // namespace mlir::sparse_attn
+
+#endif // SPARSE_ATTN_LIB_CONVERSION_SPARSEATTNTONVGPU_ATTENTIONKERNEL_H

@@ -1,0 +1,110 @@
+//===- KernelBuilder.cpp - IR of a tensor-core kernel body ----------------===//
+//
+// The scalar, vector and warp-level ops of the attention kernels.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelBuilder.h"
+
+#include "KernelConfig.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::sparse_attn;
+
+Value KernelBuilder::f32(double value) {
+  return arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(value));
+}
+
+Value KernelBuilder::fadd(Value x, Value y) {
+  return arith::AddFOp::create(builder, loc, x, y);
+}
+
+Value KernelBuilder::fmul(Value x, Value y) {
+  return arith::MulFOp::create(builder, loc, x, y);
+}
+
+Value KernelBuilder::fsub(Value x, Value y) {
+  return arith::SubFOp::create(builder, loc, x, y);
+}
+
+Value KernelBuilder::fmax(Value x, Value y) {
+  return arith::MaximumFOp::create(builder, loc, x, y);
+}
+
+Value KernelBuilder::isNegInf(Value x) {
+  return arith::CmpFOp::create(builder, loc, arith::CmpFPredicate::OEQ, x,
+                               f32(-INFINITY));
+}
+
+Value KernelBuilder::intrinsic(StringRef name, Value x) {
+  return LLVM::CallIntrinsicOp::create(builder, loc, builder.getF32Type(),
+                                       builder.getStringAttr(name), ValueRange{x})
+      .getResult(0);
+}
+
+Value KernelBuilder::exp2(Value x) {
+  return intrinsic("llvm.nvvm.ex2.approx.ftz.f", x);
+}
+
+Value KernelBuilder::log2(Value x) {
+  return intrinsic("llvm.nvvm.lg2.approx.ftz.f", x);
+}
+
+Value KernelBuilder::quadReduce(Value x,
+                                function_ref<Value(Value, Value)> combine) {
+  for (int32_t offset : {1, 2}) {
+    Value other = gpu::ShuffleOp::create(builder, loc, x, offset, kWarpSize,
+                                         gpu::ShuffleMode::XOR)
+                      .getShuffleResult();
+    x = combine(x, other);
+  }
+  return x;
+}
+
+VectorType KernelBuilder::pairType() { return VectorType::get({2}, element); }
+
+Value KernelBuilder::bitcastToI32(Value pair) {
+  Value word = vector::BitCastOp::create(
+      builder, loc, VectorType::get({1}, builder.getI32Type()), pair);
+  return vector::ExtractOp::create(builder, loc, word, ArrayRef<int64_t>{0});
+}
+
+Value KernelBuilder::toOperand(Value pair) {
+  return element.isF16() ? pair : bitcastToI32(pair);
+}
+
+Value KernelBuilder::packPair(Value lo, Value hi) {
+  Value wide = vector::FromElementsOp::create(
+      builder, loc, VectorType::get({2}, builder.getF32Type()), ValueRange{lo, hi});
+  return toOperand(arith::TruncFOp::create(builder, loc, pairType(), wide));
+}
+
+Value KernelBuilder::asI32(Value operand) {
+  return operand.getType().isInteger(32) ? operand : bitcastToI32(operand);
+}
+
+SmallVector<Value> KernelBuilder::extractFields(Value structValue,
+                                                int64_t count) {
+  SmallVector<Value> fields;
+  for (int64_t i = 0; i < count; ++i)
+    fields.push_back(LLVM::ExtractValueOp::create(builder, loc, structValue,
+                                                  ArrayRef<int64_t>{i}));
+  return fields;
+}
+
+Value KernelBuilder::loadI32(Value memref, ValueRange indices) {
+  Value value = memref::LoadOp::create(builder, loc, memref, indices);
+  return arith::IndexCastOp::create(builder, loc, builder.getIndexType(), value);
+}
+
+void KernelBuilder::storeI32(Value value, Value memref, ValueRange indices) {
+  Value word = arith::IndexCastOp::create(builder, loc, builder.getI32Type(), value);
+  memref::StoreOp::create(builder, loc, word, memref, indices);
+}

@@ -1,0 +1,69 @@
+//===- KernelBuilder.h - IR of a tensor-core kernel body --------*- C++ -*-===//
+//
+// The scalar, vector and warp-level ops the attention kernels are built
+// from: f32 arithmetic, PTX's approximate exp2/log2, quad reductions,
+// 16-bit operand registers, i32 loads and stores of shared lists.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SPARSE_ATTN_LIB_CONVERSION_SPARSEATTNTONVGPU_KERNELBUILDER_H
+#define SPARSE_ATTN_LIB_CONVERSION_SPARSEATTNTONVGPU_KERNELBUILDER_H
+
+#include "SparseAttn/Utils/IndexArith.h"
+
+#include "mlir/IR/BuiltinTypes.h"
+
+namespace mlir::sparse_attn {
+
+/// Builds the ops of a kernel body at one insertion point; `element` is the
+/// kernel's input type (f16 or bf16).
+class KernelBuilder : public IndexArith {
+public:
+  KernelBuilder(OpBuilder &builder, Location loc, Type element)
+      : IndexArith(builder, loc), element(element) {}
+
+  Type element;
+
+  Value f32(double value);
+  Value fadd(Value x, Value y);
+  Value fmul(Value x, Value y);
+  Value fsub(Value x, Value y);
+  /// NaN-propagating, as the reference's row maximum.
+  Value fmax(Value x, Value y);
+  Value isNegInf(Value x);
+
+  /// PTX's ex2.approx / lg2.approx (relative error about 2^-22): no
+  /// libdevice, and the softmax's exponentials stay one instruction each.
+  Value exp2(Value x);
+  Value log2(Value x);
+
+  /// `x` combined with the values of the lanes `x ^ 1` and `x ^ 2`: the four
+  /// lanes that hold one row of an mma accumulator.
+  Value quadReduce(Value x, function_ref<Value(Value, Value)> combine);
+
+  /// vector<2 x element>.
+  VectorType pairType();
+  /// A pair of 16-bit elements as the register type mma.sync takes: f16x2
+  /// for f16, i32 for bf16.
+  Value toOperand(Value pair);
+  /// Two f32 values rounded into one operand register.
+  Value packPair(Value lo, Value hi);
+  /// An operand register (f16x2 or i32) as an i32.
+  Value asI32(Value operand);
+
+  /// The first `count` fields of an LLVM struct value.
+  SmallVector<Value> extractFields(Value structValue, int64_t count);
+
+  /// An i32 element of `memref` as an index, and back.
+  Value loadI32(Value memref, ValueRange indices);
+  void storeI32(Value value, Value memref, ValueRange indices);
+
+private:
+  Value intrinsic(StringRef name, Value x);
+  /// A vector of two 16-bit elements as one i32.
+  Value bitcastToI32(Value pair);
+};
+
+} // namespace mlir::sparse_attn
+
+#endif // SPARSE_ATTN_LIB_CONVERSION_SPARSEATTNTONVGPU_KERNELBUILDER_H

@@ -1,0 +1,178 @@
+//===- KernelConfig.cpp - shape and occupancy of a tensor-core kernel -----===//
+//
+// The choice of a kernel's tiles and warps for an op, and the occupancy
+// model that picks the wgmma kv tile and the register cap.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelConfig.h"
+
+#include "SparseAttn/IR/SparseAttnDialect.h"
+#include "SparseAttn/Utils/ChipInfo.h"
+#include "SparseAttn/Utils/MaskLowering.h"
+
+#include "llvm/ADT/STLExtras.h"
+
+using namespace mlir;
+using namespace mlir::sparse_attn;
+
+DictionaryAttr MmaKernelConfig::toAttr(Builder &builder) const {
+  auto integer = [&](StringRef name, int64_t value) {
+    return builder.getNamedAttr(name, builder.getI64IntegerAttr(value));
+  };
+  return builder.getDictionaryAttr(
+      {builder.getNamedAttr("mma", builder.getStringAttr(warpgroup ? "wgmma"
+                                                                   : "mma.sync")),
+       integer("block_q", blockQ), integer("block_kv", blockKv),
+       integer("warps", warps), integer("row_tiles", rowTiles),
+       integer("items_per_block", itemsPerBlock),
+       integer("blocks_per_sm", blocksPerSM), integer("stages", stages),
+       integer("shared_memory_bytes", tileBytes())});
+}
+
+MmaKernelProblem sparse_attn::getMmaKernelProblem(BlockSparseAttentionOp op) {
+  MmaKernelProblem problem;
+  problem.elementType = op.getQuery().getType().getElementType();
+  problem.outputElementType = op.getOutput().getType().getElementType();
+  problem.headDim = op.getQuery().getType().getDimSize(3);
+  problem.valueDim = op.getValue().getType().getDimSize(3);
+  problem.mask = op.getMaskAttr();
+  BlockSizes block = op.getBlockSizes();
+  problem.listBlockQ = block.query;
+  problem.listBlockKv = block.kv;
+  problem.capacity = op.getBlockIndices().getType().getDimSize(3);
+  if (op.getFullBlockIndices())
+    problem.fullCapacity = op.getFullBlockIndices().getType().getDimSize(3);
+  return problem;
+}
+
+static int64_t largestDividing(int64_t value, ArrayRef<int64_t> choices) {
+  for (int64_t choice : choices)
+    if (value % choice == 0)
+      return choice;
+  return 0;
+}
+
+FailureOr<MmaKernelConfig>
+sparse_attn::chooseMmaKernel(const MmaKernelProblem &problem,
+                             const MmaAttentionOptions &options,
+                             std::string &reason) {
+  auto fail = [&](const Twine &why) -> FailureOr<MmaKernelConfig> {
+    reason = why.str();
+    return failure();
+  };
+  Type element = problem.elementType;
+  if (!element.isF16() && !element.isBF16())
+    return fail("element type is not f16 or bf16");
+  if (problem.outputElementType != element)
+    return fail("output element type differs from the inputs'");
+  MmaKernelConfig config;
+  config.headDim = problem.headDim;
+  config.valueDim = problem.valueDim;
+  for (int64_t dim : {config.headDim, config.valueDim})
+    if (dim % 16 != 0 || dim > 128)
+      return fail("head dims must be multiples of 16 up to 128");
+  auto mask = cast_or_null<MaskAttrInterface>(problem.mask);
+  if (!hasMaskLowering(mask))
+    return fail("the mask has no lowering");
+  if (mask && mask.usesSegmentIds())
+    return fail("the mask reads segment ids");
+  config.listBlockQ = problem.listBlockQ;
+  config.listBlockKv = problem.listBlockKv;
+  // wgmma: 64-row warpgroup tiles and 64-column swizzle panels.
+  config.warpgroup = options.chip.warpgroupMma &&
+                     config.headDim % kSwizzleElements == 0 &&
+                     config.valueDim % kSwizzleElements == 0 &&
+                     config.listBlockQ % 64 == 0 &&
+                     (!options.blockQ || options.blockQ % 64 == 0);
+  if (config.warpgroup) {
+    // Head dims up to 64: one warpgroup per thread block taking two 64-row
+    // tiles (one K/V tile serves 128 rows; two independent product chains
+    // per warp). Head dim 128: two warpgroups of one 64-row tile each share
+    // the K/V tiles. The kv tile is chosen below for occupancy.
+    // (Measured on the H200: docs/performance.md.)
+    bool small = config.headDim <= 64 && config.valueDim <= 64;
+    config.blockQ = options.blockQ
+                        ? options.blockQ
+                        : largestDividing(config.listBlockQ, {128, 64});
+    config.blockKv = options.blockKv ? options.blockKv
+                                     : largestDividing(config.listBlockKv,
+                                                       {128, 64, 32, 16});
+    if (config.listBlockQ % config.blockQ != 0)
+      return fail("block_q is not a multiple of the requested block-q");
+    config.rowTiles = options.warpgroupRows            ? options.warpgroupRows
+                      : small && config.blockQ % 128 == 0 ? 2
+                                                          : 1;
+    if (config.blockQ % (64 * config.rowTiles) != 0)
+      return fail("block-q is not a multiple of 64 x warpgroup-rows");
+  } else {
+    config.blockQ = options.blockQ ? options.blockQ
+                                   : largestDividing(config.listBlockQ,
+                                                     {128, 64, 32, 16});
+    config.blockKv = options.blockKv
+                         ? options.blockKv
+                         : largestDividing(config.listBlockKv, {64, 32, 16});
+    if (!llvm::is_contained(ArrayRef<int64_t>{16, 32, 64, 128},
+                            config.blockQ) ||
+        config.listBlockQ % config.blockQ != 0)
+      return fail(
+          "block_q is not a multiple of 16 (or of the requested block-q)");
+    if (config.blockKv > 64)
+      return fail("block-kv 128 needs the warpgroup (sm_90a) kernel");
+    config.rowTiles = config.blockQ >= 128 ? 2 : 1;
+  }
+  if (!llvm::is_contained(ArrayRef<int64_t>{16, 32, 64, 128},
+                          config.blockKv) ||
+      config.listBlockKv % config.blockKv != 0)
+    return fail(
+        "block_kv is not a multiple of 16 (or of the requested block-kv)");
+  config.warps = config.blockQ / (16 * config.rowTiles);
+  config.stages = options.stages;
+  if (config.stages != 1 && config.stages != 2)
+    return fail("stages must be 1 or 2");
+  // Several query tiles per block: the wgmma kernel with two stages.
+  if (config.warpgroup && config.stages == 2 && options.itemsPerBlock > 1)
+    config.itemsPerBlock = options.itemsPerBlock;
+  // The list lives in shared memory too; its capacity is bounded here only
+  // when static (a dynamic one is checked by the driver at launch).
+  int64_t capacity = problem.capacity;
+  bool withFull = problem.fullCapacity.has_value();
+  if (withFull)
+    capacity = ShapedType::isDynamic(capacity) ||
+                       ShapedType::isDynamic(*problem.fullCapacity)
+                   ? ShapedType::kDynamic
+                   : capacity + *problem.fullCapacity;
+  int64_t listBytes = listHeaderBytes(withFull) +
+                      (ShapedType::isDynamic(capacity) ? 0 : 4 * capacity);
+  // Occupancy: thread blocks per multiprocessor by shared memory (up to 2;
+  // a second block's loads, list and epilogue run under the first's math).
+  // Without a requested kv tile the wgmma kernel takes the largest one
+  // dividing block_kv with the most blocks: head dim 128 gets 64-key tiles
+  // (99 KB, two blocks) over 128-key ones (165 KB, one); head dims up to 64
+  // keep 128 keys (83 KB, two). Then the registers are capped so that the
+  // blocks fit (128 for two blocks of 256 threads).
+  const ChipInfo &chip = options.chip;
+  auto blocksFor = [&](const MmaKernelConfig &candidate) {
+    return getBlocksPerSM(chip, candidate.tileBytes() + listBytes, 2);
+  };
+  if (config.warpgroup && !options.blockKv) {
+    MmaKernelConfig best = config;
+    for (int64_t kv : {64, 32, 16}) {
+      MmaKernelConfig candidate = config;
+      candidate.blockKv = kv;
+      if (kv < best.blockKv && config.listBlockKv % kv == 0 &&
+          blocksFor(candidate) > blocksFor(best))
+        best = candidate;
+    }
+    config = best;
+  }
+  if (config.tileBytes() + listBytes > chip.sharedMemoryPerBlock)
+    return fail("the tiles do not fit the shared memory");
+  config.blocksPerSM =
+      options.blocksPerSM ? options.blocksPerSM : blocksFor(config);
+  config.maxRegisters =
+      config.blocksPerSM > 1
+          ? getRegisterCap(chip, config.threads(), config.blocksPerSM)
+          : 0;
+  return config;
+}

@@ -1,0 +1,93 @@
+//===- KernelConfig.h - shape and occupancy of a tensor-core kernel -*- C++ -*-===//
+//
+// What one generated attention kernel looks like (tile sizes, warps, stages,
+// shared memory, register cap) and the choice of it for a problem: the
+// occupancy model of the tensor-core kernels.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SPARSE_ATTN_LIB_CONVERSION_SPARSEATTNTONVGPU_KERNELCONFIG_H
+#define SPARSE_ATTN_LIB_CONVERSION_SPARSEATTNTONVGPU_KERNELCONFIG_H
+
+#include "SparseAttn/Conversion/SparseAttnToNVGPU/SparseAttnToNVGPU.h"
+#include "SparseAttn/IR/SparseAttnOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+
+#include <string>
+
+namespace mlir::sparse_attn {
+
+constexpr int64_t kWarpSize = 32;
+/// Shared-memory rows are padded by 8 elements (16 bytes): the 8 rows an
+/// ldmatrix reads then fall on distinct banks.
+constexpr int64_t kRowPadding = 8;
+/// Elements of one 16-byte cp.async.
+constexpr int64_t kCopyElements = 8;
+/// The Hopper kernel's tiles are stored as wgmma reads them with the
+/// 128-byte swizzle: panels of 64 columns (128 bytes a row), the 16-byte
+/// chunk c of row r at chunk c ^ (r % 8); a panel's 8-row groups are 1024
+/// bytes apart and start on 1024-byte boundaries.
+constexpr int64_t kSwizzleBytes = 128;
+constexpr int64_t kSwizzleElements = 64;
+constexpr int64_t kSwizzleAtomBytes = 1024;
+
+/// The shape of one generated kernel.
+struct MmaKernelConfig {
+  /// Warpgroup matrix products (wgmma, sm_90a) from swizzled shared-memory
+  /// tiles, one warpgroup per 64 query rows; otherwise mma.sync from
+  /// ldmatrix fragments of padded tiles.
+  bool warpgroup = false;
+  int64_t blockQ = 0;   // queries per thread block
+  int64_t blockKv = 0;  // keys per shared-memory tile
+  int64_t rowTiles = 1; // mma.sync: 16-row tiles per warp; wgmma: 64-row
+                        // tiles per warpgroup (a warp's 16 rows of each)
+  int64_t warps = 0;    // blockQ / (16 * rowTiles)
+  int64_t stages = 2;   // K/V tiles in flight
+  int64_t itemsPerBlock = 1; // query tiles per thread block, in turn
+  int64_t blocksPerSM = 1;   // thread blocks per multiprocessor to fit
+  int64_t maxRegisters = 0;  // the register cap that fits them (0: none)
+  int64_t headDim = 0, valueDim = 0;
+  int64_t listBlockQ = 0, listBlockKv = 0;
+
+  int64_t threads() const { return warps * kWarpSize; }
+  /// Elements from one row of a tile to the next (padded by 8 for
+  /// ldmatrix; the swizzled tiles are not padded).
+  int64_t rowStride(int64_t dim) const {
+    return warpgroup ? dim : dim + kRowPadding;
+  }
+  int64_t queryStride() const { return rowStride(headDim); }
+  int64_t keyStride() const { return rowStride(headDim); }
+  int64_t valueStride() const { return rowStride(valueDim); }
+  int64_t queryBytes() const { return blockQ * queryStride() * 2; }
+  /// Q buffers: a second one when the next query tile's Q is prefetched.
+  int64_t queryBuffers() const { return itemsPerBlock > 1 ? 2 : 1; }
+  int64_t queryBuffersBytes() const { return queryBuffers() * queryBytes(); }
+  int64_t keyStageBytes() const { return blockKv * keyStride() * 2; }
+  int64_t valueStageBytes() const { return blockKv * valueStride() * 2; }
+  /// Bytes of the tiles; the swizzled ones are preceded by up to 1 KiB that
+  /// aligns them.
+  int64_t tileBytes() const {
+    return (warpgroup ? kSwizzleAtomBytes : 0) + queryBuffersBytes() +
+           stages * (keyStageBytes() + valueStageBytes());
+  }
+
+  /// The configuration as the `sparse_attn.mma_kernel` dictionary.
+  DictionaryAttr toAttr(Builder &builder) const;
+};
+
+/// Shared bytes before the compacted list: its count, and with full lists
+/// the count of its full blocks.
+inline int64_t listHeaderBytes(bool withFullLists) {
+  return withFullLists ? 8 : 4;
+}
+
+/// The kernel for `problem`, or a reason why the general path must take it.
+FailureOr<MmaKernelConfig> chooseMmaKernel(const MmaKernelProblem &problem,
+                                           const MmaAttentionOptions &options,
+                                           std::string &reason);
+
+} // namespace mlir::sparse_attn
+
+#endif // SPARSE_ATTN_LIB_CONVERSION_SPARSEATTNTONVGPU_KERNELCONFIG_H

@@ -1,0 +1,490 @@
+//===- MaskLowering.cpp - how each mask attribute lowers ------------------===//
+//
+// One external model of MaskLoweringAttrInterface per mask attribute: its
+// pair predicate as docs/semantics.md states it, its key hull, tile tests
+// and row interval, in `index` arithmetic. The combinators fold their
+// elements' answers.
+//
+//===----------------------------------------------------------------------===//
+
+#include "SparseAttn/Utils/MaskLowering.h"
+
+#include "SparseAttn/IR/MaskUtils.h"
+#include "SparseAttn/IR/SparseAttnAttrs.h"
+#include "SparseAttn/IR/SparseAttnDialect.h"
+#include "SparseAttn/Utils/LoweringBuilder.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/DialectRegistry.h"
+
+using namespace mlir;
+using namespace mlir::sparse_attn;
+
+#include "SparseAttn/Utils/MaskLoweringInterface.cpp.inc"
+
+namespace {
+
+using Predicate = arith::CmpIPredicate;
+
+/// The lowering of `element`, an element of a verified combinator (whose
+/// elements hasMaskLowering has vetted).
+MaskLoweringAttrInterface loweringOf(Attribute element) {
+  return cast<MaskLoweringAttrInterface>(element);
+}
+
+//===----------------------------------------------------------------------===//
+// Leaves
+//===----------------------------------------------------------------------===//
+
+/// Key j is allowed iff j <= p.
+struct CausalLowering
+    : MaskLoweringAttrInterface::ExternalModel<CausalLowering, CausalAttr> {
+  FailureOr<Value> buildPairAllowed(Attribute, IndexArith &arith,
+                                    const MaskPairValues &pair,
+                                    Value position) const {
+    return arith.le(pair.keyRow, position);
+  }
+  KeyHull buildKeyHull(Attribute, IndexArith &arith, Value, Value lastPosition,
+                       Value) const {
+    Value zero = arith.index(0);
+    return {zero, arith.add(lastPosition, arith.index(1))};
+  }
+  Value buildTileFullyAllowed(Attribute, IndexArith &arith,
+                              const TileBounds &tile) const {
+    return arith.cmp(Predicate::sle, tile.lastKey, tile.firstPosition);
+  }
+  Value buildTileWhollyMasked(Attribute, IndexArith &arith,
+                              const TileBounds &tile) const {
+    return arith.cmp(Predicate::sgt, tile.firstKey, tile.lastPosition);
+  }
+  std::optional<RowKeyInterval> getRowKeyInterval(Attribute) const {
+    return RowKeyInterval{kWindowClamp, 0};
+  }
+  bool hasLowerEdge(Attribute) const { return false; }
+  void buildLengthChecks(Attribute, LoweringBuilder &, Value) const {}
+};
+
+/// p - left <= j <= p + right.
+struct SlidingWindowLowering
+    : MaskLoweringAttrInterface::ExternalModel<SlidingWindowLowering,
+                                               SlidingWindowAttr> {
+  FailureOr<Value> buildPairAllowed(Attribute attr, IndexArith &arith,
+                                    const MaskPairValues &pair,
+                                    Value position) const {
+    auto window = cast<SlidingWindowAttr>(attr);
+    Value first = arith.sub(position, arith.index(clampWindow(window.getLeft())));
+    Value last = arith.add(position, arith.index(clampWindow(window.getRight())));
+    Value afterFirst = arith.le(first, pair.keyRow);
+    Value beforeLast = arith.le(pair.keyRow, last);
+    return arith.andI(afterFirst, beforeLast);
+  }
+  KeyHull buildKeyHull(Attribute attr, IndexArith &arith, Value firstPosition,
+                       Value lastPosition, Value) const {
+    auto window = cast<SlidingWindowAttr>(attr);
+    Value lo =
+        arith.sub(firstPosition, arith.index(clampWindow(window.getLeft())));
+    Value reach = arith.index(clampWindow(window.getRight()) + 1);
+    return {lo, arith.add(lastPosition, reach)};
+  }
+  Value buildTileFullyAllowed(Attribute attr, IndexArith &arith,
+                              const TileBounds &tile) const {
+    auto window = cast<SlidingWindowAttr>(attr);
+    return arith.andI(
+        arith.cmp(Predicate::sle, tile.lastKey,
+                  arith.add(tile.firstPosition, clampWindow(window.getRight()))),
+        arith.cmp(Predicate::sge, tile.firstKey,
+                  arith.sub(tile.lastPosition,
+                            arith.index(clampWindow(window.getLeft())))));
+  }
+  Value buildTileWhollyMasked(Attribute attr, IndexArith &arith,
+                              const TileBounds &tile) const {
+    auto window = cast<SlidingWindowAttr>(attr);
+    return arith.orI(
+        arith.cmp(Predicate::sgt, tile.firstKey,
+                  arith.add(tile.lastPosition, clampWindow(window.getRight()))),
+        arith.lt(tile.lastKey,
+                 arith.sub(tile.firstPosition,
+                           arith.index(clampWindow(window.getLeft())))));
+  }
+  std::optional<RowKeyInterval> getRowKeyInterval(Attribute attr) const {
+    auto window = cast<SlidingWindowAttr>(attr);
+    return RowKeyInterval{clampWindow(window.getLeft()),
+                          clampWindow(window.getRight())};
+  }
+  bool hasLowerEdge(Attribute attr) const {
+    return cast<SlidingWindowAttr>(attr).getLeft() < kWindowClamp;
+  }
+  void buildLengthChecks(Attribute, LoweringBuilder &, Value) const {}
+};
+
+/// j <= p and (j < sink or p - j < window).
+struct SinkWindowLowering
+    : MaskLoweringAttrInterface::ExternalModel<SinkWindowLowering,
+                                               SinkWindowAttr> {
+  FailureOr<Value> buildPairAllowed(Attribute attr, IndexArith &arith,
+                                    const MaskPairValues &pair,
+                                    Value position) const {
+    auto sink = cast<SinkWindowAttr>(attr);
+    Value key = pair.keyRow;
+    Value notFuture = arith.le(key, position);
+    Value inSink = arith.lt(key, arith.index(clampWindow(sink.getSink())));
+    Value distance = arith.sub(position, key);
+    Value inWindow =
+        arith.lt(distance, arith.index(clampWindow(sink.getWindow())));
+    Value inSinkOrWindow = arith.orI(inSink, inWindow);
+    return arith.andI(notFuture, inSinkOrWindow);
+  }
+  KeyHull buildKeyHull(Attribute, IndexArith &arith, Value, Value lastPosition,
+                       Value) const {
+    Value zero = arith.index(0);
+    return {zero, arith.add(lastPosition, arith.index(1))};
+  }
+  Value buildTileFullyAllowed(Attribute attr, IndexArith &arith,
+                              const TileBounds &tile) const {
+    auto sink = cast<SinkWindowAttr>(attr);
+    Value inSink =
+        arith.lt(tile.lastKey, arith.index(clampWindow(sink.getSink())));
+    Value inWindow = arith.lt(arith.sub(tile.lastPosition, tile.firstKey),
+                              arith.index(clampWindow(sink.getWindow())));
+    return arith.andI(
+        arith.cmp(Predicate::sle, tile.lastKey, tile.firstPosition),
+        arith.orI(inSink, inWindow));
+  }
+  Value buildTileWhollyMasked(Attribute attr, IndexArith &arith,
+                              const TileBounds &tile) const {
+    // Causal, and past the sink and outside every row's window.
+    auto sink = cast<SinkWindowAttr>(attr);
+    Value pastSink = arith.cmp(Predicate::sge, tile.firstKey,
+                               arith.index(clampWindow(sink.getSink())));
+    Value outside =
+        arith.cmp(Predicate::sge, arith.sub(tile.firstPosition, tile.lastKey),
+                  arith.index(clampWindow(sink.getWindow())));
+    return arith.orI(
+        arith.cmp(Predicate::sgt, tile.firstKey, tile.lastPosition),
+        arith.andI(pastSink, outside));
+  }
+  std::optional<RowKeyInterval> getRowKeyInterval(Attribute) const {
+    return std::nullopt;
+  }
+  bool hasLowerEdge(Attribute attr) const {
+    return cast<SinkWindowAttr>(attr).getWindow() < kWindowClamp;
+  }
+  void buildLengthChecks(Attribute, LoweringBuilder &, Value) const {}
+};
+
+/// seg_q[b, i] == seg_kv[b, j]: read per pair, no tile-level answer.
+struct DocumentLowering
+    : MaskLoweringAttrInterface::ExternalModel<DocumentLowering, DocumentAttr> {
+  FailureOr<Value> buildPairAllowed(Attribute, IndexArith &arith,
+                                    const MaskPairValues &pair, Value) const {
+    if (!pair.segmentIdsQ || !pair.segmentIdsKv)
+      return failure();
+    Value segmentQ = tensor::ExtractOp::create(
+        arith.builder, arith.loc, pair.segmentIdsQ,
+        ValueRange{pair.batch, pair.queryRow});
+    Value segmentKv = tensor::ExtractOp::create(
+        arith.builder, arith.loc, pair.segmentIdsKv,
+        ValueRange{pair.batch, pair.keyRow});
+    return arith.eq(segmentQ, segmentKv);
+  }
+  KeyHull buildKeyHull(Attribute, IndexArith &arith, Value, Value,
+                       Value kvLen) const {
+    return {arith.index(0), kvLen};
+  }
+  Value buildTileFullyAllowed(Attribute, IndexArith &,
+                              const TileBounds &) const {
+    return nullptr;
+  }
+  Value buildTileWhollyMasked(Attribute, IndexArith &,
+                              const TileBounds &) const {
+    return nullptr;
+  }
+  std::optional<RowKeyInterval> getRowKeyInterval(Attribute) const {
+    return std::nullopt;
+  }
+  bool hasLowerEdge(Attribute) const { return false; }
+  void buildLengthChecks(Attribute, LoweringBuilder &, Value) const {}
+};
+
+/// NATTEN's rule in each grid dimension (docs/semantics.md, Neighborhood).
+struct NeighborhoodLowering
+    : MaskLoweringAttrInterface::ExternalModel<NeighborhoodLowering,
+                                               NeighborhoodAttr> {
+  FailureOr<Value> buildPairAllowed(Attribute attr, IndexArith &arith,
+                                    const MaskPairValues &pair,
+                                    Value position) const {
+    auto neighborhood = cast<NeighborhoodAttr>(attr);
+    ArrayRef<int64_t> grid = neighborhood.getGrid();
+    int64_t numTokens = neighborhood.getNumTokens();
+    Value key = pair.keyRow;
+    // Operands are built one statement at a time so the IR order does not
+    // depend on the C++ compiler's argument evaluation order.
+    Value notBefore = arith.le(arith.index(0), position);
+    Value notAfter = arith.lt(position, arith.index(numTokens));
+    Value allowed = arith.andI(notBefore, notAfter);
+    // Coordinates of a clamped position keep the arithmetic in range; the
+    // range check above decides the out-of-grid rows.
+    Value nonNegative = arith.max(position, arith.index(0));
+    Value clamped = arith.min(nonNegative, arith.index(numTokens - 1));
+    int64_t stride = numTokens;
+    for (size_t d = 0; d < grid.size(); ++d) {
+      int64_t extent = grid[d], window = neighborhood.getWindow()[d],
+              dilation = neighborhood.getDilation()[d];
+      stride /= extent;
+      Value queryCoord = arith.srem(arith.sdiv(clamped, stride), extent);
+      Value keyCoord = arith.srem(arith.sdiv(key, stride), extent);
+      Value group = arith.srem(queryCoord, dilation);
+      Value keyGroup = arith.srem(keyCoord, dilation);
+      Value sameGroup = arith.eq(group, keyGroup);
+      Value queryMember = arith.sdiv(queryCoord, dilation);
+      Value keyMember = arith.sdiv(keyCoord, dilation);
+      Value begin, end;
+      if (neighborhood.getCausal()[d]) {
+        Value earliest = arith.sub(queryMember, arith.index(window - 1));
+        begin = arith.max(earliest, arith.index(0));
+        end = arith.add(queryMember, arith.index(1));
+      } else {
+        // The group has (extent - 1 - group) / dilation + 1 members; the
+        // window starts window / 2 before the query, shifted inside them.
+        Value lastOffset = arith.sub(arith.index(extent - 1), group);
+        Value members =
+            arith.add(arith.sdiv(lastOffset, dilation), arith.index(1));
+        Value centered = arith.sub(queryMember, arith.index(window / 2));
+        Value latestBegin = arith.sub(members, arith.index(window));
+        begin = arith.min(arith.max(centered, arith.index(0)), latestBegin);
+        end = arith.add(begin, arith.index(window));
+      }
+      Value afterBegin = arith.le(begin, keyMember);
+      Value beforeEnd = arith.lt(keyMember, end);
+      Value inWindow = arith.andI(afterBegin, beforeEnd);
+      Value inDim = arith.andI(sameGroup, inWindow);
+      allowed = arith.andI(allowed, inDim);
+    }
+    return allowed;
+  }
+  KeyHull buildKeyHull(Attribute, IndexArith &arith, Value, Value,
+                       Value kvLen) const {
+    return {arith.index(0), kvLen};
+  }
+  Value buildTileFullyAllowed(Attribute, IndexArith &,
+                              const TileBounds &) const {
+    return nullptr;
+  }
+  Value buildTileWhollyMasked(Attribute, IndexArith &,
+                              const TileBounds &) const {
+    return nullptr;
+  }
+  std::optional<RowKeyInterval> getRowKeyInterval(Attribute) const {
+    return std::nullopt;
+  }
+  bool hasLowerEdge(Attribute) const { return false; }
+  void buildLengthChecks(Attribute attr, LoweringBuilder &builder,
+                         Value kvLen) const {
+    int64_t numTokens = cast<NeighborhoodAttr>(attr).getNumTokens();
+    builder.checkEq(kvLen, builder.index(numTokens),
+                    "the key length differs from the neighborhood grid's " +
+                        Twine(numTokens) + " tokens");
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Combinators
+//===----------------------------------------------------------------------===//
+
+/// An intersection (`isUnion` false) or a union of masks.
+template <typename CombinatorAttr, bool isUnion>
+struct CombinatorLowering
+    : MaskLoweringAttrInterface::ExternalModel<
+          CombinatorLowering<CombinatorAttr, isUnion>, CombinatorAttr> {
+  static ArrayRef<Attribute> elements(Attribute attr) {
+    return cast<CombinatorAttr>(attr).getMasks();
+  }
+
+  FailureOr<Value> buildPairAllowed(Attribute attr, IndexArith &arith,
+                                    const MaskPairValues &pair,
+                                    Value position) const {
+    Value result;
+    for (Attribute element : elements(attr)) {
+      FailureOr<Value> allowed =
+          loweringOf(element).buildPairAllowed(arith, pair, position);
+      if (failed(allowed))
+        return failure();
+      result = !result  ? *allowed
+               : isUnion ? arith.orI(result, *allowed)
+                         : arith.andI(result, *allowed);
+    }
+    return result;
+  }
+
+  /// The elements' hulls: their hull for a union, their overlap for an
+  /// intersection.
+  KeyHull buildKeyHull(Attribute attr, IndexArith &arith, Value firstPosition,
+                       Value lastPosition, Value kvLen) const {
+    ArrayRef<Attribute> masks = elements(attr);
+    KeyHull hull = loweringOf(masks.front())
+                       .buildKeyHull(arith, firstPosition, lastPosition, kvLen);
+    for (Attribute element : masks.drop_front()) {
+      KeyHull next = loweringOf(element).buildKeyHull(arith, firstPosition,
+                                                      lastPosition, kvLen);
+      hull = isUnion ? KeyHull{arith.min(hull.lo, next.lo),
+                               arith.max(hull.hi, next.hi)}
+                     : KeyHull{arith.max(hull.lo, next.lo),
+                               arith.min(hull.hi, next.hi)};
+    }
+    return hull;
+  }
+
+  /// A tile test from the elements' tests: `disjunctive`, the or of those
+  /// that have one (null if none has); otherwise the and of all (null if
+  /// one has none).
+  static Value combineTileTests(IndexArith &arith, Attribute attr,
+                                bool disjunctive,
+                                function_ref<Value(Attribute)> test) {
+    Value result;
+    for (Attribute element : elements(attr)) {
+      Value holds = test(element);
+      if (!holds) {
+        if (disjunctive)
+          continue;
+        return nullptr;
+      }
+      result = !result       ? holds
+               : disjunctive ? arith.orI(result, holds)
+                             : arith.andI(result, holds);
+    }
+    return result;
+  }
+
+  /// A union is fully allowed if one element is; an intersection needs all.
+  Value buildTileFullyAllowed(Attribute attr, IndexArith &arith,
+                              const TileBounds &tile) const {
+    return combineTileTests(arith, attr, /*disjunctive=*/isUnion,
+                            [&](Attribute element) {
+                              return loweringOf(element).buildTileFullyAllowed(
+                                  arith, tile);
+                            });
+  }
+
+  /// An intersection is wholly masked if one element is; a union needs all.
+  Value buildTileWhollyMasked(Attribute attr, IndexArith &arith,
+                              const TileBounds &tile) const {
+    return combineTileTests(arith, attr, /*disjunctive=*/!isUnion,
+                            [&](Attribute element) {
+                              return loweringOf(element).buildTileWhollyMasked(
+                                  arith, tile);
+                            });
+  }
+
+  /// Every element's interval holds its row's position, so the union of
+  /// intervals is the interval of the largest reaches, and the intersection
+  /// that of the smallest.
+  std::optional<RowKeyInterval> getRowKeyInterval(Attribute attr) const {
+    std::optional<RowKeyInterval> result;
+    for (Attribute element : elements(attr)) {
+      std::optional<RowKeyInterval> interval =
+          loweringOf(element).getRowKeyInterval();
+      if (!interval)
+        return std::nullopt;
+      if (!result)
+        result = interval;
+      else if (isUnion)
+        result = RowKeyInterval{std::max(result->left, interval->left),
+                                std::max(result->right, interval->right)};
+      else
+        result = RowKeyInterval{std::min(result->left, interval->left),
+                                std::min(result->right, interval->right)};
+    }
+    return result;
+  }
+
+  bool hasLowerEdge(Attribute attr) const {
+    return llvm::any_of(elements(attr), [](Attribute element) {
+      return loweringOf(element).hasLowerEdge();
+    });
+  }
+
+  void buildLengthChecks(Attribute attr, LoweringBuilder &builder,
+                         Value kvLen) const {
+    for (Attribute element : elements(attr))
+      loweringOf(element).buildLengthChecks(builder, kvLen);
+  }
+};
+
+} // namespace
+
+void sparse_attn::registerMaskLoweringInterfaceExternalModels(
+    DialectRegistry &registry) {
+  registry.addExtension(+[](MLIRContext *context, SparseAttnDialect *) {
+    CausalAttr::attachInterface<CausalLowering>(*context);
+    SlidingWindowAttr::attachInterface<SlidingWindowLowering>(*context);
+    SinkWindowAttr::attachInterface<SinkWindowLowering>(*context);
+    DocumentAttr::attachInterface<DocumentLowering>(*context);
+    NeighborhoodAttr::attachInterface<NeighborhoodLowering>(*context);
+    IntersectAttr::attachInterface<
+        CombinatorLowering<IntersectAttr, /*isUnion=*/false>>(*context);
+    UnionAttr::attachInterface<CombinatorLowering<UnionAttr, /*isUnion=*/true>>(
+        *context);
+  });
+}
+
+bool sparse_attn::hasMaskLowering(Attribute mask) {
+  if (!mask)
+    return true;
+  if (!isa<MaskLoweringAttrInterface>(mask))
+    return false;
+  return llvm::all_of(getCombinedMasks(mask), hasMaskLowering);
+}
+
+FailureOr<Value> sparse_attn::buildMaskPredicate(OpBuilder &builder,
+                                                 Location loc, Attribute mask,
+                                                 const MaskPairValues &pair) {
+  IndexArith arith(builder, loc);
+  if (!mask)
+    return arith.boolean(true);
+  if (!hasMaskLowering(mask))
+    return failure();
+  // Bottom-right alignment: p = i + (Skv - Sq).
+  Value offset = arith.sub(pair.kvLen, pair.queryLen);
+  Value position = arith.add(pair.queryRow, offset);
+  return loweringOf(mask).buildPairAllowed(arith, pair, position);
+}
+
+KeyHull sparse_attn::buildKeyHull(IndexArith &arith, Attribute mask,
+                                  Value firstPosition, Value lastPosition,
+                                  Value kvLen) {
+  if (!mask)
+    return {arith.index(0), kvLen};
+  return loweringOf(mask).buildKeyHull(arith, firstPosition, lastPosition,
+                                       kvLen);
+}
+
+Value sparse_attn::buildTileFullyAllowed(IndexArith &arith, Attribute mask,
+                                         const TileBounds &tile) {
+  if (!mask)
+    return arith.boolean(true);
+  return loweringOf(mask).buildTileFullyAllowed(arith, tile);
+}
+
+Value sparse_attn::buildTileWhollyMasked(IndexArith &arith, Attribute mask,
+                                         const TileBounds &tile) {
+  if (!mask)
+    return nullptr;
+  return loweringOf(mask).buildTileWhollyMasked(arith, tile);
+}
+
+std::optional<RowKeyInterval> sparse_attn::getRowKeyInterval(Attribute mask) {
+  if (!mask)
+    return std::nullopt;
+  return loweringOf(mask).getRowKeyInterval();
+}
+
+bool sparse_attn::hasLowerEdge(Attribute mask) {
+  return mask && loweringOf(mask).hasLowerEdge();
+}
+
+void sparse_attn::checkMaskLengths(LoweringBuilder &builder, Attribute mask,
+                                   Value kvLen) {
+  if (mask)
+    loweringOf(mask).buildLengthChecks(builder, kvLen);
+}
