@@ -7,8 +7,9 @@ Usage (from the repository root, after `make check`):
 
 --chip sm_90a (the default) gives the wgmma kernel; sm_90 the mma.sync one.
 compile_times.json records each artifact's compile time and the kernel
-configuration convert-sparse-attn-to-nvgpu chose (its sparse_attn.mma_kernel
-attribute: mma, block_q, block_kv, warps, row_tiles, stages, shared memory).
+configuration convert-sparse-attn-to-nvgpu chose (the launch plan's `config`
+of the tensor-core kernel: mma, block_q, block_kv, warps, row_tiles, stages,
+shared memory; null when the general path takes the op).
 
 Artifacts (sequence lengths dynamic, so one kernel serves S = 8192 and 32768):
   attn-<mask>-d<D>-kv<Hkv>   block_sparse_attention, block = [128, 128], bf16,
@@ -24,7 +25,6 @@ Artifacts (sequence lengths dynamic, so one kernel serves S = 8192 and 32768):
 import argparse
 import json
 import os
-import re
 import sys
 import time
 
@@ -80,33 +80,12 @@ def select_ir(d, hkv, s):
 """
 
 
-def kernel_config(text, chip, pipeline_options):
-    """The tensor-core kernel's configuration for the op in `text` (the
-    sparse_attn.mma_kernel attribute of its gpu.launch), or None when the
-    general path takes it."""
-    module = sparse_attn.parse(text)
-    passes = {"mma-block-q": "block-q", "mma-block-kv": "block-kv",
-              "mma-warpgroup-rows": "warpgroup-rows", "mma-items-per-block": "items-per-block"}
-    extra = " ".join(passes[k] + "=" + v for k, v in
-                     (o.split("=") for o in pipeline_options.split()) if k in passes)
-    module.run_pipeline(f"func.func(convert-sparse-attn-to-nvgpu{{chip={chip} {extra}}})")
-    match = re.search(r"sparse_attn\.mma_kernel = \{([^}]*)\}", str(module))
-    if not match:
-        return None
-    config = {}
-    for field in match.group(1).split(", "):
-        key, value = field.split(" = ")
-        value = value.split(" : ")[0].strip('"')
-        config[key] = int(value) if value.isdigit() else value
-    return config
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("--chip", default="sm_90a")
     parser.add_argument("--options", default="",
-                        help="other sparse-attn-to-ptx-pipeline options, e.g. 'mma-block-q=64'")
+                        help="other sparse-attn-to-ptx-pipeline options, e.g. 'nvgpu-options={block-q=64}'")
     parser.add_argument("--only", default=None, help="comma-separated masks (causal, sliding, ...)")
     parser.add_argument("--dims", default="128,64", help="comma-separated head dims")
     options = parser.parse_args()
@@ -121,7 +100,10 @@ def main():
         with open(os.path.join(options.out, name, "source.mlir"), "w") as f:
             f.write(text)
         compile_times[name] = seconds
-        configs[name] = kernel_config(text, options.chip, options.options)
+        # The tensor-core kernel's configuration as the plan records it
+        # (None when the general path's kernels take the op).
+        configs[name] = next((launch["config"] for launch in artifact.plan["launches"]
+                              if launch["config"]), None)
         kernels = len(artifact.plan["launches"])
         print(f"{name}: {kernels} kernel(s), compiled in {seconds:.2f} s", flush=True)
 

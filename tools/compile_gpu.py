@@ -4,7 +4,7 @@ directory (manifest.json + PTX) that sparse_attn.runtime.load runs.
 
 Usage:
   PYTHONPATH=build/python_packages /usr/bin/python3 tools/compile_gpu.py \\
-      in.mlir func_name out_dir [--chip sm_80|sm_90|sm_90a] [--options "mma-block-q=64"]
+      in.mlir func_name out_dir [--chip sm_80|sm_90|sm_90a] [--options "nvgpu-options={block-q=64}"]
 
 The command-line form of sparse_attn.compile_gpu(text, func_name, chip, options).save(dir).
 """
@@ -22,7 +22,7 @@ def main():
     parser.add_argument("out", help="the artifact directory to write")
     parser.add_argument("--chip", default="sm_90", choices=["sm_80", "sm_90", "sm_90a"])
     parser.add_argument("--options", default="",
-                        help="other sparse-attn-to-ptx-pipeline options, e.g. 'mma-block-q=64'")
+                        help="other sparse-attn-to-ptx-pipeline options, e.g. 'nvgpu-options={block-q=64}'")
     options = parser.parse_args()
     with open(options.source) as f:
         text = f.read()

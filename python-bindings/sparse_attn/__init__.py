@@ -114,7 +114,7 @@ def compile_gpu(text, func_name, chip="sm_90", options=""):
     """Compiles ``func.func @func_name`` to PTX kernels for ``chip`` (sm_80,
     sm_90, sm_90a: wgmma kernels) and its launch plan; ``options`` are other
     options of sparse-attn-to-ptx-pipeline in its textual form (e.g.
-    ``"mma-block-q=64 mma-block-kv=64"``). Returns a ``GPUArtifact`` whose
+    ``"nvgpu-options={block-q=64 block-kv=64}"``). Returns a ``GPUArtifact`` whose
     ``save(dir)`` writes what ``sparse_attn.runtime.load(dir)`` runs."""
     from .gpu import compile_gpu as _compile_gpu  # noqa: PLC0415
 

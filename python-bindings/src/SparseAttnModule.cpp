@@ -530,23 +530,23 @@ py::dict compileGpu(const std::string &text, const std::string &funcName,
         ("bad pipeline options '" + pipelineOptions + "': " + why).str());
   };
   sparse_attn::SparseAttnToPTXOptions options;
+  PassManager kernels(ctx);
   std::string errors;
   llvm::raw_string_ostream errorStream(errors);
-  LogicalResult parsed = success();
+  LogicalResult built = failure();
   std::string parserOutput = captureStderr([&] {
-    parsed = options.parseFromString(pipelineOptions, errorStream);
+    if (failed(options.parseFromString(pipelineOptions, errorStream)))
+      return;
+    options.chip = chip;
+    built = sparse_attn::buildSparseAttnToGPUKernelsPipeline(
+        kernels, options, [&](const Twine &why) { errorStream << why; });
   });
-  if (failed(parsed)) {
+  if (failed(built)) {
+    // The option parser's own messages start with its (empty) tool name.
     std::string combined = errors + parserOutput;
-    StringRef why = StringRef(combined).trim();
+    StringRef why = StringRef(combined).trim().ltrim(": ");
     badOptions(why.empty() ? StringRef("rejected by the option parser") : why);
   }
-  options.chip = chip;
-  PassManager kernels(ctx);
-  std::string pipelineError;
-  if (failed(sparse_attn::buildSparseAttnToGPUKernelsPipeline(
-          kernels, options, [&](const Twine &why) { pipelineError = why.str(); })))
-    badOptions(pipelineError);
   if (failed(kernels.run(*module)))
     throwMLIRError("compiling @" + funcName + " for " + chip + " failed",
                    collector.diags);
@@ -1035,7 +1035,7 @@ PYBIND11_MODULE(_native, m) {
   m.def("compile_gpu", &compileGpu, py::arg("text"), py::arg("func_name"),
         py::arg("chip") = "sm_90", py::arg("options") = "",
         "Compiles @func_name to PTX kernels for `chip` (and the other options "
-        "of sparse-attn-to-ptx-pipeline, e.g. 'mma-block-q=64') and its launch plan: "
+        "of sparse-attn-to-ptx-pipeline, e.g. 'nvgpu-options={block-q=64}') and its launch plan: "
         "returns {'plan': JSON text, 'modules': {name: PTX}}.");
   m.def("lower_to_llvm", &lowerToLLVM, py::arg("text"),
         py::arg("func_name") = py::none(),

@@ -11,6 +11,16 @@
 // RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90a" -o %t.sm90a.mlir
 // RUN: FileCheck %s --check-prefix=WGMMA < %t.sm90a.mlir
 // RUN: %python %S/ptxas_check.py %t.sm90a.mlir sm_90a | FileCheck %s --check-prefix=PTXAS
+// RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90a nvgpu-options={block-q=64 items-per-block=2}" -o /dev/null \
+// RUN:   --mlir-print-ir-after=sparse-attn-kernel-limits 2>&1 | FileCheck %s --check-prefix=NESTED
+// RUN: not sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90a nvgpu-options={warpgroup-rows=3}" 2>&1 | FileCheck %s --check-prefix=NESTED-BAD
+// RUN: not sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90a nvgpu-options={chip=sm_80}" 2>&1 | FileCheck %s --check-prefix=NESTED-CHIP
+
+// nvgpu-options passes convert-sparse-attn-to-nvgpu's own options through;
+// the kernel's configuration lands on its gpu.func.
+// NESTED: gpu.func @{{.*}} kernel attributes {{{.*}}sparse_attn.mma_kernel = {block_kv = 64 : i64, block_q = 64 : i64, {{.*}}items_per_block = 2 : i64, mma = "wgmma"
+// NESTED-BAD: convert-sparse-attn-to-nvgpu: warpgroup-rows must be 0 (the kernel's choice), 1 or 2 (got 3)
+// NESTED-CHIP: sparse-attn-to-ptx-pipeline: set chip on the pipeline, not in nvgpu-options
 
 // The pipeline gives block_sparse_attention on bf16 to the tensor-core
 // kernel: its PTX stages tiles with cp.async, feeds mma.sync from

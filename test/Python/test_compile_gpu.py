@@ -57,6 +57,8 @@ def main():
             assert launch["module"] in artifact.modules, launch["module"]
             assert f".target {chip}" in artifact.modules[launch["module"]]
             assert f".entry {launch['kernel']}(" in artifact.modules[launch["module"]]
+            # f32: the general path's kernels, which record no configuration.
+            assert launch["config"] is None, launch["config"]
             for arg in launch["args"]:
                 if arg["kind"] == "memref":
                     assert len(arg["sizes"]) == len(arg["strides"])
@@ -81,10 +83,11 @@ def main():
             manifest = json.load(open(os.path.join(tmp, "manifest.json")))
             for name, filename in manifest["ptx"].items():
                 assert os.path.exists(os.path.join(tmp, filename)), filename
+            assert all("config" in launch for launch in manifest["launches"])
             assert runtime.load(tmp).manifest["function"] == "f"
     # sm_90a: block-sparse attention on bf16 takes the wgmma kernel, at the
     # pipeline's default shape or at one passed through `options`.
-    for options, threads in (("", 256), ("mma-block-q=64", 128)):
+    for options, threads in (("", 256), ("nvgpu-options={block-q=64}", 128)):
         artifact = sparse_attn.compile_gpu(BLOCK_SPARSE, "f", "sm_90a", options)
         (launch,) = artifact.plan["launches"]
         ptx = artifact.modules[launch["module"]]
@@ -95,6 +98,10 @@ def main():
         # Head dim 128, 128-row blocks: two blocks per multiprocessor, so
         # the registers are capped at 128.
         assert (".maxnreg 128" in ptx) == (threads == 256), options
+        # The kernel's configuration travels with the plan (and the manifest).
+        config = launch["config"]
+        assert config["mma"] == "wgmma" and config["warps"] * 32 == threads, config
+        assert config["block_q"] == (64 if options else 128), config
     # Full lists: seven inputs, one kernel that vets both lists (a second
     # ballot counts the kept full blocks).
     artifact = sparse_attn.compile_gpu(BLOCK_SPARSE_FULL, "f", "sm_90a")
@@ -116,26 +123,25 @@ func.func @f(%q: tensor<1x8x1000x128xbf16>, %k: tensor<1x2x1000x128xbf16>) -> (t
     assert "wgmma.mma_async" in artifact.modules[launch["module"]]
     kinds = [b["kind"] for b in artifact.plan["buffers"]]
     assert kinds.count("constant") == 4 and kinds.count("input") == 2, kinds
-    # Bad pipeline options are a ValueError; options the kernel cannot take
-    # an MLIRError naming them.
-    for options, why in (("mma-block-q", "expected key=value"),
-                         ("mma-block-q=abc", "takes an integer"),
-                         ("tensor-cores=maybe", "true or false"),
-                         ("tensor-core-attention=2", "true or false"),
+    # Bad pipeline options, the conversion's among them, are a ValueError
+    # that says why, raised before anything is compiled.
+    for options, why in (("mma-block-q=64", "no such option mma-block-q"),
+                         ("nvgpu-options", "requires a value"),
+                         ("nvgpu-options={block-q=abc}", "'abc' value invalid"),
+                         ("nvgpu-options={bogus=1}", "no such option bogus"),
+                         ("nvgpu-options={chip=sm_80}", "set chip on the pipeline"),
+                         ("nvgpu-options={block-q=-1 block-kv=-64}", "got block-q = -1, block-kv = -64"),
+                         ("nvgpu-options={warpgroup-rows=3}", "warpgroup-rows must be"),
+                         ("nvgpu-options={blocks-per-sm=3}", "blocks-per-sm must be"),
+                         ("nvgpu-options={items-per-block=0}", "items-per-block must be 1 to 8"),
+                         ("tensor-cores=maybe", "invalid value for boolean"),
+                         ("tensor-core-attention=2", "invalid value for boolean"),
                          ("bogus=1", "no such option bogus")):
         try:
             sparse_attn.compile_gpu(BLOCK_SPARSE, "f", "sm_90a", options)
             raise AssertionError("expected ValueError")
         except ValueError as e:
             assert "bad pipeline options" in str(e) and why in str(e), e
-    for options, why in (("mma-warpgroup-rows=3", "warpgroup-rows must be"),
-                         ("mma-blocks-per-sm=3", "blocks-per-sm must be"),
-                         ("mma-items-per-block=0", "items-per-block must be 1 to 8")):
-        try:
-            sparse_attn.compile_gpu(BLOCK_SPARSE, "f", "sm_90a", options)
-            raise AssertionError("expected MLIRError")
-        except sparse_attn.MLIRError as e:
-            assert why in str(e), e
     # A bad function name is a ValueError; bad IR an MLIRError.
     try:
         sparse_attn.compile_gpu(TEXT, "g")

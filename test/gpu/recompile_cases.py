@@ -5,7 +5,7 @@ the float64 golden model again.
 
 Usage (from the repository root, after `make check`):
   PYTHONPATH=build/python_packages /usr/bin/python3 test/gpu/recompile_cases.py \\
-      build/gpu-cases --chip sm_90a [--options "mma-block-q=64"] [--only mma-000-0,...]
+      build/gpu-cases --chip sm_90a [--options "nvgpu-options={block-q=64}"] [--only mma-000-0,...]
 
 Each case directory's source.mlir is compiled again and its manifest and
 PTX rewritten; data.npz and meta.json are left as they are.

@@ -257,8 +257,12 @@ struct ConvertSparseAttnToNVGPUPass
 FailureOr<MmaAttentionOptions> sparse_attn::parseMmaAttentionOptions(
     StringRef text, function_ref<void(const Twine &)> emitError) {
   ConvertSparseAttnToNVGPUPass pass;
+  // The option parser reports a malformed value itself (on stderr) and
+  // hands an empty message here.
   if (failed(pass.initializeOptions(text, [&](const Twine &message) {
-        emitError("convert-sparse-attn-to-nvgpu: " + message);
+        std::string why = message.str();
+        emitError("convert-sparse-attn-to-nvgpu: " +
+                  (why.empty() ? "rejected '" + text + "'" : Twine(why)));
         return failure();
       })))
     return failure();

@@ -1,17 +1,39 @@
-// RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_90a attention=true" | FileCheck %s
-// RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90a tensor-core-attention=true" -o %t.mlir
+// RUN: sparse-attn-opt %s --sparse-attn-attention-to-block-sparse | FileCheck %s --check-prefix=REWRITE
+// RUN: sparse-attn-opt %s --sparse-attn-attention-to-block-sparse --convert-sparse-attn-to-nvgpu="chip=sm_90a" | FileCheck %s
+// RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90a tensor-core-attention=true" -o %t.mlir \
+// RUN:   --mlir-print-ir-after=sparse-attn-attention-to-block-sparse 2>&1 | FileCheck %s --check-prefix=FILTER
 // RUN: FileCheck %s --check-prefix=PTX < %t.mlir
 // RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_90a" | FileCheck %s --check-prefix=OFF
 
-// Without attention=true (the default) attention stays for the general path.
+// The conversion alone leaves attention for the general path.
 // OFF-LABEL: func.func @causal(
 // OFF: sparse_attn.attention
 // OFF-NOT: gpu.launch
 
-// With attention=true, attention on f16/bf16 with static lengths takes the tensor-core kernel as
-// block_sparse_attention over block_mask's exact 128 x 128 lists: partial
-// and full blocks apart (capacities: the longest lists), or one pair when a
-// mask_mod must see every pair. Other ops stay for the general path.
+// sparse-attn-attention-to-block-sparse rewrites attention with static
+// lengths into block_sparse_attention over block_mask's exact 128 x 128
+// lists: partial and full blocks apart (capacities: the longest lists), or
+// one pair when a mask_mod must see every pair; convert-sparse-attn-to-nvgpu
+// then takes those on f16/bf16. Dynamic lengths stay attention.
+// REWRITE-LABEL: func.func @causal(
+// REWRITE: sparse_attn.block_mask {block = [128, 128], kv_len = 1000 : i64, mask = #sparse_attn.causal, q_len = 1000 : i64} : tensor<1x1x8xi32>, tensor<1x1x8x1xi32>, tensor<1x1x8xi32>, tensor<1x1x8x7xi32>
+// REWRITE: sparse_attn.block_sparse_attention {{.*}} full(
+// REWRITE-LABEL: func.func @modded(
+// REWRITE: sparse_attn.block_mask {block = [128, 128], kv_len = 256 : i64, mask = #sparse_attn.sliding_window<left = 100, right = 0>, q_len = 256 : i64} : tensor<1x1x2xi32>, tensor<1x1x2x2xi32>
+// REWRITE-LABEL: func.func @stays(
+// REWRITE: sparse_attn.block_sparse_attention {{.*}} : tensor<1x2x64x64xf32>
+// REWRITE: sparse_attn.attention {{.*}} : tensor<1x2x?x64xbf16>
+
+// The GPU pipeline with tensor-core-attention=true rewrites only the ops
+// the tensor-core kernel takes: the f32 one stays attention.
+// FILTER-LABEL: func.func @causal(
+// FILTER: sparse_attn.block_sparse_attention
+// FILTER-LABEL: func.func @modded(
+// FILTER: sparse_attn.block_sparse_attention
+// FILTER-LABEL: func.func @stays(
+// FILTER-NOT: block_sparse_attention
+// FILTER: sparse_attn.attention {{.*}} : tensor<1x2x64x64xf32>
+// FILTER: sparse_attn.attention {{.*}} : tensor<1x2x?x64xbf16>
 
 // CHECK-LABEL: func.func @causal(
 // CHECK: sparse_attn.block_mask {block = [128, 128], kv_len = 1000 : i64, mask = #sparse_attn.causal, q_len = 1000 : i64} : tensor<1x1x8xi32>, tensor<1x1x8x1xi32>, tensor<1x1x8xi32>, tensor<1x1x8x7xi32>
@@ -26,7 +48,6 @@ func.func @causal(%q: tensor<1x16x1000x128xbf16>, %k: tensor<1x4x1000x128xbf16>,
 
 // CHECK-LABEL: func.func @modded(
 // CHECK: sparse_attn.block_mask {block = [128, 128], kv_len = 256 : i64, mask = #sparse_attn.sliding_window<left = 100, right = 0>, q_len = 256 : i64} : tensor<1x1x2xi32>, tensor<1x1x2x2xi32>
-// CHECK-NEXT: arith.constant
 // CHECK: gpu.launch
 // The mask_mod is evaluated in the kernel.
 // CHECK: arith.remui
@@ -44,7 +65,7 @@ func.func @modded(%q: tensor<1x2x256x64xf16>, %k: tensor<1x2x256x64xf16>, %v: te
 }
 
 // CHECK-LABEL: func.func @stays(
-// CHECK: sparse_attn.attention {{.*}} : tensor<1x2x64x64xf32>
+// CHECK: sparse_attn.block_sparse_attention {{.*}} : tensor<1x2x64x64xf32>
 // CHECK: sparse_attn.attention {{.*}} : tensor<1x2x?x64xbf16>
 func.func @stays(%q: tensor<1x2x64x64xf32>, %d: tensor<1x2x?x64xbf16>) -> (tensor<1x2x64x64xf32>, tensor<1x2x?x64xbf16>) {
   %o, %lse = sparse_attn.attention %q, %q, %q : tensor<1x2x64x64xf32>, tensor<1x2x64x64xf32>, tensor<1x2x64x64xf32> -> tensor<1x2x64x64xf32>, tensor<1x2x64xf32>

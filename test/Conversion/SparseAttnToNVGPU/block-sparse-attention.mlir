@@ -47,7 +47,9 @@
 // each product fenced, committed and waited for.
 // WGMMA-LABEL: func.func @causal_bf16(
 // WGMMA: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c256{{.*}}, {{.*}}) dynamic_shared_memory_size
-// WGMMA: %[[SMEM:.*]] = gpu.dynamic_shared_memory {sparse_attn.max_registers = 128 : i32} : memref<?xi8, #gpu.address_space<workgroup>>
+// The register cap and the configuration ride on the shared-memory op,
+// which outlining keeps (sparse-attn-kernel-limits moves them to the gpu.func).
+// WGMMA: %[[SMEM:.*]] = gpu.dynamic_shared_memory {sparse_attn.max_registers = 128 : i32, sparse_attn.mma_kernel = {block_kv = 64 : i64, {{.*}}mma = "wgmma"{{.*}}}} : memref<?xi8, #gpu.address_space<workgroup>>
 // WGMMA: %[[ADDR:.*]] = memref.extract_aligned_pointer_as_index %[[SMEM]]
 // WGMMA: arith.remui %[[ADDR]], %c1024
 // WGMMA: memref.view %[[SMEM]]{{.*}} to memref<49152xbf16, #gpu.address_space<workgroup>>
