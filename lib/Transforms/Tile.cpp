@@ -62,25 +62,25 @@ struct SoftmaxState {
 /// with zeros to [tileRows, dim]: a generic whose reads are predicated on the
 /// row existing, as a kernel's loads into shared memory are (and no copy is
 /// needed once bufferized).
-static Value extractPaddedTile(LoweringBuilder &l, Value source, Value batch,
+static Value extractPaddedTile(LoweringBuilder &emit, Value source, Value batch,
                                Value head, Value start, Value rows,
                                int64_t tileRows) {
   auto sourceType = cast<RankedTensorType>(source.getType());
   int64_t dim = sourceType.getDimSize(3);
   Type elementType = sourceType.getElementType();
-  Value init = l.empty({l.index(tileRows), l.index(dim)}, elementType);
-  return l.generic(
-      {}, {}, init, l.map(2, {l.d(0), l.d(1)}), {kPar, kPar},
-      [&](OpBuilder &b, Location loc, ValueRange) -> Value {
-        SmallVector<Value> ivs = loopIndices(b, loc, 2);
-        Value exists = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+  Value init = emit.empty({emit.index(tileRows), emit.index(dim)}, elementType);
+  return emit.generic(
+      {}, {}, init, emit.map(2, {emit.d(0), emit.d(1)}), {kPar, kPar},
+      [&](OpBuilder &builder, Location loc, ValueRange) -> Value {
+        SmallVector<Value> ivs = loopIndices(builder, loc, 2);
+        Value exists = arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::slt,
                                              ivs[0], rows);
-        Value row = arith::AddIOp::create(b, loc, start, ivs[0]);
-        Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(elementType));
+        Value row = arith::AddIOp::create(builder, loc, start, ivs[0]);
+        Value zero = arith::ConstantOp::create(builder, loc, builder.getZeroAttr(elementType));
         return buildIf(
-            b, loc, elementType, exists,
-            [&](OpBuilder &tb) -> SmallVector<Value> {
-              return {tensor::ExtractOp::create(tb, loc, source,
+            builder, loc, elementType, exists,
+            [&](OpBuilder &thenBuilder) -> SmallVector<Value> {
+              return {tensor::ExtractOp::create(thenBuilder, loc, source,
                                                 ValueRange{batch, head, row, ivs[1]})};
             },
             [&](OpBuilder &) -> SmallVector<Value> { return {zero}; })[0];
@@ -98,136 +98,136 @@ struct BlockListOperands {
 /// Folds the kv tile starting at key `kvStart` into `state`; a tile of a
 /// full block allows every in-bounds pair without the mask or mask_mod.
 static FailureOr<SoftmaxState>
-buildKvTileUpdate(LoweringBuilder &l, const TileProblem &p, Value batch,
+buildKvTileUpdate(LoweringBuilder &emit, const TileProblem &p, Value batch,
                   Value head, Value queryStart, Value queryRows, Value queryTile,
                   Value kvStart, bool fullBlock, const SoftmaxState &state) {
   const AttentionShape &shape = p.shape;
   int64_t blockQ = p.config.blockQ, blockKv = p.config.blockKv;
-  Value remaining = arith::SubIOp::create(l.builder, l.loc, shape.kvLen, kvStart);
-  Value kvRows = arith::MinSIOp::create(l.builder, l.loc, l.index(blockKv), remaining);
-  Value kvHead = arith::DivUIOp::create(l.builder, l.loc, head,
-                                        l.index(shape.groupSize()));
+  Value remaining = arith::SubIOp::create(emit.builder, emit.loc, shape.kvLen, kvStart);
+  Value kvRows = arith::MinSIOp::create(emit.builder, emit.loc, emit.index(blockKv), remaining);
+  Value kvHead = arith::DivUIOp::create(emit.builder, emit.loc, head,
+                                        emit.index(shape.groupSize()));
   Value keyTile =
-      extractPaddedTile(l, p.key, batch, kvHead, kvStart, kvRows, blockKv);
+      extractPaddedTile(emit, p.key, batch, kvHead, kvStart, kvRows, blockKv);
   Value valueTile =
-      extractPaddedTile(l, p.value, batch, kvHead, kvStart, kvRows, blockKv);
+      extractPaddedTile(emit, p.value, batch, kvHead, kvStart, kvRows, blockKv);
 
   // s[r, c] = <q[r], k[c]> in f32.
-  Value dots = l.generic(
+  Value dots = emit.generic(
       {queryTile, keyTile},
-      {l.map(3, {l.d(0), l.d(2)}), l.map(3, {l.d(1), l.d(2)})},
-      l.filled({l.index(blockQ), l.index(blockKv)}, l.f32Const(0)),
-      l.map(3, {l.d(0), l.d(1)}), {kPar, kPar, kRed},
-      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-        Value product = l.mulF32(b, loc, args[0], args[1]);
-        return arith::AddFOp::create(b, loc, args[2], product);
+      {emit.map(3, {emit.d(0), emit.d(2)}), emit.map(3, {emit.d(1), emit.d(2)})},
+      emit.filled({emit.index(blockQ), emit.index(blockKv)}, emit.f32Const(0)),
+      emit.map(3, {emit.d(0), emit.d(1)}), {kPar, kPar, kRed},
+      [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
+        Value product = emit.mulF32(builder, loc, args[0], args[1]);
+        return arith::AddFOp::create(builder, loc, args[2], product);
       });
 
   // Masked, scaled, score_mod'ed scores and the allowed pairs. Rows past
   // the sequence ends are not allowed; their indices are clamped so the
   // mask and the mods only ever read in bounds.
-  AffineMap all2 = l.map(2, {l.d(0), l.d(1)});
-  Value allowedInit = l.empty({l.index(blockQ), l.index(blockKv)}, l.i1());
+  AffineMap all2 = emit.map(2, {emit.d(0), emit.d(1)});
+  Value allowedInit = emit.empty({emit.index(blockQ), emit.index(blockKv)}, emit.i1());
   bool failedMask = false;
   auto masked = linalg::GenericOp::create(
-      l.builder, l.loc, TypeRange{dots.getType(), allowedInit.getType()}, ValueRange{},
+      emit.builder, emit.loc, TypeRange{dots.getType(), allowedInit.getType()}, ValueRange{},
       ValueRange{dots, allowedInit}, SmallVector<AffineMap>{all2, all2},
       SmallVector<IteratorType>{kPar, kPar},
-      [&](OpBuilder &b, Location loc, ValueRange args) {
-        SmallVector<Value> ivs = loopIndices(b, loc, 2);
-        Value one = arith::ConstantIndexOp::create(b, loc, 1);
-        Value rowValid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+      [&](OpBuilder &builder, Location loc, ValueRange args) {
+        SmallVector<Value> ivs = loopIndices(builder, loc, 2);
+        Value one = arith::ConstantIndexOp::create(builder, loc, 1);
+        Value rowValid = arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::slt,
                                                ivs[0], queryRows);
-        Value colValid = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+        Value colValid = arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::slt,
                                                ivs[1], kvRows);
-        Value inBounds = arith::AndIOp::create(b, loc, rowValid, colValid);
-        Value row = arith::AddIOp::create(b, loc, queryStart, ivs[0]);
-        Value lastRow = arith::SubIOp::create(b, loc, shape.queryLen, one);
-        row = arith::MinSIOp::create(b, loc, row, lastRow);
-        Value col = arith::AddIOp::create(b, loc, kvStart, ivs[1]);
-        Value lastCol = arith::SubIOp::create(b, loc, shape.kvLen, one);
-        col = arith::MinSIOp::create(b, loc, col, lastCol);
+        Value inBounds = arith::AndIOp::create(builder, loc, rowValid, colValid);
+        Value row = arith::AddIOp::create(builder, loc, queryStart, ivs[0]);
+        Value lastRow = arith::SubIOp::create(builder, loc, shape.queryLen, one);
+        row = arith::MinSIOp::create(builder, loc, row, lastRow);
+        Value col = arith::AddIOp::create(builder, loc, kvStart, ivs[1]);
+        Value lastCol = arith::SubIOp::create(builder, loc, shape.kvLen, one);
+        col = arith::MinSIOp::create(builder, loc, col, lastCol);
         PairScoreRules rules{p.mask,    p.segmentIdsQ, p.segmentIdsKv,
                              p.maskMod, p.scoreMod,    p.scale};
         if (fullBlock)
           rules = PairScoreRules{nullptr, nullptr, nullptr, nullptr, p.scoreMod, p.scale};
         FailureOr<std::pair<Value, Value>> scored = buildPairScore(
-            b, loc, rules, args[0], batch, head, row, col, shape.queryLen,
+            builder, loc, rules, args[0], batch, head, row, col, shape.queryLen,
             shape.kvLen, [&](OpBuilder &, Location) { return inBounds; });
         if (failed(scored)) {
           failedMask = true;
-          linalg::YieldOp::create(b, loc, ValueRange{args[0], args[1]});
+          linalg::YieldOp::create(builder, loc, ValueRange{args[0], args[1]});
           return;
         }
-        linalg::YieldOp::create(b, loc,
+        linalg::YieldOp::create(builder, loc,
                                 ValueRange{scored->first, scored->second});
       });
   if (failedMask)
     return failure();
   Value scores = masked.getResult(0), allowed = masked.getResult(1);
 
-  AffineMap rowOf2 = l.map(2, {l.d(0)});
-  AffineMap row1 = l.map(1, {l.d(0)});
-  Value tileMax = l.generic(
-      {scores}, {all2}, l.filled({l.index(blockQ)}, l.f32Const(kNegInf)), rowOf2,
-      {kPar, kRed}, [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-        return arith::MaximumFOp::create(b, loc, args[1], args[0]);
+  AffineMap rowOf2 = emit.map(2, {emit.d(0)});
+  AffineMap row1 = emit.map(1, {emit.d(0)});
+  Value tileMax = emit.generic(
+      {scores}, {all2}, emit.filled({emit.index(blockQ)}, emit.f32Const(kNegInf)), rowOf2,
+      {kPar, kRed}, [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
+        return arith::MaximumFOp::create(builder, loc, args[1], args[0]);
       });
   // The running state is updated in place (destination-passing into the
   // loop's iter_args), as a kernel keeps it in registers.
   // alpha = exp(m - m'): 0 when nothing was seen yet, 1 while still empty.
-  Value alpha = l.generic(
-      {state.rowMax, tileMax}, {row1, row1}, l.empty({l.index(blockQ)}, l.f32()),
+  Value alpha = emit.generic(
+      {state.rowMax, tileMax}, {row1, row1}, emit.empty({emit.index(blockQ)}, emit.f32()),
       row1, {kPar},
-      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-        Value negInf = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(kNegInf));
-        Value one = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(1.0));
-        Value zero = arith::ConstantOp::create(b, loc, b.getF32FloatAttr(0.0));
-        Value newMax = arith::MaximumFOp::create(b, loc, args[0], args[1]);
-        Value stillEmpty = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ,
+      [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
+        Value negInf = arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(kNegInf));
+        Value one = arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(1.0));
+        Value zero = arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(0.0));
+        Value newMax = arith::MaximumFOp::create(builder, loc, args[0], args[1]);
+        Value stillEmpty = arith::CmpFOp::create(builder, loc, arith::CmpFPredicate::OEQ,
                                                  newMax, negInf);
         Value nothingBefore = arith::CmpFOp::create(
-            b, loc, arith::CmpFPredicate::OEQ, args[0], negInf);
-        Value shift = arith::SubFOp::create(b, loc, args[0], newMax);
-        Value rescale = math::ExpOp::create(b, loc, shift);
-        Value fromNothing = arith::SelectOp::create(b, loc, nothingBefore, zero, rescale);
-        return arith::SelectOp::create(b, loc, stillEmpty, one, fromNothing);
+            builder, loc, arith::CmpFPredicate::OEQ, args[0], negInf);
+        Value shift = arith::SubFOp::create(builder, loc, args[0], newMax);
+        Value rescale = math::ExpOp::create(builder, loc, shift);
+        Value fromNothing = arith::SelectOp::create(builder, loc, nothingBefore, zero, rescale);
+        return arith::SelectOp::create(builder, loc, stillEmpty, one, fromNothing);
       });
-  Value rowMax = l.generic(
+  Value rowMax = emit.generic(
       {tileMax}, {row1}, state.rowMax, row1, {kPar},
-      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-        return arith::MaximumFOp::create(b, loc, args[1], args[0]);
+      [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
+        return arith::MaximumFOp::create(builder, loc, args[1], args[0]);
       });
   // p = exp(s - m'), 0 for -inf scores and on still-empty rows.
-  Value probabilities = l.generic(
+  Value probabilities = emit.generic(
       {rowMax}, {rowOf2}, scores, all2, {kPar, kPar},
-      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-        return buildShiftedExp(b, loc, args[1], args[0]);
+      [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
+        return buildShiftedExp(builder, loc, args[1], args[0]);
       });
   // l' = alpha * l + sum_c p.
-  Value scaledSum = l.generic(
+  Value scaledSum = emit.generic(
       {alpha}, {row1}, state.rowSum, row1, {kPar},
-      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-        return arith::MulFOp::create(b, loc, args[0], args[1]);
+      [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
+        return arith::MulFOp::create(builder, loc, args[0], args[1]);
       });
-  Value rowSum = l.generic(
+  Value rowSum = emit.generic(
       {probabilities}, {all2}, scaledSum, rowOf2, {kPar, kRed},
-      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-        return arith::AddFOp::create(b, loc, args[1], args[0]);
+      [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
+        return arith::AddFOp::create(builder, loc, args[1], args[0]);
       });
   // acc' = alpha * acc + sum over allowed c of p * v.
-  Value scaledAcc = l.generic(
+  Value scaledAcc = emit.generic(
       {alpha}, {rowOf2}, state.acc, all2, {kPar, kPar},
-      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-        return arith::MulFOp::create(b, loc, args[0], args[1]);
+      [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
+        return arith::MulFOp::create(builder, loc, args[0], args[1]);
       });
-  Value acc = l.generic(
+  Value acc = emit.generic(
       {probabilities, allowed, valueTile},
-      {l.map(3, {l.d(0), l.d(2)}), l.map(3, {l.d(0), l.d(2)}),
-       l.map(3, {l.d(2), l.d(1)})},
-      scaledAcc, l.map(3, {l.d(0), l.d(1)}), {kPar, kPar, kRed},
-      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-        return buildAllowedAccumulate(b, loc, args[0], args[1], args[2], args[3]);
+      {emit.map(3, {emit.d(0), emit.d(2)}), emit.map(3, {emit.d(0), emit.d(2)}),
+       emit.map(3, {emit.d(2), emit.d(1)})},
+      scaledAcc, emit.map(3, {emit.d(0), emit.d(1)}), {kPar, kPar, kRed},
+      [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
+        return buildAllowedAccumulate(builder, loc, args[0], args[1], args[2], args[3]);
       });
   return SoftmaxState{rowMax, rowSum, acc};
 }
@@ -243,23 +243,23 @@ using KvLoopFn = function_ref<FailureOr<SoftmaxState>(
 static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &p,
                                    RankedTensorType outputType,
                                    RankedTensorType lseType, KvLoopFn kvLoop) {
-  LoweringBuilder l(rewriter, p.op, p.runtimeChecks);
+  LoweringBuilder emit(rewriter, p.op, p.runtimeChecks);
   const AttentionShape &shape = p.shape;
   int64_t blockQ = p.config.blockQ;
-  Value queryTiles = l.ceilDiv(shape.queryLen, blockQ);
-  Value outInit = l.emptyOfType(
+  Value queryTiles = emit.ceilDiv(shape.queryLen, blockQ);
+  Value outInit = emit.emptyOfType(
       outputType,
-      {shape.batch, l.index(shape.queryHeads), shape.queryLen,
-       l.index(shape.valueDim)},
+      {shape.batch, emit.index(shape.queryHeads), shape.queryLen,
+       emit.index(shape.valueDim)},
       "output shape");
-  Value lseInit = l.emptyOfType(
-      lseType, {shape.batch, l.index(shape.queryHeads), shape.queryLen},
+  Value lseInit = emit.emptyOfType(
+      lseType, {shape.batch, emit.index(shape.queryHeads), shape.queryLen},
       "lse shape");
 
   SmallVector<OpFoldResult> upperBounds = {
       getAsOpFoldResult(shape.batch), rewriter.getIndexAttr(shape.queryHeads),
       getAsOpFoldResult(queryTiles)};
-  auto forall = scf::ForallOp::create(rewriter, l.loc, upperBounds,
+  auto forall = scf::ForallOp::create(rewriter, emit.loc, upperBounds,
                                       ValueRange{outInit, lseInit}, std::nullopt);
   MLIRContext *ctx = rewriter.getContext();
   forall->setAttr(
@@ -273,26 +273,26 @@ static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &p,
 
   OpBuilder::InsertionGuard guard(rewriter);
   rewriter.setInsertionPointToStart(forall.getBody());
-  LoweringBuilder tl(rewriter, p.op, p.runtimeChecks);
+  LoweringBuilder tileEmit(rewriter, p.op, p.runtimeChecks);
   SmallVector<Value> ivs = forall.getInductionVars();
   Value batch = ivs[0], head = ivs[1], queryTileIndex = ivs[2];
   Value queryStart =
-      arith::MulIOp::create(rewriter, tl.loc, queryTileIndex, tl.index(blockQ));
-  Value queryLeft = arith::SubIOp::create(rewriter, tl.loc, shape.queryLen, queryStart);
-  Value queryRows = arith::MinSIOp::create(rewriter, tl.loc, tl.index(blockQ), queryLeft);
-  Value queryTile = extractPaddedTile(tl, p.query, batch, head, queryStart,
+      arith::MulIOp::create(rewriter, tileEmit.loc, queryTileIndex, tileEmit.index(blockQ));
+  Value queryLeft = arith::SubIOp::create(rewriter, tileEmit.loc, shape.queryLen, queryStart);
+  Value queryRows = arith::MinSIOp::create(rewriter, tileEmit.loc, tileEmit.index(blockQ), queryLeft);
+  Value queryTile = extractPaddedTile(tileEmit, p.query, batch, head, queryStart,
                                       queryRows, blockQ);
 
   SoftmaxState initial{
-      tl.filled({tl.index(blockQ)}, tl.f32Const(kNegInf)),
-      tl.filled({tl.index(blockQ)}, tl.f32Const(0)),
-      tl.filled({tl.index(blockQ), tl.index(shape.valueDim)}, tl.f32Const(0))};
-  auto update = [&](LoweringBuilder &ul, Value kvStart, bool fullBlock,
+      tileEmit.filled({tileEmit.index(blockQ)}, tileEmit.f32Const(kNegInf)),
+      tileEmit.filled({tileEmit.index(blockQ)}, tileEmit.f32Const(0)),
+      tileEmit.filled({tileEmit.index(blockQ), tileEmit.index(shape.valueDim)}, tileEmit.f32Const(0))};
+  auto update = [&](LoweringBuilder &updateEmit, Value kvStart, bool fullBlock,
                     const SoftmaxState &state) -> FailureOr<SoftmaxState> {
-    return buildKvTileUpdate(ul, p, batch, head, queryStart, queryRows,
+    return buildKvTileUpdate(updateEmit, p, batch, head, queryStart, queryRows,
                              queryTile, kvStart, fullBlock, state);
   };
-  FailureOr<SoftmaxState> final = kvLoop(tl, batch, head, queryTileIndex,
+  FailureOr<SoftmaxState> final = kvLoop(tileEmit, batch, head, queryTileIndex,
                                          queryStart, queryRows, initial, update);
   if (failed(final))
     return failure();
@@ -312,12 +312,12 @@ static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &p,
                                         rewriter.getIndexAttr(1), queryRows};
   auto outRowsType =
       RankedTensorType::get({ShapedType::kDynamic, shape.valueDim}, outElement);
-  auto lseRowsType = RankedTensorType::get({ShapedType::kDynamic}, tl.f32());
+  auto lseRowsType = RankedTensorType::get({ShapedType::kDynamic}, tileEmit.f32());
   Value outSlice = tensor::ExtractSliceOp::create(
-      rewriter, tl.loc, outRowsType, sharedOuts[0], outOffsets, outSizes,
+      rewriter, tileEmit.loc, outRowsType, sharedOuts[0], outOffsets, outSizes,
       SmallVector<OpFoldResult>(4, rewriter.getIndexAttr(1)));
   Value lseSlice = tensor::ExtractSliceOp::create(
-      rewriter, tl.loc, lseRowsType, sharedOuts[1], lseOffsets, lseSizes,
+      rewriter, tileEmit.loc, lseRowsType, sharedOuts[1], lseOffsets, lseSizes,
       SmallVector<OpFoldResult>(3, rewriter.getIndexAttr(1)));
   // The state restricted to the existing rows, so every operand of the
   // generics below has the same (dynamic) row count.
@@ -332,33 +332,33 @@ static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &p,
     }
     SmallVector<OpFoldResult> strides(type.getRank(), rewriter.getIndexAttr(1));
     return tensor::ExtractSliceOp::create(
-        rewriter, tl.loc, RankedTensorType::get(shape, type.getElementType()),
+        rewriter, tileEmit.loc, RankedTensorType::get(shape, type.getElementType()),
         tile, offsets, sizes, strides);
   };
   Value accRows = firstRows(final->acc);
   Value maxRows = firstRows(final->rowMax);
   Value sumRows = firstRows(final->rowSum);
-  AffineMap all2 = tl.map(2, {tl.d(0), tl.d(1)});
-  AffineMap rowOf2 = tl.map(2, {tl.d(0)});
-  AffineMap row1 = tl.map(1, {tl.d(0)});
-  Value outRows = tl.generic(
+  AffineMap all2 = tileEmit.map(2, {tileEmit.d(0), tileEmit.d(1)});
+  AffineMap rowOf2 = tileEmit.map(2, {tileEmit.d(0)});
+  AffineMap row1 = tileEmit.map(1, {tileEmit.d(0)});
+  Value outRows = tileEmit.generic(
       {accRows, maxRows, sumRows}, {all2, rowOf2, rowOf2},
       outSlice, all2, {kPar, kPar},
-      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-        return buildNormalizedOutput(b, loc, args[0], args[1], args[2],
+      [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
+        return buildNormalizedOutput(builder, loc, args[0], args[1], args[2],
                                      outElement);
       });
-  Value lseRows = tl.generic(
+  Value lseRows = tileEmit.generic(
       {maxRows, sumRows}, {row1, row1}, lseSlice, row1, {kPar},
-      [&](OpBuilder &b, Location loc, ValueRange args) -> Value {
-        return buildLogSumExp(b, loc, args[0], args[1]);
+      [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
+        return buildLogSumExp(builder, loc, args[0], args[1]);
       });
   rewriter.setInsertionPointToStart(forall.getTerminator().getBody());
   tensor::ParallelInsertSliceOp::create(
-      rewriter, tl.loc, outRows, sharedOuts[0], outOffsets, outSizes,
+      rewriter, tileEmit.loc, outRows, sharedOuts[0], outOffsets, outSizes,
       SmallVector<OpFoldResult>(4, rewriter.getIndexAttr(1)));
   tensor::ParallelInsertSliceOp::create(
-      rewriter, tl.loc, lseRows, sharedOuts[1], lseOffsets, lseSizes,
+      rewriter, tileEmit.loc, lseRows, sharedOuts[1], lseOffsets, lseSizes,
       SmallVector<OpFoldResult>(3, rewriter.getIndexAttr(1)));
   rewriter.replaceOp(p.op, forall.getResults());
   return success();
@@ -371,34 +371,34 @@ static SmallVector<Value> stateValues(const SoftmaxState &state) {
 
 /// Dense attention: the kv tiles of the query tile's key range.
 static FailureOr<SoftmaxState>
-visitKeyRangeTiles(const TileProblem &p, LoweringBuilder &l, Value,
+visitKeyRangeTiles(const TileProblem &p, LoweringBuilder &emit, Value,
                    Value, Value, Value queryStart, Value queryRows,
                    const SoftmaxState &initial, TileUpdateFn update) {
-  OpBuilder &b = l.builder;
+  OpBuilder &builder = emit.builder;
   const AttentionShape &shape = p.shape;
   int64_t blockKv = p.config.blockKv;
   // Positions of the tile's first and last rows (bottom-right aligned).
-  Value offset = arith::SubIOp::create(b, l.loc, shape.kvLen, shape.queryLen);
-  Value first = arith::AddIOp::create(b, l.loc, queryStart, offset);
+  Value offset = arith::SubIOp::create(builder, emit.loc, shape.kvLen, shape.queryLen);
+  Value first = arith::AddIOp::create(builder, emit.loc, queryStart, offset);
   Value lastRow = arith::SubIOp::create(
-      b, l.loc, arith::AddIOp::create(b, l.loc, queryStart, queryRows), l.index(1));
-  Value last = arith::AddIOp::create(b, l.loc, lastRow, offset);
-  auto [hullLo, hullHi] = buildKeyHull(l, p.mask, first, last, shape.kvLen);
-  Value zero = l.index(0);
+      builder, emit.loc, arith::AddIOp::create(builder, emit.loc, queryStart, queryRows), emit.index(1));
+  Value last = arith::AddIOp::create(builder, emit.loc, lastRow, offset);
+  auto [hullLo, hullHi] = buildKeyHull(emit, p.mask, first, last, shape.kvLen);
+  Value zero = emit.index(0);
   Value lo = arith::MinSIOp::create(
-      b, l.loc, arith::MaxSIOp::create(b, l.loc, hullLo, zero), shape.kvLen);
+      builder, emit.loc, arith::MaxSIOp::create(builder, emit.loc, hullLo, zero), shape.kvLen);
   Value hi = arith::MinSIOp::create(
-      b, l.loc, arith::MaxSIOp::create(b, l.loc, hullHi, lo), shape.kvLen);
-  Value firstTile = arith::DivSIOp::create(b, l.loc, lo, l.index(blockKv));
-  Value endTile = l.ceilDiv(hi, blockKv);
+      builder, emit.loc, arith::MaxSIOp::create(builder, emit.loc, hullHi, lo), shape.kvLen);
+  Value firstTile = arith::DivSIOp::create(builder, emit.loc, lo, emit.index(blockKv));
+  Value endTile = emit.ceilDiv(hi, blockKv);
   bool failedUpdate = false;
   auto loop = scf::ForOp::create(
-      b, l.loc, firstTile, endTile, l.index(1), stateValues(initial),
+      builder, emit.loc, firstTile, endTile, emit.index(1), stateValues(initial),
       [&](OpBuilder &nested, Location loc, Value tile, ValueRange args) {
-        LoweringBuilder nl(nested, p.op, p.runtimeChecks);
-        Value kvStart = arith::MulIOp::create(nested, loc, tile, nl.index(blockKv));
+        LoweringBuilder nestedEmit(nested, p.op, p.runtimeChecks);
+        Value kvStart = arith::MulIOp::create(nested, loc, tile, nestedEmit.index(blockKv));
         FailureOr<SoftmaxState> next =
-            update(nl, kvStart, /*fullBlock=*/false, SoftmaxState{args[0], args[1], args[2]});
+            update(nestedEmit, kvStart, /*fullBlock=*/false, SoftmaxState{args[0], args[1], args[2]});
         if (failed(next)) {
           failedUpdate = true;
           scf::YieldOp::create(nested, loc, args);
@@ -416,57 +416,57 @@ visitKeyRangeTiles(const TileProblem &p, LoweringBuilder &l, Value,
 /// their blocks come first and skip the mask; a block in both is full.
 static FailureOr<SoftmaxState>
 visitListedTiles(const TileProblem &p, const BlockListOperands &lists,
-                 LoweringBuilder &l, Value batch, Value head, Value queryTileIndex,
+                 LoweringBuilder &emit, Value batch, Value head, Value queryTileIndex,
                  Value, Value, const SoftmaxState &initial, TileUpdateFn update) {
-  OpBuilder &b = l.builder;
+  OpBuilder &builder = emit.builder;
   const AttentionShape &shape = p.shape;
   auto indicesType = cast<RankedTensorType>(lists.blockIndices.getType());
   int64_t listHeads = indicesType.getDimSize(1);
   int64_t blockKv = p.config.blockKv;
   Value listBatchIndex = batch;
   if (lists.listBatchIsOne) {
-    listBatchIndex = l.index(0);
+    listBatchIndex = emit.index(0);
   } else if (lists.listBatch) {
-    Value isOne = arith::CmpIOp::create(b, l.loc, arith::CmpIPredicate::eq,
-                                        lists.listBatch, l.index(1));
-    listBatchIndex = arith::SelectOp::create(b, l.loc, isOne, l.index(0), batch);
+    Value isOne = arith::CmpIOp::create(builder, emit.loc, arith::CmpIPredicate::eq,
+                                        lists.listBatch, emit.index(1));
+    listBatchIndex = arith::SelectOp::create(builder, emit.loc, isOne, emit.index(0), batch);
   }
   Value listHead = arith::DivUIOp::create(
-      b, l.loc, head, l.index(shape.queryHeads / listHeads));
+      builder, emit.loc, head, emit.index(shape.queryHeads / listHeads));
   // The query block holding this query tile.
   Value queryBlock = arith::DivUIOp::create(
-      b, l.loc, queryTileIndex, l.index(p.listBlockQ / p.config.blockQ));
+      builder, emit.loc, queryTileIndex, emit.index(p.listBlockQ / p.config.blockQ));
   SmallVector<Value> listIndex = {listBatchIndex, listHead, queryBlock};
   // The number of entries read: the count clamped to [0, capacity].
   auto entriesOf = [&](Value numBlocks, Value blockIndices) -> Value {
     Value count = arith::IndexCastOp::create(
-        b, l.loc, b.getIndexType(),
-        tensor::ExtractOp::create(b, l.loc, numBlocks, listIndex));
+        builder, emit.loc, builder.getIndexType(),
+        tensor::ExtractOp::create(builder, emit.loc, numBlocks, listIndex));
     return arith::MinSIOp::create(
-        b, l.loc, arith::MaxSIOp::create(b, l.loc, count, l.index(0)),
-        l.dim(blockIndices, 3));
+        builder, emit.loc, arith::MaxSIOp::create(builder, emit.loc, count, emit.index(0)),
+        emit.dim(blockIndices, 3));
   };
-  Value kvBlocks = l.ceilDiv(shape.kvLen, p.listBlockKv);
-  auto entryAt = [&](OpBuilder &eb, Location loc, Value blockIndices,
+  Value kvBlocks = emit.ceilDiv(shape.kvLen, p.listBlockKv);
+  auto entryAt = [&](OpBuilder &entryBuilder, Location loc, Value blockIndices,
                      Value position) -> Value {
     SmallVector<Value> index(listIndex);
     index.push_back(position);
-    Value entry = tensor::ExtractOp::create(eb, loc, blockIndices, index);
-    return arith::IndexCastOp::create(eb, loc, eb.getIndexType(), entry);
+    Value entry = tensor::ExtractOp::create(entryBuilder, loc, blockIndices, index);
+    return arith::IndexCastOp::create(entryBuilder, loc, entryBuilder.getIndexType(), entry);
   };
   // Whether `block` is among entries [0, end) of a list.
-  auto listedBefore = [&](OpBuilder &eb, Location loc, Value blockIndices,
+  auto listedBefore = [&](OpBuilder &entryBuilder, Location loc, Value blockIndices,
                           Value end, Value block) -> Value {
     auto scan = scf::ForOp::create(
-        eb, loc, arith::ConstantIndexOp::create(eb, loc, 0), end,
-        arith::ConstantIndexOp::create(eb, loc, 1),
-        ValueRange{arith::ConstantIntOp::create(eb, loc, 0, 1).getResult()},
-        [&](OpBuilder &sb, Location sl, Value previous, ValueRange seen) {
-          Value same = arith::CmpIOp::create(sb, sl, arith::CmpIPredicate::eq,
-                                             entryAt(sb, sl, blockIndices, previous),
+        entryBuilder, loc, arith::ConstantIndexOp::create(entryBuilder, loc, 0), end,
+        arith::ConstantIndexOp::create(entryBuilder, loc, 1),
+        ValueRange{arith::ConstantIntOp::create(entryBuilder, loc, 0, 1).getResult()},
+        [&](OpBuilder &stepBuilder, Location stepLoc, Value previous, ValueRange seen) {
+          Value same = arith::CmpIOp::create(stepBuilder, stepLoc, arith::CmpIPredicate::eq,
+                                             entryAt(stepBuilder, stepLoc, blockIndices, previous),
                                              block);
           scf::YieldOp::create(
-              sb, sl, ValueRange{arith::OrIOp::create(sb, sl, seen[0], same).getResult()});
+              stepBuilder, stepLoc, ValueRange{arith::OrIOp::create(stepBuilder, stepLoc, seen[0], same).getResult()});
         });
     return scan.getResult(0);
   };
@@ -479,12 +479,12 @@ visitListedTiles(const TileProblem &p, const BlockListOperands &lists,
   auto visitList = [&](Value blockIndices, Value entries, bool full,
                        const SoftmaxState &state) -> SoftmaxState {
     auto loop = scf::ForOp::create(
-        b, l.loc, l.index(0), entries, l.index(1), stateValues(state),
+        builder, emit.loc, emit.index(0), entries, emit.index(1), stateValues(state),
         [&](OpBuilder &nested, Location loc, Value slot, ValueRange args) {
-          LoweringBuilder nl(nested, p.op, p.runtimeChecks);
+          LoweringBuilder nestedEmit(nested, p.op, p.runtimeChecks);
           Value block = entryAt(nested, loc, blockIndices, slot);
           Value notNegative = arith::CmpIOp::create(
-              nested, loc, arith::CmpIPredicate::sge, block, nl.index(0));
+              nested, loc, arith::CmpIPredicate::sge, block, nestedEmit.index(0));
           Value inRange = arith::CmpIOp::create(nested, loc, arith::CmpIPredicate::slt,
                                                 block, kvBlocks);
           Value valid = arith::AndIOp::create(nested, loc, notNegative, inRange);
@@ -500,31 +500,31 @@ visitListedTiles(const TileProblem &p, const BlockListOperands &lists,
           Value visit = arith::AndIOp::create(nested, loc, valid, fresh);
           ValueRange results = buildIf(
               nested, loc, TypeRange(args), visit,
-              [&](OpBuilder &tb) -> SmallVector<Value> {
+              [&](OpBuilder &thenBuilder) -> SmallVector<Value> {
                 // The block's kv tiles that hold keys (the last block may be
                 // partial).
-                LoweringBuilder tl(tb, p.op, p.runtimeChecks);
+                LoweringBuilder tileEmit(thenBuilder, p.op, p.runtimeChecks);
                 Value blockStart =
-                    arith::MulIOp::create(tb, loc, block, tl.index(p.listBlockKv));
-                Value keysLeft = arith::SubIOp::create(tb, loc, shape.kvLen, blockStart);
+                    arith::MulIOp::create(thenBuilder, loc, block, tileEmit.index(p.listBlockKv));
+                Value keysLeft = arith::SubIOp::create(thenBuilder, loc, shape.kvLen, blockStart);
                 Value tiles = arith::MinSIOp::create(
-                    tb, loc, tl.index(p.listBlockKv / blockKv),
-                    tl.ceilDiv(keysLeft, blockKv));
+                    thenBuilder, loc, tileEmit.index(p.listBlockKv / blockKv),
+                    tileEmit.ceilDiv(keysLeft, blockKv));
                 auto subTiles = scf::ForOp::create(
-                    tb, loc, tl.index(0), tiles, tl.index(1), ValueRange(args),
-                    [&](OpBuilder &sb, Location sl, Value subTile, ValueRange state) {
-                      LoweringBuilder stl(sb, p.op, p.runtimeChecks);
+                    thenBuilder, loc, tileEmit.index(0), tiles, tileEmit.index(1), ValueRange(args),
+                    [&](OpBuilder &stepBuilder, Location stepLoc, Value subTile, ValueRange state) {
+                      LoweringBuilder subTileEmit(stepBuilder, p.op, p.runtimeChecks);
                       Value offset =
-                          arith::MulIOp::create(sb, sl, subTile, stl.index(blockKv));
-                      Value kvStart = arith::AddIOp::create(sb, sl, blockStart, offset);
+                          arith::MulIOp::create(stepBuilder, stepLoc, subTile, subTileEmit.index(blockKv));
+                      Value kvStart = arith::AddIOp::create(stepBuilder, stepLoc, blockStart, offset);
                       FailureOr<SoftmaxState> next = update(
-                          stl, kvStart, full, SoftmaxState{state[0], state[1], state[2]});
+                          subTileEmit, kvStart, full, SoftmaxState{state[0], state[1], state[2]});
                       if (failed(next)) {
                         failedUpdate = true;
-                        scf::YieldOp::create(sb, sl, state);
+                        scf::YieldOp::create(stepBuilder, stepLoc, state);
                         return;
                       }
-                      scf::YieldOp::create(sb, sl, stateValues(*next));
+                      scf::YieldOp::create(stepBuilder, stepLoc, stateValues(*next));
                     });
                 return SmallVector<Value>(subTiles.getResults());
               },
@@ -618,11 +618,11 @@ struct SparseAttnTilePass
     if (failed(config))
       return failure();
 
-    LoweringBuilder l(rewriter, op, runtimeChecks);
+    LoweringBuilder emit(rewriter, op, runtimeChecks);
     TileProblem p;
-    p.shape = getAttentionShape(l, op.getQuery(), op.getKey(), op.getValue(),
+    p.shape = getAttentionShape(emit, op.getQuery(), op.getKey(), op.getValue(),
                                 op.getSegmentIdsQ(), op.getSegmentIdsKv());
-    checkMaskLengths(l, mask, p.shape.kvLen);
+    checkMaskLengths(emit, mask, p.shape.kvLen);
     p.config = *config;
     p.query = op.getQuery();
     p.key = op.getKey();
@@ -645,45 +645,45 @@ struct SparseAttnTilePass
                               op.getFullBlockIndices()};
       p.listBlockQ = *problem.fixedBlockQ;
       p.listBlockKv = *problem.fixedBlockKv;
-      l.checkEq(l.dim(numBlocks, 2), l.ceilDiv(p.shape.queryLen, p.listBlockQ),
+      emit.checkEq(emit.dim(numBlocks, 2), emit.ceilDiv(p.shape.queryLen, p.listBlockQ),
                 "block lists do not have ceil(Sq / block_q) query blocks");
-      l.commonDim({{numBlocks, 0}, {blockIndices, 0}},
+      emit.commonDim({{numBlocks, 0}, {blockIndices, 0}},
                   "num_blocks and block_indices batch differ");
-      l.commonDim({{numBlocks, 2}, {blockIndices, 2}},
+      emit.commonDim({{numBlocks, 2}, {blockIndices, 2}},
                   "num_blocks and block_indices query blocks differ");
       std::optional<int64_t> staticListBatch = staticDim(numBlocks, 0);
       if (!staticListBatch)
         staticListBatch = staticDim(blockIndices, 0);
       lists.listBatchIsOne = staticListBatch && *staticListBatch == 1;
       if (lists.fullNumBlocks)
-        checkFullListShapes(l, numBlocks, lists.fullNumBlocks, lists.fullBlockIndices,
-                            l.ceilDiv(p.shape.queryLen, p.listBlockQ));
+        checkFullListShapes(emit, numBlocks, lists.fullNumBlocks, lists.fullBlockIndices,
+                            emit.ceilDiv(p.shape.queryLen, p.listBlockQ));
       if (!lists.listBatchIsOne) {
-        Value listBatchDim = l.dim(numBlocks, 0);
-        Value isOne = arith::CmpIOp::create(rewriter, l.loc, arith::CmpIPredicate::eq,
-                                            listBatchDim, l.index(1));
+        Value listBatchDim = emit.dim(numBlocks, 0);
+        Value isOne = arith::CmpIOp::create(rewriter, emit.loc, arith::CmpIPredicate::eq,
+                                            listBatchDim, emit.index(1));
         Value isBatch = arith::CmpIOp::create(
-            rewriter, l.loc, arith::CmpIPredicate::eq, listBatchDim, p.shape.batch);
-        l.check(arith::OrIOp::create(rewriter, l.loc, isOne, isBatch),
+            rewriter, emit.loc, arith::CmpIPredicate::eq, listBatchDim, p.shape.batch);
+        emit.check(arith::OrIOp::create(rewriter, emit.loc, isOne, isBatch),
                 "block lists' batch is neither 1 nor the batch size");
         if (!staticListBatch)
           lists.listBatch = listBatchDim;
       }
       result = tileAttention(
           rewriter, p, op.getOutput().getType(), op.getLse().getType(),
-          [&](LoweringBuilder &tl, Value batch, Value head, Value queryTileIndex,
+          [&](LoweringBuilder &tileEmit, Value batch, Value head, Value queryTileIndex,
               Value queryStart, Value queryRows, const SoftmaxState &initial,
               TileUpdateFn update) {
-            return visitListedTiles(p, lists, tl, batch, head, queryTileIndex,
+            return visitListedTiles(p, lists, tileEmit, batch, head, queryTileIndex,
                                     queryStart, queryRows, initial, update);
           });
     } else {
       result = tileAttention(
           rewriter, p, op.getOutput().getType(), op.getLse().getType(),
-          [&](LoweringBuilder &tl, Value batch, Value head, Value queryTileIndex,
+          [&](LoweringBuilder &tileEmit, Value batch, Value head, Value queryTileIndex,
               Value queryStart, Value queryRows, const SoftmaxState &initial,
               TileUpdateFn update) {
-            return visitKeyRangeTiles(p, tl, batch, head, queryTileIndex,
+            return visitKeyRangeTiles(p, tileEmit, batch, head, queryTileIndex,
                                       queryStart, queryRows, initial, update);
           });
     }

@@ -18,40 +18,85 @@ using namespace mlir;
 using namespace mlir::sparse_attn;
 
 /// Loop induction values of the enclosing linalg.generic.
-SmallVector<Value> sparse_attn::loopIndices(OpBuilder &b, Location loc,
+SmallVector<Value> sparse_attn::loopIndices(OpBuilder &builder, Location loc,
                                       unsigned count) {
   SmallVector<Value> indices;
   for (unsigned d = 0; d < count; ++d)
-    indices.push_back(linalg::IndexOp::create(b, loc, d));
+    indices.push_back(linalg::IndexOp::create(builder, loc, d));
   return indices;
 }
 
 /// `cond ? thenValues : elseValues` as an scf.if whose branches are built
 /// lazily, so a branch's reads happen only when it is taken.
-ValueRange sparse_attn::buildIf(OpBuilder &b, Location loc, TypeRange types,
+ValueRange sparse_attn::buildIf(OpBuilder &builder, Location loc, TypeRange types,
                           Value cond,
                           function_ref<SmallVector<Value>(OpBuilder &)> thenFn,
                           function_ref<SmallVector<Value>(OpBuilder &)> elseFn) {
-  auto ifOp = scf::IfOp::create(b, loc, types, cond, /*withElseRegion=*/true);
+  auto ifOp = scf::IfOp::create(builder, loc, types, cond, /*withElseRegion=*/true);
   {
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-    scf::YieldOp::create(b, loc, thenFn(b));
-    b.setInsertionPointToStart(&ifOp.getElseRegion().front());
-    scf::YieldOp::create(b, loc, elseFn(b));
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    scf::YieldOp::create(builder, loc, thenFn(builder));
+    builder.setInsertionPointToStart(&ifOp.getElseRegion().front());
+    scf::YieldOp::create(builder, loc, elseFn(builder));
   }
   return ifOp.getResults();
 }
 
-/// Clones the single block of a mask_mod/score_mod region at `b`, with its
+/// One scf.forall iteration per row: each row's slices of `inits`, the
+/// body's new rows written back in place.
+SmallVector<Value>
+sparse_attn::buildRowForall(OpBuilder &builder, Location loc, ValueRange bounds, ValueRange inits,
+               function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange,
+                                               ValueRange)>
+                   body) {
+  SmallVector<OpFoldResult> upperBounds = getAsOpFoldResult(bounds);
+  auto forall = scf::ForallOp::create(builder, loc, upperBounds, inits, std::nullopt);
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointToStart(forall.getBody());
+  SmallVector<Value> ivs = forall.getInductionVars();
+  SmallVector<SmallVector<OpFoldResult>> offsets, sizes, strides;
+  SmallVector<Value> rows;
+  for (Value shared : forall.getRegionIterArgs()) {
+    auto type = cast<RankedTensorType>(shared.getType());
+    SmallVector<OpFoldResult> rowOffsets(ivs.begin(), ivs.end());
+    SmallVector<OpFoldResult> rowSizes(ivs.size(), builder.getIndexAttr(1));
+    int64_t rowLength = 1;
+    if (type.getRank() > static_cast<int64_t>(ivs.size())) {
+      rowOffsets.push_back(builder.getIndexAttr(0));
+      rowLength = type.getDimSize(type.getRank() - 1);
+      rowSizes.push_back(type.isDynamicDim(type.getRank() - 1)
+                             ? OpFoldResult(tensor::DimOp::create(
+                                   builder, loc, shared, type.getRank() - 1).getResult())
+                             : OpFoldResult(builder.getIndexAttr(rowLength)));
+    }
+    SmallVector<OpFoldResult> rowStrides(rowSizes.size(), builder.getIndexAttr(1));
+    auto rowType = RankedTensorType::get({rowLength}, type.getElementType());
+    rows.push_back(tensor::ExtractSliceOp::create(builder, loc, rowType, shared,
+                                                  rowOffsets, rowSizes, rowStrides));
+    offsets.push_back(rowOffsets);
+    sizes.push_back(rowSizes);
+    strides.push_back(rowStrides);
+  }
+  SmallVector<Value> newRows = body(builder, loc, ivs, rows);
+  builder.setInsertionPointToStart(forall.getTerminator().getBody());
+  for (auto [position, shared] : llvm::enumerate(forall.getRegionIterArgs()))
+    tensor::ParallelInsertSliceOp::create(builder, loc, newRows[position], shared,
+                                          offsets[position], sizes[position],
+                                          strides[position]);
+  return SmallVector<Value>(forall.getResults());
+}
+
+
+/// Clones the single block of a mask_mod/score_mod region at `builder`, with its
 /// arguments bound to `arguments`; returns the yielded value.
-Value sparse_attn::inlineModRegion(OpBuilder &b, Region &region,
+Value sparse_attn::inlineModRegion(OpBuilder &builder, Region &region,
                              ValueRange arguments) {
   Block &block = region.front();
   IRMapping mapping;
   mapping.map(block.getArguments(), arguments);
   for (Operation &nested : block.without_terminator())
-    b.clone(nested, mapping);
+    builder.clone(nested, mapping);
   return mapping.lookupOrDefault(block.getTerminator()->getOperand(0));
 }
 
@@ -63,20 +108,20 @@ double sparse_attn::getScaleValue(FloatAttr scale, int64_t headDim) {
 }
 
 
-void sparse_attn::checkFullListShapes(LoweringBuilder &l, Value numBlocks,
+void sparse_attn::checkFullListShapes(LoweringBuilder &emit, Value numBlocks,
                                       Value fullNumBlocks, Value fullBlockIndices,
                                       Value queryBlocks) {
-  l.checkEq(l.dim(fullNumBlocks, 0), l.dim(numBlocks, 0),
+  emit.checkEq(emit.dim(fullNumBlocks, 0), emit.dim(numBlocks, 0),
             "full_num_blocks and num_blocks batch differ");
-  l.checkEq(l.dim(fullNumBlocks, 2), queryBlocks,
+  emit.checkEq(emit.dim(fullNumBlocks, 2), queryBlocks,
             "full block lists do not have ceil(Sq / block_q) query blocks");
-  l.commonDim({{fullNumBlocks, 0}, {fullBlockIndices, 0}},
+  emit.commonDim({{fullNumBlocks, 0}, {fullBlockIndices, 0}},
               "full_num_blocks and full_block_indices batch differ");
-  l.commonDim({{fullNumBlocks, 2}, {fullBlockIndices, 2}},
+  emit.commonDim({{fullNumBlocks, 2}, {fullBlockIndices, 2}},
               "full_num_blocks and full_block_indices query blocks differ");
 }
 
-AttentionShape sparse_attn::getAttentionShape(LoweringBuilder &l, Value query, Value key,
+AttentionShape sparse_attn::getAttentionShape(LoweringBuilder &emit, Value query, Value key,
                                         Value value, Value segmentIdsQ,
                                         Value segmentIdsKv) {
   SmallVector<std::pair<Value, int64_t>> batchPlaces = {
@@ -91,11 +136,11 @@ AttentionShape sparse_attn::getAttentionShape(LoweringBuilder &l, Value query, V
   auto queryType = cast<RankedTensorType>(query.getType());
   auto valueType = cast<RankedTensorType>(value.getType());
   AttentionShape shape;
-  shape.batch = l.commonDim(batchPlaces, "the batch sizes of q, k, v (and "
+  shape.batch = emit.commonDim(batchPlaces, "the batch sizes of q, k, v (and "
                                          "segment ids) differ");
   shape.queryLen =
-      l.commonDim(queryLenPlaces, "the query lengths of q and segment ids differ");
-  shape.kvLen = l.commonDim(kvLenPlaces,
+      emit.commonDim(queryLenPlaces, "the query lengths of q and segment ids differ");
+  shape.kvLen = emit.commonDim(kvLenPlaces,
                             "the key lengths of k, v (and segment ids) differ");
   shape.queryHeads = queryType.getDimSize(1);
   shape.kvHeads = cast<RankedTensorType>(key.getType()).getDimSize(1);
@@ -105,77 +150,77 @@ AttentionShape sparse_attn::getAttentionShape(LoweringBuilder &l, Value query, V
 }
 
 
-static Value f32Constant(OpBuilder &b, Location loc, double value) {
-  return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
+static Value f32Constant(OpBuilder &builder, Location loc, double value) {
+  return arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(value));
 }
 
-static Value isNegInf(OpBuilder &b, Location loc, Value value) {
-  return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, value,
-                               f32Constant(b, loc, -INFINITY));
+static Value isNegInf(OpBuilder &builder, Location loc, Value value) {
+  return arith::CmpFOp::create(builder, loc, arith::CmpFPredicate::OEQ, value,
+                               f32Constant(builder, loc, -INFINITY));
 }
 
 FailureOr<std::pair<Value, Value>> sparse_attn::buildPairScore(
-    OpBuilder &b, Location loc, const PairScoreRules &rules, Value dot,
+    OpBuilder &builder, Location loc, const PairScoreRules &rules, Value dot,
     Value batch, Value head, Value row, Value col, Value queryLen, Value kvLen,
     function_ref<Value(OpBuilder &, Location)> extraAllowed,
     function_ref<Value(OpBuilder &, Location)> forcedAllowed) {
   MaskPairValues pair{batch,   row,   col, queryLen,
                       kvLen,   rules.segmentIdsQ, rules.segmentIdsKv};
-  FailureOr<Value> allowed = buildMaskPredicate(b, loc, rules.mask, pair);
+  FailureOr<Value> allowed = buildMaskPredicate(builder, loc, rules.mask, pair);
   if (failed(allowed))
     return failure();
   Value isAllowed = *allowed;
   if (rules.maskMod)
     isAllowed = arith::AndIOp::create(
-        b, loc, isAllowed, inlineModRegion(b, *rules.maskMod, {batch, head, row, col}));
+        builder, loc, isAllowed, inlineModRegion(builder, *rules.maskMod, {batch, head, row, col}));
   if (extraAllowed)
-    isAllowed = arith::AndIOp::create(b, loc, isAllowed, extraAllowed(b, loc));
+    isAllowed = arith::AndIOp::create(builder, loc, isAllowed, extraAllowed(builder, loc));
   if (forcedAllowed)
-    isAllowed = arith::OrIOp::create(b, loc, isAllowed, forcedAllowed(b, loc));
+    isAllowed = arith::OrIOp::create(builder, loc, isAllowed, forcedAllowed(builder, loc));
   Value scaled =
-      arith::MulFOp::create(b, loc, dot, f32Constant(b, loc, rules.scale));
+      arith::MulFOp::create(builder, loc, dot, f32Constant(builder, loc, rules.scale));
   if (rules.scoreMod)
-    scaled = inlineModRegion(b, *rules.scoreMod, {scaled, batch, head, row, col});
-  Value negInf = f32Constant(b, loc, -INFINITY);
-  Value score = arith::SelectOp::create(b, loc, isAllowed, scaled, negInf);
+    scaled = inlineModRegion(builder, *rules.scoreMod, {scaled, batch, head, row, col});
+  Value negInf = f32Constant(builder, loc, -INFINITY);
+  Value score = arith::SelectOp::create(builder, loc, isAllowed, scaled, negInf);
   return std::make_pair(score, isAllowed);
 }
 
-Value sparse_attn::buildShiftedExp(OpBuilder &b, Location loc, Value score,
+Value sparse_attn::buildShiftedExp(OpBuilder &builder, Location loc, Value score,
                                    Value rowMax) {
-  Value empty = isNegInf(b, loc, rowMax);
-  Value shifted = arith::SubFOp::create(b, loc, score, rowMax);
-  Value exp = math::ExpOp::create(b, loc, shifted);
-  return arith::SelectOp::create(b, loc, empty, f32Constant(b, loc, 0.0), exp);
+  Value empty = isNegInf(builder, loc, rowMax);
+  Value shifted = arith::SubFOp::create(builder, loc, score, rowMax);
+  Value exp = math::ExpOp::create(builder, loc, shifted);
+  return arith::SelectOp::create(builder, loc, empty, f32Constant(builder, loc, 0.0), exp);
 }
 
-Value sparse_attn::buildAllowedAccumulate(OpBuilder &b, Location loc,
+Value sparse_attn::buildAllowedAccumulate(OpBuilder &builder, Location loc,
                                           Value probability, Value allowed,
                                           Value value, Value acc) {
   if (!value.getType().isF32())
-    value = arith::ExtFOp::create(b, loc, b.getF32Type(), value);
-  Value product = arith::MulFOp::create(b, loc, probability, value);
-  Value sum = arith::AddFOp::create(b, loc, acc, product);
-  return arith::SelectOp::create(b, loc, allowed, sum, acc);
+    value = arith::ExtFOp::create(builder, loc, builder.getF32Type(), value);
+  Value product = arith::MulFOp::create(builder, loc, probability, value);
+  Value sum = arith::AddFOp::create(builder, loc, acc, product);
+  return arith::SelectOp::create(builder, loc, allowed, sum, acc);
 }
 
-Value sparse_attn::buildNormalizedOutput(OpBuilder &b, Location loc, Value acc,
+Value sparse_attn::buildNormalizedOutput(OpBuilder &builder, Location loc, Value acc,
                                          Value rowMax, Value rowSum,
                                          Type outElement) {
-  Value empty = isNegInf(b, loc, rowMax);
-  Value normalized = arith::DivFOp::create(b, loc, acc, rowSum);
-  Value result = arith::SelectOp::create(b, loc, empty, f32Constant(b, loc, 0.0),
+  Value empty = isNegInf(builder, loc, rowMax);
+  Value normalized = arith::DivFOp::create(builder, loc, acc, rowSum);
+  Value result = arith::SelectOp::create(builder, loc, empty, f32Constant(builder, loc, 0.0),
                                          normalized);
   if (outElement.isF32())
     return result;
-  return arith::TruncFOp::create(b, loc, outElement, result);
+  return arith::TruncFOp::create(builder, loc, outElement, result);
 }
 
-Value sparse_attn::buildLogSumExp(OpBuilder &b, Location loc, Value rowMax,
+Value sparse_attn::buildLogSumExp(OpBuilder &builder, Location loc, Value rowMax,
                                   Value rowSum) {
-  Value empty = isNegInf(b, loc, rowMax);
-  Value logSum = math::LogOp::create(b, loc, rowSum);
-  Value lse = arith::AddFOp::create(b, loc, rowMax, logSum);
-  return arith::SelectOp::create(b, loc, empty, f32Constant(b, loc, -INFINITY),
+  Value empty = isNegInf(builder, loc, rowMax);
+  Value logSum = math::LogOp::create(builder, loc, rowSum);
+  Value lse = arith::AddFOp::create(builder, loc, rowMax, logSum);
+  return arith::SelectOp::create(builder, loc, empty, f32Constant(builder, loc, -INFINITY),
                                  lse);
 }

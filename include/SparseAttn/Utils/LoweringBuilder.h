@@ -195,17 +195,28 @@ public:
 };
 
 /// Loop induction values of the enclosing linalg.generic.
-SmallVector<Value> loopIndices(OpBuilder &b, Location loc, unsigned count);
+SmallVector<Value> loopIndices(OpBuilder &builder, Location loc, unsigned count);
 
 /// `cond ? thenValues : elseValues` as an scf.if whose branches are built
 /// lazily, so a branch's reads happen only when it is taken.
-ValueRange buildIf(OpBuilder &b, Location loc, TypeRange types, Value cond,
+ValueRange buildIf(OpBuilder &builder, Location loc, TypeRange types, Value cond,
                    function_ref<SmallVector<Value>(OpBuilder &)> thenFn,
                    function_ref<SmallVector<Value>(OpBuilder &)> elseFn);
 
-/// Clones the single block of a mask_mod/score_mod region at `b`, with its
+/// One scf.forall iteration per row `ivs` in `bounds` (so rows become GPU
+/// threads or blocks, and run in parallel on the CPU too). Each init has
+/// either one dim per bound (the body gets the row's element as a
+/// tensor<1xT>) or one more (the body gets the row as a 1-D tensor); the body
+/// returns the rows' new values, which are written back in place.
+SmallVector<Value>
+buildRowForall(OpBuilder &builder, Location loc, ValueRange bounds, ValueRange inits,
+               function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange,
+                                               ValueRange)>
+                   body);
+
+/// Clones the single block of a mask_mod/score_mod region at `builder`, with its
 /// arguments bound to `arguments`; returns the yielded value.
-Value inlineModRegion(OpBuilder &b, Region &region, ValueRange arguments);
+Value inlineModRegion(OpBuilder &builder, Region &region, ValueRange arguments);
 
 /// The scale attribute, or 1/sqrt(D) rounded to f32.
 double getScaleValue(FloatAttr scale, int64_t headDim);
@@ -228,26 +239,26 @@ struct PairScoreRules {
 /// the raw rows the mask and the mods see. Fails for a mask
 /// buildMaskPredicate cannot lower.
 FailureOr<std::pair<Value, Value>>
-buildPairScore(OpBuilder &b, Location loc, const PairScoreRules &rules,
+buildPairScore(OpBuilder &builder, Location loc, const PairScoreRules &rules,
                Value dot, Value batch, Value head, Value row, Value col,
                Value queryLen, Value kvLen,
                function_ref<Value(OpBuilder &, Location)> extraAllowed,
                function_ref<Value(OpBuilder &, Location)> forcedAllowed = nullptr);
 
 /// exp(score - rowMax); 0 on a row with no finite maximum yet (rowMax = -inf).
-Value buildShiftedExp(OpBuilder &b, Location loc, Value score, Value rowMax);
+Value buildShiftedExp(OpBuilder &builder, Location loc, Value score, Value rowMax);
 
 /// acc + probability * value when the pair is allowed, else acc (a key
 /// outside the allowed set never contributes, even a NaN).
-Value buildAllowedAccumulate(OpBuilder &b, Location loc, Value probability,
+Value buildAllowedAccumulate(OpBuilder &builder, Location loc, Value probability,
                              Value allowed, Value value, Value acc);
 
 /// acc / rowSum rounded to `outElement`; 0 on an empty row.
-Value buildNormalizedOutput(OpBuilder &b, Location loc, Value acc, Value rowMax,
+Value buildNormalizedOutput(OpBuilder &builder, Location loc, Value acc, Value rowMax,
                             Value rowSum, Type outElement);
 
 /// rowMax + log(rowSum); -inf on an empty row.
-Value buildLogSumExp(OpBuilder &b, Location loc, Value rowMax, Value rowSum);
+Value buildLogSumExp(OpBuilder &builder, Location loc, Value rowMax, Value rowSum);
 
 /// Extents of an attention op, read at run time.
 struct AttentionShape {
@@ -260,12 +271,12 @@ struct AttentionShape {
 /// list batch and head: checks at run time that their batch is the first
 /// pair's, that they have `queryBlocks` query blocks, and that counts and
 /// entries agree.
-void checkFullListShapes(LoweringBuilder &l, Value numBlocks, Value fullNumBlocks,
+void checkFullListShapes(LoweringBuilder &emit, Value numBlocks, Value fullNumBlocks,
                          Value fullBlockIndices, Value queryBlocks);
 
 /// Reads the extents of q, k, v (and segment ids), checking at run time
 /// that the ones which must agree do.
-AttentionShape getAttentionShape(LoweringBuilder &l, Value query, Value key,
+AttentionShape getAttentionShape(LoweringBuilder &emit, Value query, Value key,
                                  Value value, Value segmentIdsQ,
                                  Value segmentIdsKv);
 
