@@ -11,7 +11,7 @@ APT_PACKAGES  := llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools \
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OPT           := $(BUILD_DIR)/bin/sparse-attn-opt
 
-.PHONY: all deps configure build check run docs clean
+.PHONY: all deps configure build check run docs format clean
 
 all: build
 
@@ -64,6 +64,13 @@ run: build
 
 docs: build
 	@echo "Op and attribute reference: $(BUILD_DIR)/docs/SparseAttn/"
+
+# Formats the C++ sources with the .clang-format (LLVM style) of the
+# project, with the clang-format of the LLVM release it builds against.
+CLANG_FORMAT ?= clang-format-22
+format:
+	@command -v $(CLANG_FORMAT) >/dev/null || $(SUDO) apt-get install -y --no-install-recommends clang-format-22
+	find include lib tools python-bindings/src -name '*.h' -o -name '*.cpp' | xargs $(CLANG_FORMAT) -i
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -64,9 +64,10 @@ mlir::sparse_attn::unionKeyRanges(ArrayRef<KeyRange> lhs,
                                   ArrayRef<KeyRange> rhs) {
   SmallVector<KeyRange> merged;
   merged.reserve(lhs.size() + rhs.size());
-  std::merge(lhs.begin(), lhs.end(), rhs.begin(), rhs.end(),
-             std::back_inserter(merged),
-             [](const KeyRange &a, const KeyRange &b) { return a.begin < b.begin; });
+  std::merge(
+      lhs.begin(), lhs.end(), rhs.begin(), rhs.end(),
+      std::back_inserter(merged),
+      [](const KeyRange &a, const KeyRange &b) { return a.begin < b.begin; });
   SmallVector<KeyRange> result;
   for (const KeyRange &range : merged) {
     if (!result.empty() && range.begin <= result.back().end)
@@ -77,9 +78,10 @@ mlir::sparse_attn::unionKeyRanges(ArrayRef<KeyRange> lhs,
   return result;
 }
 
-FailureOr<BlockLists> mlir::sparse_attn::computeBlockLists(
-    MaskAttrInterface mask, int64_t qLen, int64_t kvLen, int64_t blockQ,
-    int64_t blockKv, int64_t maxRows) {
+FailureOr<BlockLists>
+mlir::sparse_attn::computeBlockLists(MaskAttrInterface mask, int64_t qLen,
+                                     int64_t kvLen, int64_t blockQ,
+                                     int64_t blockKv, int64_t maxRows) {
   if (qLen < 0 || kvLen < 0 || blockQ < 1 || blockKv < 1 || qLen > maxRows)
     return failure();
   if (mask && mask.usesSegmentIds())
@@ -97,7 +99,8 @@ FailureOr<BlockLists> mlir::sparse_attn::computeBlockLists(
       covered(lists.numKvBlocks);
   int64_t rangeBudget = kMaxAnalyzedRanges;
   SmallVector<KeyRange> ranges;
-  for (int64_t queryBlock = 0; queryBlock < lists.numQueryBlocks; ++queryBlock) {
+  for (int64_t queryBlock = 0; queryBlock < lists.numQueryBlocks;
+       ++queryBlock) {
     touched.reset();
     full.set();
     int64_t rowEnd = std::min(qLen, (queryBlock + 1) * blockQ);
@@ -117,7 +120,8 @@ FailureOr<BlockLists> mlir::sparse_attn::computeBlockLists(
       for (const KeyRange &range : ranges) {
         touched.set(range.begin / blockKv, (range.end - 1) / blockKv + 1);
         int64_t first = ceilDiv(range.begin, blockKv);
-        int64_t last = range.end == kvLen ? lists.numKvBlocks : range.end / blockKv;
+        int64_t last =
+            range.end == kvLen ? lists.numKvBlocks : range.end / blockKv;
         if (first < last)
           covered.set(first, last);
       }
@@ -126,14 +130,16 @@ FailureOr<BlockLists> mlir::sparse_attn::computeBlockLists(
     for (unsigned kvBlock : touched.set_bits()) {
       auto block = static_cast<int32_t>(kvBlock);
       lists.kvBlocks[queryBlock].push_back(block);
-      (full.test(kvBlock) ? lists.fullKvBlocks : lists.partialKvBlocks)[queryBlock]
+      (full.test(kvBlock) ? lists.fullKvBlocks
+                          : lists.partialKvBlocks)[queryBlock]
           .push_back(block);
     }
-    lists.maxCount = std::max<int64_t>(lists.maxCount, lists.kvBlocks[queryBlock].size());
-    lists.maxFullCount =
-        std::max<int64_t>(lists.maxFullCount, lists.fullKvBlocks[queryBlock].size());
-    lists.maxPartialCount =
-        std::max<int64_t>(lists.maxPartialCount, lists.partialKvBlocks[queryBlock].size());
+    lists.maxCount =
+        std::max<int64_t>(lists.maxCount, lists.kvBlocks[queryBlock].size());
+    lists.maxFullCount = std::max<int64_t>(
+        lists.maxFullCount, lists.fullKvBlocks[queryBlock].size());
+    lists.maxPartialCount = std::max<int64_t>(
+        lists.maxPartialCount, lists.partialKvBlocks[queryBlock].size());
   }
   return lists;
 }
@@ -177,7 +183,8 @@ static void mergeIntersectedWindows(MLIRContext *context,
     merged = SlidingWindowAttr::get(context, *left, hasCausal ? 0 : *right);
   SmallVector<Attribute> result;
   for (Attribute mask : masks) {
-    if (isa<SlidingWindowAttr>(mask) || (mergeCausal && isa<CausalAttr>(mask))) {
+    if (isa<SlidingWindowAttr>(mask) ||
+        (mergeCausal && isa<CausalAttr>(mask))) {
       // The merged window takes the place of the first window or causal.
       if (merged) {
         result.push_back(merged);

@@ -40,15 +40,15 @@ void SparseAttnDialect::registerAttributes() {
 /// is not enumerated at compile time (its analysis fails instead).
 static constexpr int64_t kMaxNeighborhoodRanges = int64_t(1) << 16;
 
-
 //===----------------------------------------------------------------------===//
 // CausalAttr
 //===----------------------------------------------------------------------===//
 
 bool CausalAttr::usesSegmentIds() const { return false; }
 
-LogicalResult CausalAttr::appendAllowedKeys(int64_t queryPos, int64_t kvLen,
-                                            SmallVectorImpl<KeyRange> &ranges) const {
+LogicalResult
+CausalAttr::appendAllowedKeys(int64_t queryPos, int64_t kvLen,
+                              SmallVectorImpl<KeyRange> &ranges) const {
   appendClampedRange(0, queryPos + 1, kvLen, ranges);
   return success();
 }
@@ -81,8 +81,9 @@ SlidingWindowAttr::appendAllowedKeys(int64_t queryPos, int64_t kvLen,
 // SinkWindowAttr
 //===----------------------------------------------------------------------===//
 
-LogicalResult SinkWindowAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                                     int64_t sink, int64_t window) {
+LogicalResult
+SinkWindowAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                       int64_t sink, int64_t window) {
   if (sink < 0 || window < 0)
     return emitError() << "sink_window expects sink >= 0 and window >= 0, "
                           "got sink = "
@@ -111,8 +112,9 @@ SinkWindowAttr::appendAllowedKeys(int64_t queryPos, int64_t kvLen,
 
 bool DocumentAttr::usesSegmentIds() const { return true; }
 
-LogicalResult DocumentAttr::appendAllowedKeys(int64_t, int64_t,
-                                              SmallVectorImpl<KeyRange> &) const {
+LogicalResult
+DocumentAttr::appendAllowedKeys(int64_t, int64_t,
+                                SmallVectorImpl<KeyRange> &) const {
   return failure();
 }
 
@@ -129,19 +131,19 @@ static ParseResult parseIntegerList(AsmParser &parser,
 
 static ParseResult parseBoolList(AsmParser &parser,
                                  SmallVectorImpl<bool> &values) {
-  return parser.parseCommaSeparatedList(AsmParser::Delimiter::Square,
-                                        [&]() -> ParseResult {
-    if (succeeded(parser.parseOptionalKeyword("true"))) {
-      values.push_back(true);
-      return success();
-    }
-    if (succeeded(parser.parseOptionalKeyword("false"))) {
-      values.push_back(false);
-      return success();
-    }
-    return parser.emitError(parser.getCurrentLocation(),
-                            "expected 'true' or 'false'");
-  });
+  return parser.parseCommaSeparatedList(
+      AsmParser::Delimiter::Square, [&]() -> ParseResult {
+        if (succeeded(parser.parseOptionalKeyword("true"))) {
+          values.push_back(true);
+          return success();
+        }
+        if (succeeded(parser.parseOptionalKeyword("false"))) {
+          values.push_back(false);
+          return success();
+        }
+        return parser.emitError(parser.getCurrentLocation(),
+                                "expected 'true' or 'false'");
+      });
 }
 
 Attribute NeighborhoodAttr::parse(AsmParser &parser, Type) {
@@ -149,10 +151,10 @@ Attribute NeighborhoodAttr::parse(AsmParser &parser, Type) {
   SmallVector<int64_t> grid, window, dilation;
   SmallVector<bool> causal;
   bool hasDilation = false, hasCausal = false;
-  if (parser.parseLess() || parser.parseKeyword("grid") || parser.parseEqual() ||
-      parseIntegerList(parser, grid) || parser.parseComma() ||
-      parser.parseKeyword("window") || parser.parseEqual() ||
-      parseIntegerList(parser, window))
+  if (parser.parseLess() || parser.parseKeyword("grid") ||
+      parser.parseEqual() || parseIntegerList(parser, grid) ||
+      parser.parseComma() || parser.parseKeyword("window") ||
+      parser.parseEqual() || parseIntegerList(parser, window))
     return {};
   // `dilation` and `causal` are optional, in this order.
   while (succeeded(parser.parseOptionalComma())) {
@@ -187,8 +189,9 @@ Attribute NeighborhoodAttr::parse(AsmParser &parser, Type) {
 void NeighborhoodAttr::print(AsmPrinter &printer) const {
   printer << "<grid = [" << getGrid() << "], window = [" << getWindow()
           << "], dilation = [" << getDilation() << "], causal = [";
-  llvm::interleaveComma(getCausal(), printer,
-                        [&](bool value) { printer << (value ? "true" : "false"); });
+  llvm::interleaveComma(getCausal(), printer, [&](bool value) {
+    printer << (value ? "true" : "false");
+  });
   printer << "]>";
 }
 
@@ -198,8 +201,8 @@ NeighborhoodAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                          ArrayRef<int64_t> dilation, ArrayRef<bool> causal) {
   size_t rank = grid.size();
   if (rank < 1 || rank > 3)
-    return emitError() << "neighborhood expects a grid of 1 to 3 dimensions, got "
-                       << rank;
+    return emitError()
+           << "neighborhood expects a grid of 1 to 3 dimensions, got " << rank;
   if (window.size() != rank || dilation.size() != rank || causal.size() != rank)
     return emitError() << "neighborhood expects window, dilation and causal "
                           "to have one entry per grid dimension ("
@@ -322,9 +325,9 @@ NeighborhoodAttr::appendAllowedKeys(int64_t queryPos, int64_t kvLen,
   return success();
 }
 
-LogicalResult
-NeighborhoodAttr::verifyLengths(std::optional<int64_t>, std::optional<int64_t> kvLen,
-                                function_ref<InFlightDiagnostic()> emitError) const {
+LogicalResult NeighborhoodAttr::verifyLengths(
+    std::optional<int64_t>, std::optional<int64_t> kvLen,
+    function_ref<InFlightDiagnostic()> emitError) const {
   if (kvLen && *kvLen != getNumTokens())
     return emitError() << "neighborhood grid holds " << getNumTokens()
                        << " tokens but the key length is " << *kvLen;
@@ -343,9 +346,8 @@ static ParseResult parseMaskList(AsmParser &parser,
     return parser.emitError(parser.getCurrentLocation(),
                             "expected '[' starting a list of masks");
   if (failed(parser.parseOptionalRSquare())) {
-    if (parser.parseCommaSeparatedList([&] {
-          return parser.parseAttribute(masks.emplace_back());
-        }) ||
+    if (parser.parseCommaSeparatedList(
+            [&] { return parser.parseAttribute(masks.emplace_back()); }) ||
         parser.parseRSquare())
       return failure();
   }
@@ -359,9 +361,9 @@ static void printMaskList(AsmPrinter &printer, ArrayRef<Attribute> masks) {
   printer << "]>";
 }
 
-static LogicalResult verifyMaskList(function_ref<InFlightDiagnostic()> emitError,
-                                    StringRef combinator,
-                                    ArrayRef<Attribute> masks) {
+static LogicalResult
+verifyMaskList(function_ref<InFlightDiagnostic()> emitError,
+               StringRef combinator, ArrayRef<Attribute> masks) {
   if (masks.empty())
     return emitError() << combinator << " expects a non-empty list of masks";
   unsigned depth = 0;
@@ -431,8 +433,9 @@ void IntersectAttr::print(AsmPrinter &printer) const {
   printMaskList(printer, getMasks());
 }
 
-LogicalResult IntersectAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                                    ArrayRef<Attribute> masks) {
+LogicalResult
+IntersectAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                      ArrayRef<Attribute> masks) {
   return verifyMaskList(emitError, "intersect", masks);
 }
 
@@ -447,10 +450,9 @@ IntersectAttr::appendAllowedKeys(int64_t queryPos, int64_t kvLen,
                             intersectKeyRanges);
 }
 
-LogicalResult
-IntersectAttr::verifyLengths(std::optional<int64_t> qLen,
-                             std::optional<int64_t> kvLen,
-                             function_ref<InFlightDiagnostic()> emitError) const {
+LogicalResult IntersectAttr::verifyLengths(
+    std::optional<int64_t> qLen, std::optional<int64_t> kvLen,
+    function_ref<InFlightDiagnostic()> emitError) const {
   return verifyEveryLength(getMasks(), qLen, kvLen, emitError);
 }
 
@@ -469,8 +471,9 @@ LogicalResult UnionAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 
 bool UnionAttr::usesSegmentIds() const { return anyUsesSegmentIds(getMasks()); }
 
-LogicalResult UnionAttr::appendAllowedKeys(int64_t queryPos, int64_t kvLen,
-                                           SmallVectorImpl<KeyRange> &ranges) const {
+LogicalResult
+UnionAttr::appendAllowedKeys(int64_t queryPos, int64_t kvLen,
+                             SmallVectorImpl<KeyRange> &ranges) const {
   return appendCombinedKeys(getMasks(), queryPos, kvLen, ranges,
                             unionKeyRanges);
 }

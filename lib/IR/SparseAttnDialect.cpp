@@ -54,7 +54,8 @@ struct SimplifyMaskAttr : public OpInterfaceRewritePattern<MaskedOpInterface> {
 };
 } // namespace
 
-void mlir::sparse_attn::populateSimplifyMaskPatterns(RewritePatternSet &patterns) {
+void mlir::sparse_attn::populateSimplifyMaskPatterns(
+    RewritePatternSet &patterns) {
   patterns.add<SimplifyMaskAttr>(patterns.getContext());
 }
 

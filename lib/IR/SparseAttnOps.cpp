@@ -33,13 +33,14 @@ static ParseResult parsePoolKind(OpAsmParser &parser, PoolKindAttr &kind) {
     return failure();
   std::optional<PoolKind> value = symbolizePoolKind(keyword);
   if (!value)
-    return parser.emitError(loc) << "expected pooling kind 'mean' or 'max', got '"
-                                 << keyword << "'";
+    return parser.emitError(loc)
+           << "expected pooling kind 'mean' or 'max', got '" << keyword << "'";
   kind = PoolKindAttr::get(parser.getContext(), *value);
   return success();
 }
 
-static void printPoolKind(OpAsmPrinter &printer, Operation *, PoolKindAttr kind) {
+static void printPoolKind(OpAsmPrinter &printer, Operation *,
+                          PoolKindAttr kind) {
   printer << stringifyPoolKind(kind.getValue());
 }
 
@@ -98,13 +99,12 @@ static std::string formatTypes(TypeRange types) {
 static LogicalResult verifyShapedAs(Operation *op, StringRef name,
                                     ShapedType type, ArrayRef<int64_t> expected,
                                     Type elementType, StringRef layout) {
-  bool matches = type.getRank() == static_cast<int64_t>(expected.size()) &&
-                 type.getElementType() == elementType &&
-                 llvm::all_of(llvm::zip_equal(type.getShape(), expected),
-                              [](auto dims) {
-                                return dimsAgree(std::get<0>(dims),
-                                                 std::get<1>(dims));
-                              });
+  bool matches =
+      type.getRank() == static_cast<int64_t>(expected.size()) &&
+      type.getElementType() == elementType &&
+      llvm::all_of(llvm::zip_equal(type.getShape(), expected), [](auto dims) {
+        return dimsAgree(std::get<0>(dims), std::get<1>(dims));
+      });
   if (matches)
     return success();
   return op->emitOpError() << "expects " << name << " of shape " << layout
@@ -119,8 +119,8 @@ static LogicalResult verifyStaticDims(Operation *op, StringRef name,
                                       StringRef what) {
   for (int64_t dim : dims)
     if (type.isDynamicDim(dim))
-      return op->emitOpError() << "expects static " << what << " in " << name
-                               << ", got " << type;
+      return op->emitOpError()
+             << "expects static " << what << " in " << name << ", got " << type;
   return success();
 }
 
@@ -133,9 +133,9 @@ static LogicalResult verifyScale(Operation *op, FloatAttr scale) {
 static LogicalResult verifyLengthAttr(Operation *op, StringRef name,
                                       IntegerAttr length) {
   if (length && (length.getInt() < 1 || length.getInt() > kMaxSequenceLength))
-    return op->emitOpError() << "expects " << name << " in [1, "
-                             << kMaxSequenceLength << "], got "
-                             << length.getInt();
+    return op->emitOpError()
+           << "expects " << name << " in [1, " << kMaxSequenceLength
+           << "], got " << length.getInt();
   return success();
 }
 
@@ -144,14 +144,14 @@ BlockSizes sparse_attn::getBlockSizes(ArrayAttr block) {
           cast<IntegerAttr>(block[1]).getInt()};
 }
 
-static FailureOr<std::pair<int64_t, int64_t>> verifyBlockSizes(Operation *op,
-                                                               ArrayAttr block) {
+static FailureOr<std::pair<int64_t, int64_t>>
+verifyBlockSizes(Operation *op, ArrayAttr block) {
   auto [blockQ, blockKv] = getBlockSizes(block);
   if (blockQ < 1 || blockKv < 1 || blockQ > kMaxSequenceLength ||
       blockKv > kMaxSequenceLength)
-    return op->emitOpError() << "expects block sizes in [1, "
-                             << kMaxSequenceLength << "], got [" << blockQ
-                             << ", " << blockKv << "]";
+    return op->emitOpError()
+           << "expects block sizes in [1, " << kMaxSequenceLength << "], got ["
+           << blockQ << ", " << blockKv << "]";
   return std::make_pair(blockQ, blockKv);
 }
 
@@ -206,7 +206,8 @@ static LogicalResult verifyMaskOperands(MaskedOpInterface op, int64_t batch,
 /// `q_len`/`kv_len`, or the segment ids' dims. Returns dynamic dims when
 /// neither gives a length.
 static FailureOr<std::pair<int64_t, int64_t>>
-resolveLengths(MaskedOpInterface op, IntegerAttr qLenAttr, IntegerAttr kvLenAttr) {
+resolveLengths(MaskedOpInterface op, IntegerAttr qLenAttr,
+               IntegerAttr kvLenAttr) {
   if (failed(verifyLengthAttr(op, "q_len", qLenAttr)) ||
       failed(verifyLengthAttr(op, "kv_len", kvLenAttr)))
     return failure();
@@ -254,9 +255,11 @@ verifyQueryKeyValue(Operation *op, RankedTensorType query, RankedTensorType key,
            << "expects query, key and value of one element type, got "
            << query.getElementType() << ", " << key.getElementType() << " and "
            << value.getElementType();
-  if (failed(verifyStaticDims(op, "query", query, {1, 3}, "heads and head dim")) ||
+  if (failed(
+          verifyStaticDims(op, "query", query, {1, 3}, "heads and head dim")) ||
       failed(verifyStaticDims(op, "key", key, {1, 3}, "heads and head dim")) ||
-      failed(verifyStaticDims(op, "value", value, {1, 3}, "heads and head dim")))
+      failed(
+          verifyStaticDims(op, "value", value, {1, 3}, "heads and head dim")))
     return failure();
   int64_t batch = query.getDimSize(0);
   if (!dimsAgree(batch, key.getDimSize(0)) ||
@@ -276,28 +279,28 @@ verifyQueryKeyValue(Operation *op, RankedTensorType query, RankedTensorType key,
                      query.getDimSize(3),
                      value.getDimSize(3)};
   if (key.getDimSize(1) != value.getDimSize(1))
-    return op->emitOpError() << "expects key and value to have the same number "
-                                "of heads, got "
-                             << key.getDimSize(1) << " and "
-                             << value.getDimSize(1);
+    return op->emitOpError()
+           << "expects key and value to have the same number "
+              "of heads, got "
+           << key.getDimSize(1) << " and " << value.getDimSize(1);
   if (dims.kvHeads == 0 || dims.queryHeads % dims.kvHeads != 0)
-    return op->emitOpError() << "expects query heads (" << dims.queryHeads
-                             << ") to be a multiple of key/value heads ("
-                             << dims.kvHeads << ")";
+    return op->emitOpError()
+           << "expects query heads (" << dims.queryHeads
+           << ") to be a multiple of key/value heads (" << dims.kvHeads << ")";
   if (dims.headDim != key.getDimSize(3))
     return op->emitOpError() << "expects query and key head dims to match, got "
                              << dims.headDim << " and " << key.getDimSize(3);
   if (!dimsAgree(key.getDimSize(2), value.getDimSize(2)))
-    return op->emitOpError() << "expects key and value lengths to match, got "
-                             << key.getDimSize(2) << " and "
-                             << value.getDimSize(2);
-  if (failed(verifyShapedAs(op, "output", output,
-                            {dims.batch, dims.queryHeads, dims.queryLen,
-                             dims.valueDim},
-                            query.getElementType(), "[B, Hq, Sq, Dv]")) ||
-      failed(verifyShapedAs(op, "lse", lse,
-                            {dims.batch, dims.queryHeads, dims.queryLen},
-                            Float32Type::get(op->getContext()), "[B, Hq, Sq]")) ||
+    return op->emitOpError()
+           << "expects key and value lengths to match, got "
+           << key.getDimSize(2) << " and " << value.getDimSize(2);
+  if (failed(verifyShapedAs(
+          op, "output", output,
+          {dims.batch, dims.queryHeads, dims.queryLen, dims.valueDim},
+          query.getElementType(), "[B, Hq, Sq, Dv]")) ||
+      failed(verifyShapedAs(
+          op, "lse", lse, {dims.batch, dims.queryHeads, dims.queryLen},
+          Float32Type::get(op->getContext()), "[B, Hq, Sq]")) ||
       failed(verifyScale(op, scale)))
     return failure();
   return dims;
@@ -319,13 +322,13 @@ static LogicalResult verifyModRegion(Operation *op, Region &region,
     return success();
   Block &block = region.front();
   if (TypeRange(block.getArgumentTypes()) != argumentTypes)
-    return op->emitOpError()
-           << name << " region expects arguments (" << formatTypes(argumentTypes)
-           << "), got (" << formatTypes(block.getArgumentTypes()) << ")";
-  auto yield = dyn_cast_or_null<YieldOp>(block.empty() ? nullptr : &block.back());
+    return op->emitOpError() << name << " region expects arguments ("
+                             << formatTypes(argumentTypes) << "), got ("
+                             << formatTypes(block.getArgumentTypes()) << ")";
+  auto yield =
+      dyn_cast_or_null<YieldOp>(block.empty() ? nullptr : &block.back());
   if (!yield)
-    return op->emitOpError() << name
-                             << " region must end in sparse_attn.yield";
+    return op->emitOpError() << name << " region must end in sparse_attn.yield";
   if (yield.getValues().size() != 1 ||
       yield.getValues().front().getType() != yieldType)
     return op->emitOpError()
@@ -374,9 +377,11 @@ LogicalResult BlockSparseAttentionOp::verify() {
       return emitOpError() << "expects num_blocks " << numType
                            << " to match the leading dims of block_indices "
                            << indicesType;
-  if (static_cast<bool>(getFullNumBlocks()) != static_cast<bool>(getFullBlockIndices()))
-    return emitOpError() << "expects both full_num_blocks and full_block_indices, "
-                            "or neither";
+  if (static_cast<bool>(getFullNumBlocks()) !=
+      static_cast<bool>(getFullBlockIndices()))
+    return emitOpError()
+           << "expects both full_num_blocks and full_block_indices, "
+              "or neither";
   // The full lists are read at the same (list batch, list head, query block).
   if (getFullNumBlocks()) {
     RankedTensorType fullNumType = getFullNumBlocks().getType();
@@ -384,20 +389,25 @@ LogicalResult BlockSparseAttentionOp::verify() {
     for (int64_t dim = 0; dim < 3; ++dim)
       if (!dimsAgree(numType.getDimSize(dim), fullNumType.getDimSize(dim)) ||
           !dimsAgree(numType.getDimSize(dim), fullIndicesType.getDimSize(dim)))
-        return emitOpError() << "expects full_num_blocks " << fullNumType
-                             << " and the leading dims of full_block_indices "
-                             << fullIndicesType << " to match num_blocks " << numType;
+        return emitOpError()
+               << "expects full_num_blocks " << fullNumType
+               << " and the leading dims of full_block_indices "
+               << fullIndicesType << " to match num_blocks " << numType;
   }
-  int64_t listBatch = mergeDims(numType.getDimSize(0), indicesType.getDimSize(0));
-  if (!isDynamic(listBatch) && listBatch != 1 && !dimsAgree(listBatch, dims->batch))
+  int64_t listBatch =
+      mergeDims(numType.getDimSize(0), indicesType.getDimSize(0));
+  if (!isDynamic(listBatch) && listBatch != 1 &&
+      !dimsAgree(listBatch, dims->batch))
     return emitOpError() << "expects the block lists' batch dim to be 1 or the "
                             "batch size ("
                          << dims->batch << "), got " << listBatch;
   if (failed(verifyStaticDims(*this, "num_blocks", numType, {1}, "heads")) ||
-      failed(verifyStaticDims(*this, "block_indices", indicesType, {1}, "heads")))
+      failed(
+          verifyStaticDims(*this, "block_indices", indicesType, {1}, "heads")))
     return failure();
   int64_t listHeads = numType.getDimSize(1);
-  if (listHeads != 1 && listHeads != dims->kvHeads && listHeads != dims->queryHeads)
+  if (listHeads != 1 && listHeads != dims->kvHeads &&
+      listHeads != dims->queryHeads)
     return emitOpError() << "expects the block lists' head dim to be 1, Hkv ("
                          << dims->kvHeads << ") or Hq (" << dims->queryHeads
                          << "), got " << listHeads;
@@ -405,10 +415,9 @@ LogicalResult BlockSparseAttentionOp::verify() {
   int64_t listQueryBlocks =
       mergeDims(numType.getDimSize(2), indicesType.getDimSize(2));
   if (!dimsAgree(queryBlocks, listQueryBlocks))
-    return emitOpError() << "expects " << queryBlocks
-                         << " query blocks (ceil(" << dims->queryLen << " / "
-                         << blockSizes->first << ")) in the block lists, got "
-                         << listQueryBlocks;
+    return emitOpError() << "expects " << queryBlocks << " query blocks (ceil("
+                         << dims->queryLen << " / " << blockSizes->first
+                         << ")) in the block lists, got " << listQueryBlocks;
   return verifyMaskOperands(*this, dims->batch, dims->queryLen, dims->kvLen);
 }
 
@@ -421,9 +430,10 @@ LogicalResult TokenSparseAttentionOp::verify() {
   if (failed(dims))
     return failure();
   RankedTensorType indicesType = getTokenIndices().getType();
-  return verifyShapedAs(*this, "token_indices", indicesType,
-                        {dims->batch, dims->queryLen, indicesType.getDimSize(2)},
-                        indicesType.getElementType(), "[B, Sq, n]");
+  return verifyShapedAs(
+      *this, "token_indices", indicesType,
+      {dims->batch, dims->queryLen, indicesType.getDimSize(2)},
+      indicesType.getElementType(), "[B, Sq, n]");
 }
 
 //===----------------------------------------------------------------------===//
@@ -444,9 +454,11 @@ LogicalResult BlockMaskOp::verify() {
     return emitOpError() << "expects q_len and kv_len (or segment_ids whose "
                             "shapes give the lengths)";
 
-  if (static_cast<bool>(getFullNumBlocks()) != static_cast<bool>(getFullBlockIndices()))
-    return emitOpError() << "expects both full_num_blocks and full_block_indices, "
-                            "or neither";
+  if (static_cast<bool>(getFullNumBlocks()) !=
+      static_cast<bool>(getFullBlockIndices()))
+    return emitOpError()
+           << "expects both full_num_blocks and full_block_indices, "
+              "or neither";
   RankedTensorType numType = getNumBlocks().getType();
   if (failed(verifyStaticDims(*this, "num_blocks", numType, {1}, "heads")))
     return failure();
@@ -456,13 +468,15 @@ LogicalResult BlockMaskOp::verify() {
   SmallVector<int64_t> rows = {numType.getDimSize(0), numType.getDimSize(1),
                                queryBlocks};
   // Each pair of lists: [B, H, NQ] counts and [B, H, NQ, capacity] entries.
-  auto verifyLists = [&](StringRef numName, Type countsType, StringRef indicesName,
+  auto verifyLists = [&](StringRef numName, Type countsType,
+                         StringRef indicesName,
                          RankedTensorType indicesType) -> LogicalResult {
     SmallVector<int64_t> entries(rows);
     entries.push_back(indicesType.getDimSize(3));
     return failure(
-        failed(verifyShapedAs(*this, numName, cast<RankedTensorType>(countsType),
-                              rows, i32, "[B, H, ceil(q_len / block_q)]")) ||
+        failed(verifyShapedAs(*this, numName,
+                              cast<RankedTensorType>(countsType), rows, i32,
+                              "[B, H, ceil(q_len / block_q)]")) ||
         failed(verifyShapedAs(*this, indicesName, indicesType, entries, i32,
                               "[B, H, ceil(q_len / block_q), capacity]")));
   };
@@ -470,16 +484,18 @@ LogicalResult BlockMaskOp::verify() {
                          getBlockIndices().getType())) ||
       (getFullNumBlocks() &&
        failed(verifyLists("full_num_blocks", getFullNumBlocks().getType(),
-                          "full_block_indices", getFullBlockIndices().getType()))) ||
+                          "full_block_indices",
+                          getFullBlockIndices().getType()))) ||
       failed(verifyMaskOperands(*this, numType.getDimSize(0), qLen, kvLen)))
     return failure();
 
   // Each capacity must hold the longest list.
   MaskAttrInterface mask = getMaskAttr();
   // The lists are computed only when some capacity is static to check.
-  bool staticCapacity = !isDynamic(getBlockIndices().getType().getDimSize(3)) ||
-                        (getFullBlockIndices() &&
-                         !isDynamic(getFullBlockIndices().getType().getDimSize(3)));
+  bool staticCapacity =
+      !isDynamic(getBlockIndices().getType().getDimSize(3)) ||
+      (getFullBlockIndices() &&
+       !isDynamic(getFullBlockIndices().getType().getDimSize(3)));
   std::optional<BlockLists> lists;
   if (staticCapacity && !(mask && mask.usesSegmentIds()) && !isDynamic(qLen) &&
       !isDynamic(kvLen)) {
@@ -495,27 +511,28 @@ LogicalResult BlockMaskOp::verify() {
       return success();
     if (mask && mask.usesSegmentIds()) {
       if (!isDynamic(kvBlocks) && capacity < kvBlocks)
-        return emitOpError() << "expects a " << name << "capacity of at least "
-                             << kvBlocks
-                             << " (every kv block, since the mask reads segment "
-                                "ids), got "
-                             << capacity;
+        return emitOpError()
+               << "expects a " << name << "capacity of at least " << kvBlocks
+               << " (every kv block, since the mask reads segment "
+                  "ids), got "
+               << capacity;
       return success();
     }
     if (lists && capacity < needed)
       return emitOpError() << "expects a " << name << "capacity of at least "
-                           << needed << " (the most kv blocks a query block needs), got "
+                           << needed
+                           << " (the most kv blocks a query block needs), got "
                            << capacity;
     return success();
   };
   if (!getFullNumBlocks())
     return verifyCapacity("", getBlockIndices().getType(),
                           lists ? lists->maxCount : 0);
-  return failure(
-      failed(verifyCapacity("", getBlockIndices().getType(),
-                            lists ? lists->maxPartialCount : 0)) ||
-      failed(verifyCapacity("full_block_indices ", getFullBlockIndices().getType(),
-                            lists ? lists->maxFullCount : 0)));
+  return failure(failed(verifyCapacity("", getBlockIndices().getType(),
+                                       lists ? lists->maxPartialCount : 0)) ||
+                 failed(verifyCapacity("full_block_indices ",
+                                       getFullBlockIndices().getType(),
+                                       lists ? lists->maxFullCount : 0)));
 }
 
 LogicalResult BlockMaskOp::fold(FoldAdaptor,
@@ -543,7 +560,8 @@ LogicalResult BlockMaskOp::fold(FoldAdaptor,
                         getKvLenAttr().getInt(), blockQ, blockKv);
   if (failed(lists) || lists->numQueryBlocks != numType.getDimSize(2))
     return failure();
-  SmallVector<const SmallVector<SmallVector<int32_t>> *> perResult = {&lists->kvBlocks};
+  SmallVector<const SmallVector<SmallVector<int32_t>> *> perResult = {
+      &lists->kvBlocks};
   SmallVector<int64_t> needed = {lists->maxCount};
   if (withFull) {
     perResult = {&lists->partialKvBlocks, &lists->fullKvBlocks};
@@ -584,12 +602,11 @@ LogicalResult PoolOp::verify() {
     return emitOpError() << "expects block in [1, " << kMaxSequenceLength
                          << "], got " << block;
   RankedTensorType inputType = getInput().getType();
-  return verifyShapedAs(*this, "result", getResult().getType(),
-                        {inputType.getDimSize(0), inputType.getDimSize(1),
-                         numBlocks(inputType.getDimSize(2), block),
-                         inputType.getDimSize(3)},
-                        Float32Type::get(getContext()),
-                        "[B, H, ceil(S / block), D]");
+  return verifyShapedAs(
+      *this, "result", getResult().getType(),
+      {inputType.getDimSize(0), inputType.getDimSize(1),
+       numBlocks(inputType.getDimSize(2), block), inputType.getDimSize(3)},
+      Float32Type::get(getContext()), "[B, H, ceil(S / block), D]");
 }
 
 LogicalResult BlockScoresOp::verify() {
@@ -636,13 +653,12 @@ LogicalResult BlockScoresOp::verify() {
   int64_t expectedKvBlocks = numBlocks(kvLen, blockSizes->second);
   if (!dimsAgree(expectedQueryBlocks, queryType.getDimSize(2)) ||
       !dimsAgree(expectedKvBlocks, keyType.getDimSize(2)))
-    return emitOpError() << "expects "
-                         << formatShape({expectedQueryBlocks, expectedKvBlocks})
-                         << " pooled query and key blocks for [q_len, kv_len] = "
-                         << formatShape({qLen, kvLen}) << " and block = "
-                         << getBlock() << ", got "
-                         << formatShape({queryType.getDimSize(2),
-                                         keyType.getDimSize(2)});
+    return emitOpError()
+           << "expects " << formatShape({expectedQueryBlocks, expectedKvBlocks})
+           << " pooled query and key blocks for [q_len, kv_len] = "
+           << formatShape({qLen, kvLen}) << " and block = " << getBlock()
+           << ", got "
+           << formatShape({queryType.getDimSize(2), keyType.getDimSize(2)});
   int64_t queryBlocks = mergeDims(expectedQueryBlocks, queryType.getDimSize(2));
   int64_t kvBlocks = mergeDims(expectedKvBlocks, keyType.getDimSize(2));
 
@@ -672,9 +688,10 @@ LogicalResult SelectTopKOp::verify() {
   ArrayRef<int64_t> rows = scoresType.getShape().take_front(3);
   if (failed(verifyShapedAs(*this, "num_blocks", getNumBlocks().getType(), rows,
                             i32, "[B, H, NQ]")) ||
-      failed(verifyShapedAs(*this, "block_indices", indicesType,
-                            {rows[0], rows[1], rows[2], indicesType.getDimSize(3)},
-                            i32, "[B, H, NQ, capacity]")))
+      failed(
+          verifyShapedAs(*this, "block_indices", indicesType,
+                         {rows[0], rows[1], rows[2], indicesType.getDimSize(3)},
+                         i32, "[B, H, NQ, capacity]")))
     return failure();
   int64_t capacity = indicesType.getDimSize(3);
   if (!isDynamic(capacity) && capacity < k + sink + local)
@@ -703,8 +720,9 @@ LogicalResult LightningIndexerOp::verify() {
   batch = mergeDims(batch, keyType.getDimSize(0));
   int64_t heads = queryType.getDimSize(1), qLen = queryType.getDimSize(2),
           headDim = queryType.getDimSize(3), kvLen = keyType.getDimSize(1);
-  if (failed(verifyShapedAs(*this, "index_key", keyType, {batch, kvLen, headDim},
-                            queryType.getElementType(), "[B, Skv, DI]")) ||
+  if (failed(verifyShapedAs(*this, "index_key", keyType,
+                            {batch, kvLen, headDim}, queryType.getElementType(),
+                            "[B, Skv, DI]")) ||
       failed(verifyShapedAs(*this, "weights", weightsType, {batch, qLen, heads},
                             weightsType.getElementType(), "[B, Sq, HI]")))
     return failure();

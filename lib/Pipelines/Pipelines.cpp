@@ -22,16 +22,16 @@
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Conversion/SCFToGPU/SCFToGPUPass.h"
-#include "mlir/Dialect/GPU/IR/GPUDialect.h"
-#include "mlir/Dialect/GPU/Pipelines/Passes.h"
-#include "mlir/Dialect/GPU/Transforms/Passes.h"
-#include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Dialect/Arith/Transforms/Passes.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Pipelines/Passes.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
@@ -91,7 +91,7 @@ void sparse_attn::buildSparseAttnToLLVMCPUPipeline(OpPassManager &pm) {
 /// The kernel problem an `attention` op would be as block_sparse_attention
 /// in `form`.
 static MmaKernelProblem getAttentionKernelProblem(AttentionOp op,
-                                            const BlockSparseForm &form) {
+                                                  const BlockSparseForm &form) {
   MmaKernelProblem problem;
   problem.elementType = op.getQuery().getType().getElementType();
   problem.outputElementType = op.getOutput().getType().getElementType();
@@ -143,9 +143,8 @@ LogicalResult sparse_attn::buildSparseAttnToGPUKernelsPipeline(
           createSparseAttnAttentionToBlockSparsePass(rewrite));
     }
     std::unique_ptr<Pass> nvgpu = createConvertSparseAttnToNVGPUPass();
-    if (failed(nvgpu->initializeOptions(nvgpuOptions, [](const Twine &) {
-          return failure();
-        })))
+    if (failed(nvgpu->initializeOptions(
+            nvgpuOptions, [](const Twine &) { return failure(); })))
       return failure();
     pm.addNestedPass<func::FuncOp>(std::move(nvgpu));
     // The tensor-core kernels leave the host function before the general

@@ -10,7 +10,6 @@
 
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
-
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
@@ -116,7 +115,8 @@ public:
 
 private:
   LogicalResult emitError(Operation *op, const Twine &message) {
-    op->emitOpError() << "cannot be described in a GPU launch plan: " << message;
+    op->emitOpError() << "cannot be described in a GPU launch plan: "
+                      << message;
     return failure();
   }
 
@@ -126,12 +126,15 @@ private:
     if (failed(dtype))
       return emitError(func, "unsupported element type");
     int64_t id = buffers.size();
-    Object buffer{{"id", id}, {"kind", kind.str()}, {"dtype", *dtype},
+    Object buffer{{"id", id},
+                  {"kind", kind.str()},
+                  {"dtype", *dtype},
                   {"shape", Array(shape)}};
     if (input)
       buffer["input"] = *input;
     buffers.push_back(std::move(buffer));
-    views.insert({memref, View{id, constant(0), shape, contiguousStrides(shape)}});
+    views.insert(
+        {memref, View{id, constant(0), shape, contiguousStrides(shape)}});
     return success();
   }
 
@@ -176,7 +179,8 @@ private:
             .Case([&](arith::SelectOp op) { return operation("select", op); })
             .Case([&](arith::CmpIOp op) {
               return operation(
-                  ("cmp_" + arith::stringifyCmpIPredicate(op.getPredicate())).str(),
+                  ("cmp_" + arith::stringifyCmpIPredicate(op.getPredicate()))
+                      .str(),
                   op);
             })
             .Case([&](arith::AndIOp op) { return operation("and", op); })
@@ -188,8 +192,10 @@ private:
             .Case<arith::DivSIOp, arith::FloorDivSIOp>(
                 [&](Operation *op) { return operation("floordiv", op); })
             .Case([&](arith::DivUIOp op) { return operation("floordiv", op); })
-            .Case([&](arith::CeilDivSIOp op) { return operation("ceildiv", op); })
-            .Case([&](arith::CeilDivUIOp op) { return operation("ceildiv", op); })
+            .Case(
+                [&](arith::CeilDivSIOp op) { return operation("ceildiv", op); })
+            .Case(
+                [&](arith::CeilDivUIOp op) { return operation("ceildiv", op); })
             .Case([&](arith::RemSIOp op) { return operation("mod", op); })
             .Case([&](arith::RemUIOp op) { return operation("mod", op); })
             .Case([&](arith::MinSIOp op) { return operation("min", op); })
@@ -224,7 +230,7 @@ private:
   }
 
   FailureOr<Json> affineExpr(AffineExpr e, unsigned numDims,
-                              ArrayRef<Json> operands) {
+                             ArrayRef<Json> operands) {
     if (auto c = dyn_cast<AffineConstantExpr>(e))
       return constant(c.getValue());
     if (auto d = dyn_cast<AffineDimExpr>(e))
@@ -265,29 +271,29 @@ private:
     if (isa<MemRefType>(value.getType())) {
       auto it = views.find(value);
       if (it == views.end())
-        return emitError(func, "a kernel argument is a memref of unknown origin");
+        return emitError(func,
+                         "a kernel argument is a memref of unknown origin");
       const View &view = it->second;
       return Json(Object{{"kind", "memref"},
-                          {"buffer", view.buffer},
-                          {"offset", view.offset},
-                          {"sizes", Array(view.sizes)},
-                          {"strides", Array(view.strides)}});
+                         {"buffer", view.buffer},
+                         {"offset", view.offset},
+                         {"sizes", Array(view.sizes)},
+                         {"strides", Array(view.strides)}});
     }
     FailureOr<std::string> type = getTypeName(value.getType());
     if (failed(type))
       return emitError(func, "a kernel argument has an unsupported type");
     if (isa<FloatType>(value.getType())) {
       auto constantOp = value.getDefiningOp<arith::ConstantOp>();
-      auto floatAttr = constantOp ? dyn_cast<FloatAttr>(constantOp.getValue())
-                                  : FloatAttr();
+      auto floatAttr =
+          constantOp ? dyn_cast<FloatAttr>(constantOp.getValue()) : FloatAttr();
       if (!floatAttr)
         return emitError(func, "a float kernel argument is not a constant");
       // The bit pattern in the argument's own type: exact, and JSON has no
       // inf or NaN.
       uint64_t bits = floatAttr.getValue().bitcastToAPInt().getZExtValue();
-      return Json(Object{{"kind", "scalar"},
-                         {"type", *type},
-                         {"bits", int64_t(bits)}});
+      return Json(
+          Object{{"kind", "scalar"}, {"type", *type}, {"bits", int64_t(bits)}});
     }
     FailureOr<Json> valueExpr = expr(value);
     if (failed(valueExpr))
@@ -361,7 +367,8 @@ private:
           Exprs shape;
           for (int64_t extent : type.getShape())
             shape.push_back(constant(extent));
-          if (failed(addBuffer(getGlobal, type, "constant", shape, std::nullopt)))
+          if (failed(
+                  addBuffer(getGlobal, type, "constant", shape, std::nullopt)))
             return failure();
           // Integers as values, floats as the bits of their type.
           (*buffers.back().getAsObject())["data"] = std::move(data);
@@ -380,17 +387,18 @@ private:
           Json offset = source.offset;
           Exprs sizes, strides;
           llvm::SmallBitVector dropped = subview.getDroppedDims();
-          for (auto [d, pieces] : llvm::enumerate(llvm::zip(
-                   subview.getMixedOffsets(), subview.getMixedSizes(),
-                   subview.getMixedStrides()))) {
+          for (auto [d, pieces] : llvm::enumerate(
+                   llvm::zip(subview.getMixedOffsets(), subview.getMixedSizes(),
+                             subview.getMixedStrides()))) {
             auto [offsetPart, sizePart, stridePart] = pieces;
             FailureOr<Json> start = foldResult(offsetPart);
             FailureOr<Json> size = foldResult(sizePart);
             FailureOr<Json> step = foldResult(stridePart);
             if (failed(start) || failed(size) || failed(step))
               return failure();
-            offset = apply("add", Array{offset, apply("mul", Array{*start,
-                                                                   source.strides[d]})});
+            offset = apply(
+                "add",
+                Array{offset, apply("mul", Array{*start, source.strides[d]})});
             if (dropped.test(d))
               continue;
             sizes.push_back(*size);
@@ -408,11 +416,12 @@ private:
           return success();
         })
         .Case([&](gpu::LaunchFuncOp launch) -> LogicalResult {
-          FailureOr<Exprs> grid = exprs({launch.getGridSizeX(), launch.getGridSizeY(),
-                                         launch.getGridSizeZ()});
-          FailureOr<Exprs> block = exprs({launch.getBlockSizeX(),
-                                          launch.getBlockSizeY(),
-                                          launch.getBlockSizeZ()});
+          FailureOr<Exprs> grid =
+              exprs({launch.getGridSizeX(), launch.getGridSizeY(),
+                     launch.getGridSizeZ()});
+          FailureOr<Exprs> block =
+              exprs({launch.getBlockSizeX(), launch.getBlockSizeY(),
+                     launch.getBlockSizeZ()});
           if (failed(grid) || failed(block))
             return failure();
           Array args;
@@ -429,13 +438,14 @@ private:
               return failure();
             args.push_back(*arg);
           }
-          launches.push_back(Object{{"module", launch.getKernelModuleName().getValue().str()},
-                                    {"kernel", launch.getKernelName().getValue().str()},
-                                    {"config", kernelConfig(launch)},
-                                    {"grid", Array(*grid)},
-                                    {"block", Array(*block)},
-                                    {"shared_memory", sharedMemory},
-                                    {"args", std::move(args)}});
+          launches.push_back(
+              Object{{"module", launch.getKernelModuleName().getValue().str()},
+                     {"kernel", launch.getKernelName().getValue().str()},
+                     {"config", kernelConfig(launch)},
+                     {"grid", Array(*grid)},
+                     {"block", Array(*block)},
+                     {"shared_memory", sharedMemory},
+                     {"args", std::move(args)}});
           return success();
         })
         .Case([&](func::ReturnOp ret) -> LogicalResult {
@@ -464,7 +474,8 @@ private:
         .Case<memref::DeallocOp>([](Operation *) { return success(); })
         .Default([&](Operation *other) -> LogicalResult {
           // Index computations are expanded where they are used.
-          if (isa<arith::ArithDialect, affine::AffineDialect>(other->getDialect()) ||
+          if (isa<arith::ArithDialect, affine::AffineDialect>(
+                  other->getDialect()) ||
               isa<memref::DimOp>(other))
             return success();
           return emitError(other, "unsupported host operation");

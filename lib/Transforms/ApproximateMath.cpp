@@ -64,18 +64,21 @@ struct FloorToArith : OpRewritePattern<math::FloorOp> {
     Type i32 = rewriter.getI32Type();
     Value truncated = arith::FPToSIOp::create(rewriter, loc, i32, x);
     Value back = arith::SIToFPOp::create(rewriter, loc, f32, truncated);
-    Value roundedUp =
-        arith::CmpFOp::create(rewriter, loc, arith::CmpFPredicate::OGT, back, x);
-    Value one = arith::ConstantOp::create(rewriter, loc, rewriter.getF32FloatAttr(1.0));
+    Value roundedUp = arith::CmpFOp::create(rewriter, loc,
+                                            arith::CmpFPredicate::OGT, back, x);
+    Value one =
+        arith::ConstantOp::create(rewriter, loc, rewriter.getF32FloatAttr(1.0));
     Value lower = arith::SubFOp::create(rewriter, loc, back, one);
-    Value floored = arith::SelectOp::create(rewriter, loc, roundedUp, lower, back);
+    Value floored =
+        arith::SelectOp::create(rewriter, loc, roundedUp, lower, back);
     // |x| < 2^23 (false for NaN): the conversion above is exact.
     Value bits = arith::BitcastOp::create(rewriter, loc, i32, x);
     Value magnitude = arith::AndIOp::create(
-        rewriter, loc, bits, arith::ConstantIntOp::create(rewriter, loc, 0x7fffffff, 32));
+        rewriter, loc, bits,
+        arith::ConstantIntOp::create(rewriter, loc, 0x7fffffff, 32));
     Value limit = arith::ConstantIntOp::create(rewriter, loc, 0x4b000000, 32);
-    Value small = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::slt,
-                                        magnitude, limit);
+    Value small = arith::CmpIOp::create(
+        rewriter, loc, arith::CmpIPredicate::slt, magnitude, limit);
     rewriter.replaceOpWithNewOp<arith::SelectOp>(op, small, floored, x);
     return success();
   }
@@ -91,7 +94,7 @@ struct SparseAttnApproximateMathPass
     populateMathPolynomialApproximationPatterns(patterns);
     // Lower benefit: the approximations run first and may create these.
     patterns.add<FmaToArith, AbsFToArith, FloorToArith>(&getContext(),
-                                                       /*benefit=*/0);
+                                                        /*benefit=*/0);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

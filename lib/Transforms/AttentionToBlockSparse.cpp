@@ -53,8 +53,8 @@ struct AttentionToBlockSparse : public OpRewritePattern<AttentionOp> {
     if (FailureOr<BlockLists> lists =
             computeBlockLists(mask, queryLen, kvLen, blockQ, blockKv);
         succeeded(lists)) {
-      form.capacity = std::max<int64_t>(
-          1, withFull ? lists->maxPartialCount : lists->maxCount);
+      form.capacity = std::max<int64_t>(1, withFull ? lists->maxPartialCount
+                                                    : lists->maxCount);
       fullCapacity = std::max<int64_t>(1, lists->maxFullCount);
     }
     if (withFull)

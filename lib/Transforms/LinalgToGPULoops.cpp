@@ -43,8 +43,8 @@ struct SparseAttnLinalgToGPULoopsPass
         return signalPassFailure();
       }
       rewriter.setInsertionPoint(op);
-      bool insideKernel =
-          op->getParentOfType<scf::ForallOp>() || op->getParentOfType<scf::ParallelOp>();
+      bool insideKernel = op->getParentOfType<scf::ForallOp>() ||
+                          op->getParentOfType<scf::ParallelOp>();
       FailureOr<linalg::LinalgLoops> loops =
           insideKernel ? linalg::linalgOpToLoops(rewriter, op)
                        : linalg::linalgOpToParallelLoops(rewriter, op);

@@ -29,7 +29,8 @@ struct SparseAttnPromoteKernelBuffersPass
       Block &entry = launch.getBody().front();
       SmallVector<memref::AllocOp> allocs;
       launch.getBody().walk([&](memref::AllocOp alloc) {
-        if (alloc.getType().hasStaticShape() && alloc.getDynamicSizes().empty() &&
+        if (alloc.getType().hasStaticShape() &&
+            alloc.getDynamicSizes().empty() &&
             alloc.getSymbolOperands().empty())
           allocs.push_back(alloc);
       });
@@ -38,9 +39,9 @@ struct SparseAttnPromoteKernelBuffersPass
           if (isa<memref::DeallocOp>(user))
             rewriter.eraseOp(user);
         rewriter.setInsertionPointToStart(&entry);
-        auto alloca = memref::AllocaOp::create(rewriter, alloc.getLoc(),
-                                               alloc.getType(),
-                                               alloc.getAlignmentAttr());
+        auto alloca =
+            memref::AllocaOp::create(rewriter, alloc.getLoc(), alloc.getType(),
+                                     alloc.getAlignmentAttr());
         rewriter.replaceOp(alloc, alloca.getResult());
       }
     });

@@ -73,15 +73,17 @@ static Value extractPaddedTile(LoweringBuilder &emit, Value source, Value batch,
       {}, {}, init, emit.map(2, {emit.d(0), emit.d(1)}), {kPar, kPar},
       [&](OpBuilder &builder, Location loc, ValueRange) -> Value {
         SmallVector<Value> ivs = loopIndices(builder, loc, 2);
-        Value exists = arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::slt,
-                                             ivs[0], rows);
+        Value exists = arith::CmpIOp::create(
+            builder, loc, arith::CmpIPredicate::slt, ivs[0], rows);
         Value row = arith::AddIOp::create(builder, loc, start, ivs[0]);
-        Value zero = arith::ConstantOp::create(builder, loc, builder.getZeroAttr(elementType));
+        Value zero = arith::ConstantOp::create(
+            builder, loc, builder.getZeroAttr(elementType));
         return buildIf(
             builder, loc, elementType, exists,
             [&](OpBuilder &thenBuilder) -> SmallVector<Value> {
-              return {tensor::ExtractOp::create(thenBuilder, loc, source,
-                                                ValueRange{batch, head, row, ivs[1]})};
+              return {tensor::ExtractOp::create(
+                  thenBuilder, loc, source,
+                  ValueRange{batch, head, row, ivs[1]})};
             },
             [&](OpBuilder &) -> SmallVector<Value> { return {zero}; })[0];
       });
@@ -99,12 +101,15 @@ struct BlockListOperands {
 /// full block allows every in-bounds pair without the mask or mask_mod.
 static FailureOr<SoftmaxState>
 buildKvTileUpdate(LoweringBuilder &emit, const TileProblem &p, Value batch,
-                  Value head, Value queryStart, Value queryRows, Value queryTile,
-                  Value kvStart, bool fullBlock, const SoftmaxState &state) {
+                  Value head, Value queryStart, Value queryRows,
+                  Value queryTile, Value kvStart, bool fullBlock,
+                  const SoftmaxState &state) {
   const AttentionShape &shape = p.shape;
   int64_t blockQ = p.config.blockQ, blockKv = p.config.blockKv;
-  Value remaining = arith::SubIOp::create(emit.builder, emit.loc, shape.kvLen, kvStart);
-  Value kvRows = arith::MinSIOp::create(emit.builder, emit.loc, emit.index(blockKv), remaining);
+  Value remaining =
+      arith::SubIOp::create(emit.builder, emit.loc, shape.kvLen, kvStart);
+  Value kvRows = arith::MinSIOp::create(emit.builder, emit.loc,
+                                        emit.index(blockKv), remaining);
   Value kvHead = arith::DivUIOp::create(emit.builder, emit.loc, head,
                                         emit.index(shape.groupSize()));
   Value keyTile =
@@ -115,7 +120,8 @@ buildKvTileUpdate(LoweringBuilder &emit, const TileProblem &p, Value batch,
   // s[r, c] = <q[r], k[c]> in f32.
   Value dots = emit.generic(
       {queryTile, keyTile},
-      {emit.map(3, {emit.d(0), emit.d(2)}), emit.map(3, {emit.d(1), emit.d(2)})},
+      {emit.map(3, {emit.d(0), emit.d(2)}),
+       emit.map(3, {emit.d(1), emit.d(2)})},
       emit.filled({emit.index(blockQ), emit.index(blockKv)}, emit.f32Const(0)),
       emit.map(3, {emit.d(0), emit.d(1)}), {kPar, kPar, kRed},
       [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
@@ -127,22 +133,25 @@ buildKvTileUpdate(LoweringBuilder &emit, const TileProblem &p, Value batch,
   // the sequence ends are not allowed; their indices are clamped so the
   // mask and the mods only ever read in bounds.
   AffineMap all2 = emit.map(2, {emit.d(0), emit.d(1)});
-  Value allowedInit = emit.empty({emit.index(blockQ), emit.index(blockKv)}, emit.i1());
+  Value allowedInit =
+      emit.empty({emit.index(blockQ), emit.index(blockKv)}, emit.i1());
   bool failedMask = false;
   auto masked = linalg::GenericOp::create(
-      emit.builder, emit.loc, TypeRange{dots.getType(), allowedInit.getType()}, ValueRange{},
-      ValueRange{dots, allowedInit}, SmallVector<AffineMap>{all2, all2},
-      SmallVector<IteratorType>{kPar, kPar},
+      emit.builder, emit.loc, TypeRange{dots.getType(), allowedInit.getType()},
+      ValueRange{}, ValueRange{dots, allowedInit},
+      SmallVector<AffineMap>{all2, all2}, SmallVector<IteratorType>{kPar, kPar},
       [&](OpBuilder &builder, Location loc, ValueRange args) {
         SmallVector<Value> ivs = loopIndices(builder, loc, 2);
         Value one = arith::ConstantIndexOp::create(builder, loc, 1);
-        Value rowValid = arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::slt,
-                                               ivs[0], queryRows);
-        Value colValid = arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::slt,
-                                               ivs[1], kvRows);
-        Value inBounds = arith::AndIOp::create(builder, loc, rowValid, colValid);
+        Value rowValid = arith::CmpIOp::create(
+            builder, loc, arith::CmpIPredicate::slt, ivs[0], queryRows);
+        Value colValid = arith::CmpIOp::create(
+            builder, loc, arith::CmpIPredicate::slt, ivs[1], kvRows);
+        Value inBounds =
+            arith::AndIOp::create(builder, loc, rowValid, colValid);
         Value row = arith::AddIOp::create(builder, loc, queryStart, ivs[0]);
-        Value lastRow = arith::SubIOp::create(builder, loc, shape.queryLen, one);
+        Value lastRow =
+            arith::SubIOp::create(builder, loc, shape.queryLen, one);
         row = arith::MinSIOp::create(builder, loc, row, lastRow);
         Value col = arith::AddIOp::create(builder, loc, kvStart, ivs[1]);
         Value lastCol = arith::SubIOp::create(builder, loc, shape.kvLen, one);
@@ -150,7 +159,8 @@ buildKvTileUpdate(LoweringBuilder &emit, const TileProblem &p, Value batch,
         PairScoreRules rules{p.mask,    p.segmentIdsQ, p.segmentIdsKv,
                              p.maskMod, p.scoreMod,    p.scale};
         if (fullBlock)
-          rules = PairScoreRules{nullptr, nullptr, nullptr, nullptr, p.scoreMod, p.scale};
+          rules = PairScoreRules{nullptr, nullptr,    nullptr,
+                                 nullptr, p.scoreMod, p.scale};
         FailureOr<std::pair<Value, Value>> scored = buildPairScore(
             builder, loc, rules, args[0], batch, head, row, col, shape.queryLen,
             shape.kvLen, [&](OpBuilder &, Location) { return inBounds; });
@@ -169,29 +179,37 @@ buildKvTileUpdate(LoweringBuilder &emit, const TileProblem &p, Value batch,
   AffineMap rowOf2 = emit.map(2, {emit.d(0)});
   AffineMap row1 = emit.map(1, {emit.d(0)});
   Value tileMax = emit.generic(
-      {scores}, {all2}, emit.filled({emit.index(blockQ)}, emit.f32Const(kNegInf)), rowOf2,
-      {kPar, kRed}, [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
+      {scores}, {all2},
+      emit.filled({emit.index(blockQ)}, emit.f32Const(kNegInf)), rowOf2,
+      {kPar, kRed},
+      [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
         return arith::MaximumFOp::create(builder, loc, args[1], args[0]);
       });
   // The running state is updated in place (destination-passing into the
   // loop's iter_args), as a kernel keeps it in registers.
   // alpha = exp(m - m'): 0 when nothing was seen yet, 1 while still empty.
   Value alpha = emit.generic(
-      {state.rowMax, tileMax}, {row1, row1}, emit.empty({emit.index(blockQ)}, emit.f32()),
-      row1, {kPar},
+      {state.rowMax, tileMax}, {row1, row1},
+      emit.empty({emit.index(blockQ)}, emit.f32()), row1, {kPar},
       [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
-        Value negInf = arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(kNegInf));
-        Value one = arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(1.0));
-        Value zero = arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(0.0));
-        Value newMax = arith::MaximumFOp::create(builder, loc, args[0], args[1]);
-        Value stillEmpty = arith::CmpFOp::create(builder, loc, arith::CmpFPredicate::OEQ,
-                                                 newMax, negInf);
+        Value negInf = arith::ConstantOp::create(
+            builder, loc, builder.getF32FloatAttr(kNegInf));
+        Value one = arith::ConstantOp::create(builder, loc,
+                                              builder.getF32FloatAttr(1.0));
+        Value zero = arith::ConstantOp::create(builder, loc,
+                                               builder.getF32FloatAttr(0.0));
+        Value newMax =
+            arith::MaximumFOp::create(builder, loc, args[0], args[1]);
+        Value stillEmpty = arith::CmpFOp::create(
+            builder, loc, arith::CmpFPredicate::OEQ, newMax, negInf);
         Value nothingBefore = arith::CmpFOp::create(
             builder, loc, arith::CmpFPredicate::OEQ, args[0], negInf);
         Value shift = arith::SubFOp::create(builder, loc, args[0], newMax);
         Value rescale = math::ExpOp::create(builder, loc, shift);
-        Value fromNothing = arith::SelectOp::create(builder, loc, nothingBefore, zero, rescale);
-        return arith::SelectOp::create(builder, loc, stillEmpty, one, fromNothing);
+        Value fromNothing =
+            arith::SelectOp::create(builder, loc, nothingBefore, zero, rescale);
+        return arith::SelectOp::create(builder, loc, stillEmpty, one,
+                                       fromNothing);
       });
   Value rowMax = emit.generic(
       {tileMax}, {row1}, state.rowMax, row1, {kPar},
@@ -227,7 +245,8 @@ buildKvTileUpdate(LoweringBuilder &emit, const TileProblem &p, Value batch,
        emit.map(3, {emit.d(2), emit.d(1)})},
       scaledAcc, emit.map(3, {emit.d(0), emit.d(1)}), {kPar, kPar, kRed},
       [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
-        return buildAllowedAccumulate(builder, loc, args[0], args[1], args[2], args[3]);
+        return buildAllowedAccumulate(builder, loc, args[0], args[1], args[2],
+                                      args[3]);
       });
   return SoftmaxState{rowMax, rowSum, acc};
 }
@@ -247,11 +266,10 @@ static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &p,
   const AttentionShape &shape = p.shape;
   int64_t blockQ = p.config.blockQ;
   Value queryTiles = emit.ceilDiv(shape.queryLen, blockQ);
-  Value outInit = emit.emptyOfType(
-      outputType,
-      {shape.batch, emit.index(shape.queryHeads), shape.queryLen,
-       emit.index(shape.valueDim)},
-      "output shape");
+  Value outInit = emit.emptyOfType(outputType,
+                                   {shape.batch, emit.index(shape.queryHeads),
+                                    shape.queryLen, emit.index(shape.valueDim)},
+                                   "output shape");
   Value lseInit = emit.emptyOfType(
       lseType, {shape.batch, emit.index(shape.queryHeads), shape.queryLen},
       "lse shape");
@@ -259,41 +277,50 @@ static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &p,
   SmallVector<OpFoldResult> upperBounds = {
       getAsOpFoldResult(shape.batch), rewriter.getIndexAttr(shape.queryHeads),
       getAsOpFoldResult(queryTiles)};
-  auto forall = scf::ForallOp::create(rewriter, emit.loc, upperBounds,
-                                      ValueRange{outInit, lseInit}, std::nullopt);
+  auto forall =
+      scf::ForallOp::create(rewriter, emit.loc, upperBounds,
+                            ValueRange{outInit, lseInit}, std::nullopt);
   MLIRContext *ctx = rewriter.getContext();
   forall->setAttr(
       "sparse_attn.tile",
       DictionaryAttr::get(
-          ctx, {rewriter.getNamedAttr("block_q", rewriter.getI64IntegerAttr(p.config.blockQ)),
-                rewriter.getNamedAttr("block_kv", rewriter.getI64IntegerAttr(p.config.blockKv)),
-                rewriter.getNamedAttr("stages", rewriter.getI64IntegerAttr(p.config.stages)),
-                rewriter.getNamedAttr("shared_memory_bytes",
-                                      rewriter.getI64IntegerAttr(p.config.sharedMemoryBytes))}));
+          ctx, {rewriter.getNamedAttr(
+                    "block_q", rewriter.getI64IntegerAttr(p.config.blockQ)),
+                rewriter.getNamedAttr(
+                    "block_kv", rewriter.getI64IntegerAttr(p.config.blockKv)),
+                rewriter.getNamedAttr(
+                    "stages", rewriter.getI64IntegerAttr(p.config.stages)),
+                rewriter.getNamedAttr(
+                    "shared_memory_bytes",
+                    rewriter.getI64IntegerAttr(p.config.sharedMemoryBytes))}));
 
   OpBuilder::InsertionGuard guard(rewriter);
   rewriter.setInsertionPointToStart(forall.getBody());
   LoweringBuilder tileEmit(rewriter, p.op, p.runtimeChecks);
   SmallVector<Value> ivs = forall.getInductionVars();
   Value batch = ivs[0], head = ivs[1], queryTileIndex = ivs[2];
-  Value queryStart =
-      arith::MulIOp::create(rewriter, tileEmit.loc, queryTileIndex, tileEmit.index(blockQ));
-  Value queryLeft = arith::SubIOp::create(rewriter, tileEmit.loc, shape.queryLen, queryStart);
-  Value queryRows = arith::MinSIOp::create(rewriter, tileEmit.loc, tileEmit.index(blockQ), queryLeft);
-  Value queryTile = extractPaddedTile(tileEmit, p.query, batch, head, queryStart,
-                                      queryRows, blockQ);
+  Value queryStart = arith::MulIOp::create(
+      rewriter, tileEmit.loc, queryTileIndex, tileEmit.index(blockQ));
+  Value queryLeft =
+      arith::SubIOp::create(rewriter, tileEmit.loc, shape.queryLen, queryStart);
+  Value queryRows = arith::MinSIOp::create(rewriter, tileEmit.loc,
+                                           tileEmit.index(blockQ), queryLeft);
+  Value queryTile = extractPaddedTile(tileEmit, p.query, batch, head,
+                                      queryStart, queryRows, blockQ);
 
   SoftmaxState initial{
       tileEmit.filled({tileEmit.index(blockQ)}, tileEmit.f32Const(kNegInf)),
       tileEmit.filled({tileEmit.index(blockQ)}, tileEmit.f32Const(0)),
-      tileEmit.filled({tileEmit.index(blockQ), tileEmit.index(shape.valueDim)}, tileEmit.f32Const(0))};
+      tileEmit.filled({tileEmit.index(blockQ), tileEmit.index(shape.valueDim)},
+                      tileEmit.f32Const(0))};
   auto update = [&](LoweringBuilder &updateEmit, Value kvStart, bool fullBlock,
                     const SoftmaxState &state) -> FailureOr<SoftmaxState> {
     return buildKvTileUpdate(updateEmit, p, batch, head, queryStart, queryRows,
                              queryTile, kvStart, fullBlock, state);
   };
-  FailureOr<SoftmaxState> final = kvLoop(tileEmit, batch, head, queryTileIndex,
-                                         queryStart, queryRows, initial, update);
+  FailureOr<SoftmaxState> final =
+      kvLoop(tileEmit, batch, head, queryTileIndex, queryStart, queryRows,
+             initial, update);
   if (failed(final))
     return failure();
 
@@ -312,7 +339,8 @@ static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &p,
                                         rewriter.getIndexAttr(1), queryRows};
   auto outRowsType =
       RankedTensorType::get({ShapedType::kDynamic, shape.valueDim}, outElement);
-  auto lseRowsType = RankedTensorType::get({ShapedType::kDynamic}, tileEmit.f32());
+  auto lseRowsType =
+      RankedTensorType::get({ShapedType::kDynamic}, tileEmit.f32());
   Value outSlice = tensor::ExtractSliceOp::create(
       rewriter, tileEmit.loc, outRowsType, sharedOuts[0], outOffsets, outSizes,
       SmallVector<OpFoldResult>(4, rewriter.getIndexAttr(1)));
@@ -332,8 +360,9 @@ static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &p,
     }
     SmallVector<OpFoldResult> strides(type.getRank(), rewriter.getIndexAttr(1));
     return tensor::ExtractSliceOp::create(
-        rewriter, tileEmit.loc, RankedTensorType::get(shape, type.getElementType()),
-        tile, offsets, sizes, strides);
+        rewriter, tileEmit.loc,
+        RankedTensorType::get(shape, type.getElementType()), tile, offsets,
+        sizes, strides);
   };
   Value accRows = firstRows(final->acc);
   Value maxRows = firstRows(final->rowMax);
@@ -342,8 +371,8 @@ static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &p,
   AffineMap rowOf2 = tileEmit.map(2, {tileEmit.d(0)});
   AffineMap row1 = tileEmit.map(1, {tileEmit.d(0)});
   Value outRows = tileEmit.generic(
-      {accRows, maxRows, sumRows}, {all2, rowOf2, rowOf2},
-      outSlice, all2, {kPar, kPar},
+      {accRows, maxRows, sumRows}, {all2, rowOf2, rowOf2}, outSlice, all2,
+      {kPar, kPar},
       [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
         return buildNormalizedOutput(builder, loc, args[0], args[1], args[2],
                                      outElement);
@@ -371,34 +400,43 @@ static SmallVector<Value> stateValues(const SoftmaxState &state) {
 
 /// Dense attention: the kv tiles of the query tile's key range.
 static FailureOr<SoftmaxState>
-visitKeyRangeTiles(const TileProblem &p, LoweringBuilder &emit, Value,
-                   Value, Value, Value queryStart, Value queryRows,
+visitKeyRangeTiles(const TileProblem &p, LoweringBuilder &emit, Value, Value,
+                   Value, Value queryStart, Value queryRows,
                    const SoftmaxState &initial, TileUpdateFn update) {
   OpBuilder &builder = emit.builder;
   const AttentionShape &shape = p.shape;
   int64_t blockKv = p.config.blockKv;
   // Positions of the tile's first and last rows (bottom-right aligned).
-  Value offset = arith::SubIOp::create(builder, emit.loc, shape.kvLen, shape.queryLen);
+  Value offset =
+      arith::SubIOp::create(builder, emit.loc, shape.kvLen, shape.queryLen);
   Value first = arith::AddIOp::create(builder, emit.loc, queryStart, offset);
   Value lastRow = arith::SubIOp::create(
-      builder, emit.loc, arith::AddIOp::create(builder, emit.loc, queryStart, queryRows), emit.index(1));
+      builder, emit.loc,
+      arith::AddIOp::create(builder, emit.loc, queryStart, queryRows),
+      emit.index(1));
   Value last = arith::AddIOp::create(builder, emit.loc, lastRow, offset);
   auto [hullLo, hullHi] = buildKeyHull(emit, p.mask, first, last, shape.kvLen);
   Value zero = emit.index(0);
   Value lo = arith::MinSIOp::create(
-      builder, emit.loc, arith::MaxSIOp::create(builder, emit.loc, hullLo, zero), shape.kvLen);
+      builder, emit.loc,
+      arith::MaxSIOp::create(builder, emit.loc, hullLo, zero), shape.kvLen);
   Value hi = arith::MinSIOp::create(
-      builder, emit.loc, arith::MaxSIOp::create(builder, emit.loc, hullHi, lo), shape.kvLen);
-  Value firstTile = arith::DivSIOp::create(builder, emit.loc, lo, emit.index(blockKv));
+      builder, emit.loc, arith::MaxSIOp::create(builder, emit.loc, hullHi, lo),
+      shape.kvLen);
+  Value firstTile =
+      arith::DivSIOp::create(builder, emit.loc, lo, emit.index(blockKv));
   Value endTile = emit.ceilDiv(hi, blockKv);
   bool failedUpdate = false;
   auto loop = scf::ForOp::create(
-      builder, emit.loc, firstTile, endTile, emit.index(1), stateValues(initial),
+      builder, emit.loc, firstTile, endTile, emit.index(1),
+      stateValues(initial),
       [&](OpBuilder &nested, Location loc, Value tile, ValueRange args) {
         LoweringBuilder nestedEmit(nested, p.op, p.runtimeChecks);
-        Value kvStart = arith::MulIOp::create(nested, loc, tile, nestedEmit.index(blockKv));
+        Value kvStart =
+            arith::MulIOp::create(nested, loc, tile, nestedEmit.index(blockKv));
         FailureOr<SoftmaxState> next =
-            update(nestedEmit, kvStart, /*fullBlock=*/false, SoftmaxState{args[0], args[1], args[2]});
+            update(nestedEmit, kvStart, /*fullBlock=*/false,
+                   SoftmaxState{args[0], args[1], args[2]});
         if (failed(next)) {
           failedUpdate = true;
           scf::YieldOp::create(nested, loc, args);
@@ -416,8 +454,9 @@ visitKeyRangeTiles(const TileProblem &p, LoweringBuilder &emit, Value,
 /// their blocks come first and skip the mask; a block in both is full.
 static FailureOr<SoftmaxState>
 visitListedTiles(const TileProblem &p, const BlockListOperands &lists,
-                 LoweringBuilder &emit, Value batch, Value head, Value queryTileIndex,
-                 Value, Value, const SoftmaxState &initial, TileUpdateFn update) {
+                 LoweringBuilder &emit, Value batch, Value head,
+                 Value queryTileIndex, Value, Value,
+                 const SoftmaxState &initial, TileUpdateFn update) {
   OpBuilder &builder = emit.builder;
   const AttentionShape &shape = p.shape;
   auto indicesType = cast<RankedTensorType>(lists.blockIndices.getType());
@@ -427,15 +466,18 @@ visitListedTiles(const TileProblem &p, const BlockListOperands &lists,
   if (lists.listBatchIsOne) {
     listBatchIndex = emit.index(0);
   } else if (lists.listBatch) {
-    Value isOne = arith::CmpIOp::create(builder, emit.loc, arith::CmpIPredicate::eq,
-                                        lists.listBatch, emit.index(1));
-    listBatchIndex = arith::SelectOp::create(builder, emit.loc, isOne, emit.index(0), batch);
+    Value isOne =
+        arith::CmpIOp::create(builder, emit.loc, arith::CmpIPredicate::eq,
+                              lists.listBatch, emit.index(1));
+    listBatchIndex =
+        arith::SelectOp::create(builder, emit.loc, isOne, emit.index(0), batch);
   }
   Value listHead = arith::DivUIOp::create(
       builder, emit.loc, head, emit.index(shape.queryHeads / listHeads));
   // The query block holding this query tile.
-  Value queryBlock = arith::DivUIOp::create(
-      builder, emit.loc, queryTileIndex, emit.index(p.listBlockQ / p.config.blockQ));
+  Value queryBlock =
+      arith::DivUIOp::create(builder, emit.loc, queryTileIndex,
+                             emit.index(p.listBlockQ / p.config.blockQ));
   SmallVector<Value> listIndex = {listBatchIndex, listHead, queryBlock};
   // The number of entries read: the count clamped to [0, capacity].
   auto entriesOf = [&](Value numBlocks, Value blockIndices) -> Value {
@@ -443,7 +485,8 @@ visitListedTiles(const TileProblem &p, const BlockListOperands &lists,
         builder, emit.loc, builder.getIndexType(),
         tensor::ExtractOp::create(builder, emit.loc, numBlocks, listIndex));
     return arith::MinSIOp::create(
-        builder, emit.loc, arith::MaxSIOp::create(builder, emit.loc, count, emit.index(0)),
+        builder, emit.loc,
+        arith::MaxSIOp::create(builder, emit.loc, count, emit.index(0)),
         emit.dim(blockIndices, 3));
   };
   Value kvBlocks = emit.ceilDiv(shape.kvLen, p.listBlockKv);
@@ -451,22 +494,29 @@ visitListedTiles(const TileProblem &p, const BlockListOperands &lists,
                      Value position) -> Value {
     SmallVector<Value> index(listIndex);
     index.push_back(position);
-    Value entry = tensor::ExtractOp::create(entryBuilder, loc, blockIndices, index);
-    return arith::IndexCastOp::create(entryBuilder, loc, entryBuilder.getIndexType(), entry);
+    Value entry =
+        tensor::ExtractOp::create(entryBuilder, loc, blockIndices, index);
+    return arith::IndexCastOp::create(entryBuilder, loc,
+                                      entryBuilder.getIndexType(), entry);
   };
   // Whether `block` is among entries [0, end) of a list.
-  auto listedBefore = [&](OpBuilder &entryBuilder, Location loc, Value blockIndices,
-                          Value end, Value block) -> Value {
+  auto listedBefore = [&](OpBuilder &entryBuilder, Location loc,
+                          Value blockIndices, Value end, Value block) -> Value {
     auto scan = scf::ForOp::create(
-        entryBuilder, loc, arith::ConstantIndexOp::create(entryBuilder, loc, 0), end,
-        arith::ConstantIndexOp::create(entryBuilder, loc, 1),
-        ValueRange{arith::ConstantIntOp::create(entryBuilder, loc, 0, 1).getResult()},
-        [&](OpBuilder &stepBuilder, Location stepLoc, Value previous, ValueRange seen) {
-          Value same = arith::CmpIOp::create(stepBuilder, stepLoc, arith::CmpIPredicate::eq,
-                                             entryAt(stepBuilder, stepLoc, blockIndices, previous),
-                                             block);
+        entryBuilder, loc, arith::ConstantIndexOp::create(entryBuilder, loc, 0),
+        end, arith::ConstantIndexOp::create(entryBuilder, loc, 1),
+        ValueRange{
+            arith::ConstantIntOp::create(entryBuilder, loc, 0, 1).getResult()},
+        [&](OpBuilder &stepBuilder, Location stepLoc, Value previous,
+            ValueRange seen) {
+          Value same = arith::CmpIOp::create(
+              stepBuilder, stepLoc, arith::CmpIPredicate::eq,
+              entryAt(stepBuilder, stepLoc, blockIndices, previous), block);
           scf::YieldOp::create(
-              stepBuilder, stepLoc, ValueRange{arith::OrIOp::create(stepBuilder, stepLoc, seen[0], same).getResult()});
+              stepBuilder, stepLoc,
+              ValueRange{
+                  arith::OrIOp::create(stepBuilder, stepLoc, seen[0], same)
+                      .getResult()});
         });
     return scan.getResult(0);
   };
@@ -479,24 +529,29 @@ visitListedTiles(const TileProblem &p, const BlockListOperands &lists,
   auto visitList = [&](Value blockIndices, Value entries, bool full,
                        const SoftmaxState &state) -> SoftmaxState {
     auto loop = scf::ForOp::create(
-        builder, emit.loc, emit.index(0), entries, emit.index(1), stateValues(state),
+        builder, emit.loc, emit.index(0), entries, emit.index(1),
+        stateValues(state),
         [&](OpBuilder &nested, Location loc, Value slot, ValueRange args) {
           LoweringBuilder nestedEmit(nested, p.op, p.runtimeChecks);
           Value block = entryAt(nested, loc, blockIndices, slot);
-          Value notNegative = arith::CmpIOp::create(
-              nested, loc, arith::CmpIPredicate::sge, block, nestedEmit.index(0));
-          Value inRange = arith::CmpIOp::create(nested, loc, arith::CmpIPredicate::slt,
-                                                block, kvBlocks);
-          Value valid = arith::AndIOp::create(nested, loc, notNegative, inRange);
+          Value notNegative =
+              arith::CmpIOp::create(nested, loc, arith::CmpIPredicate::sge,
+                                    block, nestedEmit.index(0));
+          Value inRange = arith::CmpIOp::create(
+              nested, loc, arith::CmpIPredicate::slt, block, kvBlocks);
+          Value valid =
+              arith::AndIOp::create(nested, loc, notNegative, inRange);
           // A block listed at an earlier slot was already visited, and so
           // was a block of the full list.
           Value seen = listedBefore(nested, loc, blockIndices, slot, block);
           if (!full && fullEntries)
-            seen = arith::OrIOp::create(
-                nested, loc, seen,
-                listedBefore(nested, loc, lists.fullBlockIndices, fullEntries, block));
+            seen = arith::OrIOp::create(nested, loc, seen,
+                                        listedBefore(nested, loc,
+                                                     lists.fullBlockIndices,
+                                                     fullEntries, block));
           Value fresh = arith::XOrIOp::create(
-              nested, loc, seen, arith::ConstantIntOp::create(nested, loc, 1, 1));
+              nested, loc, seen,
+              arith::ConstantIntOp::create(nested, loc, 1, 1));
           Value visit = arith::AndIOp::create(nested, loc, valid, fresh);
           ValueRange results = buildIf(
               nested, loc, TypeRange(args), visit,
@@ -504,27 +559,35 @@ visitListedTiles(const TileProblem &p, const BlockListOperands &lists,
                 // The block's kv tiles that hold keys (the last block may be
                 // partial).
                 LoweringBuilder tileEmit(thenBuilder, p.op, p.runtimeChecks);
-                Value blockStart =
-                    arith::MulIOp::create(thenBuilder, loc, block, tileEmit.index(p.listBlockKv));
-                Value keysLeft = arith::SubIOp::create(thenBuilder, loc, shape.kvLen, blockStart);
+                Value blockStart = arith::MulIOp::create(
+                    thenBuilder, loc, block, tileEmit.index(p.listBlockKv));
+                Value keysLeft = arith::SubIOp::create(thenBuilder, loc,
+                                                       shape.kvLen, blockStart);
                 Value tiles = arith::MinSIOp::create(
                     thenBuilder, loc, tileEmit.index(p.listBlockKv / blockKv),
                     tileEmit.ceilDiv(keysLeft, blockKv));
                 auto subTiles = scf::ForOp::create(
-                    thenBuilder, loc, tileEmit.index(0), tiles, tileEmit.index(1), ValueRange(args),
-                    [&](OpBuilder &stepBuilder, Location stepLoc, Value subTile, ValueRange state) {
-                      LoweringBuilder subTileEmit(stepBuilder, p.op, p.runtimeChecks);
+                    thenBuilder, loc, tileEmit.index(0), tiles,
+                    tileEmit.index(1), ValueRange(args),
+                    [&](OpBuilder &stepBuilder, Location stepLoc, Value subTile,
+                        ValueRange state) {
+                      LoweringBuilder subTileEmit(stepBuilder, p.op,
+                                                  p.runtimeChecks);
                       Value offset =
-                          arith::MulIOp::create(stepBuilder, stepLoc, subTile, subTileEmit.index(blockKv));
-                      Value kvStart = arith::AddIOp::create(stepBuilder, stepLoc, blockStart, offset);
-                      FailureOr<SoftmaxState> next = update(
-                          subTileEmit, kvStart, full, SoftmaxState{state[0], state[1], state[2]});
+                          arith::MulIOp::create(stepBuilder, stepLoc, subTile,
+                                                subTileEmit.index(blockKv));
+                      Value kvStart = arith::AddIOp::create(
+                          stepBuilder, stepLoc, blockStart, offset);
+                      FailureOr<SoftmaxState> next =
+                          update(subTileEmit, kvStart, full,
+                                 SoftmaxState{state[0], state[1], state[2]});
                       if (failed(next)) {
                         failedUpdate = true;
                         scf::YieldOp::create(stepBuilder, stepLoc, state);
                         return;
                       }
-                      scf::YieldOp::create(stepBuilder, stepLoc, stateValues(*next));
+                      scf::YieldOp::create(stepBuilder, stepLoc,
+                                           stateValues(*next));
                     });
                 return SmallVector<Value>(subTiles.getResults());
               },
@@ -533,12 +596,15 @@ visitListedTiles(const TileProblem &p, const BlockListOperands &lists,
               });
           scf::YieldOp::create(nested, loc, results);
         });
-    return SoftmaxState{loop.getResult(0), loop.getResult(1), loop.getResult(2)};
+    return SoftmaxState{loop.getResult(0), loop.getResult(1),
+                        loop.getResult(2)};
   };
   SoftmaxState state = initial;
   if (fullEntries)
-    state = visitList(lists.fullBlockIndices, fullEntries, /*full=*/true, state);
-  state = visitList(lists.blockIndices, entriesOf(lists.numBlocks, lists.blockIndices),
+    state =
+        visitList(lists.fullBlockIndices, fullEntries, /*full=*/true, state);
+  state = visitList(lists.blockIndices,
+                    entriesOf(lists.numBlocks, lists.blockIndices),
                     /*full=*/false, state);
   if (failedUpdate)
     return failure();
@@ -593,7 +659,8 @@ struct SparseAttnTilePass
   }
 
   template <typename OpTy>
-  LogicalResult tileOne(IRRewriter &rewriter, OpTy op, const ChipInfo &chipInfo) {
+  LogicalResult tileOne(IRRewriter &rewriter, OpTy op,
+                        const ChipInfo &chipInfo) {
     constexpr bool isBlockSparse = std::is_same_v<OpTy, BlockSparseAttentionOp>;
     MaskAttrInterface mask = op.getMaskAttr();
     if (!hasMaskLowering(mask))
@@ -645,44 +712,49 @@ struct SparseAttnTilePass
                               op.getFullBlockIndices()};
       p.listBlockQ = *problem.fixedBlockQ;
       p.listBlockKv = *problem.fixedBlockKv;
-      emit.checkEq(emit.dim(numBlocks, 2), emit.ceilDiv(p.shape.queryLen, p.listBlockQ),
-                "block lists do not have ceil(Sq / block_q) query blocks");
+      emit.checkEq(emit.dim(numBlocks, 2),
+                   emit.ceilDiv(p.shape.queryLen, p.listBlockQ),
+                   "block lists do not have ceil(Sq / block_q) query blocks");
       emit.commonDim({{numBlocks, 0}, {blockIndices, 0}},
-                  "num_blocks and block_indices batch differ");
+                     "num_blocks and block_indices batch differ");
       emit.commonDim({{numBlocks, 2}, {blockIndices, 2}},
-                  "num_blocks and block_indices query blocks differ");
+                     "num_blocks and block_indices query blocks differ");
       std::optional<int64_t> staticListBatch = staticDim(numBlocks, 0);
       if (!staticListBatch)
         staticListBatch = staticDim(blockIndices, 0);
       lists.listBatchIsOne = staticListBatch && *staticListBatch == 1;
       if (lists.fullNumBlocks)
-        checkFullListShapes(emit, numBlocks, lists.fullNumBlocks, lists.fullBlockIndices,
+        checkFullListShapes(emit, numBlocks, lists.fullNumBlocks,
+                            lists.fullBlockIndices,
                             emit.ceilDiv(p.shape.queryLen, p.listBlockQ));
       if (!lists.listBatchIsOne) {
         Value listBatchDim = emit.dim(numBlocks, 0);
-        Value isOne = arith::CmpIOp::create(rewriter, emit.loc, arith::CmpIPredicate::eq,
-                                            listBatchDim, emit.index(1));
-        Value isBatch = arith::CmpIOp::create(
-            rewriter, emit.loc, arith::CmpIPredicate::eq, listBatchDim, p.shape.batch);
+        Value isOne =
+            arith::CmpIOp::create(rewriter, emit.loc, arith::CmpIPredicate::eq,
+                                  listBatchDim, emit.index(1));
+        Value isBatch =
+            arith::CmpIOp::create(rewriter, emit.loc, arith::CmpIPredicate::eq,
+                                  listBatchDim, p.shape.batch);
         emit.check(arith::OrIOp::create(rewriter, emit.loc, isOne, isBatch),
-                "block lists' batch is neither 1 nor the batch size");
+                   "block lists' batch is neither 1 nor the batch size");
         if (!staticListBatch)
           lists.listBatch = listBatchDim;
       }
       result = tileAttention(
           rewriter, p, op.getOutput().getType(), op.getLse().getType(),
-          [&](LoweringBuilder &tileEmit, Value batch, Value head, Value queryTileIndex,
-              Value queryStart, Value queryRows, const SoftmaxState &initial,
-              TileUpdateFn update) {
-            return visitListedTiles(p, lists, tileEmit, batch, head, queryTileIndex,
-                                    queryStart, queryRows, initial, update);
+          [&](LoweringBuilder &tileEmit, Value batch, Value head,
+              Value queryTileIndex, Value queryStart, Value queryRows,
+              const SoftmaxState &initial, TileUpdateFn update) {
+            return visitListedTiles(p, lists, tileEmit, batch, head,
+                                    queryTileIndex, queryStart, queryRows,
+                                    initial, update);
           });
     } else {
       result = tileAttention(
           rewriter, p, op.getOutput().getType(), op.getLse().getType(),
-          [&](LoweringBuilder &tileEmit, Value batch, Value head, Value queryTileIndex,
-              Value queryStart, Value queryRows, const SoftmaxState &initial,
-              TileUpdateFn update) {
+          [&](LoweringBuilder &tileEmit, Value batch, Value head,
+              Value queryTileIndex, Value queryStart, Value queryRows,
+              const SoftmaxState &initial, TileUpdateFn update) {
             return visitKeyRangeTiles(p, tileEmit, batch, head, queryTileIndex,
                                       queryStart, queryRows, initial, update);
           });

@@ -13,12 +13,9 @@
 using namespace mlir;
 using namespace mlir::sparse_attn;
 
-int64_t sparse_attn::getAttentionSharedMemoryBytes(int64_t blockQ,
-                                                   int64_t blockKv,
-                                                   int64_t stages,
-                                                   int64_t headDim,
-                                                   int64_t valueDim,
-                                                   int64_t elementBytes) {
+int64_t sparse_attn::getAttentionSharedMemoryBytes(
+    int64_t blockQ, int64_t blockKv, int64_t stages, int64_t headDim,
+    int64_t valueDim, int64_t elementBytes) {
   return elementBytes *
          (blockQ * headDim + stages * blockKv * (headDim + valueDim));
 }
@@ -63,13 +60,15 @@ sparse_attn::chooseAttentionTile(const ChipInfo &chip,
       return emitError() << "tile sizes and stages must be positive, got "
                          << requested;
   if (problem.fixedBlockQ &&
-      ((problem.requestedBlockQ && *problem.fixedBlockQ % problem.requestedBlockQ) ||
+      ((problem.requestedBlockQ &&
+        *problem.fixedBlockQ % problem.requestedBlockQ) ||
        (problem.requestedBlockKv &&
         *problem.fixedBlockKv % problem.requestedBlockKv)))
-    return emitError() << "block_sparse_attention tiles must divide its blocks ["
-                       << *problem.fixedBlockQ << ", " << *problem.fixedBlockKv
-                       << "], got block-q = " << problem.requestedBlockQ
-                       << " and block-kv = " << problem.requestedBlockKv;
+    return emitError()
+           << "block_sparse_attention tiles must divide its blocks ["
+           << *problem.fixedBlockQ << ", " << *problem.fixedBlockKv
+           << "], got block-q = " << problem.requestedBlockQ
+           << " and block-kv = " << problem.requestedBlockKv;
 
   SmallVector<int64_t> stageChoices;
   if (problem.requestedStages > 0)
@@ -101,14 +100,14 @@ sparse_attn::chooseAttentionTile(const ChipInfo &chip,
 
   int64_t blockQ = queryChoices.back(), blockKv = kvChoices.back(),
           stages = stageChoices.back();
-  return emitError() << "tile block_q = " << blockQ << ", block_kv = "
-                     << blockKv << ", stages = " << stages << " needs "
-                     << getAttentionSharedMemoryBytes(blockQ, blockKv, stages,
-                                                      problem.headDim,
-                                                      problem.valueDim,
-                                                      problem.elementBytes)
+  return emitError() << "tile block_q = " << blockQ
+                     << ", block_kv = " << blockKv << ", stages = " << stages
+                     << " needs "
+                     << getAttentionSharedMemoryBytes(
+                            blockQ, blockKv, stages, problem.headDim,
+                            problem.valueDim, problem.elementBytes)
                      << " bytes of shared memory for head dims "
-                     << problem.headDim << "/" << problem.valueDim << ", more than "
-                     << chip.name << "'s " << chip.sharedMemoryPerBlock
-                     << " per block";
+                     << problem.headDim << "/" << problem.valueDim
+                     << ", more than " << chip.name << "'s "
+                     << chip.sharedMemoryPerBlock << " per block";
 }

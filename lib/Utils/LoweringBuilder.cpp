@@ -19,7 +19,7 @@ using namespace mlir::sparse_attn;
 
 /// Loop induction values of the enclosing linalg.generic.
 SmallVector<Value> sparse_attn::loopIndices(OpBuilder &builder, Location loc,
-                                      unsigned count) {
+                                            unsigned count) {
   SmallVector<Value> indices;
   for (unsigned d = 0; d < count; ++d)
     indices.push_back(linalg::IndexOp::create(builder, loc, d));
@@ -28,11 +28,13 @@ SmallVector<Value> sparse_attn::loopIndices(OpBuilder &builder, Location loc,
 
 /// `cond ? thenValues : elseValues` as an scf.if whose branches are built
 /// lazily, so a branch's reads happen only when it is taken.
-ValueRange sparse_attn::buildIf(OpBuilder &builder, Location loc, TypeRange types,
-                          Value cond,
-                          function_ref<SmallVector<Value>(OpBuilder &)> thenFn,
-                          function_ref<SmallVector<Value>(OpBuilder &)> elseFn) {
-  auto ifOp = scf::IfOp::create(builder, loc, types, cond, /*withElseRegion=*/true);
+ValueRange
+sparse_attn::buildIf(OpBuilder &builder, Location loc, TypeRange types,
+                     Value cond,
+                     function_ref<SmallVector<Value>(OpBuilder &)> thenFn,
+                     function_ref<SmallVector<Value>(OpBuilder &)> elseFn) {
+  auto ifOp =
+      scf::IfOp::create(builder, loc, types, cond, /*withElseRegion=*/true);
   {
     OpBuilder::InsertionGuard guard(builder);
     builder.setInsertionPointToStart(&ifOp.getThenRegion().front());
@@ -45,13 +47,14 @@ ValueRange sparse_attn::buildIf(OpBuilder &builder, Location loc, TypeRange type
 
 /// One scf.forall iteration per row: each row's slices of `inits`, the
 /// body's new rows written back in place.
-SmallVector<Value>
-sparse_attn::buildRowForall(OpBuilder &builder, Location loc, ValueRange bounds, ValueRange inits,
-               function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange,
-                                               ValueRange)>
-                   body) {
+SmallVector<Value> sparse_attn::buildRowForall(
+    OpBuilder &builder, Location loc, ValueRange bounds, ValueRange inits,
+    function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange,
+                                    ValueRange)>
+        body) {
   SmallVector<OpFoldResult> upperBounds = getAsOpFoldResult(bounds);
-  auto forall = scf::ForallOp::create(builder, loc, upperBounds, inits, std::nullopt);
+  auto forall =
+      scf::ForallOp::create(builder, loc, upperBounds, inits, std::nullopt);
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPointToStart(forall.getBody());
   SmallVector<Value> ivs = forall.getInductionVars();
@@ -65,15 +68,18 @@ sparse_attn::buildRowForall(OpBuilder &builder, Location loc, ValueRange bounds,
     if (type.getRank() > static_cast<int64_t>(ivs.size())) {
       rowOffsets.push_back(builder.getIndexAttr(0));
       rowLength = type.getDimSize(type.getRank() - 1);
-      rowSizes.push_back(type.isDynamicDim(type.getRank() - 1)
-                             ? OpFoldResult(tensor::DimOp::create(
-                                   builder, loc, shared, type.getRank() - 1).getResult())
-                             : OpFoldResult(builder.getIndexAttr(rowLength)));
+      rowSizes.push_back(
+          type.isDynamicDim(type.getRank() - 1)
+              ? OpFoldResult(tensor::DimOp::create(builder, loc, shared,
+                                                   type.getRank() - 1)
+                                 .getResult())
+              : OpFoldResult(builder.getIndexAttr(rowLength)));
     }
-    SmallVector<OpFoldResult> rowStrides(rowSizes.size(), builder.getIndexAttr(1));
+    SmallVector<OpFoldResult> rowStrides(rowSizes.size(),
+                                         builder.getIndexAttr(1));
     auto rowType = RankedTensorType::get({rowLength}, type.getElementType());
-    rows.push_back(tensor::ExtractSliceOp::create(builder, loc, rowType, shared,
-                                                  rowOffsets, rowSizes, rowStrides));
+    rows.push_back(tensor::ExtractSliceOp::create(
+        builder, loc, rowType, shared, rowOffsets, rowSizes, rowStrides));
     offsets.push_back(rowOffsets);
     sizes.push_back(rowSizes);
     strides.push_back(rowStrides);
@@ -81,17 +87,16 @@ sparse_attn::buildRowForall(OpBuilder &builder, Location loc, ValueRange bounds,
   SmallVector<Value> newRows = body(builder, loc, ivs, rows);
   builder.setInsertionPointToStart(forall.getTerminator().getBody());
   for (auto [position, shared] : llvm::enumerate(forall.getRegionIterArgs()))
-    tensor::ParallelInsertSliceOp::create(builder, loc, newRows[position], shared,
-                                          offsets[position], sizes[position],
-                                          strides[position]);
+    tensor::ParallelInsertSliceOp::create(builder, loc, newRows[position],
+                                          shared, offsets[position],
+                                          sizes[position], strides[position]);
   return SmallVector<Value>(forall.getResults());
 }
 
-
-/// Clones the single block of a mask_mod/score_mod region at `builder`, with its
-/// arguments bound to `arguments`; returns the yielded value.
+/// Clones the single block of a mask_mod/score_mod region at `builder`, with
+/// its arguments bound to `arguments`; returns the yielded value.
 Value sparse_attn::inlineModRegion(OpBuilder &builder, Region &region,
-                             ValueRange arguments) {
+                                   ValueRange arguments) {
   Block &block = region.front();
   IRMapping mapping;
   mapping.map(block.getArguments(), arguments);
@@ -107,23 +112,24 @@ double sparse_attn::getScaleValue(FloatAttr scale, int64_t headDim) {
   return static_cast<float>(1.0 / std::sqrt(static_cast<double>(headDim)));
 }
 
-
 void sparse_attn::checkFullListShapes(LoweringBuilder &emit, Value numBlocks,
-                                      Value fullNumBlocks, Value fullBlockIndices,
+                                      Value fullNumBlocks,
+                                      Value fullBlockIndices,
                                       Value queryBlocks) {
   emit.checkEq(emit.dim(fullNumBlocks, 0), emit.dim(numBlocks, 0),
-            "full_num_blocks and num_blocks batch differ");
+               "full_num_blocks and num_blocks batch differ");
   emit.checkEq(emit.dim(fullNumBlocks, 2), queryBlocks,
-            "full block lists do not have ceil(Sq / block_q) query blocks");
+               "full block lists do not have ceil(Sq / block_q) query blocks");
   emit.commonDim({{fullNumBlocks, 0}, {fullBlockIndices, 0}},
-              "full_num_blocks and full_block_indices batch differ");
+                 "full_num_blocks and full_block_indices batch differ");
   emit.commonDim({{fullNumBlocks, 2}, {fullBlockIndices, 2}},
-              "full_num_blocks and full_block_indices query blocks differ");
+                 "full_num_blocks and full_block_indices query blocks differ");
 }
 
-AttentionShape sparse_attn::getAttentionShape(LoweringBuilder &emit, Value query, Value key,
-                                        Value value, Value segmentIdsQ,
-                                        Value segmentIdsKv) {
+AttentionShape sparse_attn::getAttentionShape(LoweringBuilder &emit,
+                                              Value query, Value key,
+                                              Value value, Value segmentIdsQ,
+                                              Value segmentIdsKv) {
   SmallVector<std::pair<Value, int64_t>> batchPlaces = {
       {query, 0}, {key, 0}, {value, 0}};
   SmallVector<std::pair<Value, int64_t>> queryLenPlaces = {{query, 2}};
@@ -137,11 +143,11 @@ AttentionShape sparse_attn::getAttentionShape(LoweringBuilder &emit, Value query
   auto valueType = cast<RankedTensorType>(value.getType());
   AttentionShape shape;
   shape.batch = emit.commonDim(batchPlaces, "the batch sizes of q, k, v (and "
-                                         "segment ids) differ");
-  shape.queryLen =
-      emit.commonDim(queryLenPlaces, "the query lengths of q and segment ids differ");
-  shape.kvLen = emit.commonDim(kvLenPlaces,
-                            "the key lengths of k, v (and segment ids) differ");
+                                            "segment ids) differ");
+  shape.queryLen = emit.commonDim(
+      queryLenPlaces, "the query lengths of q and segment ids differ");
+  shape.kvLen = emit.commonDim(
+      kvLenPlaces, "the key lengths of k, v (and segment ids) differ");
   shape.queryHeads = queryType.getDimSize(1);
   shape.kvHeads = cast<RankedTensorType>(key.getType()).getDimSize(1);
   shape.headDim = queryType.getDimSize(3);
@@ -149,9 +155,9 @@ AttentionShape sparse_attn::getAttentionShape(LoweringBuilder &emit, Value query
   return shape;
 }
 
-
 static Value f32Constant(OpBuilder &builder, Location loc, double value) {
-  return arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(value));
+  return arith::ConstantOp::create(builder, loc,
+                                   builder.getF32FloatAttr(value));
 }
 
 static Value isNegInf(OpBuilder &builder, Location loc, Value value) {
@@ -164,34 +170,40 @@ FailureOr<std::pair<Value, Value>> sparse_attn::buildPairScore(
     Value batch, Value head, Value row, Value col, Value queryLen, Value kvLen,
     function_ref<Value(OpBuilder &, Location)> extraAllowed,
     function_ref<Value(OpBuilder &, Location)> forcedAllowed) {
-  MaskPairValues pair{batch,   row,   col, queryLen,
-                      kvLen,   rules.segmentIdsQ, rules.segmentIdsKv};
+  MaskPairValues pair{
+      batch, row, col, queryLen, kvLen, rules.segmentIdsQ, rules.segmentIdsKv};
   FailureOr<Value> allowed = buildMaskPredicate(builder, loc, rules.mask, pair);
   if (failed(allowed))
     return failure();
   Value isAllowed = *allowed;
   if (rules.maskMod)
     isAllowed = arith::AndIOp::create(
-        builder, loc, isAllowed, inlineModRegion(builder, *rules.maskMod, {batch, head, row, col}));
+        builder, loc, isAllowed,
+        inlineModRegion(builder, *rules.maskMod, {batch, head, row, col}));
   if (extraAllowed)
-    isAllowed = arith::AndIOp::create(builder, loc, isAllowed, extraAllowed(builder, loc));
+    isAllowed = arith::AndIOp::create(builder, loc, isAllowed,
+                                      extraAllowed(builder, loc));
   if (forcedAllowed)
-    isAllowed = arith::OrIOp::create(builder, loc, isAllowed, forcedAllowed(builder, loc));
-  Value scaled =
-      arith::MulFOp::create(builder, loc, dot, f32Constant(builder, loc, rules.scale));
+    isAllowed = arith::OrIOp::create(builder, loc, isAllowed,
+                                     forcedAllowed(builder, loc));
+  Value scaled = arith::MulFOp::create(builder, loc, dot,
+                                       f32Constant(builder, loc, rules.scale));
   if (rules.scoreMod)
-    scaled = inlineModRegion(builder, *rules.scoreMod, {scaled, batch, head, row, col});
+    scaled = inlineModRegion(builder, *rules.scoreMod,
+                             {scaled, batch, head, row, col});
   Value negInf = f32Constant(builder, loc, -INFINITY);
-  Value score = arith::SelectOp::create(builder, loc, isAllowed, scaled, negInf);
+  Value score =
+      arith::SelectOp::create(builder, loc, isAllowed, scaled, negInf);
   return std::make_pair(score, isAllowed);
 }
 
-Value sparse_attn::buildShiftedExp(OpBuilder &builder, Location loc, Value score,
-                                   Value rowMax) {
+Value sparse_attn::buildShiftedExp(OpBuilder &builder, Location loc,
+                                   Value score, Value rowMax) {
   Value empty = isNegInf(builder, loc, rowMax);
   Value shifted = arith::SubFOp::create(builder, loc, score, rowMax);
   Value exp = math::ExpOp::create(builder, loc, shifted);
-  return arith::SelectOp::create(builder, loc, empty, f32Constant(builder, loc, 0.0), exp);
+  return arith::SelectOp::create(builder, loc, empty,
+                                 f32Constant(builder, loc, 0.0), exp);
 }
 
 Value sparse_attn::buildAllowedAccumulate(OpBuilder &builder, Location loc,
@@ -204,23 +216,23 @@ Value sparse_attn::buildAllowedAccumulate(OpBuilder &builder, Location loc,
   return arith::SelectOp::create(builder, loc, allowed, sum, acc);
 }
 
-Value sparse_attn::buildNormalizedOutput(OpBuilder &builder, Location loc, Value acc,
-                                         Value rowMax, Value rowSum,
+Value sparse_attn::buildNormalizedOutput(OpBuilder &builder, Location loc,
+                                         Value acc, Value rowMax, Value rowSum,
                                          Type outElement) {
   Value empty = isNegInf(builder, loc, rowMax);
   Value normalized = arith::DivFOp::create(builder, loc, acc, rowSum);
-  Value result = arith::SelectOp::create(builder, loc, empty, f32Constant(builder, loc, 0.0),
-                                         normalized);
+  Value result = arith::SelectOp::create(
+      builder, loc, empty, f32Constant(builder, loc, 0.0), normalized);
   if (outElement.isF32())
     return result;
   return arith::TruncFOp::create(builder, loc, outElement, result);
 }
 
-Value sparse_attn::buildLogSumExp(OpBuilder &builder, Location loc, Value rowMax,
-                                  Value rowSum) {
+Value sparse_attn::buildLogSumExp(OpBuilder &builder, Location loc,
+                                  Value rowMax, Value rowSum) {
   Value empty = isNegInf(builder, loc, rowMax);
   Value logSum = math::LogOp::create(builder, loc, rowSum);
   Value lse = arith::AddFOp::create(builder, loc, rowMax, logSum);
-  return arith::SelectOp::create(builder, loc, empty, f32Constant(builder, loc, -INFINITY),
-                                 lse);
+  return arith::SelectOp::create(builder, loc, empty,
+                                 f32Constant(builder, loc, -INFINITY), lse);
 }

@@ -73,8 +73,10 @@ struct SlidingWindowLowering
                                     const MaskPairValues &pair,
                                     Value position) const {
     auto window = cast<SlidingWindowAttr>(attr);
-    Value first = arith.sub(position, arith.index(clampWindow(window.getLeft())));
-    Value last = arith.add(position, arith.index(clampWindow(window.getRight())));
+    Value first =
+        arith.sub(position, arith.index(clampWindow(window.getLeft())));
+    Value last =
+        arith.add(position, arith.index(clampWindow(window.getRight())));
     Value afterFirst = arith.le(first, pair.keyRow);
     Value beforeLast = arith.le(pair.keyRow, last);
     return arith.andI(afterFirst, beforeLast);
@@ -91,8 +93,9 @@ struct SlidingWindowLowering
                               const TileBounds &tile) const {
     auto window = cast<SlidingWindowAttr>(attr);
     return arith.andI(
-        arith.cmp(Predicate::sle, tile.lastKey,
-                  arith.add(tile.firstPosition, clampWindow(window.getRight()))),
+        arith.cmp(
+            Predicate::sle, tile.lastKey,
+            arith.add(tile.firstPosition, clampWindow(window.getRight()))),
         arith.cmp(Predicate::sge, tile.firstKey,
                   arith.sub(tile.lastPosition,
                             arith.index(clampWindow(window.getLeft())))));
@@ -180,12 +183,12 @@ struct DocumentLowering
                                     const MaskPairValues &pair, Value) const {
     if (!pair.segmentIdsQ || !pair.segmentIdsKv)
       return failure();
-    Value segmentQ = tensor::ExtractOp::create(
-        arith.builder, arith.loc, pair.segmentIdsQ,
-        ValueRange{pair.batch, pair.queryRow});
-    Value segmentKv = tensor::ExtractOp::create(
-        arith.builder, arith.loc, pair.segmentIdsKv,
-        ValueRange{pair.batch, pair.keyRow});
+    Value segmentQ =
+        tensor::ExtractOp::create(arith.builder, arith.loc, pair.segmentIdsQ,
+                                  ValueRange{pair.batch, pair.queryRow});
+    Value segmentKv =
+        tensor::ExtractOp::create(arith.builder, arith.loc, pair.segmentIdsKv,
+                                  ValueRange{pair.batch, pair.keyRow});
     return arith.eq(segmentQ, segmentKv);
   }
   KeyHull buildKeyHull(Attribute, IndexArith &arith, Value, Value,
@@ -310,7 +313,7 @@ struct CombinatorLowering
           loweringOf(element).buildPairAllowed(arith, pair, position);
       if (failed(allowed))
         return failure();
-      result = !result  ? *allowed
+      result = !result   ? *allowed
                : isUnion ? arith.orI(result, *allowed)
                          : arith.andI(result, *allowed);
     }
@@ -359,21 +362,19 @@ struct CombinatorLowering
   /// A union is fully allowed if one element is; an intersection needs all.
   Value buildTileFullyAllowed(Attribute attr, IndexArith &arith,
                               const TileBounds &tile) const {
-    return combineTileTests(arith, attr, /*disjunctive=*/isUnion,
-                            [&](Attribute element) {
-                              return loweringOf(element).buildTileFullyAllowed(
-                                  arith, tile);
-                            });
+    return combineTileTests(
+        arith, attr, /*disjunctive=*/isUnion, [&](Attribute element) {
+          return loweringOf(element).buildTileFullyAllowed(arith, tile);
+        });
   }
 
   /// An intersection is wholly masked if one element is; a union needs all.
   Value buildTileWhollyMasked(Attribute attr, IndexArith &arith,
                               const TileBounds &tile) const {
-    return combineTileTests(arith, attr, /*disjunctive=*/!isUnion,
-                            [&](Attribute element) {
-                              return loweringOf(element).buildTileWhollyMasked(
-                                  arith, tile);
-                            });
+    return combineTileTests(
+        arith, attr, /*disjunctive=*/!isUnion, [&](Attribute element) {
+          return loweringOf(element).buildTileWhollyMasked(arith, tile);
+        });
   }
 
   /// Every element's interval holds its row's position, so the union of

@@ -47,17 +47,17 @@
 #include <pybind11/stl.h>
 
 #include <csetjmp>
-#include <dlfcn.h>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <dlfcn.h>
 #include <list>
 #include <memory>
 #include <string>
+#include <unistd.h>
 #include <unordered_map>
 #include <unordered_set>
-#include <unistd.h>
 #include <vector>
 
 namespace py = pybind11;
@@ -161,8 +161,8 @@ std::unique_ptr<MLIRContext> makeContext() {
   registerLLVMDialectTranslation(registry);
   // One context per module or compilation; a thread pool each would cost
   // more than it buys on the small modules we handle.
-  auto context = std::make_unique<MLIRContext>(
-      registry, MLIRContext::Threading::DISABLED);
+  auto context =
+      std::make_unique<MLIRContext>(registry, MLIRContext::Threading::DISABLED);
   // Diagnostics name locations; a dump of the (possibly huge) op is noise.
   context->printOpOnDiagnostic(false);
   return context;
@@ -405,15 +405,15 @@ void jitMemrefCopy(int64_t elemSize, UnrankedDescriptor *srcArg,
                    UnrankedDescriptor *dstArg) {
   const int64_t rank = srcArg->rank;
   const int64_t *src = srcArg->descriptor, *dst = dstArg->descriptor;
-  const char *srcBase = reinterpret_cast<const char *>(src[1]) + src[2] * elemSize;
+  const char *srcBase =
+      reinterpret_cast<const char *>(src[1]) + src[2] * elemSize;
   char *dstBase = reinterpret_cast<char *>(dst[1]) + dst[2] * elemSize;
   const int64_t *sizes = src + 3;
   const int64_t *srcStrides = src + 3 + rank, *dstStrides = dst + 3 + rank;
   int64_t total = 1;
   bool contiguous = true;
   for (int64_t d = rank - 1; d >= 0; --d) {
-    if (sizes[d] != 1 &&
-        (srcStrides[d] != total || dstStrides[d] != total))
+    if (sizes[d] != 1 && (srcStrides[d] != total || dstStrides[d] != total))
       contiguous = false;
     total *= sizes[d];
   }
@@ -509,7 +509,8 @@ std::string captureStderr(function_ref<void()> body) {
 /// plan, "modules": {name: PTX}}. The inputs are marked read-only, as for
 /// run_cpu (the runtime passes the caller's tensors).
 py::dict compileGpu(const std::string &text, const std::string &funcName,
-                    const std::string &chip, const std::string &pipelineOptions) {
+                    const std::string &chip,
+                    const std::string &pipelineOptions) {
   std::unique_ptr<MLIRContext> context = makeContext();
   MLIRContext *ctx = context.get();
   DiagnosticCollector collector(ctx);
@@ -661,8 +662,8 @@ std::shared_ptr<Compiled> compile(const std::string &text,
   options.enablePerfNotificationListener = false;
   auto engineOrError = ExecutionEngine::create(*module, options);
   if (!engineOrError)
-    throwMLIRError("JIT compilation of @" + funcName + " failed: " +
-                       llvm::toString(engineOrError.takeError()),
+    throwMLIRError("JIT compilation of @" + funcName +
+                       " failed: " + llvm::toString(engineOrError.takeError()),
                    collector.diags);
   std::unique_ptr<ExecutionEngine> engine = std::move(*engineOrError);
 
@@ -681,8 +682,8 @@ std::shared_ptr<Compiled> compile(const std::string &text,
 
   auto fnOrError = engine->lookupPacked("_mlir_ciface_" + funcName);
   if (!fnOrError)
-    throwMLIRError("JIT compilation of @" + funcName + " failed: " +
-                       llvm::toString(fnOrError.takeError()),
+    throwMLIRError("JIT compilation of @" + funcName +
+                       " failed: " + llvm::toString(fnOrError.takeError()),
                    collector.diags);
   compiled->fn = *fnOrError;
   compiled->engine = std::move(engine);
@@ -879,9 +880,9 @@ py::list runCpu(const std::string &text, std::string funcName,
              std::to_string(arr.shape(d)) + ", expected " +
              std::to_string(sig.shape[d]) + ")");
 
-    py::array dense = py::array::ensure(
-        arr, py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ |
-                 py::detail::npy_api::NPY_ARRAY_ALIGNED_);
+    py::array dense =
+        py::array::ensure(arr, py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ |
+                                   py::detail::npy_api::NPY_ARRAY_ALIGNED_);
     if (!dense)
       throw py::error_already_set();
     const void *data = dense.data();
@@ -932,9 +933,9 @@ py::list runCpu(const std::string &text, std::string funcName,
   }
   std::string messages(tTrap.msg, tTrap.len);
   if (!ok)
-    throw py::value_error("@" + funcName + ": run-time check failed: " +
-                          (messages.empty() ? std::string("abort() called")
-                                            : trimmed(messages)));
+    throw py::value_error(
+        "@" + funcName + ": run-time check failed: " +
+        (messages.empty() ? std::string("abort() called") : trimmed(messages)));
   if (!messages.empty()) {
     // The function printed without failing: let the text through.
     std::fputs(messages.c_str(), stdout);
@@ -969,8 +970,8 @@ py::list runCpu(const std::string &text, std::string funcName,
     std::vector<py::ssize_t> shape(r.rank());
     for (size_t d = 0; d < r.rank(); ++d) {
       if (sizes[d] < 0)
-        throw py::value_error("@" + funcName + ": result " +
-                              std::to_string(k) + " has a negative size");
+        throw py::value_error("@" + funcName + ": result " + std::to_string(k) +
+                              " has a negative size");
       shape[d] = sizes[d];
     }
     py::array result(dtypeFor(*r.elem), shape);
@@ -1035,7 +1036,8 @@ PYBIND11_MODULE(_native, m) {
   m.def("compile_gpu", &compileGpu, py::arg("text"), py::arg("func_name"),
         py::arg("chip") = "sm_90", py::arg("options") = "",
         "Compiles @func_name to PTX kernels for `chip` (and the other options "
-        "of sparse-attn-to-ptx-pipeline, e.g. 'nvgpu-options={block-q=64}') and its launch plan: "
+        "of sparse-attn-to-ptx-pipeline, e.g. 'nvgpu-options={block-q=64}') "
+        "and its launch plan: "
         "returns {'plan': JSON text, 'modules': {name: PTX}}.");
   m.def("lower_to_llvm", &lowerToLLVM, py::arg("text"),
         py::arg("func_name") = py::none(),

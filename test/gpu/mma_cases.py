@@ -109,6 +109,17 @@ CASES = [
          mask=g.Union([g.SlidingWindow(30, 0), g.SinkWindow(16, 8)]), elt="bf16"),
     dict(B=1, Hq=4, Hkv=1, Sq=1000, Skv=1000, D=128, Dv=128, block=[128, 128], lists="exact",
          full="exact", mask=g.SlidingWindow(300, 0), elt="bf16"),
+    # Combinators through the mask lowering interface: a union of causal and
+    # a window is one key interval per row (the two-compare path, with a
+    # right edge past the diagonal); every structural kind at once (pair
+    # predicates, the neighborhood's among them; per-warpgroup tile tests).
+    dict(B=1, Hq=4, Hkv=2, Sq=600, Skv=600, D=128, Dv=128, block=[128, 128], lists="all",
+         mask=g.Union([g.Causal(), g.SlidingWindow(40, 12)]), elt="bf16"),
+    dict(B=1, Hq=2, Hkv=1, Sq=300, Skv=300, D=64, Dv=64, block=[64, 64], lists="exact",
+         full="exact", mask=g.Union([g.SlidingWindow(64, 0), g.SlidingWindow(8, 30)]), elt="f16"),
+    dict(B=1, Hq=4, Hkv=1, Sq=512, Skv=512, D=128, Dv=128, block=[128, 128], lists="all",
+         mask=g.Union([g.Intersect([g.Causal(), g.SlidingWindow(64, 64)]), g.SlidingWindow(16, 4),
+                       g.SinkWindow(4, 32), g.Neighborhood([16, 32], [3, 5])]), elt="bf16"),
 ]
 
 # `attention` with static lengths on f16/bf16 goes to the same kernels through

@@ -24,7 +24,9 @@ constexpr unsigned kMaxMaskNesting = 16;
 /// (positions fit in 32 bits); clamping keeps `p - L` and `p + R` far from
 /// overflow, and a larger window behaves the same.
 constexpr int64_t kWindowClamp = int64_t(1) << 33;
-inline int64_t clampWindow(int64_t value) { return std::min(value, kWindowClamp); }
+inline int64_t clampWindow(int64_t value) {
+  return std::min(value, kWindowClamp);
+}
 
 /// The element masks of an `intersect` or `union` (empty for any other mask).
 ArrayRef<Attribute> getCombinedMasks(Attribute mask);

@@ -17,9 +17,11 @@ class OpPassManager;
 namespace sparse_attn {
 
 /// Options of `sparse-attn-to-ptx-pipeline`.
-struct SparseAttnToPTXOptions : public PassPipelineOptions<SparseAttnToPTXOptions> {
+struct SparseAttnToPTXOptions
+    : public PassPipelineOptions<SparseAttnToPTXOptions> {
   PassOptions::Option<std::string> chip{
-      *this, "chip", llvm::cl::desc("Target chip: sm_80, sm_90 or sm_90a (wgmma kernels)"),
+      *this, "chip",
+      llvm::cl::desc("Target chip: sm_80, sm_90 or sm_90a (wgmma kernels)"),
       llvm::cl::init("sm_90")};
   PassOptions::Option<bool> tensorCores{
       *this, "tensor-cores",

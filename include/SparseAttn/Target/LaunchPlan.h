@@ -1,4 +1,5 @@
-//===- LaunchPlan.h - what a GPU runtime must do to run a function -*- C++ -*-===//
+//===- LaunchPlan.h - what a GPU runtime must do to run a function -*- C++
+//-*-===//
 //
 // Describes the host side of a function lowered for the GPU (kernels
 // outlined, host still in func/memref/arith/gpu form) as data a runtime

@@ -30,11 +30,17 @@ public:
     return arith::ConstantIntOp::create(builder, loc, value, 1);
   }
 
-  Value add(Value x, Value y) { return arith::AddIOp::create(builder, loc, x, y); }
+  Value add(Value x, Value y) {
+    return arith::AddIOp::create(builder, loc, x, y);
+  }
   /// `x + value`, or `x` itself when `value` is 0.
   Value add(Value x, int64_t value) { return value ? add(x, index(value)) : x; }
-  Value sub(Value x, Value y) { return arith::SubIOp::create(builder, loc, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(builder, loc, x, y); }
+  Value sub(Value x, Value y) {
+    return arith::SubIOp::create(builder, loc, x, y);
+  }
+  Value mul(Value x, Value y) {
+    return arith::MulIOp::create(builder, loc, x, y);
+  }
   Value mul(Value x, int64_t value) { return mul(x, index(value)); }
   /// Unsigned division and remainder: for values known non-negative
   /// (thread ids, tile counters), where they are cheaper than signed ones.
@@ -51,8 +57,12 @@ public:
   Value srem(Value x, int64_t divisor) {
     return arith::RemSIOp::create(builder, loc, x, index(divisor));
   }
-  Value min(Value x, Value y) { return arith::MinSIOp::create(builder, loc, x, y); }
-  Value max(Value x, Value y) { return arith::MaxSIOp::create(builder, loc, x, y); }
+  Value min(Value x, Value y) {
+    return arith::MinSIOp::create(builder, loc, x, y);
+  }
+  Value max(Value x, Value y) {
+    return arith::MaxSIOp::create(builder, loc, x, y);
+  }
 
   Value cmp(arith::CmpIPredicate predicate, Value x, Value y) {
     return arith::CmpIOp::create(builder, loc, predicate, x, y);
@@ -63,10 +73,16 @@ public:
   Value select(Value condition, Value x, Value y) {
     return arith::SelectOp::create(builder, loc, condition, x, y);
   }
-  Value andI(Value x, Value y) { return arith::AndIOp::create(builder, loc, x, y); }
-  Value orI(Value x, Value y) { return arith::OrIOp::create(builder, loc, x, y); }
+  Value andI(Value x, Value y) {
+    return arith::AndIOp::create(builder, loc, x, y);
+  }
+  Value orI(Value x, Value y) {
+    return arith::OrIOp::create(builder, loc, x, y);
+  }
   /// `not x` of an i1.
-  Value notI(Value x) { return arith::XOrIOp::create(builder, loc, x, boolean(true)); }
+  Value notI(Value x) {
+    return arith::XOrIOp::create(builder, loc, x, boolean(true));
+  }
 };
 
 } // namespace mlir::sparse_attn

@@ -44,7 +44,8 @@ public:
   Type i1() { return builder.getI1Type(); }
 
   Value f32Const(double value) {
-    return arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(value));
+    return arith::ConstantOp::create(builder, loc,
+                                     builder.getF32FloatAttr(value));
   }
   Value negInf() { return f32Const(-INFINITY); }
   Value i32Const(int32_t value) {
@@ -99,8 +100,8 @@ public:
     Value chosen = dim(places[chosenPlace].first, places[chosenPlace].second);
     for (auto [position, place] : llvm::enumerate(places)) {
       auto [tensor, d] = place;
-      if (position == chosenPlace ||
-          (tensor == places[chosenPlace].first && d == places[chosenPlace].second))
+      if (position == chosenPlace || (tensor == places[chosenPlace].first &&
+                                      d == places[chosenPlace].second))
         continue;
       Value other = dim(tensor, d);
       if (getConstantIntValue(other) && getConstantIntValue(chosen))
@@ -113,7 +114,8 @@ public:
   }
 
   void checkEq(Value x, Value y, const Twine &what) {
-    check(arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::eq, x, y), what);
+    check(arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::eq, x, y),
+          what);
   }
 
   Value empty(ArrayRef<Value> sizes, Type elementType) {
@@ -124,7 +126,8 @@ public:
   }
 
   Value fill(Value value, Value tensor) {
-    return linalg::FillOp::create(builder, loc, ValueRange{value}, ValueRange{tensor})
+    return linalg::FillOp::create(builder, loc, ValueRange{value},
+                                  ValueRange{tensor})
         .getResult(0);
   }
 
@@ -195,11 +198,13 @@ public:
 };
 
 /// Loop induction values of the enclosing linalg.generic.
-SmallVector<Value> loopIndices(OpBuilder &builder, Location loc, unsigned count);
+SmallVector<Value> loopIndices(OpBuilder &builder, Location loc,
+                               unsigned count);
 
 /// `cond ? thenValues : elseValues` as an scf.if whose branches are built
 /// lazily, so a branch's reads happen only when it is taken.
-ValueRange buildIf(OpBuilder &builder, Location loc, TypeRange types, Value cond,
+ValueRange buildIf(OpBuilder &builder, Location loc, TypeRange types,
+                   Value cond,
                    function_ref<SmallVector<Value>(OpBuilder &)> thenFn,
                    function_ref<SmallVector<Value>(OpBuilder &)> elseFn);
 
@@ -209,13 +214,14 @@ ValueRange buildIf(OpBuilder &builder, Location loc, TypeRange types, Value cond
 /// tensor<1xT>) or one more (the body gets the row as a 1-D tensor); the body
 /// returns the rows' new values, which are written back in place.
 SmallVector<Value>
-buildRowForall(OpBuilder &builder, Location loc, ValueRange bounds, ValueRange inits,
-               function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange,
-                                               ValueRange)>
+buildRowForall(OpBuilder &builder, Location loc, ValueRange bounds,
+               ValueRange inits,
+               function_ref<SmallVector<Value>(OpBuilder &, Location,
+                                               ValueRange, ValueRange)>
                    body);
 
-/// Clones the single block of a mask_mod/score_mod region at `builder`, with its
-/// arguments bound to `arguments`; returns the yielded value.
+/// Clones the single block of a mask_mod/score_mod region at `builder`, with
+/// its arguments bound to `arguments`; returns the yielded value.
 Value inlineModRegion(OpBuilder &builder, Region &region, ValueRange arguments);
 
 /// The scale attribute, or 1/sqrt(D) rounded to f32.
@@ -238,27 +244,29 @@ struct PairScoreRules {
 /// mask_mod) are built after the mods and may be null. `row` and `col` are
 /// the raw rows the mask and the mods see. Fails for a mask
 /// buildMaskPredicate cannot lower.
-FailureOr<std::pair<Value, Value>>
-buildPairScore(OpBuilder &builder, Location loc, const PairScoreRules &rules,
-               Value dot, Value batch, Value head, Value row, Value col,
-               Value queryLen, Value kvLen,
-               function_ref<Value(OpBuilder &, Location)> extraAllowed,
-               function_ref<Value(OpBuilder &, Location)> forcedAllowed = nullptr);
+FailureOr<std::pair<Value, Value>> buildPairScore(
+    OpBuilder &builder, Location loc, const PairScoreRules &rules, Value dot,
+    Value batch, Value head, Value row, Value col, Value queryLen, Value kvLen,
+    function_ref<Value(OpBuilder &, Location)> extraAllowed,
+    function_ref<Value(OpBuilder &, Location)> forcedAllowed = nullptr);
 
 /// exp(score - rowMax); 0 on a row with no finite maximum yet (rowMax = -inf).
-Value buildShiftedExp(OpBuilder &builder, Location loc, Value score, Value rowMax);
+Value buildShiftedExp(OpBuilder &builder, Location loc, Value score,
+                      Value rowMax);
 
 /// acc + probability * value when the pair is allowed, else acc (a key
 /// outside the allowed set never contributes, even a NaN).
-Value buildAllowedAccumulate(OpBuilder &builder, Location loc, Value probability,
-                             Value allowed, Value value, Value acc);
+Value buildAllowedAccumulate(OpBuilder &builder, Location loc,
+                             Value probability, Value allowed, Value value,
+                             Value acc);
 
 /// acc / rowSum rounded to `outElement`; 0 on an empty row.
-Value buildNormalizedOutput(OpBuilder &builder, Location loc, Value acc, Value rowMax,
-                            Value rowSum, Type outElement);
+Value buildNormalizedOutput(OpBuilder &builder, Location loc, Value acc,
+                            Value rowMax, Value rowSum, Type outElement);
 
 /// rowMax + log(rowSum); -inf on an empty row.
-Value buildLogSumExp(OpBuilder &builder, Location loc, Value rowMax, Value rowSum);
+Value buildLogSumExp(OpBuilder &builder, Location loc, Value rowMax,
+                     Value rowSum);
 
 /// Extents of an attention op, read at run time.
 struct AttentionShape {
@@ -271,8 +279,9 @@ struct AttentionShape {
 /// list batch and head: checks at run time that their batch is the first
 /// pair's, that they have `queryBlocks` query blocks, and that counts and
 /// entries agree.
-void checkFullListShapes(LoweringBuilder &emit, Value numBlocks, Value fullNumBlocks,
-                         Value fullBlockIndices, Value queryBlocks);
+void checkFullListShapes(LoweringBuilder &emit, Value numBlocks,
+                         Value fullNumBlocks, Value fullBlockIndices,
+                         Value queryBlocks);
 
 /// Reads the extents of q, k, v (and segment ids), checking at run time
 /// that the ones which must agree do.

@@ -1,4 +1,5 @@
-//===- AttentionToLinalg.cpp - attention ops to linalg ----------------------===//
+//===- AttentionToLinalg.cpp - attention ops to linalg
+//----------------------===//
 //
 // attention, block_sparse_attention and token_sparse_attention as the
 // computation docs/semantics.md states: the [B, Hq, Sq, Skv] scores (masks,
@@ -30,16 +31,18 @@ namespace {
 using utils::IteratorType;
 
 /// s[b, h, i, j] = sum_d q[b, h, i, d] * k[b, h / G, j, d] in f32.
-static Value buildQueryKeyDots(LoweringBuilder &emit, const AttentionShape &shape,
-                               Value query, Value key) {
-  Value init = emit.filled({shape.batch, emit.index(shape.queryHeads), shape.queryLen,
-                         shape.kvLen},
-                        emit.f32Const(0));
+static Value buildQueryKeyDots(LoweringBuilder &emit,
+                               const AttentionShape &shape, Value query,
+                               Value key) {
+  Value init = emit.filled(
+      {shape.batch, emit.index(shape.queryHeads), shape.queryLen, shape.kvLen},
+      emit.f32Const(0));
   int64_t group = shape.groupSize();
   return emit.generic(
       {query, key},
       {emit.map(5, {emit.d(0), emit.d(1), emit.d(2), emit.d(4)}),
-       emit.map(5, {emit.d(0), emit.d(1).floorDiv(group), emit.d(3), emit.d(4)})},
+       emit.map(5,
+                {emit.d(0), emit.d(1).floorDiv(group), emit.d(3), emit.d(4)})},
       init, emit.map(5, {emit.d(0), emit.d(1), emit.d(2), emit.d(3)}),
       {kPar, kPar, kPar, kPar, kRed},
       [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
@@ -72,8 +75,8 @@ static SoftmaxParts buildSoftmax(LoweringBuilder &emit, Value scores,
         return buildShiftedExp(builder, loc, args[1], args[0]);
       });
   Value rowSum = emit.generic(
-      {probabilities}, {allMap}, emit.filled(rowSizes, emit.f32Const(0)), rowMap,
-      {kPar, kPar, kPar, kRed},
+      {probabilities}, {allMap}, emit.filled(rowSizes, emit.f32Const(0)),
+      rowMap, {kPar, kPar, kPar, kRed},
       [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
         return arith::AddFOp::create(builder, loc, args[1], args[0]);
       });
@@ -83,9 +86,9 @@ static SoftmaxParts buildSoftmax(LoweringBuilder &emit, Value scores,
 /// out = acc / l rounded to the output type (0 on empty rows), and
 /// lse = m + log(l) (-inf on empty rows).
 static std::pair<Value, Value>
-buildAttentionResults(LoweringBuilder &emit, const AttentionShape &shape, Value weighted,
-                      const SoftmaxParts &softmax, RankedTensorType outputType,
-                      RankedTensorType lseType) {
+buildAttentionResults(LoweringBuilder &emit, const AttentionShape &shape,
+                      Value weighted, const SoftmaxParts &softmax,
+                      RankedTensorType outputType, RankedTensorType lseType) {
   SmallVector<Value> outSizes = {shape.batch, emit.index(shape.queryHeads),
                                  shape.queryLen, emit.index(shape.valueDim)};
   Value outInit = emit.emptyOfType(outputType, outSizes, "output shape");
@@ -99,8 +102,8 @@ buildAttentionResults(LoweringBuilder &emit, const AttentionShape &shape, Value 
         return buildNormalizedOutput(builder, loc, args[0], args[1], args[2],
                                      outElement);
       });
-  Value lseInit = emit.emptyOfType(lseType, ArrayRef<Value>(outSizes).take_front(3),
-                                "lse shape");
+  Value lseInit = emit.emptyOfType(
+      lseType, ArrayRef<Value>(outSizes).take_front(3), "lse shape");
   AffineMap all3 = emit.map(3, {emit.d(0), emit.d(1), emit.d(2)});
   Value lse = emit.generic(
       {softmax.rowMax, softmax.rowSum}, {all3, all3}, lseInit, all3,
@@ -118,11 +121,12 @@ static Value buildBlockMembership(LoweringBuilder &emit, Value numBlocks,
   auto indicesType = cast<RankedTensorType>(blockIndices.getType());
   int64_t listHeads = indicesType.getDimSize(1);
   Value listBatch = emit.commonDim({{numBlocks, 0}, {blockIndices, 0}},
-                                "num_blocks and block_indices batch differ");
+                                   "num_blocks and block_indices batch differ");
   emit.commonDim({{numBlocks, 2}, {blockIndices, 2}},
-              "num_blocks and block_indices query blocks differ");
-  Value init = emit.filled({listBatch, emit.index(listHeads), queryBlocks, kvBlocks},
-                        emit.boolean(false));
+                 "num_blocks and block_indices query blocks differ");
+  Value init =
+      emit.filled({listBatch, emit.index(listHeads), queryBlocks, kvBlocks},
+                  emit.boolean(false));
   // member |= t < clamp(num, 0, C) && block_indices[.., t] == J
   return emit.generic(
       {numBlocks, blockIndices},
@@ -133,14 +137,16 @@ static Value buildBlockMembership(LoweringBuilder &emit, Value numBlocks,
       [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
         Value slot = linalg::IndexOp::create(builder, loc, 4);
         Value kvBlock = linalg::IndexOp::create(builder, loc, 3);
-        Value count = arith::IndexCastOp::create(builder, loc, builder.getIndexType(), args[0]);
+        Value count = arith::IndexCastOp::create(
+            builder, loc, builder.getIndexType(), args[0]);
         Value zero = arith::ConstantIndexOp::create(builder, loc, 0);
         count = arith::MaxSIOp::create(builder, loc, count, zero);
-        Value inList = arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::slt,
-                                             slot, count);
-        Value entry = arith::IndexCastOp::create(builder, loc, builder.getIndexType(), args[1]);
-        Value matches = arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::eq,
-                                              entry, kvBlock);
+        Value inList = arith::CmpIOp::create(
+            builder, loc, arith::CmpIPredicate::slt, slot, count);
+        Value entry = arith::IndexCastOp::create(
+            builder, loc, builder.getIndexType(), args[1]);
+        Value matches = arith::CmpIOp::create(
+            builder, loc, arith::CmpIPredicate::eq, entry, kvBlock);
         Value hit = arith::AndIOp::create(builder, loc, inList, matches);
         return arith::OrIOp::create(builder, loc, args[2], hit);
       });
@@ -175,37 +181,49 @@ static FailureOr<MaskedScores> buildMaskedScores(LoweringBuilder &emit,
                                                  const PairRules &rules) {
   AffineMap all4 = emit.map(4, {emit.d(0), emit.d(1), emit.d(2), emit.d(3)});
   bool failedMask = false;
-  Value allowedInit = emit.empty({shape.batch, emit.index(shape.queryHeads),
-                               shape.queryLen, shape.kvLen},
-                              emit.i1());
+  Value allowedInit = emit.empty(
+      {shape.batch, emit.index(shape.queryHeads), shape.queryLen, shape.kvLen},
+      emit.i1());
   auto generic = linalg::GenericOp::create(
-      emit.builder, emit.loc, TypeRange{dots.getType(), allowedInit.getType()}, ValueRange{},
-      ValueRange{dots, allowedInit}, SmallVector<AffineMap>{all4, all4},
+      emit.builder, emit.loc, TypeRange{dots.getType(), allowedInit.getType()},
+      ValueRange{}, ValueRange{dots, allowedInit},
+      SmallVector<AffineMap>{all4, all4},
       SmallVector<IteratorType>{kPar, kPar, kPar, kPar},
       [&](OpBuilder &builder, Location loc, ValueRange args) {
         SmallVector<Value> ivs = loopIndices(builder, loc, 4);
         Value batch = ivs[0], head = ivs[1], row = ivs[2], col = ivs[3];
         // The block lists' verdict: membership at (list batch, list head,
         // query block, kv block).
-        auto listedIn = [&](Value membership, OpBuilder &memberBuilder, Location memberLoc) -> Value {
+        auto listedIn = [&](Value membership, OpBuilder &memberBuilder,
+                            Location memberLoc) -> Value {
           Value listBatchIndex = batch;
           if (rules.listBatchIsOne) {
-            listBatchIndex = arith::ConstantIndexOp::create(memberBuilder, memberLoc, 0);
+            listBatchIndex =
+                arith::ConstantIndexOp::create(memberBuilder, memberLoc, 0);
           } else if (rules.listBatch) {
-            Value one = arith::ConstantIndexOp::create(memberBuilder, memberLoc, 1);
-            Value zero = arith::ConstantIndexOp::create(memberBuilder, memberLoc, 0);
-            Value isOne = arith::CmpIOp::create(memberBuilder, memberLoc, arith::CmpIPredicate::eq,
+            Value one =
+                arith::ConstantIndexOp::create(memberBuilder, memberLoc, 1);
+            Value zero =
+                arith::ConstantIndexOp::create(memberBuilder, memberLoc, 0);
+            Value isOne = arith::CmpIOp::create(memberBuilder, memberLoc,
+                                                arith::CmpIPredicate::eq,
                                                 rules.listBatch, one);
-            listBatchIndex = arith::SelectOp::create(memberBuilder, memberLoc, isOne, zero, batch);
+            listBatchIndex = arith::SelectOp::create(memberBuilder, memberLoc,
+                                                     isOne, zero, batch);
           }
-          Value listHead = arith::DivUIOp::create(
-              memberBuilder, memberLoc, head,
-              arith::ConstantIndexOp::create(memberBuilder, memberLoc,
-                                             shape.queryHeads / rules.listHeads));
+          Value listHead =
+              arith::DivUIOp::create(memberBuilder, memberLoc, head,
+                                     arith::ConstantIndexOp::create(
+                                         memberBuilder, memberLoc,
+                                         shape.queryHeads / rules.listHeads));
           Value queryBlock = arith::DivUIOp::create(
-              memberBuilder, memberLoc, row, arith::ConstantIndexOp::create(memberBuilder, memberLoc, rules.blockQ));
+              memberBuilder, memberLoc, row,
+              arith::ConstantIndexOp::create(memberBuilder, memberLoc,
+                                             rules.blockQ));
           Value kvBlock = arith::DivUIOp::create(
-              memberBuilder, memberLoc, col, arith::ConstantIndexOp::create(memberBuilder, memberLoc, rules.blockKv));
+              memberBuilder, memberLoc, col,
+              arith::ConstantIndexOp::create(memberBuilder, memberLoc,
+                                             rules.blockKv));
           return tensor::ExtractOp::create(
               memberBuilder, memberLoc, membership,
               ValueRange{listBatchIndex, listHead, queryBlock, kvBlock});
@@ -216,14 +234,15 @@ static FailureOr<MaskedScores> buildMaskedScores(LoweringBuilder &emit,
         auto listedFull = [&](OpBuilder &memberBuilder, Location memberLoc) {
           return listedIn(rules.fullMembership, memberBuilder, memberLoc);
         };
-        PairScoreRules scoreRules{rules.mask,    rules.segmentIdsQ,
+        PairScoreRules scoreRules{rules.mask,         rules.segmentIdsQ,
                                   rules.segmentIdsKv, rules.maskMod,
-                                  rules.scoreMod, scale};
+                                  rules.scoreMod,     scale};
         FailureOr<std::pair<Value, Value>> scored = buildPairScore(
-            builder, loc, scoreRules, args[0], batch, head, row, col, shape.queryLen,
-            shape.kvLen,
-            rules.membership ? function_ref<Value(OpBuilder &, Location)>(listed)
-                             : nullptr,
+            builder, loc, scoreRules, args[0], batch, head, row, col,
+            shape.queryLen, shape.kvLen,
+            rules.membership
+                ? function_ref<Value(OpBuilder &, Location)>(listed)
+                : nullptr,
             rules.fullMembership
                 ? function_ref<Value(OpBuilder &, Location)>(listedFull)
                 : nullptr);
@@ -242,21 +261,24 @@ static FailureOr<MaskedScores> buildMaskedScores(LoweringBuilder &emit,
 
 /// acc[b, h, i, e] = sum over allowed j of p[b, h, i, j] * v[b, h / G, j, e]
 /// in f32.
-static Value buildWeightedValues(LoweringBuilder &emit, const AttentionShape &shape,
+static Value buildWeightedValues(LoweringBuilder &emit,
+                                 const AttentionShape &shape,
                                  Value probabilities, Value allowed,
                                  Value value) {
-  Value init = emit.filled({shape.batch, emit.index(shape.queryHeads), shape.queryLen,
-                         emit.index(shape.valueDim)},
-                        emit.f32Const(0));
+  Value init = emit.filled({shape.batch, emit.index(shape.queryHeads),
+                            shape.queryLen, emit.index(shape.valueDim)},
+                           emit.f32Const(0));
   AffineMap pairMap = emit.map(5, {emit.d(0), emit.d(1), emit.d(2), emit.d(4)});
   return emit.generic(
       {probabilities, allowed, value},
       {pairMap, pairMap,
-       emit.map(5, {emit.d(0), emit.d(1).floorDiv(shape.groupSize()), emit.d(4), emit.d(3)})},
+       emit.map(5, {emit.d(0), emit.d(1).floorDiv(shape.groupSize()), emit.d(4),
+                    emit.d(3)})},
       init, emit.map(5, {emit.d(0), emit.d(1), emit.d(2), emit.d(3)}),
       {kPar, kPar, kPar, kPar, kRed},
       [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
-        return buildAllowedAccumulate(builder, loc, args[0], args[1], args[2], args[3]);
+        return buildAllowedAccumulate(builder, loc, args[0], args[1], args[2],
+                                      args[3]);
       });
 }
 
@@ -264,12 +286,11 @@ static Value buildWeightedValues(LoweringBuilder &emit, const AttentionShape &sh
 /// the shape rules dynamic dims hide become cf.asserts.
 /// attention and block_sparse_attention share everything but the rules.
 template <typename OpTy>
-static LogicalResult lowerDenseAttention(OpTy op, PatternRewriter &rewriter,
-                                         bool runtimeChecks,
-                                         PairRules rules,
-                                         function_ref<LogicalResult(
-                                             LoweringBuilder &, const AttentionShape &,
-                                             PairRules &)> addRules) {
+static LogicalResult lowerDenseAttention(
+    OpTy op, PatternRewriter &rewriter, bool runtimeChecks, PairRules rules,
+    function_ref<LogicalResult(LoweringBuilder &, const AttentionShape &,
+                               PairRules &)>
+        addRules) {
   LoweringBuilder emit(rewriter, op, runtimeChecks);
   AttentionShape shape =
       getAttentionShape(emit, op.getQuery(), op.getKey(), op.getValue(),
@@ -286,16 +307,19 @@ static LogicalResult lowerDenseAttention(OpTy op, PatternRewriter &rewriter,
   checkMaskLengths(emit, rules.mask, shape.kvLen);
 
   Value dots = buildQueryKeyDots(emit, shape, op.getQuery(), op.getKey());
-  FailureOr<MaskedScores> masked = buildMaskedScores(
-      emit, shape, dots, getScaleValue(op.getScaleAttr(), shape.headDim), rules);
+  FailureOr<MaskedScores> masked =
+      buildMaskedScores(emit, shape, dots,
+                        getScaleValue(op.getScaleAttr(), shape.headDim), rules);
   if (failed(masked))
     return rewriter.notifyMatchFailure(op, "mask has no lowering");
-  SoftmaxParts softmax = buildSoftmax(
-      emit, masked->scores, {shape.batch, emit.index(shape.queryHeads), shape.queryLen});
+  SoftmaxParts softmax =
+      buildSoftmax(emit, masked->scores,
+                   {shape.batch, emit.index(shape.queryHeads), shape.queryLen});
   Value weighted = buildWeightedValues(emit, shape, softmax.probabilities,
                                        masked->allowed, op.getValue());
-  auto [output, lse] = buildAttentionResults(
-      emit, shape, weighted, softmax, op.getOutput().getType(), op.getLse().getType());
+  auto [output, lse] =
+      buildAttentionResults(emit, shape, weighted, softmax,
+                            op.getOutput().getType(), op.getLse().getType());
   rewriter.replaceOp(op, {output, lse});
   return success();
 }
@@ -304,11 +328,13 @@ struct AttentionOpLowering : LoweringPattern<AttentionOp> {
   using LoweringPattern::LoweringPattern;
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rewriter) const override {
-    return lowerDenseAttention(op, rewriter, runtimeChecks, PairRules(), nullptr);
+    return lowerDenseAttention(op, rewriter, runtimeChecks, PairRules(),
+                               nullptr);
   }
 };
 
-struct BlockSparseAttentionOpLowering : LoweringPattern<BlockSparseAttentionOp> {
+struct BlockSparseAttentionOpLowering
+    : LoweringPattern<BlockSparseAttentionOp> {
   using LoweringPattern::LoweringPattern;
   LogicalResult matchAndRewrite(BlockSparseAttentionOp op,
                                 PatternRewriter &rewriter) const override {
@@ -320,13 +346,14 @@ struct BlockSparseAttentionOpLowering : LoweringPattern<BlockSparseAttentionOp> 
       Value queryBlocks = emit.ceilDiv(shape.queryLen, blockQ);
       Value kvBlocks = emit.ceilDiv(shape.kvLen, blockKv);
       emit.checkEq(emit.dim(numBlocks, 2), queryBlocks,
-                "block lists do not have ceil(Sq / block_q) query blocks");
-      rules.membership =
-          buildBlockMembership(emit, numBlocks, blockIndices, queryBlocks, kvBlocks);
+                   "block lists do not have ceil(Sq / block_q) query blocks");
+      rules.membership = buildBlockMembership(emit, numBlocks, blockIndices,
+                                              queryBlocks, kvBlocks);
       if (Value fullNum = op.getFullNumBlocks()) {
-        checkFullListShapes(emit, numBlocks, fullNum, op.getFullBlockIndices(), queryBlocks);
-        rules.fullMembership = buildBlockMembership(emit, fullNum, op.getFullBlockIndices(),
-                                                    queryBlocks, kvBlocks);
+        checkFullListShapes(emit, numBlocks, fullNum, op.getFullBlockIndices(),
+                            queryBlocks);
+        rules.fullMembership = buildBlockMembership(
+            emit, fullNum, op.getFullBlockIndices(), queryBlocks, kvBlocks);
       }
       RankedTensorType numType = op.getNumBlocks().getType();
       rules.listHeads = numType.getDimSize(1);
@@ -340,12 +367,13 @@ struct BlockSparseAttentionOpLowering : LoweringPattern<BlockSparseAttentionOp> 
         return success();
       }
       Value listBatch = emit.dim(numBlocks, 0);
-      Value isOne = arith::CmpIOp::create(rewriter, emit.loc, arith::CmpIPredicate::eq,
-                                          listBatch, emit.index(1));
+      Value isOne =
+          arith::CmpIOp::create(rewriter, emit.loc, arith::CmpIPredicate::eq,
+                                listBatch, emit.index(1));
       Value isBatch = arith::CmpIOp::create(
           rewriter, emit.loc, arith::CmpIPredicate::eq, listBatch, shape.batch);
       emit.check(arith::OrIOp::create(rewriter, emit.loc, isOne, isBatch),
-              "block lists' batch is neither 1 nor the batch size");
+                 "block lists' batch is neither 1 nor the batch size");
       if (ShapedType::isDynamic(staticListBatch))
         rules.listBatch = listBatch;
       return success();
@@ -357,8 +385,8 @@ struct BlockSparseAttentionOpLowering : LoweringPattern<BlockSparseAttentionOp> 
 
 /// A guarded read: `tensor[indices]` when `valid`, else `fallback`; the read
 /// is not executed otherwise.
-static Value extractIf(OpBuilder &builder, Location loc, Value valid, Value tensor,
-                       ValueRange indices, Value fallback) {
+static Value extractIf(OpBuilder &builder, Location loc, Value valid,
+                       Value tensor, ValueRange indices, Value fallback) {
   return buildIf(
       builder, loc, fallback.getType(), valid,
       [&](OpBuilder &thenBuilder) -> SmallVector<Value> {
@@ -370,17 +398,19 @@ static Value extractIf(OpBuilder &builder, Location loc, Value valid, Value tens
 /// Whether token list entry `entry` (i32) names a key: 0 <= entry < kvLen.
 static std::pair<Value, Value> tokenEntry(OpBuilder &builder, Location loc,
                                           Value entry, Value kvLen) {
-  Value position = arith::IndexCastOp::create(builder, loc, builder.getIndexType(), entry);
+  Value position =
+      arith::IndexCastOp::create(builder, loc, builder.getIndexType(), entry);
   Value zero = arith::ConstantIndexOp::create(builder, loc, 0);
-  Value notNegative =
-      arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::sle, zero, position);
-  Value inRange =
-      arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::slt, position, kvLen);
+  Value notNegative = arith::CmpIOp::create(
+      builder, loc, arith::CmpIPredicate::sle, zero, position);
+  Value inRange = arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::slt,
+                                        position, kvLen);
   Value valid = arith::AndIOp::create(builder, loc, notNegative, inRange);
   return {valid, position};
 }
 
-struct TokenSparseAttentionOpLowering : LoweringPattern<TokenSparseAttentionOp> {
+struct TokenSparseAttentionOpLowering
+    : LoweringPattern<TokenSparseAttentionOp> {
   using LoweringPattern::LoweringPattern;
   LogicalResult matchAndRewrite(TokenSparseAttentionOp op,
                                 PatternRewriter &rewriter) const override {
@@ -389,9 +419,9 @@ struct TokenSparseAttentionOpLowering : LoweringPattern<TokenSparseAttentionOp> 
           tokens = op.getTokenIndices();
     AttentionShape shape = getAttentionShape(emit, query, key, value, {}, {});
     emit.checkEq(emit.dim(tokens, 0), shape.batch,
-              "token_indices batch differs from the query batch");
+                 "token_indices batch differs from the query batch");
     emit.checkEq(emit.dim(tokens, 1), shape.queryLen,
-              "token_indices length differs from the query length");
+                 "token_indices length differs from the query length");
     Value slots = emit.dim(tokens, 2);
     int64_t group = shape.groupSize();
     double scale = getScaleValue(op.getScaleAttr(), shape.headDim);
@@ -410,11 +440,15 @@ struct TokenSparseAttentionOpLowering : LoweringPattern<TokenSparseAttentionOp> 
         {kPar, kPar, kPar, kPar, kRed},
         [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
           SmallVector<Value> ivs = loopIndices(builder, loc, 5);
-          auto [valid, position] = tokenEntry(builder, loc, args[1], shape.kvLen);
+          auto [valid, position] =
+              tokenEntry(builder, loc, args[1], shape.kvLen);
           Value kvHead = arith::DivUIOp::create(
-              builder, loc, ivs[1], arith::ConstantIndexOp::create(builder, loc, group));
+              builder, loc, ivs[1],
+              arith::ConstantIndexOp::create(builder, loc, group));
           Value zero = arith::ConstantOp::create(
-              builder, loc, builder.getZeroAttr(cast<ShapedType>(key.getType()).getElementType()));
+              builder, loc,
+              builder.getZeroAttr(
+                  cast<ShapedType>(key.getType()).getElementType()));
           Value keyValue = extractIf(builder, loc, valid, key,
                                      {ivs[0], kvHead, position, ivs[4]}, zero);
           Value product = emit.mulF32(builder, loc, args[0], keyValue);
@@ -428,9 +462,10 @@ struct TokenSparseAttentionOpLowering : LoweringPattern<TokenSparseAttentionOp> 
           Value valid = tokenEntry(builder, loc, args[0], shape.kvLen).first;
           Value scaled = arith::MulFOp::create(
               builder, loc, args[1],
-              arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(scale)));
-          Value negInf =
-              arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(-INFINITY));
+              arith::ConstantOp::create(builder, loc,
+                                        builder.getF32FloatAttr(scale)));
+          Value negInf = arith::ConstantOp::create(
+              builder, loc, builder.getF32FloatAttr(-INFINITY));
           return arith::SelectOp::create(builder, loc, valid, scaled, negInf);
         });
     SoftmaxParts softmax = buildSoftmax(emit, scores, rowSizes);
@@ -439,27 +474,31 @@ struct TokenSparseAttentionOpLowering : LoweringPattern<TokenSparseAttentionOp> 
         {emit.map(5, {emit.d(0), emit.d(1), emit.d(2), emit.d(4)}),
          emit.map(5, {emit.d(0), emit.d(2), emit.d(4)})},
         emit.filled({shape.batch, emit.index(shape.queryHeads), shape.queryLen,
-                  emit.index(shape.valueDim)},
-                 emit.f32Const(0)),
+                     emit.index(shape.valueDim)},
+                    emit.f32Const(0)),
         emit.map(5, {emit.d(0), emit.d(1), emit.d(2), emit.d(3)}),
         {kPar, kPar, kPar, kPar, kRed},
         [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
           SmallVector<Value> ivs = loopIndices(builder, loc, 5);
-          auto [valid, position] = tokenEntry(builder, loc, args[1], shape.kvLen);
+          auto [valid, position] =
+              tokenEntry(builder, loc, args[1], shape.kvLen);
           Value kvHead = arith::DivUIOp::create(
-              builder, loc, ivs[1], arith::ConstantIndexOp::create(builder, loc, group));
+              builder, loc, ivs[1],
+              arith::ConstantIndexOp::create(builder, loc, group));
           Value zero = arith::ConstantOp::create(
               builder, loc,
-              builder.getZeroAttr(cast<ShapedType>(value.getType()).getElementType()));
-          Value valueElement = extractIf(
-              builder, loc, valid, value, {ivs[0], kvHead, position, ivs[3]}, zero);
-          Value product = arith::MulFOp::create(builder, loc, args[0],
-                                                emit.toF32(builder, loc, valueElement));
+              builder.getZeroAttr(
+                  cast<ShapedType>(value.getType()).getElementType()));
+          Value valueElement =
+              extractIf(builder, loc, valid, value,
+                        {ivs[0], kvHead, position, ivs[3]}, zero);
+          Value product = arith::MulFOp::create(
+              builder, loc, args[0], emit.toF32(builder, loc, valueElement));
           return arith::AddFOp::create(builder, loc, args[2], product);
         });
-    auto [output, lse] = buildAttentionResults(emit, shape, weighted, softmax,
-                                               op.getOutput().getType(),
-                                               op.getLse().getType());
+    auto [output, lse] =
+        buildAttentionResults(emit, shape, weighted, softmax,
+                              op.getOutput().getType(), op.getLse().getType());
     rewriter.replaceOp(op, {output, lse});
     return success();
   }
@@ -468,7 +507,8 @@ struct TokenSparseAttentionOpLowering : LoweringPattern<TokenSparseAttentionOp> 
 } // namespace
 
 void sparse_attn::populateAttentionToLinalgPatterns(RewritePatternSet &patterns,
-                                         bool runtimeChecks) {
+                                                    bool runtimeChecks) {
   patterns.add<AttentionOpLowering, BlockSparseAttentionOpLowering,
-               TokenSparseAttentionOpLowering>(patterns.getContext(), runtimeChecks);
+               TokenSparseAttentionOpLowering>(patterns.getContext(),
+                                               runtimeChecks);
 }

@@ -1,4 +1,5 @@
-//===- BlockListsToLinalg.cpp - block lists and scores to linalg ------------===//
+//===- BlockListsToLinalg.cpp - block lists and scores to linalg
+//------------===//
 //
 // block_mask (the block lists of a mask, from per-pair occupancy), pool and
 // block_scores (pooled queries against pooled keys under the block mask).
@@ -29,20 +30,19 @@ using utils::IteratorType;
 
 /// Lengths a block_mask/block_scores analyzes: the attributes, or the
 /// segment ids' extents for a mask that reads them (checked to agree).
-static std::pair<Value, Value> getMaskLengths(LoweringBuilder &emit, IntegerAttr qLenAttr,
-                                              IntegerAttr kvLenAttr,
-                                              Value segmentIdsQ,
-                                              Value segmentIdsKv) {
+static std::pair<Value, Value>
+getMaskLengths(LoweringBuilder &emit, IntegerAttr qLenAttr,
+               IntegerAttr kvLenAttr, Value segmentIdsQ, Value segmentIdsKv) {
   Value qLen, kvLen;
   if (segmentIdsQ) {
     qLen = emit.dim(segmentIdsQ, 1);
     kvLen = emit.dim(segmentIdsKv, 1);
     if (qLenAttr)
       emit.checkEq(qLen, emit.index(qLenAttr.getInt()),
-                "q_len differs from the segment ids' length");
+                   "q_len differs from the segment ids' length");
     if (kvLenAttr)
       emit.checkEq(kvLen, emit.index(kvLenAttr.getInt()),
-                "kv_len differs from the segment ids' length");
+                   "kv_len differs from the segment ids' length");
     return {qLen, kvLen};
   }
   return {qLenAttr ? emit.index(qLenAttr.getInt()) : Value(),
@@ -65,7 +65,7 @@ buildBlockOccupancy(LoweringBuilder &emit, Attribute mask, Value segmentIdsQ,
                     bool withFull) {
   Value batch = segmentIdsQ
                     ? emit.commonDim({{segmentIdsQ, 0}, {segmentIdsKv, 0}},
-                                  "segment ids batch sizes differ")
+                                     "segment ids batch sizes differ")
                     : emit.index(1);
   checkMaskLengths(emit, mask, kvLen);
   Value init = emit.empty({batch, queryBlocks, kvBlocks}, emit.i1());
@@ -73,17 +73,20 @@ buildBlockOccupancy(LoweringBuilder &emit, Attribute mask, Value segmentIdsQ,
   bool failedMask = false;
   int64_t results = withFull ? 2 : 1;
   auto generic = linalg::GenericOp::create(
-      emit.builder, emit.loc, SmallVector<Type>(results, init.getType()), ValueRange{},
-      SmallVector<Value>(results, init), SmallVector<AffineMap>(results, all3),
+      emit.builder, emit.loc, SmallVector<Type>(results, init.getType()),
+      ValueRange{}, SmallVector<Value>(results, init),
+      SmallVector<AffineMap>(results, all3),
       SmallVector<IteratorType>{kPar, kPar, kPar},
       [&](OpBuilder &builder, Location loc, ValueRange) {
         SmallVector<Value> ivs = loopIndices(builder, loc, 3);
         Value one = arith::ConstantIndexOp::create(builder, loc, 1);
         auto blockRange = [&](Value blockIndex, int64_t size, Value length) {
           Value sizeValue = arith::ConstantIndexOp::create(builder, loc, size);
-          Value begin = arith::MulIOp::create(builder, loc, blockIndex, sizeValue);
+          Value begin =
+              arith::MulIOp::create(builder, loc, blockIndex, sizeValue);
           Value end = arith::MinSIOp::create(
-              builder, loc, arith::AddIOp::create(builder, loc, begin, sizeValue), length);
+              builder, loc,
+              arith::AddIOp::create(builder, loc, begin, sizeValue), length);
           return std::make_pair(begin, end);
         };
         auto [rowBegin, rowEnd] = blockRange(ivs[1], blockQ, qLen);
@@ -95,22 +98,25 @@ buildBlockOccupancy(LoweringBuilder &emit, Attribute mask, Value segmentIdsQ,
           inits.push_back(arith::ConstantIntOp::create(builder, loc, 1, 1));
         auto rows = scf::ForOp::create(
             builder, loc, rowBegin, rowEnd, one, inits,
-            [&](OpBuilder &rowBuilder, Location rowLoc, Value row, ValueRange rowArgs) {
+            [&](OpBuilder &rowBuilder, Location rowLoc, Value row,
+                ValueRange rowArgs) {
               auto cols = scf::ForOp::create(
                   rowBuilder, rowLoc, colBegin, colEnd, one, rowArgs,
-                  [&](OpBuilder &colBuilder, Location colLoc, Value col, ValueRange colArgs) {
-                    MaskPairValues pair{ivs[0], row, col, qLen, kvLen,
-                                        segmentIdsQ, segmentIdsKv};
+                  [&](OpBuilder &colBuilder, Location colLoc, Value col,
+                      ValueRange colArgs) {
+                    MaskPairValues pair{ivs[0], row,         col,         qLen,
+                                        kvLen,  segmentIdsQ, segmentIdsKv};
                     FailureOr<Value> allowed =
                         buildMaskPredicate(colBuilder, colLoc, mask, pair);
                     if (failed(allowed)) {
                       failedMask = true;
                       allowed = colArgs[0];
                     }
-                    SmallVector<Value> next = {
-                        arith::OrIOp::create(colBuilder, colLoc, colArgs[0], *allowed)};
+                    SmallVector<Value> next = {arith::OrIOp::create(
+                        colBuilder, colLoc, colArgs[0], *allowed)};
                     if (withFull)
-                      next.push_back(arith::AndIOp::create(colBuilder, colLoc, colArgs[1], *allowed));
+                      next.push_back(arith::AndIOp::create(
+                          colBuilder, colLoc, colArgs[1], *allowed));
                     scf::YieldOp::create(colBuilder, colLoc, next);
                   });
               scf::YieldOp::create(rowBuilder, rowLoc, cols.getResults());
@@ -130,12 +136,13 @@ struct BlockMaskOpLowering : LoweringPattern<BlockMaskOp> {
     LoweringBuilder emit(rewriter, op, runtimeChecks);
     RankedTensorType numType = op.getNumBlocks().getType();
     RankedTensorType indicesType = op.getBlockIndices().getType();
-    Value segmentIdsQ = op.getSegmentIdsQ(), segmentIdsKv = op.getSegmentIdsKv();
+    Value segmentIdsQ = op.getSegmentIdsQ(),
+          segmentIdsKv = op.getSegmentIdsKv();
     if (numType.isDynamicDim(0) && !segmentIdsQ)
       return rewriter.notifyMatchFailure(
           op, "dynamic list batch without segment ids to define it");
-    auto [qLen, kvLen] = getMaskLengths(emit, op.getQLenAttr(), op.getKvLenAttr(),
-                                        segmentIdsQ, segmentIdsKv);
+    auto [qLen, kvLen] = getMaskLengths(
+        emit, op.getQLenAttr(), op.getKvLenAttr(), segmentIdsQ, segmentIdsKv);
     BlockSizes block = op.getBlockSizes();
     int64_t blockQ = block.query, blockKv = block.kv;
     Value queryBlocks = emit.ceilDiv(qLen, blockQ);
@@ -147,7 +154,7 @@ struct BlockMaskOpLowering : LoweringPattern<BlockMaskOp> {
                                           : emit.index(numType.getDimSize(0));
     if (segmentIdsQ && !numType.isDynamicDim(0))
       emit.checkEq(batch, emit.dim(segmentIdsQ, 0),
-                "list batch differs from the segment ids' batch");
+                   "list batch differs from the segment ids' batch");
     Value heads = emit.index(numType.getDimSize(1));
 
     bool withFull = static_cast<bool>(op.getFullNumBlocks());
@@ -161,8 +168,8 @@ struct BlockMaskOpLowering : LoweringPattern<BlockMaskOp> {
         return rewriter.notifyMatchFailure(op, "mask has no lowering");
       occupancy = *result;
     } else {
-      occupancy.occupied =
-          emit.filled({emit.index(1), queryBlocks, kvBlocks}, emit.boolean(true));
+      occupancy.occupied = emit.filled({emit.index(1), queryBlocks, kvBlocks},
+                                       emit.boolean(true));
       occupancy.full = occupancy.occupied;
     }
 
@@ -181,12 +188,13 @@ struct BlockMaskOpLowering : LoweringPattern<BlockMaskOp> {
       Value capacity = kind.indicesType.isDynamicDim(3)
                            ? kvBlocks
                            : emit.index(kind.indicesType.getDimSize(3));
-      inits.push_back(emit.emptyOfType(kind.numType, {batch, heads, queryBlocks},
-                                    "num_blocks shape"));
-      inits.push_back(emit.fill(
-          emit.i32Const(-1), emit.emptyOfType(kind.indicesType,
-                                        {batch, heads, queryBlocks, capacity},
-                                        "block_indices shape")));
+      inits.push_back(emit.emptyOfType(
+          kind.numType, {batch, heads, queryBlocks}, "num_blocks shape"));
+      inits.push_back(
+          emit.fill(emit.i32Const(-1),
+                    emit.emptyOfType(kind.indicesType,
+                                     {batch, heads, queryBlocks, capacity},
+                                     "block_indices shape")));
     }
     Value zero = emit.index(0);
     SmallVector<Value> results = buildRowForall(
@@ -196,10 +204,11 @@ struct BlockMaskOpLowering : LoweringPattern<BlockMaskOp> {
           Value occupancyBatch = perBatch ? ivs[0] : zero;
           SmallVector<Value> rowResults;
           for (auto [position, kind] : llvm::enumerate(kinds))
-            llvm::append_range(
-                rowResults, buildListRow(builder, loc, occupancy, withFull, kind.full,
-                                         {occupancyBatch, ivs[2]}, kvBlocks,
-                                         lists[2 * position], lists[2 * position + 1]));
+            llvm::append_range(rowResults,
+                               buildListRow(builder, loc, occupancy, withFull,
+                                            kind.full, {occupancyBatch, ivs[2]},
+                                            kvBlocks, lists[2 * position],
+                                            lists[2 * position + 1]));
           return rowResults;
         });
     rewriter.replaceOp(op, results);
@@ -218,44 +227,52 @@ struct BlockMaskOpLowering : LoweringPattern<BlockMaskOp> {
     Value capacity = tensor::DimOp::create(builder, loc, indicesRow, 0);
     auto scan = scf::ForOp::create(
         builder, loc, zero, kvBlocks, one, ValueRange{zero, indicesRow},
-        [&](OpBuilder &stepBuilder, Location stepLoc, Value kvBlock, ValueRange state) {
-                Value count = state[0], indices = state[1];
-                auto at = [&](Value tensor) -> Value {
-                  return tensor::ExtractOp::create(
-                      stepBuilder, stepLoc, tensor, ValueRange{place[0], place[1], kvBlock});
-                };
-                Value isOccupied = at(occupancy.occupied);
-                if (full) {
-                  isOccupied = at(occupancy.full);
-                } else if (withFull) {
-                  Value partial = arith::XOrIOp::create(
-                      stepBuilder, stepLoc, at(occupancy.full),
-                      arith::ConstantIntOp::create(stepBuilder, stepLoc, 1, 1));
-                  isOccupied = arith::AndIOp::create(stepBuilder, stepLoc, isOccupied, partial);
-                }
-                Value fits = arith::CmpIOp::create(
-                    stepBuilder, stepLoc, arith::CmpIPredicate::slt, count, capacity);
-                Value store = arith::AndIOp::create(stepBuilder, stepLoc, isOccupied, fits);
-                Value updated = buildIf(
-                    stepBuilder, stepLoc, indices.getType(), store,
-                    [&](OpBuilder &thenBuilder) -> SmallVector<Value> {
-                      Value entry = arith::IndexCastOp::create(
-                          thenBuilder, stepLoc, thenBuilder.getI32Type(), kvBlock);
-                      return {tensor::InsertOp::create(thenBuilder, stepLoc, entry, indices,
-                                                       ValueRange{count})};
-                    },
-                    [&](OpBuilder &) -> SmallVector<Value> { return {indices}; })[0];
-                Value increment = arith::IndexCastOp::create(
-                    stepBuilder, stepLoc, stepBuilder.getIndexType(),
-                    arith::ExtUIOp::create(stepBuilder, stepLoc, stepBuilder.getI64Type(), isOccupied));
-                scf::YieldOp::create(
-                    stepBuilder, stepLoc,
-                    ValueRange{arith::AddIOp::create(stepBuilder, stepLoc, count, increment)
-                                   .getResult(),
-                               updated});
+        [&](OpBuilder &stepBuilder, Location stepLoc, Value kvBlock,
+            ValueRange state) {
+          Value count = state[0], indices = state[1];
+          auto at = [&](Value tensor) -> Value {
+            return tensor::ExtractOp::create(
+                stepBuilder, stepLoc, tensor,
+                ValueRange{place[0], place[1], kvBlock});
+          };
+          Value isOccupied = at(occupancy.occupied);
+          if (full) {
+            isOccupied = at(occupancy.full);
+          } else if (withFull) {
+            Value partial = arith::XOrIOp::create(
+                stepBuilder, stepLoc, at(occupancy.full),
+                arith::ConstantIntOp::create(stepBuilder, stepLoc, 1, 1));
+            isOccupied = arith::AndIOp::create(stepBuilder, stepLoc, isOccupied,
+                                               partial);
+          }
+          Value fits = arith::CmpIOp::create(
+              stepBuilder, stepLoc, arith::CmpIPredicate::slt, count, capacity);
+          Value store =
+              arith::AndIOp::create(stepBuilder, stepLoc, isOccupied, fits);
+          Value updated = buildIf(
+              stepBuilder, stepLoc, indices.getType(), store,
+              [&](OpBuilder &thenBuilder) -> SmallVector<Value> {
+                Value entry = arith::IndexCastOp::create(
+                    thenBuilder, stepLoc, thenBuilder.getI32Type(), kvBlock);
+                return {tensor::InsertOp::create(thenBuilder, stepLoc, entry,
+                                                 indices, ValueRange{count})};
+              },
+              [&](OpBuilder &) -> SmallVector<Value> { return {indices}; })[0];
+          Value increment = arith::IndexCastOp::create(
+              stepBuilder, stepLoc, stepBuilder.getIndexType(),
+              arith::ExtUIOp::create(stepBuilder, stepLoc,
+                                     stepBuilder.getI64Type(), isOccupied));
+          scf::YieldOp::create(
+              stepBuilder, stepLoc,
+              ValueRange{
+                  arith::AddIOp::create(stepBuilder, stepLoc, count, increment)
+                      .getResult(),
+                  updated});
         });
-    Value count = arith::IndexCastOp::create(builder, loc, builder.getI32Type(), scan.getResult(0));
-    Value num = tensor::InsertOp::create(builder, loc, count, numRow, ValueRange{zero});
+    Value count = arith::IndexCastOp::create(builder, loc, builder.getI32Type(),
+                                             scan.getResult(0));
+    Value num =
+        tensor::InsertOp::create(builder, loc, count, numRow, ValueRange{zero});
     return {num, scan.getResult(1)};
   }
 };
@@ -272,10 +289,11 @@ struct PoolOpLowering : LoweringPattern<PoolOp> {
     Value input = op.getInput();
     int64_t block = op.getBlock();
     Value length = emit.dim(input, 2);
-    Value init = emit.emptyOfType(
-        op.getResult().getType(),
-        {emit.dim(input, 0), emit.dim(input, 1), emit.ceilDiv(length, block), emit.dim(input, 3)},
-        "result shape");
+    Value init =
+        emit.emptyOfType(op.getResult().getType(),
+                         {emit.dim(input, 0), emit.dim(input, 1),
+                          emit.ceilDiv(length, block), emit.dim(input, 3)},
+                         "result shape");
     bool isMax = op.getKind() == PoolKind::Max;
     Value result = emit.generic(
         {}, {}, init, emit.map(4, {emit.d(0), emit.d(1), emit.d(2), emit.d(3)}),
@@ -285,22 +303,26 @@ struct PoolOpLowering : LoweringPattern<PoolOp> {
           Value blockSize = arith::ConstantIndexOp::create(builder, loc, block);
           Value begin = arith::MulIOp::create(builder, loc, ivs[2], blockSize);
           Value end = arith::MinSIOp::create(
-              builder, loc, arith::AddIOp::create(builder, loc, begin, blockSize), length);
+              builder, loc,
+              arith::AddIOp::create(builder, loc, begin, blockSize), length);
           Value start = arith::ConstantOp::create(
               builder, loc, builder.getF32FloatAttr(isMax ? -INFINITY : 0.0));
           Value one = arith::ConstantIndexOp::create(builder, loc, 1);
           auto loop = scf::ForOp::create(
               builder, loc, begin, end, one, ValueRange{start},
-              [&](OpBuilder &foldBuilder, Location foldLoc, Value row, ValueRange acc) {
-                Value element = emit.toF32(
-                    foldBuilder, foldLoc,
-                    tensor::ExtractOp::create(foldBuilder, foldLoc, input,
-                                              ValueRange{ivs[0], ivs[1], row, ivs[3]}));
-                Value next =
-                    isMax ? arith::MaximumFOp::create(foldBuilder, foldLoc, acc[0], element)
-                                .getResult()
-                          : arith::AddFOp::create(foldBuilder, foldLoc, acc[0], element)
-                                .getResult();
+              [&](OpBuilder &foldBuilder, Location foldLoc, Value row,
+                  ValueRange acc) {
+                Value element =
+                    emit.toF32(foldBuilder, foldLoc,
+                               tensor::ExtractOp::create(
+                                   foldBuilder, foldLoc, input,
+                                   ValueRange{ivs[0], ivs[1], row, ivs[3]}));
+                Value next = isMax ? arith::MaximumFOp::create(
+                                         foldBuilder, foldLoc, acc[0], element)
+                                         .getResult()
+                                   : arith::AddFOp::create(foldBuilder, foldLoc,
+                                                           acc[0], element)
+                                         .getResult();
                 scf::YieldOp::create(foldBuilder, foldLoc, next);
               });
           if (isMax)
@@ -308,7 +330,8 @@ struct PoolOpLowering : LoweringPattern<PoolOp> {
           Value count = arith::SubIOp::create(builder, loc, end, begin);
           Value countF = arith::UIToFPOp::create(
               builder, loc, builder.getF32Type(),
-              arith::IndexCastOp::create(builder, loc, builder.getI64Type(), count));
+              arith::IndexCastOp::create(builder, loc, builder.getI64Type(),
+                                         count));
           return arith::DivFOp::create(builder, loc, loop.getResult(0), countF);
         });
     rewriter.replaceOp(op, result);
@@ -324,18 +347,21 @@ struct BlockScoresOpLowering : LoweringPattern<BlockScoresOp> {
     Value queryPooled = op.getQueryPooled(), keyPooled = op.getKeyPooled();
     RankedTensorType queryType = op.getQueryPooled().getType();
     RankedTensorType scoresType = op.getScores().getType();
-    Value segmentIdsQ = op.getSegmentIdsQ(), segmentIdsKv = op.getSegmentIdsKv();
+    Value segmentIdsQ = op.getSegmentIdsQ(),
+          segmentIdsKv = op.getSegmentIdsKv();
     SmallVector<std::pair<Value, int64_t>> batchPlaces = {{queryPooled, 0},
                                                           {keyPooled, 0}};
     if (segmentIdsQ)
       batchPlaces.append({{segmentIdsQ, 0}, {segmentIdsKv, 0}});
     Value batch = emit.commonDim(batchPlaces, "batch sizes differ");
-    Value queryBlocks = emit.dim(queryPooled, 2), kvBlocks = emit.dim(keyPooled, 2);
+    Value queryBlocks = emit.dim(queryPooled, 2),
+          kvBlocks = emit.dim(keyPooled, 2);
     int64_t queryHeads = queryType.getDimSize(1);
     int64_t kvHeads = op.getKeyPooled().getType().getDimSize(1);
     int64_t resultHeads = scoresType.getDimSize(1);
     int64_t headDim = queryType.getDimSize(3);
-    int64_t resultGroup = queryHeads / resultHeads, kvGroup = queryHeads / kvHeads;
+    int64_t resultGroup = queryHeads / resultHeads,
+            kvGroup = queryHeads / kvHeads;
     BlockSizes block = op.getBlockSizes();
     int64_t blockQ = block.query, blockKv = block.kv;
 
@@ -343,12 +369,12 @@ struct BlockScoresOpLowering : LoweringPattern<BlockScoresOp> {
     MaskAttrInterface mask = op.getMaskAttr();
     bool perBatch = mask && mask.usesSegmentIds();
     if (mask) {
-      auto [qLen, kvLen] = getMaskLengths(emit, op.getQLenAttr(), op.getKvLenAttr(),
-                                          segmentIdsQ, segmentIdsKv);
+      auto [qLen, kvLen] = getMaskLengths(
+          emit, op.getQLenAttr(), op.getKvLenAttr(), segmentIdsQ, segmentIdsKv);
       emit.checkEq(queryBlocks, emit.ceilDiv(qLen, blockQ),
-                "query_pooled does not have ceil(q_len / block_q) blocks");
+                   "query_pooled does not have ceil(q_len / block_q) blocks");
       emit.checkEq(kvBlocks, emit.ceilDiv(kvLen, blockKv),
-                "key_pooled does not have ceil(kv_len / block_kv) blocks");
+                   "key_pooled does not have ceil(kv_len / block_kv) blocks");
       FailureOr<BlockOccupancy> result = buildBlockOccupancy(
           emit, mask, perBatch ? segmentIdsQ : Value(),
           perBatch ? segmentIdsKv : Value(), qLen, kvLen, blockQ, blockKv,
@@ -365,21 +391,24 @@ struct BlockScoresOpLowering : LoweringPattern<BlockScoresOp> {
     auto expandedType =
         RankedTensorType::get(expandedShape, queryType.getElementType());
     SmallVector<OpFoldResult> expandedSizes = {
-        getAsOpFoldResult(emit.dim(queryPooled, 0)), rewriter.getIndexAttr(resultHeads),
-        rewriter.getIndexAttr(resultGroup), getAsOpFoldResult(queryBlocks),
-        rewriter.getIndexAttr(headDim)};
+        getAsOpFoldResult(emit.dim(queryPooled, 0)),
+        rewriter.getIndexAttr(resultHeads), rewriter.getIndexAttr(resultGroup),
+        getAsOpFoldResult(queryBlocks), rewriter.getIndexAttr(headDim)};
     Value grouped = tensor::ExpandShapeOp::create(
         rewriter, emit.loc, expandedType, queryPooled,
-        SmallVector<ReassociationIndices>{{0}, {1, 2}, {3}, {4}}, expandedSizes);
+        SmallVector<ReassociationIndices>{{0}, {1, 2}, {3}, {4}},
+        expandedSizes);
 
-    Value dotsInit = emit.filled({batch, emit.index(resultHeads), queryBlocks, kvBlocks},
-                              emit.f32Const(0));
+    Value dotsInit =
+        emit.filled({batch, emit.index(resultHeads), queryBlocks, kvBlocks},
+                    emit.f32Const(0));
     // dims: b, hr, g, I, J, d
     AffineExpr queryHead = emit.d(1) * resultGroup + emit.d(2);
     Value dots = emit.generic(
         {grouped, keyPooled},
         {emit.map(6, {emit.d(0), emit.d(1), emit.d(2), emit.d(3), emit.d(5)}),
-         emit.map(6, {emit.d(0), queryHead.floorDiv(kvGroup), emit.d(4), emit.d(5)})},
+         emit.map(6, {emit.d(0), queryHead.floorDiv(kvGroup), emit.d(4),
+                      emit.d(5)})},
         dotsInit, emit.map(6, {emit.d(0), emit.d(1), emit.d(3), emit.d(4)}),
         {kPar, kPar, kRed, kPar, kPar, kRed},
         [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
@@ -388,26 +417,28 @@ struct BlockScoresOpLowering : LoweringPattern<BlockScoresOp> {
         });
 
     double scale = getScaleValue(op.getScaleAttr(), headDim);
-    Value init = emit.emptyOfType(scoresType,
-                               {batch, emit.index(resultHeads), queryBlocks, kvBlocks},
-                               "scores shape");
+    Value init = emit.emptyOfType(
+        scoresType, {batch, emit.index(resultHeads), queryBlocks, kvBlocks},
+        "scores shape");
     SmallVector<Value> inputs = {dots};
     AffineMap all4 = emit.map(4, {emit.d(0), emit.d(1), emit.d(2), emit.d(3)});
     SmallVector<AffineMap> maps = {all4};
     if (occupied) {
       inputs.push_back(occupied);
-      maps.push_back(emit.map(4, {perBatch ? emit.d(0) : emit.c(0), emit.d(2), emit.d(3)}));
+      maps.push_back(emit.map(
+          4, {perBatch ? emit.d(0) : emit.c(0), emit.d(2), emit.d(3)}));
     }
     Value scores = emit.generic(
         inputs, maps, init, all4, {kPar, kPar, kPar, kPar},
         [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
           Value scaled = arith::MulFOp::create(
               builder, loc, args[0],
-              arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(scale)));
+              arith::ConstantOp::create(builder, loc,
+                                        builder.getF32FloatAttr(scale)));
           if (!occupied)
             return scaled;
-          Value negInf =
-              arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(-INFINITY));
+          Value negInf = arith::ConstantOp::create(
+              builder, loc, builder.getF32FloatAttr(-INFINITY));
           return arith::SelectOp::create(builder, loc, args[1], scaled, negInf);
         });
     rewriter.replaceOp(op, scores);
@@ -417,7 +448,8 @@ struct BlockScoresOpLowering : LoweringPattern<BlockScoresOp> {
 
 } // namespace
 
-void sparse_attn::populateBlockListsToLinalgPatterns(RewritePatternSet &patterns,
-                                         bool runtimeChecks) {
-  patterns.add<BlockMaskOpLowering, PoolOpLowering, BlockScoresOpLowering>(patterns.getContext(), runtimeChecks);
+void sparse_attn::populateBlockListsToLinalgPatterns(
+    RewritePatternSet &patterns, bool runtimeChecks) {
+  patterns.add<BlockMaskOpLowering, PoolOpLowering, BlockScoresOpLowering>(
+      patterns.getContext(), runtimeChecks);
 }

@@ -13,13 +13,11 @@
 
 namespace mlir::sparse_attn {
 
-template <typename OpTy>
-struct LoweringPattern : OpRewritePattern<OpTy> {
+template <typename OpTy> struct LoweringPattern : OpRewritePattern<OpTy> {
   LoweringPattern(MLIRContext *context, bool runtimeChecks)
       : OpRewritePattern<OpTy>(context), runtimeChecks(runtimeChecks) {}
   bool runtimeChecks;
 };
-
 
 /// attention, block_sparse_attention, token_sparse_attention.
 void populateAttentionToLinalgPatterns(RewritePatternSet &patterns,

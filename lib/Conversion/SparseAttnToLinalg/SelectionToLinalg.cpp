@@ -1,4 +1,5 @@
-//===- SelectionToLinalg.cpp - block and token selection to linalg ----------===//
+//===- SelectionToLinalg.cpp - block and token selection to linalg
+//----------===//
 //
 // select_topk and lightning_indexer as scalar scf loops over each row
 // (one RowSelection, without scratch memory): sink and local blocks forced,
@@ -41,30 +42,42 @@ struct RowSelection {
   /// (0 when limit = 0, count when fewer exist). Descending: the largest
   /// begin with `limit` eligible positions from it on (count when
   /// limit = 0, 0 when fewer exist).
-  static Value findBoundary(OpBuilder &builder, Location loc, Value count, int64_t limit,
-                            bool descending, PositionFn eligible) {
+  static Value findBoundary(OpBuilder &builder, Location loc, Value count,
+                            int64_t limit, bool descending,
+                            PositionFn eligible) {
     Value zero = arith::ConstantIndexOp::create(builder, loc, 0);
     Value one = arith::ConstantIndexOp::create(builder, loc, 1);
     Value limitValue = arith::ConstantIndexOp::create(builder, loc, limit);
-    Value none = limit == 0 ? (descending ? count : zero) : (descending ? zero : count);
+    Value none =
+        limit == 0 ? (descending ? count : zero) : (descending ? zero : count);
     auto loop = scf::ForOp::create(
         builder, loc, zero, count, one, ValueRange{zero, none},
-        [&](OpBuilder &loopBuilder, Location loopLoc, Value step, ValueRange state) {
+        [&](OpBuilder &loopBuilder, Location loopLoc, Value step,
+            ValueRange state) {
           Value position = step;
           if (descending) {
-            Value last = arith::SubIOp::create(loopBuilder, loopLoc, count, one);
+            Value last =
+                arith::SubIOp::create(loopBuilder, loopLoc, count, one);
             position = arith::SubIOp::create(loopBuilder, loopLoc, last, step);
           }
           Value isEligible = eligible(loopBuilder, loopLoc, position);
-          Value increment = arith::SelectOp::create(loopBuilder, loopLoc, isEligible, one, zero);
-          Value seen = arith::AddIOp::create(loopBuilder, loopLoc, state[0], increment);
+          Value increment = arith::SelectOp::create(loopBuilder, loopLoc,
+                                                    isEligible, one, zero);
+          Value seen =
+              arith::AddIOp::create(loopBuilder, loopLoc, state[0], increment);
           // The limit-th eligible position sets the boundary.
           Value reached = arith::AndIOp::create(
               loopBuilder, loopLoc, isEligible,
-              arith::CmpIOp::create(loopBuilder, loopLoc, arith::CmpIPredicate::eq, seen, limitValue));
+              arith::CmpIOp::create(loopBuilder, loopLoc,
+                                    arith::CmpIPredicate::eq, seen,
+                                    limitValue));
           Value boundary =
-              descending ? position : arith::AddIOp::create(loopBuilder, loopLoc, position, one).getResult();
-          Value next = arith::SelectOp::create(loopBuilder, loopLoc, reached, boundary, state[1]);
+              descending
+                  ? position
+                  : arith::AddIOp::create(loopBuilder, loopLoc, position, one)
+                        .getResult();
+          Value next = arith::SelectOp::create(loopBuilder, loopLoc, reached,
+                                               boundary, state[1]);
           scf::YieldOp::create(loopBuilder, loopLoc, ValueRange{seen, next});
         });
     return loop.getResult(1);
@@ -72,14 +85,15 @@ struct RowSelection {
 
   /// Whether (score, position) comes after (bound score, bound position) in
   /// the selection order.
-  static Value comesAfter(OpBuilder &builder, Location loc, Value score, Value position,
-                          Value boundScore, Value boundPosition) {
-    Value lower =
-        arith::CmpFOp::create(builder, loc, arith::CmpFPredicate::OLT, score, boundScore);
-    Value tied =
-        arith::CmpFOp::create(builder, loc, arith::CmpFPredicate::OEQ, score, boundScore);
-    Value later = arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::sgt, position,
-                                        boundPosition);
+  static Value comesAfter(OpBuilder &builder, Location loc, Value score,
+                          Value position, Value boundScore,
+                          Value boundPosition) {
+    Value lower = arith::CmpFOp::create(builder, loc, arith::CmpFPredicate::OLT,
+                                        score, boundScore);
+    Value tied = arith::CmpFOp::create(builder, loc, arith::CmpFPredicate::OEQ,
+                                       score, boundScore);
+    Value later = arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::sgt,
+                                        position, boundPosition);
     Value tiedLater = arith::AndIOp::create(builder, loc, tied, later);
     return arith::OrIOp::create(builder, loc, lower, tiedLater);
   }
@@ -96,59 +110,75 @@ struct RowSelection {
     Value zero = arith::ConstantIndexOp::create(builder, loc, 0);
     Value one = arith::ConstantIndexOp::create(builder, loc, 1);
     Value notFound = arith::ConstantIntOp::create(builder, loc, 0, 1);
-    Value noScore = arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(0.0));
+    Value noScore =
+        arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(0.0));
     auto roundsLoop = scf::ForOp::create(
         builder, loc, zero, rounds, one, ValueRange{notFound, noScore, zero},
-        [&](OpBuilder &rowBuilder, Location rowLoc, Value, ValueRange previous) {
+        [&](OpBuilder &rowBuilder, Location rowLoc, Value,
+            ValueRange previous) {
           Value none = arith::ConstantIntOp::create(rowBuilder, rowLoc, 0, 1);
           auto scan = scf::ForOp::create(
-              rowBuilder, rowLoc, zero, count, one, ValueRange{none, noScore, zero},
-              [&](OpBuilder &stepBuilder, Location stepLoc, Value position, ValueRange best) {
+              rowBuilder, rowLoc, zero, count, one,
+              ValueRange{none, noScore, zero},
+              [&](OpBuilder &stepBuilder, Location stepLoc, Value position,
+                  ValueRange best) {
                 Value value = score(stepBuilder, stepLoc, position);
                 Value isCandidate = candidate(stepBuilder, stepLoc, position);
                 // Only candidates after the previous round's pick.
-                Value after = comesAfter(stepBuilder, stepLoc, value, position, previous[1],
-                                         previous[2]);
+                Value after = comesAfter(stepBuilder, stepLoc, value, position,
+                                         previous[1], previous[2]);
                 Value fresh = arith::OrIOp::create(
                     stepBuilder, stepLoc,
                     arith::XOrIOp::create(stepBuilder, stepLoc, previous[0],
-                                          arith::ConstantIntOp::create(stepBuilder, stepLoc, 1, 1)),
+                                          arith::ConstantIntOp::create(
+                                              stepBuilder, stepLoc, 1, 1)),
                     after);
-                Value open = arith::AndIOp::create(stepBuilder, stepLoc, isCandidate, fresh);
+                Value open = arith::AndIOp::create(stepBuilder, stepLoc,
+                                                   isCandidate, fresh);
                 // Scanning upwards, a strictly higher score wins: ties keep
                 // the lower index.
-                Value higher = arith::CmpFOp::create(stepBuilder, stepLoc, arith::CmpFPredicate::OGT,
+                Value higher = arith::CmpFOp::create(stepBuilder, stepLoc,
+                                                     arith::CmpFPredicate::OGT,
                                                      value, best[1]);
                 Value noBest = arith::XOrIOp::create(
-                    stepBuilder, stepLoc, best[0], arith::ConstantIntOp::create(stepBuilder, stepLoc, 1, 1));
+                    stepBuilder, stepLoc, best[0],
+                    arith::ConstantIntOp::create(stepBuilder, stepLoc, 1, 1));
                 Value better = arith::AndIOp::create(
-                    stepBuilder, stepLoc, open, arith::OrIOp::create(stepBuilder, stepLoc, noBest, higher));
-                Value hasBest = arith::OrIOp::create(stepBuilder, stepLoc, best[0], better);
-                Value bestScore = arith::SelectOp::create(stepBuilder, stepLoc, better, value, best[1]);
-                Value bestPosition =
-                    arith::SelectOp::create(stepBuilder, stepLoc, better, position, best[2]);
-                scf::YieldOp::create(stepBuilder, stepLoc, ValueRange{hasBest, bestScore, bestPosition});
+                    stepBuilder, stepLoc, open,
+                    arith::OrIOp::create(stepBuilder, stepLoc, noBest, higher));
+                Value hasBest =
+                    arith::OrIOp::create(stepBuilder, stepLoc, best[0], better);
+                Value bestScore = arith::SelectOp::create(
+                    stepBuilder, stepLoc, better, value, best[1]);
+                Value bestPosition = arith::SelectOp::create(
+                    stepBuilder, stepLoc, better, position, best[2]);
+                scf::YieldOp::create(
+                    stepBuilder, stepLoc,
+                    ValueRange{hasBest, bestScore, bestPosition});
               });
           // A round that finds nothing keeps the previous pick.
           Value found = scan.getResult(0);
-          Value anyFound = arith::OrIOp::create(rowBuilder, rowLoc, previous[0], found);
-          Value nextScore =
-              arith::SelectOp::create(rowBuilder, rowLoc, found, scan.getResult(1), previous[1]);
-          Value nextPosition =
-              arith::SelectOp::create(rowBuilder, rowLoc, found, scan.getResult(2), previous[2]);
-          scf::YieldOp::create(rowBuilder, rowLoc, ValueRange{anyFound, nextScore, nextPosition});
+          Value anyFound =
+              arith::OrIOp::create(rowBuilder, rowLoc, previous[0], found);
+          Value nextScore = arith::SelectOp::create(
+              rowBuilder, rowLoc, found, scan.getResult(1), previous[1]);
+          Value nextPosition = arith::SelectOp::create(
+              rowBuilder, rowLoc, found, scan.getResult(2), previous[2]);
+          scf::YieldOp::create(rowBuilder, rowLoc,
+                               ValueRange{anyFound, nextScore, nextPosition});
         });
     return {roundsLoop.getResult(0), roundsLoop.getResult(1),
             roundsLoop.getResult(2)};
   }
 
   /// Whether a candidate is among the best ones up to `threshold`.
-  static Value withinThreshold(OpBuilder &builder, Location loc, const Threshold &threshold,
-                               Value score, Value position) {
+  static Value withinThreshold(OpBuilder &builder, Location loc,
+                               const Threshold &threshold, Value score,
+                               Value position) {
     Value after = comesAfter(builder, loc, score, position, threshold.score,
                              threshold.position);
-    Value notAfter =
-        arith::XOrIOp::create(builder, loc, after, arith::ConstantIntOp::create(builder, loc, 1, 1));
+    Value notAfter = arith::XOrIOp::create(
+        builder, loc, after, arith::ConstantIntOp::create(builder, loc, 1, 1));
     return arith::AndIOp::create(builder, loc, threshold.found, notAfter);
   }
 
@@ -156,29 +186,36 @@ struct RowSelection {
   /// `list[0 : n]` and returns (list, n as index).
   static std::pair<Value, Value> emitAscending(OpBuilder &builder, Location loc,
                                                Value count, Value list,
-                                               Value capacity, PositionFn selected) {
+                                               Value capacity,
+                                               PositionFn selected) {
     Value zero = arith::ConstantIndexOp::create(builder, loc, 0);
     Value one = arith::ConstantIndexOp::create(builder, loc, 1);
     auto loop = scf::ForOp::create(
         builder, loc, zero, count, one, ValueRange{zero, list},
-        [&](OpBuilder &loopBuilder, Location loopLoc, Value position, ValueRange state) {
+        [&](OpBuilder &loopBuilder, Location loopLoc, Value position,
+            ValueRange state) {
           Value isSelected = selected(loopBuilder, loopLoc, position);
-          Value fits = arith::CmpIOp::create(loopBuilder, loopLoc, arith::CmpIPredicate::slt,
+          Value fits = arith::CmpIOp::create(loopBuilder, loopLoc,
+                                             arith::CmpIPredicate::slt,
                                              state[0], capacity);
-          Value store = arith::AndIOp::create(loopBuilder, loopLoc, isSelected, fits);
+          Value store =
+              arith::AndIOp::create(loopBuilder, loopLoc, isSelected, fits);
           Value updated = buildIf(
               loopBuilder, loopLoc, state[1].getType(), store,
               [&](OpBuilder &thenBuilder) -> SmallVector<Value> {
-                Value entry =
-                    arith::IndexCastOp::create(thenBuilder, loopLoc, thenBuilder.getI32Type(), position);
-                return {tensor::InsertOp::create(thenBuilder, loopLoc, entry, state[1],
+                Value entry = arith::IndexCastOp::create(
+                    thenBuilder, loopLoc, thenBuilder.getI32Type(), position);
+                return {tensor::InsertOp::create(thenBuilder, loopLoc, entry,
+                                                 state[1],
                                                  ValueRange{state[0]})};
               },
               [&](OpBuilder &) -> SmallVector<Value> { return {state[1]}; })[0];
-          Value increment = arith::SelectOp::create(loopBuilder, loopLoc, isSelected, one, zero);
+          Value increment = arith::SelectOp::create(loopBuilder, loopLoc,
+                                                    isSelected, one, zero);
           scf::YieldOp::create(
               loopBuilder, loopLoc,
-              ValueRange{arith::AddIOp::create(loopBuilder, loopLoc, state[0], increment)
+              ValueRange{arith::AddIOp::create(loopBuilder, loopLoc, state[0],
+                                               increment)
                              .getResult(),
                          updated});
         });
@@ -192,66 +229,85 @@ struct SelectTopKOpLowering : LoweringPattern<SelectTopKOp> {
                                 PatternRewriter &rewriter) const override {
     LoweringBuilder emit(rewriter, op, runtimeChecks);
     Value scores = op.getScores();
-    SmallVector<Value> rows = {emit.dim(scores, 0), emit.dim(scores, 1), emit.dim(scores, 2)};
+    SmallVector<Value> rows = {emit.dim(scores, 0), emit.dim(scores, 1),
+                               emit.dim(scores, 2)};
     Value kvBlocks = emit.dim(scores, 3);
     int64_t k = op.getK(), sink = op.getSink(), local = op.getLocal();
     RankedTensorType indicesType = op.getBlockIndices().getType();
     Value capacity = indicesType.isDynamicDim(3)
                          ? emit.index(k + sink + local)
                          : emit.index(indicesType.getDimSize(3));
-    Value numInit = emit.emptyOfType(op.getNumBlocks().getType(), rows,
-                                  "num_blocks shape");
+    Value numInit =
+        emit.emptyOfType(op.getNumBlocks().getType(), rows, "num_blocks shape");
     SmallVector<Value> indexSizes(rows);
     indexSizes.push_back(capacity);
-    Value indicesInit = emit.fill(
-        emit.i32Const(-1),
-        emit.emptyOfType(indicesType, indexSizes, "block_indices shape"));
-    Value rounds = arith::MinSIOp::create(rewriter, emit.loc, emit.index(k), kvBlocks);
+    Value indicesInit =
+        emit.fill(emit.i32Const(-1), emit.emptyOfType(indicesType, indexSizes,
+                                                      "block_indices shape"));
+    Value rounds =
+        arith::MinSIOp::create(rewriter, emit.loc, emit.index(k), kvBlocks);
     SmallVector<Value> results = buildRowForall(
         rewriter, emit.loc, rows, {numInit, indicesInit},
         [&](OpBuilder &builder, Location loc, ValueRange ivs,
             ValueRange lists) -> SmallVector<Value> {
-          auto scoreAt = [&](OpBuilder &stepBuilder, Location stepLoc, Value position) -> Value {
+          auto scoreAt = [&](OpBuilder &stepBuilder, Location stepLoc,
+                             Value position) -> Value {
             return tensor::ExtractOp::create(
-                stepBuilder, stepLoc, scores, ValueRange{ivs[0], ivs[1], ivs[2], position});
+                stepBuilder, stepLoc, scores,
+                ValueRange{ivs[0], ivs[1], ivs[2], position});
           };
-          auto selectable = [&](OpBuilder &stepBuilder, Location stepLoc, Value position) -> Value {
-            Value negInf =
-                arith::ConstantOp::create(stepBuilder, stepLoc, stepBuilder.getF32FloatAttr(-INFINITY));
-            return arith::CmpFOp::create(stepBuilder, stepLoc, arith::CmpFPredicate::OGT,
-                                         scoreAt(stepBuilder, stepLoc, position), negInf);
+          auto selectable = [&](OpBuilder &stepBuilder, Location stepLoc,
+                                Value position) -> Value {
+            Value negInf = arith::ConstantOp::create(
+                stepBuilder, stepLoc, stepBuilder.getF32FloatAttr(-INFINITY));
+            return arith::CmpFOp::create(
+                stepBuilder, stepLoc, arith::CmpFPredicate::OGT,
+                scoreAt(stepBuilder, stepLoc, position), negInf);
           };
-          Value sinkEnd = RowSelection::findBoundary(builder, loc, kvBlocks, sink,
-                                                     /*descending=*/false, selectable);
-          Value localBegin = RowSelection::findBoundary(builder, loc, kvBlocks, local,
-                                                        /*descending=*/true, selectable);
-          auto isFixed = [&](OpBuilder &stepBuilder, Location stepLoc, Value position) -> Value {
-            Value inSink = arith::CmpIOp::create(stepBuilder, stepLoc, arith::CmpIPredicate::slt,
+          Value sinkEnd =
+              RowSelection::findBoundary(builder, loc, kvBlocks, sink,
+                                         /*descending=*/false, selectable);
+          Value localBegin =
+              RowSelection::findBoundary(builder, loc, kvBlocks, local,
+                                         /*descending=*/true, selectable);
+          auto isFixed = [&](OpBuilder &stepBuilder, Location stepLoc,
+                             Value position) -> Value {
+            Value inSink = arith::CmpIOp::create(stepBuilder, stepLoc,
+                                                 arith::CmpIPredicate::slt,
                                                  position, sinkEnd);
-            Value inLocal = arith::CmpIOp::create(stepBuilder, stepLoc, arith::CmpIPredicate::sge,
+            Value inLocal = arith::CmpIOp::create(stepBuilder, stepLoc,
+                                                  arith::CmpIPredicate::sge,
                                                   position, localBegin);
             return arith::OrIOp::create(stepBuilder, stepLoc, inSink, inLocal);
           };
-          auto candidate = [&](OpBuilder &stepBuilder, Location stepLoc, Value position) -> Value {
+          auto candidate = [&](OpBuilder &stepBuilder, Location stepLoc,
+                               Value position) -> Value {
             Value isSelectable = selectable(stepBuilder, stepLoc, position);
             Value fixed = isFixed(stepBuilder, stepLoc, position);
             Value free = arith::XOrIOp::create(
-                stepBuilder, stepLoc, fixed, arith::ConstantIntOp::create(stepBuilder, stepLoc, 1, 1));
-            return arith::AndIOp::create(stepBuilder, stepLoc, isSelectable, free);
+                stepBuilder, stepLoc, fixed,
+                arith::ConstantIntOp::create(stepBuilder, stepLoc, 1, 1));
+            return arith::AndIOp::create(stepBuilder, stepLoc, isSelectable,
+                                         free);
           };
           RowSelection::Threshold threshold = RowSelection::findThreshold(
               builder, loc, kvBlocks, rounds, candidate, scoreAt);
-          auto selected = [&](OpBuilder &stepBuilder, Location stepLoc, Value position) -> Value {
+          auto selected = [&](OpBuilder &stepBuilder, Location stepLoc,
+                              Value position) -> Value {
             Value isSelectable = selectable(stepBuilder, stepLoc, position);
             Value fixed = isFixed(stepBuilder, stepLoc, position);
             Value best = RowSelection::withinThreshold(
-                stepBuilder, stepLoc, threshold, scoreAt(stepBuilder, stepLoc, position), position);
-            Value chosen = arith::OrIOp::create(stepBuilder, stepLoc, fixed, best);
-            return arith::AndIOp::create(stepBuilder, stepLoc, isSelectable, chosen);
+                stepBuilder, stepLoc, threshold,
+                scoreAt(stepBuilder, stepLoc, position), position);
+            Value chosen =
+                arith::OrIOp::create(stepBuilder, stepLoc, fixed, best);
+            return arith::AndIOp::create(stepBuilder, stepLoc, isSelectable,
+                                         chosen);
           };
           auto [indices, count] = RowSelection::emitAscending(
               builder, loc, kvBlocks, lists[1], capacity, selected);
-          Value count32 = arith::IndexCastOp::create(builder, loc, builder.getI32Type(), count);
+          Value count32 = arith::IndexCastOp::create(
+              builder, loc, builder.getI32Type(), count);
           Value num = tensor::InsertOp::create(
               builder, loc, count32, lists[0],
               ValueRange{arith::ConstantIndexOp::create(builder, loc, 0)});
@@ -269,7 +325,8 @@ struct LightningIndexerOpLowering : LoweringPattern<LightningIndexerOp> {
     LoweringBuilder emit(rewriter, op, runtimeChecks);
     Value query = op.getIndexQuery(), key = op.getIndexKey(),
           weights = op.getWeights();
-    Value segmentIdsQ = op.getSegmentIdsQ(), segmentIdsKv = op.getSegmentIdsKv();
+    Value segmentIdsQ = op.getSegmentIdsQ(),
+          segmentIdsKv = op.getSegmentIdsKv();
     SmallVector<std::pair<Value, int64_t>> batchPlaces = {
         {query, 0}, {key, 0}, {weights, 0}};
     SmallVector<std::pair<Value, int64_t>> queryLenPlaces = {{query, 2},
@@ -291,7 +348,8 @@ struct LightningIndexerOpLowering : LoweringPattern<LightningIndexerOp> {
         {query, key},
         {emit.map(5, {emit.d(0), emit.d(1), emit.d(2), emit.d(4)}),
          emit.map(5, {emit.d(0), emit.d(3), emit.d(4)})},
-        emit.filled({batch, emit.index(heads), queryLen, kvLen}, emit.f32Const(0)),
+        emit.filled({batch, emit.index(heads), queryLen, kvLen},
+                    emit.f32Const(0)),
         emit.map(5, {emit.d(0), emit.d(1), emit.d(2), emit.d(3)}),
         {kPar, kPar, kPar, kPar, kRed},
         [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
@@ -304,20 +362,23 @@ struct LightningIndexerOpLowering : LoweringPattern<LightningIndexerOp> {
         {emit.map(4, {emit.d(0), emit.d(3), emit.d(1), emit.d(2)}),
          emit.map(4, {emit.d(0), emit.d(1), emit.d(3)})},
         emit.filled({batch, queryLen, kvLen}, emit.f32Const(0)),
-        emit.map(4, {emit.d(0), emit.d(1), emit.d(2)}), {kPar, kPar, kPar, kRed},
+        emit.map(4, {emit.d(0), emit.d(1), emit.d(2)}),
+        {kPar, kPar, kPar, kRed},
         [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
-          Value zero = arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(0));
+          Value zero = arith::ConstantOp::create(builder, loc,
+                                                 builder.getF32FloatAttr(0));
           Value relu = arith::MaximumFOp::create(builder, loc, args[0], zero);
-          Value product =
-              arith::MulFOp::create(builder, loc, emit.toF32(builder, loc, args[1]), relu);
+          Value product = arith::MulFOp::create(
+              builder, loc, emit.toF32(builder, loc, args[1]), relu);
           return arith::AddFOp::create(builder, loc, args[2], product);
         });
 
     Value listInit = emit.fill(
-        emit.i32Const(-1),
-        emit.emptyOfType(op.getTokenIndices().getType(),
-                      {batch, queryLen, emit.index(topk)}, "token_indices shape"));
-    Value rounds = arith::MinSIOp::create(rewriter, emit.loc, emit.index(topk), kvLen);
+        emit.i32Const(-1), emit.emptyOfType(op.getTokenIndices().getType(),
+                                            {batch, queryLen, emit.index(topk)},
+                                            "token_indices shape"));
+    Value rounds =
+        arith::MinSIOp::create(rewriter, emit.loc, emit.index(topk), kvLen);
     Attribute mask = op.getMaskAttr();
     checkMaskLengths(emit, mask, kvLen);
     bool failedMask = false;
@@ -325,32 +386,38 @@ struct LightningIndexerOpLowering : LoweringPattern<LightningIndexerOp> {
         rewriter, emit.loc, {batch, queryLen}, {listInit},
         [&](OpBuilder &builder, Location loc, ValueRange ivs,
             ValueRange lists) -> SmallVector<Value> {
-          auto allowed = [&](OpBuilder &stepBuilder, Location stepLoc, Value key) -> Value {
-            MaskPairValues pair{ivs[0], ivs[1], key, queryLen, kvLen,
-                                segmentIdsQ, segmentIdsKv};
-            FailureOr<Value> result = buildMaskPredicate(stepBuilder, stepLoc, mask, pair);
+          auto allowed = [&](OpBuilder &stepBuilder, Location stepLoc,
+                             Value key) -> Value {
+            MaskPairValues pair{ivs[0], ivs[1],      key,         queryLen,
+                                kvLen,  segmentIdsQ, segmentIdsKv};
+            FailureOr<Value> result =
+                buildMaskPredicate(stepBuilder, stepLoc, mask, pair);
             if (failed(result)) {
               failedMask = true;
               return arith::ConstantIntOp::create(stepBuilder, stepLoc, 0, 1);
             }
             return *result;
           };
-          auto scoreAt = [&](OpBuilder &stepBuilder, Location stepLoc, Value key) -> Value {
+          auto scoreAt = [&](OpBuilder &stepBuilder, Location stepLoc,
+                             Value key) -> Value {
             return tensor::ExtractOp::create(stepBuilder, stepLoc, index,
                                              ValueRange{ivs[0], ivs[1], key});
           };
           RowSelection::Threshold threshold = RowSelection::findThreshold(
               builder, loc, kvLen, rounds, allowed, scoreAt);
-          auto selected = [&](OpBuilder &stepBuilder, Location stepLoc, Value key) -> Value {
+          auto selected = [&](OpBuilder &stepBuilder, Location stepLoc,
+                              Value key) -> Value {
             Value isAllowed = allowed(stepBuilder, stepLoc, key);
-            Value best = RowSelection::withinThreshold(stepBuilder, stepLoc, threshold,
-                                                       scoreAt(stepBuilder, stepLoc, key), key);
+            Value best = RowSelection::withinThreshold(
+                stepBuilder, stepLoc, threshold,
+                scoreAt(stepBuilder, stepLoc, key), key);
             return arith::AndIOp::create(stepBuilder, stepLoc, isAllowed, best);
           };
-          Value list = RowSelection::emitAscending(
-                           builder, loc, kvLen, lists[0],
-                           arith::ConstantIndexOp::create(builder, loc, topk), selected)
-                           .first;
+          Value list =
+              RowSelection::emitAscending(
+                  builder, loc, kvLen, lists[0],
+                  arith::ConstantIndexOp::create(builder, loc, topk), selected)
+                  .first;
           return {list};
         });
     if (failedMask)
@@ -363,6 +430,7 @@ struct LightningIndexerOpLowering : LoweringPattern<LightningIndexerOp> {
 } // namespace
 
 void sparse_attn::populateSelectionToLinalgPatterns(RewritePatternSet &patterns,
-                                         bool runtimeChecks) {
-  patterns.add<SelectTopKOpLowering, LightningIndexerOpLowering>(patterns.getContext(), runtimeChecks);
+                                                    bool runtimeChecks) {
+  patterns.add<SelectTopKOpLowering, LightningIndexerOpLowering>(
+      patterns.getContext(), runtimeChecks);
 }

@@ -27,7 +27,8 @@ using namespace mlir::sparse_attn;
 namespace {
 
 struct ConvertSparseAttnToLinalgPass
-    : sparse_attn::impl::ConvertSparseAttnToLinalgPassBase<ConvertSparseAttnToLinalgPass> {
+    : sparse_attn::impl::ConvertSparseAttnToLinalgPassBase<
+          ConvertSparseAttnToLinalgPass> {
   using Base::Base;
 
   void runOnOperation() override {
@@ -35,7 +36,8 @@ struct ConvertSparseAttnToLinalgPass
     // before any rewriting.
     WalkResult walk = getOperation()->walk([](Operation *op) {
       auto masked = dyn_cast<MaskedOpInterface>(op);
-      if (masked && masked.getMaskAttr() && !hasMaskLowering(masked.getMaskAttr())) {
+      if (masked && masked.getMaskAttr() &&
+          !hasMaskLowering(masked.getMaskAttr())) {
         op->emitOpError() << "mask " << masked.getMaskAttr()
                           << " has no lowering to linalg";
         return WalkResult::interrupt();
@@ -59,7 +61,8 @@ struct ConvertSparseAttnToLinalgPass
     // Yields go away with the op whose region holds them.
     target.addLegalOp<YieldOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
-    if (failed(applyPartialConversion(getOperation(), target, std::move(patterns))))
+    if (failed(applyPartialConversion(getOperation(), target,
+                                      std::move(patterns))))
       signalPassFailure();
   }
 };

@@ -58,7 +58,8 @@ void AttentionKernel::setUpShared() {
                                               gpu::AddressSpace::Workgroup);
   auto bytesType = MemRefType::get({ShapedType::kDynamic}, builder.getI8Type(),
                                    MemRefLayoutAttrInterface{}, workgroup);
-  auto dynamicShared = gpu::DynamicSharedMemoryOp::create(builder, loc, bytesType);
+  auto dynamicShared =
+      gpu::DynamicSharedMemoryOp::create(builder, loc, bytesType);
   // Outlining keeps this op's attributes (not the launch's):
   // sparse-attn-kernel-limits moves the register cap and the configuration
   // to the kernel function.
@@ -71,47 +72,58 @@ void AttentionKernel::setUpShared() {
   Value base = dynamicShared;
   setUpTiles(base);
   // [kept blocks, kept full blocks], then the combined list.
-  int64_t headerBytes = listHeaderBytes(static_cast<bool>(operands.fullBlockIndices));
-  listCount = sharedView(base, emit.index(config.tileBytes()), {headerBytes / 4},
-                         builder.getI32Type());
+  int64_t headerBytes =
+      listHeaderBytes(static_cast<bool>(operands.fullBlockIndices));
+  listCount = sharedView(base, emit.index(config.tileBytes()),
+                         {headerBytes / 4}, builder.getI32Type());
   auto listType = MemRefType::get({ShapedType::kDynamic}, builder.getI32Type(),
                                   MemRefLayoutAttrInterface{}, workgroup);
-  list = memref::ViewOp::create(builder, loc, listType, base, emit.index(config.tileBytes() + headerBytes),
-                                ValueRange{emit.add(operands.capacity, operands.fullCapacity)});
+  list = memref::ViewOp::create(
+      builder, loc, listType, base,
+      emit.index(config.tileBytes() + headerBytes),
+      ValueRange{emit.add(operands.capacity, operands.fullCapacity)});
 }
 
 void AttentionKernel::setUpList() {
-  listBatchIndex = operands.listBatch
-                       ? emit.select(emit.cmp(arith::CmpIPredicate::eq, operands.listBatch, emit.index(1)),
-                                  emit.index(0), batch)
-                       : emit.index(0);
+  listBatchIndex =
+      operands.listBatch
+          ? emit.select(emit.cmp(arith::CmpIPredicate::eq, operands.listBatch,
+                                 emit.index(1)),
+                        emit.index(0), batch)
+          : emit.index(0);
   listHead = emit.udiv(head, operands.queryHeads / operands.listHeads);
   queryBlock = emit.udiv(queryStart, config.listBlockQ);
-  Value count = emit.loadI32(operands.numBlocks, {listBatchIndex, listHead, queryBlock});
+  Value count =
+      emit.loadI32(operands.numBlocks, {listBatchIndex, listHead, queryBlock});
   listEntries = emit.min(emit.max(count, emit.index(0)), operands.capacity);
   fullEntries = emit.index(0);
   if (operands.fullNumBlocks) {
-    Value full = emit.loadI32(operands.fullNumBlocks, {listBatchIndex, listHead, queryBlock});
-    fullEntries = emit.min(emit.max(full, emit.index(0)), operands.fullCapacity);
+    Value full = emit.loadI32(operands.fullNumBlocks,
+                              {listBatchIndex, listHead, queryBlock});
+    fullEntries =
+        emit.min(emit.max(full, emit.index(0)), operands.fullCapacity);
   }
 }
 
-
 Value AttentionKernel::listEntry(KernelBuilder &nestedEmit, Value slot) {
   if (!operands.fullBlockIndices)
-    return nestedEmit.loadI32(operands.blockIndices, {listBatchIndex, listHead, queryBlock, slot});
+    return nestedEmit.loadI32(operands.blockIndices,
+                              {listBatchIndex, listHead, queryBlock, slot});
   Value inFull = nestedEmit.lt(slot, fullEntries);
-  auto ifFull = scf::IfOp::create(nestedEmit.builder, nestedEmit.loc, nestedEmit.builder.getIndexType(), inFull,
+  auto ifFull = scf::IfOp::create(nestedEmit.builder, nestedEmit.loc,
+                                  nestedEmit.builder.getIndexType(), inFull,
                                   /*withElseRegion=*/true);
   OpBuilder::InsertionGuard guard(nestedEmit.builder);
   nestedEmit.builder.setInsertionPointToStart(ifFull.thenBlock());
-  scf::YieldOp::create(nestedEmit.builder, nestedEmit.loc,
-                       nestedEmit.loadI32(operands.fullBlockIndices,
-                                  {listBatchIndex, listHead, queryBlock, slot}));
+  scf::YieldOp::create(
+      nestedEmit.builder, nestedEmit.loc,
+      nestedEmit.loadI32(operands.fullBlockIndices,
+                         {listBatchIndex, listHead, queryBlock, slot}));
   nestedEmit.builder.setInsertionPointToStart(ifFull.elseBlock());
   scf::YieldOp::create(nestedEmit.builder, nestedEmit.loc,
-                       nestedEmit.loadI32(operands.blockIndices, {listBatchIndex, listHead, queryBlock,
-                                                     nestedEmit.sub(slot, fullEntries)}));
+                       nestedEmit.loadI32(operands.blockIndices,
+                                          {listBatchIndex, listHead, queryBlock,
+                                           nestedEmit.sub(slot, fullEntries)}));
   return ifFull.getResult(0);
 }
 
@@ -122,8 +134,9 @@ std::pair<Value, Value> AttentionKernel::groupRows() {
                                  emit.index(1))};
   int64_t rows = rowsPerGroup();
   Value first = emit.add(queryStart, emit.mul(groupOfWarp(uniformWarp), rows));
-  Value last = emit.sub(emit.min(emit.add(first, emit.index(rows)), operands.queryLen),
-                        emit.index(1));
+  Value last =
+      emit.sub(emit.min(emit.add(first, emit.index(rows)), operands.queryLen),
+               emit.index(1));
   return {first, last};
 }
 
@@ -131,9 +144,9 @@ std::pair<Value, Value> AttentionKernel::groupRows() {
 /// into `slot`, 16 bytes per copy spread over the threads; rows at or past
 /// `rowLimit` are zero-filled and never read.
 void AttentionKernel::copyRows(Value source, Value sourceHead,
-                                  const TileSlot &slot, Value firstRow,
-                                  Value rowLimit, int64_t rows, int64_t dim,
-                                  SmallVector<Value> &tokens) {
+                               const TileSlot &slot, Value firstRow,
+                               Value rowLimit, int64_t rows, int64_t dim,
+                               SmallVector<Value> &tokens) {
   OpBuilder &builder = emit.builder;
   Location loc = emit.loc;
   int64_t chunksPerRow = dim / kCopyElements;
@@ -147,11 +160,13 @@ void AttentionKernel::copyRows(Value source, Value sourceHead,
       Value sourceRow = emit.add(firstRow, row);
       Value exists = emit.lt(sourceRow, rowLimit);
       Value clamped = emit.max(emit.min(sourceRow, lastRow), emit.index(0));
-      Value elements = emit.select(exists, emit.index(kCopyElements), emit.index(0));
+      Value elements =
+          emit.select(exists, emit.index(kCopyElements), emit.index(0));
       tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
           builder, loc, slot.memref, slotIndices(slot, row, col), source,
           ValueRange{batch, sourceHead, clamped, col},
-          builder.getIndexAttr(kCopyElements), elements, builder.getUnitAttr()));
+          builder.getIndexAttr(kCopyElements), elements,
+          builder.getUnitAttr()));
     };
     if (first + config.threads() <= chunks) {
       emitCopy(builder);
@@ -159,7 +174,8 @@ void AttentionKernel::copyRows(Value source, Value sourceHead,
     }
     // The last round: fewer chunks than threads.
     Value active = emit.lt(emit.add(tid, first), emit.index(chunks));
-    auto ifOp = scf::IfOp::create(builder, loc, active, /*withElseRegion=*/false);
+    auto ifOp =
+        scf::IfOp::create(builder, loc, active, /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(builder);
     builder.setInsertionPointToStart(ifOp.thenBlock());
     emitCopy(builder);
@@ -168,8 +184,8 @@ void AttentionKernel::copyRows(Value source, Value sourceHead,
 
 void AttentionKernel::loadKvTile(Value kvStart, Value stage) {
   SmallVector<Value> tokens;
-  copyRows(operands.key, kvHead, keySlot(stage), kvStart, operands.kvLen, config.blockKv,
-           config.headDim, tokens);
+  copyRows(operands.key, kvHead, keySlot(stage), kvStart, operands.kvLen,
+           config.blockKv, config.headDim, tokens);
   copyRows(operands.value, kvHead, valueSlot(stage), kvStart, operands.kvLen,
            config.blockKv, config.valueDim, tokens);
   // Copies issued under an scf.if have tokens that do not dominate here;
@@ -179,7 +195,8 @@ void AttentionKernel::loadKvTile(Value kvStart, Value stage) {
     if (token.getParentBlock() == emit.builder.getInsertionBlock())
       visible.push_back(token);
   nvgpu::DeviceAsyncCreateGroupOp::create(
-      emit.builder, emit.loc, nvgpu::DeviceAsyncTokenType::get(emit.builder.getContext()), visible);
+      emit.builder, emit.loc,
+      nvgpu::DeviceAsyncTokenType::get(emit.builder.getContext()), visible);
 }
 
 /// The query block's listed kv blocks, each once, in list order, into
@@ -192,37 +209,51 @@ void AttentionKernel::buildList() {
   Location loc = emit.loc;
   Value count = emit.add(fullEntries, listEntries);
   auto forSlots = [&](function_ref<void(KernelBuilder &, Value)> body) {
-    scf::ForOp::create(builder, loc, tid, count, emit.index(config.threads()), ValueRange{},
-                       [&](OpBuilder &nestedBuilder, Location nestedLoc, Value slot, ValueRange) {
-                         KernelBuilder nestedEmit(nestedBuilder, nestedLoc, emit.element);
-                         body(nestedEmit, slot);
-                         scf::YieldOp::create(nestedBuilder, nestedLoc);
-                       });
+    scf::ForOp::create(
+        builder, loc, tid, count, emit.index(config.threads()), ValueRange{},
+        [&](OpBuilder &nestedBuilder, Location nestedLoc, Value slot,
+            ValueRange) {
+          KernelBuilder nestedEmit(nestedBuilder, nestedLoc, emit.element);
+          body(nestedEmit, slot);
+          scf::YieldOp::create(nestedBuilder, nestedLoc);
+        });
   };
   forSlots([&](KernelBuilder &nestedEmit, Value slot) {
     OpBuilder &nestedBuilder = nestedEmit.builder;
     Location nestedLoc = nestedEmit.loc;
     Value block = listEntry(nestedEmit, slot);
     Value inRange = arith::AndIOp::create(
-        nestedBuilder, nestedLoc, nestedEmit.cmp(arith::CmpIPredicate::sge, block, nestedEmit.index(0)),
+        nestedBuilder, nestedLoc,
+        nestedEmit.cmp(arith::CmpIPredicate::sge, block, nestedEmit.index(0)),
         nestedEmit.lt(block, operands.kvBlocks));
     auto earlier = scf::ForOp::create(
-        nestedBuilder, nestedLoc, nestedEmit.index(0), slot, nestedEmit.index(1),
-        ValueRange{arith::ConstantIntOp::create(nestedBuilder, nestedLoc, 0, 1).getResult()},
-        [&](OpBuilder &scanBuilder, Location scanLoc, Value previous, ValueRange seen) {
+        nestedBuilder, nestedLoc, nestedEmit.index(0), slot,
+        nestedEmit.index(1),
+        ValueRange{arith::ConstantIntOp::create(nestedBuilder, nestedLoc, 0, 1)
+                       .getResult()},
+        [&](OpBuilder &scanBuilder, Location scanLoc, Value previous,
+            ValueRange seen) {
           KernelBuilder scanEmit(scanBuilder, scanLoc, emit.element);
-          Value same = scanEmit.cmp(arith::CmpIPredicate::eq, listEntry(scanEmit, previous), block);
+          Value same = scanEmit.cmp(arith::CmpIPredicate::eq,
+                                    listEntry(scanEmit, previous), block);
           scf::YieldOp::create(
-              scanBuilder, scanLoc, ValueRange{arith::OrIOp::create(scanBuilder, scanLoc, seen[0], same).getResult()});
+              scanBuilder, scanLoc,
+              ValueRange{
+                  arith::OrIOp::create(scanBuilder, scanLoc, seen[0], same)
+                      .getResult()});
         });
-    Value fresh = arith::XOrIOp::create(nestedBuilder, nestedLoc, earlier.getResult(0),
-                                        arith::ConstantIntOp::create(nestedBuilder, nestedLoc, 1, 1));
-    Value keep = arith::AndIOp::create(nestedBuilder, nestedLoc, inRange, fresh);
-    nestedEmit.storeI32(nestedEmit.select(keep, block, nestedEmit.index(-1)), list, {slot});
+    Value fresh = arith::XOrIOp::create(
+        nestedBuilder, nestedLoc, earlier.getResult(0),
+        arith::ConstantIntOp::create(nestedBuilder, nestedLoc, 1, 1));
+    Value keep =
+        arith::AndIOp::create(nestedBuilder, nestedLoc, inRange, fresh);
+    nestedEmit.storeI32(nestedEmit.select(keep, block, nestedEmit.index(-1)),
+                        list, {slot});
   });
   gpu::BarrierOp::create(builder, loc);
-  auto ifWarp0 = scf::IfOp::create(builder, loc, emit.cmp(arith::CmpIPredicate::eq, warp, emit.index(0)),
-                                   /*withElseRegion=*/false);
+  auto ifWarp0 = scf::IfOp::create(
+      builder, loc, emit.cmp(arith::CmpIPredicate::eq, warp, emit.index(0)),
+      /*withElseRegion=*/false);
   {
     OpBuilder::InsertionGuard guard(builder);
     builder.setInsertionPointToStart(ifWarp0.thenBlock());
@@ -232,44 +263,71 @@ void AttentionKernel::buildList() {
     };
     Value lane32 = arith::IndexCastOp::create(builder, loc, i32, lane);
     Value below = arith::SubIOp::create(
-        builder, loc, arith::ShLIOp::create(builder, loc, i32Constant(builder, 1), lane32), i32Constant(builder, 1));
+        builder, loc,
+        arith::ShLIOp::create(builder, loc, i32Constant(builder, 1), lane32),
+        i32Constant(builder, 1));
     // Kept entries, and kept entries of the full list (the first slots).
     auto compact = scf::ForOp::create(
-        builder, loc, emit.index(0), count, emit.index(kWarpSize), ValueRange{emit.index(0), emit.index(0)},
-        [&](OpBuilder &nestedBuilder, Location nestedLoc, Value base, ValueRange kept) {
+        builder, loc, emit.index(0), count, emit.index(kWarpSize),
+        ValueRange{emit.index(0), emit.index(0)},
+        [&](OpBuilder &nestedBuilder, Location nestedLoc, Value base,
+            ValueRange kept) {
           KernelBuilder nestedEmit(nestedBuilder, nestedLoc, emit.element);
           Value slot = nestedEmit.add(base, lane);
           Value inList = nestedEmit.lt(slot, count);
-          Value block = nestedEmit.select(inList, nestedEmit.loadI32(list, {nestedEmit.min(slot, nestedEmit.sub(count, nestedEmit.index(1)))}),
-                                  nestedEmit.index(-1));
-          Value keep = nestedEmit.cmp(arith::CmpIPredicate::sge, block, nestedEmit.index(0));
+          Value block = nestedEmit.select(
+              inList,
+              nestedEmit.loadI32(
+                  list, {nestedEmit.min(
+                            slot, nestedEmit.sub(count, nestedEmit.index(1)))}),
+              nestedEmit.index(-1));
+          Value keep = nestedEmit.cmp(arith::CmpIPredicate::sge, block,
+                                      nestedEmit.index(0));
           // Every lane has read its entry before any writes (the ballot
           // converges the warp); ranks never pass a later round's slots.
-          Value mask = NVVM::VoteSyncOp::create(nestedBuilder, nestedLoc, i32, i32Constant(nestedBuilder, -1), keep,
-                                                NVVM::VoteSyncKind::ballot);
-          Value rank = LLVM::CtPopOp::create(nestedBuilder, nestedLoc, arith::AndIOp::create(nestedBuilder, nestedLoc, mask, below));
+          Value mask = NVVM::VoteSyncOp::create(
+              nestedBuilder, nestedLoc, i32, i32Constant(nestedBuilder, -1),
+              keep, NVVM::VoteSyncKind::ballot);
+          Value rank = LLVM::CtPopOp::create(
+              nestedBuilder, nestedLoc,
+              arith::AndIOp::create(nestedBuilder, nestedLoc, mask, below));
           Value total = LLVM::CtPopOp::create(nestedBuilder, nestedLoc, mask);
-          auto ifKeep = scf::IfOp::create(nestedBuilder, nestedLoc, keep, /*withElseRegion=*/false);
+          auto ifKeep = scf::IfOp::create(nestedBuilder, nestedLoc, keep,
+                                          /*withElseRegion=*/false);
           {
             OpBuilder::InsertionGuard inner(nestedBuilder);
             nestedBuilder.setInsertionPointToStart(ifKeep.thenBlock());
-            nestedEmit.storeI32(block, list,
-                        {nestedEmit.add(kept[0], arith::IndexCastOp::create(nestedBuilder, nestedLoc, nestedBuilder.getIndexType(), rank))});
+            nestedEmit.storeI32(
+                block, list,
+                {nestedEmit.add(kept[0],
+                                arith::IndexCastOp::create(
+                                    nestedBuilder, nestedLoc,
+                                    nestedBuilder.getIndexType(), rank))});
           }
-          Value next = nestedEmit.add(kept[0], arith::IndexCastOp::create(nestedBuilder, nestedLoc, nestedBuilder.getIndexType(), total));
+          Value next = nestedEmit.add(
+              kept[0],
+              arith::IndexCastOp::create(nestedBuilder, nestedLoc,
+                                         nestedBuilder.getIndexType(), total));
           Value nextFull = kept[1];
           if (operands.fullBlockIndices) {
-            Value keepFull = arith::AndIOp::create(nestedBuilder, nestedLoc, keep, nestedEmit.lt(slot, fullEntries));
-            Value fullMask = NVVM::VoteSyncOp::create(nestedBuilder, nestedLoc, i32, i32Constant(nestedBuilder, -1), keepFull,
-                                                      NVVM::VoteSyncKind::ballot);
-            nextFull = nestedEmit.add(kept[1], arith::IndexCastOp::create(
-                                           nestedBuilder, nestedLoc, nestedBuilder.getIndexType(),
-                                           LLVM::CtPopOp::create(nestedBuilder, nestedLoc, fullMask)));
+            Value keepFull =
+                arith::AndIOp::create(nestedBuilder, nestedLoc, keep,
+                                      nestedEmit.lt(slot, fullEntries));
+            Value fullMask = NVVM::VoteSyncOp::create(
+                nestedBuilder, nestedLoc, i32, i32Constant(nestedBuilder, -1),
+                keepFull, NVVM::VoteSyncKind::ballot);
+            nextFull = nestedEmit.add(
+                kept[1],
+                arith::IndexCastOp::create(
+                    nestedBuilder, nestedLoc, nestedBuilder.getIndexType(),
+                    LLVM::CtPopOp::create(nestedBuilder, nestedLoc, fullMask)));
           }
-          scf::YieldOp::create(nestedBuilder, nestedLoc, ValueRange{next, nextFull});
+          scf::YieldOp::create(nestedBuilder, nestedLoc,
+                               ValueRange{next, nextFull});
         });
-    auto ifLane0 = scf::IfOp::create(builder, loc, emit.cmp(arith::CmpIPredicate::eq, lane, emit.index(0)),
-                                     /*withElseRegion=*/false);
+    auto ifLane0 = scf::IfOp::create(
+        builder, loc, emit.cmp(arith::CmpIPredicate::eq, lane, emit.index(0)),
+        /*withElseRegion=*/false);
     builder.setInsertionPointToStart(ifLane0.thenBlock());
     emit.storeI32(compact.getResult(0), listCount, {emit.index(0)});
     if (operands.fullBlockIndices)
@@ -277,7 +335,6 @@ void AttentionKernel::buildList() {
   }
   gpu::BarrierOp::create(builder, loc);
 }
-
 
 LogicalResult AttentionKernel::build() {
   OpBuilder &builder = emit.builder;
@@ -289,10 +346,12 @@ LogicalResult AttentionKernel::build() {
   if (testsTilesPerGroup()) {
     Type i32 = builder.getI32Type();
     Value word = arith::IndexCastOp::create(builder, loc, i32, warp);
-    Value first = gpu::ShuffleOp::create(builder, loc, word, int32_t(0), int32_t(kWarpSize),
-                                         gpu::ShuffleMode::IDX)
-                      .getShuffleResult();
-    uniformWarp = arith::IndexCastOp::create(builder, loc, builder.getIndexType(), first);
+    Value first =
+        gpu::ShuffleOp::create(builder, loc, word, int32_t(0),
+                               int32_t(kWarpSize), gpu::ShuffleMode::IDX)
+            .getShuffleResult();
+    uniformWarp =
+        arith::IndexCastOp::create(builder, loc, builder.getIndexType(), first);
   }
   lane = emit.urem(tid, kWarpSize);
   group = emit.udiv(lane, 4);
@@ -307,7 +366,8 @@ LogicalResult AttentionKernel::build() {
   if (config.itemsPerBlock == 1) {
     // Later query tiles usually list more kv blocks (causal masks): they
     // start first, so the last wave is of short tiles.
-    Value reversed = emit.sub(emit.sub(launch.getGridSize().x, blockIds.x), emit.index(1));
+    Value reversed =
+        emit.sub(emit.sub(launch.getGridSize().x, blockIds.x), emit.index(1));
     queryStart = emit.mul(reversed, config.blockQ);
     if (failed(buildItem(ItemInput{})))
       return failure();
@@ -321,34 +381,44 @@ LogicalResult AttentionKernel::build() {
   // tile j being query tile queryTiles - 1 - j (the long ones of a causal
   // mask first). Carried: the stage of the next item's first kv tile, and
   // whether the last kv tile issued the next item's Q and first kv tile.
-  Value queryTiles = emit.udiv(emit.add(operands.queryLen, config.blockQ - 1), config.blockQ);
+  Value queryTiles =
+      emit.udiv(emit.add(operands.queryLen, config.blockQ - 1), config.blockQ);
   Value gridX = launch.getGridSize().x;
   Value falseValue = arith::ConstantIntOp::create(builder, loc, 0, 1);
   bool failedItem = false;
   auto items = scf::ForOp::create(
-      builder, loc, emit.index(0), emit.index(config.itemsPerBlock), emit.index(1),
-      ValueRange{emit.index(0), falseValue, falseValue},
-      [&](OpBuilder &itemBuilder, Location itemLoc, Value turn, ValueRange carried) {
+      builder, loc, emit.index(0), emit.index(config.itemsPerBlock),
+      emit.index(1), ValueRange{emit.index(0), falseValue, falseValue},
+      [&](OpBuilder &itemBuilder, Location itemLoc, Value turn,
+          ValueRange carried) {
         KernelBuilder itemEmit(itemBuilder, itemLoc, emit.element);
         Value item = itemEmit.add(blockIds.x, itemEmit.mul(turn, gridX));
-        auto ifActive = scf::IfOp::create(itemBuilder, itemLoc, carried.getTypes(), itemEmit.lt(item, queryTiles),
-                                          /*withElseRegion=*/true);
+        auto ifActive =
+            scf::IfOp::create(itemBuilder, itemLoc, carried.getTypes(),
+                              itemEmit.lt(item, queryTiles),
+                              /*withElseRegion=*/true);
         {
           OpBuilder::InsertionGuard guard(itemBuilder);
           itemBuilder.setInsertionPointToStart(ifActive.thenBlock());
           auto tileOf = [&](Value j) {
-            return itemEmit.mul(itemEmit.sub(itemEmit.sub(queryTiles, itemEmit.index(1)), j), config.blockQ);
+            return itemEmit.mul(
+                itemEmit.sub(itemEmit.sub(queryTiles, itemEmit.index(1)), j),
+                config.blockQ);
           };
           Value nextItem = itemEmit.add(item, gridX);
           ItemInput input;
           input.stageBase = carried[0];
           input.queryIssued = carried[1];
           input.firstFetched = carried[2];
-          input.nextExists = arith::AndIOp::create(itemBuilder, itemLoc, itemEmit.lt(itemEmit.add(turn, 1), itemEmit.index(config.itemsPerBlock)),
-                                                itemEmit.lt(nextItem, queryTiles));
+          input.nextExists = arith::AndIOp::create(
+              itemBuilder, itemLoc,
+              itemEmit.lt(itemEmit.add(turn, 1),
+                          itemEmit.index(config.itemsPerBlock)),
+              itemEmit.lt(nextItem, queryTiles));
           input.nextQueryStart = tileOf(nextItem);
           Value buffer = itemEmit.urem(turn, 2);
-          input.nextQueryOffset = itemEmit.mul(itemEmit.sub(itemEmit.index(1), buffer), config.queryBytes());
+          input.nextQueryOffset = itemEmit.mul(
+              itemEmit.sub(itemEmit.index(1), buffer), config.queryBytes());
           queryStart = tileOf(item);
           queryOffset = itemEmit.mul(buffer, config.queryBytes());
           FailureOr<ItemOutput> output = buildItem(input);
@@ -356,8 +426,10 @@ LogicalResult AttentionKernel::build() {
             failedItem = true;
             scf::YieldOp::create(itemBuilder, itemLoc, carried);
           } else {
-            scf::YieldOp::create(itemBuilder, itemLoc, ValueRange{output->nextStageBase, output->nextIssued,
-                                                    output->nextFirstFetched});
+            scf::YieldOp::create(itemBuilder, itemLoc,
+                                 ValueRange{output->nextStageBase,
+                                            output->nextIssued,
+                                            output->nextFirstFetched});
           }
           itemBuilder.setInsertionPointToStart(ifActive.elseBlock());
           scf::YieldOp::create(itemBuilder, itemLoc, carried);
@@ -371,35 +443,47 @@ LogicalResult AttentionKernel::build() {
   return success();
 }
 
-void AttentionKernel::asyncWait(OpBuilder &builder, Location loc, int32_t pending) {
+void AttentionKernel::asyncWait(OpBuilder &builder, Location loc,
+                                int32_t pending) {
   // The token operand is not what the wait counts (cp.async.wait_group
   // counts this thread's open groups), so any token serves.
   Value token = nvgpu::DeviceAsyncCreateGroupOp::create(
-      builder, loc, nvgpu::DeviceAsyncTokenType::get(builder.getContext()), ValueRange{});
-  nvgpu::DeviceAsyncWaitOp::create(builder, loc, token, builder.getI32IntegerAttr(pending));
+      builder, loc, nvgpu::DeviceAsyncTokenType::get(builder.getContext()),
+      ValueRange{});
+  nvgpu::DeviceAsyncWaitOp::create(builder, loc, token,
+                                   builder.getI32IntegerAttr(pending));
 }
 
 void AttentionKernel::issueQuery(Value start) {
   SmallVector<Value> queryTokens;
-  copyRows(operands.query, head, querySlot(), start, operands.queryLen, config.blockQ, config.headDim,
-           queryTokens);
+  copyRows(operands.query, head, querySlot(), start, operands.queryLen,
+           config.blockQ, config.headDim, queryTokens);
   nvgpu::DeviceAsyncCreateGroupOp::create(
-      emit.builder, emit.loc, nvgpu::DeviceAsyncTokenType::get(emit.builder.getContext()), ValueRange{});
+      emit.builder, emit.loc,
+      nvgpu::DeviceAsyncTokenType::get(emit.builder.getContext()),
+      ValueRange{});
 }
 
-std::pair<Value, Value> AttentionKernel::firstListedBlock(KernelBuilder &nestedEmit) {
-  Value any = nestedEmit.lt(nestedEmit.index(0), nestedEmit.add(fullEntries, listEntries));
-  auto ifAny = scf::IfOp::create(nestedEmit.builder, nestedEmit.loc, TypeRange{nestedEmit.builder.getI1Type(), nestedEmit.builder.getIndexType()},
+std::pair<Value, Value>
+AttentionKernel::firstListedBlock(KernelBuilder &nestedEmit) {
+  Value any = nestedEmit.lt(nestedEmit.index(0),
+                            nestedEmit.add(fullEntries, listEntries));
+  auto ifAny = scf::IfOp::create(nestedEmit.builder, nestedEmit.loc,
+                                 TypeRange{nestedEmit.builder.getI1Type(),
+                                           nestedEmit.builder.getIndexType()},
                                  any, /*withElseRegion=*/true);
   OpBuilder::InsertionGuard guard(nestedEmit.builder);
   nestedEmit.builder.setInsertionPointToStart(ifAny.thenBlock());
   Value first = listEntry(nestedEmit, nestedEmit.index(0));
   Value inRange = arith::AndIOp::create(
-      nestedEmit.builder, nestedEmit.loc, nestedEmit.cmp(arith::CmpIPredicate::sge, first, nestedEmit.index(0)),
+      nestedEmit.builder, nestedEmit.loc,
+      nestedEmit.cmp(arith::CmpIPredicate::sge, first, nestedEmit.index(0)),
       nestedEmit.lt(first, operands.kvBlocks));
-  scf::YieldOp::create(nestedEmit.builder, nestedEmit.loc, ValueRange{inRange, first});
+  scf::YieldOp::create(nestedEmit.builder, nestedEmit.loc,
+                       ValueRange{inRange, first});
   nestedEmit.builder.setInsertionPointToStart(ifAny.elseBlock());
-  scf::YieldOp::create(nestedEmit.builder, nestedEmit.loc, ValueRange{any, nestedEmit.index(0)});
+  scf::YieldOp::create(nestedEmit.builder, nestedEmit.loc,
+                       ValueRange{any, nestedEmit.index(0)});
   return {ifAny.getResult(0), ifAny.getResult(1)};
 }
 
@@ -408,13 +492,17 @@ AttentionKernel::buildItem(const ItemInput &input) {
   OpBuilder &builder = emit.builder;
   Location loc = emit.loc;
   Value trueValue = arith::ConstantIntOp::create(builder, loc, 1, 1);
-  auto negate = [&](Value x) { return arith::XOrIOp::create(builder, loc, x, trueValue).getResult(); };
+  auto negate = [&](Value x) {
+    return arith::XOrIOp::create(builder, loc, x, trueValue).getResult();
+  };
   // The stage of the item's kv tile `tile`.
   auto stageOf = [&](KernelBuilder &stageEmit, Value tile) {
-    return stageEmit.urem(input.stageBase ? stageEmit.add(tile, input.stageBase) : tile, 2);
+    return stageEmit.urem(
+        input.stageBase ? stageEmit.add(tile, input.stageBase) : tile, 2);
   };
   auto ifThen = [&](Value condition, function_ref<void()> body) {
-    auto ifOp = scf::IfOp::create(builder, loc, condition, /*withElseRegion=*/false);
+    auto ifOp =
+        scf::IfOp::create(builder, loc, condition, /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(builder);
     builder.setInsertionPointToStart(ifOp.thenBlock());
     body();
@@ -431,13 +519,18 @@ AttentionKernel::buildItem(const ItemInput &input) {
   // the block's previous item).
   Value firstFetched = input.firstFetched;
   if (config.stages == 2) {
-    Value fetchNow = input.firstFetched ? negate(input.firstFetched) : trueValue;
-    auto ifFetch = scf::IfOp::create(builder, loc, builder.getI1Type(), fetchNow, /*withElseRegion=*/true);
+    Value fetchNow =
+        input.firstFetched ? negate(input.firstFetched) : trueValue;
+    auto ifFetch = scf::IfOp::create(builder, loc, builder.getI1Type(),
+                                     fetchNow, /*withElseRegion=*/true);
     {
       OpBuilder::InsertionGuard guard(builder);
       builder.setInsertionPointToStart(ifFetch.thenBlock());
       auto [inRange, first] = firstListedBlock(emit);
-      ifThen(inRange, [&] { loadKvTile(emit.mul(first, config.listBlockKv), stageOf(emit, emit.index(0))); });
+      ifThen(inRange, [&] {
+        loadKvTile(emit.mul(first, config.listBlockKv),
+                   stageOf(emit, emit.index(0)));
+      });
       scf::YieldOp::create(builder, loc, inRange);
       builder.setInsertionPointToStart(ifFetch.elseBlock());
       scf::YieldOp::create(builder, loc, trueValue);
@@ -446,26 +539,32 @@ AttentionKernel::buildItem(const ItemInput &input) {
   }
   buildList();
   Value blocks = emit.loadI32(listCount, {emit.index(0)});
-  Value fullBlocks = operands.fullBlockIndices ? emit.loadI32(listCount, {emit.index(1)}) : Value();
+  Value fullBlocks = operands.fullBlockIndices
+                         ? emit.loadI32(listCount, {emit.index(1)})
+                         : Value();
   int64_t subTiles = config.listBlockKv / config.blockKv;
   Value tiles = emit.mul(blocks, subTiles);
   auto tileStart = [&](KernelBuilder &tileEmit, Value tile) {
     Value block = tileEmit.loadI32(list, {tileEmit.udiv(tile, subTiles)});
-    return tileEmit.add(tileEmit.mul(block, config.listBlockKv), tileEmit.mul(tileEmit.urem(tile, subTiles), config.blockKv));
+    return tileEmit.add(
+        tileEmit.mul(block, config.listBlockKv),
+        tileEmit.mul(tileEmit.urem(tile, subTiles), config.blockKv));
   };
 
   // The next item's first listed block, read now (its loads' latency hides
   // behind this item's tiles); its count and list are vetted in its turn.
   Value nextFirstInRange, nextFirst;
   if (input.nextExists) {
-    auto ifNext = scf::IfOp::create(builder, loc, TypeRange{builder.getI1Type(), builder.getIndexType()},
-                                    input.nextExists, /*withElseRegion=*/true);
+    auto ifNext = scf::IfOp::create(
+        builder, loc, TypeRange{builder.getI1Type(), builder.getIndexType()},
+        input.nextExists, /*withElseRegion=*/true);
     {
       OpBuilder::InsertionGuard guard(builder);
       builder.setInsertionPointToStart(ifNext.thenBlock());
       // setUpList's values for the next item live in this region only.
-      std::array<Value *, 6> place = {&queryStart, &listBatchIndex, &listHead,
-                                      &queryBlock, &listEntries, &fullEntries};
+      std::array<Value *, 6> place = {&queryStart,  &listBatchIndex,
+                                      &listHead,    &queryBlock,
+                                      &listEntries, &fullEntries};
       std::array<Value, 6> saved;
       for (auto [slot, value] : llvm::zip_equal(saved, place))
         slot = *value;
@@ -476,9 +575,11 @@ AttentionKernel::buildItem(const ItemInput &input) {
         *value = slot;
       scf::YieldOp::create(builder, loc, ValueRange{inRange, first});
       builder.setInsertionPointToStart(ifNext.elseBlock());
-      scf::YieldOp::create(builder, loc,
-                           ValueRange{arith::ConstantIntOp::create(builder, loc, 0, 1).getResult(),
-                                      emit.index(0)});
+      scf::YieldOp::create(
+          builder, loc,
+          ValueRange{
+              arith::ConstantIntOp::create(builder, loc, 0, 1).getResult(),
+              emit.index(0)});
     }
     nextFirstInRange = ifNext.getResult(0);
     nextFirst = ifNext.getResult(1);
@@ -494,15 +595,20 @@ AttentionKernel::buildItem(const ItemInput &input) {
   if (config.stages == 2) {
     // Prefetch the first tile; each iteration then waits for its tile and
     // issues the next one before its own math.
-    Value fetch = arith::AndIOp::create(builder, loc, emit.lt(emit.index(0), tiles), negate(firstFetched));
-    ifThen(fetch, [&] { loadKvTile(tileStart(emit, emit.index(0)), stageOf(emit, emit.index(0))); });
+    Value fetch = arith::AndIOp::create(
+        builder, loc, emit.lt(emit.index(0), tiles), negate(firstFetched));
+    ifThen(fetch, [&] {
+      loadKvTile(tileStart(emit, emit.index(0)), stageOf(emit, emit.index(0)));
+    });
   }
   bool failedTile = false;
   auto loop = scf::ForOp::create(
       builder, loc, emit.index(0), tiles, emit.index(1), values(initial),
-      [&](OpBuilder &loopBuilder, Location loopLoc, Value tile, ValueRange args) {
+      [&](OpBuilder &loopBuilder, Location loopLoc, Value tile,
+          ValueRange args) {
         KernelBuilder loopEmit(loopBuilder, loopLoc, emit.element);
-        Value stage = config.stages == 2 ? stageOf(loopEmit, tile) : loopEmit.index(0);
+        Value stage =
+            config.stages == 2 ? stageOf(loopEmit, tile) : loopEmit.index(0);
         Value kvStart = tileStart(loopEmit, tile);
         if (config.stages == 1) {
           gpu::BarrierOp::create(loopBuilder, loopLoc);
@@ -513,43 +619,54 @@ AttentionKernel::buildItem(const ItemInput &input) {
         gpu::BarrierOp::create(loopBuilder, loopLoc);
         if (config.stages == 2) {
           Value nextTile = loopEmit.add(tile, 1);
-          auto ifNext = scf::IfOp::create(loopBuilder, loopLoc, loopEmit.lt(nextTile, tiles),
-                                          /*withElseRegion=*/static_cast<bool>(input.nextExists));
+          auto ifNext = scf::IfOp::create(
+              loopBuilder, loopLoc, loopEmit.lt(nextTile, tiles),
+              /*withElseRegion=*/static_cast<bool>(input.nextExists));
           OpBuilder::InsertionGuard guard(loopBuilder);
           loopBuilder.setInsertionPointToStart(ifNext.thenBlock());
           KernelBuilder nestedEmit(loopBuilder, loopLoc, emit.element);
-          loadKvTile(tileStart(nestedEmit, nextTile), stageOf(nestedEmit, nextTile));
+          loadKvTile(tileStart(nestedEmit, nextTile),
+                     stageOf(nestedEmit, nextTile));
           if (input.nextExists) {
             // The last tile: the next item's Q (the other buffer) and its
             // first kv tile (the stage after this one) go in flight now.
             loopBuilder.setInsertionPointToStart(ifNext.elseBlock());
-            auto ifItem = scf::IfOp::create(loopBuilder, loopLoc, input.nextExists, /*withElseRegion=*/false);
+            auto ifItem =
+                scf::IfOp::create(loopBuilder, loopLoc, input.nextExists,
+                                  /*withElseRegion=*/false);
             loopBuilder.setInsertionPointToStart(ifItem.thenBlock());
             Value saved = queryOffset;
             queryOffset = input.nextQueryOffset;
             issueQuery(input.nextQueryStart);
             queryOffset = saved;
-            auto ifFirst = scf::IfOp::create(loopBuilder, loopLoc, nextFirstInRange, /*withElseRegion=*/false);
+            auto ifFirst =
+                scf::IfOp::create(loopBuilder, loopLoc, nextFirstInRange,
+                                  /*withElseRegion=*/false);
             loopBuilder.setInsertionPointToStart(ifFirst.thenBlock());
-            loadKvTile(nestedEmit.mul(nextFirst, config.listBlockKv), stageOf(nestedEmit, tiles));
+            loadKvTile(nestedEmit.mul(nextFirst, config.listBlockKv),
+                       stageOf(nestedEmit, tiles));
           }
         }
         Value listedFull =
-            fullBlocks ? loopEmit.lt(loopEmit.udiv(tile, subTiles), fullBlocks) : Value();
+            fullBlocks ? loopEmit.lt(loopEmit.udiv(tile, subTiles), fullBlocks)
+                       : Value();
         // A tile that contributes nothing to this group's rows (the masked
         // quarter of a band's edge block, keys past the end) is skipped: its
         // products too, under a branch uniform over the group.
         scf::IfOp ifSkip;
         if (Value skipped = tileSkipped(loopEmit, kvStart, listedFull)) {
-          ifSkip = scf::IfOp::create(loopBuilder, loopLoc, args.getTypes(), skipped, /*withElseRegion=*/true);
+          ifSkip = scf::IfOp::create(loopBuilder, loopLoc, args.getTypes(),
+                                     skipped, /*withElseRegion=*/true);
           loopBuilder.setInsertionPointToStart(ifSkip.thenBlock());
           scf::YieldOp::create(loopBuilder, loopLoc, args);
           loopBuilder.setInsertionPointToStart(ifSkip.elseBlock());
         }
-        FailureOr<State> updated = processTile(kvStart, stage, listedFull, fromValues(args));
+        FailureOr<State> updated =
+            processTile(kvStart, stage, listedFull, fromValues(args));
         failedTile |= failed(updated);
         scf::YieldOp::create(loopBuilder, loopLoc,
-                             succeeded(updated) ? values(*updated) : SmallVector<Value>(args));
+                             succeeded(updated) ? values(*updated)
+                                                : SmallVector<Value>(args));
         if (ifSkip) {
           loopBuilder.setInsertionPointAfter(ifSkip);
           scf::YieldOp::create(loopBuilder, loopLoc, ifSkip.getResults());
@@ -561,13 +678,15 @@ AttentionKernel::buildItem(const ItemInput &input) {
   if (input.nextExists) {
     // An empty list never waited for this item's Q, which a later item's
     // copy into the same buffer must not race.
-    ifThen(emit.cmp(arith::CmpIPredicate::eq, tiles, emit.index(0)), [&] { asyncWait(builder, loc, 0); });
+    ifThen(emit.cmp(arith::CmpIPredicate::eq, tiles, emit.index(0)),
+           [&] { asyncWait(builder, loc, 0); });
     Value any = emit.lt(emit.index(0), tiles);
     output.nextStageBase = stageOf(emit, tiles);
-    output.nextIssued = arith::AndIOp::create(builder, loc, input.nextExists, any);
-    output.nextFirstFetched = arith::AndIOp::create(builder, loc, output.nextIssued, nextFirstInRange);
+    output.nextIssued =
+        arith::AndIOp::create(builder, loc, input.nextExists, any);
+    output.nextFirstFetched = arith::AndIOp::create(
+        builder, loc, output.nextIssued, nextFirstInRange);
   }
   writeResults(fromValues(loop.getResults()));
   return output;
 }
-

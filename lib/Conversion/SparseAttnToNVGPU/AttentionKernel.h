@@ -37,9 +37,10 @@ struct KernelOperands {
 /// `build` emits the body at the launch's start.
 class AttentionKernel {
 public:
-  static std::unique_ptr<AttentionKernel>
-  create(KernelBuilder &emit, const MmaKernelConfig &config,
-         const KernelOperands &operands, gpu::LaunchOp launch);
+  static std::unique_ptr<AttentionKernel> create(KernelBuilder &emit,
+                                                 const MmaKernelConfig &config,
+                                                 const KernelOperands &operands,
+                                                 gpu::LaunchOp launch);
   virtual ~AttentionKernel() = default;
 
   LogicalResult build();

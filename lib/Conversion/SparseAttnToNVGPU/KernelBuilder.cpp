@@ -19,7 +19,8 @@ using namespace mlir;
 using namespace mlir::sparse_attn;
 
 Value KernelBuilder::f32(double value) {
-  return arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(value));
+  return arith::ConstantOp::create(builder, loc,
+                                   builder.getF32FloatAttr(value));
 }
 
 Value KernelBuilder::fadd(Value x, Value y) {
@@ -45,7 +46,8 @@ Value KernelBuilder::isNegInf(Value x) {
 
 Value KernelBuilder::intrinsic(StringRef name, Value x) {
   return LLVM::CallIntrinsicOp::create(builder, loc, builder.getF32Type(),
-                                       builder.getStringAttr(name), ValueRange{x})
+                                       builder.getStringAttr(name),
+                                       ValueRange{x})
       .getResult(0);
 }
 
@@ -82,7 +84,8 @@ Value KernelBuilder::toOperand(Value pair) {
 
 Value KernelBuilder::packPair(Value lo, Value hi) {
   Value wide = vector::FromElementsOp::create(
-      builder, loc, VectorType::get({2}, builder.getF32Type()), ValueRange{lo, hi});
+      builder, loc, VectorType::get({2}, builder.getF32Type()),
+      ValueRange{lo, hi});
   return toOperand(arith::TruncFOp::create(builder, loc, pairType(), wide));
 }
 
@@ -101,10 +104,12 @@ SmallVector<Value> KernelBuilder::extractFields(Value structValue,
 
 Value KernelBuilder::loadI32(Value memref, ValueRange indices) {
   Value value = memref::LoadOp::create(builder, loc, memref, indices);
-  return arith::IndexCastOp::create(builder, loc, builder.getIndexType(), value);
+  return arith::IndexCastOp::create(builder, loc, builder.getIndexType(),
+                                    value);
 }
 
 void KernelBuilder::storeI32(Value value, Value memref, ValueRange indices) {
-  Value word = arith::IndexCastOp::create(builder, loc, builder.getI32Type(), value);
+  Value word =
+      arith::IndexCastOp::create(builder, loc, builder.getI32Type(), value);
   memref::StoreOp::create(builder, loc, word, memref, indices);
 }

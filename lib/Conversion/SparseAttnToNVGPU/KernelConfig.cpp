@@ -21,8 +21,8 @@ DictionaryAttr MmaKernelConfig::toAttr(Builder &builder) const {
     return builder.getNamedAttr(name, builder.getI64IntegerAttr(value));
   };
   return builder.getDictionaryAttr(
-      {builder.getNamedAttr("mma", builder.getStringAttr(warpgroup ? "wgmma"
-                                                                   : "mma.sync")),
+      {builder.getNamedAttr(
+           "mma", builder.getStringAttr(warpgroup ? "wgmma" : "mma.sync")),
        integer("block_q", blockQ), integer("block_kv", blockKv),
        integer("warps", warps), integer("row_tiles", rowTiles),
        integer("items_per_block", itemsPerBlock),
@@ -80,11 +80,10 @@ sparse_attn::chooseMmaKernel(const MmaKernelProblem &problem,
   config.listBlockQ = problem.listBlockQ;
   config.listBlockKv = problem.listBlockKv;
   // wgmma: 64-row warpgroup tiles and 64-column swizzle panels.
-  config.warpgroup = options.chip.warpgroupMma &&
-                     config.headDim % kSwizzleElements == 0 &&
-                     config.valueDim % kSwizzleElements == 0 &&
-                     config.listBlockQ % 64 == 0 &&
-                     (!options.blockQ || options.blockQ % 64 == 0);
+  config.warpgroup =
+      options.chip.warpgroupMma && config.headDim % kSwizzleElements == 0 &&
+      config.valueDim % kSwizzleElements == 0 && config.listBlockQ % 64 == 0 &&
+      (!options.blockQ || options.blockQ % 64 == 0);
   if (config.warpgroup) {
     // Head dims up to 64: one warpgroup per thread block taking two 64-row
     // tiles (one K/V tile serves 128 rows; two independent product chains
@@ -100,15 +99,15 @@ sparse_attn::chooseMmaKernel(const MmaKernelProblem &problem,
                                                        {128, 64, 32, 16});
     if (config.listBlockQ % config.blockQ != 0)
       return fail("block_q is not a multiple of the requested block-q");
-    config.rowTiles = options.warpgroupRows            ? options.warpgroupRows
+    config.rowTiles = options.warpgroupRows ? options.warpgroupRows
                       : small && config.blockQ % 128 == 0 ? 2
                                                           : 1;
     if (config.blockQ % (64 * config.rowTiles) != 0)
       return fail("block-q is not a multiple of 64 x warpgroup-rows");
   } else {
-    config.blockQ = options.blockQ ? options.blockQ
-                                   : largestDividing(config.listBlockQ,
-                                                     {128, 64, 32, 16});
+    config.blockQ = options.blockQ
+                        ? options.blockQ
+                        : largestDividing(config.listBlockQ, {128, 64, 32, 16});
     config.blockKv = options.blockKv
                          ? options.blockKv
                          : largestDividing(config.listBlockKv, {64, 32, 16});
@@ -121,8 +120,7 @@ sparse_attn::chooseMmaKernel(const MmaKernelProblem &problem,
       return fail("block-kv 128 needs the warpgroup (sm_90a) kernel");
     config.rowTiles = config.blockQ >= 128 ? 2 : 1;
   }
-  if (!llvm::is_contained(ArrayRef<int64_t>{16, 32, 64, 128},
-                          config.blockKv) ||
+  if (!llvm::is_contained(ArrayRef<int64_t>{16, 32, 64, 128}, config.blockKv) ||
       config.listBlockKv % config.blockKv != 0)
     return fail(
         "block_kv is not a multiple of 16 (or of the requested block-kv)");

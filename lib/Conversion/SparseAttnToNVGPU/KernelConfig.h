@@ -1,4 +1,5 @@
-//===- KernelConfig.h - shape and occupancy of a tensor-core kernel -*- C++ -*-===//
+//===- KernelConfig.h - shape and occupancy of a tensor-core kernel -*- C++
+//-*-===//
 //
 // What one generated attention kernel looks like (tile sizes, warps, stages,
 // shared memory, register cap) and the choice of it for a problem: the
@@ -39,12 +40,12 @@ struct MmaKernelConfig {
   /// tiles, one warpgroup per 64 query rows; otherwise mma.sync from
   /// ldmatrix fragments of padded tiles.
   bool warpgroup = false;
-  int64_t blockQ = 0;   // queries per thread block
-  int64_t blockKv = 0;  // keys per shared-memory tile
-  int64_t rowTiles = 1; // mma.sync: 16-row tiles per warp; wgmma: 64-row
-                        // tiles per warpgroup (a warp's 16 rows of each)
-  int64_t warps = 0;    // blockQ / (16 * rowTiles)
-  int64_t stages = 2;   // K/V tiles in flight
+  int64_t blockQ = 0;        // queries per thread block
+  int64_t blockKv = 0;       // keys per shared-memory tile
+  int64_t rowTiles = 1;      // mma.sync: 16-row tiles per warp; wgmma: 64-row
+                             // tiles per warpgroup (a warp's 16 rows of each)
+  int64_t warps = 0;         // blockQ / (16 * rowTiles)
+  int64_t stages = 2;        // K/V tiles in flight
   int64_t itemsPerBlock = 1; // query tiles per thread block, in turn
   int64_t blocksPerSM = 1;   // thread blocks per multiprocessor to fit
   int64_t maxRegisters = 0;  // the register cap that fits them (0: none)

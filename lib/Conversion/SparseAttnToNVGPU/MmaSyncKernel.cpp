@@ -28,7 +28,9 @@ public:
 private:
   void setUpTiles(Value base) override;
   void setUpLanes() override;
-  TileSlot querySlot() override { return {queryTile, {}, nullptr, config.blockQ}; }
+  TileSlot querySlot() override {
+    return {queryTile, {}, nullptr, config.blockQ};
+  }
   TileSlot keySlot(Value stage) override {
     return {keyTiles, {stage}, nullptr, config.blockKv};
   }
@@ -54,8 +56,8 @@ private:
                                       ArrayRef<Value> acc) override;
 
   /// ldmatrix of `tiles` 8x8 matrices; returns one operand register each.
-  SmallVector<Value> loadMatrix(Value shared, ValueRange indices,
-                                int64_t tiles, bool transpose);
+  SmallVector<Value> loadMatrix(Value shared, ValueRange indices, int64_t tiles,
+                                bool transpose);
   /// acc (4 x f32) += a (4 registers) * b (2 registers), m16n8k16.
   SmallVector<Value> mma(ArrayRef<Value> aRegs, ArrayRef<Value> bRegs,
                          ArrayRef<Value> acc);
@@ -95,8 +97,8 @@ SmallVector<Value> MmaSyncAttentionKernel::loadMatrix(Value shared,
   OpBuilder &builder = emit.builder;
   auto type = VectorType::get({tiles, 2}, emit.element);
   Value fragments = nvgpu::LdMatrixOp::create(
-      builder, emit.loc, type, shared, indices,
-      builder.getBoolAttr(transpose), builder.getI32IntegerAttr(tiles));
+      builder, emit.loc, type, shared, indices, builder.getBoolAttr(transpose),
+      builder.getI32IntegerAttr(tiles));
   SmallVector<Value> registers;
   for (int64_t tile = 0; tile < tiles; ++tile)
     registers.push_back(emit.toOperand(vector::ExtractOp::create(
@@ -158,10 +160,8 @@ MmaSyncAttentionKernel::computeScores(Value stage) {
   return scores;
 }
 
-SmallVector<Value>
-MmaSyncAttentionKernel::accumulateValues(Value stage,
-                                         ArrayRef<SmallVector<Value>> scores,
-                                         ArrayRef<Value> acc) {
+SmallVector<Value> MmaSyncAttentionKernel::accumulateValues(
+    Value stage, ArrayRef<SmallVector<Value>> scores, ArrayRef<Value> acc) {
   SmallVector<Value> result(acc);
   for (int64_t kt = 0; kt < config.blockKv / 16; ++kt) {
     SmallVector<SmallVector<Value>> pRegs;
@@ -189,11 +189,9 @@ MmaSyncAttentionKernel::accumulateValues(Value stage,
   return result;
 }
 
-std::unique_ptr<AttentionKernel>
-sparse_attn::createMmaSyncKernel(KernelBuilder &emit,
-                                 const MmaKernelConfig &config,
-                                 const KernelOperands &operands,
-                                 gpu::LaunchOp launch) {
+std::unique_ptr<AttentionKernel> sparse_attn::createMmaSyncKernel(
+    KernelBuilder &emit, const MmaKernelConfig &config,
+    const KernelOperands &operands, gpu::LaunchOp launch) {
   return std::make_unique<MmaSyncAttentionKernel>(emit, config, operands,
                                                   launch);
 }

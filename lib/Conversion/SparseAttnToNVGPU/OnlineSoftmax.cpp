@@ -40,7 +40,7 @@ AttentionKernel::State AttentionKernel::fromValues(ValueRange all) {
 
 FailureOr<AttentionKernel::State>
 AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
-                                const State &state) {
+                             const State &state) {
   OpBuilder &builder = emit.builder;
   Location loc = emit.loc;
   int64_t nTiles = config.blockKv / 8;
@@ -85,10 +85,14 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
           TileBounds{firstPosition, lastPosition, kvStart, lastTileKey});
     }
     if (listedFull)
-      allowed = allowed ? arith::OrIOp::create(builder, loc, allowed, listedFull).getResult()
-                        : listedFull;
-    fullTile = allowed ? arith::AndIOp::create(builder, loc, fullTile, allowed).getResult()
-                       : nullptr;
+      allowed = allowed
+                    ? arith::OrIOp::create(builder, loc, allowed, listedFull)
+                          .getResult()
+                    : listedFull;
+    fullTile =
+        allowed
+            ? arith::AndIOp::create(builder, loc, fullTile, allowed).getResult()
+            : nullptr;
   }
   // A mask that allows each row one interval of keys (causal, a sliding
   // window, and their combinations): its bounds are computed once per row,
@@ -105,27 +109,37 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
     SmallVector<Value> lo, hi;
     for (int64_t r = 0; r < rowsPerThread(); ++r) {
       Value position = emit.add(emit.min(threadRow(r), lastQuery), offset);
-      Value first = emit.sub(emit.sub(position, emit.index(window->left)), base);
-      Value last = emit.min(emit.sub(emit.add(position, emit.index(window->right)), base), lastRel);
+      Value first =
+          emit.sub(emit.sub(position, emit.index(window->left)), base);
+      Value last = emit.min(
+          emit.sub(emit.add(position, emit.index(window->right)), base),
+          lastRel);
       if (listedFull) {
         // A full block's tile allows every key inside the lengths.
         first = emit.select(listedFull, emit.index(-1), first);
         last = emit.select(listedFull, lastRel, last);
       }
       // Clamped to the tile's columns, so the i32 values cannot wrap.
-      first = emit.max(emit.min(first, emit.index(config.blockKv)), emit.index(-1));
-      last = emit.max(emit.min(last, emit.index(config.blockKv)), emit.index(-1));
+      first =
+          emit.max(emit.min(first, emit.index(config.blockKv)), emit.index(-1));
+      last =
+          emit.max(emit.min(last, emit.index(config.blockKv)), emit.index(-1));
       lo.push_back(arith::IndexCastOp::create(builder, loc, i32, first));
       hi.push_back(arith::IndexCastOp::create(builder, loc, i32, last));
     }
     SmallVector<Value> masked;
     for (auto [position, score] : llvm::enumerate(flat)) {
-      int64_t rt = position / (4 * nTiles), nt = position / 4 % nTiles, e = position % 4;
+      int64_t rt = position / (4 * nTiles), nt = position / 4 % nTiles,
+              e = position % 4;
       int64_t r = 2 * rt + e / 2;
-      Value column = arith::ConstantIntOp::create(builder, loc, nt * 8 + e % 2, 32);
+      Value column =
+          arith::ConstantIntOp::create(builder, loc, nt * 8 + e % 2, 32);
       Value allowed = arith::AndIOp::create(
-          builder, loc, arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::sle, lo[r], column),
-          arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::sle, column, hi[r]));
+          builder, loc,
+          arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::sle, lo[r],
+                                column),
+          arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::sle, column,
+                                hi[r]));
       masked.push_back(emit.select(allowed, score, negInf));
     }
     return masked;
@@ -138,23 +152,27 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
       rows.push_back(emit.min(threadRow(r), lastQuery));
     SmallVector<Value> masked;
     for (auto [position, score] : llvm::enumerate(flat)) {
-      int64_t rt = position / (4 * nTiles), nt = position / 4 % nTiles, e = position % 4;
-      Value key = emit.add(emit.add(kvStart, nt * 8 + e % 2), emit.mul(quad, 2));
+      int64_t rt = position / (4 * nTiles), nt = position / 4 % nTiles,
+              e = position % 4;
+      Value key =
+          emit.add(emit.add(kvStart, nt * 8 + e % 2), emit.mul(quad, 2));
       Value inBounds = emit.lt(key, operands.kvLen);
       if (!operands.hasPairRules) {
-        masked.push_back(emit.select(inBounds, rawScores ? score : emit.fmul(score, scaleLog2),
-                                  negInf));
+        masked.push_back(emit.select(
+            inBounds, rawScores ? score : emit.fmul(score, scaleLog2), negInf));
         continue;
       }
       FailureOr<std::pair<Value, Value>> scored = buildPairScore(
-          builder, loc, operands.rules, score, batch, head, rows[2 * rt + e / 2],
-          emit.min(key, lastKey), operands.queryLen, operands.kvLen,
-          [&](OpBuilder &, Location) { return inBounds; },
-          listedFull ? function_ref<Value(OpBuilder &, Location)>(
-                           [&](OpBuilder &fullBuilder, Location fullLoc) -> Value {
-                             return arith::AndIOp::create(fullBuilder, fullLoc, listedFull, inBounds);
-                           })
-                     : nullptr);
+          builder, loc, operands.rules, score, batch, head,
+          rows[2 * rt + e / 2], emit.min(key, lastKey), operands.queryLen,
+          operands.kvLen, [&](OpBuilder &, Location) { return inBounds; },
+          listedFull
+              ? function_ref<Value(OpBuilder &, Location)>(
+                    [&](OpBuilder &fullBuilder, Location fullLoc) -> Value {
+                      return arith::AndIOp::create(fullBuilder, fullLoc,
+                                                   listedFull, inBounds);
+                    })
+              : nullptr);
       if (failed(scored))
         return failure();
       masked.push_back(rawScores ? emit.select(scored->second, score, negInf)
@@ -170,7 +188,8 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
     final = *masked;
   } else {
     SmallVector<Type> types(flat.size(), builder.getF32Type());
-    auto ifFull = scf::IfOp::create(builder, loc, types, fullTile, /*withElseRegion=*/true);
+    auto ifFull = scf::IfOp::create(builder, loc, types, fullTile,
+                                    /*withElseRegion=*/true);
     {
       OpBuilder::InsertionGuard guard(builder);
       builder.setInsertionPointToStart(ifFull.thenBlock());
@@ -191,7 +210,8 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
 
   // Online softmax per row (in log2 units); the four lanes of a quad share
   // a row. Maxima and sums are pairwise trees: short dependency chains.
-  auto tree = [&](ArrayRef<Value> input, function_ref<Value(Value, Value)> combine) {
+  auto tree = [&](ArrayRef<Value> input,
+                  function_ref<Value(Value, Value)> combine) {
     SmallVector<Value> values(input);
     while (values.size() > 1) {
       SmallVector<Value> next;
@@ -226,8 +246,9 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
         Value &score = scores[rt * nTiles + nt][e];
         // llvm.intr.fma: math.fma would become a libdevice call.
         Value exponent = rawScores
-                             ? Value(LLVM::FMAOp::create(builder, loc, score, scaleLog2,
-                                                         arith::NegFOp::create(builder, loc, shift)))
+                             ? Value(LLVM::FMAOp::create(
+                                   builder, loc, score, scaleLog2,
+                                   arith::NegFOp::create(builder, loc, shift)))
                              : emit.fsub(score, shift);
         score = emit.exp2(exponent);
         terms.push_back(score);
@@ -248,10 +269,12 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
   return next;
 }
 
-Value AttentionKernel::tileSkipped(KernelBuilder &tileEmit, Value kvStart, Value listedFull) {
+Value AttentionKernel::tileSkipped(KernelBuilder &tileEmit, Value kvStart,
+                                   Value listedFull) {
   if (!testsTilesPerGroup())
     return nullptr;
-  Value pastKeys = tileEmit.cmp(arith::CmpIPredicate::sge, kvStart, operands.kvLen);
+  Value pastKeys =
+      tileEmit.cmp(arith::CmpIPredicate::sge, kvStart, operands.kvLen);
   if (!operands.rules.mask)
     return pastKeys;
   Value offset = tileEmit.sub(operands.kvLen, operands.queryLen);
@@ -269,7 +292,8 @@ Value AttentionKernel::tileSkipped(KernelBuilder &tileEmit, Value kvStart, Value
     masked = arith::AndIOp::create(
         tileEmit.builder, tileEmit.loc, masked,
         arith::XOrIOp::create(tileEmit.builder, tileEmit.loc, listedFull,
-                              arith::ConstantIntOp::create(tileEmit.builder, tileEmit.loc, 1, 1)));
+                              arith::ConstantIntOp::create(
+                                  tileEmit.builder, tileEmit.loc, 1, 1)));
   return arith::OrIOp::create(tileEmit.builder, tileEmit.loc, pastKeys, masked);
 }
 
@@ -282,33 +306,37 @@ void AttentionKernel::writeResults(const State &state) {
   for (int64_t r = 0; r < rowsPerThread(); ++r) {
     int64_t rt = r / 2, e0 = (r % 2) * 2;
     Value row = threadRow(r);
-    Value sum = emit.quadReduce(state.rowSum[r],
-                             [&](Value x, Value y) { return emit.fadd(x, y); });
+    Value sum = emit.quadReduce(
+        state.rowSum[r], [&](Value x, Value y) { return emit.fadd(x, y); });
     Value empty = emit.isNegInf(state.rowMax[r]);
     Value inverse = arith::DivFOp::create(builder, loc, one, sum);
-    auto ifRow = scf::IfOp::create(builder, loc, emit.lt(row, operands.queryLen),
-                                   /*withElseRegion=*/false);
+    auto ifRow =
+        scf::IfOp::create(builder, loc, emit.lt(row, operands.queryLen),
+                          /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(builder);
     builder.setInsertionPointToStart(ifRow.thenBlock());
     for (int64_t dt = 0; dt < config.valueDim / 8; ++dt) {
       int64_t base = rt * accPerRowTile() + dt * 4 + e0;
       Value lo = emit.select(empty, zero, emit.fmul(state.acc[base], inverse));
-      Value hi = emit.select(empty, zero, emit.fmul(state.acc[base + 1], inverse));
+      Value hi =
+          emit.select(empty, zero, emit.fmul(state.acc[base + 1], inverse));
       Value wide = vector::FromElementsOp::create(
-          builder, loc, VectorType::get({2}, builder.getF32Type()), ValueRange{lo, hi});
+          builder, loc, VectorType::get({2}, builder.getF32Type()),
+          ValueRange{lo, hi});
       Value pair = arith::TruncFOp::create(builder, loc, emit.pairType(), wide);
       Value col = emit.add(emit.mul(quad, 2), dt * 8);
       auto store = vector::StoreOp::create(builder, loc, pair, operands.output,
                                            ValueRange{batch, head, row, col});
       store.setAlignmentAttr(builder.getI64IntegerAttr(4));
     }
-    Value lse = emit.fmul(emit.fadd(state.rowMax[r], emit.log2(sum)), emit.f32(ln2));
+    Value lse =
+        emit.fmul(emit.fadd(state.rowMax[r], emit.log2(sum)), emit.f32(ln2));
     lse = emit.select(empty, emit.f32(-INFINITY), lse);
-    auto ifQuad = scf::IfOp::create(builder, loc, emit.cmp(arith::CmpIPredicate::eq, quad, emit.index(0)),
-                                    /*withElseRegion=*/false);
+    auto ifQuad = scf::IfOp::create(
+        builder, loc, emit.cmp(arith::CmpIPredicate::eq, quad, emit.index(0)),
+        /*withElseRegion=*/false);
     builder.setInsertionPointToStart(ifQuad.thenBlock());
-    memref::StoreOp::create(builder, loc, lse, operands.lse, ValueRange{batch, head, row});
+    memref::StoreOp::create(builder, loc, lse, operands.lse,
+                            ValueRange{batch, head, row});
   }
 }
-
-

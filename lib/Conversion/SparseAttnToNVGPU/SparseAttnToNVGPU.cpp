@@ -70,19 +70,21 @@ struct BlockSparseAttentionMmaLowering
                                              op.getValue(), nullptr, nullptr);
     checkMaskLengths(emit, op.getMaskAttr(), shape.kvLen);
     Value numBlocks = op.getNumBlocks(), blockIndices = op.getBlockIndices();
-    emit.checkEq(emit.dim(numBlocks, 2), emit.ceilDiv(shape.queryLen, config->listBlockQ),
-              "block lists do not have ceil(Sq / block_q) query blocks");
+    emit.checkEq(emit.dim(numBlocks, 2),
+                 emit.ceilDiv(shape.queryLen, config->listBlockQ),
+                 "block lists do not have ceil(Sq / block_q) query blocks");
     emit.commonDim({{numBlocks, 0}, {blockIndices, 0}},
-                "num_blocks and block_indices batch differ");
+                   "num_blocks and block_indices batch differ");
     emit.commonDim({{numBlocks, 2}, {blockIndices, 2}},
-                "num_blocks and block_indices query blocks differ");
+                   "num_blocks and block_indices query blocks differ");
 
     KernelOperands operands;
     operands.queryLen = shape.queryLen;
     operands.kvLen = shape.kvLen;
     operands.queryHeads = shape.queryHeads;
     operands.kvHeads = shape.kvHeads;
-    operands.listHeads = cast<RankedTensorType>(blockIndices.getType()).getDimSize(1);
+    operands.listHeads =
+        cast<RankedTensorType>(blockIndices.getType()).getDimSize(1);
     operands.capacity = emit.dim(blockIndices, 3);
     operands.fullCapacity = emit.index(0);
     if (Value fullNum = op.getFullNumBlocks()) {
@@ -94,12 +96,12 @@ struct BlockSparseAttentionMmaLowering
     Value listBatch = emit.dim(numBlocks, 0);
     if (std::optional<int64_t> value = getConstantIntValue(listBatch);
         !value || *value != 1) {
-      Value isOne = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::eq,
-                                          listBatch, emit.index(1));
-      Value isBatch = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::eq,
-                                            listBatch, shape.batch);
+      Value isOne = arith::CmpIOp::create(
+          rewriter, loc, arith::CmpIPredicate::eq, listBatch, emit.index(1));
+      Value isBatch = arith::CmpIOp::create(
+          rewriter, loc, arith::CmpIPredicate::eq, listBatch, shape.batch);
       emit.check(arith::OrIOp::create(rewriter, loc, isOne, isBatch),
-              "block lists' batch is neither 1 nor the batch size");
+                 "block lists' batch is neither 1 nor the batch size");
       operands.listBatch = listBatch;
     }
     operands.rules.mask = op.getMaskAttr();
@@ -117,8 +119,10 @@ struct BlockSparseAttentionMmaLowering
     operands.numBlocks = toKernelBuffer(rewriter, loc, numBlocks);
     operands.blockIndices = toKernelBuffer(rewriter, loc, blockIndices);
     if (op.getFullNumBlocks()) {
-      operands.fullNumBlocks = toKernelBuffer(rewriter, loc, op.getFullNumBlocks());
-      operands.fullBlockIndices = toKernelBuffer(rewriter, loc, op.getFullBlockIndices());
+      operands.fullNumBlocks =
+          toKernelBuffer(rewriter, loc, op.getFullNumBlocks());
+      operands.fullBlockIndices =
+          toKernelBuffer(rewriter, loc, op.getFullBlockIndices());
     }
     auto outputType = op.getOutput().getType();
     auto lseType = op.getLse().getType();
@@ -129,7 +133,7 @@ struct BlockSparseAttentionMmaLowering
           dynamicSizes.push_back(size);
         else
           emit.checkEq(size, emit.index(type.getDimSize(d)),
-                    "result shape dim " + Twine(d));
+                       "result shape dim " + Twine(d));
       }
       auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
       return memref::AllocOp::create(rewriter, loc, memrefType, dynamicSizes);
@@ -147,22 +151,27 @@ struct BlockSparseAttentionMmaLowering
     // The counts and the combined list after the tiles (4 bytes each).
     Value sharedBytes = arith::AddIOp::create(
         rewriter, loc,
-        emit.index(config->tileBytes() + listHeaderBytes(static_cast<bool>(operands.fullNumBlocks))),
-        arith::MulIOp::create(
-            rewriter, loc,
-            arith::AddIOp::create(rewriter, loc, operands.capacity, operands.fullCapacity),
-            emit.index(4)));
+        emit.index(config->tileBytes() +
+                   listHeaderBytes(static_cast<bool>(operands.fullNumBlocks))),
+        arith::MulIOp::create(rewriter, loc,
+                              arith::AddIOp::create(rewriter, loc,
+                                                    operands.capacity,
+                                                    operands.fullCapacity),
+                              emit.index(4)));
     // A dynamic capacity bounds the list only at run time.
-    emit.check(arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sle, sharedBytes,
-                                  emit.index(options.chip.sharedMemoryPerBlock)),
-            "block_indices capacity " + Twine(operands.fullNumBlocks ? "(plus full_block_indices') " : "") +
-                "exceeds what the tensor-core kernel's shared memory holds");
-    Value sharedBytesI32 =
-        arith::IndexCastOp::create(rewriter, loc, rewriter.getI32Type(), sharedBytes);
+    emit.check(
+        arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sle,
+                              sharedBytes,
+                              emit.index(options.chip.sharedMemoryPerBlock)),
+        "block_indices capacity " +
+            Twine(operands.fullNumBlocks ? "(plus full_block_indices') " : "") +
+            "exceeds what the tensor-core kernel's shared memory holds");
+    Value sharedBytesI32 = arith::IndexCastOp::create(
+        rewriter, loc, rewriter.getI32Type(), sharedBytes);
     Value one = emit.index(1);
     auto launch = gpu::LaunchOp::create(
-        rewriter, loc, blocksX, heads, shape.batch, emit.index(config->threads()),
-        one, one, sharedBytesI32);
+        rewriter, loc, blocksX, heads, shape.batch,
+        emit.index(config->threads()), one, one, sharedBytesI32);
     SparseAttnDialect::MmaKernelAttrHelper(rewriter.getContext())
         .setAttr(launch, config->toAttr(rewriter));
     {
@@ -180,8 +189,9 @@ struct BlockSparseAttentionMmaLowering
     Value output = bufferization::ToTensorOp::create(
         rewriter, loc, outputType, operands.output, /*restrict=*/true,
         /*writable=*/true);
-    Value lse = bufferization::ToTensorOp::create(
-        rewriter, loc, lseType, operands.lse, /*restrict=*/true, /*writable=*/true);
+    Value lse =
+        bufferization::ToTensorOp::create(rewriter, loc, lseType, operands.lse,
+                                          /*restrict=*/true, /*writable=*/true);
     rewriter.replaceOp(op, {output, lse});
     return success();
   }
@@ -227,18 +237,20 @@ struct ConvertSparseAttnToNVGPUPass
         (requestedStages != 1 && requestedStages != 2))
       return fail("block-q must be 16, 32, 64 or 128, block-kv 16, 32, 64 "
                   "(or 128 on sm_90a), stages 1 or 2 (got block-q = " +
-                  Twine(requestedBlockQ) + ", block-kv = " +
-                  Twine(requestedBlockKv) + ", stages = " +
-                  Twine(requestedStages) + ")");
+                  Twine(requestedBlockQ) +
+                  ", block-kv = " + Twine(requestedBlockKv) +
+                  ", stages = " + Twine(requestedStages) + ")");
     if (blocksPerSM < 0 || blocksPerSM > 2)
       return fail("blocks-per-sm must be 0 (the kernel's choice), 1 or 2 "
-                  "(got " + Twine(int64_t(blocksPerSM)) + ")");
+                  "(got " +
+                  Twine(int64_t(blocksPerSM)) + ")");
     if (itemsPerBlock < 1 || itemsPerBlock > 8)
       return fail("items-per-block must be 1 to 8 (got " +
                   Twine(int64_t(itemsPerBlock)) + ")");
     if (warpgroupRows < 0 || warpgroupRows > 2)
       return fail("warpgroup-rows must be 0 (the kernel's choice), 1 or 2 "
-                  "(got " + Twine(int64_t(warpgroupRows)) + ")");
+                  "(got " +
+                  Twine(int64_t(warpgroupRows)) + ")");
     MmaAttentionOptions options;
     options.chip = *chipInfo;
     options.blockQ = requestedBlockQ;

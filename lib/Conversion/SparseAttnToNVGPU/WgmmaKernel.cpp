@@ -44,11 +44,10 @@ private:
   SmallVector<Value> slotIndices(const TileSlot &slot, Value row,
                                  Value col) override;
   Value threadRow(int64_t r) override {
-    return emit.add(
-        emit.add(queryStart,
-                 emit.mul(emit.udiv(warp, 4), 64 * config.rowTiles)),
-        emit.add(emit.mul(emit.urem(warp, 4), 16),
-                 emit.add(group, (r / 2) * 64 + (r % 2) * 8)));
+    return emit.add(emit.add(queryStart, emit.mul(emit.udiv(warp, 4),
+                                                  64 * config.rowTiles)),
+                    emit.add(emit.mul(emit.urem(warp, 4), 16),
+                             emit.add(group, (r / 2) * 64 + (r % 2) * 8)));
   }
   int64_t rowsPerGroup() const override { return 64 * config.rowTiles; }
   Value groupOfWarp(Value warpIndex) override {
@@ -147,8 +146,8 @@ Value WgmmaAttentionKernel::descriptor(Value byteOffset, int64_t panelBytes) {
   Value start = arith::AndIOp::create(
       builder, loc, arith::ShRUIOp::create(builder, loc, address, constant(4)),
       constant(0x3FFF));
-  int64_t fixed = ((panelBytes >> 4) << 16) |
-                  ((kSwizzleAtomBytes >> 4) << 32) | (int64_t(1) << 62);
+  int64_t fixed = ((panelBytes >> 4) << 16) | ((kSwizzleAtomBytes >> 4) << 32) |
+                  (int64_t(1) << 62);
   return arith::OrIOp::create(builder, loc, start, constant(fixed));
 }
 
@@ -226,10 +225,10 @@ WgmmaAttentionKernel::computeScores(Value stage) {
   NVVM::WgmmaFenceAlignedOp::create(builder, loc);
   for (int64_t kt = 0; kt < config.headDim / 16; ++kt) {
     int64_t column = (kt % 4) * 32;
-    Value keyDesc = descriptor(
-        emit.add(keyOffset(stage),
-                 (kt / 4) * config.blockKv * kSwizzleBytes + column),
-        16);
+    Value keyDesc =
+        descriptor(emit.add(keyOffset(stage),
+                            (kt / 4) * config.blockKv * kSwizzleBytes + column),
+                   16);
     for (int64_t rt = 0; rt < config.rowTiles; ++rt) {
       Value queryDesc =
           descriptor(emit.add(emit.add(queryOffset, groupRows),
@@ -249,10 +248,8 @@ WgmmaAttentionKernel::computeScores(Value stage) {
   return scores;
 }
 
-SmallVector<Value>
-WgmmaAttentionKernel::accumulateValues(Value stage,
-                                       ArrayRef<SmallVector<Value>> scores,
-                                       ArrayRef<Value> acc) {
+SmallVector<Value> WgmmaAttentionKernel::accumulateValues(
+    Value stage, ArrayRef<SmallVector<Value>> scores, ArrayRef<Value> acc) {
   OpBuilder &builder = emit.builder;
   Location loc = emit.loc;
   // V is N-major (rows of keys): 16 keys per wgmma are 2048 bytes on, its
@@ -279,11 +276,8 @@ WgmmaAttentionKernel::accumulateValues(Value stage,
   return result;
 }
 
-std::unique_ptr<AttentionKernel>
-sparse_attn::createWgmmaKernel(KernelBuilder &emit,
-                               const MmaKernelConfig &config,
-                               const KernelOperands &operands,
-                               gpu::LaunchOp launch) {
-  return std::make_unique<WgmmaAttentionKernel>(emit, config, operands,
-                                                launch);
+std::unique_ptr<AttentionKernel> sparse_attn::createWgmmaKernel(
+    KernelBuilder &emit, const MmaKernelConfig &config,
+    const KernelOperands &operands, gpu::LaunchOp launch) {
+  return std::make_unique<WgmmaAttentionKernel>(emit, config, operands, launch);
 }
