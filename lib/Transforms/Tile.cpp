@@ -100,22 +100,22 @@ struct BlockListOperands {
 /// Folds the kv tile starting at key `kvStart` into `state`; a tile of a
 /// full block allows every in-bounds pair without the mask or mask_mod.
 static FailureOr<SoftmaxState>
-buildKvTileUpdate(LoweringBuilder &emit, const TileProblem &p, Value batch,
+buildKvTileUpdate(LoweringBuilder &emit, const TileProblem &tiled, Value batch,
                   Value head, Value queryStart, Value queryRows,
                   Value queryTile, Value kvStart, bool fullBlock,
                   const SoftmaxState &state) {
-  const AttentionShape &shape = p.shape;
-  int64_t blockQ = p.config.blockQ, blockKv = p.config.blockKv;
+  const AttentionShape &shape = tiled.shape;
+  int64_t blockQ = tiled.config.blockQ, blockKv = tiled.config.blockKv;
   Value remaining =
       arith::SubIOp::create(emit.builder, emit.loc, shape.kvLen, kvStart);
   Value kvRows = arith::MinSIOp::create(emit.builder, emit.loc,
                                         emit.index(blockKv), remaining);
   Value kvHead = arith::DivUIOp::create(emit.builder, emit.loc, head,
                                         emit.index(shape.groupSize()));
-  Value keyTile =
-      extractPaddedTile(emit, p.key, batch, kvHead, kvStart, kvRows, blockKv);
-  Value valueTile =
-      extractPaddedTile(emit, p.value, batch, kvHead, kvStart, kvRows, blockKv);
+  Value keyTile = extractPaddedTile(emit, tiled.key, batch, kvHead, kvStart,
+                                    kvRows, blockKv);
+  Value valueTile = extractPaddedTile(emit, tiled.value, batch, kvHead, kvStart,
+                                      kvRows, blockKv);
 
   // s[r, c] = <q[r], k[c]> in f32.
   Value dots = emit.generic(
@@ -156,11 +156,12 @@ buildKvTileUpdate(LoweringBuilder &emit, const TileProblem &p, Value batch,
         Value col = arith::AddIOp::create(builder, loc, kvStart, ivs[1]);
         Value lastCol = arith::SubIOp::create(builder, loc, shape.kvLen, one);
         col = arith::MinSIOp::create(builder, loc, col, lastCol);
-        PairScoreRules rules{p.mask,    p.segmentIdsQ, p.segmentIdsKv,
-                             p.maskMod, p.scoreMod,    p.scale};
+        PairScoreRules rules{tiled.mask,         tiled.segmentIdsQ,
+                             tiled.segmentIdsKv, tiled.maskMod,
+                             tiled.scoreMod,     tiled.scale};
         if (fullBlock)
-          rules = PairScoreRules{nullptr, nullptr,    nullptr,
-                                 nullptr, p.scoreMod, p.scale};
+          rules = PairScoreRules{nullptr, nullptr,        nullptr,
+                                 nullptr, tiled.scoreMod, tiled.scale};
         FailureOr<std::pair<Value, Value>> scored = buildPairScore(
             builder, loc, rules, args[0], batch, head, row, col, shape.queryLen,
             shape.kvLen, [&](OpBuilder &, Location) { return inBounds; });
@@ -259,12 +260,12 @@ using KvLoopFn = function_ref<FailureOr<SoftmaxState>(
     LoweringBuilder &, Value batch, Value head, Value queryTileIndex,
     Value queryStart, Value queryRows, const SoftmaxState &, TileUpdateFn)>;
 
-static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &p,
+static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &tiled,
                                    RankedTensorType outputType,
                                    RankedTensorType lseType, KvLoopFn kvLoop) {
-  LoweringBuilder emit(rewriter, p.op, p.runtimeChecks);
-  const AttentionShape &shape = p.shape;
-  int64_t blockQ = p.config.blockQ;
+  LoweringBuilder emit(rewriter, tiled.op, tiled.runtimeChecks);
+  const AttentionShape &shape = tiled.shape;
+  int64_t blockQ = tiled.config.blockQ;
   Value queryTiles = emit.ceilDiv(shape.queryLen, blockQ);
   Value outInit = emit.emptyOfType(outputType,
                                    {shape.batch, emit.index(shape.queryHeads),
@@ -285,18 +286,18 @@ static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &p,
       "sparse_attn.tile",
       DictionaryAttr::get(
           ctx, {rewriter.getNamedAttr(
-                    "block_q", rewriter.getI64IntegerAttr(p.config.blockQ)),
+                    "block_q", rewriter.getI64IntegerAttr(tiled.config.blockQ)),
+                rewriter.getNamedAttr("block_kv", rewriter.getI64IntegerAttr(
+                                                      tiled.config.blockKv)),
                 rewriter.getNamedAttr(
-                    "block_kv", rewriter.getI64IntegerAttr(p.config.blockKv)),
-                rewriter.getNamedAttr(
-                    "stages", rewriter.getI64IntegerAttr(p.config.stages)),
-                rewriter.getNamedAttr(
-                    "shared_memory_bytes",
-                    rewriter.getI64IntegerAttr(p.config.sharedMemoryBytes))}));
+                    "stages", rewriter.getI64IntegerAttr(tiled.config.stages)),
+                rewriter.getNamedAttr("shared_memory_bytes",
+                                      rewriter.getI64IntegerAttr(
+                                          tiled.config.sharedMemoryBytes))}));
 
   OpBuilder::InsertionGuard guard(rewriter);
   rewriter.setInsertionPointToStart(forall.getBody());
-  LoweringBuilder tileEmit(rewriter, p.op, p.runtimeChecks);
+  LoweringBuilder tileEmit(rewriter, tiled.op, tiled.runtimeChecks);
   SmallVector<Value> ivs = forall.getInductionVars();
   Value batch = ivs[0], head = ivs[1], queryTileIndex = ivs[2];
   Value queryStart = arith::MulIOp::create(
@@ -305,7 +306,7 @@ static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &p,
       arith::SubIOp::create(rewriter, tileEmit.loc, shape.queryLen, queryStart);
   Value queryRows = arith::MinSIOp::create(rewriter, tileEmit.loc,
                                            tileEmit.index(blockQ), queryLeft);
-  Value queryTile = extractPaddedTile(tileEmit, p.query, batch, head,
+  Value queryTile = extractPaddedTile(tileEmit, tiled.query, batch, head,
                                       queryStart, queryRows, blockQ);
 
   SoftmaxState initial{
@@ -315,8 +316,8 @@ static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &p,
                       tileEmit.f32Const(0))};
   auto update = [&](LoweringBuilder &updateEmit, Value kvStart, bool fullBlock,
                     const SoftmaxState &state) -> FailureOr<SoftmaxState> {
-    return buildKvTileUpdate(updateEmit, p, batch, head, queryStart, queryRows,
-                             queryTile, kvStart, fullBlock, state);
+    return buildKvTileUpdate(updateEmit, tiled, batch, head, queryStart,
+                             queryRows, queryTile, kvStart, fullBlock, state);
   };
   FailureOr<SoftmaxState> final =
       kvLoop(tileEmit, batch, head, queryTileIndex, queryStart, queryRows,
@@ -389,7 +390,7 @@ static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &p,
   tensor::ParallelInsertSliceOp::create(
       rewriter, tileEmit.loc, lseRows, sharedOuts[1], lseOffsets, lseSizes,
       SmallVector<OpFoldResult>(3, rewriter.getIndexAttr(1)));
-  rewriter.replaceOp(p.op, forall.getResults());
+  rewriter.replaceOp(tiled.op, forall.getResults());
   return success();
 }
 
@@ -400,12 +401,12 @@ static SmallVector<Value> stateValues(const SoftmaxState &state) {
 
 /// Dense attention: the kv tiles of the query tile's key range.
 static FailureOr<SoftmaxState>
-visitKeyRangeTiles(const TileProblem &p, LoweringBuilder &emit, Value, Value,
-                   Value, Value queryStart, Value queryRows,
+visitKeyRangeTiles(const TileProblem &tiled, LoweringBuilder &emit, Value,
+                   Value, Value, Value queryStart, Value queryRows,
                    const SoftmaxState &initial, TileUpdateFn update) {
   OpBuilder &builder = emit.builder;
-  const AttentionShape &shape = p.shape;
-  int64_t blockKv = p.config.blockKv;
+  const AttentionShape &shape = tiled.shape;
+  int64_t blockKv = tiled.config.blockKv;
   // Positions of the tile's first and last rows (bottom-right aligned).
   Value offset =
       arith::SubIOp::create(builder, emit.loc, shape.kvLen, shape.queryLen);
@@ -415,7 +416,8 @@ visitKeyRangeTiles(const TileProblem &p, LoweringBuilder &emit, Value, Value,
       arith::AddIOp::create(builder, emit.loc, queryStart, queryRows),
       emit.index(1));
   Value last = arith::AddIOp::create(builder, emit.loc, lastRow, offset);
-  auto [hullLo, hullHi] = buildKeyHull(emit, p.mask, first, last, shape.kvLen);
+  auto [hullLo, hullHi] =
+      buildKeyHull(emit, tiled.mask, first, last, shape.kvLen);
   Value zero = emit.index(0);
   Value lo = arith::MinSIOp::create(
       builder, emit.loc,
@@ -431,7 +433,7 @@ visitKeyRangeTiles(const TileProblem &p, LoweringBuilder &emit, Value, Value,
       builder, emit.loc, firstTile, endTile, emit.index(1),
       stateValues(initial),
       [&](OpBuilder &nested, Location loc, Value tile, ValueRange args) {
-        LoweringBuilder nestedEmit(nested, p.op, p.runtimeChecks);
+        LoweringBuilder nestedEmit(nested, tiled.op, tiled.runtimeChecks);
         Value kvStart =
             arith::MulIOp::create(nested, loc, tile, nestedEmit.index(blockKv));
         FailureOr<SoftmaxState> next =
@@ -453,15 +455,15 @@ visitKeyRangeTiles(const TileProblem &p, LoweringBuilder &emit, Value, Value,
 /// once; entries outside [0, NK) and repeats are skipped. With full lists
 /// their blocks come first and skip the mask; a block in both is full.
 static FailureOr<SoftmaxState>
-visitListedTiles(const TileProblem &p, const BlockListOperands &lists,
+visitListedTiles(const TileProblem &tiled, const BlockListOperands &lists,
                  LoweringBuilder &emit, Value batch, Value head,
                  Value queryTileIndex, Value, Value,
                  const SoftmaxState &initial, TileUpdateFn update) {
   OpBuilder &builder = emit.builder;
-  const AttentionShape &shape = p.shape;
+  const AttentionShape &shape = tiled.shape;
   auto indicesType = cast<RankedTensorType>(lists.blockIndices.getType());
   int64_t listHeads = indicesType.getDimSize(1);
-  int64_t blockKv = p.config.blockKv;
+  int64_t blockKv = tiled.config.blockKv;
   Value listBatchIndex = batch;
   if (lists.listBatchIsOne) {
     listBatchIndex = emit.index(0);
@@ -475,9 +477,9 @@ visitListedTiles(const TileProblem &p, const BlockListOperands &lists,
   Value listHead = arith::DivUIOp::create(
       builder, emit.loc, head, emit.index(shape.queryHeads / listHeads));
   // The query block holding this query tile.
-  Value queryBlock =
-      arith::DivUIOp::create(builder, emit.loc, queryTileIndex,
-                             emit.index(p.listBlockQ / p.config.blockQ));
+  Value queryBlock = arith::DivUIOp::create(
+      builder, emit.loc, queryTileIndex,
+      emit.index(tiled.listBlockQ / tiled.config.blockQ));
   SmallVector<Value> listIndex = {listBatchIndex, listHead, queryBlock};
   // The number of entries read: the count clamped to [0, capacity].
   auto entriesOf = [&](Value numBlocks, Value blockIndices) -> Value {
@@ -489,7 +491,7 @@ visitListedTiles(const TileProblem &p, const BlockListOperands &lists,
         arith::MaxSIOp::create(builder, emit.loc, count, emit.index(0)),
         emit.dim(blockIndices, 3));
   };
-  Value kvBlocks = emit.ceilDiv(shape.kvLen, p.listBlockKv);
+  Value kvBlocks = emit.ceilDiv(shape.kvLen, tiled.listBlockKv);
   auto entryAt = [&](OpBuilder &entryBuilder, Location loc, Value blockIndices,
                      Value position) -> Value {
     SmallVector<Value> index(listIndex);
@@ -532,7 +534,7 @@ visitListedTiles(const TileProblem &p, const BlockListOperands &lists,
         builder, emit.loc, emit.index(0), entries, emit.index(1),
         stateValues(state),
         [&](OpBuilder &nested, Location loc, Value slot, ValueRange args) {
-          LoweringBuilder nestedEmit(nested, p.op, p.runtimeChecks);
+          LoweringBuilder nestedEmit(nested, tiled.op, tiled.runtimeChecks);
           Value block = entryAt(nested, loc, blockIndices, slot);
           Value notNegative =
               arith::CmpIOp::create(nested, loc, arith::CmpIPredicate::sge,
@@ -558,21 +560,23 @@ visitListedTiles(const TileProblem &p, const BlockListOperands &lists,
               [&](OpBuilder &thenBuilder) -> SmallVector<Value> {
                 // The block's kv tiles that hold keys (the last block may be
                 // partial).
-                LoweringBuilder tileEmit(thenBuilder, p.op, p.runtimeChecks);
+                LoweringBuilder tileEmit(thenBuilder, tiled.op,
+                                         tiled.runtimeChecks);
                 Value blockStart = arith::MulIOp::create(
-                    thenBuilder, loc, block, tileEmit.index(p.listBlockKv));
+                    thenBuilder, loc, block, tileEmit.index(tiled.listBlockKv));
                 Value keysLeft = arith::SubIOp::create(thenBuilder, loc,
                                                        shape.kvLen, blockStart);
                 Value tiles = arith::MinSIOp::create(
-                    thenBuilder, loc, tileEmit.index(p.listBlockKv / blockKv),
+                    thenBuilder, loc,
+                    tileEmit.index(tiled.listBlockKv / blockKv),
                     tileEmit.ceilDiv(keysLeft, blockKv));
                 auto subTiles = scf::ForOp::create(
                     thenBuilder, loc, tileEmit.index(0), tiles,
                     tileEmit.index(1), ValueRange(args),
                     [&](OpBuilder &stepBuilder, Location stepLoc, Value subTile,
                         ValueRange state) {
-                      LoweringBuilder subTileEmit(stepBuilder, p.op,
-                                                  p.runtimeChecks);
+                      LoweringBuilder subTileEmit(stepBuilder, tiled.op,
+                                                  tiled.runtimeChecks);
                       Value offset =
                           arith::MulIOp::create(stepBuilder, stepLoc, subTile,
                                                 subTileEmit.index(blockKv));
@@ -686,34 +690,35 @@ struct SparseAttnTilePass
       return failure();
 
     LoweringBuilder emit(rewriter, op, runtimeChecks);
-    TileProblem p;
-    p.shape = getAttentionShape(emit, op.getQuery(), op.getKey(), op.getValue(),
-                                op.getSegmentIdsQ(), op.getSegmentIdsKv());
-    checkMaskLengths(emit, mask, p.shape.kvLen);
-    p.config = *config;
-    p.query = op.getQuery();
-    p.key = op.getKey();
-    p.value = op.getValue();
-    p.mask = mask;
-    p.segmentIdsQ = op.getSegmentIdsQ();
-    p.segmentIdsKv = op.getSegmentIdsKv();
+    TileProblem tiled;
+    tiled.shape =
+        getAttentionShape(emit, op.getQuery(), op.getKey(), op.getValue(),
+                          op.getSegmentIdsQ(), op.getSegmentIdsKv());
+    checkMaskLengths(emit, mask, tiled.shape.kvLen);
+    tiled.config = *config;
+    tiled.query = op.getQuery();
+    tiled.key = op.getKey();
+    tiled.value = op.getValue();
+    tiled.mask = mask;
+    tiled.segmentIdsQ = op.getSegmentIdsQ();
+    tiled.segmentIdsKv = op.getSegmentIdsKv();
     if (!op.getMaskMod().empty())
-      p.maskMod = &op.getMaskMod();
+      tiled.maskMod = &op.getMaskMod();
     if (!op.getScoreMod().empty())
-      p.scoreMod = &op.getScoreMod();
-    p.scale = getScaleValue(op.getScaleAttr(), p.shape.headDim);
-    p.op = op;
-    p.runtimeChecks = runtimeChecks;
+      tiled.scoreMod = &op.getScoreMod();
+    tiled.scale = getScaleValue(op.getScaleAttr(), tiled.shape.headDim);
+    tiled.op = op;
+    tiled.runtimeChecks = runtimeChecks;
 
     LogicalResult result = failure();
     if constexpr (isBlockSparse) {
       Value numBlocks = op.getNumBlocks(), blockIndices = op.getBlockIndices();
       BlockListOperands lists{numBlocks, blockIndices, op.getFullNumBlocks(),
                               op.getFullBlockIndices()};
-      p.listBlockQ = *problem.fixedBlockQ;
-      p.listBlockKv = *problem.fixedBlockKv;
+      tiled.listBlockQ = *problem.fixedBlockQ;
+      tiled.listBlockKv = *problem.fixedBlockKv;
       emit.checkEq(emit.dim(numBlocks, 2),
-                   emit.ceilDiv(p.shape.queryLen, p.listBlockQ),
+                   emit.ceilDiv(tiled.shape.queryLen, tiled.listBlockQ),
                    "block lists do not have ceil(Sq / block_q) query blocks");
       emit.commonDim({{numBlocks, 0}, {blockIndices, 0}},
                      "num_blocks and block_indices batch differ");
@@ -724,9 +729,9 @@ struct SparseAttnTilePass
         staticListBatch = staticDim(blockIndices, 0);
       lists.listBatchIsOne = staticListBatch && *staticListBatch == 1;
       if (lists.fullNumBlocks)
-        checkFullListShapes(emit, numBlocks, lists.fullNumBlocks,
-                            lists.fullBlockIndices,
-                            emit.ceilDiv(p.shape.queryLen, p.listBlockQ));
+        checkFullListShapes(
+            emit, numBlocks, lists.fullNumBlocks, lists.fullBlockIndices,
+            emit.ceilDiv(tiled.shape.queryLen, tiled.listBlockQ));
       if (!lists.listBatchIsOne) {
         Value listBatchDim = emit.dim(numBlocks, 0);
         Value isOne =
@@ -734,29 +739,30 @@ struct SparseAttnTilePass
                                   listBatchDim, emit.index(1));
         Value isBatch =
             arith::CmpIOp::create(rewriter, emit.loc, arith::CmpIPredicate::eq,
-                                  listBatchDim, p.shape.batch);
+                                  listBatchDim, tiled.shape.batch);
         emit.check(arith::OrIOp::create(rewriter, emit.loc, isOne, isBatch),
                    "block lists' batch is neither 1 nor the batch size");
         if (!staticListBatch)
           lists.listBatch = listBatchDim;
       }
       result = tileAttention(
-          rewriter, p, op.getOutput().getType(), op.getLse().getType(),
+          rewriter, tiled, op.getOutput().getType(), op.getLse().getType(),
           [&](LoweringBuilder &tileEmit, Value batch, Value head,
               Value queryTileIndex, Value queryStart, Value queryRows,
               const SoftmaxState &initial, TileUpdateFn update) {
-            return visitListedTiles(p, lists, tileEmit, batch, head,
+            return visitListedTiles(tiled, lists, tileEmit, batch, head,
                                     queryTileIndex, queryStart, queryRows,
                                     initial, update);
           });
     } else {
       result = tileAttention(
-          rewriter, p, op.getOutput().getType(), op.getLse().getType(),
+          rewriter, tiled, op.getOutput().getType(), op.getLse().getType(),
           [&](LoweringBuilder &tileEmit, Value batch, Value head,
               Value queryTileIndex, Value queryStart, Value queryRows,
               const SoftmaxState &initial, TileUpdateFn update) {
-            return visitKeyRangeTiles(p, tileEmit, batch, head, queryTileIndex,
-                                      queryStart, queryRows, initial, update);
+            return visitKeyRangeTiles(tiled, tileEmit, batch, head,
+                                      queryTileIndex, queryStart, queryRows,
+                                      initial, update);
           });
     }
     if (failed(result))
