@@ -88,23 +88,6 @@ void sparse_attn::buildSparseAttnToLLVMCPUPipeline(OpPassManager &pm) {
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 
-/// The kernel problem an `attention` op would be as block_sparse_attention
-/// in `form`.
-static MmaKernelProblem getAttentionKernelProblem(AttentionOp op,
-                                                  const BlockSparseForm &form) {
-  MmaKernelProblem problem;
-  problem.elementType = op.getQuery().getType().getElementType();
-  problem.outputElementType = op.getOutput().getType().getElementType();
-  problem.headDim = op.getQuery().getType().getDimSize(3);
-  problem.valueDim = op.getValue().getType().getDimSize(3);
-  problem.mask = op.getMaskAttr();
-  problem.listBlockQ = form.blockQ;
-  problem.listBlockKv = form.blockKv;
-  problem.capacity = form.capacity;
-  problem.fullCapacity = form.fullCapacity;
-  return problem;
-}
-
 /// Where a pipeline's errors go when its caller gives no handler.
 static void printError(const Twine &message) {
   llvm::errs() << message << "\n";
@@ -137,7 +120,10 @@ LogicalResult sparse_attn::buildSparseAttnToGPUKernelsPipeline(
       AttentionToBlockSparseOptions rewrite;
       rewrite.filter = [mma = *mmaOptions](AttentionOp op,
                                            const BlockSparseForm &form) {
-        return isMmaKernelSupported(getAttentionKernelProblem(op, form), mma);
+        return isMmaKernelSupported(
+            getMmaKernelProblem(op, {form.blockQ, form.blockKv}, form.capacity,
+                                form.fullCapacity),
+            mma);
       };
       pm.addNestedPass<func::FuncOp>(
           createSparseAttnAttentionToBlockSparsePass(rewrite));

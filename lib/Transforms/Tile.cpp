@@ -165,13 +165,7 @@ buildKvTileUpdate(LoweringBuilder &emit, const TileProblem &tiled, Value batch,
         FailureOr<std::pair<Value, Value>> scored = buildPairScore(
             builder, loc, rules, args[0], batch, head, row, col, shape.queryLen,
             shape.kvLen, [&](OpBuilder &, Location) { return inBounds; });
-        if (failed(scored)) {
-          failedMask = true;
-          linalg::YieldOp::create(builder, loc, ValueRange{args[0], args[1]});
-          return;
-        }
-        linalg::YieldOp::create(builder, loc,
-                                ValueRange{scored->first, scored->second});
+        yieldPairScore(builder, loc, scored, {args[0], args[1]}, failedMask);
       });
   if (failedMask)
     return failure();
@@ -637,8 +631,9 @@ struct SparseAttnTilePass
   void runOnOperation() override {
     std::optional<ChipInfo> chipInfo = getChipInfo(chip);
     if (!chipInfo) {
-      getOperation()->emitError() << "sparse-attn-tile: unknown chip '" << chip
-                                  << "' (expected sm_80, sm_90 or sm_90a)";
+      getOperation()->emitError()
+          << "sparse-attn-tile: unknown chip '" << chip << "' (expected "
+          << getKnownChipNames() << ")";
       return signalPassFailure();
     }
     SmallVector<Operation *> ops;

@@ -197,6 +197,18 @@ FailureOr<std::pair<Value, Value>> sparse_attn::buildPairScore(
   return std::make_pair(score, isAllowed);
 }
 
+void sparse_attn::yieldPairScore(OpBuilder &builder, Location loc,
+                                 FailureOr<std::pair<Value, Value>> scored,
+                                 ValueRange unchanged, bool &sawFailure) {
+  if (failed(scored)) {
+    sawFailure = true;
+    linalg::YieldOp::create(builder, loc, unchanged);
+    return;
+  }
+  linalg::YieldOp::create(builder, loc,
+                          ValueRange{scored->first, scored->second});
+}
+
 Value sparse_attn::buildShiftedExp(OpBuilder &builder, Location loc,
                                    Value score, Value rowMax) {
   Value empty = isNegInf(builder, loc, rowMax);

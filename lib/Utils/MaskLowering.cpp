@@ -176,21 +176,13 @@ struct SinkWindowLowering
   void buildLengthChecks(Attribute, LoweringBuilder &, Value) const {}
 };
 
-/// seg_q[b, i] == seg_kv[b, j]: read per pair, no tile-level answer.
-struct DocumentLowering
-    : MaskLoweringAttrInterface::ExternalModel<DocumentLowering, DocumentAttr> {
-  FailureOr<Value> buildPairAllowed(Attribute, IndexArith &arith,
-                                    const MaskPairValues &pair, Value) const {
-    if (!pair.segmentIdsQ || !pair.segmentIdsKv)
-      return failure();
-    Value segmentQ =
-        tensor::ExtractOp::create(arith.builder, arith.loc, pair.segmentIdsQ,
-                                  ValueRange{pair.batch, pair.queryRow});
-    Value segmentKv =
-        tensor::ExtractOp::create(arith.builder, arith.loc, pair.segmentIdsKv,
-                                  ValueRange{pair.batch, pair.keyRow});
-    return arith.eq(segmentQ, segmentKv);
-  }
+/// The tile-level answers of a mask decided pair by pair only (documents,
+/// neighborhoods): every key may be allowed, no tile test, no interval. A
+/// model derives from it by choice, stating that its mask has no such
+/// structure to exploit; it still writes its own pair predicate and length
+/// checks.
+template <typename Model, typename Attr>
+struct PerPairLowering : MaskLoweringAttrInterface::ExternalModel<Model, Attr> {
   KeyHull buildKeyHull(Attribute, IndexArith &arith, Value, Value,
                        Value kvLen) const {
     return {arith.index(0), kvLen};
@@ -207,13 +199,28 @@ struct DocumentLowering
     return std::nullopt;
   }
   bool hasLowerEdge(Attribute) const { return false; }
+};
+
+/// seg_q[b, i] == seg_kv[b, j].
+struct DocumentLowering : PerPairLowering<DocumentLowering, DocumentAttr> {
+  FailureOr<Value> buildPairAllowed(Attribute, IndexArith &arith,
+                                    const MaskPairValues &pair, Value) const {
+    if (!pair.segmentIdsQ || !pair.segmentIdsKv)
+      return failure();
+    Value segmentQ =
+        tensor::ExtractOp::create(arith.builder, arith.loc, pair.segmentIdsQ,
+                                  ValueRange{pair.batch, pair.queryRow});
+    Value segmentKv =
+        tensor::ExtractOp::create(arith.builder, arith.loc, pair.segmentIdsKv,
+                                  ValueRange{pair.batch, pair.keyRow});
+    return arith.eq(segmentQ, segmentKv);
+  }
   void buildLengthChecks(Attribute, LoweringBuilder &, Value) const {}
 };
 
 /// NATTEN's rule in each grid dimension (docs/semantics.md, Neighborhood).
 struct NeighborhoodLowering
-    : MaskLoweringAttrInterface::ExternalModel<NeighborhoodLowering,
-                                               NeighborhoodAttr> {
+    : PerPairLowering<NeighborhoodLowering, NeighborhoodAttr> {
   FailureOr<Value> buildPairAllowed(Attribute attr, IndexArith &arith,
                                     const MaskPairValues &pair,
                                     Value position) const {
@@ -266,22 +273,6 @@ struct NeighborhoodLowering
     }
     return allowed;
   }
-  KeyHull buildKeyHull(Attribute, IndexArith &arith, Value, Value,
-                       Value kvLen) const {
-    return {arith.index(0), kvLen};
-  }
-  Value buildTileFullyAllowed(Attribute, IndexArith &,
-                              const TileBounds &) const {
-    return nullptr;
-  }
-  Value buildTileWhollyMasked(Attribute, IndexArith &,
-                              const TileBounds &) const {
-    return nullptr;
-  }
-  std::optional<RowKeyInterval> getRowKeyInterval(Attribute) const {
-    return std::nullopt;
-  }
-  bool hasLowerEdge(Attribute) const { return false; }
   void buildLengthChecks(Attribute attr, LoweringBuilder &builder,
                          Value kvLen) const {
     int64_t numTokens = cast<NeighborhoodAttr>(attr).getNumTokens();

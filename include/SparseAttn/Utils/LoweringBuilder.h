@@ -250,6 +250,12 @@ FailureOr<std::pair<Value, Value>> buildPairScore(
     function_ref<Value(OpBuilder &, Location)> extraAllowed,
     function_ref<Value(OpBuilder &, Location)> forcedAllowed = nullptr);
 
+/// Ends a masking linalg.generic's body: yields `scored` (score, allowed),
+/// or when it failed the body's own arguments `unchanged`, setting `sawFailure`.
+void yieldPairScore(OpBuilder &builder, Location loc,
+                    FailureOr<std::pair<Value, Value>> scored,
+                    ValueRange unchanged, bool &sawFailure);
+
 /// exp(score - rowMax); 0 on a row with no finite maximum yet (rowMax = -inf).
 Value buildShiftedExp(OpBuilder &builder, Location loc, Value score,
                       Value rowMax);

@@ -246,13 +246,7 @@ static FailureOr<MaskedScores> buildMaskedScores(LoweringBuilder &emit,
             rules.fullMembership
                 ? function_ref<Value(OpBuilder &, Location)>(listedFull)
                 : nullptr);
-        if (failed(scored)) {
-          failedMask = true;
-          linalg::YieldOp::create(builder, loc, ValueRange{args[0], args[1]});
-          return;
-        }
-        linalg::YieldOp::create(builder, loc,
-                                ValueRange{scored->first, scored->second});
+        yieldPairScore(builder, loc, scored, {args[0], args[1]}, failedMask);
       });
   if (failedMask)
     return failure();
@@ -429,6 +423,23 @@ struct TokenSparseAttentionOpLowering
                                    shape.queryLen};
     SmallVector<Value> scoreSizes = {shape.batch, emit.index(shape.queryHeads),
                                      shape.queryLen, slots};
+    // Inside a 5-dim generic over (b, h, i, slot or column, ...): the
+    // element of `source` (k or v) at the key `entry` names and column
+    // `columnDim` of the loop, or 0 for an invalid entry.
+    auto listedElement = [&](OpBuilder &builder, Location loc, Value source,
+                             Value entry, unsigned columnDim) -> Value {
+      SmallVector<Value> ivs = loopIndices(builder, loc, 5);
+      auto [valid, position] = tokenEntry(builder, loc, entry, shape.kvLen);
+      Value kvHead = arith::DivUIOp::create(
+          builder, loc, ivs[1],
+          arith::ConstantIndexOp::create(builder, loc, group));
+      Value zero = arith::ConstantOp::create(
+          builder, loc,
+          builder.getZeroAttr(
+              cast<ShapedType>(source.getType()).getElementType()));
+      return extractIf(builder, loc, valid, source,
+                       {ivs[0], kvHead, position, ivs[columnDim]}, zero);
+    };
 
     // s[b, h, i, t] = <q[b, h, i], k[b, h / G, x_t]> over valid slots.
     Value dots = emit.generic(
@@ -439,18 +450,7 @@ struct TokenSparseAttentionOpLowering
         emit.map(5, {emit.d(0), emit.d(1), emit.d(2), emit.d(3)}),
         {kPar, kPar, kPar, kPar, kRed},
         [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
-          SmallVector<Value> ivs = loopIndices(builder, loc, 5);
-          auto [valid, position] =
-              tokenEntry(builder, loc, args[1], shape.kvLen);
-          Value kvHead = arith::DivUIOp::create(
-              builder, loc, ivs[1],
-              arith::ConstantIndexOp::create(builder, loc, group));
-          Value zero = arith::ConstantOp::create(
-              builder, loc,
-              builder.getZeroAttr(
-                  cast<ShapedType>(key.getType()).getElementType()));
-          Value keyValue = extractIf(builder, loc, valid, key,
-                                     {ivs[0], kvHead, position, ivs[4]}, zero);
+          Value keyValue = listedElement(builder, loc, key, args[1], 4);
           Value product = emit.mulF32(builder, loc, args[0], keyValue);
           return arith::AddFOp::create(builder, loc, args[2], product);
         });
@@ -479,19 +479,7 @@ struct TokenSparseAttentionOpLowering
         emit.map(5, {emit.d(0), emit.d(1), emit.d(2), emit.d(3)}),
         {kPar, kPar, kPar, kPar, kRed},
         [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
-          SmallVector<Value> ivs = loopIndices(builder, loc, 5);
-          auto [valid, position] =
-              tokenEntry(builder, loc, args[1], shape.kvLen);
-          Value kvHead = arith::DivUIOp::create(
-              builder, loc, ivs[1],
-              arith::ConstantIndexOp::create(builder, loc, group));
-          Value zero = arith::ConstantOp::create(
-              builder, loc,
-              builder.getZeroAttr(
-                  cast<ShapedType>(value.getType()).getElementType()));
-          Value valueElement =
-              extractIf(builder, loc, valid, value,
-                        {ivs[0], kvHead, position, ivs[3]}, zero);
+          Value valueElement = listedElement(builder, loc, value, args[1], 3);
           Value product = arith::MulFOp::create(
               builder, loc, args[0], emit.toF32(builder, loc, valueElement));
           return arith::AddFOp::create(builder, loc, args[2], product);

@@ -41,15 +41,15 @@ public:
                                                  const MmaKernelConfig &config,
                                                  const KernelOperands &operands,
                                                  gpu::LaunchOp launch);
+  /// For the flavours (the class is abstract).
+  AttentionKernel(KernelBuilder &emit, const MmaKernelConfig &config,
+                  const KernelOperands &operands, gpu::LaunchOp launch)
+      : emit(emit), config(config), operands(operands), launch(launch) {}
   virtual ~AttentionKernel() = default;
 
   LogicalResult build();
 
 protected:
-  AttentionKernel(KernelBuilder &emit, const MmaKernelConfig &config,
-                  const KernelOperands &operands, gpu::LaunchOp launch)
-      : emit(emit), config(config), operands(operands), launch(launch) {}
-
   //===--------------------------------------------------------------------===//
   // What a flavour provides
   //===--------------------------------------------------------------------===//

@@ -30,19 +30,37 @@ DictionaryAttr MmaKernelConfig::toAttr(Builder &builder) const {
        integer("shared_memory_bytes", tileBytes())});
 }
 
-MmaKernelProblem sparse_attn::getMmaKernelProblem(BlockSparseAttentionOp op) {
+/// What an attention op's operands say of the problem.
+template <typename OpTy> static MmaKernelProblem getOperandsProblem(OpTy op) {
   MmaKernelProblem problem;
   problem.elementType = op.getQuery().getType().getElementType();
   problem.outputElementType = op.getOutput().getType().getElementType();
   problem.headDim = op.getQuery().getType().getDimSize(3);
   problem.valueDim = op.getValue().getType().getDimSize(3);
   problem.mask = op.getMaskAttr();
+  return problem;
+}
+
+MmaKernelProblem sparse_attn::getMmaKernelProblem(BlockSparseAttentionOp op) {
+  MmaKernelProblem problem = getOperandsProblem(op);
   BlockSizes block = op.getBlockSizes();
   problem.listBlockQ = block.query;
   problem.listBlockKv = block.kv;
   problem.capacity = op.getBlockIndices().getType().getDimSize(3);
   if (op.getFullBlockIndices())
     problem.fullCapacity = op.getFullBlockIndices().getType().getDimSize(3);
+  return problem;
+}
+
+MmaKernelProblem
+sparse_attn::getMmaKernelProblem(AttentionOp op, BlockSizes block,
+                                 int64_t capacity,
+                                 std::optional<int64_t> fullCapacity) {
+  MmaKernelProblem problem = getOperandsProblem(op);
+  problem.listBlockQ = block.query;
+  problem.listBlockKv = block.kv;
+  problem.capacity = capacity;
+  problem.fullCapacity = fullCapacity;
   return problem;
 }
 

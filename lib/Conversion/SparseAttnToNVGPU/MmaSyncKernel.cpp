@@ -21,9 +21,7 @@ namespace {
 
 class MmaSyncAttentionKernel : public AttentionKernel {
 public:
-  MmaSyncAttentionKernel(KernelBuilder &emit, const MmaKernelConfig &config,
-                         const KernelOperands &operands, gpu::LaunchOp launch)
-      : AttentionKernel(emit, config, operands, launch) {}
+  using AttentionKernel::AttentionKernel;
 
 private:
   void setUpTiles(Value base) override;
@@ -58,9 +56,32 @@ private:
   /// ldmatrix of `tiles` 8x8 matrices; returns one operand register each.
   SmallVector<Value> loadMatrix(Value shared, ValueRange indices, int64_t tiles,
                                 bool transpose);
+  /// The four 8x8 matrices of an ldmatrix.x4 from the K or V tiles of
+  /// `stage`: this lane reads row `laneRow + 8 rowHalf + rowOffset` and
+  /// column `8 colHalf + colOffset`.
+  SmallVector<Value> loadTileMatrices(Value tiles, Value stage, Value rowHalf,
+                                      int64_t rowOffset, Value colHalf,
+                                      int64_t colOffset, bool transpose) {
+    Value row = emit.add(emit.add(laneRow, emit.mul(rowHalf, 8)), rowOffset);
+    Value col = emit.add(emit.mul(colHalf, 8), colOffset);
+    return loadMatrix(tiles, {stage, row, col}, 4, transpose);
+  }
   /// acc (4 x f32) += a (4 registers) * b (2 registers), m16n8k16.
   SmallVector<Value> mma(ArrayRef<Value> aRegs, ArrayRef<Value> bRegs,
                          ArrayRef<Value> acc);
+  /// For each of the two 8-wide halves whose B registers one ldmatrix.x4
+  /// loaded (`bRegs` 2 half and 2 half + 1) and each row tile:
+  /// fragment(rowTile, half) += A[rowTile] B(half).
+  void multiplyHalves(
+      ArrayRef<SmallVector<Value>> aRegs, ArrayRef<Value> bRegs,
+      function_ref<SmallVector<Value> &(int64_t rowTile, int64_t half)>
+          fragment) {
+    for (int64_t half = 0; half < 2; ++half)
+      for (int64_t rt = 0; rt < config.rowTiles; ++rt) {
+        SmallVector<Value> &acc = fragment(rt, half);
+        acc = mma(aRegs[rt], {bRegs[2 * half], bRegs[2 * half + 1]}, acc);
+      }
+  }
 
   // Padded tiles: Q [blockQ][D + 8], K and V [stages][blockKv][D + 8].
   Value queryTile, keyTiles, valueTiles;
@@ -145,16 +166,11 @@ MmaSyncAttentionKernel::computeScores(Value stage) {
     // B fragments of two 8-key tiles at once: matrices (keys 0-7, k lo),
     // (keys 0-7, k hi), (keys 8-15, k lo), (keys 8-15, k hi).
     for (int64_t nt = 0; nt < nTiles; nt += 2) {
-      Value row = emit.add(emit.add(laneRow, emit.mul(laneQuarter, 8)), nt * 8);
-      Value col = emit.add(emit.mul(laneHalf, 8), kt * 16);
-      SmallVector<Value> bRegs =
-          loadMatrix(keyTiles, {stage, row, col}, 4, false);
-      for (int64_t half = 0; half < 2; ++half)
-        for (int64_t rt = 0; rt < config.rowTiles; ++rt) {
-          auto &fragment = scores[rt * nTiles + nt + half];
-          fragment =
-              mma(aRegs[rt], {bRegs[2 * half], bRegs[2 * half + 1]}, fragment);
-        }
+      SmallVector<Value> bRegs = loadTileMatrices(
+          keyTiles, stage, laneQuarter, nt * 8, laneHalf, kt * 16, false);
+      multiplyHalves(aRegs, bRegs, [&](int64_t rt, int64_t half) -> auto & {
+        return scores[rt * nTiles + nt + half];
+      });
     }
   }
   return scores;
@@ -162,7 +178,11 @@ MmaSyncAttentionKernel::computeScores(Value stage) {
 
 SmallVector<Value> MmaSyncAttentionKernel::accumulateValues(
     Value stage, ArrayRef<SmallVector<Value>> scores, ArrayRef<Value> acc) {
-  SmallVector<Value> result(acc);
+  // The accumulator as [rowTile][8-column tile] fragments of 4.
+  int64_t columnTiles = config.valueDim / 8;
+  SmallVector<SmallVector<Value>> fragments;
+  for (int64_t base = 0; base < static_cast<int64_t>(acc.size()); base += 4)
+    fragments.emplace_back(acc.begin() + base, acc.begin() + base + 4);
   for (int64_t kt = 0; kt < config.blockKv / 16; ++kt) {
     SmallVector<SmallVector<Value>> pRegs;
     for (int64_t rt = 0; rt < config.rowTiles; ++rt)
@@ -170,22 +190,17 @@ SmallVector<Value> MmaSyncAttentionKernel::accumulateValues(
     // Transposed V fragments of two 8-column tiles: matrices (keys 0-7,
     // cols lo), (keys 8-15, cols lo), (keys 0-7, cols hi), (keys 8-15, cols
     // hi).
-    for (int64_t dt = 0; dt < config.valueDim / 8; dt += 2) {
-      Value row = emit.add(emit.add(laneRow, emit.mul(laneHalf, 8)), kt * 16);
-      Value col = emit.add(emit.mul(laneQuarter, 8), dt * 8);
-      SmallVector<Value> vRegs =
-          loadMatrix(valueTiles, {stage, row, col}, 4, true);
-      for (int64_t half = 0; half < 2; ++half)
-        for (int64_t rt = 0; rt < config.rowTiles; ++rt) {
-          int64_t base = rt * accPerRowTile() + (dt + half) * 4;
-          SmallVector<Value> fragment(result.begin() + base,
-                                      result.begin() + base + 4);
-          fragment =
-              mma(pRegs[rt], {vRegs[2 * half], vRegs[2 * half + 1]}, fragment);
-          llvm::copy(fragment, result.begin() + base);
-        }
+    for (int64_t dt = 0; dt < columnTiles; dt += 2) {
+      SmallVector<Value> vRegs = loadTileMatrices(
+          valueTiles, stage, laneHalf, kt * 16, laneQuarter, dt * 8, true);
+      multiplyHalves(pRegs, vRegs, [&](int64_t rt, int64_t half) -> auto & {
+        return fragments[rt * columnTiles + dt + half];
+      });
     }
   }
+  SmallVector<Value> result;
+  for (const SmallVector<Value> &fragment : fragments)
+    result.append(fragment);
   return result;
 }
 

@@ -26,9 +26,7 @@ namespace {
 
 class WgmmaAttentionKernel : public AttentionKernel {
 public:
-  WgmmaAttentionKernel(KernelBuilder &emit, const MmaKernelConfig &config,
-                       const KernelOperands &operands, gpu::LaunchOp launch)
-      : AttentionKernel(emit, config, operands, launch) {}
+  using AttentionKernel::AttentionKernel;
 
 private:
   void setUpTiles(Value base) override;

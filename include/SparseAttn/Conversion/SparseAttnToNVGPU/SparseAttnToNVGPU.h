@@ -74,6 +74,12 @@ struct MmaKernelProblem {
 
 /// The problem of a block_sparse_attention.
 MmaKernelProblem getMmaKernelProblem(BlockSparseAttentionOp op);
+/// The problem an `attention` op would be as a block_sparse_attention over
+/// lists of `block` blocks with these capacities (a full list when
+/// `fullCapacity` is set).
+MmaKernelProblem getMmaKernelProblem(AttentionOp op, BlockSizes block,
+                                     int64_t capacity,
+                                     std::optional<int64_t> fullCapacity);
 
 /// Whether the tensor-core kernel takes a block_sparse_attention of
 /// `problem` under `options` (else `reason`, when given, says why).
