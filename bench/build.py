@@ -102,8 +102,7 @@ def main():
         compile_times[name] = seconds
         # The tensor-core kernel's configuration as the plan records it
         # (None when the general path's kernels take the op).
-        configs[name] = next((launch["config"] for launch in artifact.plan["launches"]
-                              if launch["config"]), None)
+        configs[name] = next((config for config in artifact.configs if config), None)
         kernels = len(artifact.plan["launches"])
         print(f"{name}: {kernels} kernel(s), compiled in {seconds:.2f} s", flush=True)
 

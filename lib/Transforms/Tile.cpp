@@ -9,6 +9,7 @@
 #include "SparseAttn/Transforms/Passes.h"
 
 #include "SparseAttn/IR/MaskUtils.h"
+#include "SparseAttn/IR/SparseAttnDialect.h"
 #include "SparseAttn/IR/SparseAttnOps.h"
 #include "SparseAttn/Transforms/TileConfig.h"
 #include "SparseAttn/Utils/LoweringBuilder.h"
@@ -276,18 +277,16 @@ static LogicalResult tileAttention(RewriterBase &rewriter, TileProblem &tiled,
       scf::ForallOp::create(rewriter, emit.loc, upperBounds,
                             ValueRange{outInit, lseInit}, std::nullopt);
   MLIRContext *ctx = rewriter.getContext();
-  forall->setAttr(
-      "sparse_attn.tile",
-      DictionaryAttr::get(
-          ctx, {rewriter.getNamedAttr(
-                    "block_q", rewriter.getI64IntegerAttr(tiled.config.blockQ)),
-                rewriter.getNamedAttr("block_kv", rewriter.getI64IntegerAttr(
-                                                      tiled.config.blockKv)),
-                rewriter.getNamedAttr(
-                    "stages", rewriter.getI64IntegerAttr(tiled.config.stages)),
-                rewriter.getNamedAttr("shared_memory_bytes",
-                                      rewriter.getI64IntegerAttr(
-                                          tiled.config.sharedMemoryBytes))}));
+  auto integer = [&](StringRef name, int64_t value) {
+    return rewriter.getNamedAttr(name, rewriter.getI64IntegerAttr(value));
+  };
+  SparseAttnDialect::TileAttrHelper(ctx).setAttr(
+      forall,
+      DictionaryAttr::get(ctx, {integer("block_q", tiled.config.blockQ),
+                                integer("block_kv", tiled.config.blockKv),
+                                integer("stages", tiled.config.stages),
+                                integer("shared_memory_bytes",
+                                        tiled.config.sharedMemoryBytes)}));
 
   OpBuilder::InsertionGuard guard(rewriter);
   rewriter.setInsertionPointToStart(forall.getBody());

@@ -27,6 +27,14 @@ class GPUArtifact:
         """Kernel launches in order: (module, kernel) names."""
         return [(launch["module"], launch["kernel"]) for launch in self.plan["launches"]]
 
+    @property
+    def configs(self):
+        """Kernel launches in order: the configuration of each tensor-core
+        kernel as convert-sparse-attn-to-nvgpu chose it (a dict: mma,
+        block_q, block_kv, warps, row_tiles, items_per_block, blocks_per_sm,
+        stages, shared_memory_bytes), None for the general path's kernels."""
+        return [launch.get("config") for launch in self.plan["launches"]]
+
     def save(self, directory):
         """Writes manifest.json and one .ptx per kernel module; returns the
         directory."""

@@ -100,6 +100,7 @@ def main():
         assert (".maxnreg 128" in ptx) == (threads == 256), options
         # The kernel's configuration travels with the plan (and the manifest).
         config = launch["config"]
+        assert artifact.configs == [config]
         assert config["mma"] == "wgmma" and config["warps"] * 32 == threads, config
         assert config["block_q"] == (64 if options else 128), config
     # Full lists: seven inputs, one kernel that vets both lists (a second
