@@ -9,6 +9,8 @@
 #include "SparseAttn/IR/MaskUtils.h"
 #include "SparseAttn/IR/SparseAttnDialect.h"
 
+#include "llvm/ADT/ScopeExit.h"
+
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/STLExtras.h"
@@ -338,8 +340,22 @@ LogicalResult NeighborhoodAttr::verifyLengths(
 // IntersectAttr and UnionAttr
 //===----------------------------------------------------------------------===//
 
-static ParseResult parseMaskList(AsmParser &parser,
+/// How deep the combinators being parsed on this thread nest: the parser
+/// stops at the nesting limit before descending further, so that deeply
+/// nested input cannot exhaust the stack (the verifier's check comes only
+/// after the whole parse).
+static thread_local unsigned combinatorParseDepth = 0;
+
+static ParseResult parseMaskList(AsmParser &parser, StringRef combinator,
                                  SmallVectorImpl<Attribute> &masks) {
+  // This combinator holds at least one more level: its elements.
+  unsigned depth = combinatorParseDepth + 2;
+  if (depth > kMaxMaskNesting)
+    return parser.emitError(parser.getCurrentLocation())
+           << combinator << " nests masks " << depth << " deep; at most "
+           << kMaxMaskNesting << " are supported";
+  ++combinatorParseDepth;
+  llvm::scope_exit leave([] { --combinatorParseDepth; });
   if (parser.parseLess())
     return failure();
   if (failed(parser.parseOptionalLSquare()))
@@ -416,17 +432,17 @@ verifyEveryLength(ArrayRef<Attribute> masks, std::optional<int64_t> qLen,
 
 /// Parses `<[mask, ...]>` into a verified combinator.
 template <typename CombinatorAttr>
-static Attribute parseCombinator(AsmParser &parser) {
+static Attribute parseCombinator(AsmParser &parser, StringRef combinator) {
   SMLoc loc = parser.getCurrentLocation();
   SmallVector<Attribute> masks;
-  if (parseMaskList(parser, masks))
+  if (parseMaskList(parser, combinator, masks))
     return {};
   return CombinatorAttr::getChecked([&] { return parser.emitError(loc); },
                                     parser.getContext(), masks);
 }
 
 Attribute IntersectAttr::parse(AsmParser &parser, Type) {
-  return parseCombinator<IntersectAttr>(parser);
+  return parseCombinator<IntersectAttr>(parser, "intersect");
 }
 
 void IntersectAttr::print(AsmPrinter &printer) const {
@@ -457,7 +473,7 @@ LogicalResult IntersectAttr::verifyLengths(
 }
 
 Attribute UnionAttr::parse(AsmParser &parser, Type) {
-  return parseCombinator<UnionAttr>(parser);
+  return parseCombinator<UnionAttr>(parser, "union");
 }
 
 void UnionAttr::print(AsmPrinter &printer) const {

@@ -97,6 +97,10 @@ BAD_IR = [
     # Unknown mask attribute.
     ("""func.func @f() attributes {m = #sparse_attn.diagonal} { return }
 """, "diagonal"),
+    # Combinators nested thousands deep: the parser stops at the limit (a
+    # recursive parse would overflow the stack and kill the interpreter).
+    ("func.func @f() attributes {m = " + "#sparse_attn.intersect<[" * 7000 + "#sparse_attn.causal"
+     + "]>" * 7000 + "} { return }\n", "intersect nests masks 17 deep"),
 ]
 
 
