@@ -11,6 +11,7 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/CheckedArithmetic.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
@@ -54,6 +55,21 @@ static void printPoolKind(OpAsmPrinter &printer, Operation *,
 /// Folding block_mask materializes constants; beyond this many index entries
 /// the op is left for the runtime instead of bloating the IR.
 static constexpr int64_t kMaxFoldedElements = int64_t(1) << 22;
+
+/// The element count of a static shape, or nullopt when a dim is dynamic
+/// or the product overflows int64.
+static std::optional<int64_t> getCheckedNumElements(ShapedType type) {
+  if (!type.hasStaticShape())
+    return std::nullopt;
+  int64_t elements = 1;
+  for (int64_t dim : type.getShape()) {
+    std::optional<int64_t> product = llvm::checkedMul(elements, dim);
+    if (!product)
+      return std::nullopt;
+    elements = *product;
+  }
+  return elements;
+}
 
 static bool isDynamic(int64_t dim) { return ShapedType::isDynamic(dim); }
 
@@ -547,13 +563,15 @@ LogicalResult BlockMaskOp::fold(FoldAdaptor,
     numTypes.push_back(getFullNumBlocks().getType());
     indicesTypes.push_back(getFullBlockIndices().getType());
   }
-  for (RankedTensorType countsType : numTypes)
-    if (!countsType.hasStaticShape())
+  // Folding materializes every element: only static shapes whose element
+  // count is below the limit (computed without overflow: the dims of a
+  // type may multiply past 2^63).
+  for (RankedTensorType type : llvm::concat<RankedTensorType>(numTypes,
+                                                              indicesTypes)) {
+    std::optional<int64_t> elements = getCheckedNumElements(type);
+    if (!elements || *elements > kMaxFoldedElements)
       return failure();
-  for (RankedTensorType indicesType : indicesTypes)
-    if (!indicesType.hasStaticShape() ||
-        indicesType.getNumElements() > kMaxFoldedElements)
-      return failure();
+  }
   auto [blockQ, blockKv] = getBlockSizes();
   FailureOr<BlockLists> lists =
       computeBlockLists(getMaskAttr(), getQLenAttr().getInt(),
