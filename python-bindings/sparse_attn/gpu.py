@@ -36,11 +36,16 @@ class GPUArtifact:
         return [launch.get("config") for launch in self.plan["launches"]]
 
     def save(self, directory):
-        """Writes manifest.json and one .ptx per kernel module; returns the
-        directory."""
+        """Writes manifest.json and one .ptx per kernel module the function
+        launches; returns the directory."""
         os.makedirs(directory, exist_ok=True)
         files = {}
+        # Only the kernels the function launches: the module may hold
+        # other functions' kernels.
+        launched = {launch["module"] for launch in self.plan["launches"]}
         for name, ptx in self.modules.items():
+            if name not in launched:
+                continue
             files[name] = f"{name}.ptx"
             with open(os.path.join(directory, files[name]), "w") as f:
                 f.write(ptx)

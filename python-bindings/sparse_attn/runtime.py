@@ -106,6 +106,157 @@ _OPS = {
 }
 
 
+# Value ranges of integer kernel arguments, and widths of float bit patterns.
+_INT_RANGES = {"index": 64, "i64": 64, "i32": 32, "i16": 16, "i8": 8}
+_FLOAT_BITS = {"f32": 32, "f64": 64, "f16": 16, "bf16": 16}
+_SCALAR_TYPES = set(_INT_RANGES) | set(_FLOAT_BITS) | {"i1"}
+_BUFFER_KINDS = ("input", "intermediate", "output", "constant")
+_ARITY = {name: 3 if name == "select" else 2 for name in _OPS}
+# Plan expressions nest this deep at most (the compiler's are shallow).
+_MAX_EXPR_DEPTH = 256
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class _ManifestChecker:
+    """Checks a manifest against the launch plan's schema (docs/runtime.md)
+    before anything uses it; raises ValueError naming the offending field."""
+
+    def __init__(self, manifest, directory):
+        self.manifest = manifest
+        self.directory = directory
+
+    def fail(self, where, why):
+        raise ValueError(f"bad artifact manifest: {where}: {why}")
+
+    def field(self, obj, key, where, kind):
+        if not isinstance(obj, dict) or key not in obj:
+            self.fail(where, f"missing '{key}'")
+        value = obj[key]
+        ok = {"int": _is_int(value), "str": isinstance(value, str),
+              "list": isinstance(value, list), "dict": isinstance(value, dict)}[kind]
+        if not ok:
+            self.fail(f"{where}.{key}", f"expected {kind}, got {type(value).__name__}")
+        return value
+
+    def expr(self, e, where, depth=0):
+        if depth > _MAX_EXPR_DEPTH:
+            self.fail(where, f"expression nested over {_MAX_EXPR_DEPTH} deep")
+        if not isinstance(e, dict):
+            self.fail(where, f"expected an expression object, got {type(e).__name__}")
+        if "const" in e:
+            if not _is_int(e["const"]):
+                self.fail(f"{where}.const", "expected an integer")
+            return
+        if "dim" in e:
+            dim = e["dim"]
+            if not (isinstance(dim, list) and len(dim) == 2 and all(_is_int(x) for x in dim)):
+                self.fail(f"{where}.dim", "expected [input, dim]")
+            argument, d = dim
+            if not 0 <= argument < len(self.inputs) or not 0 <= d < len(self.inputs[argument]["shape"]):
+                self.fail(f"{where}.dim", f"no dim {d} of input {argument}")
+            return
+        op = e.get("op")
+        if op not in _OPS:
+            self.fail(f"{where}.op", f"unknown operator {op!r}")
+        args = self.field(e, "args", where, "list")
+        if len(args) != _ARITY[op]:
+            self.fail(f"{where}.args", f"{op} takes {_ARITY[op]} operands, got {len(args)}")
+        for n, a in enumerate(args):
+            self.expr(a, f"{where}.args[{n}]", depth + 1)
+
+    def exprs(self, obj, key, where, count=None):
+        values = self.field(obj, key, where, "list")
+        if count is not None and len(values) != count:
+            self.fail(f"{where}.{key}", f"expected {count} entries, got {len(values)}")
+        for n, e in enumerate(values):
+            self.expr(e, f"{where}.{key}[{n}]")
+        return values
+
+    def check(self):
+        m = self.manifest
+        if not isinstance(m, dict):
+            self.fail("manifest", "expected an object")
+        if m.get("version") != 1:
+            self.fail("version", f"expected 1, got {m.get('version')!r}")
+        self.field(m, "function", "manifest", "str")
+        buffers = self.field(m, "buffers", "manifest", "list")
+        ids, inputs = set(), {}
+        for n, b in enumerate(buffers):
+            where = f"buffers[{n}]"
+            ident = self.field(b, "id", where, "int")
+            if ident in ids:
+                self.fail(f"{where}.id", f"duplicate buffer id {ident}")
+            ids.add(ident)
+            kind = self.field(b, "kind", where, "str")
+            if kind not in _BUFFER_KINDS:
+                self.fail(f"{where}.kind", f"unknown kind {kind!r}")
+            dtype = self.field(b, "dtype", where, "str")
+            if dtype not in _TORCH_DTYPES:
+                self.fail(f"{where}.dtype", f"unknown dtype {dtype!r}")
+            self.field(b, "shape", where, "list")
+            if kind == "input":
+                index = self.field(b, "input", where, "int")
+                if index in inputs:
+                    self.fail(f"{where}.input", f"input {index} appears twice")
+                inputs[index] = b
+            if kind == "constant":
+                data = self.field(b, "data", where, "list")
+                if not all(_is_int(x) for x in data):
+                    self.fail(f"{where}.data", "expected integers")
+        if sorted(inputs) != list(range(len(inputs))):
+            self.fail("buffers", f"inputs {sorted(inputs)} are not 0..{len(inputs) - 1}")
+        self.inputs = [inputs[i] for i in range(len(inputs))]
+        for n, b in enumerate(buffers):
+            self.exprs(b, "shape", f"buffers[{n}]")
+        for n, c in enumerate(m.get("checks", [])):
+            self.expr(self.field(c, "condition", f"checks[{n}]", "dict"), f"checks[{n}].condition")
+            self.field(c, "message", f"checks[{n}]", "str")
+        ptx = self.field(m, "ptx", "manifest", "dict")
+        for name, filename in ptx.items():
+            # Plain names inside the artifact: no path may leave it.
+            if (not isinstance(filename, str) or not filename or filename in (".", "..")
+                    or os.path.basename(filename) != filename or "\\" in filename):
+                self.fail(f"ptx.{name}", f"{filename!r} is not a file name inside the artifact")
+        for n, launch in enumerate(self.field(m, "launches", "manifest", "list")):
+            where = f"launches[{n}]"
+            module = self.field(launch, "module", where, "str")
+            if module not in ptx:
+                self.fail(f"{where}.module", f"no PTX for module {module!r}")
+            self.field(launch, "kernel", where, "str")
+            self.exprs(launch, "grid", where, 3)
+            self.exprs(launch, "block", where, 3)
+            self.expr(self.field(launch, "shared_memory", where, "dict"), f"{where}.shared_memory")
+            for k, arg in enumerate(self.field(launch, "args", where, "list")):
+                self.argument(arg, f"{where}.args[{k}]", ids)
+        for n, output in enumerate(self.field(m, "outputs", "manifest", "list")):
+            if output not in ids:
+                self.fail(f"outputs[{n}]", f"no buffer {output!r}")
+
+    def argument(self, arg, where, ids):
+        kind = self.field(arg, "kind", where, "str")
+        if kind == "memref":
+            if self.field(arg, "buffer", where, "int") not in ids:
+                self.fail(f"{where}.buffer", f"no buffer {arg['buffer']}")
+            self.expr(self.field(arg, "offset", where, "dict"), f"{where}.offset")
+            sizes = self.exprs(arg, "sizes", where)
+            self.exprs(arg, "strides", where, len(sizes))
+        elif kind == "scalar":
+            kind = self.field(arg, "type", where, "str")
+            if kind not in _SCALAR_TYPES:
+                self.fail(f"{where}.type", f"unknown scalar type {kind!r}")
+            if "bits" in arg:
+                bits = arg["bits"]
+                if kind not in _FLOAT_BITS or not _is_int(bits) or not 0 <= bits < 2 ** _FLOAT_BITS[kind]:
+                    self.fail(f"{where}.bits", f"not a {kind} bit pattern: {bits!r}")
+            else:
+                self.expr(self.field(arg, "expr", where, "dict"), f"{where}.expr")
+        else:
+            self.fail(f"{where}.kind", f"unknown argument kind {kind!r}")
+
+
 def evaluate(expr, dims):
     """The value of a plan expression given the inputs' extents
     (``dims[input][d]``)."""
@@ -123,7 +274,11 @@ class GPUFunction:
 
     def __init__(self, directory):
         with open(os.path.join(directory, "manifest.json")) as f:
-            self.manifest = json.load(f)
+            try:
+                self.manifest = json.load(f)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"bad artifact manifest: not JSON: {error}") from None
+        _ManifestChecker(self.manifest, directory).check()
         self.directory = directory
         self.inputs = sorted((b for b in self.manifest["buffers"] if b["kind"] == "input"),
                              key=lambda b: b["input"])
@@ -261,16 +416,15 @@ class GPUFunction:
                     ctypes.c_uint64(arg["bits"]) if kind == "f64" else
                     ctypes.c_uint16(arg["bits"])]
         value = evaluate(arg["expr"], dims)
-        if kind in ("index", "i64"):
-            return [ctypes.c_int64(value)]
-        if kind == "i32":
-            return [ctypes.c_int32(value)]
         if kind == "i1":
             return [ctypes.c_uint8(1 if value else 0)]
-        if kind == "i16":
-            return [ctypes.c_int16(value)]
-        if kind == "i8":
-            return [ctypes.c_int8(value)]
+        # Range-checked, never truncated.
+        width = _INT_RANGES.get(kind)
+        if width is not None:
+            if not -(2 ** (width - 1)) <= value < 2 ** (width - 1):
+                raise ValueError(f"kernel argument {value} does not fit {kind}")
+            return [{64: ctypes.c_int64, 32: ctypes.c_int32, 16: ctypes.c_int16,
+                     8: ctypes.c_int8}[width](value)]
         raise ValueError(f"unsupported kernel argument type {kind}")
 
 
