@@ -74,6 +74,13 @@ namespace {
 /// from a static destructor after the interpreter is gone.
 PyObject *gMLIRErrorClass = nullptr;
 
+/// `text` as a Python string; bytes that are not UTF-8 (a location's file
+/// name, say) become U+FFFD instead of raising UnicodeDecodeError.
+py::str decodeText(const std::string &text) {
+  return py::reinterpret_steal<py::str>(PyUnicode_DecodeUTF8(
+      text.data(), static_cast<Py_ssize_t>(text.size()), "replace"));
+}
+
 /// Raises MLIRError(message, diagnostics). The message is `summary`, then
 /// every diagnostic on its own line.
 [[noreturn]] void throwMLIRError(const std::string &summary,
@@ -84,8 +91,11 @@ PyObject *gMLIRErrorClass = nullptr;
     for (const std::string &d : diags)
       message += "\n" + d;
   }
+  py::list decodedDiags;
+  for (const std::string &d : diags)
+    decodedDiags.append(decodeText(d));
   py::handle cls(gMLIRErrorClass ? gMLIRErrorClass : PyExc_RuntimeError);
-  py::object inst = cls(message, py::cast(diags));
+  py::object inst = cls(decodeText(message), decodedDiags);
   PyErr_SetObject(cls.ptr(), inst.ptr());
   throw py::error_already_set();
 }
@@ -527,8 +537,12 @@ py::dict compileGpu(const std::string &text, const std::string &funcName,
   // reports a malformed value on stderr, not in its stream: that is
   // captured for the message.
   auto badOptions = [&](const Twine &why) {
-    throw py::value_error(
-        ("bad pipeline options '" + pipelineOptions + "': " + why).str());
+    PyErr_SetObject(PyExc_ValueError,
+                    decodeText(("bad pipeline options '" + pipelineOptions +
+                                "': " + why)
+                                   .str())
+                        .ptr());
+    throw py::error_already_set();
   };
   sparse_attn::SparseAttnToPTXOptions options;
   PassManager kernels(ctx);

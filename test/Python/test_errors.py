@@ -97,6 +97,13 @@ BAD_IR = [
     # Unknown mask attribute.
     ("""func.func @f() attributes {m = #sparse_attn.diagonal} { return }
 """, "diagonal"),
+    # A location whose file name is not UTF-8: the diagnostic decodes with
+    # replacement characters (it raised UnicodeDecodeError).
+    ("""func.func @f(%q: tensor<1x4x16x8xf32>, %k: tensor<1x3x16x8xf32>) -> tensor<1x4x16xf32> {
+  %o, %l = sparse_attn.attention %q, %k, %k : tensor<1x4x16x8xf32>, tensor<1x3x16x8xf32>, tensor<1x3x16x8xf32> -> tensor<1x4x16x8xf32>, tensor<1x4x16xf32> loc("\\FF\\FE.mlir":3:4)
+  return %l : tensor<1x4x16xf32>
+}
+""", "\ufffd\ufffd.mlir:3:4"),
     # Combinators nested thousands deep: the parser stops at the limit (a
     # recursive parse would overflow the stack and kill the interpreter).
     ("func.func @f() attributes {m = " + "#sparse_attn.intersect<[" * 7000 + "#sparse_attn.causal"
