@@ -11,7 +11,7 @@ APT_PACKAGES  := llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools \
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OPT           := $(BUILD_DIR)/bin/sparse-attn-opt
 
-.PHONY: all deps configure build check run docs format clean
+.PHONY: all deps configure build check run docs format fuzz clean
 
 all: build
 
@@ -64,6 +64,27 @@ run: build
 
 docs: build
 	@echo "Op and attribute reference: $(BUILD_DIR)/docs/SparseAttn/"
+
+# The libFuzzer target (tools/sparse-attn-fuzz) in its own build directory:
+# clang 22, the project under ASan + UBSan; seeds from test/ and examples/,
+# the dialect's keywords as a dictionary. Findings land in $(FUZZ_DIR)/crashes.
+FUZZ_DIR      ?= build-fuzz
+FUZZ_SECONDS  ?= 60
+FUZZ_FLAGS    := -fsanitize=address,undefined -fsanitize=fuzzer-no-link \
+                 -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g1
+fuzz: deps
+	@[ -x /usr/bin/clang++-22 ] && [ -f $(LLVM_DIR)/lib/clang/22/lib/linux/libclang_rt.fuzzer-x86_64.a ] || \
+	  $(SUDO) apt-get install -y --no-install-recommends clang-22 libclang-rt-22-dev
+	cmake -G Ninja -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=Release \
+	  -DMLIR_DIR=$(LLVM_DIR)/lib/cmake/mlir -DLLVM_DIR=$(LLVM_DIR)/lib/cmake/llvm \
+	  -DPython3_EXECUTABLE=$(PYTHON) -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
+	  -DCMAKE_C_FLAGS="$(FUZZ_FLAGS)" -DCMAKE_CXX_FLAGS="$(FUZZ_FLAGS)" -DSPARSE_ATTN_ENABLE_FUZZER=ON
+	cmake --build $(FUZZ_DIR) --target sparse-attn-fuzz
+	$(PYTHON) tools/sparse-attn-fuzz/make_corpus.py $(FUZZ_DIR)/corpus
+	@mkdir -p $(FUZZ_DIR)/crashes
+	$(FUZZ_DIR)/bin/sparse-attn-fuzz $(FUZZ_DIR)/corpus -dict=tools/sparse-attn-fuzz/sparse_attn.dict \
+	  -max_total_time=$(FUZZ_SECONDS) -timeout=120 -rss_limit_mb=4096 -print_final_stats=1 \
+	  -artifact_prefix=$(FUZZ_DIR)/crashes/
 
 # Formats the C++ sources with the .clang-format (LLVM style) of the
 # project, with the clang-format of the LLVM release it builds against.
