@@ -128,7 +128,7 @@ def SparseAttnPromoteKernelBuffersPass : Pass<"sparse-attn-promote-kernel-buffer
 }
 
 def SparseAttnKernelLimitsPass : Pass<"sparse-attn-kernel-limits", "ModuleOp"> {
-  let summary = "Moves the tensor-core kernels' register limits onto their gpu.func";
+  let summary = "Moves the tensor-core kernels' register caps and configurations onto their gpu.func";
   let description = [{
     `convert-sparse-attn-to-nvgpu` records the register cap that lets a
     kernel fit its thread blocks per multiprocessor
