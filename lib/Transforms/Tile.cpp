@@ -544,9 +544,7 @@ visitListedTiles(const TileProblem &tiled, const BlockListOperands &lists,
                                         listedBefore(nested, loc,
                                                      lists.fullBlockIndices,
                                                      fullEntries, block));
-          Value fresh = arith::XOrIOp::create(
-              nested, loc, seen,
-              arith::ConstantIntOp::create(nested, loc, 1, 1));
+          Value fresh = nestedEmit.notI(seen);
           Value visit = arith::AndIOp::create(nested, loc, valid, fresh);
           ValueRange results = buildIf(
               nested, loc, TypeRange(args), visit,

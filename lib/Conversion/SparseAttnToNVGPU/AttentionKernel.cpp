@@ -127,6 +127,12 @@ Value AttentionKernel::listEntry(KernelBuilder &nestedEmit, Value slot) {
   return ifFull.getResult(0);
 }
 
+Value AttentionKernel::namesKvBlock(KernelBuilder &nestedEmit, Value entry) {
+  return nestedEmit.andI(
+      nestedEmit.cmp(arith::CmpIPredicate::sge, entry, nestedEmit.index(0)),
+      nestedEmit.lt(entry, operands.kvBlocks));
+}
+
 std::pair<Value, Value> AttentionKernel::groupRows() {
   if (!testsTilesPerGroup())
     return {queryStart, emit.sub(emit.min(emit.add(queryStart, config.blockQ),
@@ -222,10 +228,7 @@ void AttentionKernel::buildList() {
     OpBuilder &nestedBuilder = nestedEmit.builder;
     Location nestedLoc = nestedEmit.loc;
     Value block = listEntry(nestedEmit, slot);
-    Value inRange = arith::AndIOp::create(
-        nestedBuilder, nestedLoc,
-        nestedEmit.cmp(arith::CmpIPredicate::sge, block, nestedEmit.index(0)),
-        nestedEmit.lt(block, operands.kvBlocks));
+    Value inRange = namesKvBlock(nestedEmit, block);
     auto earlier = scf::ForOp::create(
         nestedBuilder, nestedLoc, nestedEmit.index(0), slot,
         nestedEmit.index(1),
@@ -242,9 +245,7 @@ void AttentionKernel::buildList() {
                   arith::OrIOp::create(scanBuilder, scanLoc, seen[0], same)
                       .getResult()});
         });
-    Value fresh = arith::XOrIOp::create(
-        nestedBuilder, nestedLoc, earlier.getResult(0),
-        arith::ConstantIntOp::create(nestedBuilder, nestedLoc, 1, 1));
+    Value fresh = nestedEmit.notI(earlier.getResult(0));
     Value keep =
         arith::AndIOp::create(nestedBuilder, nestedLoc, inRange, fresh);
     nestedEmit.storeI32(nestedEmit.select(keep, block, nestedEmit.index(-1)),
@@ -475,10 +476,7 @@ AttentionKernel::firstListedBlock(KernelBuilder &nestedEmit) {
   OpBuilder::InsertionGuard guard(nestedEmit.builder);
   nestedEmit.builder.setInsertionPointToStart(ifAny.thenBlock());
   Value first = listEntry(nestedEmit, nestedEmit.index(0));
-  Value inRange = arith::AndIOp::create(
-      nestedEmit.builder, nestedEmit.loc,
-      nestedEmit.cmp(arith::CmpIPredicate::sge, first, nestedEmit.index(0)),
-      nestedEmit.lt(first, operands.kvBlocks));
+  Value inRange = namesKvBlock(nestedEmit, first);
   scf::YieldOp::create(nestedEmit.builder, nestedEmit.loc,
                        ValueRange{inRange, first});
   nestedEmit.builder.setInsertionPointToStart(ifAny.elseBlock());

@@ -160,6 +160,8 @@ private:
   // Shared memory: the kept count(s) and the compacted list.
   Value listCount, list;
   Value listEntry(KernelBuilder &nestedEmit, Value slot);
+  /// Whether a list entry names a kv block in [0, kvBlocks).
+  Value namesKvBlock(KernelBuilder &nestedEmit, Value entry);
   void setUpList();
   void setUpShared();
 

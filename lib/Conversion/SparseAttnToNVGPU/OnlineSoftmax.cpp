@@ -289,11 +289,7 @@ Value AttentionKernel::tileSkipped(KernelBuilder &tileEmit, Value kvStart,
     return pastKeys;
   // A listed full block's pairs are allowed whatever the mask says.
   if (listedFull)
-    masked = arith::AndIOp::create(
-        tileEmit.builder, tileEmit.loc, masked,
-        arith::XOrIOp::create(tileEmit.builder, tileEmit.loc, listedFull,
-                              arith::ConstantIntOp::create(
-                                  tileEmit.builder, tileEmit.loc, 1, 1)));
+    masked = tileEmit.andI(masked, tileEmit.notI(listedFull));
   return arith::OrIOp::create(tileEmit.builder, tileEmit.loc, pastKeys, masked);
 }
 
