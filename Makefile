@@ -11,7 +11,7 @@ APT_PACKAGES  := llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools \
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OPT           := $(BUILD_DIR)/bin/sparse-attn-opt
 
-.PHONY: all deps configure build check run docs format fuzz clean
+.PHONY: all deps configure build check check-sanitizers run docs format fuzz clean
 
 all: build
 
@@ -45,6 +45,17 @@ build: configure
 
 check: build
 	cmake --build $(BUILD_DIR) --target check-sparse-attn
+
+# The whole lit suite again over a second build with ASan + UBSan (GCC's
+# runtime, asserts on, -O1 to keep the build short): CI runs both.
+SAN_DIR       ?= build-sanitizers
+check-sanitizers: deps
+	@[ -f $(SAN_DIR)/build.ninja ] || cmake -G Ninja -S . -B $(SAN_DIR) \
+	  -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE=-O1 -DCMAKE_C_FLAGS_RELEASE=-O1 \
+	  -DSPARSE_ATTN_ENABLE_SANITIZERS=ON \
+	  -DMLIR_DIR=$(LLVM_DIR)/lib/cmake/mlir -DLLVM_DIR=$(LLVM_DIR)/lib/cmake/llvm \
+	  -DPython3_EXECUTABLE=$(PYTHON) -DCMAKE_C_COMPILER=$(CC_FOR_BUILD) -DCMAKE_CXX_COMPILER=$(CXX_FOR_BUILD)
+	cmake --build $(SAN_DIR) --target check-sparse-attn
 
 PTX_DIR       := $(BUILD_DIR)/ptx
 PTX_CHIP      ?= sm_90

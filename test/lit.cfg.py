@@ -17,7 +17,20 @@ config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py", "lit.site.cfg.py
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%sparse_attn_src_root", config.sparse_attn_src_root))
 # %python: the interpreter CMake was configured with (Debian's, with numpy).
-config.substitutions.append(("%python", '"%s"' % config.python_executable))
+# In a sanitizer build (make check-sanitizers) it runs with the ASan runtime
+# preloaded, which the instrumented bindings need; leaks are not reported
+# for Python (the interpreter keeps its objects alive at exit), but are for
+# sparse-attn-opt.
+config.python_command = '"%s"' % config.python_executable
+if config.asan_runtime:
+    config.python_command = 'env LD_PRELOAD="%s" ASAN_OPTIONS=detect_leaks=0:%s %s' % (
+        config.asan_runtime,
+        config.environment.get("ASAN_OPTIONS", ""),
+        config.python_command,
+    )
+    config.environment["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
+    config.available_features.add("sanitizers")
+config.substitutions.append(("%python", config.python_command))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()

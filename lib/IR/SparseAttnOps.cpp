@@ -56,19 +56,42 @@ static void printPoolKind(OpAsmPrinter &printer, Operation *,
 /// the op is left for the runtime instead of bloating the IR.
 static constexpr int64_t kMaxFoldedElements = int64_t(1) << 22;
 
-/// The element count of a static shape, or nullopt when a dim is dynamic
-/// or the product overflows int64.
-static std::optional<int64_t> getCheckedNumElements(ShapedType type) {
-  if (!type.hasStaticShape())
-    return std::nullopt;
+std::optional<int64_t> sparse_attn::getStaticElementCount(ShapedType type) {
   int64_t elements = 1;
   for (int64_t dim : type.getShape()) {
+    if (ShapedType::isDynamic(dim))
+      continue;
     std::optional<int64_t> product = llvm::checkedMul(elements, dim);
     if (!product)
       return std::nullopt;
     elements = *product;
   }
   return elements;
+}
+
+/// The element count of a static shape, or nullopt when a dim is dynamic
+/// or the product overflows int64.
+static std::optional<int64_t> getCheckedNumElements(ShapedType type) {
+  if (!type.hasStaticShape())
+    return std::nullopt;
+  return getStaticElementCount(type);
+}
+
+LogicalResult sparse_attn::detail::verifyBoundedShapes(Operation *op) {
+  auto verifyType = [&](Type type) -> LogicalResult {
+    auto shaped = dyn_cast<ShapedType>(type);
+    if (!shaped || !shaped.hasRank() || getStaticElementCount(shaped))
+      return success();
+    return op->emitOpError()
+           << "expects tensors of at most 2^63 - 1 elements, got " << type;
+  };
+  for (Type type : op->getOperandTypes())
+    if (failed(verifyType(type)))
+      return failure();
+  for (Type type : op->getResultTypes())
+    if (failed(verifyType(type)))
+      return failure();
+  return success();
 }
 
 static bool isDynamic(int64_t dim) { return ShapedType::isDynamic(dim); }

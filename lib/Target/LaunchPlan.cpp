@@ -9,6 +9,7 @@
 #include "SparseAttn/Target/LaunchPlan.h"
 
 #include "SparseAttn/IR/SparseAttnDialect.h"
+#include "SparseAttn/IR/SparseAttnOps.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -25,6 +26,9 @@ using namespace mlir::sparse_attn;
 using llvm::json::Array;
 using llvm::json::Object;
 using Json = llvm::json::Value;
+
+/// Globals whose values the manifest embeds: at most this many elements.
+static constexpr int64_t kMaxEmbeddedElements = int64_t(1) << 22;
 
 /// The configuration a tensor-core kernel recorded on its gpu.func
 /// (`sparse_attn.mma_kernel`, see sparse-attn-kernel-limits) as JSON; null
@@ -354,6 +358,11 @@ private:
           MemRefType type = getGlobal.getType();
           if (!values || !type.hasStaticShape())
             return emitError(getGlobal, "a global without constant contents");
+          // The values go into the manifest: bounded (the shape's element
+          // count computed without overflow; a splat may claim 2^62).
+          std::optional<int64_t> elements = getStaticElementCount(type);
+          if (!elements || *elements > kMaxEmbeddedElements)
+            return emitError(getGlobal, "a global of more than 2^22 elements");
           Array data;
           if (isa<IntegerType>(type.getElementType())) {
             for (const APInt &value : values.getValues<APInt>())

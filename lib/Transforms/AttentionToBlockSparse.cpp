@@ -41,6 +41,9 @@ struct AttentionToBlockSparse : public OpRewritePattern<AttentionOp> {
     int64_t kvLen = op.getKey().getType().getDimSize(2);
     if (ShapedType::isDynamic(queryLen) || ShapedType::isDynamic(kvLen))
       return rewriter.notifyMatchFailure(op, "dynamic sequence lengths");
+    // block_mask takes lengths up to kMaxSequenceLength.
+    if (queryLen > kMaxSequenceLength || kvLen > kMaxSequenceLength)
+      return rewriter.notifyMatchFailure(op, "lengths past block_mask's limit");
     MaskAttrInterface mask = op.getMaskAttr();
     // A mask_mod must see every pair, full blocks included.
     bool withFull = op.getMaskMod().empty();
@@ -105,10 +108,12 @@ struct SparseAttnAttentionToBlockSparsePass
   }
 
   void runOnOperation() override {
-    if (blockQ < 1 || blockKv < 1) {
+    if (blockQ < 1 || blockKv < 1 || blockQ > kMaxSequenceLength ||
+        blockKv > kMaxSequenceLength) {
       getOperation()->emitError()
-          << "sparse-attn-attention-to-block-sparse: block sizes must be "
-             "positive (got block-q = "
+          << "sparse-attn-attention-to-block-sparse: block sizes must be in "
+             "[1, "
+          << kMaxSequenceLength << "] (got block-q = "
           << int64_t(blockQ) << ", block-kv = " << int64_t(blockKv) << ")";
       return signalPassFailure();
     }

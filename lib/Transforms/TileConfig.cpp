@@ -7,8 +7,10 @@
 #include "SparseAttn/Transforms/TileConfig.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/CheckedArithmetic.h"
 
 #include <algorithm>
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::sparse_attn;
@@ -16,8 +18,18 @@ using namespace mlir::sparse_attn;
 int64_t sparse_attn::getAttentionSharedMemoryBytes(
     int64_t blockQ, int64_t blockKv, int64_t stages, int64_t headDim,
     int64_t valueDim, int64_t elementBytes) {
-  return elementBytes *
-         (blockQ * headDim + stages * blockKv * (headDim + valueDim));
+  // Head dims come from static types and may be near 2^63: saturate.
+  auto mul = [](std::optional<int64_t> a, std::optional<int64_t> b) {
+    return a && b ? llvm::checkedMul(*a, *b) : std::nullopt;
+  };
+  auto add = [](std::optional<int64_t> a, std::optional<int64_t> b) {
+    return a && b ? llvm::checkedAdd(*a, *b) : std::nullopt;
+  };
+  std::optional<int64_t> bytes =
+      mul(elementBytes,
+          add(mul(blockQ, headDim),
+              mul(mul(stages, blockKv), add(headDim, valueDim))));
+  return bytes.value_or(std::numeric_limits<int64_t>::max());
 }
 
 /// Candidate tile extents, largest first: tensor-core friendly multiples of

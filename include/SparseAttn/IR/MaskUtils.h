@@ -47,9 +47,10 @@ SmallVector<KeyRange> unionKeyRanges(ArrayRef<KeyRange> lhs,
 void appendClampedRange(int64_t begin, int64_t end, int64_t kvLen,
                         SmallVectorImpl<KeyRange> &ranges);
 
-/// Number of blocks of `blockSize` covering `length` items.
+/// Number of blocks of `blockSize` (>= 1) covering `length` (>= 0) items;
+/// exact up to the largest int64 length (no `length + blockSize - 1`).
 inline int64_t ceilDiv(int64_t length, int64_t blockSize) {
-  return (length + blockSize - 1) / blockSize;
+  return length / blockSize + (length % blockSize != 0);
 }
 
 /// For each query block, the ascending kv blocks that hold at least one

@@ -64,8 +64,15 @@ def SparseAttn_Dialect : Dialect {
   }];
 }
 
+// Every op's tensors hold at most 2^63 - 1 elements (static dims multiplied
+// with overflow checks): a type whose dims multiply past it cannot be
+// allocated, and its strides would overflow the lowerings' index arithmetic.
+def SparseAttn_BoundedShapes : NativeOpTrait<"BoundedShapes"> {
+  let cppNamespace = "::mlir::sparse_attn";
+}
+
 class SparseAttn_Op<string mnemonic, list<Trait> traits = []>
-    : Op<SparseAttn_Dialect, mnemonic, traits>;
+    : Op<SparseAttn_Dialect, mnemonic, !listconcat([SparseAttn_BoundedShapes], traits)>;
 
 class SparseAttn_Attr<string name, string attrMnemonic, list<Trait> traits = []>
     : AttrDef<SparseAttn_Dialect, name, traits> {

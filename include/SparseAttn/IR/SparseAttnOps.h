@@ -33,6 +33,24 @@ struct BlockSizes {
 
 /// Reads a `block` attribute (two i64 entries, as ODS checks).
 BlockSizes getBlockSizes(ArrayAttr block);
+
+/// The element count of a shaped type's static dims (dynamic dims count as
+/// 1), or nullopt when their product overflows int64.
+std::optional<int64_t> getStaticElementCount(ShapedType type);
+
+namespace detail {
+LogicalResult verifyBoundedShapes(Operation *op);
+} // namespace detail
+
+/// Op trait: no operand or result type has static dims multiplying past
+/// 2^63 - 1 (see SparseAttn_BoundedShapes).
+template <typename ConcreteType>
+class BoundedShapes : public OpTrait::TraitBase<ConcreteType, BoundedShapes> {
+public:
+  static LogicalResult verifyTrait(Operation *op) {
+    return detail::verifyBoundedShapes(op);
+  }
+};
 } // namespace mlir::sparse_attn
 
 #include "SparseAttn/IR/SparseAttnOpInterfaces.h.inc"

@@ -153,6 +153,12 @@ sparse_attn::chooseMmaKernel(const MmaKernelProblem &problem,
   // when static (a dynamic one is checked by the driver at launch).
   int64_t capacity = problem.capacity;
   bool withFull = problem.fullCapacity.has_value();
+  // Static capacities come from types (up to 2^63 - 1): a list longer than
+  // the shared memory holds is refused before its bytes are counted.
+  const int64_t maxEntries = options.chip.sharedMemoryPerBlock / 4;
+  for (int64_t entries : {capacity, problem.fullCapacity.value_or(0)})
+    if (!ShapedType::isDynamic(entries) && entries > maxEntries)
+      return fail("the block lists do not fit the shared memory");
   if (withFull)
     capacity = ShapedType::isDynamic(capacity) ||
                        ShapedType::isDynamic(*problem.fullCapacity)
