@@ -23,11 +23,12 @@ config.substitutions.append(("%sparse_attn_src_root", config.sparse_attn_src_roo
 # sparse-attn-opt.
 config.python_command = '"%s"' % config.python_executable
 if config.asan_runtime:
-    config.python_command = 'env LD_PRELOAD="%s" ASAN_OPTIONS=detect_leaks=0:%s %s' % (
+    config.python_command = 'env LD_PRELOAD="%s" ASAN_OPTIONS=detect_leaks=0:allow_user_poisoning=0 %s' % (
         config.asan_runtime,
-        config.environment.get("ASAN_OPTIONS", ""),
         config.python_command,
     )
+    # See tools/SanitizerDefaults.h (sparse-attn-opt sets the same itself).
+    config.environment["ASAN_OPTIONS"] = "allow_user_poisoning=0"
     config.environment["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
     config.available_features.add("sanitizers")
 config.substitutions.append(("%python", config.python_command))

@@ -3,7 +3,8 @@ pure-Python runtime and compares them with the float64 golden results.
 
 Usage (on the GPU machine, repository root):
   PYTHONPATH=python-bindings python3 test/gpu/run_cases.py build/gpu-cases
-(SPARSE_ATTN_GPU_JOBS=N processes at a time, default 8.)
+(SPARSE_ATTN_GPU_JOBS=N processes at a time, default 8; 0 runs every case in
+this process, as test/gpu/sanitize.sh does.)
 
 Outputs are filled with NaN before the launches (an element no kernel
 writes fails). Attention results (out, lse) with a reduced-precision
@@ -80,6 +81,12 @@ def main():
     # One process per case (a faulting kernel poisons its CUDA context),
     # several at a time.
     jobs = int(os.environ.get("SPARSE_ATTN_GPU_JOBS", "8"))
+    if jobs == 0:
+        # Every case in this process, in order (under compute-sanitizer:
+        # one start-up, and each report just before its case's verdict).
+        failures = sum(run_one(case) for case in cases)
+        print(f"{len(cases) - failures} of {len(cases)} GPU cases passed")
+        return 1 if failures else 0
 
     def run(case):
         return case, subprocess.run([sys.executable, __file__, str(root), case.name],

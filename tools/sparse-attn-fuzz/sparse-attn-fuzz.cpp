@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "../SanitizerDefaults.h"
 #include "SparseAttn/InitAll.h"
 #include "SparseAttn/Pipelines/Pipelines.h"
 
@@ -47,15 +48,6 @@ template <typename BuildFn> void runOnCopy(ModuleOp module, BuildFn build) {
 }
 
 } // namespace
-
-/// The project's code is instrumented, libMLIR's is not: the allocators they
-/// share (the context's, inline in LLVM's headers) poison slabs in our code
-/// that the library then fills without unpoisoning them, which ASan would
-/// report as use-after-poison. Manual poisoning is off; every other check
-/// stays.
-extern "C" const char *__asan_default_options() {
-  return "allow_user_poisoning=0";
-}
 
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {
   // The PTX pipeline serializes kernels with LLVM's NVPTX backend.

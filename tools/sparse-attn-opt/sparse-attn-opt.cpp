@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "../SanitizerDefaults.h"
 #include "SparseAttn/InitAll.h"
 
 #include "mlir/IR/DialectRegistry.h"
