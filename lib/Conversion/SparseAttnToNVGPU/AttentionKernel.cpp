@@ -284,8 +284,6 @@ void AttentionKernel::buildList() {
               nestedEmit.index(-1));
           Value keep = nestedEmit.cmp(arith::CmpIPredicate::sge, block,
                                       nestedEmit.index(0));
-          // Every lane has read its entry before any writes (the ballot
-          // converges the warp); ranks never pass a later round's slots.
           Value mask = NVVM::VoteSyncOp::create(
               nestedBuilder, nestedLoc, i32, i32Constant(nestedBuilder, -1),
               keep, NVVM::VoteSyncKind::ballot);
@@ -293,6 +291,14 @@ void AttentionKernel::buildList() {
               nestedBuilder, nestedLoc,
               arith::AndIOp::create(nestedBuilder, nestedLoc, mask, below));
           Value total = LLVM::CtPopOp::create(nestedBuilder, nestedLoc, mask);
+          // Every lane has read its entry before any lane writes: the
+          // compaction is in place, and a rank may reach a slot another lane
+          // read this round. The ballot converges the warp but orders no
+          // memory; bar.warp.sync does (PTX ISA; compute-sanitizer's
+          // racecheck flagged the ballot-only version). A round's writes
+          // stay below the next round's slots.
+          NVVM::SyncWarpOp::create(nestedBuilder, nestedLoc,
+                                   i32Constant(nestedBuilder, -1));
           auto ifKeep = scf::IfOp::create(nestedBuilder, nestedLoc, keep,
                                           /*withElseRegion=*/false);
           {
