@@ -68,6 +68,16 @@ def replayer(fn, inputs):
     return run
 
 
+def compiled_flex():
+    """torch.compile(flex_attention), allowed one compilation per shape and
+    mask_mod: more than dynamo's default of 8, past which it would silently
+    run FlexAttention's eager math instead."""
+    for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit"):
+        if hasattr(torch._dynamo.config, name):
+            setattr(torch._dynamo.config, name, 256)
+    return torch.compile(flex_attention, dynamic=False)
+
+
 def time_ms(*fns, inputs, warm_ms=50.0, round_ms=20.0, rounds=5, min_rep=5):
     """Median CUDA-event time (ms) of each of `fns` over the rotated inputs.
     The functions are measured in interleaved rounds (each round times every
@@ -218,12 +228,7 @@ def main():
     props = torch.cuda.get_device_properties(0)
     gpu = props.name.replace(" ", "-")
     print(f"device: {props.name}, torch {torch.__version__}", flush=True)
-    # One compilation per shape and mask_mod: more than dynamo's default of 8,
-    # past which it would silently run FlexAttention's eager math instead.
-    for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit"):
-        if hasattr(torch._dynamo.config, name):
-            setattr(torch._dynamo.config, name, 256)
-    flex = torch.compile(flex_attention, dynamic=False)
+    flex = compiled_flex()
     gen = torch.Generator(device="cuda")
     gen.manual_seed(0)
     with open(os.path.join(options.artifacts, "compile_times.json")) as f:

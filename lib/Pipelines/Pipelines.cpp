@@ -114,20 +114,6 @@ LogicalResult sparse_attn::buildSparseAttnToGPUKernelsPipeline(
         parseMmaAttentionOptions(nvgpuOptions, emitError);
     if (failed(mmaOptions))
       return failure();
-    if (options.tensorCoreAttention) {
-      // attention ops the kernel takes become block_sparse_attention over
-      // their mask's blocks; the others stay for the general path.
-      AttentionToBlockSparseOptions rewrite;
-      rewrite.filter = [mma = *mmaOptions](AttentionOp op,
-                                           const BlockSparseForm &form) {
-        return isMmaKernelSupported(
-            getMmaKernelProblem(op, {form.blockQ, form.blockKv}, form.capacity,
-                                form.fullCapacity),
-            mma);
-      };
-      pm.addNestedPass<func::FuncOp>(
-          createSparseAttnAttentionToBlockSparsePass(rewrite));
-    }
     std::unique_ptr<Pass> nvgpu = createConvertSparseAttnToNVGPUPass();
     if (failed(nvgpu->initializeOptions(
             nvgpuOptions, [](const Twine &) { return failure(); })))

@@ -130,7 +130,7 @@ PIPELINES = [
     "--sparse-attn-to-llvm-cpu-pipeline",
     "--sparse-attn-tile=chip=sm_90a",
     "--sparse-attn-to-ptx-pipeline=chip=sm_80",
-    "--sparse-attn-to-ptx-pipeline=chip=sm_90a tensor-core-attention=true",
+    "--sparse-attn-to-ptx-pipeline=chip=sm_90a",
 ]
 
 BAD = ("LLVM ERROR", "Assertion", "Sanitizer", "runtime error:", "Stack dump", "PLEASE submit")

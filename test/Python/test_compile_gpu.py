@@ -53,12 +53,16 @@ def main():
         for buffer_id in plan["outputs"]:
             assert plan["buffers"][buffer_id]["kind"] == "output"
         assert plan["launches"], "no kernel launches"
+        assert [l["config"] is not None for l in plan["launches"]].count(True) == 1, plan["launches"]
         for launch in plan["launches"]:
             assert launch["module"] in artifact.modules, launch["module"]
             assert f".target {chip}" in artifact.modules[launch["module"]]
             assert f".entry {launch['kernel']}(" in artifact.modules[launch["module"]]
-            # f32: the general path's kernels, which record no configuration.
-            assert launch["config"] is None, launch["config"]
+            # The attention (bf16, head dims 32/16) runs on the tensor-core
+            # kernel, which records its configuration; pool's general-path
+            # kernel records none.
+            config = launch["config"]
+            assert config is None or config["mma"] == "mma.sync", config
             for arg in launch["args"]:
                 if arg["kind"] == "memref":
                     assert len(arg["sizes"]) == len(arg["strides"])
@@ -110,8 +114,8 @@ def main():
     assert len(inputs) == 7, len(inputs)
     (launch,) = artifact.plan["launches"]
     assert artifact.modules[launch["module"]].count("vote.sync.ballot.b32") >= 2
-    # attention with static lengths on bf16: the same kernel over block_mask's
-    # lists, which fold into constants of the plan.
+    # attention on bf16 (static lengths here): the same kernel, walking each
+    # query tile's key range under the mask: no block lists, no constants.
     attention = """
 func.func @f(%q: tensor<1x8x1000x128xbf16>, %k: tensor<1x2x1000x128xbf16>) -> (tensor<1x8x1000x128xbf16>, tensor<1x8x1000xf32>) {
   %o, %lse = sparse_attn.attention %q, %k, %k {mask = #sparse_attn.causal}
@@ -119,11 +123,12 @@ func.func @f(%q: tensor<1x8x1000x128xbf16>, %k: tensor<1x2x1000x128xbf16>) -> (t
   return %o, %lse : tensor<1x8x1000x128xbf16>, tensor<1x8x1000xf32>
 }
 """
-    artifact = sparse_attn.compile_gpu(attention, "f", "sm_90a", "tensor-core-attention=true")
+    artifact = sparse_attn.compile_gpu(attention, "f", "sm_90a")
     (launch,) = artifact.plan["launches"]
     assert "wgmma.mma_async" in artifact.modules[launch["module"]]
+    assert launch["config"]["mma"] == "wgmma", launch["config"]
     kinds = [b["kind"] for b in artifact.plan["buffers"]]
-    assert kinds.count("constant") == 4 and kinds.count("input") == 2, kinds
+    assert kinds.count("constant") == 0 and kinds.count("input") == 2, kinds
     # Bad pipeline options, the conversion's among them, are a ValueError
     # that says why, raised before anything is compiled.
     for options, why in (("mma-block-q=64", "no such option mma-block-q"),
@@ -136,7 +141,7 @@ func.func @f(%q: tensor<1x8x1000x128xbf16>, %k: tensor<1x2x1000x128xbf16>) -> (t
                          ("nvgpu-options={blocks-per-sm=3}", "blocks-per-sm must be"),
                          ("nvgpu-options={items-per-block=0}", "items-per-block must be 1 to 8"),
                          ("tensor-cores=maybe", "invalid value for boolean"),
-                         ("tensor-core-attention=2", "invalid value for boolean"),
+                         ("tensor-core-attention=true", "no such option tensor-core-attention"),
                          ("bogus=1", "no such option bogus")):
         try:
             sparse_attn.compile_gpu(BLOCK_SPARSE, "f", "sm_90a", options)

@@ -149,11 +149,9 @@ def main():
                     continue
                 name = f"{title}-{n:03d}-{k}"
                 directory = os.path.join(options.out, name)
-                # The attention cases of the tensor-core kernels opt in.
-                extra = " tensor-core-attention=true" if title == "mma_attention" else ""
                 try:
                     artifact = sparse_attn.compile_gpu(record["text"], "f", options.chip,
-                                                       options.options + extra)
+                                                       options.options)
                 except Exception as error:  # noqa: BLE001
                     print(f"FAIL {name}: compile_gpu: {error}", file=sys.stderr)
                     return 1

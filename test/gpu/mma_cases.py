@@ -131,4 +131,25 @@ ATTENTION_CASES = [
          mask_mod=c.MASK_MOD_MOD3, elt="f16"),
     dict(B=1, Hq=4, Hkv=1, Sq=129, Skv=600, D=128, Dv=64, mask=g.SinkWindow(4, 100), elt="bf16"),
     dict(B=1, Hq=4, Hkv=2, Sq=257, Skv=257, D=64, Dv=64, elt="bf16"),
+    # No lists (issue 14): each query tile walks its mask's key hull, for
+    # dynamic lengths too; Sq != Skv both ways, decode rows, every mask kind.
+    dict(B=2, Hq=8, Hkv=2, Sq=777, Skv=777, D=128, Dv=128, mask=g.Causal(), elt="bf16",
+         dyn=(0, 2)),
+    dict(B=1, Hq=4, Hkv=1, Sq=1, Skv=1500, D=128, Dv=128, mask=g.Causal(), elt="f16", dyn=(2,)),
+    dict(B=1, Hq=4, Hkv=2, Sq=300, Skv=100, D=64, Dv=64, mask=g.Causal(), elt="bf16", dyn=(2,)),
+    dict(B=1, Hq=2, Hkv=1, Sq=600, Skv=600, D=64, Dv=64, mask=g.SlidingWindow(100, 37),
+         elt="bf16", dyn=(0, 2)),
+    dict(B=1, Hq=4, Hkv=4, Sq=500, Skv=900, D=128, Dv=128, mask=g.SinkWindow(16, 130), elt="bf16"),
+    dict(B=1, Hq=2, Hkv=1, Sq=512, Skv=512, D=64, Dv=64,
+         mask=g.Neighborhood([16, 32], [5, 7], [1, 2], [True, False]), elt="f16"),
+    dict(B=1, Hq=2, Hkv=2, Sq=640, Skv=640, D=32, Dv=32,
+         mask=g.Union([g.Intersect([g.Causal(), g.SlidingWindow(64, 0)]), g.SinkWindow(8, 0)]),
+         elt="bf16"),
+    dict(B=2, Hq=4, Hkv=2, Sq=200, Skv=333, D=64, Dv=128, mask=g.Causal(),
+         mask_mod=c.MASK_MOD_NEQ, score_mod=c.SCORE_MOD_SOFTCAP, elt="bf16", dyn=(0, 2)),
+    dict(B=1, Hq=2, Hkv=1, Sq=130, Skv=130, D=16, Dv=48, score_mod=c.SCORE_MOD_NEG_INF_ROWS,
+         elt="f16"),
+    # A score_mod reading an outer tensor (ALiBi slopes): the general path.
+    dict(B=1, Hq=4, Hkv=2, Sq=100, Skv=100, D=64, Dv=64, mask=g.Causal(), alibi=True,
+         elt="bf16"),
 ]

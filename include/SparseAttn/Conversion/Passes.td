@@ -43,17 +43,22 @@ def ConvertSparseAttnToLinalgPass : Pass<"convert-sparse-attn-to-linalg"> {
 
 def ConvertSparseAttnToNVGPUPass
     : Pass<"convert-sparse-attn-to-nvgpu", "func::FuncOp"> {
-  let summary = "Lower block_sparse_attention to a tensor-core GPU kernel";
+  let summary = "Lower attention and block_sparse_attention to a tensor-core GPU kernel";
   let description = [{
-    Rewrites every `block_sparse_attention` on f16/bf16 whose head dims are
-    multiples of 16 up to 128 and whose mask reads no segment ids into one
-    `gpu.launch` of a tensor-core kernel, on tensors:
+    Rewrites every `attention` and `block_sparse_attention` on f16/bf16
+    whose head dims are multiples of 16 up to 128, whose mask reads no
+    segment ids and whose `mask_mod`/`score_mod` read no outer tensor into
+    one `gpu.launch` of a tensor-core kernel, on tensors:
     `bufferization.to_buffer` of the operands, `memref.alloc`ed results,
     the launch, and `bufferization.to_tensor` of the results. Other ops are
     left for `sparse-attn-tile` and the general path.
 
     The kernel: one thread block per (query tile, query head, batch), one
-    warp per 16 or 32 query rows; the query block's list is vetted into
+    warp per 16 or 32 query rows. `attention` has no lists: each query tile
+    walks the kv tiles of its rows' key hull under the mask (from the mask
+    lowering interface, for static and dynamic lengths), each tile tested
+    for pairs the mask fully allows (no per-pair masking) or wholly
+    excludes (skipped). For `block_sparse_attention` the query block's list is vetted into
     shared memory (entries outside `[0, NK)` and repeats dropped, as
     `docs/semantics.md` says); Q, K and V tiles are staged in shared memory
     by 16-byte `cp.async` (`nvgpu.device_async_copy`, rows past the sequence

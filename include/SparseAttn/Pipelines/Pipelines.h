@@ -29,12 +29,6 @@ struct SparseAttnToPTXOptions
                      "with convert-sparse-attn-to-nvgpu (the rest, and all "
                      "ops when false, take the general path)"),
       llvm::cl::init(true)};
-  PassOptions::Option<bool> tensorCoreAttention{
-      *this, "tensor-core-attention",
-      llvm::cl::desc("attention with static lengths on the tensor-core "
-                     "kernels too (sparse-attn-attention-to-block-sparse, "
-                     "for the ops the kernel takes)"),
-      llvm::cl::init(false)};
   PassOptions::Option<std::string> nvgpuOptions{
       *this, "nvgpu-options",
       llvm::cl::desc("Options of convert-sparse-attn-to-nvgpu in its own "

@@ -159,9 +159,9 @@ def SparseAttnAttentionToBlockSparsePass
     blocks apart, unless a `mask_mod` must see every pair): the same results
     (`docs/semantics.md`), in the form the block-sparse kernels take. The
     lists fold to constants when small enough (`--canonicalize`). The GPU
-    pipeline runs it with `tensor-core-attention=true`, restricted to the ops
-    the tensor-core kernel takes (C++: populateAttentionToBlockSparsePatterns
-    with a filter).
+    pipeline no longer runs it (the tensor-core kernel takes `attention`
+    itself, without lists); it stays for users who want the explicit lists
+    (C++: populateAttentionToBlockSparsePatterns, with an optional filter).
     ```mlir
     // sparse-attn-opt --sparse-attn-attention-to-block-sparse
     %o, %lse = sparse_attn.attention %q, %k, %v {mask = #sparse_attn.causal}

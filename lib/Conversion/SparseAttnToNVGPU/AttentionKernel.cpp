@@ -11,6 +11,7 @@
 #include "AttentionKernel.h"
 
 #include "SparseAttn/IR/SparseAttnDialect.h"
+#include "SparseAttn/Utils/MaskLowering.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -71,6 +72,8 @@ void AttentionKernel::setUpShared() {
       dynamicShared, config.toAttr(builder));
   Value base = dynamicShared;
   setUpTiles(base);
+  if (!usesLists())
+    return;
   // [kept blocks, kept full blocks], then the combined list.
   int64_t headerBytes =
       listHeaderBytes(static_cast<bool>(operands.fullBlockIndices));
@@ -85,6 +88,25 @@ void AttentionKernel::setUpShared() {
 }
 
 void AttentionKernel::setUpList() {
+  if (!usesLists()) {
+    // The kv tiles holding the key hull of the tile's rows (positions
+    // bottom-right aligned), clamped to the keys.
+    Value lastRow = emit.sub(
+        emit.min(emit.add(queryStart, config.blockQ), operands.queryLen),
+        emit.index(1));
+    Value offset = emit.sub(operands.kvLen, operands.queryLen);
+    KeyHull hull =
+        buildKeyHull(emit, operands.rules.mask, emit.add(queryStart, offset),
+                     emit.add(lastRow, offset), operands.kvLen);
+    Value lo = emit.min(emit.max(hull.lo, emit.index(0)), operands.kvLen);
+    Value hi = emit.min(emit.max(hull.hi, lo), operands.kvLen);
+    kvFirstTile = emit.udiv(lo, config.blockKv);
+    listEntries = emit.sub(
+        emit.udiv(emit.add(hi, config.blockKv - 1), config.blockKv),
+        kvFirstTile);
+    fullEntries = emit.index(0);
+    return;
+  }
   listBatchIndex =
       operands.listBatch
           ? emit.select(emit.cmp(arith::CmpIPredicate::eq, operands.listBatch,
@@ -211,6 +233,8 @@ void AttentionKernel::loadKvTile(Value kvStart, Value stage) {
 /// survivors 32 slots at a time (a ballot, then each lane's rank). No raw
 /// copy in shared memory: it would cost blocks per multiprocessor.
 void AttentionKernel::buildList() {
+  if (!usesLists())
+    return;
   OpBuilder &builder = emit.builder;
   Location loc = emit.loc;
   Value count = emit.add(fullEntries, listEntries);
@@ -473,6 +497,8 @@ void AttentionKernel::issueQuery(Value start) {
 
 std::pair<Value, Value>
 AttentionKernel::firstListedBlock(KernelBuilder &nestedEmit) {
+  if (!usesLists())
+    return {nestedEmit.lt(nestedEmit.index(0), listEntries), kvFirstTile};
   Value any = nestedEmit.lt(nestedEmit.index(0),
                             nestedEmit.add(fullEntries, listEntries));
   auto ifAny = scf::IfOp::create(nestedEmit.builder, nestedEmit.loc,
@@ -542,13 +568,18 @@ AttentionKernel::buildItem(const ItemInput &input) {
     firstFetched = ifFetch.getResult(0);
   }
   buildList();
-  Value blocks = emit.loadI32(listCount, {emit.index(0)});
+  Value blocks = usesLists() ? emit.loadI32(listCount, {emit.index(0)})
+                             : listEntries;
   Value fullBlocks = operands.fullBlockIndices
                          ? emit.loadI32(listCount, {emit.index(1)})
                          : Value();
+  // Without lists a "block" is a kv tile (listBlockKv == blockKv).
   int64_t subTiles = config.listBlockKv / config.blockKv;
   Value tiles = emit.mul(blocks, subTiles);
+  Value firstTile = kvFirstTile;
   auto tileStart = [&](KernelBuilder &tileEmit, Value tile) {
+    if (!usesLists())
+      return tileEmit.mul(tileEmit.add(firstTile, tile), config.blockKv);
     Value block = tileEmit.loadI32(list, {tileEmit.udiv(tile, subTiles)});
     return tileEmit.add(
         tileEmit.mul(block, config.listBlockKv),
@@ -566,10 +597,11 @@ AttentionKernel::buildItem(const ItemInput &input) {
       OpBuilder::InsertionGuard guard(builder);
       builder.setInsertionPointToStart(ifNext.thenBlock());
       // setUpList's values for the next item live in this region only.
-      std::array<Value *, 6> place = {&queryStart,  &listBatchIndex,
+      std::array<Value *, 7> place = {&queryStart,  &listBatchIndex,
                                       &listHead,    &queryBlock,
-                                      &listEntries, &fullEntries};
-      std::array<Value, 6> saved;
+                                      &listEntries, &fullEntries,
+                                      &kvFirstTile};
+      std::array<Value, 7> saved;
       for (auto [slot, value] : llvm::zip_equal(saved, place))
         slot = *value;
       queryStart = input.nextQueryStart;

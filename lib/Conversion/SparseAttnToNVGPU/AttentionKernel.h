@@ -22,7 +22,9 @@
 
 namespace mlir::sparse_attn {
 
-/// Everything the kernel body reads from the host side.
+/// Everything the kernel body reads from the host side. Without block
+/// lists (`numBlocks` null: the `attention` op) each query tile visits the
+/// kv tiles of its rows' key hull under the mask, which it derives itself.
 struct KernelOperands {
   Value query, key, value, numBlocks, blockIndices, output, lse; // memrefs
   Value fullNumBlocks, fullBlockIndices; // memrefs, null without full lists
@@ -155,8 +157,11 @@ private:
   // The query block's lists: where they are read, and their clamped
   // counts. Slot s of the combined list is entry s of the full list for
   // s < fullEntries, then the entries of the first list: a block repeated
-  // at a later slot (so a block in both lists) is full.
+  // at a later slot (so a block in both lists) is full. Without lists,
+  // `listEntries` kv tiles from tile `kvFirstTile` on (the key hull).
   Value listBatchIndex, listHead, queryBlock, listEntries, fullEntries;
+  Value kvFirstTile;
+  bool usesLists() const { return static_cast<bool>(operands.numBlocks); }
   // Shared memory: the kept count(s) and the compacted list.
   Value listCount, list;
   Value listEntry(KernelBuilder &nestedEmit, Value slot);

@@ -1,8 +1,8 @@
 //===- SparseAttnToNVGPU.cpp - block-sparse attention on tensor cores -----===//
 //
-// The pattern that rewrites a block_sparse_attention into one gpu.launch of
-// the tensor-core kernel (AttentionKernel.h), and the pass that applies it,
-// after rewriting `attention` ops the kernel takes into block-sparse ones.
+// The patterns that rewrite a block_sparse_attention (over its lists) or an
+// attention (over its mask's key hull, no lists) into one gpu.launch of the
+// tensor-core kernel (AttentionKernel.h), and the pass that applies them.
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,6 +22,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/RegionUtils.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
 namespace mlir::sparse_attn {
@@ -48,6 +49,111 @@ static Value toKernelBuffer(OpBuilder &builder, Location loc, Value tensor) {
                                            /*readOnly=*/true);
 }
 
+/// Whether a mask_mod or score_mod region reads a tensor defined outside it
+/// (an ALiBi slope table, a bias): the kernel body has no buffer for it yet,
+/// so such ops take the general path.
+static bool regionsReadOuterTensors(Operation *op) {
+  for (Region &region : op->getRegions()) {
+    llvm::SetVector<Value> captured;
+    getUsedValuesDefinedAbove(region, captured);
+    if (llvm::any_of(captured, [](Value value) {
+          return isa<TensorType>(value.getType());
+        }))
+      return true;
+  }
+  return false;
+}
+
+/// The operands every attention op gives the kernel: lengths, heads, the
+/// pair rules, and q/k/v as buffers.
+template <typename OpTy>
+static KernelOperands getCommonOperands(OpTy op, PatternRewriter &rewriter,
+                                        const AttentionShape &shape) {
+  Location loc = op.getLoc();
+  KernelOperands operands;
+  operands.queryLen = shape.queryLen;
+  operands.kvLen = shape.kvLen;
+  operands.queryHeads = shape.queryHeads;
+  operands.kvHeads = shape.kvHeads;
+  operands.rules.mask = op.getMaskAttr();
+  operands.rules.scale = getScaleValue(op.getScaleAttr(), shape.headDim);
+  if (!op.getMaskMod().empty())
+    operands.rules.maskMod = &op.getMaskMod();
+  if (!op.getScoreMod().empty())
+    operands.rules.scoreMod = &op.getScoreMod();
+  operands.hasPairRules =
+      operands.rules.mask || operands.rules.maskMod || operands.rules.scoreMod;
+  operands.query = toKernelBuffer(rewriter, loc, op.getQuery());
+  operands.key = toKernelBuffer(rewriter, loc, op.getKey());
+  operands.value = toKernelBuffer(rewriter, loc, op.getValue());
+  return operands;
+}
+
+/// Allocates the results, emits the launch (one thread block per query tile
+/// or per `itemsPerBlock` of them, per head, per batch) with the kernel
+/// body, and replaces `op` by the results. `sharedBytes`: the dynamic shared
+/// memory of a block.
+static LogicalResult replaceByLaunch(Operation *op, PatternRewriter &rewriter,
+                                     LoweringBuilder &emit,
+                                     const AttentionShape &shape,
+                                     const MmaKernelConfig &config,
+                                     KernelOperands &operands,
+                                     Value sharedBytes) {
+  Location loc = op->getLoc();
+  auto outputType = cast<RankedTensorType>(op->getResult(0).getType());
+  auto lseType = cast<RankedTensorType>(op->getResult(1).getType());
+  auto allocOf = [&](RankedTensorType type, ArrayRef<Value> sizes) -> Value {
+    SmallVector<Value> dynamicSizes;
+    for (auto [d, size] : llvm::enumerate(sizes)) {
+      if (type.isDynamicDim(d))
+        dynamicSizes.push_back(size);
+      else
+        emit.checkEq(size, emit.index(type.getDimSize(d)),
+                     "result shape dim " + Twine(d));
+    }
+    auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+    return memref::AllocOp::create(rewriter, loc, memrefType, dynamicSizes);
+  };
+  Value heads = emit.index(shape.queryHeads);
+  operands.output = allocOf(outputType, {shape.batch, heads, shape.queryLen,
+                                         emit.index(shape.valueDim)});
+  operands.lse = allocOf(lseType, {shape.batch, heads, shape.queryLen});
+
+  Value queryTiles = emit.ceilDiv(shape.queryLen, config.blockQ);
+  Value blocksX = config.itemsPerBlock == 1
+                      ? queryTiles
+                      : emit.ceilDiv(queryTiles, config.itemsPerBlock);
+  Value sharedBytesI32 = arith::IndexCastOp::create(
+      rewriter, loc, rewriter.getI32Type(), sharedBytes);
+  Value one = emit.index(1);
+  auto launch =
+      gpu::LaunchOp::create(rewriter, loc, blocksX, heads, shape.batch,
+                            emit.index(config.threads()), one, one,
+                            sharedBytesI32);
+  SparseAttnDialect::MmaKernelAttrHelper(rewriter.getContext())
+      .setAttr(launch, config.toAttr(rewriter));
+  {
+    OpBuilder::InsertionGuard guard(rewriter);
+    rewriter.setInsertionPointToStart(&launch.getBody().front());
+    KernelBuilder kernelEmit(rewriter, loc, outputType.getElementType());
+    std::unique_ptr<AttentionKernel> kernel =
+        AttentionKernel::create(kernelEmit, config, operands, launch);
+    if (failed(kernel->build())) {
+      rewriter.eraseOp(launch);
+      return rewriter.notifyMatchFailure(op, "the mask cannot be lowered");
+    }
+    gpu::TerminatorOp::create(rewriter, loc);
+  }
+  Value output = bufferization::ToTensorOp::create(
+      rewriter, loc, outputType, operands.output, /*restrict=*/true,
+      /*writable=*/true);
+  Value lse =
+      bufferization::ToTensorOp::create(rewriter, loc, lseType, operands.lse,
+                                        /*restrict=*/true, /*writable=*/true);
+  rewriter.replaceOp(op, {output, lse});
+  return success();
+}
+
 /// Replaces a block_sparse_attention the kernel takes by its launch; leaves
 /// the others (with the reason as a match-failure remark) to the general
 /// path.
@@ -64,6 +170,9 @@ struct BlockSparseAttentionMmaLowering
         chooseMmaKernel(getMmaKernelProblem(op), options, reason);
     if (failed(config))
       return rewriter.notifyMatchFailure(op, reason);
+    if (regionsReadOuterTensors(op))
+      return rewriter.notifyMatchFailure(
+          op, "a mask_mod or score_mod region reads an outer tensor");
     Location loc = op.getLoc();
     LoweringBuilder emit(rewriter, op, options.runtimeChecks);
     AttentionShape shape = getAttentionShape(emit, op.getQuery(), op.getKey(),
@@ -78,11 +187,7 @@ struct BlockSparseAttentionMmaLowering
     emit.commonDim({{numBlocks, 2}, {blockIndices, 2}},
                    "num_blocks and block_indices query blocks differ");
 
-    KernelOperands operands;
-    operands.queryLen = shape.queryLen;
-    operands.kvLen = shape.kvLen;
-    operands.queryHeads = shape.queryHeads;
-    operands.kvHeads = shape.kvHeads;
+    KernelOperands operands = getCommonOperands(op, rewriter, shape);
     operands.listHeads =
         cast<RankedTensorType>(blockIndices.getType()).getDimSize(1);
     operands.capacity = emit.dim(blockIndices, 3);
@@ -104,18 +209,6 @@ struct BlockSparseAttentionMmaLowering
                  "block lists' batch is neither 1 nor the batch size");
       operands.listBatch = listBatch;
     }
-    operands.rules.mask = op.getMaskAttr();
-    operands.rules.scale = getScaleValue(op.getScaleAttr(), shape.headDim);
-    if (!op.getMaskMod().empty())
-      operands.rules.maskMod = &op.getMaskMod();
-    if (!op.getScoreMod().empty())
-      operands.rules.scoreMod = &op.getScoreMod();
-    operands.hasPairRules = operands.rules.mask || operands.rules.maskMod ||
-                            operands.rules.scoreMod;
-
-    operands.query = toKernelBuffer(rewriter, loc, op.getQuery());
-    operands.key = toKernelBuffer(rewriter, loc, op.getKey());
-    operands.value = toKernelBuffer(rewriter, loc, op.getValue());
     operands.numBlocks = toKernelBuffer(rewriter, loc, numBlocks);
     operands.blockIndices = toKernelBuffer(rewriter, loc, blockIndices);
     if (op.getFullNumBlocks()) {
@@ -124,30 +217,6 @@ struct BlockSparseAttentionMmaLowering
       operands.fullBlockIndices =
           toKernelBuffer(rewriter, loc, op.getFullBlockIndices());
     }
-    auto outputType = op.getOutput().getType();
-    auto lseType = op.getLse().getType();
-    auto allocOf = [&](RankedTensorType type, ArrayRef<Value> sizes) -> Value {
-      SmallVector<Value> dynamicSizes;
-      for (auto [d, size] : llvm::enumerate(sizes)) {
-        if (type.isDynamicDim(d))
-          dynamicSizes.push_back(size);
-        else
-          emit.checkEq(size, emit.index(type.getDimSize(d)),
-                       "result shape dim " + Twine(d));
-      }
-      auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
-      return memref::AllocOp::create(rewriter, loc, memrefType, dynamicSizes);
-    };
-    Value heads = emit.index(shape.queryHeads);
-    operands.output = allocOf(outputType, {shape.batch, heads, shape.queryLen,
-                                           emit.index(shape.valueDim)});
-    operands.lse = allocOf(lseType, {shape.batch, heads, shape.queryLen});
-
-    Value queryTiles = emit.ceilDiv(shape.queryLen, config->blockQ);
-    // Thread blocks along x: one per query tile, or per itemsPerBlock of them.
-    Value blocksX = config->itemsPerBlock == 1
-                        ? queryTiles
-                        : emit.ceilDiv(queryTiles, config->itemsPerBlock);
     // The counts and the combined list after the tiles (4 bytes each).
     Value sharedBytes = arith::AddIOp::create(
         rewriter, loc,
@@ -166,34 +235,54 @@ struct BlockSparseAttentionMmaLowering
         "block_indices capacity " +
             Twine(operands.fullNumBlocks ? "(plus full_block_indices') " : "") +
             "exceeds what the tensor-core kernel's shared memory holds");
-    Value sharedBytesI32 = arith::IndexCastOp::create(
-        rewriter, loc, rewriter.getI32Type(), sharedBytes);
-    Value one = emit.index(1);
-    auto launch = gpu::LaunchOp::create(
-        rewriter, loc, blocksX, heads, shape.batch,
-        emit.index(config->threads()), one, one, sharedBytesI32);
-    SparseAttnDialect::MmaKernelAttrHelper(rewriter.getContext())
-        .setAttr(launch, config->toAttr(rewriter));
-    {
-      OpBuilder::InsertionGuard guard(rewriter);
-      rewriter.setInsertionPointToStart(&launch.getBody().front());
-      KernelBuilder kernelEmit(rewriter, loc, outputType.getElementType());
-      std::unique_ptr<AttentionKernel> kernel =
-          AttentionKernel::create(kernelEmit, *config, operands, launch);
-      if (failed(kernel->build())) {
-        rewriter.eraseOp(launch);
-        return rewriter.notifyMatchFailure(op, "the mask cannot be lowered");
-      }
-      gpu::TerminatorOp::create(rewriter, loc);
-    }
-    Value output = bufferization::ToTensorOp::create(
-        rewriter, loc, outputType, operands.output, /*restrict=*/true,
-        /*writable=*/true);
-    Value lse =
-        bufferization::ToTensorOp::create(rewriter, loc, lseType, operands.lse,
-                                          /*restrict=*/true, /*writable=*/true);
-    rewriter.replaceOp(op, {output, lse});
-    return success();
+    return replaceByLaunch(op, rewriter, emit, shape, *config, operands,
+                           sharedBytes);
+  }
+
+  MmaAttentionOptions options;
+};
+
+/// The tile bounds `attention` offers the kernel's choice (the "blocks" it
+/// divides): 128 query rows, 128 keys with wgmma (which then picks the kv
+/// tile for occupancy), 64 with mma.sync.
+static BlockSizes getAttentionListBlocks(const MmaAttentionOptions &options) {
+  return {128, options.chip.warpgroupMma ? 128 : 64};
+}
+
+/// Replaces an `attention` the kernel takes by its launch, with no block
+/// lists: each query tile walks the kv tiles of its rows' key hull under
+/// the mask (the mask lowering interface), testing each tile for pairs the
+/// mask fully allows or wholly excludes, as FlashAttention walks causal and
+/// local windows. Static and dynamic lengths alike.
+struct AttentionMmaLowering : public OpRewritePattern<AttentionOp> {
+  AttentionMmaLowering(MLIRContext *context, const MmaAttentionOptions &options)
+      : OpRewritePattern(context, /*benefit=*/2), options(options) {}
+
+  LogicalResult matchAndRewrite(AttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    std::string reason;
+    FailureOr<MmaKernelConfig> config = chooseMmaKernel(
+        getMmaKernelProblem(op, getAttentionListBlocks(options), 0,
+                            std::nullopt),
+        options, reason);
+    if (failed(config))
+      return rewriter.notifyMatchFailure(op, reason);
+    if (regionsReadOuterTensors(op))
+      return rewriter.notifyMatchFailure(
+          op, "a mask_mod or score_mod region reads an outer tensor");
+    // The kernel's tiles are the "blocks" of the walk.
+    config->listBlockQ = config->blockQ;
+    config->listBlockKv = config->blockKv;
+    LoweringBuilder emit(rewriter, op, options.runtimeChecks);
+    AttentionShape shape = getAttentionShape(emit, op.getQuery(), op.getKey(),
+                                             op.getValue(), nullptr, nullptr);
+    checkMaskLengths(emit, op.getMaskAttr(), shape.kvLen);
+    KernelOperands operands = getCommonOperands(op, rewriter, shape);
+    operands.listHeads = 1;
+    operands.capacity = emit.index(0);
+    operands.fullCapacity = emit.index(0);
+    return replaceByLaunch(op, rewriter, emit, shape, *config, operands,
+                           emit.index(config->tileBytes()));
   }
 
   MmaAttentionOptions options;
@@ -293,5 +382,6 @@ bool sparse_attn::isMmaKernelSupported(const MmaKernelProblem &problem,
 
 void sparse_attn::populateSparseAttnToNVGPUPatterns(
     RewritePatternSet &patterns, const MmaAttentionOptions &options) {
-  patterns.add<BlockSparseAttentionMmaLowering>(patterns.getContext(), options);
+  patterns.add<BlockSparseAttentionMmaLowering, AttentionMmaLowering>(
+      patterns.getContext(), options);
 }

@@ -1,20 +1,31 @@
 // RUN: sparse-attn-opt %s --sparse-attn-attention-to-block-sparse | FileCheck %s --check-prefix=REWRITE
 // RUN: sparse-attn-opt %s --sparse-attn-attention-to-block-sparse --convert-sparse-attn-to-nvgpu="chip=sm_90a" | FileCheck %s
-// RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90a tensor-core-attention=true" -o %t.mlir \
-// RUN:   --mlir-print-ir-after=sparse-attn-attention-to-block-sparse 2>&1 | FileCheck %s --check-prefix=FILTER
+// RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_90a" | FileCheck %s --check-prefix=DIRECT
+// RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90a" -o %t.mlir
 // RUN: FileCheck %s --check-prefix=PTX < %t.mlir
-// RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_90a" | FileCheck %s --check-prefix=OFF
 
-// The conversion alone leaves attention for the general path.
-// OFF-LABEL: func.func @causal(
-// OFF: sparse_attn.attention
-// OFF-NOT: gpu.launch
+// The conversion takes attention itself, with no block lists: each query
+// tile walks its key hull (static and dynamic lengths alike); the f32 op
+// stays for the general path.
+// DIRECT-LABEL: func.func @causal(
+// DIRECT-NOT: sparse_attn.block_mask
+// DIRECT: gpu.launch
+// DIRECT: mma = "wgmma"
+// DIRECT-LABEL: func.func @modded(
+// DIRECT: gpu.launch
+// DIRECT: arith.remui
+// DIRECT-LABEL: func.func @stays(
+// DIRECT: = sparse_attn.attention {{.*}} : tensor<1x2x64x64xf32>
+// DIRECT-NOT: = sparse_attn.attention
+// DIRECT: gpu.launch
+// DIRECT: mma = "wgmma"
 
-// sparse-attn-attention-to-block-sparse rewrites attention with static
-// lengths into block_sparse_attention over block_mask's exact 128 x 128
-// lists: partial and full blocks apart (capacities: the longest lists), or
-// one pair when a mask_mod must see every pair; convert-sparse-attn-to-nvgpu
-// then takes those on f16/bf16. Dynamic lengths stay attention.
+// sparse-attn-attention-to-block-sparse (a pass of its own, no longer in the
+// pipeline) rewrites attention with static lengths into block_sparse_attention
+// over block_mask's exact 128 x 128 lists: partial and full blocks apart
+// (capacities: the longest lists), or one pair when a mask_mod must see
+// every pair; convert-sparse-attn-to-nvgpu then takes those on f16/bf16.
+// Dynamic lengths stay attention.
 // REWRITE-LABEL: func.func @causal(
 // REWRITE: sparse_attn.block_mask {block = [128, 128], kv_len = 1000 : i64, mask = #sparse_attn.causal, q_len = 1000 : i64} : tensor<1x1x8xi32>, tensor<1x1x8x1xi32>, tensor<1x1x8xi32>, tensor<1x1x8x7xi32>
 // REWRITE: sparse_attn.block_sparse_attention {{.*}} full(
@@ -24,20 +35,9 @@
 // REWRITE: sparse_attn.block_sparse_attention {{.*}} : tensor<1x2x64x64xf32>
 // REWRITE: sparse_attn.attention {{.*}} : tensor<1x2x?x64xbf16>
 
-// The GPU pipeline with tensor-core-attention=true rewrites only the ops
-// the tensor-core kernel takes: the f32 one stays attention.
-// FILTER-LABEL: func.func @causal(
-// FILTER: sparse_attn.block_sparse_attention
-// FILTER-LABEL: func.func @modded(
-// FILTER: sparse_attn.block_sparse_attention
-// FILTER-LABEL: func.func @stays(
-// FILTER-NOT: block_sparse_attention
-// FILTER: sparse_attn.attention {{.*}} : tensor<1x2x64x64xf32>
-// FILTER: sparse_attn.attention {{.*}} : tensor<1x2x?x64xbf16>
-
 // CHECK-LABEL: func.func @causal(
 // CHECK: sparse_attn.block_mask {block = [128, 128], kv_len = 1000 : i64, mask = #sparse_attn.causal, q_len = 1000 : i64} : tensor<1x1x8xi32>, tensor<1x1x8x1xi32>, tensor<1x1x8xi32>, tensor<1x1x8x7xi32>
-// CHECK-NOT: sparse_attn.attention
+// CHECK-NOT: = sparse_attn.attention
 // CHECK: gpu.launch
 // CHECK: mma = "wgmma"
 func.func @causal(%q: tensor<1x16x1000x128xbf16>, %k: tensor<1x4x1000x128xbf16>, %v: tensor<1x4x1000x128xbf16>) -> (tensor<1x16x1000x128xbf16>, tensor<1x16x1000xf32>) {
@@ -66,14 +66,30 @@ func.func @modded(%q: tensor<1x2x256x64xf16>, %k: tensor<1x2x256x64xf16>, %v: te
 
 // CHECK-LABEL: func.func @stays(
 // CHECK: sparse_attn.block_sparse_attention {{.*}} : tensor<1x2x64x64xf32>
-// CHECK: sparse_attn.attention {{.*}} : tensor<1x2x?x64xbf16>
+// CHECK-NOT: = sparse_attn.attention
+// CHECK: gpu.launch
 func.func @stays(%q: tensor<1x2x64x64xf32>, %d: tensor<1x2x?x64xbf16>) -> (tensor<1x2x64x64xf32>, tensor<1x2x?x64xbf16>) {
   %o, %lse = sparse_attn.attention %q, %q, %q : tensor<1x2x64x64xf32>, tensor<1x2x64x64xf32>, tensor<1x2x64x64xf32> -> tensor<1x2x64x64xf32>, tensor<1x2x64xf32>
   %o2, %lse2 = sparse_attn.attention %d, %d, %d : tensor<1x2x?x64xbf16>, tensor<1x2x?x64xbf16>, tensor<1x2x?x64xbf16> -> tensor<1x2x?x64xbf16>, tensor<1x2x?xf32>
   return %o, %o2 : tensor<1x2x64x64xf32>, tensor<1x2x?x64xbf16>
 }
 
-// The lists fold to constants: one kernel per attention op (the general
-// path's for the two that stay), and the causal one is the wgmma kernel.
+// The default pipeline: one kernel per attention op (the general path's for
+// the f32 one), the causal one the wgmma kernel.
 // PTX: gpu.launch_func @causal_kernel::@causal_kernel
 // PTX: gpu.binary @causal_kernel {{.*}}wgmma.mma_async
+
+// A score_mod that reads an outer tensor (ALiBi slopes) is left for the
+// general path (the kernel has no buffer for it yet).
+// DIRECT-LABEL: func.func @captured(
+// DIRECT: = sparse_attn.attention
+// DIRECT-NOT: gpu.launch
+func.func @captured(%q: tensor<1x2x128x64xbf16>, %slopes: tensor<2xf32>) -> tensor<1x2x128x64xbf16> {
+  %o, %lse = sparse_attn.attention %q, %q, %q {mask = #sparse_attn.causal} score_mod {
+  ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+    %slope = tensor.extract %slopes[%h] : tensor<2xf32>
+    %biased = arith.subf %s, %slope : f32
+    sparse_attn.yield %biased : f32
+  } : tensor<1x2x128x64xbf16>, tensor<1x2x128x64xbf16>, tensor<1x2x128x64xbf16> -> tensor<1x2x128x64xbf16>, tensor<1x2x128xf32>
+  return %o : tensor<1x2x128x64xbf16>
+}

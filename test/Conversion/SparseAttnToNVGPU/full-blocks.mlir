@@ -11,8 +11,8 @@
 // item's Q and first kv tile issued under a condition (by the previous
 // item's last kv tile, or at its start).
 // ITEMS-LABEL: func.func @full_lists(
-// ITEMS: %[[BLOCKS:.*]] = arith.ceildivsi %{{.*}}, %c2{{.*}} : index
 // ITEMS: arith.addi %c99336
+// ITEMS: %[[BLOCKS:.*]] = arith.ceildivsi %{{.*}}, %c2{{.*}} : index
 // ITEMS: gpu.launch blocks(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %[[BLOCKS]],
 // ITEMS: scf.for %{{.*}} = %c0{{.*}} to %c2{{.*}} step %c1{{.*}} iter_args(
 // ITEMS: nvgpu.device_async_copy

@@ -1,0 +1,183 @@
+"""`attention` with a mask attribute (no block lists) on the tensor-core
+kernel, next to FlexAttention and SDPA (flash, cuDNN) on the same problem.
+
+Build here (where MLIR is), then run on the GPU machine:
+  PYTHONPATH=build/python_packages /usr/bin/python3 bench/attention.py build build/bench-attn [--chip sm_90a]
+  PYTHONPATH=python-bindings python3 bench/attention.py run build/bench-attn OUT_DIR
+
+Artifacts: `sparse_attn.attention` on bf16 with dynamic batch and lengths
+(one kernel serves every S), Hq = Hkv = H, the mask attribute of the case:
+causal, sliding_window<left = 1023, right = 0>, or none (dense). The kernel
+derives each query tile's kv tiles from the mask (no lists are built or
+read).
+
+Method: as bench/run.py (its `time_ms`: CUDA graphs, interleaved rounds,
+medians). FlexAttention: torch.compile(flex_attention) with
+create_block_mask of the same mask_mod (none for dense). SDPA: flash and
+cuDNN backends, is_causal for causal; a sliding window has no SDPA kernel.
+Effective TFLOP/s = 4 * H * D * (allowed (query, key) pairs) / time.
+Numerics: 64 random query rows per head against the float64 reference;
+our max error must be <= 2x that of the same computation by torch in bf16
+(q k^T in bf16, softmax in f32 rounded to bf16, P V in bf16) + 1e-3.
+
+Writes OUT_DIR/<gpu>-<date>-attention.json and prints one line per case.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import time
+
+MASKS = {
+    "causal": "#sparse_attn.causal",
+    "sliding": "#sparse_attn.sliding_window<left = 1023, right = 0>",
+    "dense": None,
+}
+WINDOW = 1023
+# (mask, S, H, D): the issue's shape first (S = 4096, H = 8, D = 128).
+CASES = [("causal", 4096, 8, 128), ("causal", 8192, 16, 128), ("causal", 32768, 16, 128),
+         ("causal", 8192, 16, 64), ("sliding", 32768, 16, 128), ("dense", 8192, 16, 128)]
+
+
+def attention_ir(mask, h, d):
+    t = f"tensor<?x{h}x?x{d}xbf16>"
+    lse = f"tensor<?x{h}x?xf32>"
+    attr = f" {{mask = {MASKS[mask]}}}" if MASKS[mask] else ""
+    return f"""func.func @f(%q: {t}, %k: {t}, %v: {t}) -> ({t}, {lse}) {{
+  %o, %lse = sparse_attn.attention %q, %k, %v{attr} : {t}, {t}, {t} -> {t}, {lse}
+  return %o, %lse : {t}, {lse}
+}}"""
+
+
+def build(out, chip):
+    import sparse_attn  # noqa: PLC0415
+
+    os.makedirs(out, exist_ok=True)
+    configs, seconds = {}, {}
+    for mask, _, h, d in CASES:
+        name = f"attention-{mask}-h{h}-d{d}"
+        if name in configs:
+            continue
+        start = time.time()
+        artifact = sparse_attn.compile_gpu(attention_ir(mask, h, d), "f", chip)
+        seconds[name] = time.time() - start
+        artifact.save(os.path.join(out, name))
+        configs[name] = artifact.configs[0] if artifact.configs else None
+        print(name, configs[name])
+    with open(os.path.join(out, "compile_times.json"), "w") as f:
+        json.dump(dict(chip=chip, seconds=seconds, configs=configs), f, indent=1)
+
+
+def allowed_pairs(mask, s):
+    if mask == "causal":
+        return s * (s + 1) // 2
+    if mask == "sliding":
+        w = WINDOW + 1
+        return sum(min(i + 1, w) for i in range(s)) if s < 4 * w else w * (w + 1) // 2 + (s - w) * w
+    return s * s
+
+
+def run(artifacts, out):
+    import torch  # noqa: PLC0415
+    import torch.nn.functional as F  # noqa: PLC0415
+    from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: PLC0415
+    from torch.nn.attention.flex_attention import create_block_mask  # noqa: PLC0415
+
+    sys.path.insert(0, os.path.dirname(__file__))
+    from run import compiled_flex, time_ms  # noqa: PLC0415
+
+    from sparse_attn import runtime  # noqa: PLC0415
+
+    props = torch.cuda.get_device_properties(0)
+    print(f"device: {props.name}, torch {torch.__version__}", flush=True)
+    flex = compiled_flex()
+    gen = torch.Generator(device="cuda")
+    gen.manual_seed(0)
+    with open(os.path.join(artifacts, "compile_times.json")) as f:
+        recorded = json.load(f)
+    mods = {"causal": lambda b, h, i, j: i >= j,
+            "sliding": lambda b, h, i, j: (i >= j) & (i - j <= WINDOW)}
+    results = []
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, f"{props.name.replace(' ', '-')}-{datetime.date.today().isoformat()}"
+                             f"-attention.json")
+    for mask, s, h, d in CASES:
+        name = f"attention-{mask}-h{h}-d{d}"
+        fn = runtime.load(os.path.join(artifacts, name))
+        sets = max(1, min(4, 50 * 2**20 // (2 * 3 * h * s * d) + 1))
+        inputs = [tuple(torch.randn(1, h, s, d, generator=gen, device="cuda", dtype=torch.bfloat16)
+                        for _ in range(3)) for _ in range(sets)]
+        q, k, v = inputs[0]
+        o, lse = fn(q, k, v, fill_outputs=float("nan"))
+        torch.cuda.synchronize()
+        # Numerics on 64 random rows per head.
+        rows = torch.randint(0, s, (64,), generator=gen, device="cuda")
+        qi = q[0][:, rows].double()
+        scores = torch.einsum("hrd,hkd->hrk", qi, k[0].double()) / d ** 0.5
+        j = torch.arange(s, device="cuda")
+        allowed = torch.ones(64, s, dtype=torch.bool, device="cuda")
+        if mask in mods:
+            allowed = mods[mask](0, 0, rows[:, None], j[None, :])
+        want = torch.softmax(scores.masked_fill(~allowed, float("-inf")), -1) @ v[0].double()
+        s16 = (torch.einsum("hrd,hkd->hrk", q[0][:, rows], k[0]).float() / d ** 0.5)
+        p16 = torch.softmax(s16.masked_fill(~allowed, float("-inf")), -1).bfloat16()
+        torch_err = (p16 @ v[0]).double().sub(want).abs().max().item()
+        err = o[0][:, rows].double().sub(want).abs().max().item()
+        ok = err <= 2 * torch_err + 1e-3 and not bool(o.isnan().any())
+        block_mask = (create_block_mask(mods[mask], None, None, s, s, device="cuda")
+                      if mask in mods else None)
+        ms, flex_ms = time_ms(lambda a, b, c: fn(a, b, c),
+                              lambda a, b, c: flex(a, b, c, block_mask=block_mask),
+                              inputs=inputs)
+        sdpa = {}
+        for backend, key in ((SDPBackend.FLASH_ATTENTION, "sdpa_flash_ms"),
+                             (SDPBackend.CUDNN_ATTENTION, "sdpa_cudnn_ms")):
+            sdpa[key] = None
+            if mask == "sliding":
+                continue
+            try:
+                with sdpa_kernel(backend):
+                    sdpa[key] = time_ms(lambda a, b, c: F.scaled_dot_product_attention(
+                        a, b, c, is_causal=mask == "causal"), inputs=inputs)
+            except RuntimeError as error:
+                print(f"  {key}: {str(error).splitlines()[0][:100]}")
+        flops = 4 * h * d * allowed_pairs(mask, s)
+        best_sdpa = min((t for t in sdpa.values() if t), default=None)
+        row = dict(case=f"{mask}-S{s}-H{h}-D{d}", mask=mask, S=s, H=h, D=d, ms=ms,
+                   tflops=flops / ms / 1e9, flex_ms=flex_ms, flex_tflops=flops / flex_ms / 1e9,
+                   ratio_vs_flex=flex_ms / ms, **sdpa,
+                   ratio_vs_best_sdpa=best_sdpa / ms if best_sdpa else None,
+                   max_err=err, torch_bf16_err=torch_err, numerics_ok=ok,
+                   config=recorded["configs"].get(name), compile_s=recorded["seconds"].get(name))
+        results.append(row)
+        with open(path, "w") as f:
+            json.dump(dict(device=props.name, torch=torch.__version__,
+                           date=datetime.date.today().isoformat(), method=__doc__, cases=results),
+                      f, indent=1)
+        sd = "  ".join(f"{key[5:-3]} {t:.3f} ms" for key, t in sdpa.items() if t)
+        print(f"{row['case']:24s} ours {ms:8.3f} ms {row['tflops']:6.1f} TF/s  flex {flex_ms:8.3f} ms "
+              f"{row['flex_tflops']:6.1f}  x{row['ratio_vs_flex']:.2f} vs flex  {sd}  "
+              f"err {err:.2e} (torch {torch_err:.2e}) {'ok' if ok else 'FAIL'}", flush=True)
+        del inputs, block_mask
+        torch.cuda.empty_cache()
+    failed = [r["case"] for r in results if not r["numerics_ok"]]
+    print(f"{len(results)} cases, numerics failed: {failed or 'none'}")
+    return 1 if failed else 0
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["build", "run"])
+    parser.add_argument("paths", nargs="+")
+    parser.add_argument("--chip", default="sm_90a")
+    options = parser.parse_args()
+    if options.mode == "build":
+        build(options.paths[0], options.chip)
+        return 0
+    return run(options.paths[0], options.paths[1])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
