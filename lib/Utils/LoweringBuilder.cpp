@@ -12,7 +12,9 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/Transforms/RegionUtils.h"
 
 using namespace mlir;
 using namespace mlir::sparse_attn;
@@ -96,13 +98,46 @@ SmallVector<Value> sparse_attn::buildRowForall(
 /// Clones the single block of a mask_mod/score_mod region at `builder`, with
 /// its arguments bound to `arguments`; returns the yielded value.
 Value sparse_attn::inlineModRegion(OpBuilder &builder, Region &region,
-                                   ValueRange arguments) {
+                                   ValueRange arguments,
+                                   const llvm::DenseMap<Value, Value> *buffers) {
   Block &block = region.front();
   IRMapping mapping;
   mapping.map(block.getArguments(), arguments);
-  for (Operation &nested : block.without_terminator())
+  for (Operation &nested : block.without_terminator()) {
+    auto extract = dyn_cast<tensor::ExtractOp>(nested);
+    if (buffers && extract && buffers->count(extract.getTensor())) {
+      SmallVector<Value> indices;
+      for (Value index : extract.getIndices())
+        indices.push_back(mapping.lookupOrDefault(index));
+      Value loaded = memref::LoadOp::create(builder, extract.getLoc(),
+                                            buffers->lookup(extract.getTensor()),
+                                            indices);
+      mapping.map(extract.getResult(), loaded);
+      continue;
+    }
     builder.clone(nested, mapping);
+  }
   return mapping.lookupOrDefault(block.getTerminator()->getOperand(0));
+}
+
+FailureOr<SmallVector<Value>>
+sparse_attn::getOuterTensorsReadByExtract(Region &region) {
+  llvm::SetVector<Value> captured;
+  getUsedValuesDefinedAbove(region, captured);
+  SmallVector<Value> tensors;
+  for (Value value : captured) {
+    if (!isa<TensorType>(value.getType()))
+      continue;
+    for (OpOperand &use : value.getUses()) {
+      if (!region.isAncestor(use.getOwner()->getParentRegion()))
+        continue;
+      auto extract = dyn_cast<tensor::ExtractOp>(use.getOwner());
+      if (!extract || use.getOperandNumber() != 0)
+        return failure();
+    }
+    tensors.push_back(value);
+  }
+  return tensors;
 }
 
 /// The scale attribute, or 1/sqrt(D) rounded to f32.
@@ -179,7 +214,8 @@ FailureOr<std::pair<Value, Value>> sparse_attn::buildPairScore(
   if (rules.maskMod)
     isAllowed = arith::AndIOp::create(
         builder, loc, isAllowed,
-        inlineModRegion(builder, *rules.maskMod, {batch, head, row, col}));
+        inlineModRegion(builder, *rules.maskMod, {batch, head, row, col},
+                        &rules.capturedBuffers));
   if (extraAllowed)
     isAllowed = arith::AndIOp::create(builder, loc, isAllowed,
                                       extraAllowed(builder, loc));
@@ -190,7 +226,8 @@ FailureOr<std::pair<Value, Value>> sparse_attn::buildPairScore(
                                        f32Constant(builder, loc, rules.scale));
   if (rules.scoreMod)
     scaled = inlineModRegion(builder, *rules.scoreMod,
-                             {scaled, batch, head, row, col});
+                             {scaled, batch, head, row, col},
+                             &rules.capturedBuffers);
   Value negInf = f32Constant(builder, loc, -INFINITY);
   Value score =
       arith::SelectOp::create(builder, loc, isAllowed, scaled, negInf);

@@ -221,8 +221,17 @@ buildRowForall(OpBuilder &builder, Location loc, ValueRange bounds,
                    body);
 
 /// Clones the single block of a mask_mod/score_mod region at `builder`, with
-/// its arguments bound to `arguments`; returns the yielded value.
-Value inlineModRegion(OpBuilder &builder, Region &region, ValueRange arguments);
+/// its arguments bound to `arguments`; returns the yielded value. With
+/// `buffers` (outer tensor -> a memref of its contents), a `tensor.extract`
+/// from such a tensor becomes a `memref.load` from its buffer: how a kernel
+/// body reads an ALiBi slope table or a bias the region captured (see
+/// `readsOuterTensorsOnlyByExtract`).
+Value inlineModRegion(OpBuilder &builder, Region &region, ValueRange arguments,
+                      const llvm::DenseMap<Value, Value> *buffers = nullptr);
+
+/// The tensors defined outside `region` that it reads; fails if one is used
+/// by anything but as the source of a `tensor.extract`.
+FailureOr<SmallVector<Value>> getOuterTensorsReadByExtract(Region &region);
 
 /// The scale attribute, or 1/sqrt(D) rounded to f32.
 double getScaleValue(FloatAttr scale, int64_t headDim);
@@ -234,6 +243,9 @@ struct PairScoreRules {
   Region *maskMod = nullptr;
   Region *scoreMod = nullptr;
   double scale = 1.0;
+  /// Buffers of the outer tensors the mods read (kernel bodies; empty on
+  /// tensors, where the mods read them directly).
+  llvm::DenseMap<Value, Value> capturedBuffers;
 };
 
 /// The score and the allowed flag of one pair, as every attention lowering

@@ -49,19 +49,35 @@ static Value toKernelBuffer(OpBuilder &builder, Location loc, Value tensor) {
                                            /*readOnly=*/true);
 }
 
-/// Whether a mask_mod or score_mod region reads a tensor defined outside it
-/// (an ALiBi slope table, a bias): the kernel body has no buffer for it yet,
-/// so such ops take the general path.
-static bool regionsReadOuterTensors(Operation *op) {
+/// Buffers for the outer tensors the mask_mod and score_mod regions read (an
+/// ALiBi slope table, a bias), which the kernel body reads with memref.load;
+/// fails when a region uses an outer tensor other than through
+/// `tensor.extract` (such ops take the general path).
+static FailureOr<llvm::DenseMap<Value, Value>>
+getCapturedBuffers(Operation *op, PatternRewriter &rewriter) {
+  SmallVector<Value> tensors;
   for (Region &region : op->getRegions()) {
-    llvm::SetVector<Value> captured;
-    getUsedValuesDefinedAbove(region, captured);
-    if (llvm::any_of(captured, [](Value value) {
-          return isa<TensorType>(value.getType());
-        }))
-      return true;
+    if (region.empty())
+      continue;
+    FailureOr<SmallVector<Value>> read = getOuterTensorsReadByExtract(region);
+    if (failed(read))
+      return failure();
+    llvm::append_range(tensors, *read);
   }
-  return false;
+  llvm::DenseMap<Value, Value> buffers;
+  for (Value tensor : tensors) {
+    if (buffers.count(tensor))
+      continue;
+    auto type = cast<RankedTensorType>(tensor.getType());
+    auto layout = StridedLayoutAttr::get(
+        rewriter.getContext(), ShapedType::kDynamic,
+        SmallVector<int64_t>(type.getRank(), ShapedType::kDynamic));
+    auto memrefType =
+        MemRefType::get(type.getShape(), type.getElementType(), layout);
+    buffers[tensor] = bufferization::ToBufferOp::create(
+        rewriter, op->getLoc(), memrefType, tensor, /*readOnly=*/true);
+  }
+  return buffers;
 }
 
 /// The operands every attention op gives the kernel: lengths, heads, the
@@ -170,10 +186,12 @@ struct BlockSparseAttentionMmaLowering
         chooseMmaKernel(getMmaKernelProblem(op), options, reason);
     if (failed(config))
       return rewriter.notifyMatchFailure(op, reason);
-    if (regionsReadOuterTensors(op))
-      return rewriter.notifyMatchFailure(
-          op, "a mask_mod or score_mod region reads an outer tensor");
     Location loc = op.getLoc();
+    FailureOr<llvm::DenseMap<Value, Value>> buffers =
+        getCapturedBuffers(op, rewriter);
+    if (failed(buffers))
+      return rewriter.notifyMatchFailure(
+          op, "a mod region uses an outer tensor other than by tensor.extract");
     LoweringBuilder emit(rewriter, op, options.runtimeChecks);
     AttentionShape shape = getAttentionShape(emit, op.getQuery(), op.getKey(),
                                              op.getValue(), nullptr, nullptr);
@@ -188,6 +206,7 @@ struct BlockSparseAttentionMmaLowering
                    "num_blocks and block_indices query blocks differ");
 
     KernelOperands operands = getCommonOperands(op, rewriter, shape);
+    operands.rules.capturedBuffers = std::move(*buffers);
     operands.listHeads =
         cast<RankedTensorType>(blockIndices.getType()).getDimSize(1);
     operands.capacity = emit.dim(blockIndices, 3);
@@ -267,9 +286,11 @@ struct AttentionMmaLowering : public OpRewritePattern<AttentionOp> {
         options, reason);
     if (failed(config))
       return rewriter.notifyMatchFailure(op, reason);
-    if (regionsReadOuterTensors(op))
+    FailureOr<llvm::DenseMap<Value, Value>> buffers =
+        getCapturedBuffers(op, rewriter);
+    if (failed(buffers))
       return rewriter.notifyMatchFailure(
-          op, "a mask_mod or score_mod region reads an outer tensor");
+          op, "a mod region uses an outer tensor other than by tensor.extract");
     // The kernel's tiles are the "blocks" of the walk.
     config->listBlockQ = config->blockQ;
     config->listBlockKv = config->blockKv;
@@ -278,6 +299,7 @@ struct AttentionMmaLowering : public OpRewritePattern<AttentionOp> {
                                              op.getValue(), nullptr, nullptr);
     checkMaskLengths(emit, op.getMaskAttr(), shape.kvLen);
     KernelOperands operands = getCommonOperands(op, rewriter, shape);
+    operands.rules.capturedBuffers = std::move(*buffers);
     operands.listHeads = 1;
     operands.capacity = emit.index(0);
     operands.fullCapacity = emit.index(0);

@@ -79,9 +79,17 @@ func.func @stays(%q: tensor<1x2x64x64xf32>, %d: tensor<1x2x?x64xbf16>) -> (tenso
 // PTX: gpu.launch_func @causal_kernel::@causal_kernel
 // PTX: gpu.binary @causal_kernel {{.*}}wgmma.mma_async
 
-// A score_mod that reads an outer tensor (ALiBi slopes) is left for the
-// general path (the kernel has no buffer for it yet).
+// A score_mod that reads an outer tensor (ALiBi slopes) by tensor.extract:
+// the kernel reads a buffer of it (memref.load in the launch).
 // DIRECT-LABEL: func.func @captured(
+// DIRECT: %[[SLOPES:.*]] = bufferization.to_buffer %arg1 read_only : tensor<2xf32> to memref<2xf32, strided<[?], offset: ?>>
+// DIRECT-NOT: = sparse_attn.attention
+// DIRECT: gpu.launch
+// DIRECT: memref.load %[[SLOPES]]
+// DIRECT: mma = "wgmma"
+// A region using an outer tensor other than by tensor.extract stays on the
+// general path.
+// DIRECT-LABEL: func.func @captured_whole(
 // DIRECT: = sparse_attn.attention
 // DIRECT-NOT: gpu.launch
 func.func @captured(%q: tensor<1x2x128x64xbf16>, %slopes: tensor<2xf32>) -> tensor<1x2x128x64xbf16> {
@@ -89,6 +97,19 @@ func.func @captured(%q: tensor<1x2x128x64xbf16>, %slopes: tensor<2xf32>) -> tens
   ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
     %slope = tensor.extract %slopes[%h] : tensor<2xf32>
     %biased = arith.subf %s, %slope : f32
+    sparse_attn.yield %biased : f32
+  } : tensor<1x2x128x64xbf16>, tensor<1x2x128x64xbf16>, tensor<1x2x128x64xbf16> -> tensor<1x2x128x64xbf16>, tensor<1x2x128xf32>
+  return %o : tensor<1x2x128x64xbf16>
+}
+
+func.func @captured_whole(%q: tensor<1x2x128x64xbf16>, %bias: tensor<2xf32>) -> tensor<1x2x128x64xbf16> {
+  %o, %lse = sparse_attn.attention %q, %q, %q score_mod {
+  ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+    %c0 = arith.constant 0 : index
+    %n = tensor.dim %bias, %c0 : tensor<2xf32>
+    %nf = arith.index_cast %n : index to i64
+    %f = arith.sitofp %nf : i64 to f32
+    %biased = arith.subf %s, %f : f32
     sparse_attn.yield %biased : f32
   } : tensor<1x2x128x64xbf16>, tensor<1x2x128x64xbf16>, tensor<1x2x128x64xbf16> -> tensor<1x2x128x64xbf16>, tensor<1x2x128xf32>
   return %o : tensor<1x2x128x64xbf16>
