@@ -47,7 +47,9 @@ def ConvertSparseAttnToNVGPUPass
   let description = [{
     Rewrites every `attention` and `block_sparse_attention` on f16/bf16
     whose head dims are multiples of 16 up to 128, whose mask reads no
-    segment ids and whose `mask_mod`/`score_mod` read no outer tensor into
+    segment ids and whose `mask_mod`/`score_mod` read outer tensors (an ALiBi
+    slope table, a bias) only through `tensor.extract` (the kernel loads
+    them from a read-only buffer) into
     one `gpu.launch` of a tensor-core kernel, on tensors:
     `bufferization.to_buffer` of the operands, `memref.alloc`ed results,
     the launch, and `bufferization.to_tensor` of the results. Other ops are
