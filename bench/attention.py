@@ -3,18 +3,23 @@ kernel, next to FlexAttention and SDPA (flash, cuDNN) on the same problem.
 
 Build here (where MLIR is), then run on the GPU machine:
   PYTHONPATH=build/python_packages /usr/bin/python3 bench/attention.py build build/bench-attn [--chip sm_90a]
-  PYTHONPATH=python-bindings python3 bench/attention.py run build/bench-attn OUT_DIR
+  PYTHONPATH=python-bindings python3 bench/attention.py run build/bench-attn OUT_DIR [--only causal,document]
 
 Artifacts: `sparse_attn.attention` on bf16 with dynamic batch and lengths
 (one kernel serves every S), Hq = Hkv = H, the mask attribute of the case:
-causal, sliding_window<left = 1023, right = 0>, or none (dense). The kernel
-derives each query tile's kv tiles from the mask (no lists are built or
-read).
+causal; sliding_window<left = 1023 | 4095, right = 0>; sink_window<sink =
+4, window = 4096>; document-causal (intersect of causal and document, 8
+documents of random lengths, the same segment ids for q and kv); a 2D
+neighborhood (NATTEN: a 128 x 128 grid, 13 x 13 window, S = 16384 only);
+none (dense). The kernel derives each query tile's kv tiles from the mask
+(and the segment ids): no lists are built or read.
 
 Method: as bench/run.py (its `time_ms`: CUDA graphs, interleaved rounds,
 medians). FlexAttention: torch.compile(flex_attention) with
-create_block_mask of the same mask_mod (none for dense). SDPA: flash and
-cuDNN backends, is_causal for causal; a sliding window has no SDPA kernel.
+create_block_mask of the same mask_mod (none for dense; the document's
+mask_mod reads the same segment ids); its mask build (create_block_mask,
+median of 5 after a warm-up, synchronized) is its own column. SDPA: flash
+and cuDNN backends where they compute the same thing (dense, causal).
 Effective TFLOP/s = 4 * H * D * (allowed (query, key) pairs) / time.
 Numerics: 64 random query rows per head against the float64 reference;
 our max error must be <= 2x that of the same computation by torch in bf16
@@ -30,21 +35,40 @@ import os
 import sys
 import time
 
+import numpy as np
+
+GRID, KERNEL = 128, 13  # the neighborhood case: 128 x 128 tokens, 13 x 13 window
 MASKS = {
     "causal": "#sparse_attn.causal",
-    "sliding": "#sparse_attn.sliding_window<left = 1023, right = 0>",
+    "sliding1024": "#sparse_attn.sliding_window<left = 1023, right = 0>",
+    "sliding4096": "#sparse_attn.sliding_window<left = 4095, right = 0>",
+    "sink4-window4096": "#sparse_attn.sink_window<sink = 4, window = 4096>",
+    "document": "#sparse_attn.intersect<[#sparse_attn.causal, #sparse_attn.document]>",
+    "natten": f"#sparse_attn.neighborhood<grid = [{GRID}, {GRID}], window = [{KERNEL}, {KERNEL}]>",
     "dense": None,
 }
-WINDOW = 1023
-# (mask, S, H, D): the issue's shape first (S = 4096, H = 8, D = 128).
-CASES = [("causal", 4096, 8, 128), ("causal", 8192, 16, 128), ("causal", 32768, 16, 128),
-         ("causal", 8192, 16, 64), ("sliding", 32768, 16, 128), ("dense", 8192, 16, 128)]
+# (mask, S, H, D): the issue's first shape (causal S = 4096, H = 8, D = 128),
+# then every mask at S = 8192 and 32768 with D = 128 and 64.
+CASES = [("causal", 4096, 8, 128)]
+for _mask in ("causal", "sliding1024", "sliding4096", "sink4-window4096", "document", "dense"):
+    for _s in (8192, 32768):
+        for _d in (128, 64):
+            if _mask == "dense" and _s == 32768:
+                continue
+            CASES.append((_mask, _s, 16, _d))
+CASES += [("natten", GRID * GRID, 16, 128), ("natten", GRID * GRID, 16, 64)]
 
 
 def attention_ir(mask, h, d):
     t = f"tensor<?x{h}x?x{d}xbf16>"
     lse = f"tensor<?x{h}x?xf32>"
     attr = f" {{mask = {MASKS[mask]}}}" if MASKS[mask] else ""
+    if mask == "document":
+        seg = "tensor<?x?xi32>"
+        return f"""func.func @f(%q: {t}, %k: {t}, %v: {t}, %seg: {seg}) -> ({t}, {lse}) {{
+  %o, %lse = sparse_attn.attention %q, %k, %v segment_ids(%seg, %seg : {seg}, {seg}){attr} : {t}, {t}, {t} -> {t}, {lse}
+  return %o, %lse : {t}, {lse}
+}}"""
     return f"""func.func @f(%q: {t}, %k: {t}, %v: {t}) -> ({t}, {lse}) {{
   %o, %lse = sparse_attn.attention %q, %k, %v{attr} : {t}, {t}, {t} -> {t}, {lse}
   return %o, %lse : {t}, {lse}
@@ -64,22 +88,38 @@ def build(out, chip):
         artifact = sparse_attn.compile_gpu(attention_ir(mask, h, d), "f", chip)
         seconds[name] = time.time() - start
         artifact.save(os.path.join(out, name))
-        configs[name] = artifact.configs[0] if artifact.configs else None
+        configs[name] = artifact.configs[-1] if artifact.configs else None
         print(name, configs[name])
     with open(os.path.join(out, "compile_times.json"), "w") as f:
         json.dump(dict(chip=chip, seconds=seconds, configs=configs), f, indent=1)
 
 
-def allowed_pairs(mask, s):
+def documents(s, seed):
+    """Segment ids of 8 documents of random lengths (sorted runs)."""
+    rng = np.random.default_rng(seed)
+    cuts = np.sort(rng.choice(np.arange(1, s), size=7, replace=False))
+    return np.searchsorted(cuts, np.arange(s), "right").astype(np.int32)
+
+
+def allowed_pairs(mask, s, seg=None):
+    i = np.arange(s, dtype=np.int64)
     if mask == "causal":
         return s * (s + 1) // 2
-    if mask == "sliding":
-        w = WINDOW + 1
-        return sum(min(i + 1, w) for i in range(s)) if s < 4 * w else w * (w + 1) // 2 + (s - w) * w
+    if mask.startswith("sliding"):
+        w = int(mask[len("sliding"):])
+        return int(np.minimum(i + 1, w).sum())
+    if mask == "sink4-window4096":
+        w, sink = 4096, 4
+        return int((np.minimum(i + 1, w) + np.clip(i + 1 - w, 0, sink)).sum())
+    if mask == "document":
+        lengths = np.bincount(seg).astype(np.int64)
+        return int((lengths * (lengths + 1) // 2).sum())
+    if mask == "natten":
+        return s * KERNEL * KERNEL
     return s * s
 
 
-def run(artifacts, out):
+def run(artifacts, out, only=None):
     import torch  # noqa: PLC0415
     import torch.nn.functional as F  # noqa: PLC0415
     from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: PLC0415
@@ -97,20 +137,39 @@ def run(artifacts, out):
     gen.manual_seed(0)
     with open(os.path.join(artifacts, "compile_times.json")) as f:
         recorded = json.load(f)
-    mods = {"causal": lambda b, h, i, j: i >= j,
-            "sliding": lambda b, h, i, j: (i >= j) & (i - j <= WINDOW)}
+    def sliding(w):
+        return lambda b, h, i, j: (i >= j) & (i - j < w)
+
+    def natten(b, h, i, j):
+        half = KERNEL // 2
+        ci = (i // GRID).clamp(half, GRID - 1 - half)
+        cj = (i % GRID).clamp(half, GRID - 1 - half)
+        return ((j // GRID - ci).abs() <= half) & ((j % GRID - cj).abs() <= half)
+
+    mods = {"causal": lambda b, h, i, j: i >= j, "sliding1024": sliding(1024),
+            "sliding4096": sliding(4096),
+            "sink4-window4096": lambda b, h, i, j: (i >= j) & ((j < 4) | (i - j < 4096)),
+            "natten": natten}
     results = []
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, f"{props.name.replace(' ', '-')}-{datetime.date.today().isoformat()}"
                              f"-attention.json")
     for mask, s, h, d in CASES:
+        if only and mask not in only:
+            continue
         name = f"attention-{mask}-h{h}-d{d}"
         fn = runtime.load(os.path.join(artifacts, name))
+        seg_np = documents(s, s + d) if mask == "document" else None
+        extra = ()
+        if seg_np is not None:
+            seg = torch.from_numpy(seg_np).cuda()[None]
+            extra = (seg,)
+            mods["document"] = lambda b, h, i, j, seg=seg: (i >= j) & (seg[b, i] == seg[b, j])
         sets = max(1, min(4, 50 * 2**20 // (2 * 3 * h * s * d) + 1))
         inputs = [tuple(torch.randn(1, h, s, d, generator=gen, device="cuda", dtype=torch.bfloat16)
                         for _ in range(3)) for _ in range(sets)]
         q, k, v = inputs[0]
-        o, lse = fn(q, k, v, fill_outputs=float("nan"))
+        o, lse = fn(q, k, v, *extra, fill_outputs=float("nan"))
         torch.cuda.synchronize()
         # Numerics on 64 random rows per head.
         rows = torch.randint(0, s, (64,), generator=gen, device="cuda")
@@ -126,16 +185,24 @@ def run(artifacts, out):
         torch_err = (p16 @ v[0]).double().sub(want).abs().max().item()
         err = o[0][:, rows].double().sub(want).abs().max().item()
         ok = err <= 2 * torch_err + 1e-3 and not bool(o.isnan().any())
-        block_mask = (create_block_mask(mods[mask], None, None, s, s, device="cuda")
-                      if mask in mods else None)
-        ms, flex_ms = time_ms(lambda a, b, c: fn(a, b, c),
+        block_mask, mask_build_ms = None, None
+        if mask in mods:
+            build_times = []
+            for _ in range(6):
+                torch.cuda.synchronize()
+                start = time.perf_counter()
+                block_mask = create_block_mask(mods[mask], None, None, s, s, device="cuda")
+                torch.cuda.synchronize()
+                build_times.append((time.perf_counter() - start) * 1e3)
+            mask_build_ms = float(np.median(build_times[1:]))
+        ms, flex_ms = time_ms(lambda a, b, c: fn(a, b, c, *extra),
                               lambda a, b, c: flex(a, b, c, block_mask=block_mask),
                               inputs=inputs)
         sdpa = {}
         for backend, key in ((SDPBackend.FLASH_ATTENTION, "sdpa_flash_ms"),
                              (SDPBackend.CUDNN_ATTENTION, "sdpa_cudnn_ms")):
             sdpa[key] = None
-            if mask == "sliding":
+            if mask not in ("causal", "dense"):
                 continue
             try:
                 with sdpa_kernel(backend):
@@ -143,11 +210,13 @@ def run(artifacts, out):
                         a, b, c, is_causal=mask == "causal"), inputs=inputs)
             except RuntimeError as error:
                 print(f"  {key}: {str(error).splitlines()[0][:100]}")
-        flops = 4 * h * d * allowed_pairs(mask, s)
+        flops = 4 * h * d * allowed_pairs(mask, s, seg_np)
         best_sdpa = min((t for t in sdpa.values() if t), default=None)
         row = dict(case=f"{mask}-S{s}-H{h}-D{d}", mask=mask, S=s, H=h, D=d, ms=ms,
                    tflops=flops / ms / 1e9, flex_ms=flex_ms, flex_tflops=flops / flex_ms / 1e9,
-                   ratio_vs_flex=flex_ms / ms, **sdpa,
+                   ratio_vs_flex=flex_ms / ms, flex_mask_build_ms=mask_build_ms,
+                   ratio_vs_flex_with_build=(flex_ms + mask_build_ms) / ms if mask_build_ms else None,
+                   **sdpa,
                    ratio_vs_best_sdpa=best_sdpa / ms if best_sdpa else None,
                    max_err=err, torch_bf16_err=torch_err, numerics_ok=ok,
                    config=recorded["configs"].get(name), compile_s=recorded["seconds"].get(name))
@@ -158,7 +227,8 @@ def run(artifacts, out):
                       f, indent=1)
         sd = "  ".join(f"{key[5:-3]} {t:.3f} ms" for key, t in sdpa.items() if t)
         print(f"{row['case']:24s} ours {ms:8.3f} ms {row['tflops']:6.1f} TF/s  flex {flex_ms:8.3f} ms "
-              f"{row['flex_tflops']:6.1f}  x{row['ratio_vs_flex']:.2f} vs flex  {sd}  "
+              f"{row['flex_tflops']:6.1f}  x{row['ratio_vs_flex']:.2f} vs flex  "
+              f"(build {mask_build_ms or 0:.3f} ms)  {sd}  "
               f"err {err:.2e} (torch {torch_err:.2e}) {'ok' if ok else 'FAIL'}", flush=True)
         del inputs, block_mask
         torch.cuda.empty_cache()
@@ -172,11 +242,13 @@ def main():
     parser.add_argument("mode", choices=["build", "run"])
     parser.add_argument("paths", nargs="+")
     parser.add_argument("--chip", default="sm_90a")
+    parser.add_argument("--only", default=None, help="comma-separated masks to run")
     options = parser.parse_args()
     if options.mode == "build":
         build(options.paths[0], options.chip)
         return 0
-    return run(options.paths[0], options.paths[1])
+    return run(options.paths[0], options.paths[1],
+               options.only.split(",") if options.only else None)
 
 
 if __name__ == "__main__":

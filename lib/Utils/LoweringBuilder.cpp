@@ -204,9 +204,14 @@ FailureOr<std::pair<Value, Value>> sparse_attn::buildPairScore(
     OpBuilder &builder, Location loc, const PairScoreRules &rules, Value dot,
     Value batch, Value head, Value row, Value col, Value queryLen, Value kvLen,
     function_ref<Value(OpBuilder &, Location)> extraAllowed,
-    function_ref<Value(OpBuilder &, Location)> forcedAllowed) {
+    function_ref<Value(OpBuilder &, Location)> forcedAllowed,
+    ArrayRef<Value> segmentIds) {
   MaskPairValues pair{
       batch, row, col, queryLen, kvLen, rules.segmentIdsQ, rules.segmentIdsKv};
+  if (!segmentIds.empty()) {
+    pair.segmentQ = segmentIds[0];
+    pair.segmentKv = segmentIds[1];
+  }
   FailureOr<Value> allowed = buildMaskPredicate(builder, loc, rules.mask, pair);
   if (failed(allowed))
     return failure();

@@ -15,6 +15,7 @@
 #include "SparseAttn/Utils/LoweringBuilder.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/DialectRegistry.h"
 
@@ -46,7 +47,7 @@ struct CausalLowering
     return arith.le(pair.keyRow, position);
   }
   KeyHull buildKeyHull(Attribute, IndexArith &arith, Value, Value lastPosition,
-                       Value) const {
+                       Value, const SegmentBounds *) const {
     Value zero = arith.index(0);
     return {zero, arith.add(lastPosition, arith.index(1))};
   }
@@ -82,7 +83,8 @@ struct SlidingWindowLowering
     return arith.andI(afterFirst, beforeLast);
   }
   KeyHull buildKeyHull(Attribute attr, IndexArith &arith, Value firstPosition,
-                       Value lastPosition, Value) const {
+                       Value lastPosition, Value,
+                       const SegmentBounds *) const {
     auto window = cast<SlidingWindowAttr>(attr);
     Value lo =
         arith.sub(firstPosition, arith.index(clampWindow(window.getLeft())));
@@ -139,7 +141,7 @@ struct SinkWindowLowering
     return arith.andI(notFuture, inSinkOrWindow);
   }
   KeyHull buildKeyHull(Attribute, IndexArith &arith, Value, Value lastPosition,
-                       Value) const {
+                       Value, const SegmentBounds *) const {
     Value zero = arith.index(0);
     return {zero, arith.add(lastPosition, arith.index(1))};
   }
@@ -176,51 +178,74 @@ struct SinkWindowLowering
   void buildLengthChecks(Attribute, LoweringBuilder &, Value) const {}
 };
 
-/// The tile-level answers of a mask decided pair by pair only (documents,
-/// neighborhoods): every key may be allowed, no tile test, no interval. A
-/// model derives from it by choice, stating that its mask has no such
-/// structure to exploit; it still writes its own pair predicate and length
-/// checks.
-template <typename Model, typename Attr>
-struct PerPairLowering : MaskLoweringAttrInterface::ExternalModel<Model, Attr> {
-  KeyHull buildKeyHull(Attribute, IndexArith &arith, Value, Value,
-                       Value kvLen) const {
-    return {arith.index(0), kvLen};
+/// seg_q[b, i] == seg_kv[b, j]. Without a kernel's segment bounds every key
+/// may be allowed and tiles are masked pair by pair; with them, sorted key
+/// ids give each query tile its documents' key range and each kv tile a
+/// test.
+struct DocumentLowering
+    : MaskLoweringAttrInterface::ExternalModel<DocumentLowering, DocumentAttr> {
+  /// One id of `ids` (a tensor or, in a kernel, a memref).
+  static Value readId(IndexArith &arith, Value ids, Value batch, Value row) {
+    if (isa<MemRefType>(ids.getType()))
+      return memref::LoadOp::create(arith.builder, arith.loc, ids,
+                                    ValueRange{batch, row});
+    return tensor::ExtractOp::create(arith.builder, arith.loc, ids,
+                                     ValueRange{batch, row});
   }
-  Value buildTileFullyAllowed(Attribute, IndexArith &,
-                              const TileBounds &) const {
-    return nullptr;
+  FailureOr<Value> buildPairAllowed(Attribute, IndexArith &arith,
+                                    const MaskPairValues &pair, Value) const {
+    if (pair.segmentQ && pair.segmentKv)
+      return arith.eq(pair.segmentQ, pair.segmentKv);
+    if (!pair.segmentIdsQ || !pair.segmentIdsKv)
+      return failure();
+    Value segmentQ =
+        readId(arith, pair.segmentIdsQ, pair.batch, pair.queryRow);
+    Value segmentKv =
+        readId(arith, pair.segmentIdsKv, pair.batch, pair.keyRow);
+    return arith.eq(segmentQ, segmentKv);
   }
-  Value buildTileWhollyMasked(Attribute, IndexArith &,
-                              const TileBounds &) const {
-    return nullptr;
+  /// With sorted key ids, the keys of the rows' documents.
+  KeyHull buildKeyHull(Attribute, IndexArith &arith, Value, Value, Value kvLen,
+                       const SegmentBounds *segments) const {
+    if (!segments || !segments->keyLo)
+      return {arith.index(0), kvLen};
+    return {arith.select(segments->sorted, segments->keyLo, arith.index(0)),
+            arith.select(segments->sorted, segments->keyHi, kvLen)};
+  }
+  /// Sorted key ids, one document in the query rows and at both ends of the
+  /// tile: every pair is in it.
+  Value buildTileFullyAllowed(Attribute, IndexArith &arith,
+                              const TileBounds &tile) const {
+    const SegmentBounds *segments = tile.segments;
+    if (!segments || !segments->firstKeyId)
+      return nullptr;
+    Value oneQuery = arith.eq(segments->queryMin, segments->queryMax);
+    Value firstSame = arith.eq(segments->firstKeyId, segments->queryMin);
+    Value lastSame = arith.eq(segments->lastKeyId, segments->queryMin);
+    return arith.andI(arith.andI(segments->sorted, oneQuery),
+                      arith.andI(firstSame, lastSame));
+  }
+  /// Sorted key ids all below or all above the query rows' ids.
+  Value buildTileWhollyMasked(Attribute, IndexArith &arith,
+                              const TileBounds &tile) const {
+    const SegmentBounds *segments = tile.segments;
+    if (!segments || !segments->firstKeyId)
+      return nullptr;
+    Value below = arith.lt(segments->lastKeyId, segments->queryMin);
+    Value above = arith.lt(segments->queryMax, segments->firstKeyId);
+    return arith.andI(segments->sorted, arith.orI(below, above));
   }
   std::optional<RowKeyInterval> getRowKeyInterval(Attribute) const {
     return std::nullopt;
   }
   bool hasLowerEdge(Attribute) const { return false; }
-};
-
-/// seg_q[b, i] == seg_kv[b, j].
-struct DocumentLowering : PerPairLowering<DocumentLowering, DocumentAttr> {
-  FailureOr<Value> buildPairAllowed(Attribute, IndexArith &arith,
-                                    const MaskPairValues &pair, Value) const {
-    if (!pair.segmentIdsQ || !pair.segmentIdsKv)
-      return failure();
-    Value segmentQ =
-        tensor::ExtractOp::create(arith.builder, arith.loc, pair.segmentIdsQ,
-                                  ValueRange{pair.batch, pair.queryRow});
-    Value segmentKv =
-        tensor::ExtractOp::create(arith.builder, arith.loc, pair.segmentIdsKv,
-                                  ValueRange{pair.batch, pair.keyRow});
-    return arith.eq(segmentQ, segmentKv);
-  }
   void buildLengthChecks(Attribute, LoweringBuilder &, Value) const {}
 };
 
 /// NATTEN's rule in each grid dimension (docs/semantics.md, Neighborhood).
 struct NeighborhoodLowering
-    : PerPairLowering<NeighborhoodLowering, NeighborhoodAttr> {
+    : MaskLoweringAttrInterface::ExternalModel<NeighborhoodLowering,
+                                               NeighborhoodAttr> {
   FailureOr<Value> buildPairAllowed(Attribute attr, IndexArith &arith,
                                     const MaskPairValues &pair,
                                     Value position) const {
@@ -273,6 +298,59 @@ struct NeighborhoodLowering
     }
     return allowed;
   }
+  /// The rows of the outermost grid dimension the queries' windows reach
+  /// (row-major keys: whole rows of the inner dimensions). Exact without
+  /// dilation (the window's first row is monotone in the query's row);
+  /// within (window - 1) * dilation rows of the queries' otherwise.
+  KeyHull buildKeyHull(Attribute attr, IndexArith &arith, Value firstPosition,
+                       Value lastPosition, Value,
+                       const SegmentBounds *) const {
+    auto neighborhood = cast<NeighborhoodAttr>(attr);
+    int64_t numTokens = neighborhood.getNumTokens();
+    int64_t extent = neighborhood.getGrid()[0];
+    int64_t window = neighborhood.getWindow()[0];
+    int64_t dilation = neighborhood.getDilation()[0];
+    int64_t stride = numTokens / extent;
+    auto rowOf = [&](Value position) {
+      Value clamped = arith.min(arith.max(position, arith.index(0)),
+                                arith.index(numTokens - 1));
+      return arith.sdiv(clamped, stride);
+    };
+    Value firstRow = rowOf(firstPosition), lastRow = rowOf(lastPosition);
+    int64_t reach = (window - 1) * dilation;
+    Value lo, hi;
+    if (neighborhood.getCausal()[0]) {
+      lo = arith.max(arith.sub(firstRow, arith.index(reach)), arith.index(0));
+      hi = arith.add(lastRow, arith.index(1));
+    } else if (dilation == 1) {
+      auto begin = [&](Value row) {
+        Value centered = arith.sub(row, arith.index(window / 2));
+        return arith.min(arith.max(centered, arith.index(0)),
+                         arith.index(extent - window));
+      };
+      lo = begin(firstRow);
+      hi = arith.add(begin(lastRow), arith.index(window));
+    } else {
+      lo = arith.max(arith.sub(firstRow, arith.index(reach)), arith.index(0));
+      hi = arith.add(arith.min(arith.add(lastRow, arith.index(reach)),
+                               arith.index(extent - 1)),
+                     arith.index(1));
+    }
+    return {arith.mul(lo, stride), arith.mul(hi, stride)};
+  }
+  /// Decided pair by pair: no tile tests, no row interval.
+  Value buildTileFullyAllowed(Attribute, IndexArith &,
+                              const TileBounds &) const {
+    return nullptr;
+  }
+  Value buildTileWhollyMasked(Attribute, IndexArith &,
+                              const TileBounds &) const {
+    return nullptr;
+  }
+  std::optional<RowKeyInterval> getRowKeyInterval(Attribute) const {
+    return std::nullopt;
+  }
+  bool hasLowerEdge(Attribute) const { return false; }
   void buildLengthChecks(Attribute attr, LoweringBuilder &builder,
                          Value kvLen) const {
     int64_t numTokens = cast<NeighborhoodAttr>(attr).getNumTokens();
@@ -314,13 +392,15 @@ struct CombinatorLowering
   /// The elements' hulls: their hull for a union, their overlap for an
   /// intersection.
   KeyHull buildKeyHull(Attribute attr, IndexArith &arith, Value firstPosition,
-                       Value lastPosition, Value kvLen) const {
+                       Value lastPosition, Value kvLen,
+                       const SegmentBounds *segments) const {
     ArrayRef<Attribute> masks = elements(attr);
     KeyHull hull = loweringOf(masks.front())
-                       .buildKeyHull(arith, firstPosition, lastPosition, kvLen);
+                       .buildKeyHull(arith, firstPosition, lastPosition, kvLen,
+                                     segments);
     for (Attribute element : masks.drop_front()) {
-      KeyHull next = loweringOf(element).buildKeyHull(arith, firstPosition,
-                                                      lastPosition, kvLen);
+      KeyHull next = loweringOf(element).buildKeyHull(
+          arith, firstPosition, lastPosition, kvLen, segments);
       hull = isUnion ? KeyHull{arith.min(hull.lo, next.lo),
                                arith.max(hull.hi, next.hi)}
                      : KeyHull{arith.max(hull.lo, next.lo),
@@ -444,11 +524,12 @@ FailureOr<Value> sparse_attn::buildMaskPredicate(OpBuilder &builder,
 
 KeyHull sparse_attn::buildKeyHull(IndexArith &arith, Attribute mask,
                                   Value firstPosition, Value lastPosition,
-                                  Value kvLen) {
+                                  Value kvLen,
+                                  const SegmentBounds *segments) {
   if (!mask)
     return {arith.index(0), kvLen};
   return loweringOf(mask).buildKeyHull(arith, firstPosition, lastPosition,
-                                       kvLen);
+                                       kvLen, segments);
 }
 
 Value sparse_attn::buildTileFullyAllowed(IndexArith &arith, Attribute mask,

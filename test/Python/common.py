@@ -553,6 +553,25 @@ def attention_segments(case, rng):
     if kind == "packed" and Sq == Skv:
         s = segments(rng, B, Sq, 4)
         return s, s.copy()
+    if kind == "docs" and Sq == Skv:
+        # 8 documents of random lengths (packed sequences).
+        s = np.zeros((B, Sq), np.int32)
+        for b in range(B):
+            cuts = np.sort(rng.choice(np.arange(1, Sq), size=min(7, Sq - 1), replace=False))
+            s[b] = np.searchsorted(cuts, np.arange(Sq), "right")
+        return s, s.copy()
+    if kind == "per_token" and Sq == Skv:
+        s = np.tile(np.arange(Sq, dtype=np.int32), (B, 1))
+        return s, s.copy()
+    if kind == "unsorted":
+        # Negative ids, in no order.
+        return (rng.integers(-3, 3, size=(B, Sq)).astype(np.int32),
+                rng.integers(-3, 3, size=(B, Skv)).astype(np.int32))
+    if kind == "descent_at_end" and Sq == Skv:
+        # Sorted but for the last key, whose id belongs to the first document.
+        s = segments(rng, B, Sq, 4)
+        s[:, -1] = s[:, 0]
+        return s, s.copy()
     sq = segments(rng, B, Sq, 4)
     skv = segments(rng, B, Skv, 4)
     if kind == "absent":

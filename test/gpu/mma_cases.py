@@ -120,6 +120,15 @@ CASES = [
     dict(B=1, Hq=4, Hkv=1, Sq=512, Skv=512, D=128, Dv=128, block=[128, 128], lists="all",
          mask=g.Union([g.Intersect([g.Causal(), g.SlidingWindow(64, 64)]), g.SlidingWindow(16, 4),
                        g.SinkWindow(4, 32), g.Neighborhood([16, 32], [3, 5])]), elt="bf16"),
+    # Documents (issue 14): block_mask's exact lists over 8 documents, every
+    # block listed over unsorted negative ids, query ids no key has (mma.sync).
+    dict(B=2, Hq=4, Hkv=2, Sq=1000, Skv=1000, D=128, Dv=128, block=[128, 128], lists="exact",
+         full="exact", mask=g.Intersect([g.Causal(), g.Document()]), seg="docs", elt="bf16",
+         dyn=(0, 2)),
+    dict(B=1, Hq=4, Hkv=1, Sq=300, Skv=300, D=64, Dv=64, block=[64, 64], lists="all",
+         mask=g.Document(), seg="unsorted", elt="f16"),
+    dict(B=2, Hq=2, Hkv=1, Sq=129, Skv=129, D=64, Dv=64, block=[32, 32], lists=("B", "Hq"), C=4,
+         mask=g.Document(), seg="absent", elt="bf16"),
 ]
 
 # `attention` with static lengths on f16/bf16 goes to the same kernels through
@@ -149,7 +158,26 @@ ATTENTION_CASES = [
          mask_mod=c.MASK_MOD_NEQ, score_mod=c.SCORE_MOD_SOFTCAP, elt="bf16", dyn=(0, 2)),
     dict(B=1, Hq=2, Hkv=1, Sq=130, Skv=130, D=16, Dv=48, score_mod=c.SCORE_MOD_NEG_INF_ROWS,
          elt="f16"),
-    # A score_mod reading an outer tensor (ALiBi slopes): the general path.
+    # A score_mod reading an outer tensor (ALiBi slopes), read by the kernel.
     dict(B=1, Hq=4, Hkv=2, Sq=100, Skv=100, D=64, Dv=64, mask=g.Causal(), alibi=True,
          elt="bf16"),
+    # Documents on tensor cores: sorted ids (8 documents; one per token; a
+    # descent at the last key, which voids the range search), unsorted and
+    # negative ids, query ids no key has (empty rows), Sq != Skv, dynamic
+    # lengths, combinators and mods.
+    dict(B=2, Hq=8, Hkv=2, Sq=1000, Skv=1000, D=128, Dv=128,
+         mask=g.Intersect([g.Causal(), g.Document()]), seg="docs", elt="bf16", dyn=(0, 2)),
+    dict(B=1, Hq=4, Hkv=1, Sq=777, Skv=777, D=64, Dv=64, mask=g.Document(), seg="unsorted",
+         elt="f16"),
+    dict(B=2, Hq=4, Hkv=2, Sq=300, Skv=700, D=128, Dv=64, mask=g.Document(), seg="absent",
+         elt="bf16"),
+    dict(B=1, Hq=2, Hkv=1, Sq=513, Skv=513, D=64, Dv=64,
+         mask=g.Intersect([g.Causal(), g.Document()]), seg="per_token", elt="bf16", dyn=(2,)),
+    dict(B=2, Hq=4, Hkv=4, Sq=640, Skv=640, D=64, Dv=64,
+         mask=g.Union([g.Document(), g.SinkWindow(4, 64)]), seg="descent_at_end", elt="bf16"),
+    dict(B=1, Hq=4, Hkv=2, Sq=400, Skv=400, D=128, Dv=128,
+         mask=g.Intersect([g.Causal(), g.Document()]), mask_mod=c.MASK_MOD_MOD3,
+         score_mod=c.SCORE_MOD_SOFTCAP, seg="docs", elt="f16"),
+    dict(B=1, Hq=2, Hkv=1, Sq=4096, Skv=4096, D=128, Dv=128,
+         mask=g.Intersect([g.Causal(), g.Document()]), seg="docs", elt="bf16"),
 ]

@@ -254,13 +254,15 @@ struct PairScoreRules {
 /// dot) : -inf. `extraAllowed` (block membership, in-bounds rows) and
 /// `forcedAllowed` (a full block's in-bounds pairs, which skip the mask and
 /// mask_mod) are built after the mods and may be null. `row` and `col` are
-/// the raw rows the mask and the mods see. Fails for a mask
+/// the raw rows the mask and the mods see; `segmentIds`, when not empty, the
+/// pair's segment ids already read (q, kv). Fails for a mask
 /// buildMaskPredicate cannot lower.
 FailureOr<std::pair<Value, Value>> buildPairScore(
     OpBuilder &builder, Location loc, const PairScoreRules &rules, Value dot,
     Value batch, Value head, Value row, Value col, Value queryLen, Value kvLen,
     function_ref<Value(OpBuilder &, Location)> extraAllowed,
-    function_ref<Value(OpBuilder &, Location)> forcedAllowed = nullptr);
+    function_ref<Value(OpBuilder &, Location)> forcedAllowed = nullptr,
+    ArrayRef<Value> segmentIds = {});
 
 /// Ends a masking linalg.generic's body: yields `scored` (score, allowed),
 /// or when it failed the body's own arguments `unchanged`, setting `sawFailure`.

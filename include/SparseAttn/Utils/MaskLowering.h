@@ -24,7 +24,10 @@ namespace sparse_attn {
 class LoweringBuilder;
 
 /// The values a mask reads for one pair; all `index` typed except the
-/// segment id tensors (`tensor<BxSxi32>`, null when the op has none).
+/// segment ids (`BxSxi32` tensors, or memrefs in a kernel; null when the op
+/// has none). `segmentQ` and `segmentKv`, when set, are the pair's ids
+/// already read (a kernel reads each row's and each key's once per tile);
+/// otherwise a mask reads them from the segment ids.
 struct MaskPairValues {
   Value batch;
   Value queryRow;
@@ -33,6 +36,22 @@ struct MaskPairValues {
   Value kvLen;
   Value segmentIdsQ;
   Value segmentIdsKv;
+  Value segmentQ = nullptr;
+  Value segmentKv = nullptr;
+};
+
+/// What a kernel knows of the segment ids for the tile-level questions
+/// (`index` values; `sorted` an i1): whether the batch's key ids are
+/// non-decreasing, the least and greatest id of the query rows in question
+/// (or of more rows), for key hulls the keys `[keyLo, keyHi)` that hold
+/// every key whose id lies in `[queryMin, queryMax]` when the ids are
+/// sorted, and for a kv tile the ids of its first and last key (clamped to
+/// the keys). Unset members are not known.
+struct SegmentBounds {
+  Value sorted;
+  Value queryMin, queryMax;
+  Value keyLo, keyHi;
+  Value firstKeyId, lastKeyId;
 };
 
 /// The keys `[lo, hi)` a range of query rows may see.
@@ -44,6 +63,7 @@ struct KeyHull {
 /// `[firstPosition, lastPosition]`, keys in `[firstKey, lastKey]`.
 struct TileBounds {
   Value firstPosition, lastPosition, firstKey, lastKey;
+  const SegmentBounds *segments = nullptr;
 };
 
 /// The keys `[p - left, p + right]` of the row at position `p`.
@@ -72,9 +92,11 @@ FailureOr<Value> buildMaskPredicate(OpBuilder &builder, Location loc,
                                     Attribute mask, const MaskPairValues &pair);
 
 /// The keys a query at a position in `[firstPosition, lastPosition]` may see
-/// (`[0, kvLen)` for a null mask), before clamping to `[0, kvLen)`.
+/// (`[0, kvLen)` for a null mask), before clamping to `[0, kvLen)`;
+/// `segments` (may be null) narrows a document's.
 KeyHull buildKeyHull(IndexArith &arith, Attribute mask, Value firstPosition,
-                     Value lastPosition, Value kvLen);
+                     Value lastPosition, Value kvLen,
+                     const SegmentBounds *segments = nullptr);
 
 /// Whether `mask` allows every pair of `tile` (constant true for a null
 /// mask), or null when it has no such test.

@@ -39,14 +39,17 @@ def SparseAttn_MaskLoweringAttrInterface
         `[lo, hi)` covering every key a query at a position in
         `[firstPosition, lastPosition]` may see (before clamping to
         `[0, kvLen)`); `[0, kvLen)` when the mask has no narrower bound.
+        `segments` (null when unknown) bounds the rows' segment ids: a
+        mask reading them may narrow its hull to their keys.
       }], "::mlir::sparse_attn::KeyHull", "buildKeyHull",
       (ins "::mlir::sparse_attn::IndexArith &":$arith,
            "::mlir::Value":$firstPosition, "::mlir::Value":$lastPosition,
-           "::mlir::Value":$kvLen)>,
+           "::mlir::Value":$kvLen,
+           "const ::mlir::sparse_attn::SegmentBounds *":$segments)>,
     InterfaceMethod<[{
         Whether the mask allows every pair of the tile (an `i1`), or null
         when the mask has no such test (the tile is then masked pair by
-        pair).
+        pair). A mask reading segment ids answers from `tile.segments`.
       }], "::mlir::Value", "buildTileFullyAllowed",
       (ins "::mlir::sparse_attn::IndexArith &":$arith,
            "const ::mlir::sparse_attn::TileBounds &":$tile)>,

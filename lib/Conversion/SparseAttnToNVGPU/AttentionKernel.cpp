@@ -87,17 +87,111 @@ void AttentionKernel::setUpShared() {
       ValueRange{emit.add(operands.capacity, operands.fullCapacity)});
 }
 
+void AttentionKernel::setUpSegments() {
+  if (!readsSegments())
+    return;
+  segments = SegmentBounds{};
+  segments.sorted =
+      emit.cmp(arith::CmpIPredicate::ne,
+               emit.loadI32(operands.keysSorted, {batch}), emit.index(0));
+  // The ids of the tile's rows, 32 a round over the lanes of each warp
+  // alike. A row past the end reads the last row, which the tile then
+  // holds.
+  Value lastQuery = emit.sub(operands.queryLen, emit.index(1));
+  Value low, high;
+  for (int64_t first = 0; first < config.blockQ; first += kWarpSize) {
+    Value row =
+        emit.min(emit.add(queryStart, emit.add(lane, first)), lastQuery);
+    Value id = emit.loadI32(operands.segmentIdsQ, {batch, row});
+    low = low ? emit.min(low, id) : id;
+    high = high ? emit.max(high, id) : id;
+  }
+  segments.queryMin =
+      emit.warpReduceI32(low, [&](Value x, Value y) { return emit.min(x, y); });
+  segments.queryMax = emit.warpReduceI32(
+      high, [&](Value x, Value y) { return emit.max(x, y); });
+  if (!usesLists())
+    std::tie(segments.keyLo, segments.keyHi) =
+        searchKeyRange(segments.queryMin, segments.queryMax);
+}
+
+std::pair<Value, Value> AttentionKernel::searchKeyRange(Value queryMin,
+                                                        Value queryMax) {
+  OpBuilder &builder = emit.builder;
+  Location loc = emit.loc;
+  // Each search keeps [lo, hi] holding its answer: the keys before lo
+  // satisfy its predicate, hi is kvLen or a key that does not. A round
+  // probes 32 keys `step` apart; sorted ids make the satisfied probes a
+  // prefix, whose length moves lo. Unsorted ids end the searches too (the
+  // result is then not used).
+  Type index = builder.getIndexType();
+  Value zero = emit.index(0);
+  Value lastKey = emit.sub(operands.kvLen, emit.index(1));
+  auto whileOp = scf::WhileOp::create(
+      builder, loc, TypeRange{index, index, index, index},
+      ValueRange{zero, operands.kvLen, zero, operands.kvLen},
+      [&](OpBuilder &beforeBuilder, Location beforeLoc, ValueRange range) {
+        IndexArith before(beforeBuilder, beforeLoc);
+        Value open = before.orI(before.lt(range[0], range[1]),
+                                before.lt(range[2], range[3]));
+        scf::ConditionOp::create(beforeBuilder, beforeLoc, open, range);
+      },
+      [&](OpBuilder &afterBuilder, Location afterLoc, ValueRange range) {
+        KernelBuilder round(afterBuilder, afterLoc, emit.element);
+        SmallVector<Value> next;
+        for (int search = 0; search < 2; ++search) {
+          Value lo = range[2 * search], hi = range[2 * search + 1];
+          Value step = round.max(
+              round.udiv(round.add(round.sub(hi, lo), kWarpSize - 1),
+                         kWarpSize),
+              round.index(1));
+          Value probe = round.sub(
+              round.add(lo, round.mul(round.add(lane, 1), step)),
+              round.index(1));
+          Value id = round.loadI32(operands.segmentIdsKv,
+                                   {batch, round.min(probe, lastKey)});
+          // Before the range: id < queryMin (lower bound), id <= queryMax
+          // (upper bound).
+          Value before = search == 0 ? round.lt(id, queryMin)
+                                     : round.le(id, queryMax);
+          Value count =
+              round.ballotCount(round.andI(round.lt(probe, hi), before));
+          Value newLo = round.add(lo, round.mul(count, step));
+          next.push_back(newLo);
+          next.push_back(round.min(
+              hi, round.sub(round.add(newLo, step), round.index(1))));
+        }
+        scf::YieldOp::create(afterBuilder, afterLoc, next);
+      });
+  return {whileOp.getResult(0), whileOp.getResult(2)};
+}
+
+SegmentBounds AttentionKernel::tileSegmentBounds(KernelBuilder &tileEmit,
+                                                 Value kvStart) {
+  SegmentBounds bounds = segments;
+  Value lastKey = tileEmit.sub(operands.kvLen, tileEmit.index(1));
+  bounds.firstKeyId = tileEmit.loadI32(operands.segmentIdsKv,
+                                       {batch, tileEmit.min(kvStart, lastKey)});
+  bounds.lastKeyId = tileEmit.loadI32(
+      operands.segmentIdsKv,
+      {batch, tileEmit.min(tileEmit.add(kvStart, config.blockKv - 1), lastKey)});
+  return bounds;
+}
+
 void AttentionKernel::setUpList() {
+  setUpSegments();
   if (!usesLists()) {
     // The kv tiles holding the key hull of the tile's rows (positions
-    // bottom-right aligned), clamped to the keys.
+    // bottom-right aligned; with segment ids, their documents' keys),
+    // clamped to the keys.
     Value lastRow = emit.sub(
         emit.min(emit.add(queryStart, config.blockQ), operands.queryLen),
         emit.index(1));
     Value offset = emit.sub(operands.kvLen, operands.queryLen);
-    KeyHull hull =
-        buildKeyHull(emit, operands.rules.mask, emit.add(queryStart, offset),
-                     emit.add(lastRow, offset), operands.kvLen);
+    KeyHull hull = buildKeyHull(
+        emit, operands.rules.mask, emit.add(queryStart, offset),
+        emit.add(lastRow, offset), operands.kvLen,
+        readsSegments() ? &segments : nullptr);
     Value lo = emit.min(emit.max(hull.lo, emit.index(0)), operands.kvLen);
     Value hi = emit.min(emit.max(hull.hi, lo), operands.kvLen);
     kvFirstTile = emit.udiv(lo, config.blockKv);
@@ -604,11 +698,13 @@ AttentionKernel::buildItem(const ItemInput &input) {
       std::array<Value, 7> saved;
       for (auto [slot, value] : llvm::zip_equal(saved, place))
         slot = *value;
+      SegmentBounds savedSegments = segments;
       queryStart = input.nextQueryStart;
       setUpList();
       auto [inRange, first] = firstListedBlock(emit);
       for (auto [slot, value] : llvm::zip_equal(saved, place))
         *value = slot;
+      segments = savedSegments;
       scf::YieldOp::create(builder, loc, ValueRange{inRange, first});
       builder.setInsertionPointToStart(ifNext.elseBlock());
       scf::YieldOp::create(
@@ -689,16 +785,22 @@ AttentionKernel::buildItem(const ItemInput &input) {
         // A tile that contributes nothing to this group's rows (the masked
         // quarter of a band's edge block, keys past the end) is skipped: its
         // products too, under a branch uniform over the group.
+        SegmentBounds tileSegments;
+        if (readsSegments())
+          tileSegments = tileSegmentBounds(loopEmit, kvStart);
+        const SegmentBounds *tileSegmentsOrNull =
+            readsSegments() ? &tileSegments : nullptr;
         scf::IfOp ifSkip;
-        if (Value skipped = tileSkipped(loopEmit, kvStart, listedFull)) {
+        if (Value skipped = tileSkipped(loopEmit, kvStart, listedFull,
+                                        tileSegmentsOrNull)) {
           ifSkip = scf::IfOp::create(loopBuilder, loopLoc, args.getTypes(),
                                      skipped, /*withElseRegion=*/true);
           loopBuilder.setInsertionPointToStart(ifSkip.thenBlock());
           scf::YieldOp::create(loopBuilder, loopLoc, args);
           loopBuilder.setInsertionPointToStart(ifSkip.elseBlock());
         }
-        FailureOr<State> updated =
-            processTile(kvStart, stage, listedFull, fromValues(args));
+        FailureOr<State> updated = processTile(
+            kvStart, stage, listedFull, tileSegmentsOrNull, fromValues(args));
         failedTile |= failed(updated);
         scf::YieldOp::create(loopBuilder, loopLoc,
                              succeeded(updated) ? values(*updated)

@@ -15,6 +15,7 @@
 #include "KernelConfig.h"
 
 #include "SparseAttn/Utils/LoweringBuilder.h"
+#include "SparseAttn/Utils/MaskLowering.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 
@@ -30,6 +31,10 @@ struct KernelOperands {
   Value fullNumBlocks, fullBlockIndices; // memrefs, null without full lists
   Value queryLen, kvLen, listBatch, capacity, kvBlocks; // index
   Value fullCapacity; // index, 0 without full lists
+  // A mask reading segment ids: the ids (memrefs `BxSxi32`) and, per batch,
+  // whether the key ids are non-decreasing (memref `Bxi32`, 0 or 1, written
+  // by a launch before the kernel's). Null otherwise.
+  Value segmentIdsQ, segmentIdsKv, keysSorted;
   int64_t queryHeads = 0, kvHeads = 0, listHeads = 0;
   PairScoreRules rules;
   bool hasPairRules = false; // a mask, mask_mod or score_mod
@@ -162,6 +167,21 @@ private:
   Value listBatchIndex, listHead, queryBlock, listEntries, fullEntries;
   Value kvFirstTile;
   bool usesLists() const { return static_cast<bool>(operands.numBlocks); }
+  /// The query tile's segment bounds (with a mask reading segment ids; set
+  /// by setUpList): whether the key ids are sorted, the least and greatest
+  /// id of its rows, and without lists its documents' key range.
+  SegmentBounds segments;
+  bool readsSegments() const {
+    return static_cast<bool>(operands.segmentIdsQ);
+  }
+  void setUpSegments();
+  /// The first key whose id is at least `queryMin` and the first whose id
+  /// exceeds `queryMax`, when the key ids are sorted: two 32-way searches
+  /// in step, each warp alike (a few rounds of one load per lane).
+  std::pair<Value, Value> searchKeyRange(Value queryMin, Value queryMax);
+  /// `segments` with the ids of the first and last key of the kv tile at
+  /// `kvStart` (only with a mask reading segment ids).
+  SegmentBounds tileSegmentBounds(KernelBuilder &tileEmit, Value kvStart);
   // Shared memory: the kept count(s) and the compacted list.
   Value listCount, list;
   Value listEntry(KernelBuilder &nestedEmit, Value slot);
@@ -178,7 +198,8 @@ private:
   /// group of rows (all its keys past kvLen, or the mask allows none of its
   /// pairs and it is not part of a listed full block), or null when that
   /// cannot be told per tile or is not tested.
-  Value tileSkipped(KernelBuilder &tileEmit, Value kvStart, Value listedFull);
+  Value tileSkipped(KernelBuilder &tileEmit, Value kvStart, Value listedFull,
+                    const SegmentBounds *tileSegments);
 
   void copyRows(Value source, Value sourceHead, const TileSlot &slot,
                 Value firstRow, Value rowLimit, int64_t rows, int64_t dim,
@@ -192,7 +213,9 @@ private:
   struct State {
     SmallVector<Value> rowMax, rowSum, acc;
   };
+  /// `tileSegments`: the tile's segment bounds (null without segment ids).
   FailureOr<State> processTile(Value kvStart, Value stage, Value listedFull,
+                               const SegmentBounds *tileSegments,
                                const State &state);
   void writeResults(const State &state);
   SmallVector<Value> values(const State &state);

@@ -10,6 +10,7 @@
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
@@ -106,6 +107,30 @@ Value KernelBuilder::loadI32(Value memref, ValueRange indices) {
   Value value = memref::LoadOp::create(builder, loc, memref, indices);
   return arith::IndexCastOp::create(builder, loc, builder.getIndexType(),
                                     value);
+}
+
+Value KernelBuilder::warpReduceI32(Value x,
+                                   function_ref<Value(Value, Value)> combine) {
+  Type i32 = builder.getI32Type();
+  for (int32_t offset = kWarpSize / 2; offset > 0; offset /= 2) {
+    Value word = arith::IndexCastOp::create(builder, loc, i32, x);
+    Value other = gpu::ShuffleOp::create(builder, loc, word, offset, kWarpSize,
+                                         gpu::ShuffleMode::XOR)
+                      .getShuffleResult();
+    x = combine(x, arith::IndexCastOp::create(builder, loc,
+                                              builder.getIndexType(), other));
+  }
+  return x;
+}
+
+Value KernelBuilder::ballotCount(Value predicate) {
+  Type i32 = builder.getI32Type();
+  Value all = arith::ConstantIntOp::create(builder, loc, -1, 32);
+  Value mask = NVVM::VoteSyncOp::create(builder, loc, i32, all, predicate,
+                                        NVVM::VoteSyncKind::ballot);
+  Value count = LLVM::CtPopOp::create(builder, loc, mask);
+  return arith::IndexCastOp::create(builder, loc, builder.getIndexType(),
+                                    count);
 }
 
 void KernelBuilder::storeI32(Value value, Value memref, ValueRange indices) {

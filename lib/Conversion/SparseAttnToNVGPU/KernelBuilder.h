@@ -56,6 +56,11 @@ public:
 
   /// An i32 element of `memref` as an index, and back.
   Value loadI32(Value memref, ValueRange indices);
+  /// `x` (an index holding an i32) combined over the warp's 32 lanes.
+  Value warpReduceI32(Value x, function_ref<Value(Value, Value)> combine);
+  /// How many of the warp's lanes hold `predicate` (an i1), as an index;
+  /// every lane must take part.
+  Value ballotCount(Value predicate);
   void storeI32(Value value, Value memref, ValueRange indices);
 
 private:

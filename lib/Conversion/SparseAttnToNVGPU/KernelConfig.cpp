@@ -93,8 +93,6 @@ sparse_attn::chooseMmaKernel(const MmaKernelProblem &problem,
   auto mask = cast_or_null<MaskAttrInterface>(problem.mask);
   if (!hasMaskLowering(mask))
     return fail("the mask has no lowering");
-  if (mask && mask.usesSegmentIds())
-    return fail("the mask reads segment ids");
   config.listBlockQ = problem.listBlockQ;
   config.listBlockKv = problem.listBlockKv;
   // wgmma: 64-row warpgroup tiles and 64-column swizzle panels.

@@ -40,6 +40,7 @@ AttentionKernel::State AttentionKernel::fromValues(ValueRange all) {
 
 FailureOr<AttentionKernel::State>
 AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
+                             const SegmentBounds *tileSegments,
                              const State &state) {
   OpBuilder &builder = emit.builder;
   Location loc = emit.loc;
@@ -82,7 +83,8 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
       Value firstPosition = emit.add(firstRow, offset);
       allowed = buildTileFullyAllowed(
           emit, operands.rules.mask,
-          TileBounds{firstPosition, lastPosition, kvStart, lastTileKey});
+          TileBounds{firstPosition, lastPosition, kvStart, lastTileKey,
+                     tileSegments});
     }
     if (listedFull)
       allowed = allowed
@@ -150,12 +152,25 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
     SmallVector<Value> rows;
     for (int64_t r = 0; r < rowsPerThread(); ++r)
       rows.push_back(emit.min(threadRow(r), lastQuery));
+    // The thread's keys (two per 8-key tile) and, with segment ids, the ids
+    // of its rows and keys, read once for all their pairs.
+    SmallVector<Value> keys, rowIds, keyIds;
+    for (int64_t column = 0; column < 2 * nTiles; ++column)
+      keys.push_back(emit.add(emit.add(kvStart, column / 2 * 8 + column % 2),
+                              emit.mul(quad, 2)));
+    if (readsSegments()) {
+      for (Value row : rows)
+        rowIds.push_back(emit.loadI32(operands.segmentIdsQ, {batch, row}));
+      for (Value key : keys)
+        keyIds.push_back(emit.loadI32(operands.segmentIdsKv,
+                                      {batch, emit.min(key, lastKey)}));
+    }
     SmallVector<Value> masked;
     for (auto [position, score] : llvm::enumerate(flat)) {
       int64_t rt = position / (4 * nTiles), nt = position / 4 % nTiles,
               e = position % 4;
-      Value key =
-          emit.add(emit.add(kvStart, nt * 8 + e % 2), emit.mul(quad, 2));
+      int64_t column = 2 * nt + e % 2;
+      Value key = keys[column];
       Value inBounds = emit.lt(key, operands.kvLen);
       if (!operands.hasPairRules) {
         masked.push_back(emit.select(
@@ -172,7 +187,10 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
                       return arith::AndIOp::create(fullBuilder, fullLoc,
                                                    listedFull, inBounds);
                     })
-              : nullptr);
+              : nullptr,
+          readsSegments()
+              ? SmallVector<Value>{rowIds[2 * rt + e / 2], keyIds[column]}
+              : SmallVector<Value>{});
       if (failed(scored))
         return failure();
       masked.push_back(rawScores ? emit.select(scored->second, score, negInf)
@@ -270,7 +288,8 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
 }
 
 Value AttentionKernel::tileSkipped(KernelBuilder &tileEmit, Value kvStart,
-                                   Value listedFull) {
+                                   Value listedFull,
+                                   const SegmentBounds *tileSegments) {
   if (!testsTilesPerGroup())
     return nullptr;
   Value pastKeys =
@@ -284,7 +303,7 @@ Value AttentionKernel::tileSkipped(KernelBuilder &tileEmit, Value kvStart,
   Value firstPosition = tileEmit.add(firstRow, offset);
   Value masked = buildTileWhollyMasked(
       tileEmit, operands.rules.mask,
-      TileBounds{firstPosition, lastPosition, kvStart, lastKey});
+      TileBounds{firstPosition, lastPosition, kvStart, lastKey, tileSegments});
   if (!masked)
     return pastKeys;
   // A listed full block's pairs are allowed whatever the mask says.

@@ -9,9 +9,10 @@
 // answer comes from the mask lowering interface's model of its kind.
 
 // A union of an intersection (causal and document), a sliding window, a
-// sink window and a 2D neighborhood, with segment ids: the reference
-// lowering and the tiled path. (The tensor-core kernels leave masks that
-// read segment ids to them.)
+// sink window and a 2D neighborhood, with segment ids: every path. The
+// tensor-core kernels read the ids (a first launch tells whether the key
+// ids are sorted; the query tile searches its documents' keys) and fold
+// the elements' key hulls.
 // LINALG-LABEL: func.func @every_kind(
 // The neighborhood's length check, reached through the union.
 // LINALG: cf.assert {{.*}}the key length differs from the neighborhood grid's 128 tokens
@@ -38,10 +39,17 @@
 // TILE: arith.remsi
 // TILE: } {sparse_attn.tile =
 // MMA-LABEL: func.func @every_kind(
-// MMA-NOT: gpu.launch
-// MMA: sparse_attn.attention
+// MMA: memref.atomic_rmw mins
+// MMA: scf.while
+// MMA: nvvm.mma.sync
+// MMA: arith.remsi
+// MMA-NOT: = sparse_attn.attention
 // WGMMA-LABEL: func.func @every_kind(
-// WGMMA-NOT: gpu.launch
+// WGMMA: memref.atomic_rmw mins
+// WGMMA: scf.while
+// WGMMA: wgmma.mma_async
+// WGMMA: arith.remsi
+// WGMMA-NOT: = sparse_attn.attention
 func.func @every_kind(%q: tensor<1x2x128x64xbf16>, %k: tensor<1x2x128x64xbf16>, %v: tensor<1x2x128x64xbf16>,
                       %sq: tensor<1x128xi32>, %skv: tensor<1x128xi32>)
     -> (tensor<1x2x128x64xbf16>, tensor<1x2x128xf32>) {
