@@ -409,8 +409,8 @@ visitKeyRangeTiles(const TileProblem &tiled, LoweringBuilder &emit, Value,
       arith::AddIOp::create(builder, emit.loc, queryStart, queryRows),
       emit.index(1));
   Value last = arith::AddIOp::create(builder, emit.loc, lastRow, offset);
-  auto [hullLo, hullHi] =
-      buildKeyHull(emit, tiled.mask, first, last, shape.kvLen);
+  KeyHull hull = buildKeyHull(emit, tiled.mask, first, last, shape.kvLen);
+  Value hullLo = hull.lo, hullHi = hull.hi;
   Value zero = emit.index(0);
   Value lo = arith::MinSIOp::create(
       builder, emit.loc,

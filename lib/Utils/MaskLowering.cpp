@@ -140,10 +140,15 @@ struct SinkWindowLowering
     Value inSinkOrWindow = arith.orI(inSink, inWindow);
     return arith.andI(notFuture, inSinkOrWindow);
   }
-  KeyHull buildKeyHull(Attribute, IndexArith &arith, Value, Value lastPosition,
-                       Value, const SegmentBounds *) const {
-    Value zero = arith.index(0);
-    return {zero, arith.add(lastPosition, arith.index(1))};
+  /// The window's keys, with the sink as a prefix.
+  KeyHull buildKeyHull(Attribute attr, IndexArith &arith, Value firstPosition,
+                       Value lastPosition, Value,
+                       const SegmentBounds *) const {
+    auto sink = cast<SinkWindowAttr>(attr);
+    Value lo = arith.sub(firstPosition,
+                         arith.index(clampWindow(sink.getWindow()) - 1));
+    return {lo, arith.add(lastPosition, arith.index(1)),
+            arith.index(clampWindow(sink.getSink()))};
   }
   Value buildTileFullyAllowed(Attribute attr, IndexArith &arith,
                               const TileBounds &tile) const {
@@ -389,24 +394,35 @@ struct CombinatorLowering
     return result;
   }
 
-  /// The elements' hulls: their hull for a union, their overlap for an
-  /// intersection.
+  /// The elements' hulls: their hull for a union (with the longest
+  /// prefix), their overlap for an intersection (an element's prefix joined
+  /// to its range: the overlap of two prefixed sets has no such form).
   KeyHull buildKeyHull(Attribute attr, IndexArith &arith, Value firstPosition,
                        Value lastPosition, Value kvLen,
                        const SegmentBounds *segments) const {
-    ArrayRef<Attribute> masks = elements(attr);
-    KeyHull hull = loweringOf(masks.front())
-                       .buildKeyHull(arith, firstPosition, lastPosition, kvLen,
-                                     segments);
-    for (Attribute element : masks.drop_front()) {
+    std::optional<KeyHull> hull;
+    for (Attribute element : elements(attr)) {
       KeyHull next = loweringOf(element).buildKeyHull(
           arith, firstPosition, lastPosition, kvLen, segments);
-      hull = isUnion ? KeyHull{arith.min(hull.lo, next.lo),
-                               arith.max(hull.hi, next.hi)}
-                     : KeyHull{arith.max(hull.lo, next.lo),
-                               arith.min(hull.hi, next.hi)};
+      if (!isUnion && next.prefixEnd)
+        next = KeyHull{arith.min(next.lo, arith.index(0)),
+                       arith.max(next.hi, next.prefixEnd)};
+      if (!hull) {
+        hull = next;
+        continue;
+      }
+      if (!isUnion) {
+        hull = KeyHull{arith.max(hull->lo, next.lo),
+                       arith.min(hull->hi, next.hi)};
+        continue;
+      }
+      Value prefix = hull->prefixEnd;
+      if (next.prefixEnd)
+        prefix = prefix ? arith.max(prefix, next.prefixEnd) : next.prefixEnd;
+      hull = KeyHull{arith.min(hull->lo, next.lo), arith.max(hull->hi, next.hi),
+                     prefix};
     }
-    return hull;
+    return *hull;
   }
 
   /// A tile test from the elements' tests: `disjunctive`, the or of those
@@ -522,14 +538,26 @@ FailureOr<Value> sparse_attn::buildMaskPredicate(OpBuilder &builder,
   return loweringOf(mask).buildPairAllowed(arith, pair, position);
 }
 
-KeyHull sparse_attn::buildKeyHull(IndexArith &arith, Attribute mask,
-                                  Value firstPosition, Value lastPosition,
-                                  Value kvLen,
-                                  const SegmentBounds *segments) {
+KeyHull sparse_attn::buildKeyRanges(IndexArith &arith, Attribute mask,
+                                    Value firstPosition, Value lastPosition,
+                                    Value kvLen,
+                                    const SegmentBounds *segments) {
   if (!mask)
     return {arith.index(0), kvLen};
   return loweringOf(mask).buildKeyHull(arith, firstPosition, lastPosition,
                                        kvLen, segments);
+}
+
+KeyHull sparse_attn::buildKeyHull(IndexArith &arith, Attribute mask,
+                                  Value firstPosition, Value lastPosition,
+                                  Value kvLen,
+                                  const SegmentBounds *segments) {
+  KeyHull ranges = buildKeyRanges(arith, mask, firstPosition, lastPosition,
+                                  kvLen, segments);
+  if (!ranges.prefixEnd)
+    return ranges;
+  return {arith.min(ranges.lo, arith.index(0)),
+          arith.max(ranges.hi, ranges.prefixEnd)};
 }
 
 Value sparse_attn::buildTileFullyAllowed(IndexArith &arith, Attribute mask,

@@ -180,4 +180,13 @@ ATTENTION_CASES = [
          score_mod=c.SCORE_MOD_SOFTCAP, seg="docs", elt="f16"),
     dict(B=1, Hq=2, Hkv=1, Sq=4096, Skv=4096, D=128, Dv=128,
          mask=g.Intersect([g.Causal(), g.Document()]), seg="docs", elt="bf16"),
+    # Key walks: a sink's tiles before its window's (the sink spanning two
+    # tiles; a union keeping the prefix; Sq < Skv), a 2D neighborhood's
+    # rows.
+    dict(B=1, Hq=4, Hkv=2, Sq=3000, Skv=3000, D=64, Dv=64, mask=g.SinkWindow(100, 500),
+         elt="bf16", dyn=(0, 2)),
+    dict(B=1, Hq=2, Hkv=1, Sq=1000, Skv=2500, D=128, Dv=128,
+         mask=g.Union([g.SinkWindow(4, 300), g.SlidingWindow(10, 0)]), elt="f16"),
+    dict(B=1, Hq=2, Hkv=1, Sq=4096, Skv=4096, D=128, Dv=128,
+         mask=g.Neighborhood([64, 64], [13, 13], [1, 1], [False, False]), elt="bf16"),
 ]

@@ -54,9 +54,11 @@ struct SegmentBounds {
   Value firstKeyId, lastKeyId;
 };
 
-/// The keys `[lo, hi)` a range of query rows may see.
+/// The keys `[lo, hi)` a range of query rows may see and, when `prefixEnd`
+/// is set, the keys `[0, prefixEnd)` too (a sink before a window).
 struct KeyHull {
   Value lo, hi;
+  Value prefixEnd = nullptr;
 };
 
 /// A tile of pairs: query positions (bottom-right aligned) in
@@ -92,11 +94,17 @@ FailureOr<Value> buildMaskPredicate(OpBuilder &builder, Location loc,
                                     Attribute mask, const MaskPairValues &pair);
 
 /// The keys a query at a position in `[firstPosition, lastPosition]` may see
-/// (`[0, kvLen)` for a null mask), before clamping to `[0, kvLen)`;
-/// `segments` (may be null) narrows a document's.
+/// (`[0, kvLen)` for a null mask), before clamping to `[0, kvLen)`, as one
+/// range; `segments` (may be null) narrows a document's.
 KeyHull buildKeyHull(IndexArith &arith, Attribute mask, Value firstPosition,
                      Value lastPosition, Value kvLen,
                      const SegmentBounds *segments = nullptr);
+
+/// As buildKeyHull, but a mask with a sink may answer a range and a prefix
+/// (`prefixEnd` set), for walks that can visit the two apart.
+KeyHull buildKeyRanges(IndexArith &arith, Attribute mask, Value firstPosition,
+                       Value lastPosition, Value kvLen,
+                       const SegmentBounds *segments = nullptr);
 
 /// Whether `mask` allows every pair of `tile` (constant true for a null
 /// mask), or null when it has no such test.

@@ -40,7 +40,9 @@ def SparseAttn_MaskLoweringAttrInterface
         `[firstPosition, lastPosition]` may see (before clamping to
         `[0, kvLen)`); `[0, kvLen)` when the mask has no narrower bound.
         `segments` (null when unknown) bounds the rows' segment ids: a
-        mask reading them may narrow its hull to their keys.
+        mask reading them may narrow its hull to their keys. A mask with a
+        sink may also set `prefixEnd`: the keys `[0, prefixEnd)` besides
+        `[lo, hi)`.
       }], "::mlir::sparse_attn::KeyHull", "buildKeyHull",
       (ins "::mlir::sparse_attn::IndexArith &":$arith,
            "::mlir::Value":$firstPosition, "::mlir::Value":$lastPosition,

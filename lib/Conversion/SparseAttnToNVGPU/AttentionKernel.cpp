@@ -94,76 +94,16 @@ void AttentionKernel::setUpSegments() {
   segments.sorted =
       emit.cmp(arith::CmpIPredicate::ne,
                emit.loadI32(operands.keysSorted, {batch}), emit.index(0));
-  // The ids of the tile's rows, 32 a round over the lanes of each warp
-  // alike. A row past the end reads the last row, which the tile then
-  // holds.
-  Value lastQuery = emit.sub(operands.queryLen, emit.index(1));
-  Value low, high;
-  for (int64_t first = 0; first < config.blockQ; first += kWarpSize) {
-    Value row =
-        emit.min(emit.add(queryStart, emit.add(lane, first)), lastQuery);
-    Value id = emit.loadI32(operands.segmentIdsQ, {batch, row});
-    low = low ? emit.min(low, id) : id;
-    high = high ? emit.max(high, id) : id;
+  Value tile = emit.udiv(queryStart, config.blockQ);
+  auto bound = [&](int64_t slot) {
+    return emit.loadI32(operands.tileBounds, {batch, tile, emit.index(slot)});
+  };
+  segments.queryMin = bound(0);
+  segments.queryMax = bound(1);
+  if (!usesLists()) {
+    segments.keyLo = bound(2);
+    segments.keyHi = bound(3);
   }
-  segments.queryMin =
-      emit.warpReduceI32(low, [&](Value x, Value y) { return emit.min(x, y); });
-  segments.queryMax = emit.warpReduceI32(
-      high, [&](Value x, Value y) { return emit.max(x, y); });
-  if (!usesLists())
-    std::tie(segments.keyLo, segments.keyHi) =
-        searchKeyRange(segments.queryMin, segments.queryMax);
-}
-
-std::pair<Value, Value> AttentionKernel::searchKeyRange(Value queryMin,
-                                                        Value queryMax) {
-  OpBuilder &builder = emit.builder;
-  Location loc = emit.loc;
-  // Each search keeps [lo, hi] holding its answer: the keys before lo
-  // satisfy its predicate, hi is kvLen or a key that does not. A round
-  // probes 32 keys `step` apart; sorted ids make the satisfied probes a
-  // prefix, whose length moves lo. Unsorted ids end the searches too (the
-  // result is then not used).
-  Type index = builder.getIndexType();
-  Value zero = emit.index(0);
-  Value lastKey = emit.sub(operands.kvLen, emit.index(1));
-  auto whileOp = scf::WhileOp::create(
-      builder, loc, TypeRange{index, index, index, index},
-      ValueRange{zero, operands.kvLen, zero, operands.kvLen},
-      [&](OpBuilder &beforeBuilder, Location beforeLoc, ValueRange range) {
-        IndexArith before(beforeBuilder, beforeLoc);
-        Value open = before.orI(before.lt(range[0], range[1]),
-                                before.lt(range[2], range[3]));
-        scf::ConditionOp::create(beforeBuilder, beforeLoc, open, range);
-      },
-      [&](OpBuilder &afterBuilder, Location afterLoc, ValueRange range) {
-        KernelBuilder round(afterBuilder, afterLoc, emit.element);
-        SmallVector<Value> next;
-        for (int search = 0; search < 2; ++search) {
-          Value lo = range[2 * search], hi = range[2 * search + 1];
-          Value step = round.max(
-              round.udiv(round.add(round.sub(hi, lo), kWarpSize - 1),
-                         kWarpSize),
-              round.index(1));
-          Value probe = round.sub(
-              round.add(lo, round.mul(round.add(lane, 1), step)),
-              round.index(1));
-          Value id = round.loadI32(operands.segmentIdsKv,
-                                   {batch, round.min(probe, lastKey)});
-          // Before the range: id < queryMin (lower bound), id <= queryMax
-          // (upper bound).
-          Value before = search == 0 ? round.lt(id, queryMin)
-                                     : round.le(id, queryMax);
-          Value count =
-              round.ballotCount(round.andI(round.lt(probe, hi), before));
-          Value newLo = round.add(lo, round.mul(count, step));
-          next.push_back(newLo);
-          next.push_back(round.min(
-              hi, round.sub(round.add(newLo, step), round.index(1))));
-        }
-        scf::YieldOp::create(afterBuilder, afterLoc, next);
-      });
-  return {whileOp.getResult(0), whileOp.getResult(2)};
 }
 
 SegmentBounds AttentionKernel::tileSegmentBounds(KernelBuilder &tileEmit,
@@ -188,16 +128,28 @@ void AttentionKernel::setUpList() {
         emit.min(emit.add(queryStart, config.blockQ), operands.queryLen),
         emit.index(1));
     Value offset = emit.sub(operands.kvLen, operands.queryLen);
-    KeyHull hull = buildKeyHull(
+    KeyHull hull = buildKeyRanges(
         emit, operands.rules.mask, emit.add(queryStart, offset),
         emit.add(lastRow, offset), operands.kvLen,
         readsSegments() ? &segments : nullptr);
-    Value lo = emit.min(emit.max(hull.lo, emit.index(0)), operands.kvLen);
-    Value hi = emit.min(emit.max(hull.hi, lo), operands.kvLen);
+    auto clampKey = [&](Value key, Value least) {
+      return emit.min(emit.max(key, least), operands.kvLen);
+    };
+    auto tilesTo = [&](Value key) {
+      return emit.udiv(emit.add(key, config.blockKv - 1), config.blockKv);
+    };
+    Value lo = clampKey(hull.lo, emit.index(0));
+    Value hi = clampKey(hull.hi, lo);
     kvFirstTile = emit.udiv(lo, config.blockKv);
-    listEntries = emit.sub(
-        emit.udiv(emit.add(hi, config.blockKv - 1), config.blockKv),
-        kvFirstTile);
+    listEntries = emit.sub(tilesTo(hi), kvFirstTile);
+    kvPrefixTiles = nullptr;
+    if (hull.prefixEnd) {
+      // The prefix's tiles before the range's first (a tile holding both
+      // is the range's).
+      kvPrefixTiles = emit.min(
+          tilesTo(clampKey(hull.prefixEnd, emit.index(0))), kvFirstTile);
+      listEntries = emit.add(listEntries, kvPrefixTiles);
+    }
     fullEntries = emit.index(0);
     return;
   }
@@ -592,7 +544,11 @@ void AttentionKernel::issueQuery(Value start) {
 std::pair<Value, Value>
 AttentionKernel::firstListedBlock(KernelBuilder &nestedEmit) {
   if (!usesLists())
-    return {nestedEmit.lt(nestedEmit.index(0), listEntries), kvFirstTile};
+    return {nestedEmit.lt(nestedEmit.index(0), listEntries),
+            kvPrefixTiles ? nestedEmit.select(nestedEmit.lt(nestedEmit.index(0),
+                                                            kvPrefixTiles),
+                                              nestedEmit.index(0), kvFirstTile)
+                          : kvFirstTile};
   Value any = nestedEmit.lt(nestedEmit.index(0),
                             nestedEmit.add(fullEntries, listEntries));
   auto ifAny = scf::IfOp::create(nestedEmit.builder, nestedEmit.loc,
@@ -670,10 +626,16 @@ AttentionKernel::buildItem(const ItemInput &input) {
   // Without lists a "block" is a kv tile (listBlockKv == blockKv).
   int64_t subTiles = config.listBlockKv / config.blockKv;
   Value tiles = emit.mul(blocks, subTiles);
-  Value firstTile = kvFirstTile;
+  Value firstTile = kvFirstTile, prefixTiles = kvPrefixTiles;
   auto tileStart = [&](KernelBuilder &tileEmit, Value tile) {
-    if (!usesLists())
+    if (!usesLists() && !prefixTiles)
       return tileEmit.mul(tileEmit.add(firstTile, tile), config.blockKv);
+    if (!usesLists())
+      return tileEmit.mul(
+          tileEmit.select(
+              tileEmit.lt(tile, prefixTiles), tile,
+              tileEmit.add(firstTile, tileEmit.sub(tile, prefixTiles))),
+          config.blockKv);
     Value block = tileEmit.loadI32(list, {tileEmit.udiv(tile, subTiles)});
     return tileEmit.add(
         tileEmit.mul(block, config.listBlockKv),
@@ -691,11 +653,10 @@ AttentionKernel::buildItem(const ItemInput &input) {
       OpBuilder::InsertionGuard guard(builder);
       builder.setInsertionPointToStart(ifNext.thenBlock());
       // setUpList's values for the next item live in this region only.
-      std::array<Value *, 7> place = {&queryStart,  &listBatchIndex,
-                                      &listHead,    &queryBlock,
-                                      &listEntries, &fullEntries,
-                                      &kvFirstTile};
-      std::array<Value, 7> saved;
+      std::array<Value *, 8> place = {
+          &queryStart,  &listBatchIndex, &listHead,    &queryBlock,
+          &listEntries, &fullEntries,    &kvFirstTile, &kvPrefixTiles};
+      std::array<Value, 8> saved;
       for (auto [slot, value] : llvm::zip_equal(saved, place))
         slot = *value;
       SegmentBounds savedSegments = segments;
@@ -742,6 +703,13 @@ AttentionKernel::buildItem(const ItemInput &input) {
         Value stage =
             config.stages == 2 ? stageOf(loopEmit, tile) : loopEmit.index(0);
         Value kvStart = tileStart(loopEmit, tile);
+        // The tile's first and last key ids, read before the wait so that
+        // their latency hides behind it.
+        SegmentBounds tileSegments;
+        if (readsSegments())
+          tileSegments = tileSegmentBounds(loopEmit, kvStart);
+        const SegmentBounds *tileSegmentsOrNull =
+            readsSegments() ? &tileSegments : nullptr;
         if (config.stages == 1) {
           gpu::BarrierOp::create(loopBuilder, loopLoc);
           loadKvTile(kvStart, stage);
@@ -785,11 +753,6 @@ AttentionKernel::buildItem(const ItemInput &input) {
         // A tile that contributes nothing to this group's rows (the masked
         // quarter of a band's edge block, keys past the end) is skipped: its
         // products too, under a branch uniform over the group.
-        SegmentBounds tileSegments;
-        if (readsSegments())
-          tileSegments = tileSegmentBounds(loopEmit, kvStart);
-        const SegmentBounds *tileSegmentsOrNull =
-            readsSegments() ? &tileSegments : nullptr;
         scf::IfOp ifSkip;
         if (Value skipped = tileSkipped(loopEmit, kvStart, listedFull,
                                         tileSegmentsOrNull)) {

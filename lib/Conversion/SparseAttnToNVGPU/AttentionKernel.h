@@ -31,10 +31,11 @@ struct KernelOperands {
   Value fullNumBlocks, fullBlockIndices; // memrefs, null without full lists
   Value queryLen, kvLen, listBatch, capacity, kvBlocks; // index
   Value fullCapacity; // index, 0 without full lists
-  // A mask reading segment ids: the ids (memrefs `BxSxi32`) and, per batch,
-  // whether the key ids are non-decreasing (memref `Bxi32`, 0 or 1, written
-  // by a launch before the kernel's). Null otherwise.
-  Value segmentIdsQ, segmentIdsKv, keysSorted;
+  // A mask reading segment ids: the ids (memrefs `BxSxi32`) and what the
+  // segment-bounds launch wrote before the kernel's (SegmentBounds.h):
+  // whether each batch's key ids are sorted, each query tile's id range and
+  // documents' keys. Null otherwise.
+  Value segmentIdsQ, segmentIdsKv, keysSorted, tileBounds;
   int64_t queryHeads = 0, kvHeads = 0, listHeads = 0;
   PairScoreRules rules;
   bool hasPairRules = false; // a mask, mask_mod or score_mod
@@ -163,22 +164,23 @@ private:
   // counts. Slot s of the combined list is entry s of the full list for
   // s < fullEntries, then the entries of the first list: a block repeated
   // at a later slot (so a block in both lists) is full. Without lists,
-  // `listEntries` kv tiles from tile `kvFirstTile` on (the key hull).
+  // `listEntries` kv tiles: those of the key hull's prefix, then those from
+  // tile `kvFirstTile` on.
   Value listBatchIndex, listHead, queryBlock, listEntries, fullEntries;
   Value kvFirstTile;
+  // Without lists, a mask with a sink: the `kvPrefixTiles` kv tiles from 0
+  // (its sink) come first, then the range (null without a prefix).
+  Value kvPrefixTiles;
   bool usesLists() const { return static_cast<bool>(operands.numBlocks); }
   /// The query tile's segment bounds (with a mask reading segment ids; set
-  /// by setUpList): whether the key ids are sorted, the least and greatest
-  /// id of its rows, and without lists its documents' key range.
+  /// by setUpList from the segment-bounds launch's buffers): whether the
+  /// key ids are sorted, the least and greatest id of its rows, and without
+  /// lists its documents' key range.
   SegmentBounds segments;
   bool readsSegments() const {
     return static_cast<bool>(operands.segmentIdsQ);
   }
   void setUpSegments();
-  /// The first key whose id is at least `queryMin` and the first whose id
-  /// exceeds `queryMax`, when the key ids are sorted: two 32-way searches
-  /// in step, each warp alike (a few rounds of one load per lane).
-  std::pair<Value, Value> searchKeyRange(Value queryMin, Value queryMax);
   /// `segments` with the ids of the first and last key of the kv tile at
   /// `kvStart` (only with a mask reading segment ids).
   SegmentBounds tileSegmentBounds(KernelBuilder &tileEmit, Value kvStart);

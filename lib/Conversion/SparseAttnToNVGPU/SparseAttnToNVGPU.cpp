@@ -10,6 +10,7 @@
 
 #include "AttentionKernel.h"
 #include "KernelConfig.h"
+#include "SegmentBounds.h"
 
 #include "SparseAttn/Conversion/Passes.h"
 #include "SparseAttn/IR/SparseAttnDialect.h"
@@ -81,76 +82,14 @@ getCapturedBuffers(Operation *op, PatternRewriter &rewriter) {
   return buffers;
 }
 
-/// A launch before the kernel's that writes, for each batch, whether the
-/// key segment ids `ids` (a `BxSkv` i32 buffer) are non-decreasing over the
-/// first `kvLen` (1) or not (0): one block per batch, its threads comparing
-/// neighbours and clearing a shared flag (atomically). The kernel trusts its document
-/// range search and tile tests only where this says 1.
-static Value buildKeysSorted(PatternRewriter &rewriter, Location loc,
-                             Value ids, Value batch, Value kvLen) {
-  IndexArith host(rewriter, loc);
-  auto flagsType = MemRefType::get({ShapedType::kDynamic}, rewriter.getI32Type());
-  Value flags = memref::AllocOp::create(rewriter, loc, flagsType, batch);
-  constexpr int64_t threads = 256;
-  Value one = host.index(1);
-  auto launch = gpu::LaunchOp::create(
-      rewriter, loc, batch, one, one, host.index(threads), one, one,
-      arith::ConstantIntOp::create(rewriter, loc, 4, 32));
-  OpBuilder::InsertionGuard guard(rewriter);
-  rewriter.setInsertionPointToStart(&launch.getBody().front());
-  KernelBuilder emit(rewriter, loc, rewriter.getI32Type());
-  Value tid = launch.getThreadIds().x, block = launch.getBlockIds().x;
-  auto workgroup = gpu::AddressSpaceAttr::get(rewriter.getContext(),
-                                              gpu::AddressSpace::Workgroup);
-  auto bytesType = MemRefType::get({ShapedType::kDynamic}, rewriter.getI8Type(),
-                                   MemRefLayoutAttrInterface{}, workgroup);
-  Value shared = gpu::DynamicSharedMemoryOp::create(rewriter, loc, bytesType);
-  Value flag = memref::ViewOp::create(
-      rewriter, loc,
-      MemRefType::get({1}, rewriter.getI32Type(), MemRefLayoutAttrInterface{},
-                      workgroup),
-      shared, emit.index(0), ValueRange{});
-  auto ifFirst = [&](function_ref<void()> body) {
-    auto ifOp = scf::IfOp::create(rewriter, loc, emit.eq(tid, emit.index(0)),
-                                  /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard inner(rewriter);
-    rewriter.setInsertionPointToStart(ifOp.thenBlock());
-    body();
-  };
-  ifFirst([&] { emit.storeI32(emit.index(1), flag, {emit.index(0)}); });
-  gpu::BarrierOp::create(rewriter, loc);
-  scf::ForOp::create(
-      rewriter, loc, tid, emit.sub(kvLen, emit.index(1)), emit.index(threads),
-      ValueRange{},
-      [&](OpBuilder &loopBuilder, Location loopLoc, Value key, ValueRange) {
-        KernelBuilder loopEmit(loopBuilder, loopLoc, emit.element);
-        Value here = loopEmit.loadI32(ids, {block, key});
-        Value next = loopEmit.loadI32(ids, {block, loopEmit.add(key, 1)});
-        auto ifDescent =
-            scf::IfOp::create(loopBuilder, loopLoc, loopEmit.lt(next, here),
-                              /*withElseRegion=*/false);
-        loopBuilder.setInsertionPointToStart(ifDescent.thenBlock());
-        memref::AtomicRMWOp::create(
-            loopBuilder, loopLoc, arith::AtomicRMWKind::mins,
-            arith::ConstantIntOp::create(loopBuilder, loopLoc, 0, 32), flag,
-            ValueRange{loopEmit.index(0)});
-        loopBuilder.setInsertionPointAfter(ifDescent);
-        scf::YieldOp::create(loopBuilder, loopLoc);
-      });
-  gpu::BarrierOp::create(rewriter, loc);
-  ifFirst([&] {
-    emit.storeI32(emit.loadI32(flag, {emit.index(0)}), flags, {block});
-  });
-  gpu::TerminatorOp::create(rewriter, loc);
-  return flags;
-}
-
 /// The operands every attention op gives the kernel: lengths, heads, the
 /// pair rules, q/k/v as buffers, and with a mask reading segment ids the ids
-/// and whether the key ids are sorted.
+/// and what the segment-bounds launch (emitted here) writes of them for
+/// query tiles of `blockQ` rows.
 template <typename OpTy>
 static KernelOperands getCommonOperands(OpTy op, PatternRewriter &rewriter,
-                                        const AttentionShape &shape) {
+                                        const AttentionShape &shape,
+                                        int64_t blockQ) {
   Location loc = op.getLoc();
   KernelOperands operands;
   operands.queryLen = shape.queryLen;
@@ -175,8 +114,11 @@ static KernelOperands getCommonOperands(OpTy op, PatternRewriter &rewriter,
         toKernelBuffer(rewriter, loc, op.getSegmentIdsKv());
     operands.rules.segmentIdsQ = operands.segmentIdsQ;
     operands.rules.segmentIdsKv = operands.segmentIdsKv;
-    operands.keysSorted = buildKeysSorted(rewriter, loc, operands.segmentIdsKv,
-                                          shape.batch, shape.kvLen);
+    SegmentBoundsBuffers bounds = buildSegmentBoundsLaunch(
+        rewriter, loc, operands.segmentIdsQ, operands.segmentIdsKv,
+        shape.batch, shape.queryLen, shape.kvLen, blockQ);
+    operands.keysSorted = bounds.keysSorted;
+    operands.tileBounds = bounds.tileBounds;
   }
   return operands;
 }
@@ -282,7 +224,8 @@ struct BlockSparseAttentionMmaLowering
     emit.commonDim({{numBlocks, 2}, {blockIndices, 2}},
                    "num_blocks and block_indices query blocks differ");
 
-    KernelOperands operands = getCommonOperands(op, rewriter, shape);
+    KernelOperands operands =
+        getCommonOperands(op, rewriter, shape, config->blockQ);
     operands.rules.capturedBuffers = std::move(*buffers);
     operands.listHeads =
         cast<RankedTensorType>(blockIndices.getType()).getDimSize(1);
@@ -376,7 +319,8 @@ struct AttentionMmaLowering : public OpRewritePattern<AttentionOp> {
         getAttentionShape(emit, op.getQuery(), op.getKey(), op.getValue(),
                           op.getSegmentIdsQ(), op.getSegmentIdsKv());
     checkMaskLengths(emit, op.getMaskAttr(), shape.kvLen);
-    KernelOperands operands = getCommonOperands(op, rewriter, shape);
+    KernelOperands operands =
+        getCommonOperands(op, rewriter, shape, config->blockQ);
     operands.rules.capturedBuffers = std::move(*buffers);
     operands.listHeads = 1;
     operands.capacity = emit.index(0);

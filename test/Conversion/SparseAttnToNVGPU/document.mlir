@@ -7,40 +7,43 @@
 // RUN: %python %S/../../Pipelines/ptxas_check.py %t.sm80.mlir sm_80 | FileCheck %s --check-prefix=PTXAS
 
 // Document masks on the tensor-core kernels (issue 14). A first launch
-// writes, per batch, whether the key segment ids are non-decreasing: one
-// block per batch comparing neighbours, clearing a shared flag atomically.
-// The kernel then reads the ids of its query tile's rows (least and
-// greatest, reduced over each warp) and, without lists, searches the sorted
-// key ids for its documents' key range (32 probes a round, a ballot counts
-// those before the range): the tile visits only those kv tiles. Each kv
-// tile reads the ids of its first and last key: one document at both ends
-// and in the rows is a tile every pair of which is allowed; ids all below or
-// above the rows' is a tile skipped. Other tiles compare the pair's ids,
-// read once per row and per key.
+// (SegmentBounds.cpp) writes what the kernel needs of the segment ids: per
+// batch, whether the key ids are non-decreasing (the last block of the
+// batch compares neighbours, clearing a shared flag atomically); per query
+// tile, the least and greatest id of its rows (reduced over a warp's
+// lanes) and its documents' keys (two 32-way searches of the key ids, a
+// ballot counting the probes before each bound). Without lists the kernel
+// visits only those keys when the ids are sorted. Each kv tile reads the
+// ids of its first and last key (before the copy wait): one document at
+// both ends and in the rows is a tile every pair of which is allowed; ids
+// all below or above the rows' is a tile skipped. Other tiles compare the
+// pair's ids, read once per row and per key.
 
 // CHECK-LABEL: func.func @document_causal(
-// CHECK: %[[FLAGS:.*]] = memref.alloc(%{{.*}}) : memref<?xi32>
-// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c2, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) threads({{.*}}) in (%{{.*}} = %c256,
+// CHECK: %[[SORTED:.*]] = memref.alloc(%{{.*}}) : memref<?xi32>
+// CHECK: %[[BOUNDS:.*]] = memref.alloc(%{{.*}}, %{{.*}}) : memref<?x?x4xi32>
+// CHECK: gpu.launch blocks({{.*}}) threads({{.*}}) in (%{{.*}} = %c256,
 // CHECK: memref.atomic_rmw mins
-// CHECK: gpu.barrier
-// CHECK: memref.store %{{.*}}, %[[FLAGS]][
-// CHECK: gpu.terminator
-// CHECK: gpu.launch
-// CHECK: mma = "wgmma"
-// CHECK: memref.load %[[FLAGS]][
+// CHECK: memref.store %{{.*}}, %[[SORTED]][
+// CHECK: } else {
 // CHECK: gpu.shuffle  xor
 // CHECK: scf.while
 // CHECK: nvvm.vote.sync  ballot
 // CHECK: nvvm.vote.sync  ballot
+// CHECK: memref.store %{{.*}}, %[[BOUNDS]][
+// CHECK: gpu.terminator
+// CHECK: gpu.launch
+// CHECK: mma = "wgmma"
+// CHECK: memref.load %[[SORTED]][
+// CHECK: memref.load %[[BOUNDS]][
 // CHECK: scf.for
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
 // SYNC-LABEL: func.func @document_causal(
 // SYNC: scf.while
 // SYNC: nvvm.mma.sync
 // ITEMS-LABEL: func.func @document_causal(
+// ITEMS: memref<?x?x4xi32>
 // ITEMS: items_per_block = 2
-// ITEMS: scf.while
-// ITEMS: scf.while
 func.func @document_causal(%q: tensor<2x8x?x128xbf16>, %k: tensor<2x2x?x128xbf16>, %v: tensor<2x2x?x128xbf16>,
                            %seg: tensor<2x?xi32>) -> (tensor<2x8x?x128xbf16>, tensor<2x8x?xf32>) {
   %o, %lse = sparse_attn.attention %q, %k, %v segment_ids(%seg, %seg : tensor<2x?xi32>, tensor<2x?xi32>)
@@ -51,8 +54,8 @@ func.func @document_causal(%q: tensor<2x8x?x128xbf16>, %k: tensor<2x2x?x128xbf16
 
 // -----
 
-// block_sparse_attention over lists: the same flags and tile tests, no
-// search (the lists name the kv blocks).
+// block_sparse_attention over lists: the same launch and tile tests (the
+// lists name the kv blocks; the key ranges go unused).
 // CHECK-LABEL: func.func @block_sparse_document(
 // CHECK: gpu.launch
 // CHECK: memref.atomic_rmw mins

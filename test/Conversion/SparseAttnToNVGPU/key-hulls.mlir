@@ -1,7 +1,7 @@
 // RUN: sparse-attn-opt %s --split-input-file --convert-sparse-attn-to-nvgpu="chip=sm_90a" | FileCheck %s
 // RUN: sparse-attn-opt %s --split-input-file --sparse-attn-tile | FileCheck %s --check-prefix=TILE
 
-// A neighborhood's key hull (issue 14): the rows of the outermost grid
+// Key hulls the kernels walk (issue 14). A neighborhood's: the rows of the outermost grid
 // dimension its queries' windows reach, as whole rows of keys. Without
 // dilation it is exact: the window's first row, row - window / 2 clamped to
 // [0, extent - window], is monotone in the query's row, so a query tile
@@ -45,4 +45,30 @@ func.func @dilated_causal(%q: tensor<1x2x4096x64xbf16>, %k: tensor<1x2x4096x64xb
       {mask = #sparse_attn.neighborhood<grid = [16, 16, 16], window = [5, 3, 3], dilation = [2, 1, 1], causal = [true, false, false]>}
       : tensor<1x2x4096x64xbf16>, tensor<1x2x4096x64xbf16>, tensor<1x2x4096x64xbf16> -> tensor<1x2x4096x64xbf16>, tensor<1x2x4096xf32>
   return %o, %lse : tensor<1x2x4096x64xbf16>, tensor<1x2x4096xf32>
+}
+
+// -----
+
+// A sink window: the sink's tiles (before the window's first), then the
+// window's, walked apart: tile t < prefix is kv tile t, a later one kv tile
+// first + t - prefix. The tiled general path joins them into one range.
+// CHECK-LABEL: func.func @sink(
+// CHECK: %[[C4095:.*]] = arith.constant 4095 : index
+// CHECK: arith.subi %{{.*}}, %[[C4095]]
+// CHECK: %[[C4:.*]] = arith.constant 4 : index
+// CHECK: arith.minsi
+// CHECK: scf.for
+// CHECK: arith.cmpi slt
+// CHECK: arith.select
+// CHECK: nvvm.wgmma.commit.group.sync.aligned
+// TILE-LABEL: func.func @sink(
+// TILE: arith.constant 4095 : index
+// TILE: arith.minsi
+// TILE: arith.maxsi
+// TILE: scf.for
+func.func @sink(%q: tensor<1x2x?x64xbf16>, %k: tensor<1x2x?x64xbf16>, %v: tensor<1x2x?x64xbf16>)
+    -> (tensor<1x2x?x64xbf16>, tensor<1x2x?xf32>) {
+  %o, %lse = sparse_attn.attention %q, %k, %v {mask = #sparse_attn.sink_window<sink = 4, window = 4096>}
+      : tensor<1x2x?x64xbf16>, tensor<1x2x?x64xbf16>, tensor<1x2x?x64xbf16> -> tensor<1x2x?x64xbf16>, tensor<1x2x?xf32>
+  return %o, %lse : tensor<1x2x?x64xbf16>, tensor<1x2x?xf32>
 }
