@@ -13,7 +13,8 @@ using namespace mlir::sparse_attn;
 
 std::optional<ChipInfo> sparse_attn::getChipInfo(StringRef chip) {
   if (chip == "sm_80")
-    return ChipInfo{"sm_80", 163 * 1024, 2, /*warpgroupMma=*/false, 164 * 1024};
+    return ChipInfo{"sm_80", 163 * 1024, 2,     /*warpgroupMma=*/false,
+                    164 * 1024,  1024,      65536, /*multiprocessors=*/108};
   if (chip == "sm_90")
     return ChipInfo{"sm_90", 227 * 1024, 3, /*warpgroupMma=*/false, 228 * 1024};
   if (chip == "sm_90a")

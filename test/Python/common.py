@@ -460,7 +460,7 @@ def exit_with(code):
 
 def attention_ir(op, q, k, v, elt, dyn=(), lists=None, list_dyn=(), token_indices=None,
                  ti_dyn=(), seg=None, seg_dyn=(), attrs=None, mask_mod=None, score_mod=None,
-                 extra_args=(), full_lists=None):
+                 extra_args=(), full_lists=None, kv_dyn=None):
     """IR text and argument list of one `attention`-like op.
 
     q/k/v: arrays already in the element type's numpy form; dyn: the axes of
@@ -468,10 +468,13 @@ def attention_ir(op, q, k, v, elt, dyn=(), lists=None, list_dyn=(), token_indice
     block_sparse_attention (full_lists = (full_num, full_idx) adds its
     `full(...)` clause); token_indices for token_sparse_attention;
     seg = (seg_q, seg_kv). extra_args: (name, type, array) read by a region.
+    kv_dyn: the axes of k/v printed as '?' when they differ from q's (a
+    static query length against dynamic keys: decode).
     """
     B, Hq, Sq, _ = q.shape
     Dv = v.shape[3]
-    qT, kT, vT = (ttype(x.shape, elt, dyn) for x in (q, k, v))
+    qT = ttype(q.shape, elt, dyn)
+    kT, vT = (ttype(x.shape, elt, dyn if kv_dyn is None else kv_dyn) for x in (k, v))
     oT = ttype((B, Hq, Sq, Dv), elt, dyn)
     lT = ttype((B, Hq, Sq), "f32", dyn)
     args = [("q", qT), ("k", kT), ("v", vT)]

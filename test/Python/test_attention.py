@@ -176,7 +176,7 @@ def run_case(case, rng):
     text, args = c.attention_ir(
         "attention", q, k, v, elt, dyn=dyn, seg=seg, seg_dyn=seg_dyn,
         attrs=dict(mask=mask, scale=scale), mask_mod=mask_mod[0] if mask_mod else None,
-        score_mod=score_text, extra_args=extra_args)
+        score_mod=score_text, extra_args=extra_args, kv_dyn=case.get("kv_dyn"))
     case["_ir"] = text
     want = g.attention(c.f64(q), c.f64(k), c.f64(v), mask=mask,
                        scale=None if scale is None else g.f32(scale),

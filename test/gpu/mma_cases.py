@@ -189,4 +189,17 @@ ATTENTION_CASES = [
          mask=g.Union([g.SinkWindow(4, 300), g.SlidingWindow(10, 0)]), elt="f16"),
     dict(B=1, Hq=2, Hkv=1, Sq=4096, Skv=4096, D=128, Dv=128,
          mask=g.Neighborhood([64, 64], [13, 13], [1, 1], [False, False]), elt="bf16"),
+    # Decode (a static query length up to 64): a GQA group's heads packed in
+    # a tile's rows, the keys split across blocks and combined; dynamic and
+    # static keys, masks (bottom-right aligned rows), mods, a sink with its
+    # window in another split, a group filling several tiles, empty rows.
+    dict(B=2, Hq=16, Hkv=4, Sq=1, Skv=3000, D=128, Dv=128, elt="bf16", kv_dyn=(0, 2)),
+    dict(B=1, Hq=16, Hkv=4, Sq=16, Skv=3001, D=128, Dv=128, mask=g.Causal(), elt="bf16",
+         kv_dyn=(2,)),
+    dict(B=1, Hq=8, Hkv=8, Sq=1, Skv=2000, D=64, Dv=64, mask=g.SlidingWindow(300, 0), elt="f16"),
+    dict(B=1, Hq=16, Hkv=2, Sq=7, Skv=4100, D=128, Dv=64, mask=g.SinkWindow(4, 200),
+         mask_mod=c.MASK_MOD_MOD3, score_mod=c.SCORE_MOD_SOFTCAP, elt="bf16", kv_dyn=(2,)),
+    dict(B=1, Hq=8, Hkv=1, Sq=64, Skv=700, D=64, Dv=64, mask=g.Causal(), elt="bf16"),
+    dict(B=1, Hq=4, Hkv=2, Sq=3, Skv=1000, D=64, Dv=64, score_mod=c.SCORE_MOD_NEG_INF_ROWS,
+         elt="f16"),
 ]

@@ -46,11 +46,10 @@ def ConvertSparseAttnToNVGPUPass
   let summary = "Lower attention and block_sparse_attention to a tensor-core GPU kernel";
   let description = [{
     Rewrites every `attention` and `block_sparse_attention` on f16/bf16
-    whose head dims are multiples of 16 up to 128, whose mask reads no
-    segment ids and whose `mask_mod`/`score_mod` read outer tensors (an ALiBi
-    slope table, a bias) only through `tensor.extract` (the kernel loads
-    them from a read-only buffer) into
-    one `gpu.launch` of a tensor-core kernel, on tensors:
+    whose head dims are multiples of 16 up to 128 and whose
+    `mask_mod`/`score_mod` read outer tensors (an ALiBi slope table, a bias)
+    only through `tensor.extract` (the kernel loads them from a read-only
+    buffer) into one `gpu.launch` of a tensor-core kernel, on tensors:
     `bufferization.to_buffer` of the operands, `memref.alloc`ed results,
     the launch, and `bufferization.to_tensor` of the results. Other ops are
     left for `sparse-attn-tile` and the general path.
@@ -70,6 +69,20 @@ def ConvertSparseAttnToNVGPUPass
     softmax (running max and sum per row, in log2 units, `ex2.approx`) stays
     in registers; masks, `mask_mod` and `score_mod` are evaluated per pair
     as in every other lowering. Empty rows give 0 and lse -inf.
+
+    Masks that read segment ids (documents) add a launch before the
+    kernel's: per batch, whether the key ids are sorted; per query tile,
+    the least and greatest id of its rows and, by a search of the key ids,
+    its documents' keys. Where the key ids are sorted, an `attention` query
+    tile visits only those keys and a kv tile whose first and last key ids
+    equal the rows' single id is not masked pair by pair; unsorted or
+    negative ids are compared pair by pair, exactly.
+
+    Decode (`decode`, on by default): an `attention` with a static query
+    length up to 64 and no segment ids packs each GQA group's query heads
+    into one tile's rows (one block per kv head) and splits the keys across
+    blocks (about two waves over the chip, chosen at run time); a second
+    launch merges the blocks' normalized parts by their log-sum-exps.
 
     With `chip=sm_90a`, ops whose head dims are multiples of 64 and whose
     block_q is a multiple of 64 get the wgmma kernel instead: warpgroups of
@@ -130,6 +143,10 @@ def ConvertSparseAttnToNVGPUPass
            "Thread blocks each multiprocessor should hold, 1 or 2: the kernel's "
            "registers are capped to fit (0: as many as its shared memory "
            "allows, up to 2)">,
+    Option<"decode", "decode", "bool", /*default=*/"true",
+           "attention with a static query length up to 64 (no segment ids): "
+           "pack each GQA group's query heads into a tile's rows and split "
+           "the keys across thread blocks, combined by a second launch">,
     Option<"runtimeChecks", "runtime-checks", "bool", /*default=*/"true",
            "Assert at run time the shape rules that dynamic dims hide">
   ];

@@ -31,6 +31,9 @@ struct ChipInfo {
   int64_t reservedSharedMemoryPerBlock = 1024;
   /// 32-bit registers of one multiprocessor.
   int64_t registersPerSM = 65536;
+  /// Multiprocessors of the chip's common part (A100: 108, H100/H200:
+  /// 132): what a split of the keys aims to fill.
+  int64_t multiprocessors = 132;
 };
 
 /// sm_80 (A100: 163 KB per block), sm_90 (H100/H200: 227 KB per block) and

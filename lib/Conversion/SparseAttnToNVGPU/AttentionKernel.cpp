@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "AttentionKernel.h"
+#include "SegmentBounds.h"
 
 #include "SparseAttn/IR/SparseAttnDialect.h"
 #include "SparseAttn/Utils/MaskLowering.h"
@@ -91,9 +92,25 @@ void AttentionKernel::setUpSegments() {
   if (!readsSegments())
     return;
   segments = SegmentBounds{};
+  // The key ids are sorted when every chunk's order check says so: each
+  // lane ands its chunks' flags, a ballot the lanes'.
+  OpBuilder &builder = emit.builder;
+  Location loc = emit.loc;
+  Value chunks = getSortedChunks(builder, loc, operands.kvLen);
+  auto loop = scf::ForOp::create(
+      builder, loc, lane, chunks, emit.index(kWarpSize),
+      ValueRange{emit.boolean(true)},
+      [&](OpBuilder &loopBuilder, Location loopLoc, Value chunk,
+          ValueRange carried) {
+        KernelBuilder loopEmit(loopBuilder, loopLoc, emit.element);
+        Value flag = loopEmit.loadI32(operands.keysSorted, {batch, chunk});
+        scf::YieldOp::create(
+            loopBuilder, loopLoc,
+            loopEmit.andI(carried[0], loopEmit.cmp(arith::CmpIPredicate::ne,
+                                                   flag, loopEmit.index(0))));
+      });
   segments.sorted =
-      emit.cmp(arith::CmpIPredicate::ne,
-               emit.loadI32(operands.keysSorted, {batch}), emit.index(0));
+      emit.eq(emit.ballotCount(loop.getResult(0)), emit.index(kWarpSize));
   Value tile = emit.udiv(queryStart, config.blockQ);
   auto bound = [&](int64_t slot) {
     return emit.loadI32(operands.tileBounds, {batch, tile, emit.index(slot)});
@@ -125,29 +142,39 @@ void AttentionKernel::setUpList() {
     // bottom-right aligned; with segment ids, their documents' keys),
     // clamped to the keys.
     Value lastRow = emit.sub(
-        emit.min(emit.add(queryStart, config.blockQ), operands.queryLen),
+        emit.min(emit.add(queryStart, config.blockQ), rowLimit),
         emit.index(1));
+    auto [firstQuery, lastQuery] = queryRange(queryStart, lastRow);
     Value offset = emit.sub(operands.kvLen, operands.queryLen);
     KeyHull hull = buildKeyRanges(
-        emit, operands.rules.mask, emit.add(queryStart, offset),
-        emit.add(lastRow, offset), operands.kvLen,
+        emit, operands.rules.mask, emit.add(firstQuery, offset),
+        emit.add(lastQuery, offset), operands.kvLen,
         readsSegments() ? &segments : nullptr);
+    // The keys of the block: all, or its split's.
+    Value keysLo = emit.index(0), keysHi = operands.kvLen;
+    if (split) {
+      keysLo = emit.min(emit.mul(split, operands.splitKeys), operands.kvLen);
+      keysHi = emit.min(emit.add(keysLo, operands.splitKeys), operands.kvLen);
+    }
     auto clampKey = [&](Value key, Value least) {
-      return emit.min(emit.max(key, least), operands.kvLen);
+      return emit.min(emit.max(key, least), keysHi);
     };
     auto tilesTo = [&](Value key) {
       return emit.udiv(emit.add(key, config.blockKv - 1), config.blockKv);
     };
-    Value lo = clampKey(hull.lo, emit.index(0));
+    Value lo = clampKey(hull.lo, keysLo);
     Value hi = clampKey(hull.hi, lo);
     kvFirstTile = emit.udiv(lo, config.blockKv);
     listEntries = emit.sub(tilesTo(hi), kvFirstTile);
-    kvPrefixTiles = nullptr;
+    kvPrefixTiles = kvPrefixFirstTile = nullptr;
     if (hull.prefixEnd) {
-      // The prefix's tiles before the range's first (a tile holding both
-      // is the range's).
-      kvPrefixTiles = emit.min(
-          tilesTo(clampKey(hull.prefixEnd, emit.index(0))), kvFirstTile);
+      // The prefix's tiles (inside the block's keys) before the range's
+      // first (a tile holding both is the range's).
+      kvPrefixFirstTile = emit.udiv(keysLo, config.blockKv);
+      Value prefixEnd = tilesTo(clampKey(hull.prefixEnd, keysLo));
+      kvPrefixTiles = emit.sub(emit.max(emit.min(prefixEnd, kvFirstTile),
+                                        kvPrefixFirstTile),
+                               kvPrefixFirstTile);
       listEntries = emit.add(listEntries, kvPrefixTiles);
     }
     fullEntries = emit.index(0);
@@ -201,17 +228,38 @@ Value AttentionKernel::namesKvBlock(KernelBuilder &nestedEmit, Value entry) {
       nestedEmit.lt(entry, operands.kvBlocks));
 }
 
-std::pair<Value, Value> AttentionKernel::groupRows() {
-  if (!testsTilesPerGroup())
-    return {queryStart, emit.sub(emit.min(emit.add(queryStart, config.blockQ),
-                                          operands.queryLen),
-                                 emit.index(1))};
-  int64_t rows = rowsPerGroup();
-  Value first = emit.add(queryStart, emit.mul(groupOfWarp(uniformWarp), rows));
-  Value last =
-      emit.sub(emit.min(emit.add(first, emit.index(rows)), operands.queryLen),
-               emit.index(1));
-  return {first, last};
+std::pair<Value, Value> AttentionKernel::groupPositions() {
+  int64_t rows = testsTilesPerGroup() ? rowsPerGroup() : config.blockQ;
+  Value first =
+      testsTilesPerGroup()
+          ? emit.add(queryStart, emit.mul(groupOfWarp(uniformWarp), rows))
+          : queryStart;
+  Value last = emit.sub(emit.min(emit.add(first, emit.index(rows)), rowLimit),
+                        emit.index(1));
+  auto [firstQuery, lastQuery] = queryRange(first, last);
+  Value offset = emit.sub(operands.kvLen, operands.queryLen);
+  return {emit.add(firstQuery, offset), emit.add(lastQuery, offset)};
+}
+
+std::pair<Value, Value> AttentionKernel::headAndQuery(KernelBuilder &rowEmit,
+                                                      Value row) {
+  if (!packed())
+    return {head, row};
+  Value group = rowEmit.udiv(row, config.packedQueries);
+  return {rowEmit.add(rowEmit.mul(kvHead, config.groupSize), group),
+          rowEmit.urem(row, config.packedQueries)};
+}
+
+std::pair<Value, Value> AttentionKernel::queryRange(Value firstRow,
+                                                    Value lastRow) {
+  if (!packed())
+    return {firstRow, lastRow};
+  int64_t queries = config.packedQueries;
+  Value sameHead =
+      emit.eq(emit.udiv(firstRow, queries), emit.udiv(lastRow, queries));
+  return {emit.select(sameHead, emit.urem(firstRow, queries), emit.index(0)),
+          emit.select(sameHead, emit.urem(lastRow, queries),
+                      emit.index(queries - 1))};
 }
 
 /// cp.async of `rows` rows of `source[batch, sourceHead, firstRow + r, :]`
@@ -220,7 +268,10 @@ std::pair<Value, Value> AttentionKernel::groupRows() {
 void AttentionKernel::copyRows(Value source, Value sourceHead,
                                const TileSlot &slot, Value firstRow,
                                Value rowLimit, int64_t rows, int64_t dim,
-                               SmallVector<Value> &tokens) {
+                               SmallVector<Value> &tokens,
+                               function_ref<std::pair<Value, Value>(
+                                   KernelBuilder &, Value)>
+                                   locate) {
   OpBuilder &builder = emit.builder;
   Location loc = emit.loc;
   int64_t chunksPerRow = dim / kCopyElements;
@@ -236,9 +287,12 @@ void AttentionKernel::copyRows(Value source, Value sourceHead,
       Value clamped = emit.max(emit.min(sourceRow, lastRow), emit.index(0));
       Value elements =
           emit.select(exists, emit.index(kCopyElements), emit.index(0));
+      Value head = sourceHead;
+      if (locate)
+        std::tie(head, clamped) = locate(emit, clamped);
       tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
           builder, loc, slot.memref, slotIndices(slot, row, col), source,
-          ValueRange{batch, sourceHead, clamped, col},
+          ValueRange{batch, head, clamped, col},
           builder.getIndexAttr(kCopyElements), elements,
           builder.getUnitAttr()));
     };
@@ -434,12 +488,32 @@ LogicalResult AttentionKernel::build() {
   group = emit.udiv(lane, 4);
   quad = emit.urem(lane, 4);
   setUpLanes();
-  head = blockIds.y;
   batch = blockIds.z;
-  kvHead = emit.udiv(head, operands.queryHeads / operands.kvHeads);
+  if (packed()) {
+    // A block per kv head: its query heads' rows share the tile (`head`
+    // is then per row, headAndQuery).
+    kvHead = blockIds.y;
+    head = nullptr;
+    rowLimit = emit.index(config.packedQueries * config.groupSize);
+  } else {
+    head = blockIds.y;
+    kvHead = emit.udiv(head, operands.queryHeads / operands.kvHeads);
+    rowLimit = operands.queryLen;
+  }
   queryOffset = emit.index(0);
   setUpShared();
 
+  if (operands.splits) {
+    // Block x: query tile x / splits, its keys' part x % splits.
+    split = arith::RemUIOp::create(builder, loc, blockIds.x, operands.splits);
+    queryStart = emit.mul(
+        arith::DivUIOp::create(builder, loc, blockIds.x, operands.splits),
+        config.blockQ);
+    if (failed(buildItem(ItemInput{})))
+      return failure();
+    asyncWait(builder, loc, 0);
+    return success();
+  }
   if (config.itemsPerBlock == 1) {
     // Later query tiles usually list more kv blocks (causal masks): they
     // start first, so the last wave is of short tiles.
@@ -459,7 +533,7 @@ LogicalResult AttentionKernel::build() {
   // mask first). Carried: the stage of the next item's first kv tile, and
   // whether the last kv tile issued the next item's Q and first kv tile.
   Value queryTiles =
-      emit.udiv(emit.add(operands.queryLen, config.blockQ - 1), config.blockQ);
+      emit.udiv(emit.add(rowLimit, config.blockQ - 1), config.blockQ);
   Value gridX = launch.getGridSize().x;
   Value falseValue = arith::ConstantIntOp::create(builder, loc, 0, 1);
   bool failedItem = false;
@@ -533,8 +607,14 @@ void AttentionKernel::asyncWait(OpBuilder &builder, Location loc,
 
 void AttentionKernel::issueQuery(Value start) {
   SmallVector<Value> queryTokens;
-  copyRows(operands.query, head, querySlot(), start, operands.queryLen,
-           config.blockQ, config.headDim, queryTokens);
+  copyRows(operands.query, head, querySlot(), start, rowLimit, config.blockQ,
+           config.headDim, queryTokens,
+           packed() ? function_ref<std::pair<Value, Value>(KernelBuilder &,
+                                                           Value)>(
+                          [&](KernelBuilder &rowEmit, Value row) {
+                            return headAndQuery(rowEmit, row);
+                          })
+                    : nullptr);
   nvgpu::DeviceAsyncCreateGroupOp::create(
       emit.builder, emit.loc,
       nvgpu::DeviceAsyncTokenType::get(emit.builder.getContext()),
@@ -545,10 +625,11 @@ std::pair<Value, Value>
 AttentionKernel::firstListedBlock(KernelBuilder &nestedEmit) {
   if (!usesLists())
     return {nestedEmit.lt(nestedEmit.index(0), listEntries),
-            kvPrefixTiles ? nestedEmit.select(nestedEmit.lt(nestedEmit.index(0),
-                                                            kvPrefixTiles),
-                                              nestedEmit.index(0), kvFirstTile)
-                          : kvFirstTile};
+            kvPrefixTiles
+                ? nestedEmit.select(
+                      nestedEmit.lt(nestedEmit.index(0), kvPrefixTiles),
+                      kvPrefixFirstTile, kvFirstTile)
+                : kvFirstTile};
   Value any = nestedEmit.lt(nestedEmit.index(0),
                             nestedEmit.add(fullEntries, listEntries));
   auto ifAny = scf::IfOp::create(nestedEmit.builder, nestedEmit.loc,
@@ -626,14 +707,16 @@ AttentionKernel::buildItem(const ItemInput &input) {
   // Without lists a "block" is a kv tile (listBlockKv == blockKv).
   int64_t subTiles = config.listBlockKv / config.blockKv;
   Value tiles = emit.mul(blocks, subTiles);
-  Value firstTile = kvFirstTile, prefixTiles = kvPrefixTiles;
+  Value firstTile = kvFirstTile, prefixTiles = kvPrefixTiles,
+        prefixFirstTile = kvPrefixFirstTile;
   auto tileStart = [&](KernelBuilder &tileEmit, Value tile) {
     if (!usesLists() && !prefixTiles)
       return tileEmit.mul(tileEmit.add(firstTile, tile), config.blockKv);
     if (!usesLists())
       return tileEmit.mul(
           tileEmit.select(
-              tileEmit.lt(tile, prefixTiles), tile,
+              tileEmit.lt(tile, prefixTiles),
+              tileEmit.add(prefixFirstTile, tile),
               tileEmit.add(firstTile, tileEmit.sub(tile, prefixTiles))),
           config.blockKv);
     Value block = tileEmit.loadI32(list, {tileEmit.udiv(tile, subTiles)});
@@ -653,10 +736,11 @@ AttentionKernel::buildItem(const ItemInput &input) {
       OpBuilder::InsertionGuard guard(builder);
       builder.setInsertionPointToStart(ifNext.thenBlock());
       // setUpList's values for the next item live in this region only.
-      std::array<Value *, 8> place = {
-          &queryStart,  &listBatchIndex, &listHead,    &queryBlock,
-          &listEntries, &fullEntries,    &kvFirstTile, &kvPrefixTiles};
-      std::array<Value, 8> saved;
+      std::array<Value *, 9> place = {
+          &queryStart,    &listBatchIndex, &listHead,
+          &queryBlock,    &listEntries,    &fullEntries,
+          &kvFirstTile,   &kvPrefixTiles,  &kvPrefixFirstTile};
+      std::array<Value, 9> saved;
       for (auto [slot, value] : llvm::zip_equal(saved, place))
         slot = *value;
       SegmentBounds savedSegments = segments;

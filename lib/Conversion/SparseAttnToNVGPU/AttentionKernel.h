@@ -36,6 +36,11 @@ struct KernelOperands {
   // whether each batch's key ids are sorted, each query tile's id range and
   // documents' keys. Null otherwise.
   Value segmentIdsQ, segmentIdsKv, keysSorted, tileBounds;
+  // Decode with the keys split (config.packedQueries): `splits` blocks per
+  // query tile, `splitKeys` keys each (index), writing normalized partial
+  // outputs and log-sum-exps (f32 memrefs `B x Hq x splits x Sq [x Dv]`)
+  // that a second launch combines. Null otherwise.
+  Value splits, splitKeys, partialOutput, partialLse;
   int64_t queryHeads = 0, kvHeads = 0, listHeads = 0;
   PairScoreRules rules;
   bool hasPairRules = false; // a mask, mask_mod or score_mod
@@ -168,9 +173,10 @@ private:
   // tile `kvFirstTile` on.
   Value listBatchIndex, listHead, queryBlock, listEntries, fullEntries;
   Value kvFirstTile;
-  // Without lists, a mask with a sink: the `kvPrefixTiles` kv tiles from 0
-  // (its sink) come first, then the range (null without a prefix).
-  Value kvPrefixTiles;
+  // Without lists, a mask with a sink: the `kvPrefixTiles` kv tiles from
+  // `kvPrefixFirstTile` (its sink) come first, then the range (null without
+  // a prefix).
+  Value kvPrefixTiles, kvPrefixFirstTile;
   bool usesLists() const { return static_cast<bool>(operands.numBlocks); }
   /// The query tile's segment bounds (with a mask reading segment ids; set
   /// by setUpList from the segment-bounds launch's buffers): whether the
@@ -192,10 +198,20 @@ private:
   void setUpList();
   void setUpShared();
 
-  /// The first and last query rows (inside queryLen) of the rows this
-  /// thread's group (see rowsPerGroup) computes; the block's rows without
-  /// per-group tile tests.
-  std::pair<Value, Value> groupRows();
+  /// The first and last query positions (bottom-right aligned) of the rows
+  /// this thread's group (see rowsPerGroup) computes; the block's rows
+  /// without per-group tile tests.
+  std::pair<Value, Value> groupPositions();
+
+  /// Decode packing: the tile rows of the launch (queryLen, or the packed
+  /// rows), the query head and query of a tile row inside them, and the
+  /// queries a range of tile rows holds (all when the range spans heads).
+  bool packed() const { return config.packedQueries > 0; }
+  Value rowLimit;
+  std::pair<Value, Value> headAndQuery(KernelBuilder &rowEmit, Value row);
+  std::pair<Value, Value> queryRange(Value firstRow, Value lastRow);
+  /// The block's part of the keys with a split (null otherwise).
+  Value split;
   /// Whether the kv tile at `kvStart` contributes nothing to this thread's
   /// group of rows (all its keys past kvLen, or the mask allows none of its
   /// pairs and it is not part of a listed full block), or null when that
@@ -203,9 +219,13 @@ private:
   Value tileSkipped(KernelBuilder &tileEmit, Value kvStart, Value listedFull,
                     const SegmentBounds *tileSegments);
 
+  /// `locate`, when given, maps a source row to its (head, row) instead of
+  /// (`sourceHead`, row).
   void copyRows(Value source, Value sourceHead, const TileSlot &slot,
                 Value firstRow, Value rowLimit, int64_t rows, int64_t dim,
-                SmallVector<Value> &tokens);
+                SmallVector<Value> &tokens,
+                function_ref<std::pair<Value, Value>(KernelBuilder &, Value)>
+                    locate = nullptr);
   void loadKvTile(Value kvStart, Value stage);
   void buildList();
 

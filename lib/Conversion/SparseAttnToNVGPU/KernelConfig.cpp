@@ -20,14 +20,23 @@ DictionaryAttr MmaKernelConfig::toAttr(Builder &builder) const {
   auto integer = [&](StringRef name, int64_t value) {
     return builder.getNamedAttr(name, builder.getI64IntegerAttr(value));
   };
-  return builder.getDictionaryAttr(
-      {builder.getNamedAttr(
-           "mma", builder.getStringAttr(warpgroup ? "wgmma" : "mma.sync")),
-       integer("block_q", blockQ), integer("block_kv", blockKv),
-       integer("warps", warps), integer("row_tiles", rowTiles),
-       integer("items_per_block", itemsPerBlock),
-       integer("blocks_per_sm", blocksPerSM), integer("stages", stages),
-       integer("shared_memory_bytes", tileBytes())});
+  SmallVector<NamedAttribute> entries = {
+      builder.getNamedAttr(
+          "mma", builder.getStringAttr(warpgroup ? "wgmma" : "mma.sync")),
+      integer("block_q", blockQ),
+      integer("block_kv", blockKv),
+      integer("warps", warps),
+      integer("row_tiles", rowTiles),
+      integer("items_per_block", itemsPerBlock),
+      integer("blocks_per_sm", blocksPerSM),
+      integer("stages", stages),
+      integer("shared_memory_bytes", tileBytes())};
+  // Decode only: the packed query length (query heads per kv head apart).
+  if (packedQueries) {
+    entries.push_back(integer("packed_queries", packedQueries));
+    entries.push_back(integer("group_size", groupSize));
+  }
+  return builder.getDictionaryAttr(entries);
 }
 
 /// What an attention op's operands say of the problem.
@@ -61,6 +70,16 @@ sparse_attn::getMmaKernelProblem(AttentionOp op, BlockSizes block,
   problem.listBlockKv = block.kv;
   problem.capacity = capacity;
   problem.fullCapacity = fullCapacity;
+  auto mask = cast_or_null<MaskAttrInterface>(op.getMaskAttr());
+  int64_t queryLen = op.getQuery().getType().getDimSize(2);
+  int64_t queryHeads = op.getQuery().getType().getDimSize(1);
+  int64_t kvHeads = op.getKey().getType().getDimSize(1);
+  if (!ShapedType::isDynamic(queryLen) && queryLen >= 1 && queryLen <= 64 &&
+      !(mask && mask.usesSegmentIds()) && kvHeads > 0 &&
+      queryHeads % kvHeads == 0 && queryLen * (queryHeads / kvHeads) <= 4096) {
+    problem.decodeQueryLen = queryLen;
+    problem.groupSize = queryHeads / kvHeads;
+  }
   return problem;
 }
 
@@ -95,6 +114,17 @@ sparse_attn::chooseMmaKernel(const MmaKernelProblem &problem,
     return fail("the mask has no lowering");
   config.listBlockQ = problem.listBlockQ;
   config.listBlockKv = problem.listBlockKv;
+  if (problem.decodeQueryLen && options.decode && !options.blockQ) {
+    // Decode: a tile of the group's packed rows (64 or 128 with wgmma, 16
+    // to 128 with mma.sync), one query tile per block.
+    config.packedQueries = problem.decodeQueryLen;
+    config.groupSize = problem.groupSize;
+    int64_t rows = config.packedQueries * config.groupSize;
+    config.listBlockQ = 128;
+    for (int64_t tile : {64, 32, 16})
+      if (rows <= tile && (tile >= 64 || !options.chip.warpgroupMma))
+        config.listBlockQ = tile;
+  }
   // wgmma: 64-row warpgroup tiles and 64-column swizzle panels.
   config.warpgroup =
       options.chip.warpgroupMma && config.headDim % kSwizzleElements == 0 &&
@@ -145,7 +175,8 @@ sparse_attn::chooseMmaKernel(const MmaKernelProblem &problem,
   if (config.stages != 1 && config.stages != 2)
     return fail("stages must be 1 or 2");
   // Several query tiles per block: the wgmma kernel with two stages.
-  if (config.warpgroup && config.stages == 2 && options.itemsPerBlock > 1)
+  if (config.warpgroup && config.stages == 2 && options.itemsPerBlock > 1 &&
+      !config.packedQueries)
     config.itemsPerBlock = options.itemsPerBlock;
   // The list lives in shared memory too; its capacity is bounded here only
   // when static (a dynamic one is checked by the driver at launch).
@@ -190,6 +221,7 @@ sparse_attn::chooseMmaKernel(const MmaKernelProblem &problem,
     return fail("the tiles do not fit the shared memory");
   config.blocksPerSM =
       options.blocksPerSM ? options.blocksPerSM : blocksFor(config);
+  config.chipMultiprocessors = chip.multiprocessors;
   config.maxRegisters =
       config.blocksPerSM > 1
           ? getRegisterCap(chip, config.threads(), config.blocksPerSM)

@@ -51,6 +51,13 @@ struct MmaKernelConfig {
   int64_t maxRegisters = 0;  // the register cap that fits them (0: none)
   int64_t headDim = 0, valueDim = 0;
   int64_t listBlockQ = 0, listBlockKv = 0;
+  /// Decode: the static query length whose rows, for each of the `groupSize`
+  /// query heads of a kv head, a tile packs (row r: head kvHead * groupSize
+  /// + r / packedQueries, query r % packedQueries); 0 when not packed. Then
+  /// the keys are split across thread blocks too.
+  int64_t packedQueries = 0, groupSize = 1;
+  /// The chip's multiprocessors (ChipInfo), which a split aims to fill.
+  int64_t chipMultiprocessors = 132;
 
   int64_t threads() const { return warps * kWarpSize; }
   /// Elements from one row of a tile to the next (padded by 8 for

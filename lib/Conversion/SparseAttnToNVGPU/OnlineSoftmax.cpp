@@ -59,7 +59,15 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
   Value scaleLog2 = emit.f32(operands.rules.scale * log2e);
   Value log2eValue = emit.f32(log2e);
   Value negInf = emit.f32(-INFINITY);
-  Value lastQuery = emit.sub(operands.queryLen, emit.index(1));
+  // The query head and query of each of the thread's rows (a row past the
+  // end stands for the last row).
+  Value lastRow = emit.sub(rowLimit, emit.index(1));
+  SmallVector<Value> rowHeads, rowQueries;
+  for (int64_t r = 0; r < rowsPerThread(); ++r) {
+    auto [rowHead, query] = headAndQuery(emit, emit.min(threadRow(r), lastRow));
+    rowHeads.push_back(rowHead);
+    rowQueries.push_back(query);
+  }
   Value lastKey = emit.sub(operands.kvLen, emit.index(1));
   SmallVector<Value> flat;
   for (auto &fragment : scores)
@@ -77,10 +85,7 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
     Value allowed;
     if (operands.rules.mask && !operands.rules.maskMod) {
       // Over the rows of this thread's group: the branch is uniform there.
-      Value offset = emit.sub(operands.kvLen, operands.queryLen);
-      auto [firstRow, lastRow] = groupRows();
-      Value lastPosition = emit.add(lastRow, offset);
-      Value firstPosition = emit.add(firstRow, offset);
+      auto [firstPosition, lastPosition] = groupPositions();
       allowed = buildTileFullyAllowed(
           emit, operands.rules.mask,
           TileBounds{firstPosition, lastPosition, kvStart, lastTileKey,
@@ -110,7 +115,7 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
     Value lastRel = emit.sub(lastKey, base);
     SmallVector<Value> lo, hi;
     for (int64_t r = 0; r < rowsPerThread(); ++r) {
-      Value position = emit.add(emit.min(threadRow(r), lastQuery), offset);
+      Value position = emit.add(rowQueries[r], offset);
       Value first =
           emit.sub(emit.sub(position, emit.index(window->left)), base);
       Value last = emit.min(
@@ -149,9 +154,7 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
   auto maskScores = [&](OpBuilder &) -> FailureOr<SmallVector<Value>> {
     if (intervalMask)
       return maskScoresByInterval();
-    SmallVector<Value> rows;
-    for (int64_t r = 0; r < rowsPerThread(); ++r)
-      rows.push_back(emit.min(threadRow(r), lastQuery));
+    ArrayRef<Value> rows = rowQueries;
     // The thread's keys (two per 8-key tile) and, with segment ids, the ids
     // of its rows and keys, read once for all their pairs.
     SmallVector<Value> keys, rowIds, keyIds;
@@ -178,7 +181,7 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
         continue;
       }
       FailureOr<std::pair<Value, Value>> scored = buildPairScore(
-          builder, loc, operands.rules, score, batch, head,
+          builder, loc, operands.rules, score, batch, rowHeads[2 * rt + e / 2],
           rows[2 * rt + e / 2], emit.min(key, lastKey), operands.queryLen,
           operands.kvLen, [&](OpBuilder &, Location) { return inBounds; },
           listedFull
@@ -296,11 +299,8 @@ Value AttentionKernel::tileSkipped(KernelBuilder &tileEmit, Value kvStart,
       tileEmit.cmp(arith::CmpIPredicate::sge, kvStart, operands.kvLen);
   if (!operands.rules.mask)
     return pastKeys;
-  Value offset = tileEmit.sub(operands.kvLen, operands.queryLen);
-  auto [firstRow, lastRow] = groupRows();
+  auto [firstPosition, lastPosition] = groupPositions();
   Value lastKey = tileEmit.add(kvStart, config.blockKv - 1);
-  Value lastPosition = tileEmit.add(lastRow, offset);
-  Value firstPosition = tileEmit.add(firstRow, offset);
   Value masked = buildTileWhollyMasked(
       tileEmit, operands.rules.mask,
       TileBounds{firstPosition, lastPosition, kvStart, lastKey, tileSegments});
@@ -320,16 +320,21 @@ void AttentionKernel::writeResults(const State &state) {
   Value one = emit.f32(1.0);
   for (int64_t r = 0; r < rowsPerThread(); ++r) {
     int64_t rt = r / 2, e0 = (r % 2) * 2;
-    Value row = threadRow(r);
+    Value tileRow = threadRow(r);
     Value sum = emit.quadReduce(
         state.rowSum[r], [&](Value x, Value y) { return emit.fadd(x, y); });
     Value empty = emit.isNegInf(state.rowMax[r]);
     Value inverse = arith::DivFOp::create(builder, loc, one, sum);
-    auto ifRow =
-        scf::IfOp::create(builder, loc, emit.lt(row, operands.queryLen),
-                          /*withElseRegion=*/false);
+    auto ifRow = scf::IfOp::create(builder, loc, emit.lt(tileRow, rowLimit),
+                                   /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(builder);
     builder.setInsertionPointToStart(ifRow.thenBlock());
+    auto [rowHead, row] = headAndQuery(emit, tileRow);
+    // With the keys split, the block's normalized part and its log-sum-exp
+    // (f32) go to the partial buffers the combine launch reads.
+    SmallVector<Value> outputIndices{batch, rowHead, row};
+    if (split)
+      outputIndices.insert(outputIndices.begin() + 2, split);
     for (int64_t dt = 0; dt < config.valueDim / 8; ++dt) {
       int64_t base = rt * accPerRowTile() + dt * 4 + e0;
       Value lo = emit.select(empty, zero, emit.fmul(state.acc[base], inverse));
@@ -338,10 +343,18 @@ void AttentionKernel::writeResults(const State &state) {
       Value wide = vector::FromElementsOp::create(
           builder, loc, VectorType::get({2}, builder.getF32Type()),
           ValueRange{lo, hi});
-      Value pair = arith::TruncFOp::create(builder, loc, emit.pairType(), wide);
       Value col = emit.add(emit.mul(quad, 2), dt * 8);
-      auto store = vector::StoreOp::create(builder, loc, pair, operands.output,
-                                           ValueRange{batch, head, row, col});
+      SmallVector<Value> indices(outputIndices);
+      indices.push_back(col);
+      if (split) {
+        auto store = vector::StoreOp::create(
+            builder, loc, wide, operands.partialOutput, indices);
+        store.setAlignmentAttr(builder.getI64IntegerAttr(8));
+        continue;
+      }
+      Value pair = arith::TruncFOp::create(builder, loc, emit.pairType(), wide);
+      auto store =
+          vector::StoreOp::create(builder, loc, pair, operands.output, indices);
       store.setAlignmentAttr(builder.getI64IntegerAttr(4));
     }
     Value lse =
@@ -351,7 +364,8 @@ void AttentionKernel::writeResults(const State &state) {
         builder, loc, emit.cmp(arith::CmpIPredicate::eq, quad, emit.index(0)),
         /*withElseRegion=*/false);
     builder.setInsertionPointToStart(ifQuad.thenBlock());
-    memref::StoreOp::create(builder, loc, lse, operands.lse,
-                            ValueRange{batch, head, row});
+    memref::StoreOp::create(builder, loc, lse,
+                            split ? operands.partialLse : operands.lse,
+                            outputIndices);
   }
 }

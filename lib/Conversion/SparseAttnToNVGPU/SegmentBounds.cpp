@@ -23,6 +23,9 @@ namespace {
 
 constexpr int64_t kThreads = 256;
 constexpr int64_t kTilesPerBlock = kThreads / kWarpSize;
+constexpr int64_t kPairsPerThread = 8;
+static_assert(kChunkPairs == kThreads * kPairsPerThread,
+              "an order-check block takes one chunk");
 
 void ifThen(KernelBuilder &emit, Value condition, function_ref<void()> body) {
   auto ifOp = scf::IfOp::create(emit.builder, emit.loc, condition,
@@ -32,11 +35,12 @@ void ifThen(KernelBuilder &emit, Value condition, function_ref<void()> body) {
   body();
 }
 
-/// Block-wide: whether ids[batch, 0 .. kvLen) never decreases, into
-/// sorted[batch]. The threads compare neighbours and clear a shared flag
-/// (atomically); thread 0 writes it out.
-void buildSortedCheck(KernelBuilder &emit, Value tid, Value batch, Value ids,
-                      Value kvLen, Value sorted) {
+/// Block-wide: whether the key ids never decrease over the pairs (j, j + 1)
+/// with j in chunk `chunk` (kChunkPairs of them, kPairsPerThread per
+/// thread, their loads independent), into sorted[batch, chunk]. The
+/// threads clear a shared flag (atomically); thread 0 writes it out.
+void buildSortedCheck(KernelBuilder &emit, Value tid, Value batch,
+                      Value chunk, Value ids, Value kvLen, Value sorted) {
   OpBuilder &builder = emit.builder;
   Location loc = emit.loc;
   auto workgroup = gpu::AddressSpaceAttr::get(builder.getContext(),
@@ -53,24 +57,30 @@ void buildSortedCheck(KernelBuilder &emit, Value tid, Value batch, Value ids,
   ifThen(emit, first,
          [&] { emit.storeI32(emit.index(1), flag, {emit.index(0)}); });
   gpu::BarrierOp::create(builder, loc);
-  scf::ForOp::create(
-      builder, loc, tid, emit.sub(kvLen, emit.index(1)), emit.index(kThreads),
-      ValueRange{},
-      [&](OpBuilder &loopBuilder, Location loopLoc, Value key, ValueRange) {
-        KernelBuilder loopEmit(loopBuilder, loopLoc, emit.element);
-        Value here = loopEmit.loadI32(ids, {batch, key});
-        Value next = loopEmit.loadI32(ids, {batch, loopEmit.add(key, 1)});
-        ifThen(loopEmit, loopEmit.lt(next, here), [&] {
-          memref::AtomicRMWOp::create(
-              loopBuilder, loopLoc, arith::AtomicRMWKind::mins,
-              arith::ConstantIntOp::create(loopBuilder, loopLoc, 0, 32), flag,
-              ValueRange{loopEmit.index(0)});
-        });
-        scf::YieldOp::create(loopBuilder, loopLoc);
-      });
+  // Pairs j = chunk * kChunkPairs + tid + e * kThreads: each load is
+  // coalesced over the block.
+  Value lastKey = emit.sub(kvLen, emit.index(1));
+  Value base = emit.add(emit.mul(chunk, kChunkPairs), tid);
+  Value descent;
+  for (int64_t e = 0; e < kPairsPerThread; ++e) {
+    Value key = emit.add(base, e * kThreads);
+    Value inside = emit.lt(key, lastKey);
+    Value here = emit.loadI32(ids, {batch, emit.min(key, lastKey)});
+    Value next = emit.loadI32(
+        ids, {batch, emit.min(emit.add(key, 1), lastKey)});
+    Value down = emit.andI(inside, emit.lt(next, here));
+    descent = descent ? emit.orI(descent, down) : down;
+  }
+  ifThen(emit, descent, [&] {
+    memref::AtomicRMWOp::create(
+        builder, loc, arith::AtomicRMWKind::mins,
+        arith::ConstantIntOp::create(builder, loc, 0, 32), flag,
+        ValueRange{emit.index(0)});
+  });
   gpu::BarrierOp::create(builder, loc);
   ifThen(emit, first, [&] {
-    emit.storeI32(emit.loadI32(flag, {emit.index(0)}), sorted, {batch});
+    emit.storeI32(emit.loadI32(flag, {emit.index(0)}), sorted,
+                  {batch, chunk});
   });
 }
 
@@ -127,6 +137,14 @@ std::pair<Value, Value> searchKeyRange(KernelBuilder &emit, Value lane,
 
 } // namespace
 
+Value sparse_attn::getSortedChunks(OpBuilder &builder, Location loc,
+                                   Value kvLen) {
+  IndexArith arith(builder, loc);
+  // The pairs (j, j + 1) for j < kvLen - 1, in chunks.
+  Value pairs = arith.max(arith.sub(kvLen, arith.index(1)), arith.index(0));
+  return arith.udiv(arith.add(pairs, kChunkPairs - 1), kChunkPairs);
+}
+
 SegmentBoundsBuffers sparse_attn::buildSegmentBoundsLaunch(
     OpBuilder &builder, Location loc, Value idsQ, Value idsKv, Value batch,
     Value queryLen, Value kvLen, int64_t blockQ) {
@@ -134,8 +152,11 @@ SegmentBoundsBuffers sparse_attn::buildSegmentBoundsLaunch(
   Type i32 = builder.getI32Type();
   Value queryTiles = host.udiv(host.add(queryLen, blockQ - 1), blockQ);
   SegmentBoundsBuffers buffers;
+  Value chunks = getSortedChunks(builder, loc, kvLen);
   buffers.keysSorted = memref::AllocOp::create(
-      builder, loc, MemRefType::get({ShapedType::kDynamic}, i32), batch);
+      builder, loc,
+      MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic}, i32),
+      ValueRange{batch, chunks});
   buffers.tileBounds = memref::AllocOp::create(
       builder, loc,
       MemRefType::get({ShapedType::kDynamic, ShapedType::kDynamic, 4}, i32),
@@ -144,7 +165,7 @@ SegmentBoundsBuffers sparse_attn::buildSegmentBoundsLaunch(
       host.udiv(host.add(queryTiles, kTilesPerBlock - 1), kTilesPerBlock);
   Value one = host.index(1);
   auto launch = gpu::LaunchOp::create(
-      builder, loc, host.add(tileBlocks, one), batch, one,
+      builder, loc, host.add(tileBlocks, chunks), batch, one,
       host.index(kThreads), one, one,
       arith::ConstantIntOp::create(builder, loc, 4, 32));
   OpBuilder::InsertionGuard guard(builder);
@@ -152,14 +173,17 @@ SegmentBoundsBuffers sparse_attn::buildSegmentBoundsLaunch(
   KernelBuilder emit(builder, loc, i32);
   Value tid = launch.getThreadIds().x;
   Value block = launch.getBlockIds().x, b = launch.getBlockIds().y;
-  // The last block of each batch checks the order; the others bound eight
-  // query tiles each. The branch is uniform over the block.
-  auto ifOrder = scf::IfOp::create(builder, loc, emit.eq(block, tileBlocks),
-                                   /*withElseRegion=*/true);
+  // The first blocks of each batch bound eight query tiles each, the others
+  // check the order of a chunk of keys each. The branch is uniform over the
+  // block.
+  auto ifOrder = scf::IfOp::create(
+      builder, loc, emit.cmp(arith::CmpIPredicate::uge, block, tileBlocks),
+      /*withElseRegion=*/true);
   {
     OpBuilder::InsertionGuard inner(builder);
     builder.setInsertionPointToStart(ifOrder.thenBlock());
-    buildSortedCheck(emit, tid, b, idsKv, kvLen, buffers.keysSorted);
+    buildSortedCheck(emit, tid, b, emit.sub(block, tileBlocks), idsKv, kvLen,
+                     buffers.keysSorted);
     builder.setInsertionPointToStart(ifOrder.elseBlock());
     Value lane = emit.urem(tid, kWarpSize);
     Value tile = emit.add(emit.mul(block, kTilesPerBlock),

@@ -12,12 +12,14 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Value.h"
 
+#include <cstdint>
+
 namespace mlir::sparse_attn {
 
 /// The buffers the segment-bounds launch writes.
 struct SegmentBoundsBuffers {
-  /// `memref<?xi32>`, per batch: 1 when the key ids are non-decreasing over
-  /// the keys, else 0.
+  /// `memref<?x?xi32>`, per batch and chunk of kChunkPairs neighbouring
+  /// key pairs: 1 when the ids do not decrease over them, else 0.
   Value keysSorted;
   /// `memref<?x?x4xi32>`, per batch and query tile of `blockQ` rows: the
   /// least and greatest id of its rows, then the first key whose id is at
@@ -27,12 +29,19 @@ struct SegmentBoundsBuffers {
   Value tileBounds;
 };
 
+/// Neighbouring key pairs each block of the order check takes.
+constexpr int64_t kChunkPairs = 2048;
+
+/// The chunks of the order check for `kvLen` keys (an index value).
+Value getSortedChunks(OpBuilder &builder, Location loc, Value kvLen);
+
 /// Emits at `builder`'s insertion point the allocation of the buffers and
 /// one launch that fills them: a block per eight query tiles (a warp each:
 /// the rows' ids reduced over its lanes, then two 32-way searches of the
 /// key ids in step, a ballot counting the probes before each bound), and a
-/// last block per batch comparing neighbouring key ids. `idsQ` and `idsKv`
-/// are `BxS` i32 buffers; lengths and `batch` are index values.
+/// block per chunk of key pairs comparing neighbouring ids (eight
+/// independent loads per thread). `idsQ` and `idsKv` are `BxS` i32
+/// buffers; lengths and `batch` are index values.
 SegmentBoundsBuffers buildSegmentBoundsLaunch(OpBuilder &builder, Location loc,
                                               Value idsQ, Value idsKv,
                                               Value batch, Value queryLen,

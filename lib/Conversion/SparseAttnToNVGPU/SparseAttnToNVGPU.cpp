@@ -1,8 +1,10 @@
 //===- SparseAttnToNVGPU.cpp - block-sparse attention on tensor cores -----===//
 //
 // The patterns that rewrite a block_sparse_attention (over its lists) or an
-// attention (over its mask's key hull, no lists) into one gpu.launch of the
-// tensor-core kernel (AttentionKernel.h), and the pass that applies them.
+// attention (over its mask's key hull, no lists) into a gpu.launch of the
+// tensor-core kernel (AttentionKernel.h), with the segment-bounds launch
+// before it (documents, SegmentBounds.h) and the combine launch after it
+// (decode's split keys), and the pass that applies them.
 //
 //===----------------------------------------------------------------------===//
 
@@ -123,6 +125,124 @@ static KernelOperands getCommonOperands(OpTy op, PatternRewriter &rewriter,
   return operands;
 }
 
+/// Decode's split of the keys, chosen at run time: about two waves of
+/// blocks over the chip's multiprocessors (`queryTiles` per kv head and
+/// batch), each taking a whole number of kv tiles; and the partial
+/// buffers the blocks write.
+static void setUpSplit(PatternRewriter &rewriter, LoweringBuilder &emit,
+                       const AttentionShape &shape,
+                       const MmaKernelConfig &config, Value queryTiles,
+                       KernelOperands &operands) {
+  Location loc = emit.loc;
+  auto ceilDiv = [&](Value x, Value y) -> Value {
+    return arith::CeilDivSIOp::create(rewriter, loc, x, y);
+  };
+  Value one = emit.index(1);
+  Value kvTiles = emit.max(emit.ceilDiv(shape.kvLen, config.blockKv), one);
+  Value base = emit.max(
+      emit.mul(emit.mul(shape.batch, emit.index(shape.kvHeads)), queryTiles),
+      one);
+  int64_t target = 2 * std::max<int64_t>(config.blocksPerSM, 1) *
+                   config.chipMultiprocessors;
+  Value wanted =
+      emit.min(emit.max(ceilDiv(emit.index(target), base), one), kvTiles);
+  Value chunkTiles = ceilDiv(kvTiles, wanted);
+  operands.splits = ceilDiv(kvTiles, chunkTiles);
+  operands.splitKeys = emit.mul(chunkTiles, config.blockKv);
+  auto f32 = rewriter.getF32Type();
+  int64_t dynamic = ShapedType::kDynamic;
+  operands.partialOutput = memref::AllocOp::create(
+      rewriter, loc,
+      MemRefType::get({dynamic, shape.queryHeads, dynamic,
+                       config.packedQueries, shape.valueDim},
+                      f32),
+      ValueRange{shape.batch, operands.splits});
+  operands.partialLse = memref::AllocOp::create(
+      rewriter, loc,
+      MemRefType::get(
+          {dynamic, shape.queryHeads, dynamic, config.packedQueries}, f32),
+      ValueRange{shape.batch, operands.splits});
+}
+
+/// The launch after a split kernel's: for each (batch, head, query) a block
+/// of Dv threads (one per value column) merges the splits' normalized
+/// parts by their log-sum-exps: out = sum_s w_s o_s / sum_s w_s with w_s =
+/// exp(lse_s - max lse), lse = max + log(sum w_s); a row no split saw
+/// (every lse -inf) gets out = 0, lse = -inf.
+static void buildCombineLaunch(PatternRewriter &rewriter, Location loc,
+                               const AttentionShape &shape, Type element,
+                               const KernelOperands &operands) {
+  IndexArith host(rewriter, loc);
+  Value one = host.index(1);
+  auto launch = gpu::LaunchOp::create(
+      rewriter, loc, operands.queryLen, host.index(shape.queryHeads),
+      shape.batch, host.index(shape.valueDim), one, one);
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPointToStart(&launch.getBody().front());
+  KernelBuilder emit(rewriter, loc, element);
+  Value column = launch.getThreadIds().x;
+  Value query = launch.getBlockIds().x, head = launch.getBlockIds().y,
+        batch = launch.getBlockIds().z;
+  Type f32 = rewriter.getF32Type();
+  auto forSplits = [&](ValueRange init,
+                       function_ref<SmallVector<Value>(KernelBuilder &, Value,
+                                                       ValueRange)>
+                           body) {
+    auto loop = scf::ForOp::create(
+        rewriter, loc, emit.index(0), operands.splits, emit.index(1), init,
+        [&](OpBuilder &loopBuilder, Location loopLoc, Value split,
+            ValueRange carried) {
+          KernelBuilder loopEmit(loopBuilder, loopLoc, element);
+          scf::YieldOp::create(loopBuilder, loopLoc,
+                               body(loopEmit, split, carried));
+        });
+    return loop.getResults();
+  };
+  auto partialLse = [&](KernelBuilder &loopEmit, Value split) -> Value {
+    return memref::LoadOp::create(loopEmit.builder, loopEmit.loc,
+                                  operands.partialLse,
+                                  ValueRange{batch, head, split, query});
+  };
+  Value largest = forSplits(
+      {emit.f32(-INFINITY)},
+      [&](KernelBuilder &loopEmit, Value split, ValueRange carried) {
+        return SmallVector<Value>{
+            loopEmit.fmax(carried[0], partialLse(loopEmit, split))};
+      })[0];
+  Value empty = emit.isNegInf(largest);
+  Value shift = emit.select(empty, emit.f32(0.0), largest);
+  double log2e = 1.4426950408889634, ln2 = 0.6931471805599453;
+  ValueRange sums = forSplits(
+      {emit.f32(0.0), emit.f32(0.0)},
+      [&](KernelBuilder &loopEmit, Value split, ValueRange carried) {
+        Value weight = loopEmit.exp2(loopEmit.fmul(
+            loopEmit.fsub(partialLse(loopEmit, split), shift),
+            loopEmit.f32(log2e)));
+        Value part = memref::LoadOp::create(
+            loopEmit.builder, loopEmit.loc, operands.partialOutput,
+            ValueRange{batch, head, split, query, column});
+        return SmallVector<Value>{
+            loopEmit.fadd(carried[0], weight),
+            loopEmit.fadd(carried[1], loopEmit.fmul(weight, part))};
+      });
+  Value out = arith::DivFOp::create(rewriter, loc, sums[1], sums[0]);
+  out = emit.select(empty, emit.f32(0.0), out);
+  if (element != f32)
+    out = arith::TruncFOp::create(rewriter, loc, element, out);
+  memref::StoreOp::create(rewriter, loc, out, operands.output,
+                          ValueRange{batch, head, query, column});
+  auto ifFirst = scf::IfOp::create(rewriter, loc,
+                                   emit.eq(column, emit.index(0)),
+                                   /*withElseRegion=*/false);
+  rewriter.setInsertionPointToStart(ifFirst.thenBlock());
+  Value lse = emit.fadd(largest, emit.fmul(emit.log2(sums[0]), emit.f32(ln2)));
+  lse = emit.select(empty, emit.f32(-INFINITY), lse);
+  memref::StoreOp::create(rewriter, loc, lse, operands.lse,
+                          ValueRange{batch, head, query});
+  rewriter.setInsertionPointAfter(ifFirst);
+  gpu::TerminatorOp::create(rewriter, loc);
+}
+
 /// Allocates the results, emits the launch (one thread block per query tile
 /// or per `itemsPerBlock` of them, per head, per batch) with the kernel
 /// body, and replaces `op` by the results. `sharedBytes`: the dynamic shared
@@ -157,11 +277,21 @@ static LogicalResult replaceByLaunch(Operation *op, PatternRewriter &rewriter,
   Value blocksX = config.itemsPerBlock == 1
                       ? queryTiles
                       : emit.ceilDiv(queryTiles, config.itemsPerBlock);
+  Value blocksY = heads;
+  if (config.packedQueries) {
+    // Decode: a block per kv head and tile of its group's packed rows and
+    // part of the keys.
+    queryTiles = emit.index(llvm::divideCeil(
+        config.packedQueries * config.groupSize, config.blockQ));
+    blocksY = emit.index(shape.kvHeads);
+    setUpSplit(rewriter, emit, shape, config, queryTiles, operands);
+    blocksX = arith::MulIOp::create(rewriter, loc, queryTiles, operands.splits);
+  }
   Value sharedBytesI32 = arith::IndexCastOp::create(
       rewriter, loc, rewriter.getI32Type(), sharedBytes);
   Value one = emit.index(1);
   auto launch =
-      gpu::LaunchOp::create(rewriter, loc, blocksX, heads, shape.batch,
+      gpu::LaunchOp::create(rewriter, loc, blocksX, blocksY, shape.batch,
                             emit.index(config.threads()), one, one,
                             sharedBytesI32);
   SparseAttnDialect::MmaKernelAttrHelper(rewriter.getContext())
@@ -178,6 +308,9 @@ static LogicalResult replaceByLaunch(Operation *op, PatternRewriter &rewriter,
     }
     gpu::TerminatorOp::create(rewriter, loc);
   }
+  if (operands.splits)
+    buildCombineLaunch(rewriter, loc, shape, outputType.getElementType(),
+                       operands);
   Value output = bufferization::ToTensorOp::create(
       rewriter, loc, outputType, operands.output, /*restrict=*/true,
       /*writable=*/true);
@@ -392,6 +525,7 @@ struct ConvertSparseAttnToNVGPUPass
     options.warpgroupRows = warpgroupRows;
     options.itemsPerBlock = itemsPerBlock;
     options.blocksPerSM = blocksPerSM;
+    options.decode = decode;
     options.runtimeChecks = runtimeChecks;
     return options;
   }

@@ -8,8 +8,9 @@
 
 // Document masks on the tensor-core kernels (issue 14). A first launch
 // (SegmentBounds.cpp) writes what the kernel needs of the segment ids: per
-// batch, whether the key ids are non-decreasing (the last block of the
-// batch compares neighbours, clearing a shared flag atomically); per query
+// batch and chunk of 2048 neighbouring key pairs, whether the ids do not
+// decrease (a block per chunk, eight independent loads per thread, clearing
+// a shared flag atomically; the kernel ands the chunks' flags); per query
 // tile, the least and greatest id of its rows (reduced over a warp's
 // lanes) and its documents' keys (two 32-way searches of the key ids, a
 // ballot counting the probes before each bound). Without lists the kernel
@@ -20,7 +21,7 @@
 // pair's ids, read once per row and per key.
 
 // CHECK-LABEL: func.func @document_causal(
-// CHECK: %[[SORTED:.*]] = memref.alloc(%{{.*}}) : memref<?xi32>
+// CHECK: %[[SORTED:.*]] = memref.alloc(%{{.*}}, %{{.*}}) : memref<?x?xi32>
 // CHECK: %[[BOUNDS:.*]] = memref.alloc(%{{.*}}, %{{.*}}) : memref<?x?x4xi32>
 // CHECK: gpu.launch blocks({{.*}}) threads({{.*}}) in (%{{.*}} = %c256,
 // CHECK: memref.atomic_rmw mins
@@ -35,6 +36,7 @@
 // CHECK: gpu.launch
 // CHECK: mma = "wgmma"
 // CHECK: memref.load %[[SORTED]][
+// CHECK: nvvm.vote.sync  ballot
 // CHECK: memref.load %[[BOUNDS]][
 // CHECK: scf.for
 // CHECK: nvvm.wgmma.commit.group.sync.aligned

@@ -49,6 +49,11 @@ struct MmaAttentionOptions {
   /// Thread blocks per multiprocessor the kernel's registers must allow (1
   /// or 2; 0: as many as its shared memory allows, up to 2).
   int64_t blocksPerSM = 0;
+  /// Decode (`attention` with a static query length up to 64 and no
+  /// segment ids): the query heads of a GQA group share a tile's rows and
+  /// the keys are split across thread blocks, whose partial results a
+  /// second launch combines (flash-decoding).
+  bool decode = true;
   /// Assert at run time the shape rules that dynamic dims hide.
   bool runtimeChecks = true;
 };
@@ -70,6 +75,10 @@ struct MmaKernelProblem {
   /// when the op has one.
   int64_t capacity = 0;
   std::optional<int64_t> fullCapacity;
+  /// An `attention` the decode kernel may take: its static query length
+  /// (at most 64; 0 otherwise) and its query heads per kv head.
+  int64_t decodeQueryLen = 0;
+  int64_t groupSize = 1;
 };
 
 /// The problem of a block_sparse_attention.
@@ -87,15 +96,15 @@ bool isMmaKernelSupported(const MmaKernelProblem &problem,
                           const MmaAttentionOptions &options,
                           std::string *reason = nullptr);
 
-/// Adds the pattern that rewrites each `block_sparse_attention` the kernel
-/// supports (f16/bf16 q, k, v and output; head dims multiples of 16 up to
-/// 128; block sizes multiples of 16; a mask that reads no segment ids) into
-/// bufferization.to_buffer operands, allocated results and one
-/// `gpu.launch` (the kernel: wgmma from swizzled tiles on sm_90a for head
-/// dims and block_q multiples of 64, ldmatrix + mma.sync elsewhere). Other
-/// ops are left for the general path. (`attention` ops reach it through
-/// SparseAttn/Transforms' populateAttentionToBlockSparsePatterns, filtered
-/// by isMmaKernelSupported.)
+/// Adds the patterns that rewrite each `block_sparse_attention` and
+/// `attention` the kernel supports (f16/bf16 q, k, v and output; head dims
+/// multiples of 16 up to 128; block sizes multiples of 16) into
+/// bufferization.to_buffer operands, allocated results and the launches:
+/// the kernel (wgmma from swizzled tiles on sm_90a for head dims and
+/// block_q multiples of 64, ldmatrix + mma.sync elsewhere), preceded by the
+/// segment-bounds launch for masks reading segment ids and followed by the
+/// combine launch for decode. Other ops are left for the general path.
+/// `attention` needs no lists: each query tile walks its mask's key hull.
 void populateSparseAttnToNVGPUPatterns(RewritePatternSet &patterns,
                                        const MmaAttentionOptions &options);
 
