@@ -247,6 +247,74 @@ struct DocumentLowering
   void buildLengthChecks(Attribute, LoweringBuilder &, Value) const {}
 };
 
+/// NATTEN's window in grid dimension `d` for a query coordinate: the
+/// query's dilation group and the members [begin, end) of that group
+/// (coordinate = group + dilation * member) it sees.
+struct NeighborhoodWindow {
+  Value group, begin, end;
+};
+NeighborhoodWindow buildNeighborhoodWindow(IndexArith &arith,
+                                           NeighborhoodAttr neighborhood,
+                                           size_t d, Value queryCoord) {
+  int64_t extent = neighborhood.getGrid()[d],
+          window = neighborhood.getWindow()[d],
+          dilation = neighborhood.getDilation()[d];
+  Value group = arith.srem(queryCoord, dilation);
+  Value queryMember = arith.sdiv(queryCoord, dilation);
+  if (neighborhood.getCausal()[d]) {
+    Value earliest = arith.sub(queryMember, arith.index(window - 1));
+    Value begin = arith.max(earliest, arith.index(0));
+    return {group, begin, arith.add(queryMember, arith.index(1))};
+  }
+  // The group has (extent - 1 - group) / dilation + 1 members; the window
+  // starts window / 2 before the query, shifted inside them.
+  Value lastOffset = arith.sub(arith.index(extent - 1), group);
+  Value members = arith.add(arith.sdiv(lastOffset, dilation), arith.index(1));
+  Value centered = arith.sub(queryMember, arith.index(window / 2));
+  Value latestBegin = arith.sub(members, arith.index(window));
+  Value begin = arith.min(arith.max(centered, arith.index(0)), latestBegin);
+  return {group, begin, arith.add(begin, arith.index(window))};
+}
+
+/// The coordinate of a (clamped) position or key in grid dimension `d`.
+Value gridCoord(IndexArith &arith, NeighborhoodAttr neighborhood, size_t d,
+                Value token) {
+  ArrayRef<int64_t> grid = neighborhood.getGrid();
+  int64_t stride = 1;
+  for (size_t inner = d + 1; inner < grid.size(); ++inner)
+    stride *= grid[inner];
+  return arith.srem(arith.sdiv(token, stride), grid[d]);
+}
+
+/// Whether `position` lies on the grid, and its clamped value (which keeps
+/// the coordinate arithmetic in range).
+std::pair<Value, Value> clampToGrid(IndexArith &arith,
+                                    NeighborhoodAttr neighborhood,
+                                    Value position) {
+  int64_t numTokens = neighborhood.getNumTokens();
+  // Operands are built one statement at a time so the IR order does not
+  // depend on the C++ compiler's argument evaluation order.
+  Value notBefore = arith.le(arith.index(0), position);
+  Value notAfter = arith.lt(position, arith.index(numTokens));
+  Value onGrid = arith.andI(notBefore, notAfter);
+  Value nonNegative = arith.max(position, arith.index(0));
+  return {onGrid, arith.min(nonNegative, arith.index(numTokens - 1))};
+}
+
+/// Whether the key at `keyCoord` of dimension `d` is in `window`.
+Value inNeighborhoodWindow(IndexArith &arith, NeighborhoodAttr neighborhood,
+                           size_t d, const NeighborhoodWindow &window,
+                           Value keyCoord) {
+  int64_t dilation = neighborhood.getDilation()[d];
+  Value keyGroup = arith.srem(keyCoord, dilation);
+  Value sameGroup = arith.eq(window.group, keyGroup);
+  Value keyMember = arith.sdiv(keyCoord, dilation);
+  Value afterBegin = arith.le(window.begin, keyMember);
+  Value beforeEnd = arith.lt(keyMember, window.end);
+  Value inWindow = arith.andI(afterBegin, beforeEnd);
+  return arith.andI(sameGroup, inWindow);
+}
+
 /// NATTEN's rule in each grid dimension (docs/semantics.md, Neighborhood).
 struct NeighborhoodLowering
     : MaskLoweringAttrInterface::ExternalModel<NeighborhoodLowering,
@@ -255,50 +323,14 @@ struct NeighborhoodLowering
                                     const MaskPairValues &pair,
                                     Value position) const {
     auto neighborhood = cast<NeighborhoodAttr>(attr);
-    ArrayRef<int64_t> grid = neighborhood.getGrid();
-    int64_t numTokens = neighborhood.getNumTokens();
-    Value key = pair.keyRow;
-    // Operands are built one statement at a time so the IR order does not
-    // depend on the C++ compiler's argument evaluation order.
-    Value notBefore = arith.le(arith.index(0), position);
-    Value notAfter = arith.lt(position, arith.index(numTokens));
-    Value allowed = arith.andI(notBefore, notAfter);
-    // Coordinates of a clamped position keep the arithmetic in range; the
-    // range check above decides the out-of-grid rows.
-    Value nonNegative = arith.max(position, arith.index(0));
-    Value clamped = arith.min(nonNegative, arith.index(numTokens - 1));
-    int64_t stride = numTokens;
-    for (size_t d = 0; d < grid.size(); ++d) {
-      int64_t extent = grid[d], window = neighborhood.getWindow()[d],
-              dilation = neighborhood.getDilation()[d];
-      stride /= extent;
-      Value queryCoord = arith.srem(arith.sdiv(clamped, stride), extent);
-      Value keyCoord = arith.srem(arith.sdiv(key, stride), extent);
-      Value group = arith.srem(queryCoord, dilation);
-      Value keyGroup = arith.srem(keyCoord, dilation);
-      Value sameGroup = arith.eq(group, keyGroup);
-      Value queryMember = arith.sdiv(queryCoord, dilation);
-      Value keyMember = arith.sdiv(keyCoord, dilation);
-      Value begin, end;
-      if (neighborhood.getCausal()[d]) {
-        Value earliest = arith.sub(queryMember, arith.index(window - 1));
-        begin = arith.max(earliest, arith.index(0));
-        end = arith.add(queryMember, arith.index(1));
-      } else {
-        // The group has (extent - 1 - group) / dilation + 1 members; the
-        // window starts window / 2 before the query, shifted inside them.
-        Value lastOffset = arith.sub(arith.index(extent - 1), group);
-        Value members =
-            arith.add(arith.sdiv(lastOffset, dilation), arith.index(1));
-        Value centered = arith.sub(queryMember, arith.index(window / 2));
-        Value latestBegin = arith.sub(members, arith.index(window));
-        begin = arith.min(arith.max(centered, arith.index(0)), latestBegin);
-        end = arith.add(begin, arith.index(window));
-      }
-      Value afterBegin = arith.le(begin, keyMember);
-      Value beforeEnd = arith.lt(keyMember, end);
-      Value inWindow = arith.andI(afterBegin, beforeEnd);
-      Value inDim = arith.andI(sameGroup, inWindow);
+    auto [allowed, clamped] = clampToGrid(arith, neighborhood, position);
+    for (size_t d = 0; d < neighborhood.getGrid().size(); ++d) {
+      Value queryCoord = gridCoord(arith, neighborhood, d, clamped);
+      Value keyCoord = gridCoord(arith, neighborhood, d, pair.keyRow);
+      NeighborhoodWindow window =
+          buildNeighborhoodWindow(arith, neighborhood, d, queryCoord);
+      Value inDim =
+          inNeighborhoodWindow(arith, neighborhood, d, window, keyCoord);
       allowed = arith.andI(allowed, inDim);
     }
     return allowed;
@@ -578,6 +610,36 @@ std::optional<RowKeyInterval> sparse_attn::getRowKeyInterval(Attribute mask) {
   if (!mask)
     return std::nullopt;
   return loweringOf(mask).getRowKeyInterval();
+}
+
+std::optional<std::pair<RowKeyInterval, Value>>
+sparse_attn::buildConditionalRowKeyInterval(IndexArith &arith, Attribute mask,
+                                            const TileBounds &tile) {
+  if (!mask)
+    return std::nullopt;
+  if (std::optional<RowKeyInterval> interval = getRowKeyInterval(mask))
+    return std::make_pair(*interval, arith.boolean(true));
+  auto intersect = dyn_cast<IntersectAttr>(mask);
+  if (!intersect)
+    return std::nullopt;
+  std::optional<RowKeyInterval> interval;
+  Value condition;
+  for (Attribute element : intersect.getMasks()) {
+    if (std::optional<RowKeyInterval> own = getRowKeyInterval(element)) {
+      interval = interval ? RowKeyInterval{std::min(interval->left, own->left),
+                                           std::min(interval->right,
+                                                    own->right)}
+                          : *own;
+      continue;
+    }
+    Value allowed = buildTileFullyAllowed(arith, element, tile);
+    if (!allowed)
+      return std::nullopt;
+    condition = condition ? arith.andI(condition, allowed) : allowed;
+  }
+  if (!interval || !condition)
+    return std::nullopt;
+  return std::make_pair(*interval, condition);
 }
 
 bool sparse_attn::hasLowerEdge(Attribute mask) {

@@ -120,6 +120,16 @@ Value buildTileWhollyMasked(IndexArith &arith, Attribute mask,
 /// mask, whose rows need no masking).
 std::optional<RowKeyInterval> getRowKeyInterval(Attribute mask);
 
+/// When `mask` allows each row of `tile` one interval of keys provided a
+/// condition holds on the tile: the interval and the condition (an i1).
+/// Masks with a row interval qualify unconditionally; an intersection whose
+/// other elements have a fully-allowed tile test qualifies under those
+/// tests (causal and a document: causal within one document). Nullopt
+/// otherwise.
+std::optional<std::pair<RowKeyInterval, Value>>
+buildConditionalRowKeyInterval(IndexArith &arith, Attribute mask,
+                               const TileBounds &tile);
+
 /// Whether `mask` bounds its rows' keys from below (false for a null mask).
 bool hasLowerEdge(Attribute mask);
 

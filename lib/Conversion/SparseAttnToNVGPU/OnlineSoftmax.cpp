@@ -151,7 +151,23 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
     }
     return masked;
   };
-  auto maskScores = [&](OpBuilder &) -> FailureOr<SmallVector<Value>> {
+  // An intersection of interval masks with masks whose tile test holds on
+  // this tile (causal inside one document): the interval path under that
+  // condition, pair by pair otherwise.
+  Value intervalCondition;
+  if (!intervalMask && operands.rules.mask && !operands.rules.maskMod &&
+      rawScores) {
+    auto [firstPosition, lastPosition] = groupPositions();
+    if (std::optional<std::pair<RowKeyInterval, Value>> conditional =
+            buildConditionalRowKeyInterval(
+                emit, operands.rules.mask,
+                TileBounds{firstPosition, lastPosition, kvStart, lastTileKey,
+                           tileSegments})) {
+      window = conditional->first;
+      intervalCondition = conditional->second;
+    }
+  }
+  auto maskScoresPerPair = [&]() -> FailureOr<SmallVector<Value>> {
     if (intervalMask)
       return maskScoresByInterval();
     ArrayRef<Value> rows = rowQueries;
@@ -200,6 +216,22 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
                                  : emit.fmul(scored->first, log2eValue));
     }
     return masked;
+  };
+  auto maskScores = [&](OpBuilder &) -> FailureOr<SmallVector<Value>> {
+    if (!intervalCondition)
+      return maskScoresPerPair();
+    SmallVector<Type> types(flat.size(), builder.getF32Type());
+    auto ifInterval = scf::IfOp::create(builder, loc, types, intervalCondition,
+                                        /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPointToStart(ifInterval.thenBlock());
+    scf::YieldOp::create(builder, loc, maskScoresByInterval());
+    builder.setInsertionPointToStart(ifInterval.elseBlock());
+    FailureOr<SmallVector<Value>> masked = maskScoresPerPair();
+    if (failed(masked))
+      return failure();
+    scf::YieldOp::create(builder, loc, *masked);
+    return SmallVector<Value>(ifInterval.getResults());
   };
   SmallVector<Value> final;
   if (!fullTile) {

@@ -80,13 +80,13 @@ func.func @document(%q: !q, %k: !kv, %v: !kv, %sq: tensor<1x4xi32>, %skv: tensor
 // CHECK:   %[[COL:.*]] = arith.remsi %[[PC]], %c4 : index
 // CHECK:   %[[KEY_COL:.*]] = arith.remsi %[[J]], %c4 : index
 // CHECK:   %[[GROUP:.*]] = arith.remsi %[[COL]], %c2 : index
-// CHECK:   %[[KEY_GROUP:.*]] = arith.remsi %[[KEY_COL]], %c2 : index
-// CHECK:   arith.cmpi eq, %[[GROUP]], %[[KEY_GROUP]] : index
 // CHECK:   %[[MEMBER:.*]] = arith.divsi %[[COL]], %c2 : index
-// CHECK:   %[[KEY_MEMBER:.*]] = arith.divsi %[[KEY_COL]], %c2 : index
 // CHECK:   %[[EARLIEST:.*]] = arith.subi %[[MEMBER]], %c1 : index
 // CHECK:   %[[CBEGIN:.*]] = arith.maxsi %[[EARLIEST]], %c0 : index
 // CHECK:   %[[CEND:.*]] = arith.addi %[[MEMBER]], %c1 : index
+// CHECK:   %[[KEY_GROUP:.*]] = arith.remsi %[[KEY_COL]], %c2 : index
+// CHECK:   arith.cmpi eq, %[[GROUP]], %[[KEY_GROUP]] : index
+// CHECK:   %[[KEY_MEMBER:.*]] = arith.divsi %[[KEY_COL]], %c2 : index
 // CHECK:   arith.cmpi sle, %[[CBEGIN]], %[[KEY_MEMBER]] : index
 // CHECK:   arith.cmpi slt, %[[KEY_MEMBER]], %[[CEND]] : index
 func.func @neighborhood(%q: !q, %k: !kv, %v: !kv) -> (!q, !lse) {

@@ -17,7 +17,9 @@
 // visits only those keys when the ids are sorted. Each kv tile reads the
 // ids of its first and last key (before the copy wait): one document at
 // both ends and in the rows is a tile every pair of which is allowed; ids
-// all below or above the rows' is a tile skipped. Other tiles compare the
+// all below or above the rows' is a tile skipped. On a tile inside one
+// document the intersection with causal is causal alone: its two compares
+// per score (i32, against the row's key interval); other tiles compare the
 // pair's ids, read once per row and per key.
 
 // CHECK-LABEL: func.func @document_causal(
@@ -40,6 +42,7 @@
 // CHECK: memref.load %[[BOUNDS]][
 // CHECK: scf.for
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
+// CHECK: arith.cmpi sle, %{{.*}}, %{{.*}} : i32
 // SYNC-LABEL: func.func @document_causal(
 // SYNC: scf.while
 // SYNC: nvvm.mma.sync
