@@ -612,24 +612,74 @@ std::optional<RowKeyInterval> sparse_attn::getRowKeyInterval(Attribute mask) {
   return loweringOf(mask).getRowKeyInterval();
 }
 
-std::optional<std::pair<RowKeyInterval, Value>>
-sparse_attn::buildConditionalRowKeyInterval(IndexArith &arith, Attribute mask,
-                                            const TileBounds &tile) {
+/// A neighborhood's keys inside a tile within one innermost row of its
+/// grid: the outer dimensions' windows decide whether the row sees that
+/// grid row at all; the innermost window, undilated, is one interval.
+static std::optional<TileRowKeys>
+buildNeighborhoodRowKeys(IndexArith &arith, NeighborhoodAttr neighborhood,
+                         const TileBounds &tile, ArrayRef<Value> positions) {
+  size_t inner = neighborhood.getGrid().size() - 1;
+  if (neighborhood.getDilation()[inner] != 1)
+    return std::nullopt;
+  int64_t extent = neighborhood.getGrid()[inner];
+  TileRowKeys keys;
+  keys.condition = arith.eq(arith.sdiv(tile.firstKey, extent),
+                            arith.sdiv(tile.lastKey, extent));
+  Value rowBase = arith.sub(tile.firstKey, arith.srem(tile.firstKey, extent));
+  for (Value position : positions) {
+    auto [allowed, clamped] = clampToGrid(arith, neighborhood, position);
+    for (size_t d = 0; d < inner; ++d) {
+      Value queryCoord = gridCoord(arith, neighborhood, d, clamped);
+      Value keyCoord = gridCoord(arith, neighborhood, d, tile.firstKey);
+      NeighborhoodWindow window =
+          buildNeighborhoodWindow(arith, neighborhood, d, queryCoord);
+      allowed = arith.andI(
+          allowed,
+          inNeighborhoodWindow(arith, neighborhood, d, window, keyCoord));
+    }
+    NeighborhoodWindow window = buildNeighborhoodWindow(
+        arith, neighborhood, inner,
+        gridCoord(arith, neighborhood, inner, clamped));
+    Value lo = arith.add(rowBase, window.begin);
+    Value hi = arith.add(rowBase, window.end);
+    keys.rows.push_back({arith.select(allowed, lo, rowBase),
+                         arith.select(allowed, hi, rowBase)});
+  }
+  return keys;
+}
+
+std::optional<TileRowKeys>
+sparse_attn::buildTileRowKeys(IndexArith &arith, Attribute mask,
+                              const TileBounds &tile,
+                              ArrayRef<Value> positions) {
   if (!mask)
     return std::nullopt;
-  if (std::optional<RowKeyInterval> interval = getRowKeyInterval(mask))
-    return std::make_pair(*interval, arith.boolean(true));
+  if (std::optional<RowKeyInterval> interval = getRowKeyInterval(mask)) {
+    TileRowKeys keys;
+    keys.condition = arith.boolean(true);
+    for (Value position : positions)
+      keys.rows.push_back(
+          {arith.sub(position, arith.index(interval->left)),
+           arith.add(position, arith.index(interval->right + 1))});
+    return keys;
+  }
+  if (auto neighborhood = dyn_cast<NeighborhoodAttr>(mask))
+    return buildNeighborhoodRowKeys(arith, neighborhood, tile, positions);
   auto intersect = dyn_cast<IntersectAttr>(mask);
   if (!intersect)
     return std::nullopt;
-  std::optional<RowKeyInterval> interval;
+  std::optional<TileRowKeys> keys;
   Value condition;
   for (Attribute element : intersect.getMasks()) {
-    if (std::optional<RowKeyInterval> own = getRowKeyInterval(element)) {
-      interval = interval ? RowKeyInterval{std::min(interval->left, own->left),
-                                           std::min(interval->right,
-                                                    own->right)}
-                          : *own;
+    if (std::optional<TileRowKeys> own =
+            buildTileRowKeys(arith, element, tile, positions)) {
+      if (!keys) {
+        keys = std::move(own);
+        continue;
+      }
+      for (auto [row, ownRow] : llvm::zip_equal(keys->rows, own->rows))
+        row = {arith.max(row.lo, ownRow.lo), arith.min(row.hi, ownRow.hi)};
+      keys->condition = arith.andI(keys->condition, own->condition);
       continue;
     }
     Value allowed = buildTileFullyAllowed(arith, element, tile);
@@ -637,9 +687,9 @@ sparse_attn::buildConditionalRowKeyInterval(IndexArith &arith, Attribute mask,
       return std::nullopt;
     condition = condition ? arith.andI(condition, allowed) : allowed;
   }
-  if (!interval || !condition)
-    return std::nullopt;
-  return std::make_pair(*interval, condition);
+  if (keys && condition)
+    keys->condition = arith.andI(keys->condition, condition);
+  return keys;
 }
 
 bool sparse_attn::hasLowerEdge(Attribute mask) {

@@ -120,15 +120,23 @@ Value buildTileWhollyMasked(IndexArith &arith, Attribute mask,
 /// mask, whose rows need no masking).
 std::optional<RowKeyInterval> getRowKeyInterval(Attribute mask);
 
-/// When `mask` allows each row of `tile` one interval of keys provided a
-/// condition holds on the tile: the interval and the condition (an i1).
-/// Masks with a row interval qualify unconditionally; an intersection whose
-/// other elements have a fully-allowed tile test qualifies under those
-/// tests (causal and a document: causal within one document). Nullopt
+/// The keys `[lo, hi)` each of a tile's rows may see inside the tile, when
+/// they are one interval per row provided `condition` (an i1) holds on the
+/// tile: kernels then mask a score with two compares.
+struct TileRowKeys {
+  SmallVector<KeyHull> rows;
+  Value condition;
+};
+
+/// The TileRowKeys of the rows at `positions` of `tile` under `mask`: masks
+/// with a row interval qualify on every tile; a neighborhood whose innermost
+/// dimension is not dilated on tiles inside one innermost row of its grid;
+/// an intersection whose elements qualify or have a fully-allowed tile test
+/// under all their conditions (causal inside one document). Nullopt
 /// otherwise.
-std::optional<std::pair<RowKeyInterval, Value>>
-buildConditionalRowKeyInterval(IndexArith &arith, Attribute mask,
-                               const TileBounds &tile);
+std::optional<TileRowKeys> buildTileRowKeys(IndexArith &arith, Attribute mask,
+                                            const TileBounds &tile,
+                                            ArrayRef<Value> positions);
 
 /// Whether `mask` bounds its rows' keys from below (false for a null mask).
 bool hasLowerEdge(Attribute mask);

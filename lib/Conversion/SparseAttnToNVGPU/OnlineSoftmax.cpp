@@ -107,6 +107,7 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
   // compares against a constant column.
   std::optional<RowKeyInterval> window = getRowKeyInterval(operands.rules.mask);
   bool intervalMask = window && !operands.rules.maskMod && rawScores;
+  std::optional<TileRowKeys> rowKeys;
   auto maskScoresByInterval = [&]() -> SmallVector<Value> {
     Type i32 = builder.getI32Type();
     Value offset = emit.sub(operands.kvLen, operands.queryLen);
@@ -116,11 +117,18 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
     SmallVector<Value> lo, hi;
     for (int64_t r = 0; r < rowsPerThread(); ++r) {
       Value position = emit.add(rowQueries[r], offset);
-      Value first =
-          emit.sub(emit.sub(position, emit.index(window->left)), base);
-      Value last = emit.min(
-          emit.sub(emit.add(position, emit.index(window->right)), base),
-          lastRel);
+      Value first, last;
+      if (rowKeys) {
+        first = emit.sub(rowKeys->rows[r].lo, base);
+        last = emit.min(
+            emit.sub(emit.sub(rowKeys->rows[r].hi, emit.index(1)), base),
+            lastRel);
+      } else {
+        first = emit.sub(emit.sub(position, emit.index(window->left)), base);
+        last = emit.min(
+            emit.sub(emit.add(position, emit.index(window->right)), base),
+            lastRel);
+      }
       if (listedFull) {
         // A full block's tile allows every key inside the lengths.
         first = emit.select(listedFull, emit.index(-1), first);
@@ -151,21 +159,24 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
     }
     return masked;
   };
-  // An intersection of interval masks with masks whose tile test holds on
-  // this tile (causal inside one document): the interval path under that
-  // condition, pair by pair otherwise.
+  // Otherwise, masks whose rows see one interval of keys inside this tile
+  // provided a tile-level condition holds (a neighborhood on a tile inside
+  // one grid row; causal inside one document): the interval path under
+  // that condition, pair by pair otherwise.
   Value intervalCondition;
   if (!intervalMask && operands.rules.mask && !operands.rules.maskMod &&
       rawScores) {
     auto [firstPosition, lastPosition] = groupPositions();
-    if (std::optional<std::pair<RowKeyInterval, Value>> conditional =
-            buildConditionalRowKeyInterval(
-                emit, operands.rules.mask,
-                TileBounds{firstPosition, lastPosition, kvStart, lastTileKey,
-                           tileSegments})) {
-      window = conditional->first;
-      intervalCondition = conditional->second;
-    }
+    Value offset = emit.sub(operands.kvLen, operands.queryLen);
+    SmallVector<Value> positions;
+    for (Value query : rowQueries)
+      positions.push_back(emit.add(query, offset));
+    rowKeys = buildTileRowKeys(emit, operands.rules.mask,
+                               TileBounds{firstPosition, lastPosition, kvStart,
+                                          lastTileKey, tileSegments},
+                               positions);
+    if (rowKeys)
+      intervalCondition = rowKeys->condition;
   }
   auto maskScoresPerPair = [&]() -> FailureOr<SmallVector<Value>> {
     if (intervalMask)

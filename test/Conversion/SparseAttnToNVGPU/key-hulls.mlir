@@ -1,13 +1,13 @@
 // RUN: sparse-attn-opt %s --split-input-file --convert-sparse-attn-to-nvgpu="chip=sm_90a" | FileCheck %s
 // RUN: sparse-attn-opt %s --split-input-file --sparse-attn-tile | FileCheck %s --check-prefix=TILE
 
-// Key hulls the kernels walk (issue 14). A neighborhood's: the rows of the outermost grid
-// dimension its queries' windows reach, as whole rows of keys. Without
-// dilation it is exact: the window's first row, row - window / 2 clamped to
-// [0, extent - window], is monotone in the query's row, so a query tile
-// visits rows begin(first row) to begin(last row) + window - 1 (a 128-token
-// tile of a 128 x 128 grid with a 13 x 13 window: 13 rows of 128 keys, not
-// the whole grid).
+// Key hulls the kernels walk (issue 14). A neighborhood's: the rows of the
+// outermost grid dimension its queries' windows reach, as whole rows of
+// keys. Without dilation it is exact: the window's first row, row - window
+// / 2 clamped to [0, extent - window], is monotone in the query's row, so a
+// query tile visits rows begin(first row) to begin(last row) + window - 1
+// (a 128-token tile of a 128 x 128 grid with a 13 x 13 window: 13 rows of
+// 128 keys, not the whole grid).
 // CHECK-LABEL: func.func @natten(
 // CHECK: gpu.launch
 // CHECK: arith.divsi %{{.*}}, %c128
@@ -17,6 +17,14 @@
 // CHECK: arith.minsi %{{.*}}, %[[C115]]
 // CHECK: arith.muli %{{.*}}, %c128
 // CHECK: nvvm.wgmma.commit.group.sync.aligned
+// A kv tile inside one grid row (first and last key in the same row): each
+// query row sees one interval of it (empty when the row's window misses
+// that grid row), two i32 compares per score; other tiles pair by pair.
+// CHECK: arith.divsi %{{.*}}, %c128
+// CHECK: arith.divsi %{{.*}}, %c128
+// CHECK: arith.cmpi eq
+// CHECK: scf.if
+// CHECK: arith.cmpi sle, %{{.*}}, %{{.*}} : i32
 // The tiled general path takes the same hull.
 // TILE-LABEL: func.func @natten(
 // TILE: arith.divsi
