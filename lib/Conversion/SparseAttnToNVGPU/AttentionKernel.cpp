@@ -58,10 +58,7 @@ void AttentionKernel::setUpShared() {
   Location loc = emit.loc;
   auto workgroup = gpu::AddressSpaceAttr::get(builder.getContext(),
                                               gpu::AddressSpace::Workgroup);
-  auto bytesType = MemRefType::get({ShapedType::kDynamic}, builder.getI8Type(),
-                                   MemRefLayoutAttrInterface{}, workgroup);
-  auto dynamicShared =
-      gpu::DynamicSharedMemoryOp::create(builder, loc, bytesType);
+  Operation *dynamicShared = emit.dynamicSharedMemory().getDefiningOp();
   // Outlining keeps this op's attributes (not the launch's):
   // sparse-attn-kernel-limits moves the register cap and the configuration
   // to the kernel function.
@@ -71,7 +68,7 @@ void AttentionKernel::setUpShared() {
         dynamicShared, builder.getI32IntegerAttr(config.maxRegisters));
   SparseAttnDialect::MmaKernelAttrHelper(context).setAttr(
       dynamicShared, config.toAttr(builder));
-  Value base = dynamicShared;
+  Value base = dynamicShared->getResult(0);
   setUpTiles(base);
   if (!usesLists())
     return;

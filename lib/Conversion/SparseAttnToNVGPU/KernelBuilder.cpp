@@ -109,6 +109,14 @@ Value KernelBuilder::loadI32(Value memref, ValueRange indices) {
                                     value);
 }
 
+Value KernelBuilder::dynamicSharedMemory() {
+  auto workgroup = gpu::AddressSpaceAttr::get(builder.getContext(),
+                                              gpu::AddressSpace::Workgroup);
+  auto bytesType = MemRefType::get({ShapedType::kDynamic}, builder.getI8Type(),
+                                   MemRefLayoutAttrInterface{}, workgroup);
+  return gpu::DynamicSharedMemoryOp::create(builder, loc, bytesType);
+}
+
 Value KernelBuilder::warpReduceI32(Value x,
                                    function_ref<Value(Value, Value)> combine) {
   Type i32 = builder.getI32Type();

@@ -56,6 +56,8 @@ public:
 
   /// An i32 element of `memref` as an index, and back.
   Value loadI32(Value memref, ValueRange indices);
+  /// The block's dynamic shared memory, as bytes (`gpu.dynamic_shared_memory`).
+  Value dynamicSharedMemory();
   /// `x` (an index holding an i32) combined over the warp's 32 lanes.
   Value warpReduceI32(Value x, function_ref<Value(Value, Value)> combine);
   /// How many of the warp's lanes hold `predicate` (an i1), as an index;

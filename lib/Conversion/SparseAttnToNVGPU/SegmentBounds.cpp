@@ -43,15 +43,11 @@ void buildSortedCheck(KernelBuilder &emit, Value tid, Value batch,
                       Value chunk, Value ids, Value kvLen, Value sorted) {
   OpBuilder &builder = emit.builder;
   Location loc = emit.loc;
-  auto workgroup = gpu::AddressSpaceAttr::get(builder.getContext(),
-                                              gpu::AddressSpace::Workgroup);
-  auto bytesType = MemRefType::get({ShapedType::kDynamic}, builder.getI8Type(),
-                                   MemRefLayoutAttrInterface{}, workgroup);
-  Value shared = gpu::DynamicSharedMemoryOp::create(builder, loc, bytesType);
+  Value shared = emit.dynamicSharedMemory();
   Value flag = memref::ViewOp::create(
       builder, loc,
       MemRefType::get({1}, builder.getI32Type(), MemRefLayoutAttrInterface{},
-                      workgroup),
+                      cast<MemRefType>(shared.getType()).getMemorySpace()),
       shared, emit.index(0), ValueRange{});
   Value first = emit.eq(tid, emit.index(0));
   ifThen(emit, first,
