@@ -129,6 +129,11 @@ CASES = [
          mask=g.Document(), seg="unsorted", elt="f16"),
     dict(B=2, Hq=2, Hkv=1, Sq=129, Skv=129, D=64, Dv=64, block=[32, 32], lists=("B", "Hq"), C=4,
          mask=g.Document(), seg="absent", elt="bf16"),
+    # Head dims past 128 over lists.
+    dict(B=1, Hq=4, Hkv=1, Sq=600, Skv=600, D=256, Dv=256, block=[128, 128], lists="exact",
+         full="exact", mask=g.Causal(), elt="bf16"),
+    dict(B=1, Hq=2, Hkv=1, Sq=300, Skv=300, D=192, Dv=128, block=[64, 64], lists=("1", "Hq"), C=3,
+         elt="f16"),
 ]
 
 # `attention` with static lengths on f16/bf16 goes to the same kernels through
@@ -202,4 +207,13 @@ ATTENTION_CASES = [
     dict(B=1, Hq=8, Hkv=1, Sq=64, Skv=700, D=64, Dv=64, mask=g.Causal(), elt="bf16"),
     dict(B=1, Hq=4, Hkv=2, Sq=3, Skv=1000, D=64, Dv=64, score_mod=c.SCORE_MOD_NEG_INF_ROWS,
          elt="f16"),
+    # Head dims past 128: D = Dv = 256 (one block per multiprocessor, no
+    # register cap), D = 192 with Dv = 128 (DeepSeek's shape), decode at
+    # 256, a window on f16.
+    dict(B=1, Hq=4, Hkv=2, Sq=700, Skv=700, D=256, Dv=256, mask=g.Causal(), elt="bf16",
+         dyn=(0, 2)),
+    dict(B=1, Hq=4, Hkv=1, Sq=513, Skv=513, D=192, Dv=128, mask=g.Causal(), elt="f16"),
+    dict(B=1, Hq=8, Hkv=2, Sq=4, Skv=2000, D=256, Dv=256, elt="bf16", kv_dyn=(2,)),
+    dict(B=2, Hq=2, Hkv=2, Sq=300, Skv=300, D=256, Dv=256, mask=g.SlidingWindow(50, 10),
+         mask_mod=c.MASK_MOD_MOD3, elt="f16"),
 ]

@@ -46,7 +46,7 @@ def ConvertSparseAttnToNVGPUPass
   let summary = "Lower attention and block_sparse_attention to a tensor-core GPU kernel";
   let description = [{
     Rewrites every `attention` and `block_sparse_attention` on f16/bf16
-    whose head dims are multiples of 16 up to 128 and whose
+    whose head dims are multiples of 16 up to 256 and whose
     `mask_mod`/`score_mod` read outer tensors (an ALiBi slope table, a bias)
     only through `tensor.extract` (the kernel loads them from a read-only
     buffer) into one `gpu.launch` of a tensor-core kernel, on tensors:

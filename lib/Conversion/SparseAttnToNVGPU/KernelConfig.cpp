@@ -107,8 +107,12 @@ sparse_attn::chooseMmaKernel(const MmaKernelProblem &problem,
   config.headDim = problem.headDim;
   config.valueDim = problem.valueDim;
   for (int64_t dim : {config.headDim, config.valueDim})
-    if (dim % 16 != 0 || dim > 128)
-      return fail("head dims must be multiples of 16 up to 128");
+    if (dim % 16 != 0 || dim > 256)
+      return fail("head dims must be multiples of 16 up to 256");
+  // Value dims past 128: the output accumulator alone takes 128 registers
+  // per thread for 16 rows per warp, so a thread holds one row tile and a
+  // block its multiprocessor (no register cap).
+  bool wide = config.valueDim > 128;
   auto mask = cast_or_null<MaskAttrInterface>(problem.mask);
   if (!hasMaskLowering(mask))
     return fail("the mask has no lowering");
@@ -164,7 +168,10 @@ sparse_attn::chooseMmaKernel(const MmaKernelProblem &problem,
           "block_q is not a multiple of 16 (or of the requested block-q)");
     if (config.blockKv > 64)
       return fail("block-kv 128 needs the warpgroup (sm_90a) kernel");
-    config.rowTiles = config.blockQ >= 128 ? 2 : 1;
+    // mma.sync holds Q's fragments in registers too: head dims past 128
+    // take one row tile per warp as well.
+    config.rowTiles =
+        config.blockQ >= 128 && !wide && config.headDim <= 128 ? 2 : 1;
   }
   if (!llvm::is_contained(ArrayRef<int64_t>{16, 32, 64, 128}, config.blockKv) ||
       config.listBlockKv % config.blockKv != 0)
@@ -206,7 +213,18 @@ sparse_attn::chooseMmaKernel(const MmaKernelProblem &problem,
   auto blocksFor = [&](const MmaKernelConfig &candidate) {
     return getBlocksPerSM(chip, candidate.tileBytes() + listBytes, 2);
   };
-  if (config.warpgroup && !options.blockKv) {
+  if (wide && !options.blockKv) {
+    // One block per multiprocessor: the largest kv tile that fits.
+    for (int64_t kv : {128, 64, 32, 16}) {
+      MmaKernelConfig candidate = config;
+      candidate.blockKv = kv;
+      if (kv <= config.blockKv && config.listBlockKv % kv == 0 &&
+          candidate.tileBytes() + listBytes <= chip.sharedMemoryPerBlock) {
+        config = candidate;
+        break;
+      }
+    }
+  } else if (config.warpgroup && !options.blockKv) {
     MmaKernelConfig best = config;
     for (int64_t kv : {64, 32, 16}) {
       MmaKernelConfig candidate = config;
@@ -219,8 +237,9 @@ sparse_attn::chooseMmaKernel(const MmaKernelProblem &problem,
   }
   if (config.tileBytes() + listBytes > chip.sharedMemoryPerBlock)
     return fail("the tiles do not fit the shared memory");
-  config.blocksPerSM =
-      options.blocksPerSM ? options.blocksPerSM : blocksFor(config);
+  config.blocksPerSM = options.blocksPerSM ? options.blocksPerSM
+                       : wide               ? 1
+                                            : blocksFor(config);
   config.chipMultiprocessors = chip.multiprocessors;
   config.maxRegisters =
       config.blocksPerSM > 1

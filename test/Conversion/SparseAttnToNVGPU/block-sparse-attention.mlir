@@ -115,24 +115,24 @@ func.func @small_blocks_f16(%q: tensor<2x8x96x64xf16>, %k: tensor<2x8x96x64xf16>
   return %o, %lse : tensor<2x8x96x64xf16>, tensor<2x8x96xf32>
 }
 
-// Left for the general path: f32, head dims over 128, blocks not a
+// Left for the general path: f32, head dims over 256, blocks not a
 // multiple of 16 (masks reading segment ids are taken: document.mlir).
 // CHECK-LABEL: func.func @not_taken(
 // CHECK-COUNT-3: = sparse_attn.block_sparse_attention
 // CHECK-NOT: gpu.launch
 func.func @not_taken(%q: tensor<1x2x64x64xf32>, %k: tensor<1x2x64x64xf32>, %v: tensor<1x2x64x64xf32>,
-                     %qw: tensor<1x2x64x256xbf16>, %kw: tensor<1x2x64x256xbf16>,
+                     %qw: tensor<1x2x64x288xbf16>, %kw: tensor<1x2x64x288xbf16>,
                      %qs: tensor<1x2x64x64xbf16>, %ks: tensor<1x2x64x64xbf16>,
                      %num: tensor<1x1x2xi32>, %idx: tensor<1x1x2x2xi32>,
-                     %num8: tensor<1x1x8xi32>, %idx8: tensor<1x1x8x8xi32>) -> (tensor<1x2x64x64xf32>, tensor<1x2x64x256xbf16>, tensor<1x2x64x64xbf16>) {
+                     %num8: tensor<1x1x8xi32>, %idx8: tensor<1x1x8x8xi32>) -> (tensor<1x2x64x64xf32>, tensor<1x2x64x288xbf16>, tensor<1x2x64x64xbf16>) {
   %o1, %l1 = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx {block = [32, 32]}
       : tensor<1x2x64x64xf32>, tensor<1x2x64x64xf32>, tensor<1x2x64x64xf32>, tensor<1x1x2xi32>, tensor<1x1x2x2xi32>
      -> tensor<1x2x64x64xf32>, tensor<1x2x64xf32>
   %o2, %l2 = sparse_attn.block_sparse_attention %qw, %kw, %kw, %num, %idx {block = [32, 32]}
-      : tensor<1x2x64x256xbf16>, tensor<1x2x64x256xbf16>, tensor<1x2x64x256xbf16>, tensor<1x1x2xi32>, tensor<1x1x2x2xi32>
-     -> tensor<1x2x64x256xbf16>, tensor<1x2x64xf32>
+      : tensor<1x2x64x288xbf16>, tensor<1x2x64x288xbf16>, tensor<1x2x64x288xbf16>, tensor<1x1x2xi32>, tensor<1x1x2x2xi32>
+     -> tensor<1x2x64x288xbf16>, tensor<1x2x64xf32>
   %o3, %l3 = sparse_attn.block_sparse_attention %qs, %ks, %ks, %num8, %idx8 {block = [8, 8]}
       : tensor<1x2x64x64xbf16>, tensor<1x2x64x64xbf16>, tensor<1x2x64x64xbf16>, tensor<1x1x8xi32>, tensor<1x1x8x8xi32>
      -> tensor<1x2x64x64xbf16>, tensor<1x2x64xf32>
-  return %o1, %o2, %o3 : tensor<1x2x64x64xf32>, tensor<1x2x64x256xbf16>, tensor<1x2x64x64xbf16>
+  return %o1, %o2, %o3 : tensor<1x2x64x64xf32>, tensor<1x2x64x288xbf16>, tensor<1x2x64x64xbf16>
 }

@@ -98,7 +98,7 @@ bool isMmaKernelSupported(const MmaKernelProblem &problem,
 
 /// Adds the patterns that rewrite each `block_sparse_attention` and
 /// `attention` the kernel supports (f16/bf16 q, k, v and output; head dims
-/// multiples of 16 up to 128; block sizes multiples of 16) into
+/// multiples of 16 up to 256; block sizes multiples of 16) into
 /// bufferization.to_buffer operands, allocated results and the launches:
 /// the kernel (wgmma from swizzled tiles on sm_90a for head dims and
 /// block_q multiples of 64, ldmatrix + mma.sync elsewhere), preceded by the
