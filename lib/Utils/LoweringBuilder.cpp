@@ -290,3 +290,23 @@ Value sparse_attn::buildLogSumExp(OpBuilder &builder, Location loc,
   return arith::SelectOp::create(builder, loc, empty,
                                  f32Constant(builder, loc, -INFINITY), lse);
 }
+
+std::pair<Value, Value> sparse_attn::getBlockMaskLengths(LoweringBuilder &emit,
+                                                         IntegerAttr qLenAttr,
+                                                         IntegerAttr kvLenAttr,
+                                                         Value segmentIdsQ,
+                                                         Value segmentIdsKv) {
+  if (segmentIdsQ) {
+    Value qLen = emit.dim(segmentIdsQ, 1);
+    Value kvLen = emit.dim(segmentIdsKv, 1);
+    if (qLenAttr)
+      emit.checkEq(qLen, emit.index(qLenAttr.getInt()),
+                   "q_len differs from the segment ids' length");
+    if (kvLenAttr)
+      emit.checkEq(kvLen, emit.index(kvLenAttr.getInt()),
+                   "kv_len differs from the segment ids' length");
+    return {qLen, kvLen};
+  }
+  return {qLenAttr ? emit.index(qLenAttr.getInt()) : Value(),
+          kvLenAttr ? emit.index(kvLenAttr.getInt()) : Value()};
+}

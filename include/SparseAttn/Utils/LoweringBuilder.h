@@ -288,6 +288,15 @@ Value buildNormalizedOutput(OpBuilder &builder, Location loc, Value acc,
 Value buildLogSumExp(OpBuilder &builder, Location loc, Value rowMax,
                      Value rowSum);
 
+/// Lengths a block_mask/block_scores analyzes: the attributes, or the
+/// segment ids' extents when it has them (checked to agree with the
+/// attributes).
+std::pair<Value, Value> getBlockMaskLengths(LoweringBuilder &emit,
+                                            IntegerAttr qLenAttr,
+                                            IntegerAttr kvLenAttr,
+                                            Value segmentIdsQ,
+                                            Value segmentIdsKv);
+
 /// Extents of an attention op, read at run time.
 struct AttentionShape {
   Value batch, queryLen, kvLen;

@@ -28,27 +28,6 @@ namespace {
 
 using utils::IteratorType;
 
-/// Lengths a block_mask/block_scores analyzes: the attributes, or the
-/// segment ids' extents for a mask that reads them (checked to agree).
-static std::pair<Value, Value>
-getMaskLengths(LoweringBuilder &emit, IntegerAttr qLenAttr,
-               IntegerAttr kvLenAttr, Value segmentIdsQ, Value segmentIdsKv) {
-  Value qLen, kvLen;
-  if (segmentIdsQ) {
-    qLen = emit.dim(segmentIdsQ, 1);
-    kvLen = emit.dim(segmentIdsKv, 1);
-    if (qLenAttr)
-      emit.checkEq(qLen, emit.index(qLenAttr.getInt()),
-                   "q_len differs from the segment ids' length");
-    if (kvLenAttr)
-      emit.checkEq(kvLen, emit.index(kvLenAttr.getInt()),
-                   "kv_len differs from the segment ids' length");
-    return {qLen, kvLen};
-  }
-  return {qLenAttr ? emit.index(qLenAttr.getInt()) : Value(),
-          kvLenAttr ? emit.index(kvLenAttr.getInt()) : Value()};
-}
-
 /// occupied[b, I, J] (i1, batch 1 unless the mask reads segment ids):
 /// whether query block I and kv block J hold an allowed pair.
 /// Block occupancy `[B or 1, NQ, NK]` of a mask: whether some pair of the
@@ -141,7 +120,7 @@ struct BlockMaskOpLowering : LoweringPattern<BlockMaskOp> {
     if (numType.isDynamicDim(0) && !segmentIdsQ)
       return rewriter.notifyMatchFailure(
           op, "dynamic list batch without segment ids to define it");
-    auto [qLen, kvLen] = getMaskLengths(
+    auto [qLen, kvLen] = getBlockMaskLengths(
         emit, op.getQLenAttr(), op.getKvLenAttr(), segmentIdsQ, segmentIdsKv);
     BlockSizes block = op.getBlockSizes();
     int64_t blockQ = block.query, blockKv = block.kv;
@@ -369,7 +348,7 @@ struct BlockScoresOpLowering : LoweringPattern<BlockScoresOp> {
     MaskAttrInterface mask = op.getMaskAttr();
     bool perBatch = mask && mask.usesSegmentIds();
     if (mask) {
-      auto [qLen, kvLen] = getMaskLengths(
+      auto [qLen, kvLen] = getBlockMaskLengths(
           emit, op.getQLenAttr(), op.getKvLenAttr(), segmentIdsQ, segmentIdsKv);
       emit.checkEq(queryBlocks, emit.ceilDiv(qLen, blockQ),
                    "query_pooled does not have ceil(q_len / block_q) blocks");

@@ -89,25 +89,8 @@ void AttentionKernel::setUpSegments() {
   if (!readsSegments())
     return;
   segments = SegmentBounds{};
-  // The key ids are sorted when every chunk's order check says so: each
-  // lane ands its chunks' flags, a ballot the lanes'.
-  OpBuilder &builder = emit.builder;
-  Location loc = emit.loc;
-  Value chunks = getSortedChunks(builder, loc, operands.kvLen);
-  auto loop = scf::ForOp::create(
-      builder, loc, lane, chunks, emit.index(kWarpSize),
-      ValueRange{emit.boolean(true)},
-      [&](OpBuilder &loopBuilder, Location loopLoc, Value chunk,
-          ValueRange carried) {
-        KernelBuilder loopEmit(loopBuilder, loopLoc, emit.element);
-        Value flag = loopEmit.loadI32(operands.keysSorted, {batch, chunk});
-        scf::YieldOp::create(
-            loopBuilder, loopLoc,
-            loopEmit.andI(carried[0], loopEmit.cmp(arith::CmpIPredicate::ne,
-                                                   flag, loopEmit.index(0))));
-      });
-  segments.sorted =
-      emit.eq(emit.ballotCount(loop.getResult(0)), emit.index(kWarpSize));
+  segments.sorted = buildKeysSortedFlag(emit, lane, batch, operands.keysSorted,
+                                        operands.kvLen);
   Value tile = emit.udiv(queryStart, config.blockQ);
   auto bound = [&](int64_t slot) {
     return emit.loadI32(operands.tileBounds, {batch, tile, emit.index(slot)});

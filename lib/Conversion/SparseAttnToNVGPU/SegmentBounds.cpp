@@ -141,6 +141,28 @@ Value sparse_attn::getSortedChunks(OpBuilder &builder, Location loc,
   return arith.udiv(arith.add(pairs, kChunkPairs - 1), kChunkPairs);
 }
 
+Value sparse_attn::buildKeysSortedFlag(KernelBuilder &emit, Value lane,
+                                      Value batch, Value keysSorted,
+                                      Value kvLen) {
+  // Each lane ands its chunks' flags, a ballot the lanes'.
+  OpBuilder &builder = emit.builder;
+  Location loc = emit.loc;
+  Value chunks = getSortedChunks(builder, loc, kvLen);
+  auto loop = scf::ForOp::create(
+      builder, loc, lane, chunks, emit.index(kWarpSize),
+      ValueRange{emit.boolean(true)},
+      [&](OpBuilder &loopBuilder, Location loopLoc, Value chunk,
+          ValueRange carried) {
+        KernelBuilder loopEmit(loopBuilder, loopLoc, emit.element);
+        Value flag = loopEmit.loadI32(keysSorted, {batch, chunk});
+        scf::YieldOp::create(
+            loopBuilder, loopLoc,
+            loopEmit.andI(carried[0], loopEmit.cmp(arith::CmpIPredicate::ne,
+                                                   flag, loopEmit.index(0))));
+      });
+  return emit.eq(emit.ballotCount(loop.getResult(0)), emit.index(kWarpSize));
+}
+
 SegmentBoundsBuffers sparse_attn::buildSegmentBoundsLaunch(
     OpBuilder &builder, Location loc, Value idsQ, Value idsKv, Value batch,
     Value queryLen, Value kvLen, int64_t blockQ) {
@@ -186,9 +208,10 @@ SegmentBoundsBuffers sparse_attn::buildSegmentBoundsLaunch(
                           emit.udiv(tid, kWarpSize));
     ifThen(emit, emit.lt(tile, queryTiles), [&] {
       // The ids of the tile's rows, 32 a round over the lanes; a row past
-      // the end reads the last row, which the tile then holds.
-      Value lastQuery = emit.sub(queryLen, emit.index(1));
+      // the tile or the queries reads the tile's last row.
       Value firstRow = emit.mul(tile, blockQ);
+      Value lastQuery = emit.sub(
+          emit.min(emit.add(firstRow, blockQ), queryLen), emit.index(1));
       Value least, greatest;
       for (int64_t first = 0; first < blockQ; first += kWarpSize) {
         Value row = emit.min(emit.add(firstRow, emit.add(lane, first)),

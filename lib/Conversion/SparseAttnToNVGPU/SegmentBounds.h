@@ -35,6 +35,13 @@ constexpr int64_t kChunkPairs = 2048;
 /// The chunks of the order check for `kvLen` keys (an index value).
 Value getSortedChunks(OpBuilder &builder, Location loc, Value kvLen);
 
+/// In a kernel, over one warp (every lane must take part): whether
+/// `batch`'s key ids are sorted by every chunk's flag in `keysSorted` (an
+/// i1).
+class KernelBuilder;
+Value buildKeysSortedFlag(KernelBuilder &emit, Value lane, Value batch,
+                          Value keysSorted, Value kvLen);
+
 /// Emits at `builder`'s insertion point the allocation of the buffers and
 /// one launch that fills them: a block per eight query tiles (a warp each:
 /// the rows' ids reduced over its lanes, then two 32-way searches of the

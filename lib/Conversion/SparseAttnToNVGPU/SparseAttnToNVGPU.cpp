@@ -11,6 +11,7 @@
 #include "SparseAttn/Conversion/SparseAttnToNVGPU/SparseAttnToNVGPU.h"
 
 #include "AttentionKernel.h"
+#include "BlockMaskKernel.h"
 #include "KernelConfig.h"
 #include "SegmentBounds.h"
 
@@ -562,4 +563,5 @@ void sparse_attn::populateSparseAttnToNVGPUPatterns(
     RewritePatternSet &patterns, const MmaAttentionOptions &options) {
   patterns.add<BlockSparseAttentionMmaLowering, AttentionMmaLowering>(
       patterns.getContext(), options);
+  populateBlockMaskKernelPatterns(patterns, options);
 }

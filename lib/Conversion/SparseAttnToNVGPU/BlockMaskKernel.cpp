@@ -1,0 +1,372 @@
+//===- BlockMaskKernel.cpp - block_mask's lists on the GPU ----------------===//
+//
+// A block_mask the canonicalizer could not fold (dynamic lengths, segment
+// ids) becomes one warp per (query block, batch): each lane classifies a kv
+// block (none, partial, full) by the mask's tile tests, or pair by pair
+// where they cannot tell (stopping at the first allowed and the first
+// excluded pair), and a ballot per round of 32 kv blocks writes the lists
+// in ascending order. Masks reading segment ids get the segment-bounds
+// launch first, so sorted documents decide most blocks by their tests.
+//
+//===----------------------------------------------------------------------===//
+
+#include "BlockMaskKernel.h"
+
+#include "KernelBuilder.h"
+#include "KernelConfig.h"
+#include "SegmentBounds.h"
+
+#include "SparseAttn/IR/SparseAttnOps.h"
+#include "SparseAttn/Utils/LoweringBuilder.h"
+#include "SparseAttn/Utils/MaskLowering.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/PatternMatch.h"
+
+using namespace mlir;
+using namespace mlir::sparse_attn;
+
+namespace {
+
+/// `tensor` as a read-only buffer.
+Value toReadBuffer(OpBuilder &builder, Location loc, Value tensor) {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
+  auto layout = StridedLayoutAttr::get(builder.getContext(),
+                                       ShapedType::kDynamic, strides);
+  return bufferization::ToBufferOp::create(
+      builder, loc, MemRefType::get(type.getShape(), type.getElementType(),
+                                    layout),
+      tensor, /*readOnly=*/true);
+}
+
+/// One pair of result lists as buffers, and its capacity.
+struct BlockList {
+  Value num, indices, capacity;
+};
+
+struct BlockMaskGpuLowering : public OpRewritePattern<BlockMaskOp> {
+  BlockMaskGpuLowering(MLIRContext *context, const MmaAttentionOptions &options)
+      : OpRewritePattern(context, /*benefit=*/2), options(options) {}
+
+  LogicalResult matchAndRewrite(BlockMaskOp op,
+                                PatternRewriter &rewriter) const override {
+    Attribute maskAttr = op.getMaskAttr();
+    if (!hasMaskLowering(maskAttr))
+      return rewriter.notifyMatchFailure(op, "the mask has no lowering");
+    RankedTensorType numType = op.getNumBlocks().getType();
+    Value idsQ = op.getSegmentIdsQ(), idsKv = op.getSegmentIdsKv();
+    if (!idsQ)
+      return rewriter.notifyMatchFailure(
+          op, "static lengths and no segment ids: the op folds to constants");
+    if (numType.isDynamicDim(0) && !idsQ)
+      return rewriter.notifyMatchFailure(
+          op, "dynamic list batch without segment ids to define it");
+    Location loc = op.getLoc();
+    LoweringBuilder emit(rewriter, op, options.runtimeChecks);
+    auto [qLen, kvLen] = getBlockMaskLengths(emit, op.getQLenAttr(),
+                                             op.getKvLenAttr(), idsQ, idsKv);
+    if (!qLen || !kvLen)
+      return rewriter.notifyMatchFailure(op, "lengths unknown");
+    BlockSizes block = op.getBlockSizes();
+    Value queryBlocks = emit.ceilDiv(qLen, block.query);
+    Value kvBlocks = emit.ceilDiv(kvLen, block.kv);
+    auto mask = cast_or_null<MaskAttrInterface>(maskAttr);
+    bool perBatch = mask && mask.usesSegmentIds();
+    Value batch = numType.isDynamicDim(0) ? emit.dim(idsQ, 0)
+                                          : emit.index(numType.getDimSize(0));
+    if (idsQ && !numType.isDynamicDim(0))
+      emit.checkEq(batch, emit.dim(idsQ, 0),
+                   "list batch differs from the segment ids' batch");
+    int64_t heads = numType.getDimSize(1);
+
+    // The result buffers, -1 where no entry goes (written by the kernel).
+    bool withFull = static_cast<bool>(op.getFullNumBlocks());
+    auto allocList = [&](Value numResult, Value indicesResult) {
+      auto numTensor = cast<RankedTensorType>(numResult.getType());
+      auto indicesTensor = cast<RankedTensorType>(indicesResult.getType());
+      auto dynamicOf = [&](RankedTensorType type, ArrayRef<Value> sizes) {
+        SmallVector<Value> dynamic;
+        for (auto [d, size] : llvm::enumerate(sizes)) {
+          if (type.isDynamicDim(d))
+            dynamic.push_back(size);
+          else
+            emit.checkEq(size, emit.index(type.getDimSize(d)),
+                         "block_mask result dim " + Twine(d));
+        }
+        return dynamic;
+      };
+      Value capacity = indicesTensor.isDynamicDim(3)
+                           ? kvBlocks
+                           : emit.index(indicesTensor.getDimSize(3));
+      BlockList list;
+      list.capacity = capacity;
+      list.num = memref::AllocOp::create(
+          rewriter, loc,
+          MemRefType::get(numTensor.getShape(), numTensor.getElementType()),
+          dynamicOf(numTensor, {batch, emit.index(heads), queryBlocks}));
+      list.indices = memref::AllocOp::create(
+          rewriter, loc,
+          MemRefType::get(indicesTensor.getShape(),
+                          indicesTensor.getElementType()),
+          dynamicOf(indicesTensor,
+                    {batch, emit.index(heads), queryBlocks, capacity}));
+      return list;
+    };
+    SmallVector<BlockList> lists = {
+        allocList(op.getNumBlocks(), op.getBlockIndices())};
+    if (withFull)
+      lists.push_back(
+          allocList(op.getFullNumBlocks(), op.getFullBlockIndices()));
+
+    Value bufferQ, bufferKv;
+    SegmentBoundsBuffers bounds;
+    if (perBatch) {
+      bufferQ = toReadBuffer(rewriter, loc, idsQ);
+      bufferKv = toReadBuffer(rewriter, loc, idsKv);
+      bounds = buildSegmentBoundsLaunch(rewriter, loc, bufferQ, bufferKv, batch,
+                                        qLen, kvLen, block.query);
+    }
+
+    Value one = emit.index(1);
+    auto launch = gpu::LaunchOp::create(
+        rewriter, loc, queryBlocks, one, perBatch ? batch : one,
+        emit.index(kWarpSize), one, one);
+    {
+      OpBuilder::InsertionGuard guard(rewriter);
+      rewriter.setInsertionPointToStart(&launch.getBody().front());
+      KernelBuilder kernel(rewriter, loc, rewriter.getI32Type());
+      buildBody(kernel, launch, maskAttr, block, qLen, kvLen, kvBlocks, batch,
+                heads, perBatch, bufferQ, bufferKv, bounds, lists, withFull);
+      gpu::TerminatorOp::create(rewriter, loc);
+    }
+    SmallVector<Value> results;
+    SmallVector<Value> resultValues(op->getResults());
+    for (auto [position, list] : llvm::enumerate(lists)) {
+      for (auto [value, memref] :
+           {std::make_pair(resultValues[2 * position], list.num),
+            std::make_pair(resultValues[2 * position + 1], list.indices)})
+        results.push_back(bufferization::ToTensorOp::create(
+            rewriter, loc, value.getType(), memref, /*restrict=*/true,
+            /*writable=*/true));
+    }
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+
+  void buildBody(KernelBuilder &emit, gpu::LaunchOp launch, Attribute mask,
+                 BlockSizes block, Value qLen, Value kvLen, Value kvBlocks,
+                 Value batch, int64_t heads, bool perBatch, Value idsQ,
+                 Value idsKv, const SegmentBoundsBuffers &bounds,
+                 ArrayRef<BlockList> lists, bool withFull) const {
+    OpBuilder &builder = emit.builder;
+    Location loc = emit.loc;
+    Value lane = launch.getThreadIds().x;
+    Value queryBlock = launch.getBlockIds().x;
+    Value b = launch.getBlockIds().z;
+    Value zero = emit.index(0);
+    Value offset = emit.sub(kvLen, qLen);
+    Value firstRow = emit.mul(queryBlock, block.query);
+    Value lastRow =
+        emit.sub(emit.min(emit.add(firstRow, block.query), qLen), emit.index(1));
+    Value firstPosition = emit.add(firstRow, offset);
+    Value lastPosition = emit.add(lastRow, offset);
+    SegmentBounds segments;
+    if (perBatch) {
+      segments.sorted = buildKeysSortedFlag(emit, lane, b, bounds.keysSorted,
+                                            kvLen);
+      segments.queryMin =
+          emit.loadI32(bounds.tileBounds, {b, queryBlock, emit.index(0)});
+      segments.queryMax =
+          emit.loadI32(bounds.tileBounds, {b, queryBlock, emit.index(1)});
+    }
+    Type index = builder.getIndexType();
+    Type i1 = builder.getI1Type();
+    auto rounds = scf::ForOp::create(
+        builder, loc, zero, kvBlocks, emit.index(kWarpSize),
+        ValueRange{zero, zero},
+        [&](OpBuilder &roundBuilder, Location roundLoc, Value base,
+            ValueRange counts) {
+          KernelBuilder round(roundBuilder, roundLoc, emit.element);
+          Value kvBlock = round.add(base, lane);
+          Value exists = round.lt(kvBlock, kvBlocks);
+          Value clampedBlock =
+              round.min(kvBlock, round.sub(kvBlocks, round.index(1)));
+          Value firstKey = round.mul(clampedBlock, block.kv);
+          Value lastKey = round.sub(
+              round.min(round.add(firstKey, block.kv), kvLen), round.index(1));
+          SegmentBounds tileSegments = segments;
+          if (perBatch) {
+            tileSegments.firstKeyId = round.loadI32(idsKv, {b, firstKey});
+            tileSegments.lastKeyId = round.loadI32(idsKv, {b, lastKey});
+          }
+          TileBounds tile{firstPosition, lastPosition, firstKey, lastKey,
+                          perBatch ? &tileSegments : nullptr};
+          Value full = buildTileFullyAllowed(round, mask, tile);
+          Value masked = buildTileWhollyMasked(round, mask, tile);
+          // Pair by pair when the tests cannot tell: (any allowed, any
+          // excluded), stopping once both are seen.
+          auto ifTold = scf::IfOp::create(
+              roundBuilder, roundLoc, TypeRange{i1, i1},
+              full ? (masked ? round.orI(full, masked) : full)
+                   : (masked ? masked : round.boolean(false)),
+              /*withElseRegion=*/true);
+          {
+            OpBuilder::InsertionGuard guard(roundBuilder);
+            roundBuilder.setInsertionPointToStart(ifTold.thenBlock());
+            Value toldFull = full ? full : round.boolean(false);
+            scf::YieldOp::create(roundBuilder, roundLoc,
+                                 ValueRange{toldFull, round.notI(toldFull)});
+            roundBuilder.setInsertionPointToStart(ifTold.elseBlock());
+            Value cols = round.add(round.sub(lastKey, firstKey), 1);
+            Value pairs =
+                round.mul(round.add(round.sub(lastRow, firstRow), 1), cols);
+            auto scan = scf::WhileOp::create(
+                roundBuilder, roundLoc, TypeRange{index, i1, i1},
+                ValueRange{round.index(0), round.boolean(false),
+                           round.boolean(false)},
+                [&](OpBuilder &before, Location beforeLoc, ValueRange state) {
+                  IndexArith test(before, beforeLoc);
+                  Value more = test.andI(
+                      test.lt(state[0], pairs),
+                      test.notI(test.andI(state[1], state[2])));
+                  scf::ConditionOp::create(before, beforeLoc, more, state);
+                },
+                [&](OpBuilder &after, Location afterLoc, ValueRange state) {
+                  IndexArith step(after, afterLoc);
+                  Value row = step.add(
+                      firstRow,
+                      arith::DivUIOp::create(after, afterLoc, state[0], cols));
+                  Value key = step.add(
+                      firstKey,
+                      arith::RemUIOp::create(after, afterLoc, state[0], cols));
+                  MaskPairValues pair{b,    row,   key,   qLen,
+                                      kvLen, idsQ, idsKv};
+                  Value allowed =
+                      *buildMaskPredicate(after, afterLoc, mask, pair);
+                  scf::YieldOp::create(
+                      after, afterLoc,
+                      ValueRange{step.add(state[0], 1),
+                                 step.orI(state[1], allowed),
+                                 step.orI(state[2], step.notI(allowed))});
+                });
+            Value anyAllowed = scan.getResult(1);
+            Value scannedFull =
+                round.andI(anyAllowed, round.notI(scan.getResult(2)));
+            scf::YieldOp::create(roundBuilder, roundLoc,
+                                 ValueRange{scannedFull, round.notI(anyAllowed)});
+          }
+          Value isFull = round.andI(exists, ifTold.getResult(0));
+          Value occupied =
+              round.andI(exists, round.notI(ifTold.getResult(1)));
+          // The lists' entries of this round, in kv block order.
+          SmallVector<Value> entries = {
+              withFull ? round.andI(occupied, round.notI(isFull)) : occupied};
+          if (withFull)
+            entries.push_back(isFull);
+          SmallVector<Value> nextCounts;
+          for (auto [position, entry] : llvm::enumerate(entries)) {
+            const BlockList &list = lists[position];
+            Value rank = buildLaneRank(round, lane, entry);
+            Value slot = round.add(counts[position], rank);
+            auto ifWrite = scf::IfOp::create(
+                roundBuilder, roundLoc,
+                round.andI(entry, round.lt(slot, list.capacity)),
+                /*withElseRegion=*/false);
+            {
+              OpBuilder::InsertionGuard guard(roundBuilder);
+              roundBuilder.setInsertionPointToStart(ifWrite.thenBlock());
+              forEachOutput(round, b, batch, heads, perBatch,
+                            [&](Value outBatch, Value head) {
+                              round.storeI32(kvBlock, list.indices,
+                                             {outBatch, head, queryBlock,
+                                              slot});
+                            });
+            }
+            nextCounts.push_back(
+                round.add(counts[position], round.ballotCount(entry)));
+          }
+          if (!withFull)
+            nextCounts.push_back(counts[1]);
+          scf::YieldOp::create(roundBuilder, roundLoc, nextCounts);
+        });
+    // Counts, and -1 past them.
+    for (auto [position, list] : llvm::enumerate(lists)) {
+      Value count = rounds.getResult(position);
+      scf::ForOp::create(
+          builder, loc, emit.add(count, lane), list.capacity,
+          emit.index(kWarpSize), ValueRange{},
+          [&](OpBuilder &fillBuilder, Location fillLoc, Value slot,
+              ValueRange) {
+            KernelBuilder fill(fillBuilder, fillLoc, emit.element);
+            forEachOutput(fill, b, batch, heads, perBatch,
+                          [&](Value outBatch, Value head) {
+                            fill.storeI32(fill.index(-1), list.indices,
+                                          {outBatch, head, queryBlock, slot});
+                          });
+            scf::YieldOp::create(fillBuilder, fillLoc);
+          });
+      auto ifFirst = scf::IfOp::create(builder, loc, emit.eq(lane, zero),
+                                       /*withElseRegion=*/false);
+      OpBuilder::InsertionGuard guard(builder);
+      builder.setInsertionPointToStart(ifFirst.thenBlock());
+      forEachOutput(emit, b, batch, heads, perBatch,
+                    [&](Value outBatch, Value head) {
+                      emit.storeI32(count, list.num,
+                                    {outBatch, head, queryBlock});
+                    });
+    }
+  }
+
+  /// How many lanes below this one hold `predicate`.
+  static Value buildLaneRank(KernelBuilder &emit, Value lane, Value predicate) {
+    OpBuilder &builder = emit.builder;
+    Location loc = emit.loc;
+    Type i32 = builder.getI32Type();
+    Value all = arith::ConstantIntOp::create(builder, loc, -1, 32);
+    Value mask = NVVM::VoteSyncOp::create(builder, loc, i32, all, predicate,
+                                          NVVM::VoteSyncKind::ballot);
+    Value lane32 = arith::IndexCastOp::create(builder, loc, i32, lane);
+    Value below = arith::SubIOp::create(
+        builder, loc,
+        arith::ShLIOp::create(builder, loc,
+                              arith::ConstantIntOp::create(builder, loc, 1, 32),
+                              lane32),
+        arith::ConstantIntOp::create(builder, loc, 1, 32));
+    Value count = LLVM::CtPopOp::create(
+        builder, loc, arith::AndIOp::create(builder, loc, mask, below));
+    return arith::IndexCastOp::create(builder, loc, builder.getIndexType(),
+                                      count);
+  }
+
+  /// The (batch, head) entries a block's lists go to: its own batch (every
+  /// batch when the lists do not depend on it) and every head.
+  static void forEachOutput(KernelBuilder &emit, Value b, Value batch,
+                            int64_t heads, bool perBatch,
+                            function_ref<void(Value, Value)> body) {
+    OpBuilder &builder = emit.builder;
+    Location loc = emit.loc;
+    auto loop = scf::ForOp::create(builder, loc,
+                                   perBatch ? b : emit.index(0),
+                                   perBatch ? emit.add(b, 1) : batch,
+                                   emit.index(1));
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPointToStart(loop.getBody());
+    for (int64_t head = 0; head < heads; ++head)
+      body(loop.getInductionVar(), emit.index(head));
+  }
+
+  MmaAttentionOptions options;
+};
+
+} // namespace
+
+void sparse_attn::populateBlockMaskKernelPatterns(
+    RewritePatternSet &patterns, const MmaAttentionOptions &options) {
+  patterns.add<BlockMaskGpuLowering>(patterns.getContext(), options);
+}
