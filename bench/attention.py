@@ -25,6 +25,11 @@ Numerics: 64 random query rows per head against the float64 reference;
 our max error must be <= 2x that of the same computation by torch in bf16
 (q k^T in bf16, softmax in f32 rounded to bf16, P V in bf16) + 1e-3.
 
+Document rows also time our `block_mask` (partial and full lists, 128 x 128,
+from the same segment ids, on the GPU) and check its lists against a dense
+evaluation of every pair; its time is reported as a fraction of our
+attention's.
+
 Writes OUT_DIR/<gpu>-<date>-attention.json and prints one line per case.
 """
 
@@ -75,10 +80,17 @@ def attention_ir(mask, h, d):
 }}"""
 
 
+BLOCK_MASK_IR = """func.func @f(%seg: tensor<?x?xi32>) -> (tensor<?x1x?xi32>, tensor<?x1x?x?xi32>, tensor<?x1x?xi32>, tensor<?x1x?x?xi32>) {
+  %n, %i, %fn, %fi = sparse_attn.block_mask segment_ids(%seg, %seg : tensor<?x?xi32>, tensor<?x?xi32>) {block = [128, 128], mask = #sparse_attn.intersect<[#sparse_attn.causal, #sparse_attn.document]>} : tensor<?x1x?xi32>, tensor<?x1x?x?xi32>, tensor<?x1x?xi32>, tensor<?x1x?x?xi32>
+  return %n, %i, %fn, %fi : tensor<?x1x?xi32>, tensor<?x1x?x?xi32>, tensor<?x1x?xi32>, tensor<?x1x?x?xi32>
+}"""
+
+
 def build(out, chip):
     import sparse_attn  # noqa: PLC0415
 
     os.makedirs(out, exist_ok=True)
+    sparse_attn.compile_gpu(BLOCK_MASK_IR, "f", chip).save(os.path.join(out, "block-mask-document"))
     configs, seconds = {}, {}
     for mask, _, h, d in CASES:
         name = f"attention-{mask}-h{h}-d{d}"
@@ -198,6 +210,31 @@ def run(artifacts, out, only=None):
         ms, flex_ms = time_ms(lambda a, b, c: fn(a, b, c, *extra),
                               lambda a, b, c: flex(a, b, c, block_mask=block_mask),
                               inputs=inputs)
+        block_mask_ms = block_mask_ok = None
+        if mask == "document":
+            # Our block_mask's lists for the same segment ids (partial and
+            # full, 128 x 128), timed alone and checked against a dense
+            # evaluation of every pair.
+            bm = runtime.load(os.path.join(artifacts, "block-mask-document"))
+            num, idx, fnum, fidx = bm(seg)
+            torch.cuda.synchronize()
+            nb = (s + 127) // 128
+            i = torch.arange(s, device="cuda")
+            allowed_all = (i[:, None] >= i[None, :]) & (seg[0][:, None] == seg[0][None, :])
+            blocks = allowed_all.view(nb, 128, nb, 128)
+            occupied = blocks.any(3).any(1)
+            full = blocks.all(3).all(1)
+            partial = occupied & ~full
+            block_mask_ok = bool((num[0, 0] == partial.sum(1)).all()) and bool(
+                (fnum[0, 0] == full.sum(1)).all())
+            for row in range(0, nb, max(1, nb // 16)):
+                want = torch.nonzero(partial[row]).flatten()
+                want_full = torch.nonzero(full[row]).flatten()
+                block_mask_ok &= bool((idx[0, 0, row, :len(want)] == want).all())
+                block_mask_ok &= bool((fidx[0, 0, row, :len(want_full)] == want_full).all())
+            del allowed_all, blocks
+            block_mask_ms = time_ms(lambda a: bm(a), inputs=[(seg,)])
+            ok = ok and block_mask_ok
         sdpa = {}
         for backend, key in ((SDPBackend.FLASH_ATTENTION, "sdpa_flash_ms"),
                              (SDPBackend.CUDNN_ATTENTION, "sdpa_cudnn_ms")):
@@ -215,6 +252,8 @@ def run(artifacts, out, only=None):
         row = dict(case=f"{mask}-S{s}-H{h}-D{d}", mask=mask, S=s, H=h, D=d, ms=ms,
                    tflops=flops / ms / 1e9, flex_ms=flex_ms, flex_tflops=flops / flex_ms / 1e9,
                    ratio_vs_flex=flex_ms / ms, flex_mask_build_ms=mask_build_ms,
+                   our_block_mask_ms=block_mask_ms, our_block_mask_ok=block_mask_ok,
+                   our_block_mask_vs_attention=block_mask_ms / ms if block_mask_ms else None,
                    ratio_vs_flex_with_build=(flex_ms + mask_build_ms) / ms if mask_build_ms else None,
                    **sdpa,
                    ratio_vs_best_sdpa=best_sdpa / ms if best_sdpa else None,
@@ -229,7 +268,9 @@ def run(artifacts, out, only=None):
         print(f"{row['case']:24s} ours {ms:8.3f} ms {row['tflops']:6.1f} TF/s  flex {flex_ms:8.3f} ms "
               f"{row['flex_tflops']:6.1f}  x{row['ratio_vs_flex']:.2f} vs flex  "
               f"(build {mask_build_ms or 0:.3f} ms)  {sd}  "
-              f"err {err:.2e} (torch {torch_err:.2e}) {'ok' if ok else 'FAIL'}", flush=True)
+              + (f"our block_mask {block_mask_ms:.3f} ms ({block_mask_ms / ms:.1%}, "
+                 f"{'exact' if block_mask_ok else 'WRONG'})  " if block_mask_ms else "")
+              + f"err {err:.2e} (torch {torch_err:.2e}) {'ok' if ok else 'FAIL'}", flush=True)
         del inputs, block_mask
         torch.cuda.empty_cache()
     failed = [r["case"] for r in results if not r["numerics_ok"]]
