@@ -2,10 +2,10 @@
 //
 // A block_mask the canonicalizer could not fold (dynamic lengths, segment
 // ids) becomes one warp per (query block, batch): each lane classifies a kv
-// block (none, partial, full) by the mask's tile tests, or pair by pair
-// where they cannot tell (stopping at the first allowed and the first
-// excluded pair), and a ballot per round of 32 kv blocks writes the lists
-// in ascending order. Masks reading segment ids get the segment-bounds
+// block (none, partial, full) by the mask's tile tests; the blocks they
+// cannot tell the whole warp scans, one at a time, 32 pairs a step, until
+// an allowed and an excluded pair are seen; a ballot per round of 32 kv
+// blocks writes the lists in ascending order. Masks reading segment ids get the segment-bounds
 // launch first, so sorted documents decide most blocks by their tests.
 //
 //===----------------------------------------------------------------------===//
@@ -209,61 +209,123 @@ struct BlockMaskGpuLowering : public OpRewritePattern<BlockMaskOp> {
                           perBatch ? &tileSegments : nullptr};
           Value full = buildTileFullyAllowed(round, mask, tile);
           Value masked = buildTileWhollyMasked(round, mask, tile);
-          // Pair by pair when the tests cannot tell: (any allowed, any
-          // excluded), stopping once both are seen.
-          auto ifTold = scf::IfOp::create(
-              roundBuilder, roundLoc, TypeRange{i1, i1},
-              full ? (masked ? round.orI(full, masked) : full)
-                   : (masked ? masked : round.boolean(false)),
-              /*withElseRegion=*/true);
-          {
-            OpBuilder::InsertionGuard guard(roundBuilder);
-            roundBuilder.setInsertionPointToStart(ifTold.thenBlock());
-            Value toldFull = full ? full : round.boolean(false);
-            scf::YieldOp::create(roundBuilder, roundLoc,
-                                 ValueRange{toldFull, round.notI(toldFull)});
-            roundBuilder.setInsertionPointToStart(ifTold.elseBlock());
-            Value cols = round.add(round.sub(lastKey, firstKey), 1);
-            Value pairs =
-                round.mul(round.add(round.sub(lastRow, firstRow), 1), cols);
-            auto scan = scf::WhileOp::create(
-                roundBuilder, roundLoc, TypeRange{index, i1, i1},
-                ValueRange{round.index(0), round.boolean(false),
-                           round.boolean(false)},
-                [&](OpBuilder &before, Location beforeLoc, ValueRange state) {
-                  IndexArith test(before, beforeLoc);
-                  Value more = test.andI(
-                      test.lt(state[0], pairs),
-                      test.notI(test.andI(state[1], state[2])));
-                  scf::ConditionOp::create(before, beforeLoc, more, state);
-                },
-                [&](OpBuilder &after, Location afterLoc, ValueRange state) {
-                  IndexArith step(after, afterLoc);
-                  Value row = step.add(
-                      firstRow,
-                      arith::DivUIOp::create(after, afterLoc, state[0], cols));
-                  Value key = step.add(
-                      firstKey,
-                      arith::RemUIOp::create(after, afterLoc, state[0], cols));
-                  MaskPairValues pair{b,    row,   key,   qLen,
-                                      kvLen, idsQ, idsKv};
-                  Value allowed =
-                      *buildMaskPredicate(after, afterLoc, mask, pair);
-                  scf::YieldOp::create(
-                      after, afterLoc,
-                      ValueRange{step.add(state[0], 1),
-                                 step.orI(state[1], allowed),
-                                 step.orI(state[2], step.notI(allowed))});
-                });
-            Value anyAllowed = scan.getResult(1);
-            Value scannedFull =
-                round.andI(anyAllowed, round.notI(scan.getResult(2)));
-            scf::YieldOp::create(roundBuilder, roundLoc,
-                                 ValueRange{scannedFull, round.notI(anyAllowed)});
-          }
-          Value isFull = round.andI(exists, ifTold.getResult(0));
-          Value occupied =
-              round.andI(exists, round.notI(ifTold.getResult(1)));
+          Value told = full ? (masked ? round.orI(full, masked) : full)
+                            : (masked ? masked : round.boolean(false));
+          Value toldFull = full ? full : round.boolean(false);
+          // Blocks the tests cannot tell, one at a time by the whole warp:
+          // 32 pairs a step, column by column (so a step spans 32 rows),
+          // until an allowed and an excluded pair are seen.
+          Type i32 = roundBuilder.getI32Type();
+          auto i32Const = [&](int64_t value) -> Value {
+            return arith::ConstantIntOp::create(roundBuilder, roundLoc, value,
+                                                32);
+          };
+          Value pending = NVVM::VoteSyncOp::create(
+              roundBuilder, roundLoc, i32, i32Const(-1),
+              round.andI(exists, round.notI(told)),
+              NVVM::VoteSyncKind::ballot);
+          Value rows = round.add(round.sub(lastRow, firstRow), 1);
+          auto toI32 = [&](OpBuilder &at, Location atLoc, Value x) -> Value {
+            return arith::IndexCastOp::create(at, atLoc, i32, x);
+          };
+          auto toIndex = [&](OpBuilder &at, Location atLoc, Value x) -> Value {
+            return arith::IndexCastOp::create(at, atLoc, index, x);
+          };
+          auto blocks = scf::WhileOp::create(
+              roundBuilder, roundLoc, TypeRange{i32, i1, i1},
+              ValueRange{pending, round.boolean(false), round.boolean(false)},
+              [&](OpBuilder &before, Location beforeLoc, ValueRange state) {
+                Value more = arith::CmpIOp::create(
+                    before, beforeLoc, arith::CmpIPredicate::ne, state[0],
+                    arith::ConstantIntOp::create(before, beforeLoc, 0, 32));
+                scf::ConditionOp::create(before, beforeLoc, more, state);
+              },
+              [&](OpBuilder &after, Location afterLoc, ValueRange state) {
+                KernelBuilder step(after, afterLoc, emit.element);
+                Value zero32 = arith::ConstantIntOp::create(after, afterLoc, 0, 32);
+                Value one32 = arith::ConstantIntOp::create(after, afterLoc, 1, 32);
+                // The lowest pending lane, and its block's keys.
+                Value lowest = arith::AndIOp::create(
+                    after, afterLoc, state[0],
+                    arith::SubIOp::create(after, afterLoc, zero32, state[0]));
+                Value source = LLVM::CtPopOp::create(
+                    after, afterLoc,
+                    arith::SubIOp::create(after, afterLoc, lowest, one32));
+                auto broadcast = [&](Value x) -> Value {
+                  Value word = toI32(after, afterLoc, x);
+                  Value shuffled =
+                      gpu::ShuffleOp::create(
+                          after, afterLoc, word, source,
+                          arith::ConstantIntOp::create(after, afterLoc,
+                                                       kWarpSize, 32),
+                          gpu::ShuffleMode::IDX)
+                          .getShuffleResult();
+                  return toIndex(after, afterLoc, shuffled);
+                };
+                Value blockFirst = broadcast(firstKey);
+                Value blockLast = broadcast(lastKey);
+                Value pairs = step.mul(
+                    rows, step.add(step.sub(blockLast, blockFirst), 1));
+                auto scan = scf::WhileOp::create(
+                    after, afterLoc, TypeRange{index, i1, i1},
+                    ValueRange{step.index(0), step.boolean(false),
+                               step.boolean(false)},
+                    [&](OpBuilder &scanBefore, Location scanLoc,
+                        ValueRange scanState) {
+                      IndexArith test(scanBefore, scanLoc);
+                      Value more = test.andI(
+                          test.lt(scanState[0], pairs),
+                          test.notI(test.andI(scanState[1], scanState[2])));
+                      scf::ConditionOp::create(scanBefore, scanLoc, more,
+                                               scanState);
+                    },
+                    [&](OpBuilder &scanAfter, Location scanLoc,
+                        ValueRange scanState) {
+                      KernelBuilder pairEmit(scanAfter, scanLoc, emit.element);
+                      Value k = pairEmit.add(scanState[0], lane);
+                      Value valid = pairEmit.lt(k, pairs);
+                      Value clamped =
+                          pairEmit.min(k, pairEmit.sub(pairs, pairEmit.index(1)));
+                      Value row = pairEmit.add(
+                          firstRow, arith::RemUIOp::create(scanAfter, scanLoc,
+                                                           clamped, rows));
+                      Value key = pairEmit.add(
+                          blockFirst, arith::DivUIOp::create(
+                                          scanAfter, scanLoc, clamped, rows));
+                      MaskPairValues pair{b,     row,  key,  qLen,
+                                          kvLen, idsQ, idsKv};
+                      Value allowed =
+                          *buildMaskPredicate(scanAfter, scanLoc, mask, pair);
+                      Value seenAllowed = pairEmit.lt(
+                          pairEmit.index(0),
+                          pairEmit.ballotCount(pairEmit.andI(valid, allowed)));
+                      Value seenMasked = pairEmit.lt(
+                          pairEmit.index(0),
+                          pairEmit.ballotCount(
+                              pairEmit.andI(valid, pairEmit.notI(allowed))));
+                      scf::YieldOp::create(
+                          scanAfter, scanLoc,
+                          ValueRange{pairEmit.add(scanState[0], kWarpSize),
+                                     pairEmit.orI(scanState[1], seenAllowed),
+                                     pairEmit.orI(scanState[2], seenMasked)});
+                    });
+                Value mine = arith::CmpIOp::create(
+                    after, afterLoc, arith::CmpIPredicate::eq,
+                    toI32(after, afterLoc, lane), source);
+                scf::YieldOp::create(
+                    after, afterLoc,
+                    ValueRange{
+                        arith::XOrIOp::create(after, afterLoc, state[0], lowest),
+                        step.select(mine, scan.getResult(1), state[1]),
+                        step.select(mine, scan.getResult(2), state[2])});
+              });
+          Value scannedAllowed = blocks.getResult(1);
+          Value scannedFull =
+              round.andI(scannedAllowed, round.notI(blocks.getResult(2)));
+          Value isFull =
+              round.andI(exists, round.select(told, toldFull, scannedFull));
+          Value occupied = round.andI(
+              exists, round.select(told, toldFull, scannedAllowed));
           // The lists' entries of this round, in kv block order.
           SmallVector<Value> entries = {
               withFull ? round.andI(occupied, round.notI(isFull)) : occupied};

@@ -13,9 +13,9 @@ namespace mlir::sparse_attn {
 
 /// Rewrites every block_mask with a lowerable mask (and a list batch it can
 /// tell) into a launch of one warp per (query block, batch) on buffers:
-/// each lane classifies a kv block by the mask's tile tests, or pair by
-/// pair where they cannot tell, and the warp writes the lists in order by
-/// ballots. Masks reading segment ids get the segment-bounds launch first.
+/// each lane classifies a kv block by the mask's tile tests, the warp
+/// scans the pairs of the blocks they cannot tell, and writes the lists in
+/// order by ballots. Masks reading segment ids get the segment-bounds launch first.
 void populateBlockMaskKernelPatterns(RewritePatternSet &patterns,
                                      const MmaAttentionOptions &options);
 

@@ -9,7 +9,8 @@
 // and one warp per (query block, batch). Each lane takes a kv block per
 // round of 32: the mask's tile tests decide it (here causal's and the
 // document's, by the ids of the block's first and last key when the key
-// ids are sorted), or its pairs do, scanned until an allowed and an
+// ids are sorted), or the whole warp scans its pairs (the undecided blocks
+// one at a time, 32 pairs a step, column by column) until an allowed and an
 // excluded one are seen; a ballot ranks the round's partial and full blocks
 // and the lanes write them in ascending order, then the counts and -1 past
 // them.
@@ -21,10 +22,11 @@
 // CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) threads({{.*}}) in (%{{.*}} = %c32,
 // CHECK: nvvm.vote.sync  ballot
 // CHECK: scf.for
-// CHECK: scf.if
-// CHECK: } else {
+// CHECK: nvvm.vote.sync  ballot
 // CHECK: scf.while
-// CHECK: arith.cmpi eq
+// CHECK: gpu.shuffle  idx
+// CHECK: scf.while
+// CHECK: nvvm.vote.sync  ballot
 // CHECK: nvvm.vote.sync  ballot
 // CHECK: llvm.intr.ctpop
 // CHECK: gpu.terminator
