@@ -310,3 +310,14 @@ std::pair<Value, Value> sparse_attn::getBlockMaskLengths(LoweringBuilder &emit,
   return {qLenAttr ? emit.index(qLenAttr.getInt()) : Value(),
           kvLenAttr ? emit.index(kvLenAttr.getInt()) : Value()};
 }
+
+Value sparse_attn::getBlockMaskListBatch(LoweringBuilder &emit,
+                                         RankedTensorType numType,
+                                         Value segmentIdsQ) {
+  Value batch = numType.isDynamicDim(0) ? emit.dim(segmentIdsQ, 0)
+                                        : emit.index(numType.getDimSize(0));
+  if (segmentIdsQ && !numType.isDynamicDim(0))
+    emit.checkEq(batch, emit.dim(segmentIdsQ, 0),
+                 "list batch differs from the segment ids' batch");
+  return batch;
+}

@@ -297,6 +297,12 @@ std::pair<Value, Value> getBlockMaskLengths(LoweringBuilder &emit,
                                             Value segmentIdsQ,
                                             Value segmentIdsKv);
 
+/// The list batch of a block_mask's results of type `numType`: its static
+/// extent (checked against the segment ids' batch when it has them) or the
+/// segment ids' batch.
+Value getBlockMaskListBatch(LoweringBuilder &emit, RankedTensorType numType,
+                            Value segmentIdsQ);
+
 /// Extents of an attention op, read at run time.
 struct AttentionShape {
   Value batch, queryLen, kvLen;

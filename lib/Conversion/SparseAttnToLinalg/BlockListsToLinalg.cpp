@@ -129,11 +129,7 @@ struct BlockMaskOpLowering : LoweringPattern<BlockMaskOp> {
 
     MaskAttrInterface mask = op.getMaskAttr();
     bool perBatch = mask && mask.usesSegmentIds();
-    Value batch = numType.isDynamicDim(0) ? emit.dim(segmentIdsQ, 0)
-                                          : emit.index(numType.getDimSize(0));
-    if (segmentIdsQ && !numType.isDynamicDim(0))
-      emit.checkEq(batch, emit.dim(segmentIdsQ, 0),
-                   "list batch differs from the segment ids' batch");
+    Value batch = getBlockMaskListBatch(emit, numType, segmentIdsQ);
     Value heads = emit.index(numType.getDimSize(1));
 
     bool withFull = static_cast<bool>(op.getFullNumBlocks());

@@ -78,11 +78,7 @@ struct BlockMaskGpuLowering : public OpRewritePattern<BlockMaskOp> {
     Value kvBlocks = emit.ceilDiv(kvLen, block.kv);
     auto mask = cast_or_null<MaskAttrInterface>(maskAttr);
     bool perBatch = mask && mask.usesSegmentIds();
-    Value batch = numType.isDynamicDim(0) ? emit.dim(idsQ, 0)
-                                          : emit.index(numType.getDimSize(0));
-    if (idsQ && !numType.isDynamicDim(0))
-      emit.checkEq(batch, emit.dim(idsQ, 0),
-                   "list batch differs from the segment ids' batch");
+    Value batch = getBlockMaskListBatch(emit, numType, idsQ);
     int64_t heads = numType.getDimSize(1);
 
     // The result buffers, -1 where no entry goes (written by the kernel).
