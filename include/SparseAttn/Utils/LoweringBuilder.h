@@ -245,7 +245,7 @@ struct PairScoreRules {
   double scale = 1.0;
   /// Buffers of the outer tensors the mods read (kernel bodies; empty on
   /// tensors, where the mods read them directly).
-  llvm::DenseMap<Value, Value> capturedBuffers;
+  llvm::DenseMap<Value, Value> capturedBuffers{};
 };
 
 /// The score and the allowed flag of one pair, as every attention lowering
