@@ -14,6 +14,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/Builders.h"
@@ -135,10 +136,10 @@ public:
     return fill(value, empty(sizes, value.getType()));
   }
 
-  /// A tensor of `type` whose dynamic extents are taken from `sizes`, with
-  /// checks that `sizes` match the static ones.
-  Value emptyOfType(RankedTensorType type, ArrayRef<Value> sizes,
-                    const Twine &what) {
+  /// The entries of `sizes` at `type`'s dynamic dims, with checks that the
+  /// others match its static extents.
+  SmallVector<Value> dynamicSizesOf(ShapedType type, ArrayRef<Value> sizes,
+                                    const Twine &what) {
     SmallVector<Value> dynamicSizes;
     for (auto [d, size] : llvm::enumerate(sizes)) {
       if (type.isDynamicDim(d))
@@ -146,7 +147,24 @@ public:
       else
         checkEq(size, index(type.getDimSize(d)), what + " dim " + Twine(d));
     }
-    return tensor::EmptyOp::create(builder, loc, type, dynamicSizes);
+    return dynamicSizes;
+  }
+
+  /// A tensor of `type` whose dynamic extents are taken from `sizes`, with
+  /// checks that `sizes` match the static ones.
+  Value emptyOfType(RankedTensorType type, ArrayRef<Value> sizes,
+                    const Twine &what) {
+    return tensor::EmptyOp::create(builder, loc, type,
+                                   dynamicSizesOf(type, sizes, what));
+  }
+
+  /// A buffer (identity layout) of `type`'s shape and element type, its
+  /// extents checked as emptyOfType's.
+  Value allocOfType(RankedTensorType type, ArrayRef<Value> sizes,
+                    const Twine &what) {
+    return memref::AllocOp::create(
+        builder, loc, MemRefType::get(type.getShape(), type.getElementType()),
+        dynamicSizesOf(type, sizes, what));
   }
 
   /// `tensor` cast to `type` (same element type, possibly more static

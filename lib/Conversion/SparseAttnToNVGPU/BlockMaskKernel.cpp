@@ -33,18 +33,6 @@ using namespace mlir::sparse_attn;
 
 namespace {
 
-/// `tensor` as a read-only buffer.
-Value toReadBuffer(OpBuilder &builder, Location loc, Value tensor) {
-  auto type = cast<RankedTensorType>(tensor.getType());
-  SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
-  auto layout = StridedLayoutAttr::get(builder.getContext(),
-                                       ShapedType::kDynamic, strides);
-  return bufferization::ToBufferOp::create(
-      builder, loc, MemRefType::get(type.getShape(), type.getElementType(),
-                                    layout),
-      tensor, /*readOnly=*/true);
-}
-
 /// One pair of result lists as buffers, and its capacity.
 struct BlockList {
   Value num, indices, capacity;
@@ -86,32 +74,17 @@ struct BlockMaskGpuLowering : public OpRewritePattern<BlockMaskOp> {
     auto allocList = [&](Value numResult, Value indicesResult) {
       auto numTensor = cast<RankedTensorType>(numResult.getType());
       auto indicesTensor = cast<RankedTensorType>(indicesResult.getType());
-      auto dynamicOf = [&](RankedTensorType type, ArrayRef<Value> sizes) {
-        SmallVector<Value> dynamic;
-        for (auto [d, size] : llvm::enumerate(sizes)) {
-          if (type.isDynamicDim(d))
-            dynamic.push_back(size);
-          else
-            emit.checkEq(size, emit.index(type.getDimSize(d)),
-                         "block_mask result dim " + Twine(d));
-        }
-        return dynamic;
-      };
       Value capacity = indicesTensor.isDynamicDim(3)
                            ? kvBlocks
                            : emit.index(indicesTensor.getDimSize(3));
       BlockList list;
       list.capacity = capacity;
-      list.num = memref::AllocOp::create(
-          rewriter, loc,
-          MemRefType::get(numTensor.getShape(), numTensor.getElementType()),
-          dynamicOf(numTensor, {batch, emit.index(heads), queryBlocks}));
-      list.indices = memref::AllocOp::create(
-          rewriter, loc,
-          MemRefType::get(indicesTensor.getShape(),
-                          indicesTensor.getElementType()),
-          dynamicOf(indicesTensor,
-                    {batch, emit.index(heads), queryBlocks, capacity}));
+      list.num = emit.allocOfType(
+          numTensor, {batch, emit.index(heads), queryBlocks},
+          "block_mask result");
+      list.indices = emit.allocOfType(
+          indicesTensor, {batch, emit.index(heads), queryBlocks, capacity},
+          "block_mask result");
       return list;
     };
     SmallVector<BlockList> lists = {
@@ -123,8 +96,8 @@ struct BlockMaskGpuLowering : public OpRewritePattern<BlockMaskOp> {
     Value bufferQ, bufferKv;
     SegmentBoundsBuffers bounds;
     if (perBatch) {
-      bufferQ = toReadBuffer(rewriter, loc, idsQ);
-      bufferKv = toReadBuffer(rewriter, loc, idsKv);
+      bufferQ = toReadOnlyBuffer(rewriter, loc, idsQ);
+      bufferKv = toReadOnlyBuffer(rewriter, loc, idsKv);
       bounds = buildSegmentBoundsLaunch(rewriter, loc, bufferQ, bufferKv, batch,
                                         qLen, kvLen, block.query);
     }

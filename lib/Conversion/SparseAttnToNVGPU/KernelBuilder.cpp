@@ -8,6 +8,7 @@
 
 #include "KernelConfig.h"
 
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -107,6 +108,18 @@ Value KernelBuilder::loadI32(Value memref, ValueRange indices) {
   Value value = memref::LoadOp::create(builder, loc, memref, indices);
   return arith::IndexCastOp::create(builder, loc, builder.getIndexType(),
                                     value);
+}
+
+Value sparse_attn::toReadOnlyBuffer(OpBuilder &builder, Location loc,
+                                   Value tensor) {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  auto layout = StridedLayoutAttr::get(
+      builder.getContext(), ShapedType::kDynamic,
+      SmallVector<int64_t>(type.getRank(), ShapedType::kDynamic));
+  return bufferization::ToBufferOp::create(
+      builder, loc,
+      MemRefType::get(type.getShape(), type.getElementType(), layout), tensor,
+      /*readOnly=*/true);
 }
 
 Value KernelBuilder::dynamicSharedMemory() {

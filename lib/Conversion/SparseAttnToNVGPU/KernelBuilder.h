@@ -15,6 +15,10 @@
 
 namespace mlir::sparse_attn {
 
+/// `tensor` as a read-only buffer with a fully dynamic strided layout (for
+/// kernels that read it by memref.load: segment ids, captured tables).
+Value toReadOnlyBuffer(OpBuilder &builder, Location loc, Value tensor);
+
 /// Builds the ops of a kernel body at one insertion point; `element` is the
 /// kernel's input type (f16 or bf16).
 class KernelBuilder : public IndexArith {

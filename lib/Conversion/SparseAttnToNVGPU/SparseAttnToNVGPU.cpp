@@ -73,14 +73,7 @@ getCapturedBuffers(Operation *op, PatternRewriter &rewriter) {
   for (Value tensor : tensors) {
     if (buffers.count(tensor))
       continue;
-    auto type = cast<RankedTensorType>(tensor.getType());
-    auto layout = StridedLayoutAttr::get(
-        rewriter.getContext(), ShapedType::kDynamic,
-        SmallVector<int64_t>(type.getRank(), ShapedType::kDynamic));
-    auto memrefType =
-        MemRefType::get(type.getShape(), type.getElementType(), layout);
-    buffers[tensor] = bufferization::ToBufferOp::create(
-        rewriter, op->getLoc(), memrefType, tensor, /*readOnly=*/true);
+    buffers[tensor] = toReadOnlyBuffer(rewriter, op->getLoc(), tensor);
   }
   return buffers;
 }
@@ -258,16 +251,7 @@ static LogicalResult replaceByLaunch(Operation *op, PatternRewriter &rewriter,
   auto outputType = cast<RankedTensorType>(op->getResult(0).getType());
   auto lseType = cast<RankedTensorType>(op->getResult(1).getType());
   auto allocOf = [&](RankedTensorType type, ArrayRef<Value> sizes) -> Value {
-    SmallVector<Value> dynamicSizes;
-    for (auto [d, size] : llvm::enumerate(sizes)) {
-      if (type.isDynamicDim(d))
-        dynamicSizes.push_back(size);
-      else
-        emit.checkEq(size, emit.index(type.getDimSize(d)),
-                     "result shape dim " + Twine(d));
-    }
-    auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
-    return memref::AllocOp::create(rewriter, loc, memrefType, dynamicSizes);
+    return emit.allocOfType(type, sizes, "result shape");
   };
   Value heads = emit.index(shape.queryHeads);
   operands.output = allocOf(outputType, {shape.batch, heads, shape.queryLen,
