@@ -99,17 +99,21 @@ LogicalResult sparse_attn::buildSparseAttnToGPUKernelsPipeline(
   if (!emitError)
     emitError = printError;
   pm.addPass(createCanonicalizerPass());
-  if (options.tensorCores) {
+  {
     // The conversion's options travel as its own text, with the pipeline's
-    // chip: the pass defines and checks them.
+    // chip (and tensor-cores): the pass defines and checks them.
     StringRef nvgpuText = options.nvgpuOptions;
     for (StringRef token : llvm::split(nvgpuText, ' '))
-      if (token.starts_with("chip=")) {
-        emitError("sparse-attn-to-ptx-pipeline: set chip on the pipeline, "
-                  "not in nvgpu-options");
-        return failure();
-      }
-    std::string nvgpuOptions = ("chip=" + options.chip + " " + nvgpuText).str();
+      for (StringRef name : {"chip", "tensor-cores"})
+        if (token.starts_with((name + "=").str())) {
+          emitError("sparse-attn-to-ptx-pipeline: set " + name +
+                    " on the pipeline, not in nvgpu-options");
+          return failure();
+        }
+    std::string nvgpuOptions =
+        ("chip=" + options.chip +
+         (options.tensorCores ? "" : " tensor-cores=false") + " " + nvgpuText)
+            .str();
     FailureOr<MmaAttentionOptions> mmaOptions =
         parseMmaAttentionOptions(nvgpuOptions, emitError);
     if (failed(mmaOptions))
@@ -119,8 +123,8 @@ LogicalResult sparse_attn::buildSparseAttnToGPUKernelsPipeline(
             nvgpuOptions, [](const Twine &) { return failure(); })))
       return failure();
     pm.addNestedPass<func::FuncOp>(std::move(nvgpu));
-    // The tensor-core kernels leave the host function before the general
-    // path's passes (which map loops to blocks and threads) run over it.
+    // The kernels leave the host function before the general path's passes
+    // (which map loops to blocks and threads) run over it.
     pm.addPass(createGpuKernelOutliningPass());
     pm.addPass(createSparseAttnKernelLimitsPass());
   }

@@ -134,11 +134,18 @@ CASES = [
          full="exact", mask=g.Causal(), elt="bf16"),
     dict(B=1, Hq=2, Hkv=1, Sq=300, Skv=300, D=192, Dv=128, block=[64, 64], lists=("1", "Hq"), C=3,
          elt="f16"),
+    # The CUDA-core kernel: f32 lists (junk entries, full lists), kv blocks
+    # of 8 and 24 keys, f16/bf16 head dims multiples of 8 only.
+    dict(B=2, Hq=4, Hkv=2, Sq=300, Skv=300, D=64, Dv=64, block=[64, 32], lists=("B", "Hq"), C=5,
+         p_valid=0.7, mask=g.Causal(), elt="f32"),
+    dict(B=1, Hq=4, Hkv=1, Sq=129, Skv=129, D=32, Dv=32, block=[16, 8], lists="overfull", C=6,
+         mask=g.SlidingWindow(20, 0), elt="f32"),
+    dict(B=1, Hq=2, Hkv=1, Sq=200, Skv=200, D=24, Dv=56, block=[32, 24], lists="exact",
+         mask=g.Causal(), elt="bf16"),
+    dict(B=1, Hq=4, Hkv=2, Sq=128, Skv=256, D=64, Dv=64, block=[64, 64], lists=("1", "Hq"), C=2,
+         inputs="nan_v", elt="f32"),
 ]
 
-# `attention` with static lengths on f16/bf16 goes to the same kernels through
-# block_mask's exact lists (convert-sparse-attn-to-nvgpu): masks, a
-# mask_mod (no full lists then), Sq != Skv, GQA, partial last blocks.
 ATTENTION_CASES = [
     dict(B=1, Hq=8, Hkv=2, Sq=1000, Skv=1000, D=128, Dv=128, mask=g.Causal(), elt="bf16"),
     dict(B=2, Hq=4, Hkv=4, Sq=300, Skv=300, D=64, Dv=64, mask=g.SlidingWindow(70, 10),
@@ -216,4 +223,24 @@ ATTENTION_CASES = [
     dict(B=1, Hq=8, Hkv=2, Sq=4, Skv=2000, D=256, Dv=256, elt="bf16", kv_dyn=(2,)),
     dict(B=2, Hq=2, Hkv=2, Sq=300, Skv=300, D=256, Dv=256, mask=g.SlidingWindow(50, 10),
          mask_mod=c.MASK_MOD_MOD3, elt="f16"),
+    # The CUDA-core kernel (f32 fmas on the same skeleton): f32 with every
+    # kind of walk (causal, window, sink prefix, documents, neighborhood,
+    # decode), head dims 8 to 256, f16/bf16 head dims that are multiples of
+    # 8 but not 16, dynamic lengths, mods, empty rows.
+    dict(B=1, Hq=8, Hkv=2, Sq=1000, Skv=1000, D=128, Dv=128, mask=g.Causal(), elt="f32",
+         dyn=(0, 2)),
+    dict(B=2, Hq=4, Hkv=4, Sq=300, Skv=500, D=64, Dv=32, mask=g.SlidingWindow(70, 10),
+         elt="f32"),
+    dict(B=1, Hq=4, Hkv=1, Sq=700, Skv=700, D=72, Dv=40, mask=g.SinkWindow(4, 100), elt="bf16"),
+    dict(B=1, Hq=2, Hkv=1, Sq=640, Skv=640, D=8, Dv=24,
+         mask=g.Intersect([g.Causal(), g.Document()]), seg="docs", elt="f32"),
+    dict(B=1, Hq=4, Hkv=2, Sq=513, Skv=513, D=96, Dv=96, mask=g.Document(), seg="unsorted",
+         mask_mod=c.MASK_MOD_MOD3, elt="f32"),
+    dict(B=1, Hq=2, Hkv=1, Sq=1024, Skv=1024, D=32, Dv=32,
+         mask=g.Neighborhood([32, 32], [7, 7], [1, 1], [False, False]), elt="f32"),
+    dict(B=2, Hq=16, Hkv=4, Sq=1, Skv=3000, D=128, Dv=128, elt="f32", kv_dyn=(0, 2)),
+    dict(B=1, Hq=8, Hkv=2, Sq=9, Skv=2000, D=40, Dv=40, mask=g.Causal(),
+         score_mod=c.SCORE_MOD_SOFTCAP, elt="f16"),
+    dict(B=1, Hq=2, Hkv=2, Sq=200, Skv=200, D=256, Dv=256, mask=g.Causal(),
+         score_mod=c.SCORE_MOD_NEG_INF_ROWS, elt="f32"),
 ]

@@ -97,7 +97,17 @@ def ConvertSparseAttnToNVGPUPass
     `blocks-per-sm` the register cap, `items-per-block` makes each block
     work through several query tiles in turn.
 
-    With `full(...)` lists both kernels build one shared list, full blocks
+    Without tensor cores (f32 inputs; f16/bf16 head dims that are
+    multiples of 8 but not 16; block_kv a multiple of 8 only; or every op
+    with `tensor-cores=false`) the CUDA-core kernel takes the op on the
+    same skeleton (lists or key hulls, stages, masking, softmax, decode):
+    each thread computes with f32 fmas exactly the scores and output
+    columns mma.sync's accumulator layout gives it, from padded
+    shared-memory tiles (`mma = "simt"` in the configuration). Head dims
+    above 256 or not multiples of 8, and block_q not a multiple of 16,
+    stay on the general path.
+
+    With `full(...)` lists the kernels build one shared list, full blocks
     first, and skip the mask and `mask_mod` on their tiles. The launch (and
     the kernel's `gpu.dynamic_shared_memory` op, which outlining keeps)
     carries the configuration as `sparse_attn.mma_kernel`. `attention` ops
@@ -147,6 +157,9 @@ def ConvertSparseAttnToNVGPUPass
            "attention with a static query length up to 64 (no segment ids): "
            "pack each GQA group's query heads into a tile's rows and split "
            "the keys across thread blocks, combined by a second launch">,
+    Option<"tensorCores", "tensor-cores", "bool", /*default=*/"true",
+           "Use the tensor-core kernels where they take the op (false: the "
+           "CUDA-core kernel for every op it takes)">,
     Option<"runtimeChecks", "runtime-checks", "bool", /*default=*/"true",
            "Assert at run time the shape rules that dynamic dims hide">
   ];

@@ -25,9 +25,10 @@ struct SparseAttnToPTXOptions
       llvm::cl::init("sm_90")};
   PassOptions::Option<bool> tensorCores{
       *this, "tensor-cores",
-      llvm::cl::desc("Lower the attention ops the tensor-core kernel supports "
-                     "with convert-sparse-attn-to-nvgpu (the rest, and all "
-                     "ops when false, take the general path)"),
+      llvm::cl::desc("Let convert-sparse-attn-to-nvgpu use the tensor-core "
+                     "kernels (false: the CUDA-core kernel takes every "
+                     "attention op it can; what no kernel takes goes the "
+                     "general path)"),
       llvm::cl::init(true)};
   PassOptions::Option<std::string> nvgpuOptions{
       *this, "nvgpu-options",

@@ -28,9 +28,26 @@ using namespace mlir::sparse_attn;
 std::unique_ptr<AttentionKernel>
 AttentionKernel::create(KernelBuilder &emit, const MmaKernelConfig &config,
                         const KernelOperands &operands, gpu::LaunchOp launch) {
+  if (config.simt)
+    return createSimtKernel(emit, config, operands, launch);
   if (config.warpgroup)
     return createWgmmaKernel(emit, config, operands, launch);
   return createMmaSyncKernel(emit, config, operands, launch);
+}
+
+void PaddedTileKernel::setUpTiles(Value base) {
+  int64_t offset = 0;
+  queryTile = sharedView(base, emit.index(offset),
+                         {config.blockQ, config.queryStride()}, emit.element);
+  offset += config.queryBytes();
+  keyTiles = sharedView(base, emit.index(offset),
+                        {config.stages, config.blockKv, config.keyStride()},
+                        emit.element);
+  offset += config.stages * config.keyStageBytes();
+  valueTiles = sharedView(base, emit.index(offset),
+                          {config.stages, config.blockKv, config.valueStride()},
+                          emit.element);
+  tilesEnd = offset + config.stages * config.valueStageBytes();
 }
 
 Value AttentionKernel::sharedView(Value base, Value offset,
@@ -254,26 +271,27 @@ void AttentionKernel::copyRows(Value source, Value sourceHead,
                                    locate) {
   OpBuilder &builder = emit.builder;
   Location loc = emit.loc;
-  int64_t chunksPerRow = dim / kCopyElements;
+  int64_t copyElements = config.copyElements();
+  int64_t chunksPerRow = dim / copyElements;
   int64_t chunks = rows * chunksPerRow;
   Value lastRow = emit.sub(rowLimit, emit.index(1));
   for (int64_t first = 0; first < chunks; first += config.threads()) {
     auto emitCopy = [&](OpBuilder &) {
       Value chunk = emit.add(tid, first);
       Value row = emit.udiv(chunk, chunksPerRow);
-      Value col = emit.mul(emit.urem(chunk, chunksPerRow), kCopyElements);
+      Value col = emit.mul(emit.urem(chunk, chunksPerRow), copyElements);
       Value sourceRow = emit.add(firstRow, row);
       Value exists = emit.lt(sourceRow, rowLimit);
       Value clamped = emit.max(emit.min(sourceRow, lastRow), emit.index(0));
       Value elements =
-          emit.select(exists, emit.index(kCopyElements), emit.index(0));
+          emit.select(exists, emit.index(copyElements), emit.index(0));
       Value head = sourceHead;
       if (locate)
         std::tie(head, clamped) = locate(emit, clamped);
       tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
           builder, loc, slot.memref, slotIndices(slot, row, col), source,
           ValueRange{batch, head, clamped, col},
-          builder.getIndexAttr(kCopyElements), elements,
+          builder.getIndexAttr(copyElements), elements,
           builder.getUnitAttr()));
     };
     if (first + config.threads() <= chunks) {

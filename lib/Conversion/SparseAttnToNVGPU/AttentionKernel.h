@@ -244,6 +244,52 @@ private:
   State fromValues(ValueRange all);
 };
 
+/// The flavours whose tiles sit in padded rows (`[row][dim + 16 bytes]`)
+/// and whose threads hold mma.sync's accumulator layout: each warp owns 16
+/// query rows per row tile, thread (group, quad) rows group and group + 8 of
+/// each and keys (or value columns) 2 quad and 2 quad + 1 of each 8-wide
+/// tile.
+class PaddedTileKernel : public AttentionKernel {
+public:
+  using AttentionKernel::AttentionKernel;
+
+protected:
+  void setUpTiles(Value base) override;
+  TileSlot querySlot() override {
+    return {queryTile, {}, nullptr, config.blockQ};
+  }
+  TileSlot keySlot(Value stage) override {
+    return {keyTiles, {stage}, nullptr, config.blockKv};
+  }
+  TileSlot valueSlot(Value stage) override {
+    return {valueTiles, {stage}, nullptr, config.blockKv};
+  }
+  SmallVector<Value> slotIndices(const TileSlot &slot, Value row,
+                                 Value col) override {
+    SmallVector<Value> indices(slot.lead);
+    indices.append({row, col});
+    return indices;
+  }
+  Value threadRow(int64_t r) override {
+    return emit.add(queryStart, tileRow(r));
+  }
+  int64_t rowsPerGroup() const override { return 16 * config.rowTiles; }
+  Value groupOfWarp(Value warpIndex) override { return warpIndex; }
+  bool testsTilesPerGroup() const override { return false; }
+
+  /// The row of the Q tile holding the thread's `r`-th row.
+  Value tileRow(int64_t r) {
+    return emit.add(emit.mul(warp, 16 * config.rowTiles),
+                    emit.add(group, (r / 2) * 16 + (r % 2) * 8));
+  }
+
+  // Padded tiles: Q [blockQ][D + pad], K and V [stages][blockKv][D + pad];
+  // the shared memory after them (MmaKernelConfig::tileBytes) starts at
+  // byte `tilesEnd`.
+  Value queryTile, keyTiles, valueTiles;
+  int64_t tilesEnd = 0;
+};
+
 /// The flavours.
 std::unique_ptr<AttentionKernel>
 createMmaSyncKernel(KernelBuilder &emit, const MmaKernelConfig &config,
@@ -251,6 +297,9 @@ createMmaSyncKernel(KernelBuilder &emit, const MmaKernelConfig &config,
 std::unique_ptr<AttentionKernel>
 createWgmmaKernel(KernelBuilder &emit, const MmaKernelConfig &config,
                   const KernelOperands &operands, gpu::LaunchOp launch);
+std::unique_ptr<AttentionKernel>
+createSimtKernel(KernelBuilder &emit, const MmaKernelConfig &config,
+                 const KernelOperands &operands, gpu::LaunchOp launch);
 
 } // namespace mlir::sparse_attn
 

@@ -22,7 +22,9 @@ DictionaryAttr MmaKernelConfig::toAttr(Builder &builder) const {
   };
   SmallVector<NamedAttribute> entries = {
       builder.getNamedAttr(
-          "mma", builder.getStringAttr(warpgroup ? "wgmma" : "mma.sync")),
+          "mma", builder.getStringAttr(simt        ? "simt"
+                                       : warpgroup ? "wgmma"
+                                                   : "mma.sync")),
       integer("block_q", blockQ),
       integer("block_kv", blockKv),
       integer("warps", warps),
@@ -90,10 +92,53 @@ static int64_t largestDividing(int64_t value, ArrayRef<int64_t> choices) {
   return 0;
 }
 
-FailureOr<MmaKernelConfig>
-sparse_attn::chooseMmaKernel(const MmaKernelProblem &problem,
-                             const MmaAttentionOptions &options,
-                             std::string &reason) {
+/// Decode: a tile of the group's packed rows (from `smallestTile` up to 128
+/// rows), one query tile per block.
+static void setUpDecode(const MmaKernelProblem &problem,
+                        const MmaAttentionOptions &options,
+                        int64_t smallestTile, MmaKernelConfig &config) {
+  if (!problem.decodeQueryLen || !options.decode || options.blockQ)
+    return;
+  config.packedQueries = problem.decodeQueryLen;
+  config.groupSize = problem.groupSize;
+  int64_t rows = config.packedQueries * config.groupSize;
+  config.listBlockQ = 128;
+  for (int64_t tile : {64, 32, 16})
+    if (rows <= tile && tile >= smallestTile)
+      config.listBlockQ = tile;
+}
+
+/// The bytes of shared memory the block lists take (their static part), or
+/// failure when a static capacity cannot fit.
+static FailureOr<int64_t> getListBytes(const MmaKernelProblem &problem,
+                                       const ChipInfo &chip,
+                                       std::string &reason) {
+  // The list lives in shared memory too; its capacity is bounded here only
+  // when static (a dynamic one is checked by the driver at launch).
+  int64_t capacity = problem.capacity;
+  bool withFull = problem.fullCapacity.has_value();
+  // Static capacities come from types (up to 2^63 - 1): a list longer than
+  // the shared memory holds is refused before its bytes are counted.
+  const int64_t maxEntries = chip.sharedMemoryPerBlock / 4;
+  for (int64_t entries : {capacity, problem.fullCapacity.value_or(0)})
+    if (!ShapedType::isDynamic(entries) && entries > maxEntries) {
+      reason = "the block lists do not fit the shared memory";
+      return failure();
+    }
+  if (withFull)
+    capacity = ShapedType::isDynamic(capacity) ||
+                       ShapedType::isDynamic(*problem.fullCapacity)
+                   ? ShapedType::kDynamic
+                   : capacity + *problem.fullCapacity;
+  return listHeaderBytes(withFull) +
+         (ShapedType::isDynamic(capacity) ? 0 : 4 * capacity);
+}
+
+/// The tensor-core kernel for `problem`, or why not.
+static FailureOr<MmaKernelConfig>
+chooseTensorCoreKernel(const MmaKernelProblem &problem,
+                       const MmaAttentionOptions &options,
+                       std::string &reason) {
   auto fail = [&](const Twine &why) -> FailureOr<MmaKernelConfig> {
     reason = why.str();
     return failure();
@@ -118,17 +163,7 @@ sparse_attn::chooseMmaKernel(const MmaKernelProblem &problem,
     return fail("the mask has no lowering");
   config.listBlockQ = problem.listBlockQ;
   config.listBlockKv = problem.listBlockKv;
-  if (problem.decodeQueryLen && options.decode && !options.blockQ) {
-    // Decode: a tile of the group's packed rows (64 or 128 with wgmma, 16
-    // to 128 with mma.sync), one query tile per block.
-    config.packedQueries = problem.decodeQueryLen;
-    config.groupSize = problem.groupSize;
-    int64_t rows = config.packedQueries * config.groupSize;
-    config.listBlockQ = 128;
-    for (int64_t tile : {64, 32, 16})
-      if (rows <= tile && (tile >= 64 || !options.chip.warpgroupMma))
-        config.listBlockQ = tile;
-  }
+  setUpDecode(problem, options, options.chip.warpgroupMma ? 64 : 16, config);
   // wgmma: 64-row warpgroup tiles and 64-column swizzle panels.
   config.warpgroup =
       options.chip.warpgroupMma && config.headDim % kSwizzleElements == 0 &&
@@ -185,23 +220,11 @@ sparse_attn::chooseMmaKernel(const MmaKernelProblem &problem,
   if (config.warpgroup && config.stages == 2 && options.itemsPerBlock > 1 &&
       !config.packedQueries)
     config.itemsPerBlock = options.itemsPerBlock;
-  // The list lives in shared memory too; its capacity is bounded here only
-  // when static (a dynamic one is checked by the driver at launch).
-  int64_t capacity = problem.capacity;
-  bool withFull = problem.fullCapacity.has_value();
-  // Static capacities come from types (up to 2^63 - 1): a list longer than
-  // the shared memory holds is refused before its bytes are counted.
-  const int64_t maxEntries = options.chip.sharedMemoryPerBlock / 4;
-  for (int64_t entries : {capacity, problem.fullCapacity.value_or(0)})
-    if (!ShapedType::isDynamic(entries) && entries > maxEntries)
-      return fail("the block lists do not fit the shared memory");
-  if (withFull)
-    capacity = ShapedType::isDynamic(capacity) ||
-                       ShapedType::isDynamic(*problem.fullCapacity)
-                   ? ShapedType::kDynamic
-                   : capacity + *problem.fullCapacity;
-  int64_t listBytes = listHeaderBytes(withFull) +
-                      (ShapedType::isDynamic(capacity) ? 0 : 4 * capacity);
+  FailureOr<int64_t> listBytesOr =
+      getListBytes(problem, options.chip, reason);
+  if (failed(listBytesOr))
+    return failure();
+  int64_t listBytes = *listBytesOr;
   // Occupancy: thread blocks per multiprocessor by shared memory (up to 2;
   // a second block's loads, list and epilogue run under the first's math).
   // Without a requested kv tile the wgmma kernel takes the largest one
@@ -246,4 +269,106 @@ sparse_attn::chooseMmaKernel(const MmaKernelProblem &problem,
           ? getRegisterCap(chip, config.threads(), config.blocksPerSM)
           : 0;
   return config;
+}
+
+/// The CUDA-core kernel for `problem`, or why not: f16, bf16 or f32 inputs
+/// (any output type), head dims multiples of 8 up to 256, 16-row query
+/// tiles and kv tiles of 8 to 64 keys. Four warps (64 rows) per block; the
+/// largest kv tile that lets two blocks share a multiprocessor (eight
+/// warps), else the largest that fits.
+static FailureOr<MmaKernelConfig>
+chooseSimtKernel(const MmaKernelProblem &problem,
+                 const MmaAttentionOptions &options, std::string &reason) {
+  auto fail = [&](const Twine &why) -> FailureOr<MmaKernelConfig> {
+    reason = why.str();
+    return failure();
+  };
+  Type element = problem.elementType;
+  if (!element.isF16() && !element.isBF16() && !element.isF32())
+    return fail("element type is not f16, bf16 or f32");
+  MmaKernelConfig config;
+  config.simt = true;
+  config.elementBytes = element.getIntOrFloatBitWidth() / 8;
+  config.headDim = problem.headDim;
+  config.valueDim = problem.valueDim;
+  for (int64_t dim : {config.headDim, config.valueDim})
+    if (dim % 8 != 0 || dim > 256)
+      return fail("head dims must be multiples of 8 up to 256");
+  auto mask = cast_or_null<MaskAttrInterface>(problem.mask);
+  if (!hasMaskLowering(mask))
+    return fail("the mask has no lowering");
+  config.listBlockQ = problem.listBlockQ;
+  config.listBlockKv = problem.listBlockKv;
+  setUpDecode(problem, options, 16, config);
+  config.blockQ = options.blockQ
+                      ? options.blockQ
+                      : largestDividing(config.listBlockQ, {64, 32, 16});
+  if (!config.blockQ || config.listBlockQ % config.blockQ != 0)
+    return fail(
+        "block_q is not a multiple of 16 (or of the requested block-q)");
+  if (options.blockKv > 64)
+    return fail("block-kv above 64 needs the warpgroup (sm_90a) kernel");
+  config.rowTiles = 1;
+  config.warps = config.blockQ / 16;
+  config.stages = options.stages;
+  FailureOr<int64_t> listBytes = getListBytes(problem, options.chip, reason);
+  if (failed(listBytes))
+    return failure();
+  const ChipInfo &chip = options.chip;
+  auto fits = [&](const MmaKernelConfig &candidate, int64_t blocks) {
+    return getBlocksPerSM(chip, candidate.tileBytes() + *listBytes, 2) >=
+           blocks;
+  };
+  std::optional<MmaKernelConfig> chosen;
+  for (int64_t blocks : {2, 1}) {
+    for (int64_t kv : {64, 32, 16, 8}) {
+      MmaKernelConfig candidate = config;
+      candidate.blockKv = kv;
+      if ((options.blockKv && kv != options.blockKv) ||
+          config.listBlockKv % kv != 0 || !fits(candidate, blocks))
+        continue;
+      chosen = candidate;
+      break;
+    }
+    if (chosen)
+      break;
+  }
+  if (!chosen)
+    return fail("block_kv is not a multiple of 8 (or of the requested "
+                "block-kv), or the tiles do not fit the shared memory");
+  config = *chosen;
+  config.blocksPerSM = options.blocksPerSM ? options.blocksPerSM
+                                           : getBlocksPerSM(
+                                                 chip,
+                                                 config.tileBytes() +
+                                                     *listBytes,
+                                                 2);
+  config.chipMultiprocessors = chip.multiprocessors;
+  config.maxRegisters =
+      config.blocksPerSM > 1
+          ? getRegisterCap(chip, config.threads(), config.blocksPerSM)
+          : 0;
+  return config;
+}
+
+FailureOr<MmaKernelConfig>
+sparse_attn::chooseMmaKernel(const MmaKernelProblem &problem,
+                             const MmaAttentionOptions &options,
+                             std::string &reason) {
+  std::string tensorCoreReason;
+  if (options.tensorCores) {
+    FailureOr<MmaKernelConfig> config =
+        chooseTensorCoreKernel(problem, options, tensorCoreReason);
+    if (succeeded(config))
+      return config;
+  }
+  std::string simtReason;
+  FailureOr<MmaKernelConfig> config =
+      chooseSimtKernel(problem, options, simtReason);
+  if (succeeded(config))
+    return config;
+  reason = options.tensorCores ? "tensor cores: " + tensorCoreReason +
+                                     "; CUDA cores: " + simtReason
+                               : "CUDA cores: " + simtReason;
+  return failure();
 }

@@ -21,10 +21,12 @@
 namespace mlir::sparse_attn {
 
 constexpr int64_t kWarpSize = 32;
-/// Shared-memory rows are padded by 8 elements (16 bytes): the 8 rows an
-/// ldmatrix reads then fall on distinct banks.
-constexpr int64_t kRowPadding = 8;
-/// Elements of one 16-byte cp.async.
+/// Shared-memory rows are padded by 16 bytes (8 f16/bf16 elements): the 8
+/// rows an ldmatrix (or the CUDA-core kernel's loads) reads then fall on
+/// distinct banks.
+constexpr int64_t kRowPaddingBytes = 16;
+/// Bytes of one cp.async, and its f16/bf16 elements.
+constexpr int64_t kCopyBytes = 16;
 constexpr int64_t kCopyElements = 8;
 /// The Hopper kernel's tiles are stored as wgmma reads them with the
 /// 128-byte swizzle: panels of 64 columns (128 bytes a row), the 16-byte
@@ -40,6 +42,13 @@ struct MmaKernelConfig {
   /// tiles, one warpgroup per 64 query rows; otherwise mma.sync from
   /// ldmatrix fragments of padded tiles.
   bool warpgroup = false;
+  /// No tensor cores: the products are f32 fmas from padded shared-memory
+  /// tiles, each thread computing the elements mma.sync's accumulator layout
+  /// gives it (SimtKernel.cpp). For f32 inputs and the shapes the
+  /// tensor-core kernels cannot take.
+  bool simt = false;
+  /// Bytes of a q/k/v element (2 for f16/bf16, 4 for f32).
+  int64_t elementBytes = 2;
   int64_t blockQ = 0;        // queries per thread block
   int64_t blockKv = 0;       // keys per shared-memory tile
   int64_t rowTiles = 1;      // mma.sync: 16-row tiles per warp; wgmma: 64-row
@@ -60,25 +69,39 @@ struct MmaKernelConfig {
   int64_t chipMultiprocessors = 132;
 
   int64_t threads() const { return warps * kWarpSize; }
-  /// Elements from one row of a tile to the next (padded by 8 for
-  /// ldmatrix; the swizzled tiles are not padded).
+  /// Elements of one 16-byte cp.async.
+  int64_t copyElements() const { return kCopyBytes / elementBytes; }
+  /// Elements from one row of a tile to the next (padded by 16 bytes; the
+  /// swizzled tiles are not padded).
   int64_t rowStride(int64_t dim) const {
-    return warpgroup ? dim : dim + kRowPadding;
+    return warpgroup ? dim : dim + kRowPaddingBytes / elementBytes;
   }
   int64_t queryStride() const { return rowStride(headDim); }
   int64_t keyStride() const { return rowStride(headDim); }
   int64_t valueStride() const { return rowStride(valueDim); }
-  int64_t queryBytes() const { return blockQ * queryStride() * 2; }
+  int64_t queryBytes() const {
+    return blockQ * queryStride() * elementBytes;
+  }
   /// Q buffers: a second one when the next query tile's Q is prefetched.
   int64_t queryBuffers() const { return itemsPerBlock > 1 ? 2 : 1; }
   int64_t queryBuffersBytes() const { return queryBuffers() * queryBytes(); }
-  int64_t keyStageBytes() const { return blockKv * keyStride() * 2; }
-  int64_t valueStageBytes() const { return blockKv * valueStride() * 2; }
+  int64_t keyStageBytes() const {
+    return blockKv * keyStride() * elementBytes;
+  }
+  int64_t valueStageBytes() const {
+    return blockKv * valueStride() * elementBytes;
+  }
+  /// The CUDA-core kernel's probabilities: f32 rows of the kv tile's keys
+  /// (padded by 4), each written and read by the warp owning the row.
+  int64_t probabilityStride() const { return blockKv + 4; }
+  int64_t probabilityBytes() const {
+    return simt ? blockQ * probabilityStride() * 4 : 0;
+  }
   /// Bytes of the tiles; the swizzled ones are preceded by up to 1 KiB that
   /// aligns them.
   int64_t tileBytes() const {
     return (warpgroup ? kSwizzleAtomBytes : 0) + queryBuffersBytes() +
-           stages * (keyStageBytes() + valueStageBytes());
+           stages * (keyStageBytes() + valueStageBytes()) + probabilityBytes();
   }
 
   /// The configuration as the `sparse_attn.mma_kernel` dictionary.

@@ -19,35 +19,12 @@ using namespace mlir::sparse_attn;
 
 namespace {
 
-class MmaSyncAttentionKernel : public AttentionKernel {
+class MmaSyncAttentionKernel : public PaddedTileKernel {
 public:
-  using AttentionKernel::AttentionKernel;
+  using PaddedTileKernel::PaddedTileKernel;
 
 private:
-  void setUpTiles(Value base) override;
   void setUpLanes() override;
-  TileSlot querySlot() override {
-    return {queryTile, {}, nullptr, config.blockQ};
-  }
-  TileSlot keySlot(Value stage) override {
-    return {keyTiles, {stage}, nullptr, config.blockKv};
-  }
-  TileSlot valueSlot(Value stage) override {
-    return {valueTiles, {stage}, nullptr, config.blockKv};
-  }
-  SmallVector<Value> slotIndices(const TileSlot &slot, Value row,
-                                 Value col) override {
-    SmallVector<Value> indices(slot.lead);
-    indices.append({row, col});
-    return indices;
-  }
-  Value threadRow(int64_t r) override {
-    return emit.add(emit.add(queryStart, emit.mul(warp, 16 * config.rowTiles)),
-                    emit.add(group, (r / 2) * 16 + (r % 2) * 8));
-  }
-  int64_t rowsPerGroup() const override { return 16 * config.rowTiles; }
-  Value groupOfWarp(Value warpIndex) override { return warpIndex; }
-  bool testsTilesPerGroup() const override { return false; }
   SmallVector<SmallVector<Value>> computeScores(Value stage) override;
   SmallVector<Value> accumulateValues(Value stage,
                                       ArrayRef<SmallVector<Value>> scores,
@@ -83,27 +60,11 @@ private:
       }
   }
 
-  // Padded tiles: Q [blockQ][D + 8], K and V [stages][blockKv][D + 8].
-  Value queryTile, keyTiles, valueTiles;
   // A lane's place in the 8x8 matrices of an ldmatrix x4.
   Value laneRow, laneHalf, laneQuarter;
 };
 
 } // namespace
-
-void MmaSyncAttentionKernel::setUpTiles(Value base) {
-  int64_t offset = 0;
-  queryTile = sharedView(base, emit.index(offset),
-                         {config.blockQ, config.queryStride()}, emit.element);
-  offset += config.queryBytes();
-  keyTiles = sharedView(base, emit.index(offset),
-                        {config.stages, config.blockKv, config.keyStride()},
-                        emit.element);
-  offset += config.stages * config.keyStageBytes();
-  valueTiles = sharedView(base, emit.index(offset),
-                          {config.stages, config.blockKv, config.valueStride()},
-                          emit.element);
-}
 
 void MmaSyncAttentionKernel::setUpLanes() {
   laneRow = emit.urem(lane, 8);

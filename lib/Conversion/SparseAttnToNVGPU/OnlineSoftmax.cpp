@@ -395,10 +395,18 @@ void AttentionKernel::writeResults(const State &state) {
         store.setAlignmentAttr(builder.getI64IntegerAttr(8));
         continue;
       }
-      Value pair = arith::TruncFOp::create(builder, loc, emit.pairType(), wide);
+      // The output's element type (the inputs' on tensor cores; any with
+      // the CUDA-core kernel).
+      Type outputElement =
+          cast<MemRefType>(operands.output.getType()).getElementType();
+      Value pair = wide;
+      if (!outputElement.isF32())
+        pair = arith::TruncFOp::create(
+            builder, loc, VectorType::get({2}, outputElement), wide);
       auto store =
           vector::StoreOp::create(builder, loc, pair, operands.output, indices);
-      store.setAlignmentAttr(builder.getI64IntegerAttr(4));
+      store.setAlignmentAttr(builder.getI64IntegerAttr(
+          2 * outputElement.getIntOrFloatBitWidth() / 8));
     }
     Value lse =
         emit.fmul(emit.fadd(state.rowMax[r], emit.log2(sum)), emit.f32(ln2));

@@ -511,6 +511,7 @@ struct ConvertSparseAttnToNVGPUPass
     options.itemsPerBlock = itemsPerBlock;
     options.blocksPerSM = blocksPerSM;
     options.decode = decode;
+    options.tensorCores = tensorCores;
     options.runtimeChecks = runtimeChecks;
     return options;
   }

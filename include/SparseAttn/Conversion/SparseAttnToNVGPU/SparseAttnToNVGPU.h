@@ -54,6 +54,10 @@ struct MmaAttentionOptions {
   /// the keys are split across thread blocks, whose partial results a
   /// second launch combines (flash-decoding).
   bool decode = true;
+  /// Use tensor cores where a tensor-core kernel takes the op; otherwise
+  /// (and for every op when false) the CUDA-core kernel takes it (f32 fmas,
+  /// same skeleton) where it can.
+  bool tensorCores = true;
   /// Assert at run time the shape rules that dynamic dims hide.
   bool runtimeChecks = true;
 };
@@ -90,18 +94,21 @@ MmaKernelProblem getMmaKernelProblem(AttentionOp op, BlockSizes block,
                                      int64_t capacity,
                                      std::optional<int64_t> fullCapacity);
 
-/// Whether the tensor-core kernel takes a block_sparse_attention of
-/// `problem` under `options` (else `reason`, when given, says why).
+/// Whether a kernel (tensor-core or CUDA-core) takes a block_sparse_attention
+/// of `problem` under `options` (else `reason`, when given, says why).
 bool isMmaKernelSupported(const MmaKernelProblem &problem,
                           const MmaAttentionOptions &options,
                           std::string *reason = nullptr);
 
 /// Adds the patterns that rewrite each `block_sparse_attention` and
-/// `attention` the kernel supports (f16/bf16 q, k, v and output; head dims
-/// multiples of 16 up to 256; block sizes multiples of 16) into
+/// `attention` a kernel supports into
 /// bufferization.to_buffer operands, allocated results and the launches:
 /// the kernel (wgmma from swizzled tiles on sm_90a for head dims and
-/// block_q multiples of 64, ldmatrix + mma.sync elsewhere), preceded by the
+/// block_q multiples of 64, ldmatrix + mma.sync elsewhere, for f16/bf16 q,
+/// k, v and output with head dims multiples of 16 up to 256 and block sizes
+/// multiples of 16; the CUDA-core kernel for f32 and other f16/bf16 shapes
+/// with head dims multiples of 8 up to 256, block_q a multiple of 16 and
+/// block_kv of 8), preceded by the
 /// segment-bounds launch for masks reading segment ids and followed by the
 /// combine launch for decode. Other ops are left for the general path.
 /// `attention` needs no lists: each query tile walks its mask's key hull.
