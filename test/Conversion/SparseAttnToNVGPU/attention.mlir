@@ -6,7 +6,7 @@
 
 // The conversion takes attention itself, with no block lists: each query
 // tile walks its key hull (static and dynamic lengths alike); the f32 op
-// stays for the general path.
+// takes the CUDA-core kernel.
 // DIRECT-LABEL: func.func @causal(
 // DIRECT-NOT: sparse_attn.block_mask
 // DIRECT: gpu.launch
@@ -15,9 +15,11 @@
 // DIRECT: gpu.launch
 // DIRECT: arith.remui
 // DIRECT-LABEL: func.func @stays(
-// DIRECT: = sparse_attn.attention {{.*}} : tensor<1x2x64x64xf32>
 // DIRECT-NOT: = sparse_attn.attention
 // DIRECT: gpu.launch
+// DIRECT: mma = "simt"
+// DIRECT: gpu.launch
+// DIRECT: mma = "wgmma"
 // DIRECT: mma = "wgmma"
 
 // sparse-attn-attention-to-block-sparse (a pass of its own, no longer in the
@@ -65,8 +67,9 @@ func.func @modded(%q: tensor<1x2x256x64xf16>, %k: tensor<1x2x256x64xf16>, %v: te
 }
 
 // CHECK-LABEL: func.func @stays(
-// CHECK: sparse_attn.block_sparse_attention {{.*}} : tensor<1x2x64x64xf32>
 // CHECK-NOT: = sparse_attn.attention
+// CHECK: gpu.launch
+// CHECK: mma = "simt"
 // CHECK: gpu.launch
 func.func @stays(%q: tensor<1x2x64x64xf32>, %d: tensor<1x2x?x64xbf16>) -> (tensor<1x2x64x64xf32>, tensor<1x2x?x64xbf16>) {
   %o, %lse = sparse_attn.attention %q, %q, %q : tensor<1x2x64x64xf32>, tensor<1x2x64x64xf32>, tensor<1x2x64x64xf32> -> tensor<1x2x64x64xf32>, tensor<1x2x64xf32>
@@ -74,8 +77,8 @@ func.func @stays(%q: tensor<1x2x64x64xf32>, %d: tensor<1x2x?x64xbf16>) -> (tenso
   return %o, %o2 : tensor<1x2x64x64xf32>, tensor<1x2x?x64xbf16>
 }
 
-// The default pipeline: one kernel per attention op (the general path's for
-// the f32 one), the causal one the wgmma kernel.
+// The default pipeline: one kernel per attention op (the CUDA-core one for
+// the f32 op), the causal one the wgmma kernel.
 // PTX: gpu.launch_func @causal_kernel::@causal_kernel
 // PTX: gpu.binary @causal_kernel {{.*}}wgmma.mma_async
 

@@ -115,10 +115,15 @@ func.func @small_blocks_f16(%q: tensor<2x8x96x64xf16>, %k: tensor<2x8x96x64xf16>
   return %o, %lse : tensor<2x8x96x64xf16>, tensor<2x8x96xf32>
 }
 
-// Left for the general path: f32, head dims over 256, blocks not a
-// multiple of 16 (masks reading segment ids are taken: document.mlir).
+// f32 takes the CUDA-core kernel (its 32-row blocks in 32-row tiles of two
+// warps, 32-key tiles); left for the general path: head dims over 256,
+// query blocks not a multiple of 16 (masks reading segment ids are taken:
+// document.mlir).
 // CHECK-LABEL: func.func @not_taken(
-// CHECK-COUNT-3: = sparse_attn.block_sparse_attention
+// CHECK: gpu.launch
+// CHECK-SAME: threads(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %c64
+// CHECK: mma = "simt"
+// CHECK-COUNT-2: = sparse_attn.block_sparse_attention
 // CHECK-NOT: gpu.launch
 func.func @not_taken(%q: tensor<1x2x64x64xf32>, %k: tensor<1x2x64x64xf32>, %v: tensor<1x2x64x64xf32>,
                      %qw: tensor<1x2x64x288xbf16>, %kw: tensor<1x2x64x288xbf16>,
