@@ -104,6 +104,12 @@ protected:
   virtual SmallVector<Value>
   accumulateValues(Value stage, ArrayRef<SmallVector<Value>> scores,
                    ArrayRef<Value> acc) = 0;
+  /// The first of the two adjacent output columns that the thread's
+  /// accumulator elements e0 and e0 + 1 of 8-column tile `dt` hold
+  /// (mma.sync's and wgmma's layout: 8 dt + 2 quad).
+  virtual Value valueColumn(int64_t dt) {
+    return emit.add(emit.mul(quad, 2), dt * 8);
+  }
   /// Makes the thread's completed copies visible to the matrix products
   /// (before the barrier that publishes a tile).
   virtual void fenceCopiesForMma(OpBuilder &builder, Location loc) {}

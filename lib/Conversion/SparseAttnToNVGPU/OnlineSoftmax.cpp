@@ -386,7 +386,7 @@ void AttentionKernel::writeResults(const State &state) {
       Value wide = vector::FromElementsOp::create(
           builder, loc, VectorType::get({2}, builder.getF32Type()),
           ValueRange{lo, hi});
-      Value col = emit.add(emit.mul(quad, 2), dt * 8);
+      Value col = valueColumn(dt);
       SmallVector<Value> indices(outputIndices);
       indices.push_back(col);
       if (split) {

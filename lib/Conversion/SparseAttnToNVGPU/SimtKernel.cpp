@@ -43,6 +43,17 @@ private:
   SmallVector<Value> accumulateValues(Value stage,
                                       ArrayRef<SmallVector<Value>> scores,
                                       ArrayRef<Value> acc) override;
+  /// Output columns: each pair of 8-column tiles (2m, 2m + 1) gives the
+  /// thread four adjacent columns, 16 m + 4 quad + {0, 1 | 2, 3} (one
+  /// 4-wide load of V); a last unpaired tile keeps 8 dt + 2 quad.
+  Value valueColumn(int64_t dt) override {
+    if (pairedTile(dt))
+      return emit.add(emit.mul(quad, 4), (dt / 2) * 16 + (dt % 2) * 2);
+    return PaddedTileKernel::valueColumn(dt);
+  }
+  bool pairedTile(int64_t dt) const {
+    return (dt / 2) * 2 + 1 < config.valueDim / 8;
+  }
 
   /// `width` elements of `tile` at `indices` as f32 values.
   SmallVector<Value> loadF32(KernelBuilder &at, Value tile, ValueRange indices,
@@ -158,27 +169,47 @@ SmallVector<Value> SimtAttentionKernel::accumulateValues(
   }
   syncWarp();
   // acc [rowTile][columnTile][4]: element e at row 2 rowTile + e / 2 and
-  // column 8 columnTile + 2 quad + e % 2.
+  // column valueColumn(columnTile) + e % 2. Four keys a step: their
+  // probabilities in one 4-wide load per row.
+  constexpr int64_t keyStep = 4;
+  SmallVector<Value> columns;
+  for (int64_t dt = 0; dt < columnTiles; ++dt)
+    columns.push_back(valueColumn(dt));
   auto loop = scf::ForOp::create(
-      builder, loc, emit.index(0), emit.index(config.blockKv), emit.index(1),
-      acc,
-      [&](OpBuilder &loopBuilder, Location loopLoc, Value key,
+      builder, loc, emit.index(0), emit.index(config.blockKv),
+      emit.index(keyStep), acc,
+      [&](OpBuilder &loopBuilder, Location loopLoc, Value firstKey,
           ValueRange partial) {
         KernelBuilder at(loopBuilder, loopLoc, emit.element);
-        SmallVector<Value> p;
+        auto probabilityLoad = [&](Value row) {
+          OpBuilder &b = at.builder;
+          auto type = VectorType::get({keyStep}, b.getF32Type());
+          auto load = vector::LoadOp::create(b, at.loc, type, probabilities,
+                                             ValueRange{row, firstKey});
+          load.setAlignmentAttr(b.getI64IntegerAttr(4 * keyStep));
+          SmallVector<Value> values;
+          for (int64_t i = 0; i < keyStep; ++i)
+            values.push_back(vector::ExtractOp::create(b, at.loc, load,
+                                                       ArrayRef<int64_t>{i}));
+          return values;
+        };
+        SmallVector<SmallVector<Value>> p;
         for (Value row : rowIndex)
-          p.push_back(memref::LoadOp::create(loopBuilder, loopLoc,
-                                             probabilities,
-                                             ValueRange{row, key}));
+          p.push_back(probabilityLoad(row));
         SmallVector<Value> next(partial);
-        for (int64_t dt = 0; dt < columnTiles; ++dt) {
-          SmallVector<Value> v =
-              loadF32(at, valueTiles,
-                      {stage, key, at.add(at.mul(quad, 2), dt * 8)}, 2);
-          for (int64_t r = 0; r < rowsPerThread(); ++r) {
-            int64_t base = (r / 2) * accPerRowTile() + dt * 4 + (r % 2) * 2;
-            for (int64_t j = 0; j < 2; ++j)
-              next[base + j] = fma(at, p[r], v[j], next[base + j]);
+        for (int64_t i = 0; i < keyStep; ++i) {
+          Value key = at.add(firstKey, i);
+          for (int64_t dt = 0; dt < columnTiles;) {
+            int64_t tiles = pairedTile(dt) ? 2 : 1;
+            SmallVector<Value> v = loadF32(
+                at, valueTiles, {stage, key, columns[dt]}, 2 * tiles);
+            for (int64_t r = 0; r < rowsPerThread(); ++r)
+              for (int64_t j = 0; j < 2 * tiles; ++j) {
+                int64_t element = (r / 2) * accPerRowTile() +
+                                  (dt + j / 2) * 4 + (r % 2) * 2 + j % 2;
+                next[element] = fma(at, p[r][i], v[j], next[element]);
+              }
+            dt += tiles;
           }
         }
         scf::YieldOp::create(loopBuilder, loopLoc, next);
