@@ -25,6 +25,11 @@ Numerics: 64 random query rows per head against the float64 reference;
 our max error must be <= 2x that of the same computation by torch in bf16
 (q k^T in bf16, softmax in f32 rounded to bf16, P V in bf16) + 1e-3.
 
+Causal, sliding and sink rows also time `block_sparse_attention` with the
+same mask over the exact lists (FlexAttention's `create_block_mask` lists at
+128 x 128, partial and full), in the same rounds: `attention` / that is
+the cost of passing no lists (issue 14: within 3%).
+
 Document rows also time our `block_mask` (partial and full lists, 128 x 128,
 from the same segment ids, on the GPU) and check its lists against a dense
 evaluation of every pair; its time is reported as a fraction of our
@@ -80,6 +85,22 @@ def attention_ir(mask, h, d):
 }}"""
 
 
+# Masks whose rows also run as block_sparse_attention over the exact lists
+# (FlexAttention's create_block_mask at 128 x 128, partial and full), timed
+# in the same round as `attention`: the cost of not passing lists.
+LIST_MASKS = ("causal", "sliding1024", "sliding4096", "sink4-window4096")
+
+
+def lists_ir(mask, h, d):
+    t = f"tensor<?x{h}x?x{d}xbf16>"
+    lse = f"tensor<?x{h}x?xf32>"
+    num, idx = "tensor<1x1x?xi32>", "tensor<1x1x?x?xi32>"
+    return f"""func.func @f(%q: {t}, %k: {t}, %v: {t}, %num: {num}, %idx: {idx}, %fnum: {num}, %fidx: {idx}) -> ({t}, {lse}) {{
+  %o, %lse = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx full(%fnum, %fidx : {num}, {idx}) {{block = [128, 128], mask = {MASKS[mask]}}} : {t}, {t}, {t}, {num}, {idx} -> {t}, {lse}
+  return %o, %lse : {t}, {lse}
+}}"""
+
+
 BLOCK_MASK_IR = """func.func @f(%seg: tensor<?x?xi32>) -> (tensor<?x1x?xi32>, tensor<?x1x?x?xi32>, tensor<?x1x?xi32>, tensor<?x1x?x?xi32>) {
   %n, %i, %fn, %fi = sparse_attn.block_mask segment_ids(%seg, %seg : tensor<?x?xi32>, tensor<?x?xi32>) {block = [128, 128], mask = #sparse_attn.intersect<[#sparse_attn.causal, #sparse_attn.document]>} : tensor<?x1x?xi32>, tensor<?x1x?x?xi32>, tensor<?x1x?xi32>, tensor<?x1x?x?xi32>
   return %n, %i, %fn, %fi : tensor<?x1x?xi32>, tensor<?x1x?x?xi32>, tensor<?x1x?xi32>, tensor<?x1x?x?xi32>
@@ -102,6 +123,9 @@ def build(out, chip):
         artifact.save(os.path.join(out, name))
         configs[name] = artifact.configs[-1] if artifact.configs else None
         print(name, configs[name])
+        if mask in LIST_MASKS:
+            sparse_attn.compile_gpu(lists_ir(mask, h, d), "f", chip).save(
+                os.path.join(out, f"lists-{mask}-h{h}-d{d}"))
     with open(os.path.join(out, "compile_times.json"), "w") as f:
         json.dump(dict(chip=chip, seconds=seconds, configs=configs), f, indent=1)
 
@@ -207,9 +231,27 @@ def run(artifacts, out, only=None):
                 torch.cuda.synchronize()
                 build_times.append((time.perf_counter() - start) * 1e3)
             mask_build_ms = float(np.median(build_times[1:]))
-        ms, flex_ms = time_ms(lambda a, b, c: fn(a, b, c, *extra),
-                              lambda a, b, c: flex(a, b, c, block_mask=block_mask),
-                              inputs=inputs)
+        lists_ms = lists_ok = None
+        lists_path = os.path.join(artifacts, f"lists-{mask}-h{h}-d{d}")
+        if mask in LIST_MASKS and os.path.exists(lists_path):
+            # block_sparse_attention over the exact lists (FlexAttention's).
+            lists_fn = runtime.load(lists_path)
+            bm_lists = [t.to(torch.int32).contiguous() for t in (
+                block_mask.kv_num_blocks, block_mask.kv_indices,
+                block_mask.full_kv_num_blocks, block_mask.full_kv_indices)]
+            lo, _ = lists_fn(q, k, v, *bm_lists, fill_outputs=float("nan"))
+            torch.cuda.synchronize()
+            lists_ok = bool(torch.equal(lo, o)) or \
+                lo[0][:, rows].double().sub(want).abs().max().item() <= 2 * torch_err + 1e-3
+            ms, lists_ms, flex_ms = time_ms(lambda a, b, c: fn(a, b, c, *extra),
+                                            lambda a, b, c: lists_fn(a, b, c, *bm_lists),
+                                            lambda a, b, c: flex(a, b, c, block_mask=block_mask),
+                                            inputs=inputs)
+            ok = ok and lists_ok
+        else:
+            ms, flex_ms = time_ms(lambda a, b, c: fn(a, b, c, *extra),
+                                  lambda a, b, c: flex(a, b, c, block_mask=block_mask),
+                                  inputs=inputs)
         block_mask_ms = block_mask_ok = None
         if mask == "document":
             # Our block_mask's lists for the same segment ids (partial and
@@ -252,6 +294,8 @@ def run(artifacts, out, only=None):
         row = dict(case=f"{mask}-S{s}-H{h}-D{d}", mask=mask, S=s, H=h, D=d, ms=ms,
                    tflops=flops / ms / 1e9, flex_ms=flex_ms, flex_tflops=flops / flex_ms / 1e9,
                    ratio_vs_flex=flex_ms / ms, flex_mask_build_ms=mask_build_ms,
+                   block_sparse_exact_lists_ms=lists_ms, block_sparse_lists_ok=lists_ok,
+                   attention_over_block_sparse=ms / lists_ms if lists_ms else None,
                    our_block_mask_ms=block_mask_ms, our_block_mask_ok=block_mask_ok,
                    our_block_mask_vs_attention=block_mask_ms / ms if block_mask_ms else None,
                    ratio_vs_flex_with_build=(flex_ms + mask_build_ms) / ms if mask_build_ms else None,
@@ -270,6 +314,7 @@ def run(artifacts, out, only=None):
               f"(build {mask_build_ms or 0:.3f} ms)  {sd}  "
               + (f"our block_mask {block_mask_ms:.3f} ms ({block_mask_ms / ms:.1%}, "
                  f"{'exact' if block_mask_ok else 'WRONG'})  " if block_mask_ms else "")
+              + (f"lists {lists_ms:.3f} ms (attention x{ms / lists_ms:.3f})  " if lists_ms else "")
               + f"err {err:.2e} (torch {torch_err:.2e}) {'ok' if ok else 'FAIL'}", flush=True)
         del inputs, block_mask
         torch.cuda.empty_cache()
