@@ -38,7 +38,6 @@ attention's.
 Writes OUT_DIR/<gpu>-<date>-attention.json and prints one line per case.
 """
 
-import argparse
 import datetime
 import json
 import os
@@ -46,6 +45,9 @@ import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from cli import build_or_run, numerics_verdict  # noqa: E402
 
 GRID, KERNEL = 128, 13  # the neighborhood case: 128 x 128 tokens, 13 x 13 window
 MASKS = {
@@ -318,24 +320,8 @@ def run(artifacts, out, only=None):
               + f"err {err:.2e} (torch {torch_err:.2e}) {'ok' if ok else 'FAIL'}", flush=True)
         del inputs, block_mask
         torch.cuda.empty_cache()
-    failed = [r["case"] for r in results if not r["numerics_ok"]]
-    print(f"{len(results)} cases, numerics failed: {failed or 'none'}")
-    return 1 if failed else 0
-
-
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["build", "run"])
-    parser.add_argument("paths", nargs="+")
-    parser.add_argument("--chip", default="sm_90a")
-    parser.add_argument("--only", default=None, help="comma-separated masks to run")
-    options = parser.parse_args()
-    if options.mode == "build":
-        build(options.paths[0], options.chip)
-        return 0
-    return run(options.paths[0], options.paths[1],
-               options.only.split(",") if options.only else None)
+    return numerics_verdict(results)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(build_or_run(build, run, with_only=True))

@@ -25,12 +25,14 @@ Numerics: every row against the float64 reference; our max error must be
 Writes OUT_DIR/<gpu>-<date>-decode.json and prints one line per case.
 """
 
-import argparse
 import datetime
 import json
 import os
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from cli import build_or_run, numerics_verdict  # noqa: E402
 
 HQ, HKV, D = 32, 8, 128
 CASES = [(1, 32768), (1, 131072), (16, 32768), (16, 131072)]
@@ -136,22 +138,8 @@ def run(artifacts, out):
               f"err {err:.2e} (torch {torch_err:.2e}) {'ok' if ok else 'FAIL'}", flush=True)
         del inputs
         torch.cuda.empty_cache()
-    failed = [r["case"] for r in results if not r["numerics_ok"]]
-    print(f"{len(results)} cases, numerics failed: {failed or 'none'}")
-    return 1 if failed else 0
-
-
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["build", "run"])
-    parser.add_argument("paths", nargs="+")
-    parser.add_argument("--chip", default="sm_90a")
-    options = parser.parse_args()
-    if options.mode == "build":
-        build(options.paths[0], options.chip)
-        return 0
-    return run(options.paths[0], options.paths[1])
+    return numerics_verdict(results)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(build_or_run(build, run))

@@ -26,17 +26,15 @@ torch's computation in the input precision + 1e-5 (f32) or 1e-3 (bf16).
 Writes OUT_DIR/<gpu>-<date>-general.json and prints one line per case.
 """
 
-import argparse
 import datetime
 import json
 import os
 import sys
 import time
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(__file__))
 from attention import MASKS, allowed_pairs, documents  # noqa: E402
+from cli import build_or_run, numerics_verdict  # noqa: E402
 
 # (mask, S, H, D, element)
 CASES = [
@@ -183,22 +181,8 @@ def run(artifacts, out):
               + f"err {err:.2e} (torch {torch_err:.2e}) {'ok' if ok else 'FAIL'}", flush=True)
         del inputs, block_mask
         torch.cuda.empty_cache()
-    failed = [r["case"] for r in results if not r["numerics_ok"]]
-    print(f"{len(results)} cases, numerics failed: {failed or 'none'}")
-    return 1 if failed else 0
-
-
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["build", "run"])
-    parser.add_argument("paths", nargs="+")
-    parser.add_argument("--chip", default="sm_90a")
-    options = parser.parse_args()
-    if options.mode == "build":
-        build(options.paths[0], options.chip)
-        return 0
-    return run(options.paths[0], options.paths[1])
+    return numerics_verdict(results)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(build_or_run(build, run))

@@ -128,7 +128,8 @@ SegmentBounds AttentionKernel::tileSegmentBounds(KernelBuilder &tileEmit,
                                        {batch, tileEmit.min(kvStart, lastKey)});
   bounds.lastKeyId = tileEmit.loadI32(
       operands.segmentIdsKv,
-      {batch, tileEmit.min(tileEmit.add(kvStart, config.blockKv - 1), lastKey)});
+      {batch,
+       tileEmit.min(tileEmit.add(kvStart, config.blockKv - 1), lastKey)});
   return bounds;
 }
 
@@ -139,14 +140,13 @@ void AttentionKernel::setUpList() {
     // bottom-right aligned; with segment ids, their documents' keys),
     // clamped to the keys.
     Value lastRow = emit.sub(
-        emit.min(emit.add(queryStart, config.blockQ), rowLimit),
-        emit.index(1));
+        emit.min(emit.add(queryStart, config.blockQ), rowLimit), emit.index(1));
     auto [firstQuery, lastQuery] = queryRange(queryStart, lastRow);
     Value offset = emit.sub(operands.kvLen, operands.queryLen);
-    KeyHull hull = buildKeyRanges(
-        emit, operands.rules.mask, emit.add(firstQuery, offset),
-        emit.add(lastQuery, offset), operands.kvLen,
-        readsSegments() ? &segments : nullptr);
+    KeyHull hull =
+        buildKeyRanges(emit, operands.rules.mask, emit.add(firstQuery, offset),
+                       emit.add(lastQuery, offset), operands.kvLen,
+                       readsSegments() ? &segments : nullptr);
     // The keys of the block: all, or its split's.
     Value keysLo = emit.index(0), keysHi = operands.kvLen;
     if (split) {
@@ -169,9 +169,9 @@ void AttentionKernel::setUpList() {
       // first (a tile holding both is the range's).
       kvPrefixFirstTile = emit.udiv(keysLo, config.blockKv);
       Value prefixEnd = tilesTo(clampKey(hull.prefixEnd, keysLo));
-      kvPrefixTiles = emit.sub(emit.max(emit.min(prefixEnd, kvFirstTile),
-                                        kvPrefixFirstTile),
-                               kvPrefixFirstTile);
+      kvPrefixTiles = emit.sub(
+          emit.max(emit.min(prefixEnd, kvFirstTile), kvPrefixFirstTile),
+          kvPrefixFirstTile);
       listEntries = emit.add(listEntries, kvPrefixTiles);
     }
     fullEntries = emit.index(0);
@@ -262,13 +262,10 @@ std::pair<Value, Value> AttentionKernel::queryRange(Value firstRow,
 /// cp.async of `rows` rows of `source[batch, sourceHead, firstRow + r, :]`
 /// into `slot`, 16 bytes per copy spread over the threads; rows at or past
 /// `rowLimit` are zero-filled and never read.
-void AttentionKernel::copyRows(Value source, Value sourceHead,
-                               const TileSlot &slot, Value firstRow,
-                               Value rowLimit, int64_t rows, int64_t dim,
-                               SmallVector<Value> &tokens,
-                               function_ref<std::pair<Value, Value>(
-                                   KernelBuilder &, Value)>
-                                   locate) {
+void AttentionKernel::copyRows(
+    Value source, Value sourceHead, const TileSlot &slot, Value firstRow,
+    Value rowLimit, int64_t rows, int64_t dim, SmallVector<Value> &tokens,
+    function_ref<std::pair<Value, Value>(KernelBuilder &, Value)> locate) {
   OpBuilder &builder = emit.builder;
   Location loc = emit.loc;
   int64_t copyElements = config.copyElements();
@@ -291,8 +288,7 @@ void AttentionKernel::copyRows(Value source, Value sourceHead,
       tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
           builder, loc, slot.memref, slotIndices(slot, row, col), source,
           ValueRange{batch, head, clamped, col},
-          builder.getIndexAttr(copyElements), elements,
-          builder.getUnitAttr()));
+          builder.getIndexAttr(copyElements), elements, builder.getUnitAttr()));
     };
     if (first + config.threads() <= chunks) {
       emitCopy(builder);
@@ -607,12 +603,12 @@ void AttentionKernel::issueQuery(Value start) {
   SmallVector<Value> queryTokens;
   copyRows(operands.query, head, querySlot(), start, rowLimit, config.blockQ,
            config.headDim, queryTokens,
-           packed() ? function_ref<std::pair<Value, Value>(KernelBuilder &,
-                                                           Value)>(
-                          [&](KernelBuilder &rowEmit, Value row) {
-                            return headAndQuery(rowEmit, row);
-                          })
-                    : nullptr);
+           packed()
+               ? function_ref<std::pair<Value, Value>(KernelBuilder &, Value)>(
+                     [&](KernelBuilder &rowEmit, Value row) {
+                       return headAndQuery(rowEmit, row);
+                     })
+               : nullptr);
   nvgpu::DeviceAsyncCreateGroupOp::create(
       emit.builder, emit.loc,
       nvgpu::DeviceAsyncTokenType::get(emit.builder.getContext()),
@@ -623,11 +619,10 @@ std::pair<Value, Value>
 AttentionKernel::firstListedBlock(KernelBuilder &nestedEmit) {
   if (!usesLists())
     return {nestedEmit.lt(nestedEmit.index(0), listEntries),
-            kvPrefixTiles
-                ? nestedEmit.select(
-                      nestedEmit.lt(nestedEmit.index(0), kvPrefixTiles),
-                      kvPrefixFirstTile, kvFirstTile)
-                : kvFirstTile};
+            kvPrefixTiles ? nestedEmit.select(nestedEmit.lt(nestedEmit.index(0),
+                                                            kvPrefixTiles),
+                                              kvPrefixFirstTile, kvFirstTile)
+                          : kvFirstTile};
   Value any = nestedEmit.lt(nestedEmit.index(0),
                             nestedEmit.add(fullEntries, listEntries));
   auto ifAny = scf::IfOp::create(nestedEmit.builder, nestedEmit.loc,
@@ -697,8 +692,8 @@ AttentionKernel::buildItem(const ItemInput &input) {
     firstFetched = ifFetch.getResult(0);
   }
   buildList();
-  Value blocks = usesLists() ? emit.loadI32(listCount, {emit.index(0)})
-                             : listEntries;
+  Value blocks =
+      usesLists() ? emit.loadI32(listCount, {emit.index(0)}) : listEntries;
   Value fullBlocks = operands.fullBlockIndices
                          ? emit.loadI32(listCount, {emit.index(1)})
                          : Value();
@@ -735,9 +730,9 @@ AttentionKernel::buildItem(const ItemInput &input) {
       builder.setInsertionPointToStart(ifNext.thenBlock());
       // setUpList's values for the next item live in this region only.
       std::array<Value *, 9> place = {
-          &queryStart,    &listBatchIndex, &listHead,
-          &queryBlock,    &listEntries,    &fullEntries,
-          &kvFirstTile,   &kvPrefixTiles,  &kvPrefixFirstTile};
+          &queryStart,  &listBatchIndex, &listHead,
+          &queryBlock,  &listEntries,    &fullEntries,
+          &kvFirstTile, &kvPrefixTiles,  &kvPrefixFirstTile};
       std::array<Value, 9> saved;
       for (auto [slot, value] : llvm::zip_equal(saved, place))
         slot = *value;

@@ -189,9 +189,7 @@ private:
   /// key ids are sorted, the least and greatest id of its rows, and without
   /// lists its documents' key range.
   SegmentBounds segments;
-  bool readsSegments() const {
-    return static_cast<bool>(operands.segmentIdsQ);
-  }
+  bool readsSegments() const { return static_cast<bool>(operands.segmentIdsQ); }
   void setUpSegments();
   /// `segments` with the ids of the first and last key of the kv tile at
   /// `kvStart` (only with a mask reading segment ids).

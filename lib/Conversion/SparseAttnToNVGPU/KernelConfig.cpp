@@ -21,10 +21,10 @@ DictionaryAttr MmaKernelConfig::toAttr(Builder &builder) const {
     return builder.getNamedAttr(name, builder.getI64IntegerAttr(value));
   };
   SmallVector<NamedAttribute> entries = {
-      builder.getNamedAttr(
-          "mma", builder.getStringAttr(simt        ? "simt"
-                                       : warpgroup ? "wgmma"
-                                                   : "mma.sync")),
+      builder.getNamedAttr("mma",
+                           builder.getStringAttr(simt        ? "simt"
+                                                 : warpgroup ? "wgmma"
+                                                             : "mma.sync")),
       integer("block_q", blockQ),
       integer("block_kv", blockKv),
       integer("warps", warps),
@@ -134,6 +134,16 @@ static FailureOr<int64_t> getListBytes(const MmaKernelProblem &problem,
          (ShapedType::isDynamic(capacity) ? 0 : 4 * capacity);
 }
 
+/// The blocks per multiprocessor the kernel is made for, and the register
+/// cap that lets them fit (none for one block).
+static void setBlocksPerSM(int64_t blocks, const ChipInfo &chip,
+                           MmaKernelConfig &config) {
+  config.blocksPerSM = blocks;
+  config.chipMultiprocessors = chip.multiprocessors;
+  config.maxRegisters =
+      blocks > 1 ? getRegisterCap(chip, config.threads(), blocks) : 0;
+}
+
 /// The tensor-core kernel for `problem`, or why not.
 static FailureOr<MmaKernelConfig>
 chooseTensorCoreKernel(const MmaKernelProblem &problem,
@@ -220,8 +230,7 @@ chooseTensorCoreKernel(const MmaKernelProblem &problem,
   if (config.warpgroup && config.stages == 2 && options.itemsPerBlock > 1 &&
       !config.packedQueries)
     config.itemsPerBlock = options.itemsPerBlock;
-  FailureOr<int64_t> listBytesOr =
-      getListBytes(problem, options.chip, reason);
+  FailureOr<int64_t> listBytesOr = getListBytes(problem, options.chip, reason);
   if (failed(listBytesOr))
     return failure();
   int64_t listBytes = *listBytesOr;
@@ -260,14 +269,10 @@ chooseTensorCoreKernel(const MmaKernelProblem &problem,
   }
   if (config.tileBytes() + listBytes > chip.sharedMemoryPerBlock)
     return fail("the tiles do not fit the shared memory");
-  config.blocksPerSM = options.blocksPerSM ? options.blocksPerSM
-                       : wide               ? 1
-                                            : blocksFor(config);
-  config.chipMultiprocessors = chip.multiprocessors;
-  config.maxRegisters =
-      config.blocksPerSM > 1
-          ? getRegisterCap(chip, config.threads(), config.blocksPerSM)
-          : 0;
+  setBlocksPerSM(options.blocksPerSM ? options.blocksPerSM
+                 : wide              ? 1
+                                     : blocksFor(config),
+                 chip, config);
   return config;
 }
 
@@ -337,17 +342,10 @@ chooseSimtKernel(const MmaKernelProblem &problem,
     return fail("block_kv is not a multiple of 8 (or of the requested "
                 "block-kv), or the tiles do not fit the shared memory");
   config = *chosen;
-  config.blocksPerSM = options.blocksPerSM ? options.blocksPerSM
-                                           : getBlocksPerSM(
-                                                 chip,
-                                                 config.tileBytes() +
-                                                     *listBytes,
-                                                 2);
-  config.chipMultiprocessors = chip.multiprocessors;
-  config.maxRegisters =
-      config.blocksPerSM > 1
-          ? getRegisterCap(chip, config.threads(), config.blocksPerSM)
-          : 0;
+  setBlocksPerSM(options.blocksPerSM
+                     ? options.blocksPerSM
+                     : getBlocksPerSM(chip, config.tileBytes() + *listBytes, 2),
+                 chip, config);
   return config;
 }
 

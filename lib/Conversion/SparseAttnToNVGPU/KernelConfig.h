@@ -79,15 +79,11 @@ struct MmaKernelConfig {
   int64_t queryStride() const { return rowStride(headDim); }
   int64_t keyStride() const { return rowStride(headDim); }
   int64_t valueStride() const { return rowStride(valueDim); }
-  int64_t queryBytes() const {
-    return blockQ * queryStride() * elementBytes;
-  }
+  int64_t queryBytes() const { return blockQ * queryStride() * elementBytes; }
   /// Q buffers: a second one when the next query tile's Q is prefetched.
   int64_t queryBuffers() const { return itemsPerBlock > 1 ? 2 : 1; }
   int64_t queryBuffersBytes() const { return queryBuffers() * queryBytes(); }
-  int64_t keyStageBytes() const {
-    return blockKv * keyStride() * elementBytes;
-  }
+  int64_t keyStageBytes() const { return blockKv * keyStride() * elementBytes; }
   int64_t valueStageBytes() const {
     return blockKv * valueStride() * elementBytes;
   }

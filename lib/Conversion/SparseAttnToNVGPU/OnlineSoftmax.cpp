@@ -86,10 +86,10 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
     if (operands.rules.mask && !operands.rules.maskMod) {
       // Over the rows of this thread's group: the branch is uniform there.
       auto [firstPosition, lastPosition] = groupPositions();
-      allowed = buildTileFullyAllowed(
-          emit, operands.rules.mask,
-          TileBounds{firstPosition, lastPosition, kvStart, lastTileKey,
-                     tileSegments});
+      allowed =
+          buildTileFullyAllowed(emit, operands.rules.mask,
+                                TileBounds{firstPosition, lastPosition, kvStart,
+                                           lastTileKey, tileSegments});
     }
     if (listedFull)
       allowed = allowed
@@ -390,8 +390,8 @@ void AttentionKernel::writeResults(const State &state) {
       SmallVector<Value> indices(outputIndices);
       indices.push_back(col);
       if (split) {
-        auto store = vector::StoreOp::create(
-            builder, loc, wide, operands.partialOutput, indices);
+        auto store = vector::StoreOp::create(builder, loc, wide,
+                                             operands.partialOutput, indices);
         store.setAlignmentAttr(builder.getI64IntegerAttr(8));
         continue;
       }

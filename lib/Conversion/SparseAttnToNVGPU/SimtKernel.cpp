@@ -87,16 +87,15 @@ SmallVector<Value> SimtAttentionKernel::loadF32(KernelBuilder &at, Value tile,
   auto type = VectorType::get({width}, at.element);
   auto load = vector::LoadOp::create(builder, at.loc, type, tile, indices);
   // Rows are 16-byte aligned and the column a multiple of `width`.
-  load.setAlignmentAttr(
-      builder.getI64IntegerAttr(width * config.elementBytes));
+  load.setAlignmentAttr(builder.getI64IntegerAttr(width * config.elementBytes));
   Value wide = load;
   if (!at.element.isF32())
     wide = arith::ExtFOp::create(
         builder, at.loc, VectorType::get({width}, builder.getF32Type()), wide);
   SmallVector<Value> values;
   for (int64_t i = 0; i < width; ++i)
-    values.push_back(vector::ExtractOp::create(builder, at.loc, wide,
-                                               ArrayRef<int64_t>{i}));
+    values.push_back(
+        vector::ExtractOp::create(builder, at.loc, wide, ArrayRef<int64_t>{i}));
   return values;
 }
 
@@ -159,8 +158,7 @@ SmallVector<Value> SimtAttentionKernel::accumulateValues(
     for (int64_t nt = 0; nt < nTiles; ++nt) {
       const SmallVector<Value> &fragment = scores[rt * nTiles + nt];
       Value pair = vector::FromElementsOp::create(
-          builder, loc, pairType,
-          ValueRange{fragment[e0], fragment[e0 + 1]});
+          builder, loc, pairType, ValueRange{fragment[e0], fragment[e0 + 1]});
       auto store = vector::StoreOp::create(
           builder, loc, pair, probabilities,
           ValueRange{rowIndex[r], emit.add(emit.mul(quad, 2), nt * 8)});
@@ -201,12 +199,12 @@ SmallVector<Value> SimtAttentionKernel::accumulateValues(
           Value key = at.add(firstKey, i);
           for (int64_t dt = 0; dt < columnTiles;) {
             int64_t tiles = pairedTile(dt) ? 2 : 1;
-            SmallVector<Value> v = loadF32(
-                at, valueTiles, {stage, key, columns[dt]}, 2 * tiles);
+            SmallVector<Value> v =
+                loadF32(at, valueTiles, {stage, key, columns[dt]}, 2 * tiles);
             for (int64_t r = 0; r < rowsPerThread(); ++r)
               for (int64_t j = 0; j < 2 * tiles; ++j) {
-                int64_t element = (r / 2) * accPerRowTile() +
-                                  (dt + j / 2) * 4 + (r % 2) * 2 + j % 2;
+                int64_t element = (r / 2) * accPerRowTile() + (dt + j / 2) * 4 +
+                                  (r % 2) * 2 + j % 2;
                 next[element] = fma(at, p[r][i], v[j], next[element]);
               }
             dt += tiles;
@@ -217,10 +215,8 @@ SmallVector<Value> SimtAttentionKernel::accumulateValues(
   return SmallVector<Value>(loop.getResults());
 }
 
-std::unique_ptr<AttentionKernel>
-sparse_attn::createSimtKernel(KernelBuilder &emit,
-                              const MmaKernelConfig &config,
-                              const KernelOperands &operands,
-                              gpu::LaunchOp launch) {
+std::unique_ptr<AttentionKernel> sparse_attn::createSimtKernel(
+    KernelBuilder &emit, const MmaKernelConfig &config,
+    const KernelOperands &operands, gpu::LaunchOp launch) {
   return std::make_unique<SimtAttentionKernel>(emit, config, operands, launch);
 }

@@ -106,13 +106,12 @@ static KernelOperands getCommonOperands(OpTy op, PatternRewriter &rewriter,
   auto mask = cast_or_null<MaskAttrInterface>(op.getMaskAttr());
   if (mask && mask.usesSegmentIds()) {
     operands.segmentIdsQ = toKernelBuffer(rewriter, loc, op.getSegmentIdsQ());
-    operands.segmentIdsKv =
-        toKernelBuffer(rewriter, loc, op.getSegmentIdsKv());
+    operands.segmentIdsKv = toKernelBuffer(rewriter, loc, op.getSegmentIdsKv());
     operands.rules.segmentIdsQ = operands.segmentIdsQ;
     operands.rules.segmentIdsKv = operands.segmentIdsKv;
     SegmentBoundsBuffers bounds = buildSegmentBoundsLaunch(
-        rewriter, loc, operands.segmentIdsQ, operands.segmentIdsKv,
-        shape.batch, shape.queryLen, shape.kvLen, blockQ);
+        rewriter, loc, operands.segmentIdsQ, operands.segmentIdsKv, shape.batch,
+        shape.queryLen, shape.kvLen, blockQ);
     operands.keysSorted = bounds.keysSorted;
     operands.tileBounds = bounds.tileBounds;
   }
@@ -136,8 +135,8 @@ static void setUpSplit(PatternRewriter &rewriter, LoweringBuilder &emit,
   Value base = emit.max(
       emit.mul(emit.mul(shape.batch, emit.index(shape.kvHeads)), queryTiles),
       one);
-  int64_t target = 2 * std::max<int64_t>(config.blocksPerSM, 1) *
-                   config.chipMultiprocessors;
+  int64_t target =
+      2 * std::max<int64_t>(config.blocksPerSM, 1) * config.chipMultiprocessors;
   Value wanted =
       emit.min(emit.max(ceilDiv(emit.index(target), base), one), kvTiles);
   Value chunkTiles = ceilDiv(kvTiles, wanted);
@@ -147,8 +146,8 @@ static void setUpSplit(PatternRewriter &rewriter, LoweringBuilder &emit,
   int64_t dynamic = ShapedType::kDynamic;
   operands.partialOutput = memref::AllocOp::create(
       rewriter, loc,
-      MemRefType::get({dynamic, shape.queryHeads, dynamic,
-                       config.packedQueries, shape.valueDim},
+      MemRefType::get({dynamic, shape.queryHeads, dynamic, config.packedQueries,
+                       shape.valueDim},
                       f32),
       ValueRange{shape.batch, operands.splits});
   operands.partialLse = memref::AllocOp::create(
@@ -168,9 +167,9 @@ static void buildCombineLaunch(PatternRewriter &rewriter, Location loc,
                                const KernelOperands &operands) {
   IndexArith host(rewriter, loc);
   Value one = host.index(1);
-  auto launch = gpu::LaunchOp::create(
-      rewriter, loc, operands.queryLen, host.index(shape.queryHeads),
-      shape.batch, host.index(shape.valueDim), one, one);
+  auto launch = gpu::LaunchOp::create(rewriter, loc, operands.queryLen,
+                                      host.index(shape.queryHeads), shape.batch,
+                                      host.index(shape.valueDim), one, one);
   OpBuilder::InsertionGuard guard(rewriter);
   rewriter.setInsertionPointToStart(&launch.getBody().front());
   KernelBuilder emit(rewriter, loc, element);
@@ -178,56 +177,56 @@ static void buildCombineLaunch(PatternRewriter &rewriter, Location loc,
   Value query = launch.getBlockIds().x, head = launch.getBlockIds().y,
         batch = launch.getBlockIds().z;
   Type f32 = rewriter.getF32Type();
-  auto forSplits = [&](ValueRange init,
-                       function_ref<SmallVector<Value>(KernelBuilder &, Value,
-                                                       ValueRange)>
-                           body) {
-    auto loop = scf::ForOp::create(
-        rewriter, loc, emit.index(0), operands.splits, emit.index(1), init,
-        [&](OpBuilder &loopBuilder, Location loopLoc, Value split,
-            ValueRange carried) {
-          KernelBuilder loopEmit(loopBuilder, loopLoc, element);
-          scf::YieldOp::create(loopBuilder, loopLoc,
-                               body(loopEmit, split, carried));
-        });
-    return loop.getResults();
-  };
+  auto forSplits =
+      [&](ValueRange init,
+          function_ref<SmallVector<Value>(KernelBuilder &, Value, ValueRange)>
+              body) {
+        auto loop = scf::ForOp::create(
+            rewriter, loc, emit.index(0), operands.splits, emit.index(1), init,
+            [&](OpBuilder &loopBuilder, Location loopLoc, Value split,
+                ValueRange carried) {
+              KernelBuilder loopEmit(loopBuilder, loopLoc, element);
+              scf::YieldOp::create(loopBuilder, loopLoc,
+                                   body(loopEmit, split, carried));
+            });
+        return loop.getResults();
+      };
   auto partialLse = [&](KernelBuilder &loopEmit, Value split) -> Value {
     return memref::LoadOp::create(loopEmit.builder, loopEmit.loc,
                                   operands.partialLse,
                                   ValueRange{batch, head, split, query});
   };
-  Value largest = forSplits(
-      {emit.f32(-INFINITY)},
-      [&](KernelBuilder &loopEmit, Value split, ValueRange carried) {
-        return SmallVector<Value>{
-            loopEmit.fmax(carried[0], partialLse(loopEmit, split))};
-      })[0];
+  Value largest =
+      forSplits({emit.f32(-INFINITY)},
+                [&](KernelBuilder &loopEmit, Value split, ValueRange carried) {
+                  return SmallVector<Value>{
+                      loopEmit.fmax(carried[0], partialLse(loopEmit, split))};
+                })[0];
   Value empty = emit.isNegInf(largest);
   Value shift = emit.select(empty, emit.f32(0.0), largest);
   double log2e = 1.4426950408889634, ln2 = 0.6931471805599453;
-  ValueRange sums = forSplits(
-      {emit.f32(0.0), emit.f32(0.0)},
-      [&](KernelBuilder &loopEmit, Value split, ValueRange carried) {
-        Value weight = loopEmit.exp2(loopEmit.fmul(
-            loopEmit.fsub(partialLse(loopEmit, split), shift),
-            loopEmit.f32(log2e)));
-        Value part = memref::LoadOp::create(
-            loopEmit.builder, loopEmit.loc, operands.partialOutput,
-            ValueRange{batch, head, split, query, column});
-        return SmallVector<Value>{
-            loopEmit.fadd(carried[0], weight),
-            loopEmit.fadd(carried[1], loopEmit.fmul(weight, part))};
-      });
+  ValueRange sums =
+      forSplits({emit.f32(0.0), emit.f32(0.0)},
+                [&](KernelBuilder &loopEmit, Value split, ValueRange carried) {
+                  Value weight = loopEmit.exp2(loopEmit.fmul(
+                      loopEmit.fsub(partialLse(loopEmit, split), shift),
+                      loopEmit.f32(log2e)));
+                  Value part = memref::LoadOp::create(
+                      loopEmit.builder, loopEmit.loc, operands.partialOutput,
+                      ValueRange{batch, head, split, query, column});
+                  return SmallVector<Value>{
+                      loopEmit.fadd(carried[0], weight),
+                      loopEmit.fadd(carried[1], loopEmit.fmul(weight, part))};
+                });
   Value out = arith::DivFOp::create(rewriter, loc, sums[1], sums[0]);
   out = emit.select(empty, emit.f32(0.0), out);
   if (element != f32)
     out = arith::TruncFOp::create(rewriter, loc, element, out);
   memref::StoreOp::create(rewriter, loc, out, operands.output,
                           ValueRange{batch, head, query, column});
-  auto ifFirst = scf::IfOp::create(rewriter, loc,
-                                   emit.eq(column, emit.index(0)),
-                                   /*withElseRegion=*/false);
+  auto ifFirst =
+      scf::IfOp::create(rewriter, loc, emit.eq(column, emit.index(0)),
+                        /*withElseRegion=*/false);
   rewriter.setInsertionPointToStart(ifFirst.thenBlock());
   Value lse = emit.fadd(largest, emit.fmul(emit.log2(sums[0]), emit.f32(ln2)));
   lse = emit.select(empty, emit.f32(-INFINITY), lse);
@@ -241,12 +240,10 @@ static void buildCombineLaunch(PatternRewriter &rewriter, Location loc,
 /// or per `itemsPerBlock` of them, per head, per batch) with the kernel
 /// body, and replaces `op` by the results. `sharedBytes`: the dynamic shared
 /// memory of a block.
-static LogicalResult replaceByLaunch(Operation *op, PatternRewriter &rewriter,
-                                     LoweringBuilder &emit,
-                                     const AttentionShape &shape,
-                                     const MmaKernelConfig &config,
-                                     KernelOperands &operands,
-                                     Value sharedBytes) {
+static LogicalResult
+replaceByLaunch(Operation *op, PatternRewriter &rewriter, LoweringBuilder &emit,
+                const AttentionShape &shape, const MmaKernelConfig &config,
+                KernelOperands &operands, Value sharedBytes) {
   Location loc = op->getLoc();
   auto outputType = cast<RankedTensorType>(op->getResult(0).getType());
   auto lseType = cast<RankedTensorType>(op->getResult(1).getType());
@@ -275,10 +272,9 @@ static LogicalResult replaceByLaunch(Operation *op, PatternRewriter &rewriter,
   Value sharedBytesI32 = arith::IndexCastOp::create(
       rewriter, loc, rewriter.getI32Type(), sharedBytes);
   Value one = emit.index(1);
-  auto launch =
-      gpu::LaunchOp::create(rewriter, loc, blocksX, blocksY, shape.batch,
-                            emit.index(config.threads()), one, one,
-                            sharedBytesI32);
+  auto launch = gpu::LaunchOp::create(rewriter, loc, blocksX, blocksY,
+                                      shape.batch, emit.index(config.threads()),
+                                      one, one, sharedBytesI32);
   SparseAttnDialect::MmaKernelAttrHelper(rewriter.getContext())
       .setAttr(launch, config.toAttr(rewriter));
   {
@@ -418,10 +414,10 @@ struct AttentionMmaLowering : public OpRewritePattern<AttentionOp> {
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rewriter) const override {
     std::string reason;
-    FailureOr<MmaKernelConfig> config = chooseMmaKernel(
-        getMmaKernelProblem(op, getAttentionListBlocks(options), 0,
-                            std::nullopt),
-        options, reason);
+    FailureOr<MmaKernelConfig> config =
+        chooseMmaKernel(getMmaKernelProblem(op, getAttentionListBlocks(options),
+                                            0, std::nullopt),
+                        options, reason);
     if (failed(config))
       return rewriter.notifyMatchFailure(op, reason);
     FailureOr<llvm::DenseMap<Value, Value>> buffers =
