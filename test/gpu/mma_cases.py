@@ -244,3 +244,17 @@ ATTENTION_CASES = [
     dict(B=1, Hq=2, Hkv=2, Sq=200, Skv=200, D=256, Dv=256, mask=g.Causal(),
          score_mod=c.SCORE_MOD_NEG_INF_ROWS, elt="f32"),
 ]
+
+# token_sparse_attention on the kernels: a block per query and kv head whose
+# rows are the group's query heads, kv tiles gathered from the token list
+# (invalid and junk slots zero-filled and masked, duplicates counted per
+# slot): DeepSeek's example shape (Hq = 16, Hkv = 1, D = 192, Dv = 128), a
+# 128-head group, a 256-head group (two row tiles), f32, empty rows.
+TOKEN_CASES = [
+    dict(B=1, Hq=16, Hkv=1, Sq=300, Skv=2000, D=192, Dv=128, n=256, p_valid=0.9, empty_rows=3,
+         elt="bf16", dyn=(2,), ti_dyn=(1,)),
+    dict(B=1, Hq=128, Hkv=1, Sq=100, Skv=1500, D=64, Dv=64, n=200, p_valid=0.75, elt="bf16"),
+    dict(B=1, Hq=256, Hkv=1, Sq=20, Skv=300, D=32, Dv=32, n=64, lists="dup", elt="f16"),
+    dict(B=2, Hq=8, Hkv=2, Sq=129, Skv=3000, D=128, Dv=128, n=512, p_valid=0.6, empty_rows=2,
+         elt="f32", dyn=(0, 2), ti_dyn=(0, 1, 2)),
+]

@@ -244,11 +244,13 @@ std::pair<Value, Value> AttentionKernel::headAndQuery(KernelBuilder &rowEmit,
     return {head, row};
   Value group = rowEmit.udiv(row, config.packedQueries);
   return {rowEmit.add(rowEmit.mul(kvHead, config.groupSize), group),
-          rowEmit.urem(row, config.packedQueries)};
+          gathers() ? tokenQuery : rowEmit.urem(row, config.packedQueries)};
 }
 
 std::pair<Value, Value> AttentionKernel::queryRange(Value firstRow,
                                                     Value lastRow) {
+  if (gathers())
+    return {tokenQuery, tokenQuery};
   if (!packed())
     return {firstRow, lastRow};
   int64_t queries = config.packedQueries;
@@ -265,7 +267,8 @@ std::pair<Value, Value> AttentionKernel::queryRange(Value firstRow,
 void AttentionKernel::copyRows(
     Value source, Value sourceHead, const TileSlot &slot, Value firstRow,
     Value rowLimit, int64_t rows, int64_t dim, SmallVector<Value> &tokens,
-    function_ref<std::pair<Value, Value>(KernelBuilder &, Value)> locate) {
+    function_ref<std::pair<Value, Value>(KernelBuilder &, Value)> locate,
+    bool gather) {
   OpBuilder &builder = emit.builder;
   Location loc = emit.loc;
   int64_t copyElements = config.copyElements();
@@ -285,6 +288,13 @@ void AttentionKernel::copyRows(
       Value head = sourceHead;
       if (locate)
         std::tie(head, clamped) = locate(emit, clamped);
+      if (gather) {
+        // The slot's key row: an invalid entry is zero-filled, never read.
+        auto [token, valid] = listedToken(emit, clamped);
+        clamped = token;
+        elements = emit.select(emit.andI(exists, valid),
+                               emit.index(copyElements), emit.index(0));
+      }
       tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
           builder, loc, slot.memref, slotIndices(slot, row, col), source,
           ValueRange{batch, head, clamped, col},
@@ -304,12 +314,24 @@ void AttentionKernel::copyRows(
   }
 }
 
+std::pair<Value, Value> AttentionKernel::listedToken(KernelBuilder &at,
+                                                     Value slot) {
+  Value lastSlot = at.sub(operands.kvLen, at.index(1));
+  Value token = at.loadI32(operands.tokenIndices,
+                           {batch, tokenQuery, at.min(slot, lastSlot)});
+  Value valid = at.andI(
+      at.andI(at.lt(slot, operands.kvLen),
+              at.cmp(arith::CmpIPredicate::sge, token, at.index(0))),
+      at.lt(token, operands.tokenKeys));
+  return {at.select(valid, token, at.index(0)), valid};
+}
+
 void AttentionKernel::loadKvTile(Value kvStart, Value stage) {
   SmallVector<Value> tokens;
   copyRows(operands.key, kvHead, keySlot(stage), kvStart, operands.kvLen,
-           config.blockKv, config.headDim, tokens);
+           config.blockKv, config.headDim, tokens, nullptr, gathers());
   copyRows(operands.value, kvHead, valueSlot(stage), kvStart, operands.kvLen,
-           config.blockKv, config.valueDim, tokens);
+           config.blockKv, config.valueDim, tokens, nullptr, gathers());
   // Copies issued under an scf.if have tokens that do not dominate here;
   // commit_group does not need them (it closes every pending copy).
   SmallVector<Value> visible;
@@ -502,6 +524,20 @@ LogicalResult AttentionKernel::build() {
     split = arith::RemUIOp::create(builder, loc, blockIds.x, operands.splits);
     queryStart = emit.mul(
         arith::DivUIOp::create(builder, loc, blockIds.x, operands.splits),
+        config.blockQ);
+    if (failed(buildItem(ItemInput{})))
+      return failure();
+    asyncWait(builder, loc, 0);
+    return success();
+  }
+  if (gathers()) {
+    // Block x: query x / rowTiles, its tile x % rowTiles of the group's
+    // query heads.
+    Value rowTiles = emit.index(llvm::divideCeil(
+        config.packedQueries * config.groupSize, config.blockQ));
+    tokenQuery = arith::DivUIOp::create(builder, loc, blockIds.x, rowTiles);
+    queryStart = emit.mul(
+        arith::RemUIOp::create(builder, loc, blockIds.x, rowTiles),
         config.blockQ);
     if (failed(buildItem(ItemInput{})))
       return failure();

@@ -41,6 +41,13 @@ struct KernelOperands {
   // outputs and log-sum-exps (f32 memrefs `B x Hq x splits x Sq [x Dv]`)
   // that a second launch combines. Null otherwise.
   Value splits, splitKeys, partialOutput, partialLse;
+  // token_sparse_attention: a block per query (and tile of its group's
+  // packed query heads, config.packedQueries = 1) whose "keys" are the
+  // slots of its list: kvLen is the slot count n, `tokenIndices` (memref
+  // `B x Sq x n` i32) names each slot's key row, valid iff in [0,
+  // tokenKeys) (Skv); invalid slots are zero-filled and masked. Null
+  // otherwise.
+  Value tokenIndices, tokenKeys;
   int64_t queryHeads = 0, kvHeads = 0, listHeads = 0;
   PairScoreRules rules;
   bool hasPairRules = false; // a mask, mask_mod or score_mod
@@ -211,6 +218,12 @@ private:
   /// rows), the query head and query of a tile row inside them, and the
   /// queries a range of tile rows holds (all when the range spans heads).
   bool packed() const { return config.packedQueries > 0; }
+  /// token_sparse_attention: the block's query and its row tile.
+  bool gathers() const { return static_cast<bool>(operands.tokenIndices); }
+  Value tokenQuery;
+  /// The key row slot `slot` of the block's list names and whether it is
+  /// valid (`slot` < n and the entry in [0, Skv)); row 0 when invalid.
+  std::pair<Value, Value> listedToken(KernelBuilder &at, Value slot);
   Value rowLimit;
   std::pair<Value, Value> headAndQuery(KernelBuilder &rowEmit, Value row);
   std::pair<Value, Value> queryRange(Value firstRow, Value lastRow);
@@ -224,12 +237,14 @@ private:
                     const SegmentBounds *tileSegments);
 
   /// `locate`, when given, maps a source row to its (head, row) instead of
-  /// (`sourceHead`, row).
+  /// (`sourceHead`, row); with `gather` a row is a slot of the block's token
+  /// list, copied from the key row it names (zeros for an invalid one).
   void copyRows(Value source, Value sourceHead, const TileSlot &slot,
                 Value firstRow, Value rowLimit, int64_t rows, int64_t dim,
                 SmallVector<Value> &tokens,
                 function_ref<std::pair<Value, Value>(KernelBuilder &, Value)>
-                    locate = nullptr);
+                    locate = nullptr,
+                bool gather = false);
   void loadKvTile(Value kvStart, Value stage);
   void buildList();
 

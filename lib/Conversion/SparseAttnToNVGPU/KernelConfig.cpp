@@ -85,6 +85,22 @@ sparse_attn::getMmaKernelProblem(AttentionOp op, BlockSizes block,
   return problem;
 }
 
+MmaKernelProblem sparse_attn::getMmaKernelProblem(TokenSparseAttentionOp op,
+                                                  int64_t listBlockKv) {
+  MmaKernelProblem problem;
+  problem.elementType = op.getQuery().getType().getElementType();
+  problem.outputElementType = op.getOutput().getType().getElementType();
+  problem.headDim = op.getQuery().getType().getDimSize(3);
+  problem.valueDim = op.getValue().getType().getDimSize(3);
+  problem.listBlockKv = listBlockKv;
+  int64_t queryHeads = op.getQuery().getType().getDimSize(1);
+  int64_t kvHeads = op.getKey().getType().getDimSize(1);
+  problem.gathersTokens = true;
+  problem.decodeQueryLen = 1;
+  problem.groupSize = kvHeads > 0 ? queryHeads / kvHeads : 1;
+  return problem;
+}
+
 static int64_t largestDividing(int64_t value, ArrayRef<int64_t> choices) {
   for (int64_t choice : choices)
     if (value % choice == 0)
@@ -93,15 +109,22 @@ static int64_t largestDividing(int64_t value, ArrayRef<int64_t> choices) {
 }
 
 /// Decode: a tile of the group's packed rows (from `smallestTile` up to 128
-/// rows), one query tile per block.
+/// rows), one query tile per block; a token list's query: its group's query
+/// heads, in tiles of up to 128 rows.
 static void setUpDecode(const MmaKernelProblem &problem,
                         const MmaAttentionOptions &options,
                         int64_t smallestTile, MmaKernelConfig &config) {
-  if (!problem.decodeQueryLen || !options.decode || options.blockQ)
+  if (!problem.decodeQueryLen ||
+      (!problem.gathersTokens && (!options.decode || options.blockQ)))
     return;
   config.packedQueries = problem.decodeQueryLen;
   config.groupSize = problem.groupSize;
   int64_t rows = config.packedQueries * config.groupSize;
+  // A token list's rows past a tile take several tiles (blocks).
+  if (problem.gathersTokens && options.blockQ) {
+    config.listBlockQ = options.blockQ;
+    return;
+  }
   config.listBlockQ = 128;
   for (int64_t tile : {64, 32, 16})
     if (rows <= tile && tile >= smallestTile)
@@ -277,10 +300,10 @@ chooseTensorCoreKernel(const MmaKernelProblem &problem,
 }
 
 /// The CUDA-core kernel for `problem`, or why not: f16, bf16 or f32 inputs
-/// (any output type), head dims multiples of 8 up to 256, 16-row query
-/// tiles and kv tiles of 8 to 64 keys. Four warps (64 rows) per block; the
-/// largest kv tile that lets two blocks share a multiprocessor (eight
-/// warps), else the largest that fits.
+/// and output, head dims multiples of 8 up to 256, 16-row query
+/// tiles and kv tiles of 8 to 64 keys. Up to four warps (64 rows) per
+/// block; the largest kv tile that lets eight warps share a multiprocessor
+/// (two blocks of four, eight of one), else fewer.
 static FailureOr<MmaKernelConfig>
 chooseSimtKernel(const MmaKernelProblem &problem,
                  const MmaAttentionOptions &options, std::string &reason) {
@@ -291,6 +314,8 @@ chooseSimtKernel(const MmaKernelProblem &problem,
   Type element = problem.elementType;
   if (!element.isF16() && !element.isBF16() && !element.isF32())
     return fail("element type is not f16, bf16 or f32");
+  if (problem.outputElementType != element)
+    return fail("output element type differs from the inputs'");
   MmaKernelConfig config;
   config.simt = true;
   config.elementBytes = element.getIntOrFloatBitWidth() / 8;
@@ -320,12 +345,15 @@ chooseSimtKernel(const MmaKernelProblem &problem,
   if (failed(listBytes))
     return failure();
   const ChipInfo &chip = options.chip;
+  // Eight warps per multiprocessor: two blocks of four warps, eight of one
+  // (a short decode or token-list tile).
+  int64_t wantedBlocks = std::max<int64_t>(2, 8 / config.warps);
   auto fits = [&](const MmaKernelConfig &candidate, int64_t blocks) {
-    return getBlocksPerSM(chip, candidate.tileBytes() + *listBytes, 2) >=
-           blocks;
+    return getBlocksPerSM(chip, candidate.tileBytes() + *listBytes,
+                          wantedBlocks) >= blocks;
   };
   std::optional<MmaKernelConfig> chosen;
-  for (int64_t blocks : {2, 1}) {
+  for (int64_t blocks = wantedBlocks; blocks >= 1; blocks /= 2) {
     for (int64_t kv : {64, 32, 16, 8}) {
       MmaKernelConfig candidate = config;
       candidate.blockKv = kv;
@@ -342,9 +370,11 @@ chooseSimtKernel(const MmaKernelProblem &problem,
     return fail("block_kv is not a multiple of 8 (or of the requested "
                 "block-kv), or the tiles do not fit the shared memory");
   config = *chosen;
-  setBlocksPerSM(options.blocksPerSM
-                     ? options.blocksPerSM
-                     : getBlocksPerSM(chip, config.tileBytes() + *listBytes, 2),
+  setBlocksPerSM(options.blocksPerSM ? options.blocksPerSM
+                                     : getBlocksPerSM(chip,
+                                                      config.tileBytes() +
+                                                          *listBytes,
+                                                      wantedBlocks),
                  chip, config);
   return config;
 }

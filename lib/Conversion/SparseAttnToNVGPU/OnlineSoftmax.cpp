@@ -79,7 +79,8 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
   // full lists) also lets the per-pair rules allow every in-bounds pair.
   Value lastTileKey = emit.add(kvStart, config.blockKv - 1);
   Value fullTile = emit.lt(lastTileKey, operands.kvLen);
-  if (operands.rules.scoreMod) {
+  if (operands.rules.scoreMod || gathers()) {
+    // (A token list's slots are each valid or not.)
     fullTile = nullptr;
   } else if (operands.rules.mask || operands.rules.maskMod) {
     Value allowed;
@@ -188,6 +189,11 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
     for (int64_t column = 0; column < 2 * nTiles; ++column)
       keys.push_back(emit.add(emit.add(kvStart, column / 2 * 8 + column % 2),
                               emit.mul(quad, 2)));
+    // A token list's slots: valid iff they name a key.
+    SmallVector<Value> keyValid;
+    if (gathers())
+      for (Value key : keys)
+        keyValid.push_back(listedToken(emit, key).second);
     if (readsSegments()) {
       for (Value row : rows)
         rowIds.push_back(emit.loadI32(operands.segmentIdsQ, {batch, row}));
@@ -201,7 +207,7 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
               e = position % 4;
       int64_t column = 2 * nt + e % 2;
       Value key = keys[column];
-      Value inBounds = emit.lt(key, operands.kvLen);
+      Value inBounds = gathers() ? keyValid[column] : emit.lt(key, operands.kvLen);
       if (!operands.hasPairRules) {
         masked.push_back(emit.select(
             inBounds, rawScores ? score : emit.fmul(score, scaleLog2), negInf));
@@ -395,8 +401,7 @@ void AttentionKernel::writeResults(const State &state) {
         store.setAlignmentAttr(builder.getI64IntegerAttr(8));
         continue;
       }
-      // The output's element type (the inputs' on tensor cores; any with
-      // the CUDA-core kernel).
+      // The output's element type (the inputs'; f32 is stored unrounded).
       Type outputElement =
           cast<MemRefType>(operands.output.getType()).getElementType();
       Value pair = wide;

@@ -260,7 +260,13 @@ replaceByLaunch(Operation *op, PatternRewriter &rewriter, LoweringBuilder &emit,
                       ? queryTiles
                       : emit.ceilDiv(queryTiles, config.itemsPerBlock);
   Value blocksY = heads;
-  if (config.packedQueries) {
+  if (operands.tokenIndices) {
+    // A block per query, kv head and tile of the group's query heads.
+    blocksX = arith::MulIOp::create(
+        rewriter, loc, shape.queryLen,
+        emit.index(llvm::divideCeil(config.groupSize, config.blockQ)));
+    blocksY = emit.index(shape.kvHeads);
+  } else if (config.packedQueries) {
     // Decode: a block per kv head and tile of its group's packed rows and
     // part of the keys.
     queryTiles = emit.index(llvm::divideCeil(
@@ -446,6 +452,58 @@ struct AttentionMmaLowering : public OpRewritePattern<AttentionOp> {
   MmaAttentionOptions options;
 };
 
+/// Replaces a token_sparse_attention a kernel takes by its launch: a block
+/// per query and kv head whose rows are the group's query heads (all share
+/// the query's list, FlashMLA's sparse structure) and whose kv tiles are
+/// the keys of consecutive slots of the list, gathered by cp.async (an
+/// invalid slot zero-filled and masked; a key listed twice counts twice).
+struct TokenSparseAttentionMmaLowering
+    : public OpRewritePattern<TokenSparseAttentionOp> {
+  TokenSparseAttentionMmaLowering(MLIRContext *context,
+                                  const MmaAttentionOptions &options)
+      : OpRewritePattern(context, /*benefit=*/2), options(options) {}
+
+  LogicalResult matchAndRewrite(TokenSparseAttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    std::string reason;
+    FailureOr<MmaKernelConfig> config = chooseMmaKernel(
+        getMmaKernelProblem(op, getAttentionListBlocks(options).kv), options,
+        reason);
+    if (failed(config))
+      return rewriter.notifyMatchFailure(op, reason);
+    config->listBlockKv = config->blockKv;
+    Location loc = op.getLoc();
+    LoweringBuilder emit(rewriter, op, options.runtimeChecks);
+    AttentionShape shape =
+        getAttentionShape(emit, op.getQuery(), op.getKey(), op.getValue(), {},
+                          {});
+    Value tokens = op.getTokenIndices();
+    emit.checkEq(emit.dim(tokens, 0), shape.batch,
+                 "token_indices batch differs from the query batch");
+    emit.checkEq(emit.dim(tokens, 1), shape.queryLen,
+                 "token_indices length differs from the query length");
+    KernelOperands operands;
+    operands.queryLen = shape.queryLen;
+    // The kernel's keys are the list's slots; Skv bounds the entries.
+    operands.kvLen = emit.dim(tokens, 2);
+    operands.tokenKeys = shape.kvLen;
+    operands.queryHeads = shape.queryHeads;
+    operands.kvHeads = shape.kvHeads;
+    operands.rules.scale = getScaleValue(op.getScaleAttr(), shape.headDim);
+    operands.query = toKernelBuffer(rewriter, loc, op.getQuery());
+    operands.key = toKernelBuffer(rewriter, loc, op.getKey());
+    operands.value = toKernelBuffer(rewriter, loc, op.getValue());
+    operands.tokenIndices = toKernelBuffer(rewriter, loc, tokens);
+    operands.listHeads = 1;
+    operands.capacity = emit.index(0);
+    operands.fullCapacity = emit.index(0);
+    return replaceByLaunch(op, rewriter, emit, shape, *config, operands,
+                           emit.index(config->tileBytes()));
+  }
+
+  MmaAttentionOptions options;
+};
+
 struct ConvertSparseAttnToNVGPUPass
     : sparse_attn::impl::ConvertSparseAttnToNVGPUPassBase<
           ConvertSparseAttnToNVGPUPass> {
@@ -542,7 +600,7 @@ bool sparse_attn::isMmaKernelSupported(const MmaKernelProblem &problem,
 
 void sparse_attn::populateSparseAttnToNVGPUPatterns(
     RewritePatternSet &patterns, const MmaAttentionOptions &options) {
-  patterns.add<BlockSparseAttentionMmaLowering, AttentionMmaLowering>(
-      patterns.getContext(), options);
+  patterns.add<BlockSparseAttentionMmaLowering, AttentionMmaLowering,
+               TokenSparseAttentionMmaLowering>(patterns.getContext(), options);
   populateBlockMaskKernelPatterns(patterns, options);
 }

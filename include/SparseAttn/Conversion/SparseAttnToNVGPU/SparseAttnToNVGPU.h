@@ -83,6 +83,10 @@ struct MmaKernelProblem {
   /// (at most 64; 0 otherwise) and its query heads per kv head.
   int64_t decodeQueryLen = 0;
   int64_t groupSize = 1;
+  /// token_sparse_attention: a block per query whose rows are its group's
+  /// query heads (packed as decode packs them, always) and whose keys are
+  /// gathered from its token list.
+  bool gathersTokens = false;
 };
 
 /// The problem of a block_sparse_attention.
@@ -94,14 +98,19 @@ MmaKernelProblem getMmaKernelProblem(AttentionOp op, BlockSizes block,
                                      int64_t capacity,
                                      std::optional<int64_t> fullCapacity);
 
+/// The problem of a token_sparse_attention: `listBlockKv` slots of its
+/// lists per kv tile.
+MmaKernelProblem getMmaKernelProblem(TokenSparseAttentionOp op,
+                                     int64_t listBlockKv);
+
 /// Whether a kernel (tensor-core or CUDA-core) takes a block_sparse_attention
 /// of `problem` under `options` (else `reason`, when given, says why).
 bool isMmaKernelSupported(const MmaKernelProblem &problem,
                           const MmaAttentionOptions &options,
                           std::string *reason = nullptr);
 
-/// Adds the patterns that rewrite each `block_sparse_attention` and
-/// `attention` a kernel supports into
+/// Adds the patterns that rewrite each `block_sparse_attention`,
+/// `attention` and `token_sparse_attention` a kernel supports into
 /// bufferization.to_buffer operands, allocated results and the launches:
 /// the kernel (wgmma from swizzled tiles on sm_90a for head dims and
 /// block_q multiples of 64, ldmatrix + mma.sync elsewhere, for f16/bf16 q,

@@ -1,0 +1,144 @@
+"""`token_sparse_attention` (DeepSeek Sparse Attention's attention over each
+query's top-k token list) on the kernels, next to a gather-based PyTorch
+reference on the same lists.
+
+Build here (where MLIR is), then run on the GPU machine:
+  PYTHONPATH=build/python_packages /usr/bin/python3 bench/token_sparse.py build build/bench-token [--chip sm_90a]
+  PYTHONPATH=python-bindings python3 bench/token_sparse.py run build/bench-token OUT_DIR
+
+Artifacts: `sparse_attn.token_sparse_attention` on bf16, B = 1, Hkv = 1 (one
+latent kv head shared by every query head, as MLA), D = 192, Dv = 128
+(DeepSeek's example shape), Hq = 16 and 64, dynamic lengths and list
+width. Lists: per query 2048 distinct keys drawn at random among the causal
+prefix (all of it when shorter, padded with -1), as the lightning indexer's
+top-k gives them.
+
+Method: as bench/run.py (`time_ms`: CUDA graphs, interleaved rounds,
+medians). Reference: PyTorch gathers the listed keys and values per chunk
+of 256 queries (k[idx], v[idx]), masks the -1 slots, and computes the
+softmax attention in bf16 matmuls with f32 softmax (einsum), the way a
+framework without a sparse kernel runs DSA. Effective TFLOP/s = 2 * Hq *
+(valid slots) * (D + Dv) / time. Numerics: 64 random query rows against
+the float64 reference; our max error must be <= 2x the reference's + 1e-3.
+
+Writes OUT_DIR/<gpu>-<date>-token-sparse.json and prints one line per case.
+"""
+
+import datetime
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from cli import build_or_run, numerics_verdict  # noqa: E402
+
+D, DV, TOPK = 192, 128, 2048
+CASES = [(16, 8192), (16, 32768), (64, 8192)]  # (Hq, S)
+
+
+def token_ir(hq):
+    q = f"tensor<1x{hq}x?x{D}xbf16>"
+    k = f"tensor<1x1x?x{D}xbf16>"
+    v = f"tensor<1x1x?x{DV}xbf16>"
+    o = f"tensor<1x{hq}x?x{DV}xbf16>"
+    lse = f"tensor<1x{hq}x?xf32>"
+    ti = "tensor<1x?x?xi32>"
+    return f"""func.func @f(%q: {q}, %k: {k}, %v: {v}, %ti: {ti}) -> ({o}, {lse}) {{
+  %o, %lse = sparse_attn.token_sparse_attention %q, %k, %v, %ti : {q}, {k}, {v}, {ti} -> {o}, {lse}
+  return %o, %lse : {o}, {lse}
+}}"""
+
+
+def build(out, chip):
+    import sparse_attn  # noqa: PLC0415
+
+    os.makedirs(out, exist_ok=True)
+    configs = {}
+    for hq in sorted({hq for hq, _ in CASES}):
+        artifact = sparse_attn.compile_gpu(token_ir(hq), "f", chip)
+        artifact.save(os.path.join(out, f"token-h{hq}"))
+        configs[f"token-h{hq}"] = artifact.configs[-1] if artifact.configs else None
+        print(hq, configs[f"token-h{hq}"])
+    with open(os.path.join(out, "configs.json"), "w") as f:
+        json.dump(configs, f, indent=1)
+
+
+def run(artifacts, out):
+    import torch  # noqa: PLC0415
+
+    from run import time_ms  # noqa: PLC0415
+
+    from sparse_attn import runtime  # noqa: PLC0415
+
+    props = torch.cuda.get_device_properties(0)
+    print(f"device: {props.name}, torch {torch.__version__}", flush=True)
+    gen = torch.Generator(device="cuda")
+    gen.manual_seed(0)
+    with open(os.path.join(artifacts, "configs.json")) as f:
+        configs = json.load(f)
+    results = []
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, f"{props.name.replace(' ', '-')}-{datetime.date.today().isoformat()}"
+                             f"-token-sparse.json")
+    for hq, s in CASES:
+        fn = runtime.load(os.path.join(artifacts, f"token-h{hq}"))
+        q = torch.randn(1, hq, s, D, generator=gen, device="cuda", dtype=torch.bfloat16)
+        k = torch.randn(1, 1, s, D, generator=gen, device="cuda", dtype=torch.bfloat16)
+        v = torch.randn(1, 1, s, DV, generator=gen, device="cuda", dtype=torch.bfloat16)
+        # Per query: TOPK distinct keys of its causal prefix (all when shorter).
+        i = torch.arange(s, device="cuda")
+        keys = torch.rand(s, s, generator=gen, device="cuda")
+        keys = keys.masked_fill(i[None, :] > i[:, None], -1.0)
+        top = keys.topk(TOPK, dim=1)
+        idx = torch.where(top.values >= 0, top.indices, -1).to(torch.int32)
+        del keys, top
+        idx = idx.sort(dim=1, descending=True).values.contiguous()[None]
+        valid_slots = int((idx >= 0).sum())
+        scale = D ** -0.5
+
+        def reference(q, k, v, idx, chunk=256):
+            outs = []
+            for start in range(0, s, chunk):
+                rows = idx[0, start:start + chunk]
+                ok = rows >= 0
+                safe = rows.clamp(min=0).long()
+                kg, vg = k[0, 0][safe], v[0, 0][safe]  # [c, n, D]
+                sc = torch.einsum("hcd,cnd->hcn", q[0, :, start:start + chunk], kg).float() * scale
+                p = torch.softmax(sc.masked_fill(~ok[None], float("-inf")), -1)
+                outs.append(torch.einsum("hcn,cnd->hcd", p.to(v.dtype), vg))
+            return torch.cat(outs, 1)[None]
+
+        o, _ = fn(q, k, v, idx, fill_outputs=float("nan"))
+        torch.cuda.synchronize()
+        rows = torch.randint(0, s, (64,), generator=gen, device="cuda")
+        sel = idx[0, rows].long()
+        ok = sel >= 0
+        kg = k[0, 0][sel.clamp(min=0)].double()
+        vg = v[0, 0][sel.clamp(min=0)].double()
+        sc = torch.einsum("hrd,rnd->hrn", q[0][:, rows].double(), kg) * scale
+        want = torch.einsum("hrn,rnd->hrd", torch.softmax(sc.masked_fill(~ok[None], float("-inf")), -1), vg)
+        ref_err = reference(q, k, v, idx)[0][:, rows].double().sub(want).abs().max().item()
+        err = o[0][:, rows].double().sub(want).abs().max().item()
+        numerics_ok = err <= 2 * ref_err + 1e-3 and not bool(o.isnan().any())
+        ms, ref_ms = time_ms(lambda a, b, c, t: fn(a, b, c, t), reference,
+                             inputs=[(q, k, v, idx)])
+        flops = 2 * hq * valid_slots * (D + DV)
+        row = dict(case=f"token-Hq{hq}-S{s}-topk{TOPK}", Hq=hq, S=s, topk=TOPK, D=D, Dv=DV, ms=ms,
+                   tflops=flops / ms / 1e9, torch_gather_ms=ref_ms, ratio_vs_torch=ref_ms / ms,
+                   max_err=err, torch_err=ref_err, numerics_ok=numerics_ok,
+                   config=configs.get(f"token-h{hq}"))
+        results.append(row)
+        with open(path, "w") as f:
+            json.dump(dict(device=props.name, torch=torch.__version__,
+                           date=datetime.date.today().isoformat(), method=__doc__, cases=results),
+                      f, indent=1)
+        print(f"{row['case']:26s} ours {ms:8.3f} ms {row['tflops']:6.1f} TF/s  torch gather "
+              f"{ref_ms:8.3f} ms  x{ref_ms / ms:.2f}  err {err:.2e} (torch {ref_err:.2e}) "
+              f"{'ok' if numerics_ok else 'FAIL'}", flush=True)
+        del q, k, v, idx
+        torch.cuda.empty_cache()
+    return numerics_verdict(results)
+
+
+if __name__ == "__main__":
+    sys.exit(build_or_run(build, run))
