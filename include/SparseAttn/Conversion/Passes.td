@@ -107,6 +107,11 @@ def ConvertSparseAttnToNVGPUPass
     above 256 or not multiples of 8, and block_q not a multiple of 16,
     stay on the general path.
 
+    `token_sparse_attention` takes the same kernels: a block per query and
+    kv head whose rows are the group's query heads (they share the query's
+    token list), kv tiles of consecutive list slots gathered by cp.async
+    (an invalid slot zero-filled and masked, a duplicate counted per slot).
+
     With `full(...)` lists the kernels build one shared list, full blocks
     first, and skip the mask and `mask_mod` on their tiles. The launch (and
     the kernel's `gpu.dynamic_shared_memory` op, which outlining keeps)
