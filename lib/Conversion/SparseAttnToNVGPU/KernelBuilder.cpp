@@ -110,6 +110,19 @@ Value KernelBuilder::loadI32(Value memref, ValueRange indices) {
                                     value);
 }
 
+Value sparse_attn::toKernelBuffer(OpBuilder &builder, Location loc,
+                                 Value tensor) {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
+  strides.back() = 1;
+  auto layout = StridedLayoutAttr::get(builder.getContext(),
+                                       ShapedType::kDynamic, strides);
+  auto memrefType =
+      MemRefType::get(type.getShape(), type.getElementType(), layout);
+  return bufferization::ToBufferOp::create(builder, loc, memrefType, tensor,
+                                           /*readOnly=*/true);
+}
+
 Value sparse_attn::toReadOnlyBuffer(OpBuilder &builder, Location loc,
                                    Value tensor) {
   auto type = cast<RankedTensorType>(tensor.getType());

@@ -18,6 +18,10 @@ namespace mlir::sparse_attn {
 /// `tensor` as a read-only buffer with a fully dynamic strided layout (for
 /// kernels that read it by memref.load: segment ids, captured tables).
 Value toReadOnlyBuffer(OpBuilder &builder, Location loc, Value tensor);
+/// `tensor` as a read-only memref whose innermost stride is 1 (rows the
+/// kernels load in vectors; any other layout of the tensor's buffer is a
+/// cast away).
+Value toKernelBuffer(OpBuilder &builder, Location loc, Value tensor);
 
 /// Builds the ops of a kernel body at one insertion point; `element` is the
 /// kernel's input type (f16 or bf16).

@@ -12,6 +12,7 @@
 
 #include "AttentionKernel.h"
 #include "BlockMaskKernel.h"
+#include "SelectionKernels.h"
 #include "KernelConfig.h"
 #include "SegmentBounds.h"
 
@@ -39,20 +40,6 @@ using namespace mlir;
 using namespace mlir::sparse_attn;
 
 namespace {
-
-/// `tensor` as a memref whose innermost stride is 1 (any other layout of the
-/// tensor's buffer is a cast away).
-static Value toKernelBuffer(OpBuilder &builder, Location loc, Value tensor) {
-  auto type = cast<RankedTensorType>(tensor.getType());
-  SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
-  strides.back() = 1;
-  auto layout = StridedLayoutAttr::get(builder.getContext(),
-                                       ShapedType::kDynamic, strides);
-  auto memrefType =
-      MemRefType::get(type.getShape(), type.getElementType(), layout);
-  return bufferization::ToBufferOp::create(builder, loc, memrefType, tensor,
-                                           /*readOnly=*/true);
-}
 
 /// Buffers for the outer tensors the mask_mod and score_mod regions read (an
 /// ALiBi slope table, a bias), which the kernel body reads with memref.load;
@@ -603,4 +590,5 @@ void sparse_attn::populateSparseAttnToNVGPUPatterns(
   patterns.add<BlockSparseAttentionMmaLowering, AttentionMmaLowering,
                TokenSparseAttentionMmaLowering>(patterns.getContext(), options);
   populateBlockMaskKernelPatterns(patterns, options);
+  populateSelectionKernelPatterns(patterns, options);
 }
