@@ -258,3 +258,15 @@ TOKEN_CASES = [
     dict(B=2, Hq=8, Hkv=2, Sq=129, Skv=3000, D=128, Dv=128, n=512, p_valid=0.6, empty_rows=2,
          elt="f32", dyn=(0, 2), ti_dyn=(0, 1, 2)),
 ]
+
+# select_topk on the GPU (a warp per row): NSA's configuration (k = 13,
+# sink = 1, local = 2) over 512 blocks, rows of 4096 blocks, ties (rounded
+# scores, +-0), NaN, +-inf, k past the candidates, dynamic dims.
+SELECT_CASES = [
+    dict(op="select_topk", shape=(2, 4, 512, 512), k=13, sink=1, local=2, scores="causal"),
+    dict(op="select_topk", shape=(1, 2, 16, 4096), k=64, sink=1, local=2, scores="mixed",
+         p_ninf=0.3, dyn=(0, 2, 3)),
+    dict(op="select_topk", shape=(1, 1, 24, 2000), k=1500, sink=3, local=3, scores="mixed",
+         p_ninf=0.6),
+    dict(op="select_topk", shape=(2, 3, 40, 100), k=7, scores="ties"),
+]

@@ -303,7 +303,7 @@ struct BlockMaskGpuLowering : public OpRewritePattern<BlockMaskOp> {
           SmallVector<Value> nextCounts;
           for (auto [position, entry] : llvm::enumerate(entries)) {
             const BlockList &list = lists[position];
-            Value rank = buildLaneRank(round, lane, entry);
+            Value rank = round.laneRank(lane, entry);
             Value slot = round.add(counts[position], rank);
             auto ifWrite = scf::IfOp::create(
                 roundBuilder, roundLoc,
@@ -354,26 +354,6 @@ struct BlockMaskGpuLowering : public OpRewritePattern<BlockMaskOp> {
     }
   }
 
-  /// How many lanes below this one hold `predicate`.
-  static Value buildLaneRank(KernelBuilder &emit, Value lane, Value predicate) {
-    OpBuilder &builder = emit.builder;
-    Location loc = emit.loc;
-    Type i32 = builder.getI32Type();
-    Value all = arith::ConstantIntOp::create(builder, loc, -1, 32);
-    Value mask = NVVM::VoteSyncOp::create(builder, loc, i32, all, predicate,
-                                          NVVM::VoteSyncKind::ballot);
-    Value lane32 = arith::IndexCastOp::create(builder, loc, i32, lane);
-    Value below = arith::SubIOp::create(
-        builder, loc,
-        arith::ShLIOp::create(builder, loc,
-                              arith::ConstantIntOp::create(builder, loc, 1, 32),
-                              lane32),
-        arith::ConstantIntOp::create(builder, loc, 1, 32));
-    Value count = LLVM::CtPopOp::create(
-        builder, loc, arith::AndIOp::create(builder, loc, mask, below));
-    return arith::IndexCastOp::create(builder, loc, builder.getIndexType(),
-                                      count);
-  }
 
   /// The (batch, head) entries a block's lists go to: its own batch (every
   /// batch when the lists do not depend on it) and every head.

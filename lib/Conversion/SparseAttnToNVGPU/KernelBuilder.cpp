@@ -167,6 +167,24 @@ Value KernelBuilder::ballotCount(Value predicate) {
                                     count);
 }
 
+Value KernelBuilder::laneRank(Value lane, Value predicate) {
+  Type i32 = builder.getI32Type();
+  Value all = arith::ConstantIntOp::create(builder, loc, -1, 32);
+  Value mask = NVVM::VoteSyncOp::create(builder, loc, i32, all, predicate,
+                                        NVVM::VoteSyncKind::ballot);
+  Value lane32 = arith::IndexCastOp::create(builder, loc, i32, lane);
+  Value below = arith::SubIOp::create(
+      builder, loc,
+      arith::ShLIOp::create(builder, loc,
+                            arith::ConstantIntOp::create(builder, loc, 1, 32),
+                            lane32),
+      arith::ConstantIntOp::create(builder, loc, 1, 32));
+  Value count = LLVM::CtPopOp::create(
+      builder, loc, arith::AndIOp::create(builder, loc, mask, below));
+  return arith::IndexCastOp::create(builder, loc, builder.getIndexType(),
+                                    count);
+}
+
 void KernelBuilder::storeI32(Value value, Value memref, ValueRange indices) {
   Value word =
       arith::IndexCastOp::create(builder, loc, builder.getI32Type(), value);

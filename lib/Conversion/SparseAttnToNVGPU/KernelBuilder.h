@@ -71,6 +71,8 @@ public:
   /// How many of the warp's lanes hold `predicate` (an i1), as an index;
   /// every lane must take part.
   Value ballotCount(Value predicate);
+  /// How many lanes below `lane` hold `predicate` (every lane takes part).
+  Value laneRank(Value lane, Value predicate);
   void storeI32(Value value, Value memref, ValueRange indices);
 
 private:

@@ -5,6 +5,13 @@
 //     the block's rows and 16-byte column chunks, each reducing its rows
 //     with vector loads, then the partials are combined through shared
 //     memory: a bandwidth-bound kernel.
+//   select_topk: a warp per row. The row's scores become order-preserving
+//     unsigned keys in shared memory (0 for the unselectable: -inf, NaN);
+//     sink and local blocks are marked by ballots over ascending and
+//     descending rounds of 32; the k-th largest remaining key is found bit
+//     by bit (32 counting passes over the row in shared memory); keys
+//     above it are taken, then the lowest-index ties; a last ascending
+//     ballot pass writes the ascending list and the -1 padding.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,6 +24,7 @@
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -180,9 +188,311 @@ struct PoolGpuLowering : public OpRewritePattern<PoolOp> {
   MmaAttentionOptions options;
 };
 
+struct SelectTopKGpuLowering : public OpRewritePattern<SelectTopKOp> {
+  SelectTopKGpuLowering(MLIRContext *context,
+                        const MmaAttentionOptions &options)
+      : OpRewritePattern(context, /*benefit=*/2), options(options) {}
+
+  LogicalResult matchAndRewrite(SelectTopKOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    LoweringBuilder emit(rewriter, op, options.runtimeChecks);
+    Value scoresTensor = op.getScores();
+    Value batch = emit.dim(scoresTensor, 0), heads = emit.dim(scoresTensor, 1),
+          rows = emit.dim(scoresTensor, 2), blocks = emit.dim(scoresTensor, 3);
+    int64_t k = op.getK(), sink = op.getSink(), local = op.getLocal();
+    RankedTensorType indicesType = op.getBlockIndices().getType();
+    Value capacity = indicesType.isDynamicDim(3)
+                         ? emit.index(k + sink + local)
+                         : emit.index(indicesType.getDimSize(3));
+    Value num = emit.allocOfType(op.getNumBlocks().getType(),
+                                 {batch, heads, rows}, "num_blocks shape");
+    Value indices = emit.allocOfType(
+        indicesType, {batch, heads, rows, capacity}, "block_indices shape");
+    Value scores = toKernelBuffer(rewriter, loc, scoresTensor);
+    // The row's keys and marks in shared memory (4 bytes each).
+    Value sharedBytes = emit.mul(blocks, emit.index(8));
+    emit.check(arith::CmpIOp::create(
+                   rewriter, loc, arith::CmpIPredicate::sle, sharedBytes,
+                   emit.index(options.chip.sharedMemoryPerBlock)),
+               "rows of more than " +
+                   Twine(options.chip.sharedMemoryPerBlock / 8) +
+                   " blocks do not fit the kernel's shared memory");
+    Value one = emit.index(1);
+    auto launch = gpu::LaunchOp::create(
+        rewriter, loc, rows, heads, batch, emit.index(32), one, one,
+        arith::IndexCastOp::create(rewriter, loc, rewriter.getI32Type(),
+                                   sharedBytes));
+    {
+      OpBuilder::InsertionGuard guard(rewriter);
+      rewriter.setInsertionPointToStart(&launch.getBody().front());
+      KernelBuilder kernel(rewriter, loc, rewriter.getF32Type());
+      buildBody(kernel, launch, scores, num, indices, blocks, capacity, k,
+                sink, local);
+      gpu::TerminatorOp::create(rewriter, loc);
+    }
+    SmallVector<Value> results;
+    for (auto [result, memref] :
+         {std::make_pair(op.getNumBlocks(), num),
+          std::make_pair(op.getBlockIndices(), indices)})
+      results.push_back(bufferization::ToTensorOp::create(
+          rewriter, loc, result.getType(), memref, /*restrict=*/true,
+          /*writable=*/true));
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+
+  void buildBody(KernelBuilder &emit, gpu::LaunchOp launch, Value scores,
+                 Value num, Value indices, Value blocks, Value capacity,
+                 int64_t k, int64_t sink, int64_t local) const {
+    OpBuilder &builder = emit.builder;
+    Location loc = emit.loc;
+    Type i32 = builder.getI32Type();
+    Value lane = launch.getThreadIds().x;
+    Value row = launch.getBlockIds().x, head = launch.getBlockIds().y,
+          batch = launch.getBlockIds().z;
+    auto workgroup = gpu::AddressSpaceAttr::get(builder.getContext(),
+                                                gpu::AddressSpace::Workgroup);
+    auto arrayType = MemRefType::get({ShapedType::kDynamic}, i32,
+                                     MemRefLayoutAttrInterface{}, workgroup);
+    Value shared = emit.dynamicSharedMemory();
+    Value keys = memref::ViewOp::create(builder, loc, arrayType, shared,
+                                        emit.index(0), ValueRange{blocks});
+    Value marks = memref::ViewOp::create(builder, loc, arrayType, shared,
+                                         emit.mul(blocks, emit.index(4)),
+                                         ValueRange{blocks});
+    auto constant = [&](OpBuilder &b, int64_t value) -> Value {
+      return arith::ConstantIntOp::create(b, loc, value, 32);
+    };
+    auto syncWarp = [&](OpBuilder &b) {
+      NVVM::SyncWarpOp::create(b, loc, constant(b, -1));
+    };
+    // Every j of the row this lane holds (j = lane, lane + 32, ...).
+    auto forLaneBlocks = [&](ValueRange init,
+                             function_ref<SmallVector<Value>(
+                                 KernelBuilder &, Value, ValueRange)>
+                                 body) {
+      return scf::ForOp::create(
+                 builder, loc, lane, blocks, emit.index(32), init,
+                 [&](OpBuilder &b, Location l, Value j, ValueRange carried) {
+                   KernelBuilder at(b, l, emit.element);
+                   scf::YieldOp::create(b, l, body(at, j, carried));
+                 })
+          .getResults();
+    };
+    // Rounds of 32 blocks, ascending (or descending: lane 0 the highest),
+    // the whole warp in each; `count` carried (the same in every lane).
+    auto forRounds = [&](bool descending,
+                         function_ref<Value(KernelBuilder &, Value, Value,
+                                            Value)>
+                             body) {
+      scf::ForOp::create(
+          builder, loc, emit.index(0), blocks, emit.index(32),
+          ValueRange{emit.index(0)},
+          [&](OpBuilder &b, Location l, Value base, ValueRange carried) {
+            KernelBuilder at(b, l, emit.element);
+            Value offset = at.add(base, lane);
+            Value j = descending ? at.sub(at.sub(blocks, at.index(1)), offset)
+                                 : offset;
+            Value valid = at.lt(offset, blocks);
+            Value safe = at.select(valid, j, at.index(0));
+            scf::YieldOp::create(b, l, body(at, safe, valid, carried[0]));
+          });
+    };
+    auto load = [&](KernelBuilder &at, Value array, Value j) -> Value {
+      return memref::LoadOp::create(at.builder, at.loc, array, j);
+    };
+    auto store = [&](KernelBuilder &at, Value value, Value array, Value j) {
+      memref::StoreOp::create(at.builder, at.loc, value, array, j);
+    };
+    auto ifThen = [&](KernelBuilder &at, Value condition,
+                      function_ref<void(KernelBuilder &)> body) {
+      auto ifOp = scf::IfOp::create(at.builder, at.loc, condition,
+                                    /*withElseRegion=*/false);
+      OpBuilder::InsertionGuard guard(at.builder);
+      at.builder.setInsertionPointToStart(ifOp.thenBlock());
+      body(at);
+    };
+    // Ordered keys: selectable scores (> -inf, not NaN) as unsigned i32
+    // whose order is the scores' (sign bit flipped for positives, all bits
+    // for negatives; every such key exceeds 0x007FFFFF), 0 otherwise.
+    forLaneBlocks({}, [&](KernelBuilder &at, Value j, ValueRange) {
+      OpBuilder &b = at.builder;
+      Value score = memref::LoadOp::create(b, at.loc, scores,
+                                           ValueRange{batch, head, row, j});
+      Value selectable = arith::CmpFOp::create(
+          b, at.loc, arith::CmpFPredicate::OGT, score, at.f32(-INFINITY));
+      // -0 and +0 are one score (a tie): one key.
+      Value isZero = arith::CmpFOp::create(
+          b, at.loc, arith::CmpFPredicate::OEQ, score, at.f32(0.0));
+      score = arith::SelectOp::create(b, at.loc, isZero, at.f32(0.0), score);
+      Value bits = arith::BitcastOp::create(b, at.loc, i32, score);
+      Value negative = arith::CmpIOp::create(
+          b, at.loc, arith::CmpIPredicate::slt, bits, constant(b, 0));
+      Value ordered = arith::SelectOp::create(
+          b, at.loc, negative,
+          arith::XOrIOp::create(b, at.loc, bits, constant(b, -1)),
+          arith::OrIOp::create(b, at.loc, bits,
+                               constant(b, int64_t(INT32_MIN))));
+      store(at, arith::SelectOp::create(b, at.loc, selectable, ordered,
+                                        constant(b, 0)),
+            keys, j);
+      store(at, constant(b, 0), marks, j);
+      return SmallVector<Value>{};
+    });
+    syncWarp(builder);
+    // Marks the first `limit` blocks holding `predicate`, in round order.
+    auto markFirst = [&](bool descending, int64_t limit,
+                         function_ref<Value(KernelBuilder &, Value)>
+                             predicate,
+                         Value dynamicLimit = nullptr) {
+      forRounds(descending, [&](KernelBuilder &at, Value j, Value valid,
+                                Value count) -> Value {
+        Value holds = at.andI(valid, predicate(at, j));
+        Value rank = at.laneRank(lane, holds);
+        Value bound = dynamicLimit ? dynamicLimit : at.index(limit);
+        ifThen(at, at.andI(holds, at.lt(at.add(count, rank), bound)),
+               [&](KernelBuilder &in) { store(in, constant(in.builder, 1),
+                                              marks, j); });
+        return at.add(count, at.ballotCount(holds));
+      });
+    };
+    auto keyOf = [&](KernelBuilder &at, Value j) { return load(at, keys, j); };
+    auto isSelectable = [&](KernelBuilder &at, Value j) -> Value {
+      return arith::CmpIOp::create(at.builder, at.loc,
+                                   arith::CmpIPredicate::ne, keyOf(at, j),
+                                   constant(at.builder, 0));
+    };
+    if (sink > 0)
+      markFirst(false, sink, isSelectable);
+    if (local > 0)
+      markFirst(true, local, isSelectable);
+    syncWarp(builder);
+    // Sink and local blocks leave the top-k's candidates.
+    if (sink > 0 || local > 0) {
+      forLaneBlocks({}, [&](KernelBuilder &at, Value j, ValueRange) {
+        Value marked = arith::CmpIOp::create(
+            at.builder, at.loc, arith::CmpIPredicate::ne, load(at, marks, j),
+            constant(at.builder, 0));
+        ifThen(at, marked, [&](KernelBuilder &in) {
+          store(in, constant(in.builder, 0), keys, j);
+        });
+        return SmallVector<Value>{};
+      });
+      syncWarp(builder);
+    }
+    // The candidates with a key at least `threshold` (unsigned), over the
+    // warp.
+    auto countAtLeast = [&](KernelBuilder &at, Value threshold,
+                            arith::CmpIPredicate predicate) -> Value {
+      Value mine = scf::ForOp::create(
+                       at.builder, at.loc, lane, blocks, at.index(32),
+                       ValueRange{at.index(0)},
+                       [&](OpBuilder &b, Location l, Value j,
+                           ValueRange carried) {
+                         KernelBuilder in(b, l, emit.element);
+                         Value hit = arith::CmpIOp::create(
+                             b, l, predicate, load(in, keys, j), threshold);
+                         scf::YieldOp::create(
+                             b, l,
+                             ValueRange{in.add(carried[0],
+                                               in.select(hit, in.index(1),
+                                                         in.index(0)))});
+                       })
+                       .getResult(0);
+      return at.warpReduceI32(mine,
+                              [&](Value x, Value y) { return at.add(x, y); });
+    };
+    if (k > 0) {
+      // The k-th largest key, bit by bit from the top: the largest T with
+      // at least k keys >= T (0 when fewer than k candidates remain).
+      Value threshold = constant(builder, 0);
+      for (int64_t bit = 31; bit >= 0; --bit) {
+        Value candidate = arith::OrIOp::create(
+            builder, loc, threshold,
+            constant(builder, int64_t(uint32_t(1) << bit) |
+                                  (bit == 31 ? int64_t(INT32_MIN) : 0)));
+        Value enough =
+            emit.cmp(arith::CmpIPredicate::sge,
+                     countAtLeast(emit, candidate, arith::CmpIPredicate::uge),
+                     emit.index(k));
+        threshold =
+            arith::SelectOp::create(builder, loc, enough, candidate, threshold);
+      }
+      Value above =
+          countAtLeast(emit, threshold, arith::CmpIPredicate::ugt);
+      forLaneBlocks({}, [&](KernelBuilder &at, Value j, ValueRange) {
+        Value taken = arith::CmpIOp::create(at.builder, at.loc,
+                                            arith::CmpIPredicate::ugt,
+                                            keyOf(at, j), threshold);
+        ifThen(at, taken, [&](KernelBuilder &in) {
+          store(in, constant(in.builder, 1), marks, j);
+        });
+        return SmallVector<Value>{};
+      });
+      // Ties at the threshold, lowest index first, up to k in all (none
+      // when the threshold is 0: the candidates ran out).
+      Value nonzero = arith::CmpIOp::create(
+          builder, loc, arith::CmpIPredicate::ne, threshold,
+          constant(builder, 0));
+      Value needed = emit.select(nonzero, emit.sub(emit.index(k), above),
+                                 emit.index(0));
+      markFirst(
+          false, 0,
+          [&](KernelBuilder &at, Value j) -> Value {
+            return arith::CmpIOp::create(at.builder, at.loc,
+                                         arith::CmpIPredicate::eq,
+                                         keyOf(at, j), threshold);
+          },
+          needed);
+      syncWarp(builder);
+    }
+    // The marked blocks in ascending order, then -1 up to the capacity.
+    Value total = emit.index(0);
+    {
+      auto loop = scf::ForOp::create(
+          builder, loc, emit.index(0), blocks, emit.index(32),
+          ValueRange{emit.index(0)},
+          [&](OpBuilder &b, Location l, Value base, ValueRange carried) {
+            KernelBuilder at(b, l, emit.element);
+            Value j = at.add(base, lane);
+            Value valid = at.lt(j, blocks);
+            Value safe = at.select(valid, j, at.index(0));
+            Value marked = at.andI(
+                valid, arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne,
+                                             load(at, marks, safe),
+                                             constant(b, 0)));
+            Value slot = at.add(carried[0], at.laneRank(lane, marked));
+            ifThen(at, at.andI(marked, at.lt(slot, capacity)),
+                   [&](KernelBuilder &in) {
+                     in.storeI32(safe, indices,
+                                 ValueRange{batch, head, row, slot});
+                   });
+            scf::YieldOp::create(
+                b, l, ValueRange{at.add(carried[0], at.ballotCount(marked))});
+          });
+      total = loop.getResult(0);
+    }
+    scf::ForOp::create(builder, loc, emit.add(total, lane), capacity,
+                       emit.index(32), ValueRange{},
+                       [&](OpBuilder &b, Location l, Value slot, ValueRange) {
+                         memref::StoreOp::create(
+                             b, l, constant(b, -1), indices,
+                             ValueRange{batch, head, row, slot});
+                         scf::YieldOp::create(b, l);
+                       });
+    ifThen(emit, emit.eq(lane, emit.index(0)), [&](KernelBuilder &in) {
+      in.storeI32(total, num, ValueRange{batch, head, row});
+    });
+  }
+
+  MmaAttentionOptions options;
+};
+
 } // namespace
 
 void sparse_attn::populateSelectionKernelPatterns(
     RewritePatternSet &patterns, const MmaAttentionOptions &options) {
-  patterns.add<PoolGpuLowering>(patterns.getContext(), options);
+  patterns.add<PoolGpuLowering, SelectTopKGpuLowering>(patterns.getContext(),
+                                                       options);
 }

@@ -1,0 +1,25 @@
+// RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_90a" | FileCheck %s
+// RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_80" -o %t.sm80.mlir
+// RUN: %python %S/../../Pipelines/ptxas_check.py %t.sm80.mlir sm_80 | FileCheck %s --check-prefix=PTXAS
+
+// select_topk on the GPU (issue 15): a warp per row (grid: query blocks,
+// heads, batch), the row's ordered keys and marks in 8 bytes of shared
+// memory per block (checked against the chip's before the launch); sink
+// and local by ballots, the k-th largest key by 32 counting passes (warp
+// sums by shuffles), ties to the lowest index, the ascending list by a
+// last ballot pass, -1 up to the capacity.
+// CHECK-LABEL: func.func @nsa(
+// CHECK: arith.muli %{{.*}}, %c8
+// CHECK: cf.assert %{{.*}}, "sparse_attn.select_topk at {{.*}}: rows of more than 29056 blocks do not fit the kernel's shared memory"
+// CHECK: gpu.launch {{.*}} threads(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %c32
+// CHECK: arith.bitcast {{.*}} : f32 to i32
+// CHECK: nvvm.vote.sync ballot
+// CHECK-COUNT-32: gpu.shuffle xor
+// CHECK: nvvm.bar.warp.sync
+// CHECK: arith.constant -1 : i32
+// PTXAS: {{ptxas assembled [0-9]+ PTX module\(s\)|ptxas not found: [0-9]+ PTX module\(s\) for sm_[0-9]+ NOT assembled}}
+func.func @nsa(%s: tensor<?x4x?x?xf32>) -> (tensor<?x4x?xi32>, tensor<?x4x?x16xi32>) {
+  %num, %idx = sparse_attn.select_topk %s {k = 13, sink = 1, local = 2}
+      : tensor<?x4x?x?xf32> -> tensor<?x4x?xi32>, tensor<?x4x?x16xi32>
+  return %num, %idx : tensor<?x4x?xi32>, tensor<?x4x?x16xi32>
+}
