@@ -7,7 +7,9 @@ Build here (where MLIR is), then run on the GPU machine:
   PYTHONPATH=python-bindings python3 bench/selection.py run build/bench-select OUT_DIR
 
 Cases (bf16 keys, B = 1, Hkv = 4, D = 128, 64-token blocks as NSA):
-pool mean over S = 8192 and 32768 keys; select_topk with k = 13, sink = 1,
+pool mean over S = 8192 and 32768 keys; block_scores of 64 pooled query
+heads against the 4 pooled kv heads (f32, causal blocks -inf; peer: einsum
++ masked_fill); select_topk with k = 13, sink = 1,
 local = 2 over block scores [1, 4, S / 64, S / 64] with a causal block
 pattern (-inf above the diagonal). Peers: `k.view(B, H, S / 64, 64,
 D).float().mean(3)` and, for the selection, torch.topk of the scores with
@@ -43,12 +45,28 @@ TOPK_IR = f"""func.func @f(%s: tensor<1x{H}x?x?xf32>) -> (tensor<1x{H}x?xi32>, t
 }}"""
 
 
+HQ = 64  # NSA: 64 query heads over the 4 kv heads, scores per kv head
+
+
+def scores_ir(s):
+    nb = s // BLOCK
+    qp = f"tensor<1x{HQ}x{nb}x{D}xf32>"
+    kp = f"tensor<1x{H}x{nb}x{D}xf32>"
+    out = f"tensor<1x{H}x{nb}x{nb}xf32>"
+    return f"""func.func @f(%qp: {qp}, %kp: {kp}) -> {out} {{
+  %s = sparse_attn.block_scores %qp, %kp {{block = [{BLOCK}, {BLOCK}], mask = #sparse_attn.causal, q_len = {s}, kv_len = {s}}} : {qp}, {kp} -> {out}
+  return %s : {out}
+}}"""
+
+
 def build(out, chip):
     import sparse_attn  # noqa: PLC0415
 
     os.makedirs(out, exist_ok=True)
     sparse_attn.compile_gpu(POOL_IR, "f", chip).save(os.path.join(out, "pool"))
     sparse_attn.compile_gpu(TOPK_IR, "f", chip).save(os.path.join(out, "topk"))
+    for s in SIZES:
+        sparse_attn.compile_gpu(scores_ir(s), "f", chip).save(os.path.join(out, f"scores-{s}"))
 
 
 def run(artifacts, out):
@@ -90,6 +108,33 @@ def run(artifacts, out):
         results.append(row)
         print(f"{row['case']:22s} ours {ms * 1e3:8.1f} us {gbs:6.0f} GB/s ({gbs / copy_gbs:.0%} of copy)"
               f"  torch {torch_ms * 1e3:8.1f} us  x{torch_ms / ms:.2f}  err {err:.1e}", flush=True)
+        # block_scores: pooled queries (64 heads) x pooled keys (4 kv
+        # heads), the group's 16 heads summed, causal blocks -inf; the peer
+        # is the same in einsum + masked_fill.
+        scores_fn = runtime.load(os.path.join(artifacts, f"scores-{s}"))
+        qp = torch.randn(1, HQ, nb, D, generator=gen, device="cuda")
+        kp = torch.randn(1, H, nb, D, generator=gen, device="cuda")
+        i = torch.arange(nb, device="cuda")
+        causal = i[None, :] > i[:, None]
+
+        def torch_scores(a, b):
+            dots = torch.einsum("bhgid,bhjd->bhij", a.view(1, H, HQ // H, nb, D), b)
+            return (dots * D ** -0.5).masked_fill(causal, float("-inf"))
+
+        got_scores = scores_fn(qp, kp)
+        got_scores = got_scores[0] if isinstance(got_scores, (list, tuple)) else got_scores
+        want_scores = torch_scores(qp.double(), kp.double())
+        finite = torch.isfinite(want_scores)
+        scores_ok = bool((torch.isneginf(got_scores) == torch.isneginf(want_scores)).all()) and \
+            (got_scores[finite].double() - want_scores[finite]).abs().max().item() <= 1e-3
+        ms, torch_ms = time_ms(lambda a, b: scores_fn(a, b), torch_scores, inputs=[(qp, kp)])
+        row = dict(case=f"block_scores-Hq{HQ}-NQ{nb}-NK{nb}", ms=ms, torch_ms=torch_ms,
+                   ratio_vs_torch=torch_ms / ms, numerics_ok=scores_ok,
+                   tflops=2 * HQ * nb * nb * D / ms / 1e9)
+        results.append(row)
+        print(f"{row['case']:22s} ours {ms * 1e3:8.1f} us {row['tflops']:5.1f} TF/s  torch einsum "
+              f"{torch_ms * 1e3:8.1f} us  x{torch_ms / ms:.2f}  {'ok' if scores_ok else 'FAIL'}",
+              flush=True)
         # Block scores with a causal block pattern.
         scores = torch.randn(1, H, nb, nb, generator=gen, device="cuda")
         i = torch.arange(nb, device="cuda")

@@ -269,4 +269,13 @@ SELECT_CASES = [
     dict(op="select_topk", shape=(1, 1, 24, 2000), k=1500, sink=3, local=3, scores="mixed",
          p_ninf=0.6),
     dict(op="select_topk", shape=(2, 3, 40, 100), k=7, scores="ties"),
+    # block_scores on the GPU (a warp per query block, block_mask's
+    # classification for the -inf): NSA's shape (64 query heads summed into
+    # 4 kv heads' scores, D = 128, causal over 8192 tokens), documents with
+    # sorted ids, a head dim that is not a multiple of 4, bf16 against f32.
+    dict(op="block_scores", B=1, Hq=64, Hkv=4, Hr=4, D=128, block=[64, 64], q_len=8192,
+         kv_len=8192, mask=g.Causal()),
+    dict(op="block_scores", B=2, Hq=8, Hkv=2, Hr=8, D=64, block=[64, 32], Sq=1000, Skv=1000,
+         mask=g.Intersect([g.Causal(), g.Document()]), seg="packed", qelt="bf16", kelt="f32"),
+    dict(op="block_scores", B=1, Hq=4, Hkv=1, Hr=1, NQ=40, NK=70, D=18),
 ]

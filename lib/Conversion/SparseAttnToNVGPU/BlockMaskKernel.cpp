@@ -7,6 +7,8 @@
 // an allowed and an excluded pair are seen; a ballot per round of 32 kv
 // blocks writes the lists in ascending order. Masks reading segment ids get the segment-bounds
 // launch first, so sorted documents decide most blocks by their tests.
+// block_scores takes the same warps: each lane classifies its kv block the
+// same way (-inf where none of its pairs is allowed) and sums its dots.
 //
 //===----------------------------------------------------------------------===//
 
@@ -26,6 +28,7 @@
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 
 using namespace mlir;
@@ -37,6 +40,203 @@ namespace {
 struct BlockList {
   Value num, indices, capacity;
 };
+
+/// What the warp of one query block knows while it classifies kv blocks.
+struct QueryBlockContext {
+  Attribute mask;
+  BlockSizes block;
+  Value qLen, kvLen, kvBlocks, b, lane;
+  Value firstRow, lastRow, firstPosition, lastPosition;
+  bool perBatch = false;
+  Value idsQ, idsKv;
+  SegmentBounds segments;
+};
+
+/// The rows and positions of query block `queryBlock` (and its segment
+/// bounds from the segment-bounds launch's `bounds` when `perBatch`).
+static QueryBlockContext
+setUpQueryBlock(KernelBuilder &emit, Attribute mask, BlockSizes block,
+                Value qLen, Value kvLen, Value kvBlocks, Value b, Value lane,
+                Value queryBlock, bool perBatch, Value idsQ, Value idsKv,
+                const SegmentBoundsBuffers &bounds) {
+  QueryBlockContext c;
+  c.mask = mask;
+  c.block = block;
+  c.qLen = qLen;
+  c.kvLen = kvLen;
+  c.kvBlocks = kvBlocks;
+  c.b = b;
+  c.lane = lane;
+  c.perBatch = perBatch;
+  c.idsQ = idsQ;
+  c.idsKv = idsKv;
+  Value offset = emit.sub(kvLen, qLen);
+  c.firstRow = emit.mul(queryBlock, block.query);
+  c.lastRow = emit.sub(emit.min(emit.add(c.firstRow, block.query), qLen),
+                       emit.index(1));
+  c.firstPosition = emit.add(c.firstRow, offset);
+  c.lastPosition = emit.add(c.lastRow, offset);
+  if (perBatch) {
+    c.segments.sorted =
+        buildKeysSortedFlag(emit, lane, b, bounds.keysSorted, kvLen);
+    c.segments.queryMin =
+        emit.loadI32(bounds.tileBounds, {b, queryBlock, emit.index(0)});
+    c.segments.queryMax =
+        emit.loadI32(bounds.tileBounds, {b, queryBlock, emit.index(1)});
+  }
+  return c;
+}
+
+/// Whether this lane's kv block exists, is occupied (some pair allowed)
+/// and is full (every existing pair allowed).
+struct BlockClass {
+  Value exists, occupied, full;
+};
+
+/// Classifies kv block `kvBlock` of a round of 32 consecutive blocks (one
+/// per lane; every lane of the warp takes part): by the mask's tile tests,
+/// and the blocks they cannot tell by the whole warp, one at a time, 32
+/// pairs a step, until an allowed and an excluded pair are seen.
+static BlockClass classifyKvBlock(KernelBuilder &round,
+                                  const QueryBlockContext &c, Value kvBlock) {
+  OpBuilder &builder = round.builder;
+  Location loc = round.loc;
+  Type index = builder.getIndexType();
+  Type i1 = builder.getI1Type();
+    Value exists = round.lt(kvBlock, c.kvBlocks);
+    Value clampedBlock =
+        round.min(kvBlock, round.sub(c.kvBlocks, round.index(1)));
+    Value firstKey = round.mul(clampedBlock, c.block.kv);
+    Value lastKey = round.sub(
+        round.min(round.add(firstKey, c.block.kv), c.kvLen), round.index(1));
+    SegmentBounds tileSegments = c.segments;
+    if (c.perBatch) {
+      tileSegments.firstKeyId = round.loadI32(c.idsKv, {c.b, firstKey});
+      tileSegments.lastKeyId = round.loadI32(c.idsKv, {c.b, lastKey});
+    }
+    TileBounds tile{c.firstPosition, c.lastPosition, firstKey, lastKey,
+                    c.perBatch ? &tileSegments : nullptr};
+    Value full = buildTileFullyAllowed(round, c.mask, tile);
+    Value masked = buildTileWhollyMasked(round, c.mask, tile);
+    Value told = full ? (masked ? round.orI(full, masked) : full)
+                      : (masked ? masked : round.boolean(false));
+    Value toldFull = full ? full : round.boolean(false);
+    // Blocks the tests cannot tell, one at a time by the whole warp:
+    // 32 pairs a step, column by column (so a step spans 32 rows),
+    // until an allowed and an excluded pair are seen.
+    Type i32 = builder.getI32Type();
+    auto i32Const = [&](int64_t value) -> Value {
+      return arith::ConstantIntOp::create(builder, loc, value,
+                                          32);
+    };
+    Value pending = NVVM::VoteSyncOp::create(
+        builder, loc, i32, i32Const(-1),
+        round.andI(exists, round.notI(told)),
+        NVVM::VoteSyncKind::ballot);
+    Value rows = round.add(round.sub(c.lastRow, c.firstRow), 1);
+    auto toI32 = [&](OpBuilder &at, Location atLoc, Value x) -> Value {
+      return arith::IndexCastOp::create(at, atLoc, i32, x);
+    };
+    auto toIndex = [&](OpBuilder &at, Location atLoc, Value x) -> Value {
+      return arith::IndexCastOp::create(at, atLoc, index, x);
+    };
+    auto blocks = scf::WhileOp::create(
+        builder, loc, TypeRange{i32, i1, i1},
+        ValueRange{pending, round.boolean(false), round.boolean(false)},
+        [&](OpBuilder &before, Location beforeLoc, ValueRange state) {
+          Value more = arith::CmpIOp::create(
+              before, beforeLoc, arith::CmpIPredicate::ne, state[0],
+              arith::ConstantIntOp::create(before, beforeLoc, 0, 32));
+          scf::ConditionOp::create(before, beforeLoc, more, state);
+        },
+        [&](OpBuilder &after, Location afterLoc, ValueRange state) {
+          KernelBuilder step(after, afterLoc, round.element);
+          Value zero32 = arith::ConstantIntOp::create(after, afterLoc, 0, 32);
+          Value one32 = arith::ConstantIntOp::create(after, afterLoc, 1, 32);
+          // The lowest pending lane, and its block's keys.
+          Value lowest = arith::AndIOp::create(
+              after, afterLoc, state[0],
+              arith::SubIOp::create(after, afterLoc, zero32, state[0]));
+          Value source = LLVM::CtPopOp::create(
+              after, afterLoc,
+              arith::SubIOp::create(after, afterLoc, lowest, one32));
+          auto broadcast = [&](Value x) -> Value {
+            Value word = toI32(after, afterLoc, x);
+            Value shuffled =
+                gpu::ShuffleOp::create(
+                    after, afterLoc, word, source,
+                    arith::ConstantIntOp::create(after, afterLoc,
+                                                 kWarpSize, 32),
+                    gpu::ShuffleMode::IDX)
+                    .getShuffleResult();
+            return toIndex(after, afterLoc, shuffled);
+          };
+          Value blockFirst = broadcast(firstKey);
+          Value blockLast = broadcast(lastKey);
+          Value pairs = step.mul(
+              rows, step.add(step.sub(blockLast, blockFirst), 1));
+          auto scan = scf::WhileOp::create(
+              after, afterLoc, TypeRange{index, i1, i1},
+              ValueRange{step.index(0), step.boolean(false),
+                         step.boolean(false)},
+              [&](OpBuilder &scanBefore, Location scanLoc,
+                  ValueRange scanState) {
+                IndexArith test(scanBefore, scanLoc);
+                Value more = test.andI(
+                    test.lt(scanState[0], pairs),
+                    test.notI(test.andI(scanState[1], scanState[2])));
+                scf::ConditionOp::create(scanBefore, scanLoc, more,
+                                         scanState);
+              },
+              [&](OpBuilder &scanAfter, Location scanLoc,
+                  ValueRange scanState) {
+                KernelBuilder pairEmit(scanAfter, scanLoc, round.element);
+                Value k = pairEmit.add(scanState[0], c.lane);
+                Value valid = pairEmit.lt(k, pairs);
+                Value clamped =
+                    pairEmit.min(k, pairEmit.sub(pairs, pairEmit.index(1)));
+                Value row = pairEmit.add(
+                    c.firstRow, arith::RemUIOp::create(scanAfter, scanLoc,
+                                                     clamped, rows));
+                Value key = pairEmit.add(
+                    blockFirst, arith::DivUIOp::create(
+                                    scanAfter, scanLoc, clamped, rows));
+                MaskPairValues pair{c.b, row, key, c.qLen,
+                                    c.kvLen, c.idsQ, c.idsKv};
+                Value allowed =
+                    *buildMaskPredicate(scanAfter, scanLoc, c.mask, pair);
+                Value seenAllowed = pairEmit.lt(
+                    pairEmit.index(0),
+                    pairEmit.ballotCount(pairEmit.andI(valid, allowed)));
+                Value seenMasked = pairEmit.lt(
+                    pairEmit.index(0),
+                    pairEmit.ballotCount(
+                        pairEmit.andI(valid, pairEmit.notI(allowed))));
+                scf::YieldOp::create(
+                    scanAfter, scanLoc,
+                    ValueRange{pairEmit.add(scanState[0], kWarpSize),
+                               pairEmit.orI(scanState[1], seenAllowed),
+                               pairEmit.orI(scanState[2], seenMasked)});
+              });
+          Value mine = arith::CmpIOp::create(
+              after, afterLoc, arith::CmpIPredicate::eq,
+              toI32(after, afterLoc, c.lane), source);
+          scf::YieldOp::create(
+              after, afterLoc,
+              ValueRange{
+                  arith::XOrIOp::create(after, afterLoc, state[0], lowest),
+                  step.select(mine, scan.getResult(1), state[1]),
+                  step.select(mine, scan.getResult(2), state[2])});
+        });
+    Value scannedAllowed = blocks.getResult(1);
+    Value scannedFull =
+        round.andI(scannedAllowed, round.notI(blocks.getResult(2)));
+    Value isFull =
+        round.andI(exists, round.select(told, toldFull, scannedFull));
+    Value occupied = round.andI(
+        exists, round.select(told, toldFull, scannedAllowed));
+    return {exists, occupied, isFull};
+}
 
 struct BlockMaskGpuLowering : public OpRewritePattern<BlockMaskOp> {
   BlockMaskGpuLowering(MLIRContext *context, const MmaAttentionOptions &options)
@@ -139,23 +339,9 @@ struct BlockMaskGpuLowering : public OpRewritePattern<BlockMaskOp> {
     Value queryBlock = launch.getBlockIds().x;
     Value b = launch.getBlockIds().z;
     Value zero = emit.index(0);
-    Value offset = emit.sub(kvLen, qLen);
-    Value firstRow = emit.mul(queryBlock, block.query);
-    Value lastRow =
-        emit.sub(emit.min(emit.add(firstRow, block.query), qLen), emit.index(1));
-    Value firstPosition = emit.add(firstRow, offset);
-    Value lastPosition = emit.add(lastRow, offset);
-    SegmentBounds segments;
-    if (perBatch) {
-      segments.sorted = buildKeysSortedFlag(emit, lane, b, bounds.keysSorted,
-                                            kvLen);
-      segments.queryMin =
-          emit.loadI32(bounds.tileBounds, {b, queryBlock, emit.index(0)});
-      segments.queryMax =
-          emit.loadI32(bounds.tileBounds, {b, queryBlock, emit.index(1)});
-    }
-    Type index = builder.getIndexType();
-    Type i1 = builder.getI1Type();
+    QueryBlockContext context = setUpQueryBlock(
+        emit, mask, block, qLen, kvLen, kvBlocks, b, lane, queryBlock,
+        perBatch, idsQ, idsKv, bounds);
     auto rounds = scf::ForOp::create(
         builder, loc, zero, kvBlocks, emit.index(kWarpSize),
         ValueRange{zero, zero},
@@ -163,138 +349,8 @@ struct BlockMaskGpuLowering : public OpRewritePattern<BlockMaskOp> {
             ValueRange counts) {
           KernelBuilder round(roundBuilder, roundLoc, emit.element);
           Value kvBlock = round.add(base, lane);
-          Value exists = round.lt(kvBlock, kvBlocks);
-          Value clampedBlock =
-              round.min(kvBlock, round.sub(kvBlocks, round.index(1)));
-          Value firstKey = round.mul(clampedBlock, block.kv);
-          Value lastKey = round.sub(
-              round.min(round.add(firstKey, block.kv), kvLen), round.index(1));
-          SegmentBounds tileSegments = segments;
-          if (perBatch) {
-            tileSegments.firstKeyId = round.loadI32(idsKv, {b, firstKey});
-            tileSegments.lastKeyId = round.loadI32(idsKv, {b, lastKey});
-          }
-          TileBounds tile{firstPosition, lastPosition, firstKey, lastKey,
-                          perBatch ? &tileSegments : nullptr};
-          Value full = buildTileFullyAllowed(round, mask, tile);
-          Value masked = buildTileWhollyMasked(round, mask, tile);
-          Value told = full ? (masked ? round.orI(full, masked) : full)
-                            : (masked ? masked : round.boolean(false));
-          Value toldFull = full ? full : round.boolean(false);
-          // Blocks the tests cannot tell, one at a time by the whole warp:
-          // 32 pairs a step, column by column (so a step spans 32 rows),
-          // until an allowed and an excluded pair are seen.
-          Type i32 = roundBuilder.getI32Type();
-          auto i32Const = [&](int64_t value) -> Value {
-            return arith::ConstantIntOp::create(roundBuilder, roundLoc, value,
-                                                32);
-          };
-          Value pending = NVVM::VoteSyncOp::create(
-              roundBuilder, roundLoc, i32, i32Const(-1),
-              round.andI(exists, round.notI(told)),
-              NVVM::VoteSyncKind::ballot);
-          Value rows = round.add(round.sub(lastRow, firstRow), 1);
-          auto toI32 = [&](OpBuilder &at, Location atLoc, Value x) -> Value {
-            return arith::IndexCastOp::create(at, atLoc, i32, x);
-          };
-          auto toIndex = [&](OpBuilder &at, Location atLoc, Value x) -> Value {
-            return arith::IndexCastOp::create(at, atLoc, index, x);
-          };
-          auto blocks = scf::WhileOp::create(
-              roundBuilder, roundLoc, TypeRange{i32, i1, i1},
-              ValueRange{pending, round.boolean(false), round.boolean(false)},
-              [&](OpBuilder &before, Location beforeLoc, ValueRange state) {
-                Value more = arith::CmpIOp::create(
-                    before, beforeLoc, arith::CmpIPredicate::ne, state[0],
-                    arith::ConstantIntOp::create(before, beforeLoc, 0, 32));
-                scf::ConditionOp::create(before, beforeLoc, more, state);
-              },
-              [&](OpBuilder &after, Location afterLoc, ValueRange state) {
-                KernelBuilder step(after, afterLoc, emit.element);
-                Value zero32 = arith::ConstantIntOp::create(after, afterLoc, 0, 32);
-                Value one32 = arith::ConstantIntOp::create(after, afterLoc, 1, 32);
-                // The lowest pending lane, and its block's keys.
-                Value lowest = arith::AndIOp::create(
-                    after, afterLoc, state[0],
-                    arith::SubIOp::create(after, afterLoc, zero32, state[0]));
-                Value source = LLVM::CtPopOp::create(
-                    after, afterLoc,
-                    arith::SubIOp::create(after, afterLoc, lowest, one32));
-                auto broadcast = [&](Value x) -> Value {
-                  Value word = toI32(after, afterLoc, x);
-                  Value shuffled =
-                      gpu::ShuffleOp::create(
-                          after, afterLoc, word, source,
-                          arith::ConstantIntOp::create(after, afterLoc,
-                                                       kWarpSize, 32),
-                          gpu::ShuffleMode::IDX)
-                          .getShuffleResult();
-                  return toIndex(after, afterLoc, shuffled);
-                };
-                Value blockFirst = broadcast(firstKey);
-                Value blockLast = broadcast(lastKey);
-                Value pairs = step.mul(
-                    rows, step.add(step.sub(blockLast, blockFirst), 1));
-                auto scan = scf::WhileOp::create(
-                    after, afterLoc, TypeRange{index, i1, i1},
-                    ValueRange{step.index(0), step.boolean(false),
-                               step.boolean(false)},
-                    [&](OpBuilder &scanBefore, Location scanLoc,
-                        ValueRange scanState) {
-                      IndexArith test(scanBefore, scanLoc);
-                      Value more = test.andI(
-                          test.lt(scanState[0], pairs),
-                          test.notI(test.andI(scanState[1], scanState[2])));
-                      scf::ConditionOp::create(scanBefore, scanLoc, more,
-                                               scanState);
-                    },
-                    [&](OpBuilder &scanAfter, Location scanLoc,
-                        ValueRange scanState) {
-                      KernelBuilder pairEmit(scanAfter, scanLoc, emit.element);
-                      Value k = pairEmit.add(scanState[0], lane);
-                      Value valid = pairEmit.lt(k, pairs);
-                      Value clamped =
-                          pairEmit.min(k, pairEmit.sub(pairs, pairEmit.index(1)));
-                      Value row = pairEmit.add(
-                          firstRow, arith::RemUIOp::create(scanAfter, scanLoc,
-                                                           clamped, rows));
-                      Value key = pairEmit.add(
-                          blockFirst, arith::DivUIOp::create(
-                                          scanAfter, scanLoc, clamped, rows));
-                      MaskPairValues pair{b,     row,  key,  qLen,
-                                          kvLen, idsQ, idsKv};
-                      Value allowed =
-                          *buildMaskPredicate(scanAfter, scanLoc, mask, pair);
-                      Value seenAllowed = pairEmit.lt(
-                          pairEmit.index(0),
-                          pairEmit.ballotCount(pairEmit.andI(valid, allowed)));
-                      Value seenMasked = pairEmit.lt(
-                          pairEmit.index(0),
-                          pairEmit.ballotCount(
-                              pairEmit.andI(valid, pairEmit.notI(allowed))));
-                      scf::YieldOp::create(
-                          scanAfter, scanLoc,
-                          ValueRange{pairEmit.add(scanState[0], kWarpSize),
-                                     pairEmit.orI(scanState[1], seenAllowed),
-                                     pairEmit.orI(scanState[2], seenMasked)});
-                    });
-                Value mine = arith::CmpIOp::create(
-                    after, afterLoc, arith::CmpIPredicate::eq,
-                    toI32(after, afterLoc, lane), source);
-                scf::YieldOp::create(
-                    after, afterLoc,
-                    ValueRange{
-                        arith::XOrIOp::create(after, afterLoc, state[0], lowest),
-                        step.select(mine, scan.getResult(1), state[1]),
-                        step.select(mine, scan.getResult(2), state[2])});
-              });
-          Value scannedAllowed = blocks.getResult(1);
-          Value scannedFull =
-              round.andI(scannedAllowed, round.notI(blocks.getResult(2)));
-          Value isFull =
-              round.andI(exists, round.select(told, toldFull, scannedFull));
-          Value occupied = round.andI(
-              exists, round.select(told, toldFull, scannedAllowed));
+          BlockClass classified = classifyKvBlock(round, context, kvBlock);
+          Value occupied = classified.occupied, isFull = classified.full;
           // The lists' entries of this round, in kv block order.
           SmallVector<Value> entries = {
               withFull ? round.andI(occupied, round.notI(isFull)) : occupied};
@@ -375,9 +431,189 @@ struct BlockMaskGpuLowering : public OpRewritePattern<BlockMaskOp> {
   MmaAttentionOptions options;
 };
 
+/// block_scores: a warp per (query block, batch), as block_mask: each lane
+/// a kv block of a round of 32, classified by the same tests and scans when
+/// there is a mask (-inf where no pair is allowed); each lane sums its
+/// block's dots over the result head's query heads, 4 elements a step.
+struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
+  BlockScoresGpuLowering(MLIRContext *context,
+                         const MmaAttentionOptions &options)
+      : OpRewritePattern(context, /*benefit=*/2), options(options) {}
+
+  LogicalResult matchAndRewrite(BlockScoresOp op,
+                                PatternRewriter &rewriter) const override {
+    Attribute maskAttr = op.getMaskAttr();
+    if (maskAttr && !hasMaskLowering(maskAttr))
+      return rewriter.notifyMatchFailure(op, "the mask has no lowering");
+    Location loc = op.getLoc();
+    LoweringBuilder emit(rewriter, op, options.runtimeChecks);
+    Value queryPooled = op.getQueryPooled(), keyPooled = op.getKeyPooled();
+    Value idsQ = op.getSegmentIdsQ(), idsKv = op.getSegmentIdsKv();
+    SmallVector<std::pair<Value, int64_t>> batchPlaces = {{queryPooled, 0},
+                                                          {keyPooled, 0}};
+    if (idsQ)
+      batchPlaces.append({{idsQ, 0}, {idsKv, 0}});
+    Value batch = emit.commonDim(batchPlaces, "batch sizes differ");
+    Value queryBlocks = emit.dim(queryPooled, 2),
+          kvBlocks = emit.dim(keyPooled, 2);
+    RankedTensorType queryType = op.getQueryPooled().getType();
+    RankedTensorType scoresType = op.getScores().getType();
+    int64_t queryHeads = queryType.getDimSize(1);
+    int64_t kvHeads = op.getKeyPooled().getType().getDimSize(1);
+    int64_t resultHeads = scoresType.getDimSize(1);
+    int64_t headDim = queryType.getDimSize(3);
+    BlockSizes block = op.getBlockSizes();
+    auto mask = cast_or_null<MaskAttrInterface>(maskAttr);
+    bool perBatch = mask && mask.usesSegmentIds();
+    Value qLen, kvLen;
+    if (mask) {
+      std::tie(qLen, kvLen) = getBlockMaskLengths(
+          emit, op.getQLenAttr(), op.getKvLenAttr(), idsQ, idsKv);
+      if (!qLen || !kvLen)
+        return rewriter.notifyMatchFailure(op, "lengths unknown");
+      emit.checkEq(queryBlocks, emit.ceilDiv(qLen, block.query),
+                   "query_pooled does not have ceil(q_len / block_q) blocks");
+      emit.checkEq(kvBlocks, emit.ceilDiv(kvLen, block.kv),
+                   "key_pooled does not have ceil(kv_len / block_kv) blocks");
+    }
+    Value scores = emit.allocOfType(
+        scoresType,
+        {batch, emit.index(resultHeads), queryBlocks, kvBlocks},
+        "scores shape");
+    Value queryBuffer = toKernelBuffer(rewriter, loc, queryPooled);
+    Value keyBuffer = toKernelBuffer(rewriter, loc, keyPooled);
+    Value bufferQ, bufferKv;
+    SegmentBoundsBuffers bounds;
+    if (perBatch) {
+      bufferQ = toReadOnlyBuffer(rewriter, loc, idsQ);
+      bufferKv = toReadOnlyBuffer(rewriter, loc, idsKv);
+      bounds = buildSegmentBoundsLaunch(rewriter, loc, bufferQ, bufferKv,
+                                        batch, qLen, kvLen, block.query);
+    }
+    Value one = emit.index(1);
+    auto launch =
+        gpu::LaunchOp::create(rewriter, loc, queryBlocks, one, batch,
+                              emit.index(kWarpSize), one, one);
+    {
+      OpBuilder::InsertionGuard guard(rewriter);
+      rewriter.setInsertionPointToStart(&launch.getBody().front());
+      KernelBuilder kernel(rewriter, loc, queryType.getElementType());
+      Value lane = launch.getThreadIds().x;
+      Value queryBlock = launch.getBlockIds().x, b = launch.getBlockIds().z;
+      std::optional<QueryBlockContext> context;
+      if (mask)
+        context = setUpQueryBlock(kernel, mask, block, qLen, kvLen, kvBlocks,
+                                  b, lane, queryBlock, perBatch, bufferQ,
+                                  bufferKv, bounds);
+      double scale = getScaleValue(op.getScaleAttr(), headDim);
+      int64_t resultGroup = queryHeads / resultHeads,
+              kvGroup = queryHeads / kvHeads;
+      scf::ForOp::create(
+          rewriter, loc, kernel.index(0), kvBlocks, kernel.index(kWarpSize),
+          ValueRange{},
+          [&](OpBuilder &roundBuilder, Location roundLoc, Value base,
+              ValueRange) {
+            KernelBuilder round(roundBuilder, roundLoc, kernel.element);
+            Value kvBlock = round.add(base, lane);
+            Value exists = round.lt(kvBlock, kvBlocks);
+            Value occupied = exists;
+            if (context)
+              occupied = classifyKvBlock(round, *context, kvBlock).occupied;
+            Value safeBlock = round.select(exists, kvBlock, round.index(0));
+            scf::ForOp::create(
+                roundBuilder, roundLoc, round.index(0),
+                round.index(resultHeads), round.index(1), ValueRange{},
+                [&](OpBuilder &headBuilder, Location headLoc, Value head,
+                    ValueRange) {
+                  KernelBuilder at(headBuilder, headLoc, kernel.element);
+                  Value dot = buildGroupDot(at, queryBuffer, keyBuffer, b,
+                                            head, queryBlock, safeBlock,
+                                            resultGroup, kvGroup, headDim);
+                  Value score = at.select(
+                      occupied, at.fmul(dot, at.f32(scale)),
+                      at.f32(-INFINITY));
+                  auto ifExists = scf::IfOp::create(headBuilder, headLoc,
+                                                    exists,
+                                                    /*withElseRegion=*/false);
+                  {
+                    OpBuilder::InsertionGuard guard(headBuilder);
+                    headBuilder.setInsertionPointToStart(ifExists.thenBlock());
+                    memref::StoreOp::create(
+                        headBuilder, headLoc, score, scores,
+                        ValueRange{b, head, queryBlock, kvBlock});
+                  }
+                  scf::YieldOp::create(headBuilder, headLoc);
+                });
+            scf::YieldOp::create(roundBuilder, roundLoc);
+          });
+      gpu::TerminatorOp::create(rewriter, loc);
+    }
+    rewriter.replaceOp(op, bufferization::ToTensorOp::create(
+                               rewriter, loc, scoresType, scores,
+                               /*restrict=*/true, /*writable=*/true));
+    return success();
+  }
+
+  /// sum over the result head's query heads hq and d of query[b, hq, I, d]
+  /// * key[b, g(hq), J, d] (f32), the head dim 4 (or 1) elements a step.
+  static Value buildGroupDot(KernelBuilder &emit, Value query, Value key,
+                             Value b, Value resultHead, Value queryBlock,
+                             Value kvBlock, int64_t resultGroup,
+                             int64_t kvGroup, int64_t headDim) {
+    OpBuilder &builder = emit.builder;
+    Location loc = emit.loc;
+    int64_t width = headDim % 4 == 0 ? 4 : 1;
+    auto wide = [&](KernelBuilder &at, Value memref,
+                    ValueRange indices) -> SmallVector<Value> {
+      Type element = cast<MemRefType>(memref.getType()).getElementType();
+      Value loaded = vector::LoadOp::create(
+          at.builder, at.loc, VectorType::get({width}, element), memref,
+          indices);
+      if (!element.isF32())
+        loaded = arith::ExtFOp::create(
+            at.builder, at.loc,
+            VectorType::get({width}, at.builder.getF32Type()), loaded);
+      SmallVector<Value> values;
+      for (int64_t i = 0; i < width; ++i)
+        values.push_back(vector::ExtractOp::create(at.builder, at.loc, loaded,
+                                                   ArrayRef<int64_t>{i}));
+      return values;
+    };
+    auto groups = scf::ForOp::create(
+        builder, loc, emit.index(0), emit.index(resultGroup), emit.index(1),
+        ValueRange{emit.f32(0.0)},
+        [&](OpBuilder &groupBuilder, Location groupLoc, Value member,
+            ValueRange total) {
+          KernelBuilder at(groupBuilder, groupLoc, emit.element);
+          Value queryHead = at.add(at.mul(resultHead, resultGroup), member);
+          Value kvHead = at.udiv(queryHead, kvGroup);
+          auto dims = scf::ForOp::create(
+              groupBuilder, groupLoc, at.index(0), at.index(headDim),
+              at.index(width), ValueRange{total[0]},
+              [&](OpBuilder &dimBuilder, Location dimLoc, Value d,
+                  ValueRange sum) {
+                KernelBuilder in(dimBuilder, dimLoc, emit.element);
+                SmallVector<Value> q =
+                    wide(in, query, {b, queryHead, queryBlock, d});
+                SmallVector<Value> k = wide(in, key, {b, kvHead, kvBlock, d});
+                Value next = sum[0];
+                for (int64_t i = 0; i < width; ++i)
+                  next = LLVM::FMAOp::create(dimBuilder, dimLoc, q[i], k[i],
+                                             next);
+                scf::YieldOp::create(dimBuilder, dimLoc, next);
+              });
+          scf::YieldOp::create(groupBuilder, groupLoc, dims.getResult(0));
+        });
+    return groups.getResult(0);
+  }
+
+  MmaAttentionOptions options;
+};
+
 } // namespace
 
 void sparse_attn::populateBlockMaskKernelPatterns(
     RewritePatternSet &patterns, const MmaAttentionOptions &options) {
-  patterns.add<BlockMaskGpuLowering>(patterns.getContext(), options);
+  patterns.add<BlockMaskGpuLowering, BlockScoresGpuLowering>(
+      patterns.getContext(), options);
 }
