@@ -7,8 +7,8 @@
 // an allowed and an excluded pair are seen; a ballot per round of 32 kv
 // blocks writes the lists in ascending order. Masks reading segment ids get the segment-bounds
 // launch first, so sorted documents decide most blocks by their tests.
-// block_scores takes the same warps: each lane classifies its kv block the
-// same way (-inf where none of its pairs is allowed) and sums its dots.
+// The classification of a query block's kv blocks (classifyKvBlock) is
+// what a kernel needs to tell occupied block pairs from empty ones.
 //
 //===----------------------------------------------------------------------===//
 
@@ -28,7 +28,6 @@
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 
 using namespace mlir;
@@ -431,189 +430,9 @@ struct BlockMaskGpuLowering : public OpRewritePattern<BlockMaskOp> {
   MmaAttentionOptions options;
 };
 
-/// block_scores: a warp per (query block, batch), as block_mask: each lane
-/// a kv block of a round of 32, classified by the same tests and scans when
-/// there is a mask (-inf where no pair is allowed); each lane sums its
-/// block's dots over the result head's query heads, 4 elements a step.
-struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
-  BlockScoresGpuLowering(MLIRContext *context,
-                         const MmaAttentionOptions &options)
-      : OpRewritePattern(context, /*benefit=*/2), options(options) {}
-
-  LogicalResult matchAndRewrite(BlockScoresOp op,
-                                PatternRewriter &rewriter) const override {
-    Attribute maskAttr = op.getMaskAttr();
-    if (maskAttr && !hasMaskLowering(maskAttr))
-      return rewriter.notifyMatchFailure(op, "the mask has no lowering");
-    Location loc = op.getLoc();
-    LoweringBuilder emit(rewriter, op, options.runtimeChecks);
-    Value queryPooled = op.getQueryPooled(), keyPooled = op.getKeyPooled();
-    Value idsQ = op.getSegmentIdsQ(), idsKv = op.getSegmentIdsKv();
-    SmallVector<std::pair<Value, int64_t>> batchPlaces = {{queryPooled, 0},
-                                                          {keyPooled, 0}};
-    if (idsQ)
-      batchPlaces.append({{idsQ, 0}, {idsKv, 0}});
-    Value batch = emit.commonDim(batchPlaces, "batch sizes differ");
-    Value queryBlocks = emit.dim(queryPooled, 2),
-          kvBlocks = emit.dim(keyPooled, 2);
-    RankedTensorType queryType = op.getQueryPooled().getType();
-    RankedTensorType scoresType = op.getScores().getType();
-    int64_t queryHeads = queryType.getDimSize(1);
-    int64_t kvHeads = op.getKeyPooled().getType().getDimSize(1);
-    int64_t resultHeads = scoresType.getDimSize(1);
-    int64_t headDim = queryType.getDimSize(3);
-    BlockSizes block = op.getBlockSizes();
-    auto mask = cast_or_null<MaskAttrInterface>(maskAttr);
-    bool perBatch = mask && mask.usesSegmentIds();
-    Value qLen, kvLen;
-    if (mask) {
-      std::tie(qLen, kvLen) = getBlockMaskLengths(
-          emit, op.getQLenAttr(), op.getKvLenAttr(), idsQ, idsKv);
-      if (!qLen || !kvLen)
-        return rewriter.notifyMatchFailure(op, "lengths unknown");
-      emit.checkEq(queryBlocks, emit.ceilDiv(qLen, block.query),
-                   "query_pooled does not have ceil(q_len / block_q) blocks");
-      emit.checkEq(kvBlocks, emit.ceilDiv(kvLen, block.kv),
-                   "key_pooled does not have ceil(kv_len / block_kv) blocks");
-    }
-    Value scores = emit.allocOfType(
-        scoresType,
-        {batch, emit.index(resultHeads), queryBlocks, kvBlocks},
-        "scores shape");
-    Value queryBuffer = toKernelBuffer(rewriter, loc, queryPooled);
-    Value keyBuffer = toKernelBuffer(rewriter, loc, keyPooled);
-    Value bufferQ, bufferKv;
-    SegmentBoundsBuffers bounds;
-    if (perBatch) {
-      bufferQ = toReadOnlyBuffer(rewriter, loc, idsQ);
-      bufferKv = toReadOnlyBuffer(rewriter, loc, idsKv);
-      bounds = buildSegmentBoundsLaunch(rewriter, loc, bufferQ, bufferKv,
-                                        batch, qLen, kvLen, block.query);
-    }
-    Value one = emit.index(1);
-    auto launch =
-        gpu::LaunchOp::create(rewriter, loc, queryBlocks, one, batch,
-                              emit.index(kWarpSize), one, one);
-    {
-      OpBuilder::InsertionGuard guard(rewriter);
-      rewriter.setInsertionPointToStart(&launch.getBody().front());
-      KernelBuilder kernel(rewriter, loc, queryType.getElementType());
-      Value lane = launch.getThreadIds().x;
-      Value queryBlock = launch.getBlockIds().x, b = launch.getBlockIds().z;
-      std::optional<QueryBlockContext> context;
-      if (mask)
-        context = setUpQueryBlock(kernel, mask, block, qLen, kvLen, kvBlocks,
-                                  b, lane, queryBlock, perBatch, bufferQ,
-                                  bufferKv, bounds);
-      double scale = getScaleValue(op.getScaleAttr(), headDim);
-      int64_t resultGroup = queryHeads / resultHeads,
-              kvGroup = queryHeads / kvHeads;
-      scf::ForOp::create(
-          rewriter, loc, kernel.index(0), kvBlocks, kernel.index(kWarpSize),
-          ValueRange{},
-          [&](OpBuilder &roundBuilder, Location roundLoc, Value base,
-              ValueRange) {
-            KernelBuilder round(roundBuilder, roundLoc, kernel.element);
-            Value kvBlock = round.add(base, lane);
-            Value exists = round.lt(kvBlock, kvBlocks);
-            Value occupied = exists;
-            if (context)
-              occupied = classifyKvBlock(round, *context, kvBlock).occupied;
-            Value safeBlock = round.select(exists, kvBlock, round.index(0));
-            scf::ForOp::create(
-                roundBuilder, roundLoc, round.index(0),
-                round.index(resultHeads), round.index(1), ValueRange{},
-                [&](OpBuilder &headBuilder, Location headLoc, Value head,
-                    ValueRange) {
-                  KernelBuilder at(headBuilder, headLoc, kernel.element);
-                  Value dot = buildGroupDot(at, queryBuffer, keyBuffer, b,
-                                            head, queryBlock, safeBlock,
-                                            resultGroup, kvGroup, headDim);
-                  Value score = at.select(
-                      occupied, at.fmul(dot, at.f32(scale)),
-                      at.f32(-INFINITY));
-                  auto ifExists = scf::IfOp::create(headBuilder, headLoc,
-                                                    exists,
-                                                    /*withElseRegion=*/false);
-                  {
-                    OpBuilder::InsertionGuard guard(headBuilder);
-                    headBuilder.setInsertionPointToStart(ifExists.thenBlock());
-                    memref::StoreOp::create(
-                        headBuilder, headLoc, score, scores,
-                        ValueRange{b, head, queryBlock, kvBlock});
-                  }
-                  scf::YieldOp::create(headBuilder, headLoc);
-                });
-            scf::YieldOp::create(roundBuilder, roundLoc);
-          });
-      gpu::TerminatorOp::create(rewriter, loc);
-    }
-    rewriter.replaceOp(op, bufferization::ToTensorOp::create(
-                               rewriter, loc, scoresType, scores,
-                               /*restrict=*/true, /*writable=*/true));
-    return success();
-  }
-
-  /// sum over the result head's query heads hq and d of query[b, hq, I, d]
-  /// * key[b, g(hq), J, d] (f32), the head dim 4 (or 1) elements a step.
-  static Value buildGroupDot(KernelBuilder &emit, Value query, Value key,
-                             Value b, Value resultHead, Value queryBlock,
-                             Value kvBlock, int64_t resultGroup,
-                             int64_t kvGroup, int64_t headDim) {
-    OpBuilder &builder = emit.builder;
-    Location loc = emit.loc;
-    int64_t width = headDim % 4 == 0 ? 4 : 1;
-    auto wide = [&](KernelBuilder &at, Value memref,
-                    ValueRange indices) -> SmallVector<Value> {
-      Type element = cast<MemRefType>(memref.getType()).getElementType();
-      Value loaded = vector::LoadOp::create(
-          at.builder, at.loc, VectorType::get({width}, element), memref,
-          indices);
-      if (!element.isF32())
-        loaded = arith::ExtFOp::create(
-            at.builder, at.loc,
-            VectorType::get({width}, at.builder.getF32Type()), loaded);
-      SmallVector<Value> values;
-      for (int64_t i = 0; i < width; ++i)
-        values.push_back(vector::ExtractOp::create(at.builder, at.loc, loaded,
-                                                   ArrayRef<int64_t>{i}));
-      return values;
-    };
-    auto groups = scf::ForOp::create(
-        builder, loc, emit.index(0), emit.index(resultGroup), emit.index(1),
-        ValueRange{emit.f32(0.0)},
-        [&](OpBuilder &groupBuilder, Location groupLoc, Value member,
-            ValueRange total) {
-          KernelBuilder at(groupBuilder, groupLoc, emit.element);
-          Value queryHead = at.add(at.mul(resultHead, resultGroup), member);
-          Value kvHead = at.udiv(queryHead, kvGroup);
-          auto dims = scf::ForOp::create(
-              groupBuilder, groupLoc, at.index(0), at.index(headDim),
-              at.index(width), ValueRange{total[0]},
-              [&](OpBuilder &dimBuilder, Location dimLoc, Value d,
-                  ValueRange sum) {
-                KernelBuilder in(dimBuilder, dimLoc, emit.element);
-                SmallVector<Value> q =
-                    wide(in, query, {b, queryHead, queryBlock, d});
-                SmallVector<Value> k = wide(in, key, {b, kvHead, kvBlock, d});
-                Value next = sum[0];
-                for (int64_t i = 0; i < width; ++i)
-                  next = LLVM::FMAOp::create(dimBuilder, dimLoc, q[i], k[i],
-                                             next);
-                scf::YieldOp::create(dimBuilder, dimLoc, next);
-              });
-          scf::YieldOp::create(groupBuilder, groupLoc, dims.getResult(0));
-        });
-    return groups.getResult(0);
-  }
-
-  MmaAttentionOptions options;
-};
-
 } // namespace
 
 void sparse_attn::populateBlockMaskKernelPatterns(
     RewritePatternSet &patterns, const MmaAttentionOptions &options) {
-  patterns.add<BlockMaskGpuLowering, BlockScoresGpuLowering>(
-      patterns.getContext(), options);
+  patterns.add<BlockMaskGpuLowering>(patterns.getContext(), options);
 }
