@@ -15,17 +15,19 @@
 // RUN:   --mlir-print-ir-after=sparse-attn-kernel-limits 2>&1 | FileCheck %s --check-prefix=NESTED
 // RUN: not sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90a nvgpu-options={warpgroup-rows=3}" 2>&1 | FileCheck %s --check-prefix=NESTED-BAD
 // RUN: not sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90a nvgpu-options={chip=sm_80}" 2>&1 | FileCheck %s --check-prefix=NESTED-CHIP
+// RUN: not sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90a nvgpu-options={tensor-cores=false}" 2>&1 | FileCheck %s --check-prefix=NESTED-TC
 
 // nvgpu-options passes convert-sparse-attn-to-nvgpu's own options through;
 // the kernel's configuration lands on its gpu.func.
 // NESTED: gpu.func @{{.*}} kernel attributes {{{.*}}sparse_attn.mma_kernel = {block_kv = 64 : i64, block_q = 64 : i64, {{.*}}items_per_block = 2 : i64, mma = "wgmma"
 // NESTED-BAD: convert-sparse-attn-to-nvgpu: warpgroup-rows must be 0 (the kernel's choice), 1 or 2 (got 3)
 // NESTED-CHIP: sparse-attn-to-ptx-pipeline: set chip on the pipeline, not in nvgpu-options
+// NESTED-TC: sparse-attn-to-ptx-pipeline: set tensor-cores on the pipeline, not in nvgpu-options
 
 // The pipeline gives block_sparse_attention on bf16 to the tensor-core
 // kernel: its PTX stages tiles with cp.async, feeds mma.sync from
 // ldmatrix (transposed for V) and takes exponentials with ex2.approx.
-// With tensor-cores=false the op takes the general tiled path.
+// With tensor-cores=false the op takes the CUDA-core kernel (no mma.sync).
 
 // PTXAS: {{ptxas assembled [0-9]+ PTX module\(s\)|ptxas not found: [0-9]+ PTX module\(s\) for sm_[0-9]+ NOT assembled}}
 
@@ -54,6 +56,7 @@
 // WGMMA-NOT: ldmatrix
 
 // GENERAL-LABEL: llvm.func @causal(
+// GENERAL: gpu.binary @causal_kernel {{.*}}fma.rn.f32
 // GENERAL-NOT: mma.sync
 func.func @causal(%q: tensor<?x8x?x128xbf16>, %k: tensor<?x2x?x128xbf16>, %v: tensor<?x2x?x128xbf16>,
                   %num: tensor<1x8x?xi32>, %idx: tensor<1x8x?x?xi32>) -> (tensor<?x8x?x128xbf16>, tensor<?x8x?xf32>) {
