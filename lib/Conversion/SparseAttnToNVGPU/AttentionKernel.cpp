@@ -35,21 +35,6 @@ AttentionKernel::create(KernelBuilder &emit, const MmaKernelConfig &config,
   return createMmaSyncKernel(emit, config, operands, launch);
 }
 
-void PaddedTileKernel::setUpTiles(Value base) {
-  int64_t offset = 0;
-  queryTile = sharedView(base, emit.index(offset),
-                         {config.blockQ, config.queryStride()}, emit.element);
-  offset += config.queryBytes();
-  keyTiles = sharedView(base, emit.index(offset),
-                        {config.stages, config.blockKv, config.keyStride()},
-                        emit.element);
-  offset += config.stages * config.keyStageBytes();
-  valueTiles = sharedView(base, emit.index(offset),
-                          {config.stages, config.blockKv, config.valueStride()},
-                          emit.element);
-  tilesEnd = offset + config.stages * config.valueStageBytes();
-}
-
 Value AttentionKernel::sharedView(Value base, Value offset,
                                   ArrayRef<int64_t> shape, Type type) {
   auto workgroup = gpu::AddressSpaceAttr::get(emit.builder.getContext(),

@@ -66,6 +66,23 @@ private:
 
 } // namespace
 
+// The padded layout (PaddedTileKernel), which the CUDA-core flavour shares:
+// Q, then the stages of K, then those of V.
+void PaddedTileKernel::setUpTiles(Value base) {
+  int64_t offset = 0;
+  queryTile = sharedView(base, emit.index(offset),
+                         {config.blockQ, config.queryStride()}, emit.element);
+  offset += config.queryBytes();
+  keyTiles = sharedView(base, emit.index(offset),
+                        {config.stages, config.blockKv, config.keyStride()},
+                        emit.element);
+  offset += config.stages * config.keyStageBytes();
+  valueTiles = sharedView(base, emit.index(offset),
+                          {config.stages, config.blockKv, config.valueStride()},
+                          emit.element);
+  tilesEnd = offset + config.stages * config.valueStageBytes();
+}
+
 void MmaSyncAttentionKernel::setUpLanes() {
   laneRow = emit.urem(lane, 8);
   laneHalf = emit.urem(emit.udiv(lane, 8), 2);
