@@ -35,16 +35,6 @@ AttentionKernel::create(KernelBuilder &emit, const MmaKernelConfig &config,
   return createMmaSyncKernel(emit, config, operands, launch);
 }
 
-Value AttentionKernel::sharedView(Value base, Value offset,
-                                  ArrayRef<int64_t> shape, Type type) {
-  auto workgroup = gpu::AddressSpaceAttr::get(emit.builder.getContext(),
-                                              gpu::AddressSpace::Workgroup);
-  auto viewType =
-      MemRefType::get(shape, type, MemRefLayoutAttrInterface{}, workgroup);
-  return memref::ViewOp::create(emit.builder, emit.loc, viewType, base, offset,
-                                ValueRange{});
-}
-
 SmallVector<Value>
 AttentionKernel::probabilityOperands(ArrayRef<SmallVector<Value>> scores,
                                      int64_t rowTile, int64_t keyStep) {
@@ -57,9 +47,6 @@ AttentionKernel::probabilityOperands(ArrayRef<SmallVector<Value>> scores,
 
 void AttentionKernel::setUpShared() {
   OpBuilder &builder = emit.builder;
-  Location loc = emit.loc;
-  auto workgroup = gpu::AddressSpaceAttr::get(builder.getContext(),
-                                              gpu::AddressSpace::Workgroup);
   Operation *dynamicShared = emit.dynamicSharedMemory().getDefiningOp();
   // Outlining keeps this op's attributes (not the launch's):
   // sparse-attn-kernel-limits moves the register cap and the configuration
@@ -77,13 +64,11 @@ void AttentionKernel::setUpShared() {
   // [kept blocks, kept full blocks], then the combined list.
   int64_t headerBytes =
       listHeaderBytes(static_cast<bool>(operands.fullBlockIndices));
-  listCount = sharedView(base, emit.index(config.tileBytes()),
-                         {headerBytes / 4}, builder.getI32Type());
-  auto listType = MemRefType::get({ShapedType::kDynamic}, builder.getI32Type(),
-                                  MemRefLayoutAttrInterface{}, workgroup);
-  list = memref::ViewOp::create(
-      builder, loc, listType, base,
-      emit.index(config.tileBytes() + headerBytes),
+  listCount = emit.sharedView(base, emit.index(config.tileBytes()),
+                              {headerBytes / 4}, builder.getI32Type());
+  list = emit.sharedView(
+      base, emit.index(config.tileBytes() + headerBytes),
+      {ShapedType::kDynamic}, builder.getI32Type(),
       ValueRange{emit.add(operands.capacity, operands.fullCapacity)});
 }
 
@@ -304,10 +289,10 @@ std::pair<Value, Value> AttentionKernel::listedToken(KernelBuilder &at,
   Value lastSlot = at.sub(operands.kvLen, at.index(1));
   Value token = at.loadI32(operands.tokenIndices,
                            {batch, tokenQuery, at.min(slot, lastSlot)});
-  Value valid = at.andI(
-      at.andI(at.lt(slot, operands.kvLen),
-              at.cmp(arith::CmpIPredicate::sge, token, at.index(0))),
-      at.lt(token, operands.tokenKeys));
+  Value valid =
+      at.andI(at.andI(at.lt(slot, operands.kvLen),
+                      at.cmp(arith::CmpIPredicate::sge, token, at.index(0))),
+              at.lt(token, operands.tokenKeys));
   return {at.select(valid, token, at.index(0)), valid};
 }
 
@@ -422,8 +407,7 @@ void AttentionKernel::buildList() {
           // memory; bar.warp.sync does (PTX ISA; compute-sanitizer's
           // racecheck flagged the ballot-only version). A round's writes
           // stay below the next round's slots.
-          NVVM::SyncWarpOp::create(nestedBuilder, nestedLoc,
-                                   i32Constant(nestedBuilder, -1));
+          nestedEmit.syncWarp();
           auto ifKeep = scf::IfOp::create(nestedBuilder, nestedLoc, keep,
                                           /*withElseRegion=*/false);
           {
@@ -521,9 +505,9 @@ LogicalResult AttentionKernel::build() {
     Value rowTiles = emit.index(llvm::divideCeil(
         config.packedQueries * config.groupSize, config.blockQ));
     tokenQuery = arith::DivUIOp::create(builder, loc, blockIds.x, rowTiles);
-    queryStart = emit.mul(
-        arith::RemUIOp::create(builder, loc, blockIds.x, rowTiles),
-        config.blockQ);
+    queryStart =
+        emit.mul(arith::RemUIOp::create(builder, loc, blockIds.x, rowTiles),
+                 config.blockQ);
     if (failed(buildItem(ItemInput{})))
       return failure();
     asyncWait(builder, loc, 0);

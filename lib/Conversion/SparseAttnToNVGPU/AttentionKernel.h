@@ -84,7 +84,7 @@ protected:
   };
 
   /// Views of the Q, K and V tiles at the start of the dynamic shared
-  /// memory `base` (sharedView builds one).
+  /// memory `base` (KernelBuilder::sharedView builds one).
   virtual void setUpTiles(Value base) = 0;
   /// Per-lane values the flavour's fragments need (built once, after the
   /// thread's lane, group and quad).
@@ -126,11 +126,6 @@ protected:
   /// A operand's layout, two 8-key tiles per 16-key step.
   SmallVector<Value> probabilityOperands(ArrayRef<SmallVector<Value>> scores,
                                          int64_t rowTile, int64_t keyStep);
-
-  /// A view of `shape` x `type` at byte `offset` of the dynamic shared
-  /// memory `base`.
-  Value sharedView(Value base, Value offset, ArrayRef<int64_t> shape,
-                   Type type);
 
   //===--------------------------------------------------------------------===//
   // State the skeleton and the flavours share

@@ -5,9 +5,9 @@
 // block (none, partial, full) by the mask's tile tests; the blocks they
 // cannot tell the whole warp scans, one at a time, 32 pairs a step, until
 // an allowed and an excluded pair are seen; a ballot per round of 32 kv
-// blocks writes the lists in ascending order. Masks reading segment ids get the segment-bounds
-// launch first, so sorted documents decide most blocks by their tests.
-// The classification of a query block's kv blocks (classifyKvBlock) is
+// blocks writes the lists in ascending order. Masks reading segment ids get the
+// segment-bounds launch first, so sorted documents decide most blocks by their
+// tests. The classification of a query block's kv blocks (classifyKvBlock) is
 // what a kernel needs to tell occupied block pairs from empty ones.
 //
 //===----------------------------------------------------------------------===//
@@ -22,11 +22,9 @@
 #include "SparseAttn/Utils/LoweringBuilder.h"
 #include "SparseAttn/Utils/MaskLowering.h"
 
-#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
-#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/PatternMatch.h"
 
@@ -53,11 +51,12 @@ struct QueryBlockContext {
 
 /// The rows and positions of query block `queryBlock` (and its segment
 /// bounds from the segment-bounds launch's `bounds` when `perBatch`).
-static QueryBlockContext
-setUpQueryBlock(KernelBuilder &emit, Attribute mask, BlockSizes block,
-                Value qLen, Value kvLen, Value kvBlocks, Value b, Value lane,
-                Value queryBlock, bool perBatch, Value idsQ, Value idsKv,
-                const SegmentBoundsBuffers &bounds) {
+static QueryBlockContext setUpQueryBlock(KernelBuilder &emit, Attribute mask,
+                                         BlockSizes block, Value qLen,
+                                         Value kvLen, Value kvBlocks, Value b,
+                                         Value lane, Value queryBlock,
+                                         bool perBatch, Value idsQ, Value idsKv,
+                                         const SegmentBoundsBuffers &bounds) {
   QueryBlockContext c;
   c.mask = mask;
   c.block = block;
@@ -102,139 +101,129 @@ static BlockClass classifyKvBlock(KernelBuilder &round,
   Location loc = round.loc;
   Type index = builder.getIndexType();
   Type i1 = builder.getI1Type();
-    Value exists = round.lt(kvBlock, c.kvBlocks);
-    Value clampedBlock =
-        round.min(kvBlock, round.sub(c.kvBlocks, round.index(1)));
-    Value firstKey = round.mul(clampedBlock, c.block.kv);
-    Value lastKey = round.sub(
-        round.min(round.add(firstKey, c.block.kv), c.kvLen), round.index(1));
-    SegmentBounds tileSegments = c.segments;
-    if (c.perBatch) {
-      tileSegments.firstKeyId = round.loadI32(c.idsKv, {c.b, firstKey});
-      tileSegments.lastKeyId = round.loadI32(c.idsKv, {c.b, lastKey});
-    }
-    TileBounds tile{c.firstPosition, c.lastPosition, firstKey, lastKey,
-                    c.perBatch ? &tileSegments : nullptr};
-    Value full = buildTileFullyAllowed(round, c.mask, tile);
-    Value masked = buildTileWhollyMasked(round, c.mask, tile);
-    Value told = full ? (masked ? round.orI(full, masked) : full)
-                      : (masked ? masked : round.boolean(false));
-    Value toldFull = full ? full : round.boolean(false);
-    // Blocks the tests cannot tell, one at a time by the whole warp:
-    // 32 pairs a step, column by column (so a step spans 32 rows),
-    // until an allowed and an excluded pair are seen.
-    Type i32 = builder.getI32Type();
-    auto i32Const = [&](int64_t value) -> Value {
-      return arith::ConstantIntOp::create(builder, loc, value,
-                                          32);
-    };
-    Value pending = NVVM::VoteSyncOp::create(
-        builder, loc, i32, i32Const(-1),
-        round.andI(exists, round.notI(told)),
-        NVVM::VoteSyncKind::ballot);
-    Value rows = round.add(round.sub(c.lastRow, c.firstRow), 1);
-    auto toI32 = [&](OpBuilder &at, Location atLoc, Value x) -> Value {
-      return arith::IndexCastOp::create(at, atLoc, i32, x);
-    };
-    auto toIndex = [&](OpBuilder &at, Location atLoc, Value x) -> Value {
-      return arith::IndexCastOp::create(at, atLoc, index, x);
-    };
-    auto blocks = scf::WhileOp::create(
-        builder, loc, TypeRange{i32, i1, i1},
-        ValueRange{pending, round.boolean(false), round.boolean(false)},
-        [&](OpBuilder &before, Location beforeLoc, ValueRange state) {
-          Value more = arith::CmpIOp::create(
-              before, beforeLoc, arith::CmpIPredicate::ne, state[0],
-              arith::ConstantIntOp::create(before, beforeLoc, 0, 32));
-          scf::ConditionOp::create(before, beforeLoc, more, state);
-        },
-        [&](OpBuilder &after, Location afterLoc, ValueRange state) {
-          KernelBuilder step(after, afterLoc, round.element);
-          Value zero32 = arith::ConstantIntOp::create(after, afterLoc, 0, 32);
-          Value one32 = arith::ConstantIntOp::create(after, afterLoc, 1, 32);
-          // The lowest pending lane, and its block's keys.
-          Value lowest = arith::AndIOp::create(
-              after, afterLoc, state[0],
-              arith::SubIOp::create(after, afterLoc, zero32, state[0]));
-          Value source = LLVM::CtPopOp::create(
-              after, afterLoc,
-              arith::SubIOp::create(after, afterLoc, lowest, one32));
-          auto broadcast = [&](Value x) -> Value {
-            Value word = toI32(after, afterLoc, x);
-            Value shuffled =
-                gpu::ShuffleOp::create(
-                    after, afterLoc, word, source,
-                    arith::ConstantIntOp::create(after, afterLoc,
-                                                 kWarpSize, 32),
-                    gpu::ShuffleMode::IDX)
-                    .getShuffleResult();
-            return toIndex(after, afterLoc, shuffled);
-          };
-          Value blockFirst = broadcast(firstKey);
-          Value blockLast = broadcast(lastKey);
-          Value pairs = step.mul(
-              rows, step.add(step.sub(blockLast, blockFirst), 1));
-          auto scan = scf::WhileOp::create(
-              after, afterLoc, TypeRange{index, i1, i1},
-              ValueRange{step.index(0), step.boolean(false),
-                         step.boolean(false)},
-              [&](OpBuilder &scanBefore, Location scanLoc,
-                  ValueRange scanState) {
-                IndexArith test(scanBefore, scanLoc);
-                Value more = test.andI(
-                    test.lt(scanState[0], pairs),
-                    test.notI(test.andI(scanState[1], scanState[2])));
-                scf::ConditionOp::create(scanBefore, scanLoc, more,
-                                         scanState);
-              },
-              [&](OpBuilder &scanAfter, Location scanLoc,
-                  ValueRange scanState) {
-                KernelBuilder pairEmit(scanAfter, scanLoc, round.element);
-                Value k = pairEmit.add(scanState[0], c.lane);
-                Value valid = pairEmit.lt(k, pairs);
-                Value clamped =
-                    pairEmit.min(k, pairEmit.sub(pairs, pairEmit.index(1)));
-                Value row = pairEmit.add(
-                    c.firstRow, arith::RemUIOp::create(scanAfter, scanLoc,
-                                                     clamped, rows));
-                Value key = pairEmit.add(
-                    blockFirst, arith::DivUIOp::create(
-                                    scanAfter, scanLoc, clamped, rows));
-                MaskPairValues pair{c.b, row, key, c.qLen,
-                                    c.kvLen, c.idsQ, c.idsKv};
-                Value allowed =
-                    *buildMaskPredicate(scanAfter, scanLoc, c.mask, pair);
-                Value seenAllowed = pairEmit.lt(
-                    pairEmit.index(0),
-                    pairEmit.ballotCount(pairEmit.andI(valid, allowed)));
-                Value seenMasked = pairEmit.lt(
-                    pairEmit.index(0),
-                    pairEmit.ballotCount(
-                        pairEmit.andI(valid, pairEmit.notI(allowed))));
-                scf::YieldOp::create(
-                    scanAfter, scanLoc,
-                    ValueRange{pairEmit.add(scanState[0], kWarpSize),
-                               pairEmit.orI(scanState[1], seenAllowed),
-                               pairEmit.orI(scanState[2], seenMasked)});
-              });
-          Value mine = arith::CmpIOp::create(
-              after, afterLoc, arith::CmpIPredicate::eq,
-              toI32(after, afterLoc, c.lane), source);
-          scf::YieldOp::create(
-              after, afterLoc,
-              ValueRange{
-                  arith::XOrIOp::create(after, afterLoc, state[0], lowest),
-                  step.select(mine, scan.getResult(1), state[1]),
-                  step.select(mine, scan.getResult(2), state[2])});
-        });
-    Value scannedAllowed = blocks.getResult(1);
-    Value scannedFull =
-        round.andI(scannedAllowed, round.notI(blocks.getResult(2)));
-    Value isFull =
-        round.andI(exists, round.select(told, toldFull, scannedFull));
-    Value occupied = round.andI(
-        exists, round.select(told, toldFull, scannedAllowed));
-    return {exists, occupied, isFull};
+  Value exists = round.lt(kvBlock, c.kvBlocks);
+  Value clampedBlock =
+      round.min(kvBlock, round.sub(c.kvBlocks, round.index(1)));
+  Value firstKey = round.mul(clampedBlock, c.block.kv);
+  Value lastKey = round.sub(round.min(round.add(firstKey, c.block.kv), c.kvLen),
+                            round.index(1));
+  SegmentBounds tileSegments = c.segments;
+  if (c.perBatch) {
+    tileSegments.firstKeyId = round.loadI32(c.idsKv, {c.b, firstKey});
+    tileSegments.lastKeyId = round.loadI32(c.idsKv, {c.b, lastKey});
+  }
+  TileBounds tile{c.firstPosition, c.lastPosition, firstKey, lastKey,
+                  c.perBatch ? &tileSegments : nullptr};
+  Value full = buildTileFullyAllowed(round, c.mask, tile);
+  Value masked = buildTileWhollyMasked(round, c.mask, tile);
+  Value told = full ? (masked ? round.orI(full, masked) : full)
+                    : (masked ? masked : round.boolean(false));
+  Value toldFull = full ? full : round.boolean(false);
+  // Blocks the tests cannot tell, one at a time by the whole warp:
+  // 32 pairs a step, column by column (so a step spans 32 rows),
+  // until an allowed and an excluded pair are seen.
+  Type i32 = builder.getI32Type();
+  auto i32Const = [&](int64_t value) -> Value {
+    return arith::ConstantIntOp::create(builder, loc, value, 32);
+  };
+  Value pending = NVVM::VoteSyncOp::create(builder, loc, i32, i32Const(-1),
+                                           round.andI(exists, round.notI(told)),
+                                           NVVM::VoteSyncKind::ballot);
+  Value rows = round.add(round.sub(c.lastRow, c.firstRow), 1);
+  auto toI32 = [&](OpBuilder &at, Location atLoc, Value x) -> Value {
+    return arith::IndexCastOp::create(at, atLoc, i32, x);
+  };
+  auto toIndex = [&](OpBuilder &at, Location atLoc, Value x) -> Value {
+    return arith::IndexCastOp::create(at, atLoc, index, x);
+  };
+  auto blocks = scf::WhileOp::create(
+      builder, loc, TypeRange{i32, i1, i1},
+      ValueRange{pending, round.boolean(false), round.boolean(false)},
+      [&](OpBuilder &before, Location beforeLoc, ValueRange state) {
+        Value more = arith::CmpIOp::create(
+            before, beforeLoc, arith::CmpIPredicate::ne, state[0],
+            arith::ConstantIntOp::create(before, beforeLoc, 0, 32));
+        scf::ConditionOp::create(before, beforeLoc, more, state);
+      },
+      [&](OpBuilder &after, Location afterLoc, ValueRange state) {
+        KernelBuilder step(after, afterLoc, round.element);
+        Value zero32 = arith::ConstantIntOp::create(after, afterLoc, 0, 32);
+        Value one32 = arith::ConstantIntOp::create(after, afterLoc, 1, 32);
+        // The lowest pending lane, and its block's keys.
+        Value lowest = arith::AndIOp::create(
+            after, afterLoc, state[0],
+            arith::SubIOp::create(after, afterLoc, zero32, state[0]));
+        Value source = LLVM::CtPopOp::create(
+            after, afterLoc,
+            arith::SubIOp::create(after, afterLoc, lowest, one32));
+        auto broadcast = [&](Value x) -> Value {
+          Value word = toI32(after, afterLoc, x);
+          Value shuffled =
+              gpu::ShuffleOp::create(
+                  after, afterLoc, word, source,
+                  arith::ConstantIntOp::create(after, afterLoc, kWarpSize, 32),
+                  gpu::ShuffleMode::IDX)
+                  .getShuffleResult();
+          return toIndex(after, afterLoc, shuffled);
+        };
+        Value blockFirst = broadcast(firstKey);
+        Value blockLast = broadcast(lastKey);
+        Value pairs =
+            step.mul(rows, step.add(step.sub(blockLast, blockFirst), 1));
+        auto scan = scf::WhileOp::create(
+            after, afterLoc, TypeRange{index, i1, i1},
+            ValueRange{step.index(0), step.boolean(false), step.boolean(false)},
+            [&](OpBuilder &scanBefore, Location scanLoc, ValueRange scanState) {
+              IndexArith test(scanBefore, scanLoc);
+              Value more =
+                  test.andI(test.lt(scanState[0], pairs),
+                            test.notI(test.andI(scanState[1], scanState[2])));
+              scf::ConditionOp::create(scanBefore, scanLoc, more, scanState);
+            },
+            [&](OpBuilder &scanAfter, Location scanLoc, ValueRange scanState) {
+              KernelBuilder pairEmit(scanAfter, scanLoc, round.element);
+              Value k = pairEmit.add(scanState[0], c.lane);
+              Value valid = pairEmit.lt(k, pairs);
+              Value clamped =
+                  pairEmit.min(k, pairEmit.sub(pairs, pairEmit.index(1)));
+              Value row = pairEmit.add(
+                  c.firstRow,
+                  arith::RemUIOp::create(scanAfter, scanLoc, clamped, rows));
+              Value key = pairEmit.add(
+                  blockFirst,
+                  arith::DivUIOp::create(scanAfter, scanLoc, clamped, rows));
+              MaskPairValues pair{c.b,     row,    key,    c.qLen,
+                                  c.kvLen, c.idsQ, c.idsKv};
+              Value allowed =
+                  *buildMaskPredicate(scanAfter, scanLoc, c.mask, pair);
+              Value seenAllowed = pairEmit.lt(
+                  pairEmit.index(0),
+                  pairEmit.ballotCount(pairEmit.andI(valid, allowed)));
+              Value seenMasked = pairEmit.lt(
+                  pairEmit.index(0), pairEmit.ballotCount(pairEmit.andI(
+                                         valid, pairEmit.notI(allowed))));
+              scf::YieldOp::create(
+                  scanAfter, scanLoc,
+                  ValueRange{pairEmit.add(scanState[0], kWarpSize),
+                             pairEmit.orI(scanState[1], seenAllowed),
+                             pairEmit.orI(scanState[2], seenMasked)});
+            });
+        Value mine =
+            arith::CmpIOp::create(after, afterLoc, arith::CmpIPredicate::eq,
+                                  toI32(after, afterLoc, c.lane), source);
+        scf::YieldOp::create(
+            after, afterLoc,
+            ValueRange{arith::XOrIOp::create(after, afterLoc, state[0], lowest),
+                       step.select(mine, scan.getResult(1), state[1]),
+                       step.select(mine, scan.getResult(2), state[2])});
+      });
+  Value scannedAllowed = blocks.getResult(1);
+  Value scannedFull =
+      round.andI(scannedAllowed, round.notI(blocks.getResult(2)));
+  Value isFull = round.andI(exists, round.select(told, toldFull, scannedFull));
+  Value occupied =
+      round.andI(exists, round.select(told, toldFull, scannedAllowed));
+  return {exists, occupied, isFull};
 }
 
 struct BlockMaskGpuLowering : public OpRewritePattern<BlockMaskOp> {
@@ -278,9 +267,9 @@ struct BlockMaskGpuLowering : public OpRewritePattern<BlockMaskOp> {
                            : emit.index(indicesTensor.getDimSize(3));
       BlockList list;
       list.capacity = capacity;
-      list.num = emit.allocOfType(
-          numTensor, {batch, emit.index(heads), queryBlocks},
-          "block_mask result");
+      list.num =
+          emit.allocOfType(numTensor, {batch, emit.index(heads), queryBlocks},
+                           "block_mask result");
       list.indices = emit.allocOfType(
           indicesTensor, {batch, emit.index(heads), queryBlocks, capacity},
           "block_mask result");
@@ -302,9 +291,9 @@ struct BlockMaskGpuLowering : public OpRewritePattern<BlockMaskOp> {
     }
 
     Value one = emit.index(1);
-    auto launch = gpu::LaunchOp::create(
-        rewriter, loc, queryBlocks, one, perBatch ? batch : one,
-        emit.index(kWarpSize), one, one);
+    auto launch = gpu::LaunchOp::create(rewriter, loc, queryBlocks, one,
+                                        perBatch ? batch : one,
+                                        emit.index(kWarpSize), one, one);
     {
       OpBuilder::InsertionGuard guard(rewriter);
       rewriter.setInsertionPointToStart(&launch.getBody().front());
@@ -313,17 +302,10 @@ struct BlockMaskGpuLowering : public OpRewritePattern<BlockMaskOp> {
                 heads, perBatch, bufferQ, bufferKv, bounds, lists, withFull);
       gpu::TerminatorOp::create(rewriter, loc);
     }
-    SmallVector<Value> results;
-    SmallVector<Value> resultValues(op->getResults());
-    for (auto [position, list] : llvm::enumerate(lists)) {
-      for (auto [value, memref] :
-           {std::make_pair(resultValues[2 * position], list.num),
-            std::make_pair(resultValues[2 * position + 1], list.indices)})
-        results.push_back(bufferization::ToTensorOp::create(
-            rewriter, loc, value.getType(), memref, /*restrict=*/true,
-            /*writable=*/true));
-    }
-    rewriter.replaceOp(op, results);
+    SmallVector<Value> buffers;
+    for (const BlockList &list : lists)
+      buffers.append({list.num, list.indices});
+    replaceByWrittenBuffers(rewriter, op, buffers);
     return success();
   }
 
@@ -338,9 +320,9 @@ struct BlockMaskGpuLowering : public OpRewritePattern<BlockMaskOp> {
     Value queryBlock = launch.getBlockIds().x;
     Value b = launch.getBlockIds().z;
     Value zero = emit.index(0);
-    QueryBlockContext context = setUpQueryBlock(
-        emit, mask, block, qLen, kvLen, kvBlocks, b, lane, queryBlock,
-        perBatch, idsQ, idsKv, bounds);
+    QueryBlockContext context =
+        setUpQueryBlock(emit, mask, block, qLen, kvLen, kvBlocks, b, lane,
+                        queryBlock, perBatch, idsQ, idsKv, bounds);
     auto rounds = scf::ForOp::create(
         builder, loc, zero, kvBlocks, emit.index(kWarpSize),
         ValueRange{zero, zero},
@@ -369,9 +351,9 @@ struct BlockMaskGpuLowering : public OpRewritePattern<BlockMaskOp> {
               roundBuilder.setInsertionPointToStart(ifWrite.thenBlock());
               forEachOutput(round, b, batch, heads, perBatch,
                             [&](Value outBatch, Value head) {
-                              round.storeI32(kvBlock, list.indices,
-                                             {outBatch, head, queryBlock,
-                                              slot});
+                              round.storeI32(
+                                  kvBlock, list.indices,
+                                  {outBatch, head, queryBlock, slot});
                             });
             }
             nextCounts.push_back(
@@ -401,14 +383,12 @@ struct BlockMaskGpuLowering : public OpRewritePattern<BlockMaskOp> {
                                        /*withElseRegion=*/false);
       OpBuilder::InsertionGuard guard(builder);
       builder.setInsertionPointToStart(ifFirst.thenBlock());
-      forEachOutput(emit, b, batch, heads, perBatch,
-                    [&](Value outBatch, Value head) {
-                      emit.storeI32(count, list.num,
-                                    {outBatch, head, queryBlock});
-                    });
+      forEachOutput(
+          emit, b, batch, heads, perBatch, [&](Value outBatch, Value head) {
+            emit.storeI32(count, list.num, {outBatch, head, queryBlock});
+          });
     }
   }
-
 
   /// The (batch, head) entries a block's lists go to: its own batch (every
   /// batch when the lists do not depend on it) and every head.
@@ -417,10 +397,9 @@ struct BlockMaskGpuLowering : public OpRewritePattern<BlockMaskOp> {
                             function_ref<void(Value, Value)> body) {
     OpBuilder &builder = emit.builder;
     Location loc = emit.loc;
-    auto loop = scf::ForOp::create(builder, loc,
-                                   perBatch ? b : emit.index(0),
-                                   perBatch ? emit.add(b, 1) : batch,
-                                   emit.index(1));
+    auto loop =
+        scf::ForOp::create(builder, loc, perBatch ? b : emit.index(0),
+                           perBatch ? emit.add(b, 1) : batch, emit.index(1));
     OpBuilder::InsertionGuard guard(builder);
     builder.setInsertionPointToStart(loop.getBody());
     for (int64_t head = 0; head < heads; ++head)

@@ -111,7 +111,7 @@ Value KernelBuilder::loadI32(Value memref, ValueRange indices) {
 }
 
 Value sparse_attn::toKernelBuffer(OpBuilder &builder, Location loc,
-                                 Value tensor) {
+                                  Value tensor) {
   auto type = cast<RankedTensorType>(tensor.getType());
   SmallVector<int64_t> strides(type.getRank(), ShapedType::kDynamic);
   strides.back() = 1;
@@ -124,7 +124,7 @@ Value sparse_attn::toKernelBuffer(OpBuilder &builder, Location loc,
 }
 
 Value sparse_attn::toReadOnlyBuffer(OpBuilder &builder, Location loc,
-                                   Value tensor) {
+                                    Value tensor) {
   auto type = cast<RankedTensorType>(tensor.getType());
   auto layout = StridedLayoutAttr::get(
       builder.getContext(), ShapedType::kDynamic,
@@ -133,6 +133,32 @@ Value sparse_attn::toReadOnlyBuffer(OpBuilder &builder, Location loc,
       builder, loc,
       MemRefType::get(type.getShape(), type.getElementType(), layout), tensor,
       /*readOnly=*/true);
+}
+
+void sparse_attn::replaceByWrittenBuffers(PatternRewriter &rewriter,
+                                          Operation *op, ValueRange memrefs) {
+  SmallVector<Value> results;
+  for (auto [result, memref] : llvm::zip_equal(op->getResults(), memrefs))
+    results.push_back(bufferization::ToTensorOp::create(
+        rewriter, op->getLoc(), result.getType(), memref, /*restrict=*/true,
+        /*writable=*/true));
+  rewriter.replaceOp(op, results);
+}
+
+Value KernelBuilder::sharedView(Value base, Value offset,
+                                ArrayRef<int64_t> shape, Type type,
+                                ValueRange dynamicSizes) {
+  auto workgroup = gpu::AddressSpaceAttr::get(builder.getContext(),
+                                              gpu::AddressSpace::Workgroup);
+  auto viewType =
+      MemRefType::get(shape, type, MemRefLayoutAttrInterface{}, workgroup);
+  return memref::ViewOp::create(builder, loc, viewType, base, offset,
+                                dynamicSizes);
+}
+
+void KernelBuilder::syncWarp() {
+  NVVM::SyncWarpOp::create(builder, loc,
+                           arith::ConstantIntOp::create(builder, loc, -1, 32));
 }
 
 Value KernelBuilder::dynamicSharedMemory() {

@@ -12,6 +12,7 @@
 #include "SparseAttn/Utils/IndexArith.h"
 
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/PatternMatch.h"
 
 namespace mlir::sparse_attn {
 
@@ -22,6 +23,10 @@ Value toReadOnlyBuffer(OpBuilder &builder, Location loc, Value tensor);
 /// kernels load in vectors; any other layout of the tensor's buffer is a
 /// cast away).
 Value toKernelBuffer(OpBuilder &builder, Location loc, Value tensor);
+/// Replaces `op`'s results by tensors of the buffers the kernels wrote
+/// (`memrefs`, one per result, in order).
+void replaceByWrittenBuffers(PatternRewriter &rewriter, Operation *op,
+                             ValueRange memrefs);
 
 /// Builds the ops of a kernel body at one insertion point; `element` is the
 /// kernel's input type (f16 or bf16).
@@ -66,6 +71,13 @@ public:
   Value loadI32(Value memref, ValueRange indices);
   /// The block's dynamic shared memory, as bytes (`gpu.dynamic_shared_memory`).
   Value dynamicSharedMemory();
+  /// A view of `shape` x `type` at byte `offset` of the dynamic shared
+  /// memory `base` (`dynamicSizes` for its dynamic dims).
+  Value sharedView(Value base, Value offset, ArrayRef<int64_t> shape, Type type,
+                   ValueRange dynamicSizes = {});
+  /// bar.warp.sync over the whole warp: orders the lanes' shared-memory
+  /// accesses before and after it.
+  void syncWarp();
   /// `x` (an index holding an i32) combined over the warp's 32 lanes.
   Value warpReduceI32(Value x, function_ref<Value(Value, Value)> combine);
   /// How many of the warp's lanes hold `predicate` (an i1), as an index;

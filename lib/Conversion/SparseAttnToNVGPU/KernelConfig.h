@@ -25,9 +25,8 @@ constexpr int64_t kWarpSize = 32;
 /// rows an ldmatrix (or the CUDA-core kernel's loads) reads then fall on
 /// distinct banks.
 constexpr int64_t kRowPaddingBytes = 16;
-/// Bytes of one cp.async, and its f16/bf16 elements.
+/// Bytes of one cp.async.
 constexpr int64_t kCopyBytes = 16;
-constexpr int64_t kCopyElements = 8;
 /// The Hopper kernel's tiles are stored as wgmma reads them with the
 /// 128-byte swizzle: panels of 64 columns (128 bytes a row), the 16-byte
 /// chunk c of row r at chunk c ^ (r % 8); a panel's 8-row groups are 1024

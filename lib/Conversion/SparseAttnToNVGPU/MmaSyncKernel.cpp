@@ -70,16 +70,17 @@ private:
 // Q, then the stages of K, then those of V.
 void PaddedTileKernel::setUpTiles(Value base) {
   int64_t offset = 0;
-  queryTile = sharedView(base, emit.index(offset),
-                         {config.blockQ, config.queryStride()}, emit.element);
+  queryTile =
+      emit.sharedView(base, emit.index(offset),
+                      {config.blockQ, config.queryStride()}, emit.element);
   offset += config.queryBytes();
-  keyTiles = sharedView(base, emit.index(offset),
-                        {config.stages, config.blockKv, config.keyStride()},
-                        emit.element);
+  keyTiles = emit.sharedView(
+      base, emit.index(offset),
+      {config.stages, config.blockKv, config.keyStride()}, emit.element);
   offset += config.stages * config.keyStageBytes();
-  valueTiles = sharedView(base, emit.index(offset),
-                          {config.stages, config.blockKv, config.valueStride()},
-                          emit.element);
+  valueTiles = emit.sharedView(
+      base, emit.index(offset),
+      {config.stages, config.blockKv, config.valueStride()}, emit.element);
   tilesEnd = offset + config.stages * config.valueStageBytes();
 }
 

@@ -22,9 +22,7 @@
 #include "SparseAttn/IR/SparseAttnOps.h"
 #include "SparseAttn/Utils/LoweringBuilder.h"
 
-#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
-#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -61,13 +59,14 @@ struct PoolGpuLowering : public OpRewritePattern<PoolOp> {
     int64_t chunks = dim / vector;
     // Row groups: the threads not needed for one row's chunks take other
     // rows of the block (at most `block` of them).
-    int64_t rowGroups =
-        std::clamp<int64_t>(kPoolThreads / chunks, 1, std::max<int64_t>(block, 1));
+    int64_t rowGroups = std::clamp<int64_t>(kPoolThreads / chunks, 1,
+                                            std::max<int64_t>(block, 1));
     int64_t threads = std::min(kPoolThreads, chunks * rowGroups);
 
     LoweringBuilder emit(rewriter, op, options.runtimeChecks);
     Value input = toKernelBuffer(rewriter, loc, op.getInput());
-    Value batch = emit.dim(op.getInput(), 0), length = emit.dim(op.getInput(), 2);
+    Value batch = emit.dim(op.getInput(), 0),
+          length = emit.dim(op.getInput(), 2);
     Value headsValue = emit.dim(op.getInput(), 1);
     Value blocks = emit.ceilDiv(length, block);
     auto resultType = op.getResult().getType();
@@ -89,16 +88,14 @@ struct PoolGpuLowering : public OpRewritePattern<PoolOp> {
                 length, block, dim, vector, chunks, rowGroups, threads);
       gpu::TerminatorOp::create(rewriter, loc);
     }
-    rewriter.replaceOp(op, bufferization::ToTensorOp::create(
-                               rewriter, loc, resultType, result,
-                               /*restrict=*/true, /*writable=*/true));
+    replaceByWrittenBuffers(rewriter, op, result);
     return success();
   }
 
   void buildBody(KernelBuilder &emit, gpu::LaunchOp launch, bool isMax,
                  Value input, Value result, Value length, int64_t block,
-                 int64_t dim, int64_t vector, int64_t chunks,
-                 int64_t rowGroups, int64_t threads) const {
+                 int64_t dim, int64_t vector, int64_t chunks, int64_t rowGroups,
+                 int64_t threads) const {
     OpBuilder &builder = emit.builder;
     Location loc = emit.loc;
     Type f32 = builder.getF32Type();
@@ -111,13 +108,8 @@ struct PoolGpuLowering : public OpRewritePattern<PoolOp> {
     auto combine = [&](KernelBuilder &at, Value x, Value y) -> Value {
       return isMax ? at.fmax(x, y) : at.fadd(x, y);
     };
-    auto workgroup = gpu::AddressSpaceAttr::get(builder.getContext(),
-                                                gpu::AddressSpace::Workgroup);
-    Value partials = memref::ViewOp::create(
-        builder, loc,
-        MemRefType::get({rowGroups, dim}, f32, MemRefLayoutAttrInterface{},
-                        workgroup),
-        emit.dynamicSharedMemory(), emit.index(0), ValueRange{});
+    Value partials = emit.sharedView(emit.dynamicSharedMemory(), emit.index(0),
+                                     {rowGroups, dim}, f32);
     // Thread t: row group t / chunkStride, column chunks t % chunkStride,
     // + chunkStride, ... (more than one when a row has more chunks than the
     // block has threads).
@@ -173,10 +165,10 @@ struct PoolGpuLowering : public OpRewritePattern<PoolOp> {
           Value total = identity;
           // Groups past the block's rows hold the identity.
           for (int64_t g = 0; g < rowGroups; ++g)
-            total = combine(at, total,
-                            memref::LoadOp::create(
-                                colBuilder, colLoc, partials,
-                                ValueRange{at.index(g), column}));
+            total = combine(
+                at, total,
+                memref::LoadOp::create(colBuilder, colLoc, partials,
+                                       ValueRange{at.index(g), column}));
           if (!isMax)
             total = arith::DivFOp::create(colBuilder, colLoc, total, count);
           memref::StoreOp::create(colBuilder, colLoc, total, result,
@@ -212,12 +204,12 @@ struct SelectTopKGpuLowering : public OpRewritePattern<SelectTopKOp> {
     Value scores = toKernelBuffer(rewriter, loc, scoresTensor);
     // The row's keys and marks in shared memory (4 bytes each).
     Value sharedBytes = emit.mul(blocks, emit.index(8));
-    emit.check(arith::CmpIOp::create(
-                   rewriter, loc, arith::CmpIPredicate::sle, sharedBytes,
-                   emit.index(options.chip.sharedMemoryPerBlock)),
-               "rows of more than " +
-                   Twine(options.chip.sharedMemoryPerBlock / 8) +
-                   " blocks do not fit the kernel's shared memory");
+    emit.check(
+        arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sle,
+                              sharedBytes,
+                              emit.index(options.chip.sharedMemoryPerBlock)),
+        "rows of more than " + Twine(options.chip.sharedMemoryPerBlock / 8) +
+            " blocks do not fit the kernel's shared memory");
     Value one = emit.index(1);
     auto launch = gpu::LaunchOp::create(
         rewriter, loc, rows, heads, batch, emit.index(32), one, one,
@@ -227,18 +219,11 @@ struct SelectTopKGpuLowering : public OpRewritePattern<SelectTopKOp> {
       OpBuilder::InsertionGuard guard(rewriter);
       rewriter.setInsertionPointToStart(&launch.getBody().front());
       KernelBuilder kernel(rewriter, loc, rewriter.getF32Type());
-      buildBody(kernel, launch, scores, num, indices, blocks, capacity, k,
-                sink, local);
+      buildBody(kernel, launch, scores, num, indices, blocks, capacity, k, sink,
+                local);
       gpu::TerminatorOp::create(rewriter, loc);
     }
-    SmallVector<Value> results;
-    for (auto [result, memref] :
-         {std::make_pair(op.getNumBlocks(), num),
-          std::make_pair(op.getBlockIndices(), indices)})
-      results.push_back(bufferization::ToTensorOp::create(
-          rewriter, loc, result.getType(), memref, /*restrict=*/true,
-          /*writable=*/true));
-    rewriter.replaceOp(op, results);
+    replaceByWrittenBuffers(rewriter, op, {num, indices});
     return success();
   }
 
@@ -251,54 +236,47 @@ struct SelectTopKGpuLowering : public OpRewritePattern<SelectTopKOp> {
     Value lane = launch.getThreadIds().x;
     Value row = launch.getBlockIds().x, head = launch.getBlockIds().y,
           batch = launch.getBlockIds().z;
-    auto workgroup = gpu::AddressSpaceAttr::get(builder.getContext(),
-                                                gpu::AddressSpace::Workgroup);
-    auto arrayType = MemRefType::get({ShapedType::kDynamic}, i32,
-                                     MemRefLayoutAttrInterface{}, workgroup);
     Value shared = emit.dynamicSharedMemory();
-    Value keys = memref::ViewOp::create(builder, loc, arrayType, shared,
-                                        emit.index(0), ValueRange{blocks});
-    Value marks = memref::ViewOp::create(builder, loc, arrayType, shared,
-                                         emit.mul(blocks, emit.index(4)),
-                                         ValueRange{blocks});
+    Value keys = emit.sharedView(shared, emit.index(0), {ShapedType::kDynamic},
+                                 i32, blocks);
+    Value marks = emit.sharedView(shared, emit.mul(blocks, emit.index(4)),
+                                  {ShapedType::kDynamic}, i32, blocks);
     auto constant = [&](OpBuilder &b, int64_t value) -> Value {
       return arith::ConstantIntOp::create(b, loc, value, 32);
     };
-    auto syncWarp = [&](OpBuilder &b) {
-      NVVM::SyncWarpOp::create(b, loc, constant(b, -1));
-    };
     // Every j of the row this lane holds (j = lane, lane + 32, ...).
-    auto forLaneBlocks = [&](ValueRange init,
-                             function_ref<SmallVector<Value>(
-                                 KernelBuilder &, Value, ValueRange)>
-                                 body) {
-      return scf::ForOp::create(
-                 builder, loc, lane, blocks, emit.index(32), init,
-                 [&](OpBuilder &b, Location l, Value j, ValueRange carried) {
-                   KernelBuilder at(b, l, emit.element);
-                   scf::YieldOp::create(b, l, body(at, j, carried));
-                 })
-          .getResults();
-    };
+    auto forLaneBlocks =
+        [&](ValueRange init,
+            function_ref<SmallVector<Value>(KernelBuilder &, Value, ValueRange)>
+                body) {
+          return scf::ForOp::create(
+                     builder, loc, lane, blocks, emit.index(32), init,
+                     [&](OpBuilder &b, Location l, Value j,
+                         ValueRange carried) {
+                       KernelBuilder at(b, l, emit.element);
+                       scf::YieldOp::create(b, l, body(at, j, carried));
+                     })
+              .getResults();
+        };
     // Rounds of 32 blocks, ascending (or descending: lane 0 the highest),
     // the whole warp in each; `count` carried (the same in every lane).
-    auto forRounds = [&](bool descending,
-                         function_ref<Value(KernelBuilder &, Value, Value,
-                                            Value)>
-                             body) {
-      scf::ForOp::create(
-          builder, loc, emit.index(0), blocks, emit.index(32),
-          ValueRange{emit.index(0)},
-          [&](OpBuilder &b, Location l, Value base, ValueRange carried) {
-            KernelBuilder at(b, l, emit.element);
-            Value offset = at.add(base, lane);
-            Value j = descending ? at.sub(at.sub(blocks, at.index(1)), offset)
-                                 : offset;
-            Value valid = at.lt(offset, blocks);
-            Value safe = at.select(valid, j, at.index(0));
-            scf::YieldOp::create(b, l, body(at, safe, valid, carried[0]));
-          });
-    };
+    auto forRounds =
+        [&](bool descending,
+            function_ref<Value(KernelBuilder &, Value, Value, Value)> body) {
+          scf::ForOp::create(
+              builder, loc, emit.index(0), blocks, emit.index(32),
+              ValueRange{emit.index(0)},
+              [&](OpBuilder &b, Location l, Value base, ValueRange carried) {
+                KernelBuilder at(b, l, emit.element);
+                Value offset = at.add(base, lane);
+                Value j = descending
+                              ? at.sub(at.sub(blocks, at.index(1)), offset)
+                              : offset;
+                Value valid = at.lt(offset, blocks);
+                Value safe = at.select(valid, j, at.index(0));
+                scf::YieldOp::create(b, l, body(at, safe, valid, carried[0]));
+              });
+        };
     auto load = [&](KernelBuilder &at, Value array, Value j) -> Value {
       return memref::LoadOp::create(at.builder, at.loc, array, j);
     };
@@ -323,8 +301,8 @@ struct SelectTopKGpuLowering : public OpRewritePattern<SelectTopKOp> {
       Value selectable = arith::CmpFOp::create(
           b, at.loc, arith::CmpFPredicate::OGT, score, at.f32(-INFINITY));
       // -0 and +0 are one score (a tie): one key.
-      Value isZero = arith::CmpFOp::create(
-          b, at.loc, arith::CmpFPredicate::OEQ, score, at.f32(0.0));
+      Value isZero = arith::CmpFOp::create(b, at.loc, arith::CmpFPredicate::OEQ,
+                                           score, at.f32(0.0));
       score = arith::SelectOp::create(b, at.loc, isZero, at.f32(0.0), score);
       Value bits = arith::BitcastOp::create(b, at.loc, i32, score);
       Value negative = arith::CmpIOp::create(
@@ -334,72 +312,72 @@ struct SelectTopKGpuLowering : public OpRewritePattern<SelectTopKOp> {
           arith::XOrIOp::create(b, at.loc, bits, constant(b, -1)),
           arith::OrIOp::create(b, at.loc, bits,
                                constant(b, int64_t(INT32_MIN))));
-      store(at, arith::SelectOp::create(b, at.loc, selectable, ordered,
-                                        constant(b, 0)),
+      store(at,
+            arith::SelectOp::create(b, at.loc, selectable, ordered,
+                                    constant(b, 0)),
             keys, j);
       store(at, constant(b, 0), marks, j);
       return SmallVector<Value>{};
     });
-    syncWarp(builder);
+    emit.syncWarp();
     // Marks the first `limit` blocks holding `predicate`, in round order.
     auto markFirst = [&](bool descending, int64_t limit,
-                         function_ref<Value(KernelBuilder &, Value)>
-                             predicate,
+                         function_ref<Value(KernelBuilder &, Value)> predicate,
                          Value dynamicLimit = nullptr) {
-      forRounds(descending, [&](KernelBuilder &at, Value j, Value valid,
-                                Value count) -> Value {
-        Value holds = at.andI(valid, predicate(at, j));
-        Value rank = at.laneRank(lane, holds);
-        Value bound = dynamicLimit ? dynamicLimit : at.index(limit);
-        ifThen(at, at.andI(holds, at.lt(at.add(count, rank), bound)),
-               [&](KernelBuilder &in) { store(in, constant(in.builder, 1),
-                                              marks, j); });
-        return at.add(count, at.ballotCount(holds));
-      });
+      forRounds(
+          descending,
+          [&](KernelBuilder &at, Value j, Value valid, Value count) -> Value {
+            Value holds = at.andI(valid, predicate(at, j));
+            Value rank = at.laneRank(lane, holds);
+            Value bound = dynamicLimit ? dynamicLimit : at.index(limit);
+            ifThen(at, at.andI(holds, at.lt(at.add(count, rank), bound)),
+                   [&](KernelBuilder &in) {
+                     store(in, constant(in.builder, 1), marks, j);
+                   });
+            return at.add(count, at.ballotCount(holds));
+          });
     };
     auto keyOf = [&](KernelBuilder &at, Value j) { return load(at, keys, j); };
     auto isSelectable = [&](KernelBuilder &at, Value j) -> Value {
-      return arith::CmpIOp::create(at.builder, at.loc,
-                                   arith::CmpIPredicate::ne, keyOf(at, j),
-                                   constant(at.builder, 0));
+      return arith::CmpIOp::create(at.builder, at.loc, arith::CmpIPredicate::ne,
+                                   keyOf(at, j), constant(at.builder, 0));
     };
     if (sink > 0)
       markFirst(false, sink, isSelectable);
     if (local > 0)
       markFirst(true, local, isSelectable);
-    syncWarp(builder);
+    emit.syncWarp();
     // Sink and local blocks leave the top-k's candidates.
     if (sink > 0 || local > 0) {
       forLaneBlocks({}, [&](KernelBuilder &at, Value j, ValueRange) {
-        Value marked = arith::CmpIOp::create(
-            at.builder, at.loc, arith::CmpIPredicate::ne, load(at, marks, j),
-            constant(at.builder, 0));
+        Value marked =
+            arith::CmpIOp::create(at.builder, at.loc, arith::CmpIPredicate::ne,
+                                  load(at, marks, j), constant(at.builder, 0));
         ifThen(at, marked, [&](KernelBuilder &in) {
           store(in, constant(in.builder, 0), keys, j);
         });
         return SmallVector<Value>{};
       });
-      syncWarp(builder);
+      emit.syncWarp();
     }
     // The candidates with a key at least `threshold` (unsigned), over the
     // warp.
     auto countAtLeast = [&](KernelBuilder &at, Value threshold,
                             arith::CmpIPredicate predicate) -> Value {
-      Value mine = scf::ForOp::create(
-                       at.builder, at.loc, lane, blocks, at.index(32),
-                       ValueRange{at.index(0)},
-                       [&](OpBuilder &b, Location l, Value j,
-                           ValueRange carried) {
-                         KernelBuilder in(b, l, emit.element);
-                         Value hit = arith::CmpIOp::create(
-                             b, l, predicate, load(in, keys, j), threshold);
-                         scf::YieldOp::create(
-                             b, l,
-                             ValueRange{in.add(carried[0],
-                                               in.select(hit, in.index(1),
-                                                         in.index(0)))});
-                       })
-                       .getResult(0);
+      Value mine =
+          scf::ForOp::create(
+              at.builder, at.loc, lane, blocks, at.index(32),
+              ValueRange{at.index(0)},
+              [&](OpBuilder &b, Location l, Value j, ValueRange carried) {
+                KernelBuilder in(b, l, emit.element);
+                Value hit = arith::CmpIOp::create(b, l, predicate,
+                                                  load(in, keys, j), threshold);
+                scf::YieldOp::create(
+                    b, l,
+                    ValueRange{in.add(
+                        carried[0], in.select(hit, in.index(1), in.index(0)))});
+              })
+              .getResult(0);
       return at.warpReduceI32(mine,
                               [&](Value x, Value y) { return at.add(x, y); });
     };
@@ -419,12 +397,11 @@ struct SelectTopKGpuLowering : public OpRewritePattern<SelectTopKOp> {
         threshold =
             arith::SelectOp::create(builder, loc, enough, candidate, threshold);
       }
-      Value above =
-          countAtLeast(emit, threshold, arith::CmpIPredicate::ugt);
+      Value above = countAtLeast(emit, threshold, arith::CmpIPredicate::ugt);
       forLaneBlocks({}, [&](KernelBuilder &at, Value j, ValueRange) {
-        Value taken = arith::CmpIOp::create(at.builder, at.loc,
-                                            arith::CmpIPredicate::ugt,
-                                            keyOf(at, j), threshold);
+        Value taken =
+            arith::CmpIOp::create(at.builder, at.loc, arith::CmpIPredicate::ugt,
+                                  keyOf(at, j), threshold);
         ifThen(at, taken, [&](KernelBuilder &in) {
           store(in, constant(in.builder, 1), marks, j);
         });
@@ -432,20 +409,20 @@ struct SelectTopKGpuLowering : public OpRewritePattern<SelectTopKOp> {
       });
       // Ties at the threshold, lowest index first, up to k in all (none
       // when the threshold is 0: the candidates ran out).
-      Value nonzero = arith::CmpIOp::create(
-          builder, loc, arith::CmpIPredicate::ne, threshold,
-          constant(builder, 0));
-      Value needed = emit.select(nonzero, emit.sub(emit.index(k), above),
-                                 emit.index(0));
+      Value nonzero =
+          arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::ne,
+                                threshold, constant(builder, 0));
+      Value needed =
+          emit.select(nonzero, emit.sub(emit.index(k), above), emit.index(0));
       markFirst(
           false, 0,
           [&](KernelBuilder &at, Value j) -> Value {
             return arith::CmpIOp::create(at.builder, at.loc,
-                                         arith::CmpIPredicate::eq,
-                                         keyOf(at, j), threshold);
+                                         arith::CmpIPredicate::eq, keyOf(at, j),
+                                         threshold);
           },
           needed);
-      syncWarp(builder);
+      emit.syncWarp();
     }
     // The marked blocks in ascending order, then -1 up to the capacity.
     Value total = emit.index(0);
@@ -459,9 +436,9 @@ struct SelectTopKGpuLowering : public OpRewritePattern<SelectTopKOp> {
             Value valid = at.lt(j, blocks);
             Value safe = at.select(valid, j, at.index(0));
             Value marked = at.andI(
-                valid, arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne,
-                                             load(at, marks, safe),
-                                             constant(b, 0)));
+                valid,
+                arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne,
+                                      load(at, marks, safe), constant(b, 0)));
             Value slot = at.add(carried[0], at.laneRank(lane, marked));
             ifThen(at, at.andI(marked, at.lt(slot, capacity)),
                    [&](KernelBuilder &in) {
@@ -473,14 +450,13 @@ struct SelectTopKGpuLowering : public OpRewritePattern<SelectTopKOp> {
           });
       total = loop.getResult(0);
     }
-    scf::ForOp::create(builder, loc, emit.add(total, lane), capacity,
-                       emit.index(32), ValueRange{},
-                       [&](OpBuilder &b, Location l, Value slot, ValueRange) {
-                         memref::StoreOp::create(
-                             b, l, constant(b, -1), indices,
-                             ValueRange{batch, head, row, slot});
-                         scf::YieldOp::create(b, l);
-                       });
+    scf::ForOp::create(
+        builder, loc, emit.add(total, lane), capacity, emit.index(32),
+        ValueRange{}, [&](OpBuilder &b, Location l, Value slot, ValueRange) {
+          memref::StoreOp::create(b, l, constant(b, -1), indices,
+                                  ValueRange{batch, head, row, slot});
+          scf::YieldOp::create(b, l);
+        });
     ifThen(emit, emit.eq(lane, emit.index(0)), [&](KernelBuilder &in) {
       in.storeI32(total, num, ValueRange{batch, head, row});
     });

@@ -20,8 +20,6 @@
 #include "AttentionKernel.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
-#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
@@ -61,11 +59,6 @@ private:
   Value fma(KernelBuilder &at, Value a, Value b, Value c) {
     return LLVM::FMAOp::create(at.builder, at.loc, a, b, c);
   }
-  void syncWarp() {
-    NVVM::SyncWarpOp::create(
-        emit.builder, emit.loc,
-        arith::ConstantIntOp::create(emit.builder, emit.loc, -1, 32));
-  }
 
   // [blockQ][blockKv + 4] f32: the probabilities of the current kv tile.
   Value probabilities;
@@ -75,9 +68,9 @@ private:
 
 void SimtAttentionKernel::setUpTiles(Value base) {
   PaddedTileKernel::setUpTiles(base);
-  probabilities = sharedView(base, emit.index(tilesEnd),
-                             {config.blockQ, config.probabilityStride()},
-                             emit.builder.getF32Type());
+  probabilities = emit.sharedView(base, emit.index(tilesEnd),
+                                  {config.blockQ, config.probabilityStride()},
+                                  emit.builder.getF32Type());
 }
 
 SmallVector<Value> SimtAttentionKernel::loadF32(KernelBuilder &at, Value tile,
@@ -149,7 +142,7 @@ SmallVector<Value> SimtAttentionKernel::accumulateValues(
   int64_t nTiles = config.blockKv / 8, columnTiles = config.valueDim / 8;
   auto pairType = VectorType::get({2}, builder.getF32Type());
   // The quad's lanes may still read the previous tile's probabilities.
-  syncWarp();
+  emit.syncWarp();
   SmallVector<Value> rowIndex;
   for (int64_t r = 0; r < rowsPerThread(); ++r)
     rowIndex.push_back(tileRow(r));
@@ -165,7 +158,7 @@ SmallVector<Value> SimtAttentionKernel::accumulateValues(
       store.setAlignmentAttr(builder.getI64IntegerAttr(8));
     }
   }
-  syncWarp();
+  emit.syncWarp();
   // acc [rowTile][columnTile][4]: element e at row 2 rowTile + e / 2 and
   // column valueColumn(columnTile) + e % 2. Four keys a step: their
   // probabilities in one 4-wide load per row.

@@ -12,9 +12,9 @@
 
 #include "AttentionKernel.h"
 #include "BlockMaskKernel.h"
-#include "SelectionKernels.h"
 #include "KernelConfig.h"
 #include "SegmentBounds.h"
+#include "SelectionKernels.h"
 
 #include "SparseAttn/Conversion/Passes.h"
 #include "SparseAttn/IR/SparseAttnDialect.h"
@@ -22,7 +22,6 @@
 #include "SparseAttn/Utils/LoweringBuilder.h"
 #include "SparseAttn/Utils/MaskLowering.h"
 
-#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -285,13 +284,7 @@ replaceByLaunch(Operation *op, PatternRewriter &rewriter, LoweringBuilder &emit,
   if (operands.splits)
     buildCombineLaunch(rewriter, loc, shape, outputType.getElementType(),
                        operands);
-  Value output = bufferization::ToTensorOp::create(
-      rewriter, loc, outputType, operands.output, /*restrict=*/true,
-      /*writable=*/true);
-  Value lse =
-      bufferization::ToTensorOp::create(rewriter, loc, lseType, operands.lse,
-                                        /*restrict=*/true, /*writable=*/true);
-  rewriter.replaceOp(op, {output, lse});
+  replaceByWrittenBuffers(rewriter, op, {operands.output, operands.lse});
   return success();
 }
 
@@ -461,9 +454,8 @@ struct TokenSparseAttentionMmaLowering
     config->listBlockKv = config->blockKv;
     Location loc = op.getLoc();
     LoweringBuilder emit(rewriter, op, options.runtimeChecks);
-    AttentionShape shape =
-        getAttentionShape(emit, op.getQuery(), op.getKey(), op.getValue(), {},
-                          {});
+    AttentionShape shape = getAttentionShape(emit, op.getQuery(), op.getKey(),
+                                             op.getValue(), {}, {});
     Value tokens = op.getTokenIndices();
     emit.checkEq(emit.dim(tokens, 0), shape.batch,
                  "token_indices batch differs from the query batch");

@@ -113,20 +113,22 @@ void WgmmaAttentionKernel::setUpTiles(Value base) {
                                  emit.urem(baseAddress, kSwizzleAtomBytes)),
                         kSwizzleAtomBytes);
   tilesAddress = emit.add(baseAddress, pad);
-  int64_t elements = (config.tileBytes() - kSwizzleAtomBytes) / 2;
-  tiles = sharedView(base, pad, {elements}, emit.element);
+  int64_t elements =
+      (config.tileBytes() - kSwizzleAtomBytes) / config.elementBytes;
+  tiles = emit.sharedView(base, pad, {elements}, emit.element);
 }
 
 SmallVector<Value> WgmmaAttentionKernel::slotIndices(const TileSlot &slot,
                                                      Value row, Value col) {
   Value panel = emit.udiv(col, kSwizzleElements);
-  Value chunk = emit.udiv(emit.urem(col, kSwizzleElements), kCopyElements);
+  Value chunk =
+      emit.udiv(emit.urem(col, kSwizzleElements), config.copyElements());
   Value swizzled =
       arith::XOrIOp::create(emit.builder, emit.loc, chunk, emit.urem(row, 8));
   Value index = emit.add(
       emit.add(slot.start, emit.mul(panel, slot.rows * kSwizzleElements)),
       emit.add(emit.mul(row, kSwizzleElements),
-               emit.mul(swizzled, kCopyElements)));
+               emit.mul(swizzled, config.copyElements())));
   return {index};
 }
 
