@@ -9,7 +9,8 @@ Build here (where MLIR is), then run on the GPU machine:
 Cases (bf16 keys, B = 1, Hkv = 4, D = 128, 64-token blocks as NSA):
 pool mean over S = 8192 and 32768 keys; block_scores of 64 pooled query
 heads against the 4 pooled kv heads (f32, causal blocks -inf; peer: einsum
-+ masked_fill); select_topk with k = 13, sink = 1,
++ masked_fill); MoBA's block_scores (block_q = 1: bf16 queries, Hq = 16,
+against f32 keys pooled by 512; bandwidth against the copy); select_topk with k = 13, sink = 1,
 local = 2 over block scores [1, 4, S / 64, S / 64] with a causal block
 pattern (-inf above the diagonal). Peers: `k.view(B, H, S / 64, 64,
 D).float().mean(3)` and, for the selection, torch.topk of the scores with
@@ -59,6 +60,20 @@ def scores_ir(s):
 }}"""
 
 
+MOBA_H, MOBA_BLOCK = 16, 512  # examples/moba.mlir: Hq = Hkv = 16, 512-token blocks
+
+
+def moba_scores_ir(s):
+    nb = s // MOBA_BLOCK
+    q = f"tensor<1x{MOBA_H}x{s}x{D}xbf16>"
+    kp = f"tensor<1x{MOBA_H}x{nb}x{D}xf32>"
+    out = f"tensor<1x{MOBA_H}x{s}x{nb}xf32>"
+    return f"""func.func @f(%q: {q}, %kp: {kp}) -> {out} {{
+  %s = sparse_attn.block_scores %q, %kp {{block = [1, {MOBA_BLOCK}], mask = #sparse_attn.causal, q_len = {s}, kv_len = {s}}} : {q}, {kp} -> {out}
+  return %s : {out}
+}}"""
+
+
 def build(out, chip):
     import sparse_attn  # noqa: PLC0415
 
@@ -67,6 +82,8 @@ def build(out, chip):
     sparse_attn.compile_gpu(TOPK_IR, "f", chip).save(os.path.join(out, "topk"))
     for s in SIZES:
         sparse_attn.compile_gpu(scores_ir(s), "f", chip).save(os.path.join(out, f"scores-{s}"))
+        sparse_attn.compile_gpu(moba_scores_ir(s), "f", chip).save(
+            os.path.join(out, f"moba-scores-{s}"))
 
 
 def run(artifacts, out):
@@ -135,6 +152,35 @@ def run(artifacts, out):
         print(f"{row['case']:22s} ours {ms * 1e3:8.1f} us {row['tflops']:5.1f} TF/s  torch einsum "
               f"{torch_ms * 1e3:8.1f} us  x{torch_ms / ms:.2f}  {'ok' if scores_ok else 'FAIL'}",
               flush=True)
+        # MoBA's block_scores: bf16 queries (block_q = 1) against f32 pooled
+        # keys, kv blocks past the query's -inf; a memory-bound shape (the
+        # [S, S / 512] scores are as large as the queries).
+        moba_fn = runtime.load(os.path.join(artifacts, f"moba-scores-{s}"))
+        mb = s // MOBA_BLOCK
+        q = torch.randn(1, MOBA_H, s, D, generator=gen, device="cuda", dtype=torch.bfloat16)
+        kpm = torch.randn(1, MOBA_H, mb, D, generator=gen, device="cuda")
+        beyond = torch.arange(mb, device="cuda")[None, :] > \
+            (torch.arange(s, device="cuda") // MOBA_BLOCK)[:, None]
+
+        def torch_moba(a, b):
+            dots = torch.einsum("bhid,bhjd->bhij", a.to(b.dtype), b)
+            return (dots * D ** -0.5).masked_fill(beyond, float("-inf"))
+
+        got_moba = moba_fn(q, kpm)[0]
+        want_moba = torch_moba(q.double(), kpm.double())
+        finite = torch.isfinite(want_moba)
+        moba_ok = bool((torch.isneginf(got_moba) == torch.isneginf(want_moba)).all()) and \
+            (got_moba[finite].double() - want_moba[finite]).abs().max().item() <= 1e-3
+        ms, torch_ms = time_ms(lambda a, b: moba_fn(a, b), torch_moba, inputs=[(q, kpm)])
+        moved = q.numel() * 2 + kpm.numel() * 4 + got_moba.numel() * 4
+        gbs = moved / ms / 1e6
+        row = dict(case=f"block_scores-moba-S{s}-NK{mb}", ms=ms, torch_ms=torch_ms,
+                   ratio_vs_torch=torch_ms / ms, numerics_ok=moba_ok, gb_per_s=gbs,
+                   of_copy=gbs / copy_gbs, tflops=2 * MOBA_H * s * mb * D / ms / 1e9)
+        results.append(row)
+        print(f"{row['case']:22s} ours {ms * 1e3:8.1f} us {gbs:6.0f} GB/s ({gbs / copy_gbs:.0%} of "
+              f"copy)  torch einsum {torch_ms * 1e3:8.1f} us  x{torch_ms / ms:.2f}  "
+              f"{'ok' if moba_ok else 'FAIL'}", flush=True)
         # Block scores with a causal block pattern.
         scores = torch.randn(1, H, nb, nb, generator=gen, device="cuda")
         i = torch.arange(nb, device="cuda")

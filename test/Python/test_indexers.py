@@ -106,6 +106,13 @@ def run_scores(case, rng):
         NQ, NK = case["NQ"], case["NK"]
     qp = c.randn(rng, (B, Hq, NQ, D), qelt)
     kp = c.randn(rng, (B, Hkv, NK, D), kelt)
+    if case.get("special"):
+        # inf and NaN operands: rows and columns of inf / NaN scores (and
+        # -inf of the mask over them where the pair is empty).
+        qp[0, 0, NQ // 2, 1] = np.inf
+        qp[-1, -1, NQ - 1, 0] = -np.inf
+        kp[0, 0, NK // 3, 2] = np.nan
+        kp[-1, -1, NK - 1, D - 1] = np.inf
     qT, kT = c.ttype(qp.shape, qelt, dyn), c.ttype(kp.shape, kelt, dyn)
     rT = c.ttype((B, Hr, NQ, NK), "f32", dyn + ((3,) if 2 in dyn else ()))
     attrs = c.attr_dict(mask=mask, block=block, q_len=q_len, kv_len=kv_len, scale=case.get("scale"))

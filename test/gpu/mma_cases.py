@@ -269,13 +269,32 @@ SELECT_CASES = [
     dict(op="select_topk", shape=(1, 1, 24, 2000), k=1500, sink=3, local=3, scores="mixed",
          p_ninf=0.6),
     dict(op="select_topk", shape=(2, 3, 40, 100), k=7, scores="ties"),
-    # block_scores on the GPU (a warp per query block, block_mask's
-    # classification for the -inf): NSA's shape (64 query heads summed into
-    # 4 kv heads' scores, D = 128, causal over 8192 tokens), documents with
-    # sorted ids, a head dim that is not a multiple of 4, bf16 against f32.
+    # block_scores on tensor cores (3xTF32 mma.sync over 64 x 64 result
+    # tiles, block_mask's classification for the -inf): NSA's shape (64 query
+    # heads summed into 4 kv heads' scores, D = 128, causal over 8192 tokens),
+    # documents with sorted ids and with ids no key holds, MoBA's block_q = 1
+    # (bf16 queries against f32 pooled keys over 47 row tiles), inf / NaN
+    # operands, head dims 18 (zero-padded) and 256, f16 against bf16,
+    # windows, neighborhoods, decode, dynamic dims.
     dict(op="block_scores", B=1, Hq=64, Hkv=4, Hr=4, D=128, block=[64, 64], q_len=8192,
          kv_len=8192, mask=g.Causal()),
     dict(op="block_scores", B=2, Hq=8, Hkv=2, Hr=8, D=64, block=[64, 32], Sq=1000, Skv=1000,
          mask=g.Intersect([g.Causal(), g.Document()]), seg="packed", qelt="bf16", kelt="f32"),
     dict(op="block_scores", B=1, Hq=4, Hkv=1, Hr=1, NQ=40, NK=70, D=18),
+    dict(op="block_scores", B=1, Hq=4, Hkv=4, Hr=4, D=128, block=[1, 512], q_len=3000,
+         kv_len=3000, mask=g.Causal(), qelt="bf16", kelt="f32"),
+    dict(op="block_scores", B=2, Hq=4, Hkv=2, Hr=4, D=16, block=[16, 16], Sq=100, Skv=120,
+         mask=g.Document(), seg="absent"),
+    dict(op="block_scores", B=2, Hq=4, Hkv=2, Hr=2, D=64, block=[64, 64], q_len=4480,
+         kv_len=8320, mask=g.Causal(), special=True),
+    dict(op="block_scores", B=2, Hq=4, Hkv=1, Hr=1, D=16, block=[32, 32], q_len=129,
+         kv_len=257, mask=g.SlidingWindow(100, 0), scale=0.5, dyn=(0, 2)),
+    dict(op="block_scores", B=1, Hq=8, Hkv=2, Hr=2, D=128, block=[16, 16], q_len=128,
+         kv_len=128, mask=g.Neighborhood([8, 16], [3, 5], [2, 1], [False, True]), qelt="f16",
+         kelt="f16"),
+    dict(op="block_scores", B=1, Hq=4, Hkv=2, Hr=4, D=64, block=[1, 100], q_len=1, kv_len=1000,
+         mask=g.Union([g.SinkWindow(4, 0), g.SlidingWindow(0, 0)])),
+    dict(op="block_scores", B=2, Hq=2, Hkv=2, Hr=2, NQ=5, NK=7, D=256, block=[4, 4], scale=2.0,
+         qelt="f16", kelt="bf16", dyn=(0, 2)),
+    dict(op="block_scores", B=1, Hq=16, Hkv=16, Hr=16, NQ=130, NK=200, D=32, special=True),
 ]

@@ -38,20 +38,9 @@ struct BlockList {
   Value num, indices, capacity;
 };
 
-/// What the warp of one query block knows while it classifies kv blocks.
-struct QueryBlockContext {
-  Attribute mask;
-  BlockSizes block;
-  Value qLen, kvLen, kvBlocks, b, lane;
-  Value firstRow, lastRow, firstPosition, lastPosition;
-  bool perBatch = false;
-  Value idsQ, idsKv;
-  SegmentBounds segments;
-};
+} // namespace
 
-/// The rows and positions of query block `queryBlock` (and its segment
-/// bounds from the segment-bounds launch's `bounds` when `perBatch`).
-static QueryBlockContext setUpQueryBlock(KernelBuilder &emit, Attribute mask,
+QueryBlockContext sparse_attn::setUpQueryBlock(KernelBuilder &emit, Attribute mask,
                                          BlockSizes block, Value qLen,
                                          Value kvLen, Value kvBlocks, Value b,
                                          Value lane, Value queryBlock,
@@ -85,18 +74,9 @@ static QueryBlockContext setUpQueryBlock(KernelBuilder &emit, Attribute mask,
   return c;
 }
 
-/// Whether this lane's kv block exists, is occupied (some pair allowed)
-/// and is full (every existing pair allowed).
-struct BlockClass {
-  Value exists, occupied, full;
-};
-
-/// Classifies kv block `kvBlock` of a round of 32 consecutive blocks (one
-/// per lane; every lane of the warp takes part): by the mask's tile tests,
-/// and the blocks they cannot tell by the whole warp, one at a time, 32
-/// pairs a step, until an allowed and an excluded pair are seen.
-static BlockClass classifyKvBlock(KernelBuilder &round,
-                                  const QueryBlockContext &c, Value kvBlock) {
+BlockClass sparse_attn::classifyKvBlock(KernelBuilder &round,
+                                        const QueryBlockContext &c,
+                                        Value kvBlock) {
   OpBuilder &builder = round.builder;
   Location loc = round.loc;
   Type index = builder.getIndexType();
@@ -225,6 +205,8 @@ static BlockClass classifyKvBlock(KernelBuilder &round,
       round.andI(exists, round.select(told, toldFull, scannedAllowed));
   return {exists, occupied, isFull};
 }
+
+namespace {
 
 struct BlockMaskGpuLowering : public OpRewritePattern<BlockMaskOp> {
   BlockMaskGpuLowering(MLIRContext *context, const MmaAttentionOptions &options)

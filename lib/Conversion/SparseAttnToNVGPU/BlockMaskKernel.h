@@ -7,7 +7,11 @@
 #ifndef SPARSE_ATTN_LIB_CONVERSION_SPARSEATTNTONVGPU_BLOCKMASKKERNEL_H
 #define SPARSE_ATTN_LIB_CONVERSION_SPARSEATTNTONVGPU_BLOCKMASKKERNEL_H
 
+#include "SegmentBounds.h"
+
 #include "SparseAttn/Conversion/SparseAttnToNVGPU/SparseAttnToNVGPU.h"
+#include "SparseAttn/Utils/LoweringBuilder.h"
+#include "SparseAttn/Utils/MaskLowering.h"
 
 namespace mlir::sparse_attn {
 
@@ -18,6 +22,41 @@ namespace mlir::sparse_attn {
 /// order by ballots. Masks reading segment ids get the segment-bounds launch first.
 void populateBlockMaskKernelPatterns(RewritePatternSet &patterns,
                                      const MmaAttentionOptions &options);
+
+class KernelBuilder;
+
+/// What the warp of one query block knows while it classifies kv blocks.
+struct QueryBlockContext {
+  Attribute mask;
+  BlockSizes block;
+  Value qLen, kvLen, kvBlocks, b, lane;
+  Value firstRow, lastRow, firstPosition, lastPosition;
+  bool perBatch = false;
+  Value idsQ, idsKv;
+  SegmentBounds segments;
+};
+
+/// The rows and positions of query block `queryBlock` (and its segment
+/// bounds from the segment-bounds launch's `bounds` when `perBatch`).
+QueryBlockContext setUpQueryBlock(KernelBuilder &emit, Attribute mask,
+                                  BlockSizes block, Value qLen, Value kvLen,
+                                  Value kvBlocks, Value b, Value lane,
+                                  Value queryBlock, bool perBatch, Value idsQ,
+                                  Value idsKv,
+                                  const SegmentBoundsBuffers &bounds);
+
+/// Whether this lane's kv block exists, is occupied (some pair allowed)
+/// and is full (every existing pair allowed).
+struct BlockClass {
+  Value exists, occupied, full;
+};
+
+/// Classifies kv block `kvBlock` of a round of 32 consecutive blocks (one
+/// per lane; every lane of the warp takes part): by the mask's tile tests,
+/// and the blocks they cannot tell by the whole warp, one at a time, 32
+/// pairs a step, until an allowed and an excluded pair are seen.
+BlockClass classifyKvBlock(KernelBuilder &round, const QueryBlockContext &c,
+                           Value kvBlock);
 
 } // namespace mlir::sparse_attn
 

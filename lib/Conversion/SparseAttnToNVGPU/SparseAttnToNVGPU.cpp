@@ -12,6 +12,7 @@
 
 #include "AttentionKernel.h"
 #include "BlockMaskKernel.h"
+#include "BlockScoresKernel.h"
 #include "KernelConfig.h"
 #include "SegmentBounds.h"
 #include "SelectionKernels.h"
@@ -582,5 +583,6 @@ void sparse_attn::populateSparseAttnToNVGPUPatterns(
   patterns.add<BlockSparseAttentionMmaLowering, AttentionMmaLowering,
                TokenSparseAttentionMmaLowering>(patterns.getContext(), options);
   populateBlockMaskKernelPatterns(patterns, options);
+  populateBlockScoresKernelPatterns(patterns, options);
   populateSelectionKernelPatterns(patterns, options);
 }
