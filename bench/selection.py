@@ -17,7 +17,12 @@ D).float().mean(3)` and, for the selection, torch.topk of the scores with
 the sink and local blocks forced (scatter of +inf), then sort, as an eager
 NSA implementation does it. Method: bench/run.py's `time_ms` (CUDA graphs,
 interleaved rounds, medians). Pool bandwidth: bytes read + written / time,
-against a 2 GiB device copy in the same run. Numerics: pool against a
+against a 2 GiB device copy in the same run. lightning_indexer: DeepSeek
+V3.2's indexer (64 heads x 128 dims, bf16, f32 weights, topk 2048, causal)
+against eager PyTorch in chunks of 128 queries (bf16 einsum, ReLU, weighted
+head sum in f32, mask, topk, sort); numerics: sampled rows against an exact
+float64 selection (near-ties at 1e-5 of the row's bound tolerated), and the
+fraction of rows identical to torch's lists. Numerics: pool against a
 float64 mean (max |err| <= 1e-3 relative), select_topk against the torch
 selection's sets (exact unless scores tie).
 
@@ -74,6 +79,20 @@ def moba_scores_ir(s):
 }}"""
 
 
+HI, DI, TOPK = 64, 128, 2048  # DeepSeek V3.2's indexer: 64 heads x 128 dims, topk 2048
+
+
+def indexer_ir(s):
+    qi = f"tensor<1x{HI}x{s}x{DI}xbf16>"
+    ki = f"tensor<1x{s}x{DI}xbf16>"
+    w = f"tensor<1x{s}x{HI}xf32>"
+    out = f"tensor<1x{s}x{TOPK}xi32>"
+    return f"""func.func @f(%qi: {qi}, %ki: {ki}, %w: {w}) -> {out} {{
+  %t = sparse_attn.lightning_indexer %qi, %ki, %w {{topk = {TOPK}, mask = #sparse_attn.causal}} : {qi}, {ki}, {w} -> {out}
+  return %t : {out}
+}}"""
+
+
 def build(out, chip):
     import sparse_attn  # noqa: PLC0415
 
@@ -84,6 +103,7 @@ def build(out, chip):
         sparse_attn.compile_gpu(scores_ir(s), "f", chip).save(os.path.join(out, f"scores-{s}"))
         sparse_attn.compile_gpu(moba_scores_ir(s), "f", chip).save(
             os.path.join(out, f"moba-scores-{s}"))
+        sparse_attn.compile_gpu(indexer_ir(s), "f", chip).save(os.path.join(out, f"indexer-{s}"))
 
 
 def run(artifacts, out):
@@ -211,11 +231,82 @@ def run(artifacts, out):
         results.append(row)
         print(f"{row['case']:22s} ours {ms * 1e3:8.1f} us  torch topk {torch_ms * 1e3:8.1f} us  "
               f"x{torch_ms / ms:.2f}  {'same sets' if same else 'SETS DIFFER'}", flush=True)
+        results.append(indexer_row(runtime, artifacts, s, gen, time_ms))
         with open(path, "w") as f:
             json.dump(dict(device=props.name, torch=torch.__version__,
                            date=datetime.date.today().isoformat(), method=__doc__, cases=results),
                       f, indent=1)
     return numerics_verdict(results)
+
+
+def torch_indexer(qi, ki, w, chunk=128):
+    """Eager PyTorch: bf16 logits by einsum, ReLU, the weighted head sum in
+    f32, the causal mask, topk, sorted; `chunk` queries at a time (the
+    [chunk, HI, S] logits are the peak memory)."""
+    import torch  # noqa: PLC0415
+
+    s = qi.shape[2]
+    out = torch.empty(1, s, TOPK, dtype=torch.int64, device=qi.device)
+    keys = torch.arange(s, device=qi.device)
+    for c0 in range(0, s, chunk):
+        c1 = min(s, c0 + chunk)
+        logits = torch.einsum("hid,jd->ihj", qi[0, :, c0:c1], ki[0])
+        scores = (logits.relu().float() * w[0, c0:c1, :, None]).sum(1)
+        scores = scores.masked_fill(keys[None, :] > torch.arange(c0, c1, device=qi.device)[:, None],
+                                    float("-inf"))
+        vals, idx = scores.topk(TOPK, dim=-1)
+        idx = torch.where(torch.isneginf(vals), s, idx).sort(-1).values
+        out[0, c0:c1] = torch.where(idx == s, -1, idx)
+    return out
+
+
+def indexer_row(runtime, artifacts, s, gen, time_ms):
+    import sys as _sys  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+    import torch  # noqa: PLC0415
+
+    _sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "test", "Python"))
+    from topk_check import topk_problem  # noqa: PLC0415
+
+    fn = runtime.load(os.path.join(artifacts, f"indexer-{s}"))
+    qi = torch.randn(1, HI, s, DI, generator=gen, device="cuda", dtype=torch.bfloat16)
+    ki = torch.randn(1, s, DI, generator=gen, device="cuda", dtype=torch.bfloat16)
+    w = torch.rand(1, s, HI, generator=gen, device="cuda")
+    got = fn(qi, ki, w)[0]
+    ref = torch_indexer(qi, ki, w)
+    same_rows = float((got.long() == ref).all(-1).float().mean())
+    # Exact float64 scores for sampled rows (the last rows see every key).
+    rows = sorted({s - 1, s - 2, s // 2, TOPK + 5, 3, 0} & set(range(s)))
+    q64, k64, w64 = qi.double()[0], ki.double()[0], w.double()[0]
+    problems = []
+    for i in rows:
+        logits = torch.einsum("hd,jd->hj", q64[:, i], k64[: i + 1])
+        scores = (logits.relu() * w64[i, :, None]).sum(0)
+        bound = (w64[i, :, None].abs() * torch.einsum("hd,jd->hj", q64[:, i].abs(),
+                                                       k64[: i + 1].abs())).sum(0).max()
+        full = np.full((1, 1, s), -np.inf)
+        full[0, 0, : i + 1] = scores.cpu().numpy()
+        allowed = np.zeros((1, 1, s), dtype=bool)
+        allowed[0, 0, : i + 1] = True
+        order = np.lexsort((np.arange(i + 1), -full[0, 0, : i + 1]))[:TOPK]
+        want = np.full((1, 1, TOPK), -1)
+        want[0, 0, : len(order)] = np.sort(order)
+        problem = topk_problem("indexer", got[:, i : i + 1].cpu().numpy(), full,
+                               np.array([[float(bound)]]), allowed, TOPK, want)
+        if problem:
+            problems.append(problem)
+    ms, torch_ms = time_ms(lambda a, b, c: fn(a, b, c), torch_indexer, inputs=[(qi, ki, w)],
+                           rounds=3)
+    flops = 2 * HI * DI * s * (s + 1) / 2
+    row = dict(case=f"lightning_indexer-S{s}-HI{HI}-DI{DI}-topk{TOPK}", ms=ms, torch_ms=torch_ms,
+               ratio_vs_torch=torch_ms / ms, tflops=flops / ms / 1e9,
+               rows_equal_to_torch=same_rows, f64_rows_checked=len(rows),
+               numerics_ok=not problems, problems=problems[:2])
+    print(f"{row['case']:22s} ours {ms:8.2f} ms {row['tflops']:5.1f} TF/s  torch chunked "
+          f"{torch_ms:8.2f} ms  x{torch_ms / ms:.2f}  rows = torch {same_rows:.3f}  "
+          f"{'ok' if not problems else 'FAIL ' + problems[0][:200]}", flush=True)
+    return row
 
 
 if __name__ == "__main__":

@@ -297,4 +297,41 @@ SELECT_CASES = [
     dict(op="block_scores", B=2, Hq=2, Hkv=2, Hr=2, NQ=5, NK=7, D=256, block=[4, 4], scale=2.0,
          qelt="f16", kelt="bf16", dyn=(0, 2)),
     dict(op="block_scores", B=1, Hq=16, Hkv=16, Hr=16, NQ=130, NK=200, D=32, special=True),
+    # lightning_indexer in one tensor-core kernel (logits, ReLU, weighted
+    # head sum, streaming top-k): small-integer inputs give exact f32 scores
+    # and many ties (the lowest index must win), so the lists are compared
+    # exactly; float inputs up to near-ties. Capacities small against the
+    # keys force compactions (topk 64 over 300 keys, 2048 over 5000, 512 over
+    # 40000); head counts and dims that are not multiples of 16 (padded),
+    # decode, topk above the allowed keys, every mask kind and documents.
+    dict(op="lightning_indexer", B=1, HI=64, Sq=300, Skv=300, DI=128, topk=64,
+         mask=g.Causal(), elt="bf16"),
+    dict(op="lightning_indexer", B=1, HI=16, Sq=70, Skv=5000, DI=64, topk=2048, elt="bf16",
+         inputs="float"),
+    dict(op="lightning_indexer", B=1, HI=16, Sq=40, Skv=5000, DI=64, topk=2048, elt="bf16",
+         mask=g.Causal()),
+    dict(op="lightning_indexer", B=1, HI=4, Sq=8, Skv=40000, DI=32, topk=512, mask=g.Causal(),
+         elt="f16"),
+    dict(op="lightning_indexer", B=2, HI=20, Sq=45, Skv=90, DI=24, topk=30, mask=g.Causal(),
+         elt="bf16", welt="bf16"),
+    dict(op="lightning_indexer", B=2, HI=2, Sq=50, Skv=70, DI=16, topk=16, mask=g.Document(),
+         seg="absent", elt="f16", welt="f16", dyn=(0, 1), seg_dyn=(0, 1)),
+    dict(op="lightning_indexer", B=1, HI=4, Sq=33, Skv=33, DI=16, topk=16,
+         mask=g.SlidingWindow(10, 0), elt="bf16"),
+    dict(op="lightning_indexer", B=1, HI=2, Sq=64, Skv=64, DI=16, topk=12,
+         mask=g.Neighborhood([8, 8], [3, 3]), elt="bf16"),
+    dict(op="lightning_indexer", B=1, HI=8, Sq=128, Skv=128, DI=64, topk=32, mask=g.Causal(),
+         inputs="float", elt="bf16"),
+    dict(op="lightning_indexer", B=2, HI=4, Sq=1, Skv=1000, DI=32, topk=64, mask=g.Causal(),
+         inputs="float", dyn=(0, 1), elt="f16"),
+    dict(op="lightning_indexer", B=1, HI=2, Sq=20, Skv=40, DI=16, topk=100, elt="bf16"),
+    dict(op="lightning_indexer", B=1, HI=1, Sq=40, Skv=40, DI=16, topk=10, inputs="binary",
+         elt="bf16"),
+    dict(op="lightning_indexer", B=2, HI=4, Sq=40, Skv=60, DI=16, topk=20, seg="packed",
+         mask=g.Union([g.Intersect([g.Causal(), g.Document()]), g.SinkWindow(2, 0)]),
+         elt="bf16"),
+    dict(op="lightning_indexer", B=1, HI=4, Sq=30, Skv=20, DI=16, topk=6,
+         mask=g.SlidingWindow(3, 3), elt="bf16"),
+    dict(op="lightning_indexer", B=1, HI=4, Sq=64, Skv=64, DI=32, topk=16, mask=g.SinkWindow(4, 8),
+         inputs="float", elt="f16", welt="f16"),
 ]

@@ -29,12 +29,18 @@ import torch
 
 from sparse_attn import runtime
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "Python"))
+from topk_check import topk_problem  # noqa: E402
+
 TORCH = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16,
          "i32": torch.int32, "i1": torch.bool, "i64": torch.int64}
 RELATIVE = {"f32": 1e-4, "f16": 2.0 ** -9, "bf16": 2.0 ** -7}
 
 
-def compare(got, want, check, ref=None):
+def compare(got, want, check, ref=None, data=None, j=None):
+    if check["kind"] == "topk":
+        return topk_problem(check["name"], got, data[f"scores{j}"], data[f"bound{j}"],
+                            data[f"allowed{j}"], check["topk"], want)
     if check["kind"] == "exact":
         if got.shape != want.shape or not np.array_equal(got, want):
             bad = np.argwhere(got != want) if got.shape == want.shape else "shape"
@@ -121,7 +127,7 @@ def run_one(case):
             got = [r.float().cpu().numpy() if r.is_floating_point() else r.cpu().numpy()
                    for r in results]
             problems = [compare(got[check["result"]], data[f"want{j}"], check,
-                                data[f"ref{j}"] if f"ref{j}" in data else None)
+                                data[f"ref{j}"] if f"ref{j}" in data else None, data, j)
                         for j, check in enumerate(meta["checks"])]
             problems = [p for p in problems if p]
         except Exception as error:  # noqa: BLE001

@@ -260,22 +260,6 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
     return {headBits, arith::BitcastOp::create(builder, loc, i32, rest)};
   }
 
-  static SmallVector<Value> mma(KernelBuilder &emit, ArrayRef<Value> a,
-                                ArrayRef<Value> b, ArrayRef<Value> acc) {
-    OpBuilder &builder = emit.builder;
-    Type f32 = builder.getF32Type();
-    auto resultType = LLVM::LLVMStructType::getLiteral(builder.getContext(),
-                                                       {f32, f32, f32, f32});
-    auto op = NVVM::MmaOp::create(
-        builder, emit.loc, resultType, a, b, acc, ArrayRef<int64_t>{16, 8, 8},
-        std::nullopt, std::nullopt,
-        std::array<NVVM::MMATypes, 2>{NVVM::MMATypes::tf32,
-                                      NVVM::MMATypes::tf32},
-        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
-                                       NVVM::MMALayout::col});
-    return emit.extractFields(op.getResult(), 4);
-  }
-
   void buildBody(KernelBuilder &emit, gpu::LaunchOp launch, const Problem &p,
                  const ScoresLayout &layout) const {
     OpBuilder &builder = emit.builder;
@@ -415,10 +399,10 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
                                      acc.begin() + nt * 4 + 4);
               // The small products first.
               if (!queryExact)
-                sum = mma(at, aRest, bHead, sum);
+                sum = at.mmaSync(aRest, bHead, sum, /*tf32=*/true);
               if (!keyExact)
-                sum = mma(at, aHead, bRest, sum);
-              sum = mma(at, aHead, bHead, sum);
+                sum = at.mmaSync(aHead, bRest, sum, /*tf32=*/true);
+              sum = at.mmaSync(aHead, bHead, sum, /*tf32=*/true);
               next.append(sum);
             }
             scf::YieldOp::create(b2, l, next);

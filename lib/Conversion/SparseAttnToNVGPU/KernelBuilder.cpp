@@ -13,6 +13,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 #include <cmath>
@@ -93,6 +94,37 @@ Value KernelBuilder::packPair(Value lo, Value hi) {
 
 Value KernelBuilder::asI32(Value operand) {
   return operand.getType().isInteger(32) ? operand : bitcastToI32(operand);
+}
+
+SmallVector<Value> KernelBuilder::loadMatrices(Value shared,
+                                               ValueRange indices,
+                                               int64_t tiles, bool transpose) {
+  auto type = VectorType::get({tiles, 2}, element);
+  Value fragments = nvgpu::LdMatrixOp::create(
+      builder, loc, type, shared, indices, builder.getBoolAttr(transpose),
+      builder.getI32IntegerAttr(tiles));
+  SmallVector<Value> registers;
+  for (int64_t tile = 0; tile < tiles; ++tile)
+    registers.push_back(toOperand(vector::ExtractOp::create(
+        builder, loc, fragments, ArrayRef<int64_t>{tile})));
+  return registers;
+}
+
+SmallVector<Value> KernelBuilder::mmaSync(ArrayRef<Value> a, ArrayRef<Value> b,
+                                          ArrayRef<Value> acc, bool tf32) {
+  Type f32Type = builder.getF32Type();
+  auto resultType = LLVM::LLVMStructType::getLiteral(
+      builder.getContext(), {f32Type, f32Type, f32Type, f32Type});
+  NVVM::MMATypes ptxType = tf32              ? NVVM::MMATypes::tf32
+                           : element.isF16() ? NVVM::MMATypes::f16
+                                             : NVVM::MMATypes::bf16;
+  auto op = NVVM::MmaOp::create(
+      builder, loc, resultType, a, b, acc,
+      ArrayRef<int64_t>{16, 8, tf32 ? 8 : 16}, std::nullopt, std::nullopt,
+      std::array<NVVM::MMATypes, 2>{ptxType, ptxType},
+      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                     NVVM::MMALayout::col});
+  return extractFields(op.getResult(), 4);
 }
 
 SmallVector<Value> KernelBuilder::extractFields(Value structValue,
@@ -215,4 +247,22 @@ void KernelBuilder::storeI32(Value value, Value memref, ValueRange indices) {
   Value word =
       arith::IndexCastOp::create(builder, loc, builder.getI32Type(), value);
   memref::StoreOp::create(builder, loc, word, memref, indices);
+}
+
+Value KernelBuilder::orderedKey(Value x) {
+  Type i32 = builder.getI32Type();
+  // Sign bit flipped for positives, all bits for negatives.
+  Value isZero = arith::CmpFOp::create(builder, loc, arith::CmpFPredicate::OEQ,
+                                       x, f32(0.0));
+  x = arith::SelectOp::create(builder, loc, isZero, f32(0.0), x);
+  Value bits = arith::BitcastOp::create(builder, loc, i32, x);
+  auto constant = [&](int64_t value) -> Value {
+    return arith::ConstantIntOp::create(builder, loc, value, 32);
+  };
+  Value negative = arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::slt,
+                                         bits, constant(0));
+  return arith::SelectOp::create(
+      builder, loc, negative,
+      arith::XOrIOp::create(builder, loc, bits, constant(-1)),
+      arith::OrIOp::create(builder, loc, bits, constant(int64_t(INT32_MIN))));
 }

@@ -64,6 +64,16 @@ public:
   /// An operand register (f16x2 or i32) as an i32.
   Value asI32(Value operand);
 
+  /// ldmatrix of `tiles` 8x8 matrices of `element` at `indices` of `shared`
+  /// (a 2-d view); one operand register each.
+  SmallVector<Value> loadMatrices(Value shared, ValueRange indices,
+                                  int64_t tiles, bool transpose);
+  /// acc (4 x f32) += A B by one mma.sync: m16n8k16 on `element` operands
+  /// (4 A and 2 B registers), or with `tf32` m16n8k8 on tf32 registers
+  /// (i32; 4 A and 2 B).
+  SmallVector<Value> mmaSync(ArrayRef<Value> a, ArrayRef<Value> b,
+                             ArrayRef<Value> acc, bool tf32 = false);
+
   /// The first `count` fields of an LLVM struct value.
   SmallVector<Value> extractFields(Value structValue, int64_t count);
 
@@ -86,6 +96,9 @@ public:
   /// How many lanes below `lane` hold `predicate` (every lane takes part).
   Value laneRank(Value lane, Value predicate);
   void storeI32(Value value, Value memref, ValueRange indices);
+  /// An f32 as an i32 whose unsigned order is the floats' (-0 and +0 one
+  /// key; every non-NaN key above 0x007FFFFE; NaN's key unspecified).
+  Value orderedKey(Value x);
 
 private:
   Value intrinsic(StringRef name, Value x);

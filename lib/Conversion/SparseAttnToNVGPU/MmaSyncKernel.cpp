@@ -30,9 +30,6 @@ private:
                                       ArrayRef<SmallVector<Value>> scores,
                                       ArrayRef<Value> acc) override;
 
-  /// ldmatrix of `tiles` 8x8 matrices; returns one operand register each.
-  SmallVector<Value> loadMatrix(Value shared, ValueRange indices, int64_t tiles,
-                                bool transpose);
   /// The four 8x8 matrices of an ldmatrix.x4 from the K or V tiles of
   /// `stage`: this lane reads row `laneRow + 8 rowHalf + rowOffset` and
   /// column `8 colHalf + colOffset`.
@@ -41,11 +38,8 @@ private:
                                       int64_t colOffset, bool transpose) {
     Value row = emit.add(emit.add(laneRow, emit.mul(rowHalf, 8)), rowOffset);
     Value col = emit.add(emit.mul(colHalf, 8), colOffset);
-    return loadMatrix(tiles, {stage, row, col}, 4, transpose);
+    return emit.loadMatrices(tiles, {stage, row, col}, 4, transpose);
   }
-  /// acc (4 x f32) += a (4 registers) * b (2 registers), m16n8k16.
-  SmallVector<Value> mma(ArrayRef<Value> aRegs, ArrayRef<Value> bRegs,
-                         ArrayRef<Value> acc);
   /// For each of the two 8-wide halves whose B registers one ldmatrix.x4
   /// loaded (`bRegs` 2 half and 2 half + 1) and each row tile:
   /// fragment(rowTile, half) += A[rowTile] B(half).
@@ -56,7 +50,8 @@ private:
     for (int64_t half = 0; half < 2; ++half)
       for (int64_t rt = 0; rt < config.rowTiles; ++rt) {
         SmallVector<Value> &acc = fragment(rt, half);
-        acc = mma(aRegs[rt], {bRegs[2 * half], bRegs[2 * half + 1]}, acc);
+        acc = emit.mmaSync(aRegs[rt], {bRegs[2 * half], bRegs[2 * half + 1]},
+                           acc);
       }
   }
 
@@ -90,40 +85,6 @@ void MmaSyncAttentionKernel::setUpLanes() {
   laneQuarter = emit.udiv(lane, 16);
 }
 
-SmallVector<Value> MmaSyncAttentionKernel::loadMatrix(Value shared,
-                                                      ValueRange indices,
-                                                      int64_t tiles,
-                                                      bool transpose) {
-  OpBuilder &builder = emit.builder;
-  auto type = VectorType::get({tiles, 2}, emit.element);
-  Value fragments = nvgpu::LdMatrixOp::create(
-      builder, emit.loc, type, shared, indices, builder.getBoolAttr(transpose),
-      builder.getI32IntegerAttr(tiles));
-  SmallVector<Value> registers;
-  for (int64_t tile = 0; tile < tiles; ++tile)
-    registers.push_back(emit.toOperand(vector::ExtractOp::create(
-        builder, emit.loc, fragments, ArrayRef<int64_t>{tile})));
-  return registers;
-}
-
-SmallVector<Value> MmaSyncAttentionKernel::mma(ArrayRef<Value> aRegs,
-                                               ArrayRef<Value> bRegs,
-                                               ArrayRef<Value> acc) {
-  OpBuilder &builder = emit.builder;
-  Type f32Type = builder.getF32Type();
-  auto resultType = LLVM::LLVMStructType::getLiteral(
-      builder.getContext(), {f32Type, f32Type, f32Type, f32Type});
-  NVVM::MMATypes ptxType =
-      emit.element.isF16() ? NVVM::MMATypes::f16 : NVVM::MMATypes::bf16;
-  auto op = NVVM::MmaOp::create(
-      builder, emit.loc, resultType, aRegs, bRegs, acc,
-      ArrayRef<int64_t>{16, 8, 16}, std::nullopt, std::nullopt,
-      std::array<NVVM::MMATypes, 2>{ptxType, ptxType},
-      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
-                                     NVVM::MMALayout::col});
-  return emit.extractFields(op.getResult(), 4);
-}
-
 SmallVector<SmallVector<Value>>
 MmaSyncAttentionKernel::computeScores(Value stage) {
   int64_t nTiles = config.blockKv / 8;
@@ -140,7 +101,7 @@ MmaSyncAttentionKernel::computeScores(Value stage) {
           emit.add(emit.add(emit.mul(warp, 16 * config.rowTiles), rt * 16),
                    emit.add(laneRow, emit.mul(laneHalf, 8)));
       Value col = emit.add(emit.mul(laneQuarter, 8), kt * 16);
-      aRegs.push_back(loadMatrix(queryTile, {row, col}, 4, false));
+      aRegs.push_back(emit.loadMatrices(queryTile, {row, col}, 4, false));
     }
     // B fragments of two 8-key tiles at once: matrices (keys 0-7, k lo),
     // (keys 0-7, k hi), (keys 8-15, k lo), (keys 8-15, k hi).

@@ -300,18 +300,7 @@ struct SelectTopKGpuLowering : public OpRewritePattern<SelectTopKOp> {
                                            ValueRange{batch, head, row, j});
       Value selectable = arith::CmpFOp::create(
           b, at.loc, arith::CmpFPredicate::OGT, score, at.f32(-INFINITY));
-      // -0 and +0 are one score (a tie): one key.
-      Value isZero = arith::CmpFOp::create(b, at.loc, arith::CmpFPredicate::OEQ,
-                                           score, at.f32(0.0));
-      score = arith::SelectOp::create(b, at.loc, isZero, at.f32(0.0), score);
-      Value bits = arith::BitcastOp::create(b, at.loc, i32, score);
-      Value negative = arith::CmpIOp::create(
-          b, at.loc, arith::CmpIPredicate::slt, bits, constant(b, 0));
-      Value ordered = arith::SelectOp::create(
-          b, at.loc, negative,
-          arith::XOrIOp::create(b, at.loc, bits, constant(b, -1)),
-          arith::OrIOp::create(b, at.loc, bits,
-                               constant(b, int64_t(INT32_MIN))));
+      Value ordered = at.orderedKey(score);
       store(at,
             arith::SelectOp::create(b, at.loc, selectable, ordered,
                                     constant(b, 0)),

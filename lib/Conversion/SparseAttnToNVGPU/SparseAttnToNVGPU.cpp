@@ -13,6 +13,7 @@
 #include "AttentionKernel.h"
 #include "BlockMaskKernel.h"
 #include "BlockScoresKernel.h"
+#include "IndexerKernel.h"
 #include "KernelConfig.h"
 #include "SegmentBounds.h"
 #include "SelectionKernels.h"
@@ -584,5 +585,6 @@ void sparse_attn::populateSparseAttnToNVGPUPatterns(
                TokenSparseAttentionMmaLowering>(patterns.getContext(), options);
   populateBlockMaskKernelPatterns(patterns, options);
   populateBlockScoresKernelPatterns(patterns, options);
+  populateIndexerKernelPatterns(patterns, options);
   populateSelectionKernelPatterns(patterns, options);
 }

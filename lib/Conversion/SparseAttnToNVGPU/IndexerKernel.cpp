@@ -1,0 +1,632 @@
+//===- IndexerKernel.cpp - lightning_indexer on tensor cores --------------===//
+//
+// lightning_indexer with its top-k in one kernel: the [Sq, Skv] index
+// scores never reach global memory.
+//
+// A thread block of W warps takes W consecutive queries (a warp each) of one
+// batch. The queries' HI index heads sit in shared memory (padded rows, zero
+// past HI and DI); the block walks the kv tiles of its queries' key hull, 64
+// keys at a time, loading each tile once for its W queries. A warp computes
+// its query's logits with the keys as the rows of mma.sync m16n8k16 and the
+// heads as its columns (DeepGEMM's MQA-logits orientation): a thread's
+// accumulators are two keys' logits for 2 heads of each 8-head tile, so the
+// ReLU, the weights (held in registers) and the head sum are register
+// arithmetic and a reduction over the 4 lanes of a quad.
+//
+// The top-k streams: each warp keeps a buffer of candidates in shared
+// memory (ordered unsigned keys of the scores and their indices, appended
+// by ballots in ascending index order) and a threshold; a key enters when
+// allowed by the mask and above the threshold. When the buffer could not
+// take another tile, a radix select (four 8-bit digits, histograms in
+// shared memory) finds the k-th largest key T; a compaction keeps the keys
+// above T and the first (lowest-index) ties, exactly k, in order, and T
+// becomes the threshold. The buffer stays sorted by index, so the result is
+// the buffer's first k entries, then -1.
+//
+//===----------------------------------------------------------------------===//
+
+#include "IndexerKernel.h"
+
+#include "KernelBuilder.h"
+#include "KernelConfig.h"
+
+#include "SparseAttn/IR/SparseAttnOps.h"
+#include "SparseAttn/Utils/LoweringBuilder.h"
+#include "SparseAttn/Utils/MaskLowering.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/PatternMatch.h"
+
+using namespace mlir;
+using namespace mlir::sparse_attn;
+
+namespace {
+
+/// Keys of a kv tile: four 16-row m tiles.
+constexpr int64_t kKvTile = 64;
+/// Head dims the kernel takes.
+constexpr int64_t kMaxIndexDim = 256;
+/// Heads one pass of the accumulators covers (8 n tiles, 32 registers).
+constexpr int64_t kHeadChunk = 64;
+/// Bins of a radix digit.
+constexpr int64_t kBins = 256;
+
+/// Shared-memory layout of the kernel, for `warps` queries a block.
+struct IndexerLayout {
+  int64_t warps, heads, dim, stride, capacity;
+  int64_t queryBytes, keyOffset, keysOffset, indicesOffset, histOffset, bytes;
+
+  IndexerLayout(int64_t warps, int64_t headCount, int64_t headDim,
+                int64_t topk)
+      : warps(warps) {
+    heads = llvm::alignTo(headCount, 16);
+    dim = llvm::alignTo(headDim, 16);
+    // 16-bit elements; an odd number of 16-byte chunks a row: ldmatrix's
+    // eight rows fall on eight different bank groups.
+    stride = dim + 8;
+    // Room for k candidates and at least one more tile's (and then some,
+    // so that compactions stay rare).
+    capacity = llvm::alignTo(topk + std::max<int64_t>(kKvTile, topk / 2), 32);
+    queryBytes = warps * heads * stride * 2;
+    keyOffset = queryBytes;
+    keysOffset = keyOffset + kKvTile * stride * 2;
+    indicesOffset = keysOffset + warps * capacity * 4;
+    histOffset = indicesOffset + warps * capacity * 4;
+    bytes = histOffset + warps * kBins * 4;
+  }
+};
+
+struct LightningIndexerGpuLowering
+    : public OpRewritePattern<LightningIndexerOp> {
+  LightningIndexerGpuLowering(MLIRContext *context,
+                              const MmaAttentionOptions &options)
+      : OpRewritePattern(context, /*benefit=*/2), options(options) {}
+
+  struct Problem {
+    Value queries, keys, weights, result;
+    Value batch, queryLen, kvLen;
+    Value idsQ, idsKv;
+    Attribute mask;
+    int64_t heads, headDim, topk;
+    Type element, weightElement;
+  };
+
+  LogicalResult matchAndRewrite(LightningIndexerOp op,
+                                PatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType queryType = op.getIndexQuery().getType();
+    Type element = queryType.getElementType();
+    if (!element.isF16() && !element.isBF16())
+      return rewriter.notifyMatchFailure(op, "not f16 or bf16");
+    int64_t headDim = queryType.getDimSize(3);
+    if (headDim > kMaxIndexDim)
+      return rewriter.notifyMatchFailure(op, "head dim above 256");
+    Attribute mask = op.getMaskAttr();
+    if (mask && !hasMaskLowering(mask))
+      return rewriter.notifyMatchFailure(op, "the mask has no lowering");
+    int64_t heads = queryType.getDimSize(1), topk = op.getTopk();
+    std::optional<IndexerLayout> layout;
+    for (int64_t warps : {4, 2, 1}) {
+      IndexerLayout candidate(warps, heads, headDim, topk);
+      if (candidate.bytes <= options.chip.sharedMemoryPerBlock) {
+        layout = candidate;
+        break;
+      }
+    }
+    if (!layout)
+      return rewriter.notifyMatchFailure(
+          op, "topk's candidates exceed shared memory");
+
+    LoweringBuilder emit(rewriter, op, options.runtimeChecks);
+    Problem p;
+    p.mask = mask;
+    p.heads = heads;
+    p.headDim = headDim;
+    p.topk = topk;
+    p.element = element;
+    p.weightElement = op.getWeights().getType().getElementType();
+    Value idsQ = op.getSegmentIdsQ(), idsKv = op.getSegmentIdsKv();
+    Value query = op.getIndexQuery(), key = op.getIndexKey(),
+          weights = op.getWeights();
+    SmallVector<std::pair<Value, int64_t>> batchPlaces = {
+        {query, 0}, {key, 0}, {weights, 0}};
+    SmallVector<std::pair<Value, int64_t>> queryLenPlaces = {{query, 2},
+                                                             {weights, 1}};
+    SmallVector<std::pair<Value, int64_t>> kvLenPlaces = {{key, 1}};
+    if (idsQ) {
+      batchPlaces.append({{idsQ, 0}, {idsKv, 0}});
+      queryLenPlaces.push_back({idsQ, 1});
+      kvLenPlaces.push_back({idsKv, 1});
+    }
+    p.batch = emit.commonDim(batchPlaces, "batch sizes differ");
+    p.queryLen = emit.commonDim(queryLenPlaces, "query lengths differ");
+    p.kvLen = emit.commonDim(kvLenPlaces, "key lengths differ");
+    checkMaskLengths(emit, mask, p.kvLen);
+    if (idsQ) {
+      p.idsQ = toReadOnlyBuffer(rewriter, loc, idsQ);
+      p.idsKv = toReadOnlyBuffer(rewriter, loc, idsKv);
+    }
+    p.queries = toKernelBuffer(rewriter, loc, query);
+    p.keys = toKernelBuffer(rewriter, loc, key);
+    p.weights = toReadOnlyBuffer(rewriter, loc, weights);
+    p.result = emit.allocOfType(op.getTokenIndices().getType(),
+                                {p.batch, p.queryLen, emit.index(topk)},
+                                "token_indices shape");
+    Value one = emit.index(1);
+    auto launch = gpu::LaunchOp::create(
+        rewriter, loc, emit.ceilDiv(p.queryLen, layout->warps), one, p.batch,
+        emit.index(layout->warps * kWarpSize), one, one,
+        arith::ConstantIntOp::create(rewriter, loc, layout->bytes, 32));
+    {
+      OpBuilder::InsertionGuard guard(rewriter);
+      rewriter.setInsertionPointToStart(&launch.getBody().front());
+      KernelBuilder kernel(rewriter, loc, element);
+      buildBody(kernel, launch, p, *layout);
+      gpu::TerminatorOp::create(rewriter, loc);
+    }
+    replaceByWrittenBuffers(rewriter, op, p.result);
+    return success();
+  }
+
+  /// Copies `rows` rows of `dim` elements into the padded 16-bit `tile`
+  /// (`row(r)` gives the source indices of row `r` and whether it exists;
+  /// missing rows and columns past `dim` are zero).
+  static void copyRows(KernelBuilder &emit, Value tid, int64_t threads,
+                       Value source, Value tile, int64_t rows, int64_t dim,
+                       int64_t paddedDim,
+                       function_ref<std::pair<SmallVector<Value>, Value>(
+                           KernelBuilder &, Value)>
+                           row) {
+    OpBuilder &builder = emit.builder;
+    Location loc = emit.loc;
+    int64_t vector = 8;
+    while (dim % vector != 0)
+      vector /= 2;
+    int64_t chunks = dim / vector;
+    auto vectorType = VectorType::get({vector}, emit.element);
+    Value zeros = arith::ConstantOp::create(
+        builder, loc, vectorType,
+        DenseElementsAttr::get(vectorType,
+                               builder.getZeroAttr(emit.element)));
+    scf::ForOp::create(
+        builder, loc, tid, emit.index(rows * chunks), emit.index(threads),
+        ValueRange{}, [&](OpBuilder &b, Location l, Value idx, ValueRange) {
+          KernelBuilder at(b, l, emit.element);
+          Value r = at.udiv(idx, chunks);
+          Value column = at.mul(at.urem(idx, chunks), vector);
+          auto [indices, exists] = row(at, r);
+          indices.push_back(column);
+          Value loaded =
+              vector::LoadOp::create(b, l, vectorType, source, indices);
+          loaded = arith::SelectOp::create(b, l, exists, loaded, zeros);
+          vector::StoreOp::create(b, l, loaded, tile, ValueRange{r, column});
+          scf::YieldOp::create(b, l);
+        });
+    int64_t padding = paddedDim - dim;
+    if (padding == 0)
+      return;
+    Value zero = arith::ConstantOp::create(builder, loc,
+                                           builder.getZeroAttr(emit.element));
+    scf::ForOp::create(
+        builder, loc, tid, emit.index(rows * padding), emit.index(threads),
+        ValueRange{}, [&](OpBuilder &b, Location l, Value idx, ValueRange) {
+          KernelBuilder at(b, l, emit.element);
+          memref::StoreOp::create(b, l, zero, tile,
+                                  ValueRange{at.udiv(idx, padding),
+                                             at.add(at.urem(idx, padding),
+                                                    dim)});
+          scf::YieldOp::create(b, l);
+        });
+  }
+
+  static Value i32Const(OpBuilder &b, Location l, int64_t value) {
+    return arith::ConstantIntOp::create(b, l, value, 32);
+  }
+
+  static Value ifThenElse(KernelBuilder &at, Value condition,
+                          TypeRange types,
+                          function_ref<SmallVector<Value>(KernelBuilder &)> then,
+                          function_ref<SmallVector<Value>(KernelBuilder &)> otherwise,
+                          SmallVector<Value> *results = nullptr) {
+    auto ifOp = scf::IfOp::create(at.builder, at.loc, types, condition,
+                                  /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(at.builder);
+      at.builder.setInsertionPointToStart(ifOp.thenBlock());
+      KernelBuilder in(at.builder, at.loc, at.element);
+      scf::YieldOp::create(at.builder, at.loc, then(in));
+      at.builder.setInsertionPointToStart(ifOp.elseBlock());
+      scf::YieldOp::create(at.builder, at.loc, otherwise(in));
+    }
+    if (results)
+      results->assign(ifOp.getResults().begin(), ifOp.getResults().end());
+    return ifOp.getNumResults() ? ifOp.getResult(0) : Value();
+  }
+
+  /// The warp's buffer cut to exactly `topk` entries (it holds `count` >
+  /// topk, sorted by index): the k-th largest key T by a radix select, then
+  /// the keys above T and the lowest-index ties, in order. Returns T (the
+  /// new threshold, i32).
+  Value compact(KernelBuilder &emit, Value lane, Value warp, Value keys,
+                Value indices, Value hist, Value count, int64_t topk) const {
+    OpBuilder &builder = emit.builder;
+    Location loc = emit.loc;
+    Type i32 = builder.getI32Type();
+    Value prefix = i32Const(builder, loc, 0);
+    Value remaining = emit.index(topk);
+    for (int64_t digit = 3; digit >= 0; --digit) {
+      int64_t shift = 8 * digit;
+      Value highMask = i32Const(
+          builder, loc,
+          digit == 3 ? 0 : int64_t(int32_t(uint32_t(0xFFFFFFFFu) << (shift + 8))));
+      for (int64_t q = 0; q < kBins / kWarpSize; ++q)
+        memref::StoreOp::create(builder, loc, i32Const(builder, loc, 0), hist,
+                                ValueRange{warp, emit.add(lane, q * kWarpSize)});
+      emit.syncWarp();
+      scf::ForOp::create(
+          builder, loc, lane, count, emit.index(kWarpSize), ValueRange{},
+          [&](OpBuilder &b, Location l, Value e, ValueRange) {
+            KernelBuilder at(b, l, emit.element);
+            Value key =
+                memref::LoadOp::create(b, l, keys, ValueRange{warp, e});
+            Value matches = arith::CmpIOp::create(
+                b, l, arith::CmpIPredicate::eq,
+                arith::AndIOp::create(b, l, key, highMask), prefix);
+            auto ifMatch = scf::IfOp::create(b, l, matches, false);
+            {
+              OpBuilder::InsertionGuard guard(b);
+              b.setInsertionPointToStart(ifMatch.thenBlock());
+              Value bin = arith::AndIOp::create(
+                  b, l,
+                  arith::ShRUIOp::create(b, l, key, i32Const(b, l, shift)),
+                  i32Const(b, l, 255));
+              memref::AtomicRMWOp::create(
+                  b, l, arith::AtomicRMWKind::addi, i32Const(b, l, 1), hist,
+                  ValueRange{warp, arith::IndexCastOp::create(
+                                       b, l, b.getIndexType(), bin)});
+            }
+            scf::YieldOp::create(b, l);
+          });
+      emit.syncWarp();
+      // Lane L holds bins 255 - 8 L - q, q = 0..7 (descending digits).
+      SmallVector<Value> bins;
+      Value sum = emit.index(0);
+      for (int64_t q = 0; q < kBins / kWarpSize; ++q) {
+        Value v = emit.sub(emit.index(kBins - 1 - q),
+                           emit.mul(lane, kBins / kWarpSize));
+        bins.push_back(emit.loadI32(hist, {warp, v}));
+        sum = emit.add(sum, bins.back());
+      }
+      // Inclusive scan over the lanes.
+      Value inclusive = sum;
+      for (int32_t offset = 1; offset < kWarpSize; offset *= 2) {
+        Value word = arith::IndexCastOp::create(builder, loc, i32, inclusive);
+        Value other = gpu::ShuffleOp::create(builder, loc, word, offset,
+                                             kWarpSize, gpu::ShuffleMode::UP)
+                          .getShuffleResult();
+        Value otherIndex = arith::IndexCastOp::create(
+            builder, loc, builder.getIndexType(), other);
+        inclusive = emit.select(emit.le(emit.index(offset), lane),
+                                emit.add(inclusive, otherIndex), inclusive);
+      }
+      Value exclusive = emit.sub(inclusive, sum);
+      // The lane whose bins hold the remaining-th largest key, and there
+      // the digit and the keys above it.
+      Value found = emit.andI(emit.lt(exclusive, remaining),
+                              emit.le(remaining, inclusive));
+      Value above = exclusive, chosen = emit.index(0), chosenAbove = exclusive;
+      Value done = emit.boolean(false);
+      for (int64_t q = 0; q < kBins / kWarpSize; ++q) {
+        Value v = emit.sub(emit.index(kBins - 1 - q),
+                           emit.mul(lane, kBins / kWarpSize));
+        Value next = emit.add(above, bins[q]);
+        Value here = emit.andI(emit.notI(done), emit.le(remaining, next));
+        chosen = emit.select(here, v, chosen);
+        chosenAbove = emit.select(here, above, chosenAbove);
+        done = emit.orI(done, here);
+        above = next;
+      }
+      Value ballot = NVVM::VoteSyncOp::create(builder, loc, i32,
+                                              i32Const(builder, loc, -1), found,
+                                              NVVM::VoteSyncKind::ballot);
+      // The lowest lane of the ballot.
+      Value lowest = arith::AndIOp::create(
+          builder, loc, ballot,
+          arith::SubIOp::create(builder, loc, i32Const(builder, loc, 0),
+                                ballot));
+      Value source = LLVM::CtPopOp::create(
+          builder, loc,
+          arith::SubIOp::create(builder, loc, lowest,
+                                i32Const(builder, loc, 1)));
+      auto broadcast = [&](Value x) -> Value {
+        Value word = arith::IndexCastOp::create(builder, loc, i32, x);
+        return gpu::ShuffleOp::create(builder, loc, word, source,
+                                      i32Const(builder, loc, kWarpSize),
+                                      gpu::ShuffleMode::IDX)
+            .getShuffleResult();
+      };
+      Value digitValue = broadcast(chosen);
+      Value aboveValue = arith::IndexCastOp::create(
+          builder, loc, builder.getIndexType(), broadcast(chosenAbove));
+      prefix = arith::OrIOp::create(
+          builder, loc, prefix,
+          arith::ShLIOp::create(builder, loc, digitValue,
+                                i32Const(builder, loc, shift)));
+      remaining = emit.sub(remaining, aboveValue);
+      emit.syncWarp();
+    }
+    Value threshold = prefix;
+    // Keys above T and the first `remaining` ties, in order, in place.
+    scf::ForOp::create(
+        builder, loc, emit.index(0), count, emit.index(kWarpSize),
+        ValueRange{emit.index(0), emit.index(0)},
+        [&](OpBuilder &b, Location l, Value base, ValueRange carried) {
+          KernelBuilder at(b, l, emit.element);
+          Value e = at.add(base, lane);
+          Value valid = at.lt(e, count);
+          Value safe = at.select(valid, e, at.index(0));
+          Value key = memref::LoadOp::create(b, l, keys, ValueRange{warp, safe});
+          Value index =
+              memref::LoadOp::create(b, l, indices, ValueRange{warp, safe});
+          Value tie = at.andI(valid, arith::CmpIOp::create(
+                                         b, l, arith::CmpIPredicate::eq, key,
+                                         threshold));
+          Value tieRank = at.add(carried[1], at.laneRank(lane, tie));
+          Value keep = at.andI(
+              valid,
+              at.orI(arith::CmpIOp::create(b, l, arith::CmpIPredicate::ugt, key,
+                                           threshold),
+                     at.andI(tie, at.lt(tieRank, remaining))));
+          Value slot = at.add(carried[0], at.laneRank(lane, keep));
+          at.syncWarp();
+          auto ifKeep = scf::IfOp::create(b, l, keep, false);
+          {
+            OpBuilder::InsertionGuard guard(b);
+            b.setInsertionPointToStart(ifKeep.thenBlock());
+            memref::StoreOp::create(b, l, key, keys, ValueRange{warp, slot});
+            memref::StoreOp::create(b, l, index, indices,
+                                    ValueRange{warp, slot});
+          }
+          at.syncWarp();
+          scf::YieldOp::create(
+              b, l,
+              ValueRange{at.add(carried[0], at.ballotCount(keep)),
+                         at.add(carried[1], at.ballotCount(tie))});
+        });
+    return threshold;
+  }
+
+  void buildBody(KernelBuilder &emit, gpu::LaunchOp launch, const Problem &p,
+                 const IndexerLayout &layout) const {
+    OpBuilder &builder = emit.builder;
+    Location loc = emit.loc;
+    Type f32 = builder.getF32Type(), i32 = builder.getI32Type();
+    int64_t threads = layout.warps * kWarpSize;
+    Value tid = launch.getThreadIds().x;
+    Value warp = emit.udiv(tid, kWarpSize), lane = emit.urem(tid, kWarpSize);
+    Value group = emit.udiv(lane, 4), quad = emit.urem(lane, 4);
+    Value laneRow = emit.urem(lane, 8);
+    Value laneHalf = emit.urem(emit.udiv(lane, 8), 2);
+    Value laneQuarter = emit.udiv(lane, 16);
+    Value b = launch.getBlockIds().z;
+    Value firstQuery = emit.mul(launch.getBlockIds().x, layout.warps);
+    Value query = emit.add(firstQuery, warp);
+    Value active = emit.lt(query, p.queryLen);
+    Value safeQuery = emit.min(query, emit.sub(p.queryLen, emit.index(1)));
+
+    Value shared = emit.dynamicSharedMemory();
+    Value queryTiles =
+        emit.sharedView(shared, emit.index(0),
+                        {layout.warps, layout.heads, layout.stride}, p.element);
+    Value keyTile = emit.sharedView(shared, emit.index(layout.keyOffset),
+                                    {kKvTile, layout.stride}, p.element);
+    Value keys = emit.sharedView(shared, emit.index(layout.keysOffset),
+                                 {layout.warps, layout.capacity}, i32);
+    Value indices = emit.sharedView(shared, emit.index(layout.indicesOffset),
+                                    {layout.warps, layout.capacity}, i32);
+    Value hist = emit.sharedView(shared, emit.index(layout.histOffset),
+                                 {layout.warps, kBins}, i32);
+
+    // The block's queries' heads ([W * heads] rows; zero past HI and Sq).
+    Value flatQueries = emit.sharedView(
+        shared, emit.index(0), {layout.warps * layout.heads, layout.stride},
+        p.element);
+    copyRows(emit, tid, threads, p.queries, flatQueries,
+             layout.warps * layout.heads, p.headDim, layout.dim,
+             [&](KernelBuilder &at, Value r) {
+               Value w = at.udiv(r, layout.heads);
+               Value h = at.urem(r, layout.heads);
+               Value row = at.add(firstQuery, w);
+               Value exists =
+                   at.andI(at.lt(row, p.queryLen), at.lt(h, at.index(p.heads)));
+               Value safeRow =
+                   at.min(row, at.sub(p.queryLen, at.index(1)));
+               Value safeHead = at.min(h, at.index(p.heads - 1));
+               return std::pair{SmallVector<Value>{b, safeHead, safeRow},
+                                exists};
+             });
+    // This thread's weights: heads 8 nt + 2 quad + {0, 1} (0 past HI or for
+    // a query past Sq).
+    SmallVector<Value> weights;
+    for (int64_t nt = 0; nt < layout.heads / 8; ++nt)
+      for (int64_t e = 0; e < 2; ++e) {
+        Value h = emit.add(emit.mul(quad, 2), nt * 8 + e);
+        Value exists = emit.andI(active, emit.lt(h, emit.index(p.heads)));
+        Value safeHead = emit.min(h, emit.index(p.heads - 1));
+        Value w = memref::LoadOp::create(builder, loc, p.weights,
+                                         ValueRange{b, safeQuery, safeHead});
+        if (!p.weightElement.isF32())
+          w = arith::ExtFOp::create(builder, loc, f32, w);
+        weights.push_back(emit.select(exists, w, emit.f32(0.0)));
+      }
+
+    // The keys the block's queries may see.
+    Value offset = emit.sub(p.kvLen, p.queryLen);
+    Value lastQuery =
+        emit.sub(emit.min(emit.add(firstQuery, layout.warps), p.queryLen),
+                 emit.index(1));
+    KeyHull hull = buildKeyHull(emit, p.mask, emit.add(firstQuery, offset),
+                                emit.add(lastQuery, offset), p.kvLen);
+    // Clamped to [0, Skv] (queries before the first key, with Sq > Skv,
+    // may see none).
+    Value hullHi = emit.max(emit.min(hull.hi, p.kvLen), emit.index(0));
+    Value hullLo = emit.min(emit.max(hull.lo, emit.index(0)), hullHi);
+    Value firstTile = emit.mul(emit.udiv(hullLo, kKvTile), kKvTile);
+
+    int64_t capacityLeft = layout.capacity - kKvTile;
+    auto tiles = scf::ForOp::create(
+        builder, loc, firstTile, hullHi, emit.index(kKvTile),
+        ValueRange{emit.index(0), i32Const(builder, loc, 0)},
+        [&](OpBuilder &tb, Location tl, Value tileBase, ValueRange state) {
+          KernelBuilder at(tb, tl, emit.element);
+          gpu::BarrierOp::create(tb, tl);
+          copyRows(at, tid, threads, p.keys, keyTile, kKvTile, p.headDim,
+                   layout.dim, [&](KernelBuilder &in, Value r) {
+                     Value row = in.add(tileBase, r);
+                     Value exists = in.lt(row, p.kvLen);
+                     Value safeRow =
+                         in.min(row, in.sub(p.kvLen, in.index(1)));
+                     return std::pair{SmallVector<Value>{b, safeRow}, exists};
+                   });
+          gpu::BarrierOp::create(tb, tl);
+          auto mTiles = scf::ForOp::create(
+              tb, tl, at.index(0), at.index(kKvTile / 16), at.index(1),
+              ValueRange{state[0], state[1]},
+              [&](OpBuilder &mb, Location ml, Value mt, ValueRange mState) {
+                KernelBuilder m(mb, ml, emit.element);
+                Value scores[2] = {m.f32(0.0), m.f32(0.0)};
+                Value zero = m.f32(0.0);
+                for (int64_t chunk = 0; chunk < layout.heads;
+                     chunk += kHeadChunk) {
+                  int64_t nTiles =
+                      std::min(kHeadChunk, layout.heads - chunk) / 8;
+                  SmallVector<SmallVector<Value>> acc(
+                      nTiles, SmallVector<Value>(4, zero));
+                  for (int64_t ks = 0; ks < layout.dim / 16; ++ks) {
+                    Value aRow = m.add(m.mul(mt, 16),
+                                       m.add(laneRow, m.mul(laneHalf, 8)));
+                    Value aCol = m.add(m.mul(laneQuarter, 8), ks * 16);
+                    SmallVector<Value> a =
+                        m.loadMatrices(keyTile, {aRow, aCol}, 4, false);
+                    for (int64_t nt = 0; nt < nTiles; nt += 2) {
+                      // Heads as B's columns: matrices (heads 0-7, k lo),
+                      // (heads 0-7, k hi), (heads 8-15, k lo), (8-15, k hi).
+                      Value bRow = m.add(m.add(laneRow, m.mul(laneQuarter, 8)),
+                                         chunk + nt * 8);
+                      Value bCol = m.add(m.mul(laneHalf, 8), ks * 16);
+                      SmallVector<Value> bRegs = m.loadMatrices(
+                          queryTiles, {warp, bRow, bCol}, 4, false);
+                      acc[nt] = m.mmaSync(a, {bRegs[0], bRegs[1]}, acc[nt]);
+                      acc[nt + 1] =
+                          m.mmaSync(a, {bRegs[2], bRegs[3]}, acc[nt + 1]);
+                    }
+                  }
+                  // relu, weights, this thread's heads.
+                  for (int64_t nt = 0; nt < nTiles; ++nt)
+                    for (int64_t e = 0; e < 4; ++e) {
+                      Value weight = weights[(chunk / 8 + nt) * 2 + e % 2];
+                      Value relu = m.fmax(acc[nt][e], zero);
+                      scores[e / 2] = arith::AddFOp::create(
+                          mb, ml, scores[e / 2], m.fmul(weight, relu));
+                    }
+                }
+                Value count = mState[0], threshold = mState[1];
+                for (int64_t half = 0; half < 2; ++half) {
+                  Value score = m.quadReduce(
+                      scores[half], [&](Value x, Value y) { return m.fadd(x, y); });
+                  Value key = m.add(m.add(tileBase, m.mul(mt, 16)),
+                                    m.add(group, half * 8));
+                  Value allowed = m.andI(
+                      active, m.andI(m.le(hullLo, key), m.lt(key, hullHi)));
+                  MaskPairValues pair{b,       safeQuery, key,    p.queryLen,
+                                      p.kvLen, p.idsQ,    p.idsKv};
+                  Value safeKey = m.min(key, m.sub(p.kvLen, m.index(1)));
+                  pair.keyRow = safeKey;
+                  allowed = m.andI(
+                      allowed, *buildMaskPredicate(mb, ml, p.mask, pair));
+                  Value isNaN = arith::CmpFOp::create(
+                      mb, ml, arith::CmpFPredicate::UNO, score, score);
+                  Value ordered = arith::SelectOp::create(
+                      mb, ml, isNaN, i32Const(mb, ml, 1), m.orderedKey(score));
+                  Value take = m.andI(
+                      m.andI(allowed, m.eq(quad, m.index(0))),
+                      arith::CmpIOp::create(mb, ml, arith::CmpIPredicate::ugt,
+                                            ordered, threshold));
+                  Value slot = m.add(count, m.laneRank(lane, take));
+                  auto ifTake = scf::IfOp::create(mb, ml, take, false);
+                  {
+                    OpBuilder::InsertionGuard guard(mb);
+                    mb.setInsertionPointToStart(ifTake.thenBlock());
+                    memref::StoreOp::create(mb, ml, ordered, keys,
+                                            ValueRange{warp, slot});
+                    m.storeI32(key, indices, {warp, slot});
+                  }
+                  count = m.add(count, m.ballotCount(take));
+                }
+                scf::YieldOp::create(mb, ml, ValueRange{count, threshold});
+              });
+          Value count = mTiles.getResult(0), threshold = mTiles.getResult(1);
+          // Room for the next tile's candidates.
+          SmallVector<Value> next;
+          ifThenElse(
+              at, at.lt(at.index(capacityLeft), count),
+              TypeRange{at.builder.getIndexType(), i32},
+              [&](KernelBuilder &in) -> SmallVector<Value> {
+                in.syncWarp();
+                Value t = compact(in, lane, warp, keys, indices, hist, count,
+                                  p.topk);
+                return {in.index(p.topk), t};
+              },
+              [&](KernelBuilder &) -> SmallVector<Value> {
+                return {count, threshold};
+              },
+              &next);
+          scf::YieldOp::create(tb, tl, next);
+        });
+    Value count = tiles.getResult(0);
+    emit.syncWarp();
+    SmallVector<Value> finalCount;
+    ifThenElse(
+        emit, emit.lt(emit.index(p.topk), count),
+        TypeRange{builder.getIndexType()},
+        [&](KernelBuilder &in) -> SmallVector<Value> {
+          compact(in, lane, warp, keys, indices, hist, count, p.topk);
+          return {in.index(p.topk)};
+        },
+        [&](KernelBuilder &) -> SmallVector<Value> { return {count}; },
+        &finalCount);
+    emit.syncWarp();
+    // The list: the buffer's entries in order, then -1.
+    auto ifActive = scf::IfOp::create(builder, loc, active, false);
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPointToStart(ifActive.thenBlock());
+    scf::ForOp::create(
+        builder, loc, lane, emit.index(p.topk), emit.index(kWarpSize),
+        ValueRange{}, [&](OpBuilder &ob, Location ol, Value s, ValueRange) {
+          KernelBuilder at(ob, ol, emit.element);
+          Value listed = at.lt(s, finalCount[0]);
+          Value safe = at.select(listed, s, at.index(0));
+          Value index =
+              memref::LoadOp::create(ob, ol, indices, ValueRange{warp, safe});
+          Value value = arith::SelectOp::create(ob, ol, listed, index,
+                                                i32Const(ob, ol, -1));
+          memref::StoreOp::create(ob, ol, value, p.result,
+                                  ValueRange{b, query, s});
+          scf::YieldOp::create(ob, ol);
+        });
+  }
+
+  MmaAttentionOptions options;
+};
+
+} // namespace
+
+void sparse_attn::populateIndexerKernelPatterns(
+    RewritePatternSet &patterns, const MmaAttentionOptions &options) {
+  patterns.add<LightningIndexerGpuLowering>(patterns.getContext(), options);
+}
