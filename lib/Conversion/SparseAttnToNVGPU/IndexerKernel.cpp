@@ -38,6 +38,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
@@ -46,6 +47,9 @@ using namespace mlir;
 using namespace mlir::sparse_attn;
 
 namespace {
+
+// (nvgpu has a kWarpSize of its own.)
+using sparse_attn::kWarpSize;
 
 /// Keys of a kv tile: four 16-row m tiles.
 constexpr int64_t kKvTile = 64;
@@ -58,12 +62,12 @@ constexpr int64_t kBins = 256;
 
 /// Shared-memory layout of the kernel, for `warps` queries a block.
 struct IndexerLayout {
-  int64_t warps, heads, dim, stride, capacity;
+  int64_t warps, stages, heads, dim, stride, capacity;
   int64_t queryBytes, keyOffset, keysOffset, indicesOffset, histOffset, bytes;
 
-  IndexerLayout(int64_t warps, int64_t headCount, int64_t headDim,
-                int64_t topk)
-      : warps(warps) {
+  IndexerLayout(int64_t warps, int64_t stages, int64_t headCount,
+                int64_t headDim, int64_t topk)
+      : warps(warps), stages(stages) {
     heads = llvm::alignTo(headCount, 16);
     dim = llvm::alignTo(headDim, 16);
     // 16-bit elements; an odd number of 16-byte chunks a row: ldmatrix's
@@ -74,7 +78,7 @@ struct IndexerLayout {
     capacity = llvm::alignTo(topk + std::max<int64_t>(kKvTile, topk / 2), 32);
     queryBytes = warps * heads * stride * 2;
     keyOffset = queryBytes;
-    keysOffset = keyOffset + kKvTile * stride * 2;
+    keysOffset = keyOffset + stages * kKvTile * stride * 2;
     indicesOffset = keysOffset + warps * capacity * 4;
     histOffset = indicesOffset + warps * capacity * 4;
     bytes = histOffset + warps * kBins * 4;
@@ -110,11 +114,23 @@ struct LightningIndexerGpuLowering
     if (mask && !hasMaskLowering(mask))
       return rewriter.notifyMatchFailure(op, "the mask has no lowering");
     int64_t heads = queryType.getDimSize(1), topk = op.getTopk();
+    // The most queries a block (they share each key tile), then the most
+    // cp.async stages of key tiles (one: synchronous copies; also when rows
+    // are not whole 16-byte chunks).
     std::optional<IndexerLayout> layout;
+    int64_t maxStages = headDim % 8 == 0 ? options.chip.maxStages : 1;
     for (int64_t warps : {4, 2, 1}) {
-      IndexerLayout candidate(warps, heads, headDim, topk);
-      if (candidate.bytes <= options.chip.sharedMemoryPerBlock) {
-        layout = candidate;
+      std::optional<IndexerLayout> fitting;
+      for (int64_t stages = maxStages; stages >= 1 && !fitting; --stages) {
+        IndexerLayout candidate(warps, stages, heads, headDim, topk);
+        if (candidate.bytes <= options.chip.sharedMemoryPerBlock)
+          fitting = candidate;
+      }
+      // Two stages at least, where copies can be asynchronous, unless even
+      // one query a block has no room for them.
+      if (fitting && (fitting->stages >= std::min<int64_t>(2, maxStages) ||
+                      warps == 1)) {
+        layout = fitting;
         break;
       }
     }
@@ -222,6 +238,15 @@ struct LightningIndexerGpuLowering
                                                     dim)});
           scf::YieldOp::create(b, l);
         });
+  }
+
+  /// cp.async.wait_group `pending`.
+  static void waitGroups(OpBuilder &builder, Location loc, int32_t pending) {
+    Value token = nvgpu::DeviceAsyncCreateGroupOp::create(
+        builder, loc, nvgpu::DeviceAsyncTokenType::get(builder.getContext()),
+        ValueRange{});
+    nvgpu::DeviceAsyncWaitOp::create(builder, loc, token,
+                                     builder.getI32IntegerAttr(pending));
   }
 
   static Value i32Const(OpBuilder &b, Location l, int64_t value) {
@@ -423,8 +448,9 @@ struct LightningIndexerGpuLowering
     Value queryTiles =
         emit.sharedView(shared, emit.index(0),
                         {layout.warps, layout.heads, layout.stride}, p.element);
-    Value keyTile = emit.sharedView(shared, emit.index(layout.keyOffset),
-                                    {kKvTile, layout.stride}, p.element);
+    Value keyTiles =
+        emit.sharedView(shared, emit.index(layout.keyOffset),
+                        {layout.stages, kKvTile, layout.stride}, p.element);
     Value keys = emit.sharedView(shared, emit.index(layout.keysOffset),
                                  {layout.warps, layout.capacity}, i32);
     Value indices = emit.sharedView(shared, emit.index(layout.indicesOffset),
@@ -479,21 +505,119 @@ struct LightningIndexerGpuLowering
     Value firstTile = emit.mul(emit.udiv(hullLo, kKvTile), kKvTile);
 
     int64_t capacityLeft = layout.capacity - kKvTile;
+    int64_t stages = layout.stages;
+    // Key tile `tileBase` into stage `stage`: cp.async 16-byte chunks (rows
+    // past Skv zero-filled), one commit group; with one stage, plain copies.
+    auto issueKeys = [&](KernelBuilder &at, Value tileBase, Value stage) {
+      if (stages == 1) {
+        Value tile = emit.sharedView(shared, emit.index(layout.keyOffset),
+                                     {kKvTile, layout.stride}, p.element);
+        copyRows(at, tid, threads, p.keys, tile, kKvTile, p.headDim,
+                 layout.dim, [&](KernelBuilder &in, Value r) {
+                   Value row = in.add(tileBase, r);
+                   Value exists = in.lt(row, p.kvLen);
+                   Value safeRow = in.min(row, in.sub(p.kvLen, in.index(1)));
+                   return std::pair{SmallVector<Value>{b, safeRow}, exists};
+                 });
+        return;
+      }
+      int64_t chunks = p.headDim / 8;
+      scf::ForOp::create(
+          at.builder, at.loc, tid, at.index(kKvTile * chunks),
+          at.index(threads), ValueRange{},
+          [&](OpBuilder &cb, Location cl, Value idx, ValueRange) {
+            KernelBuilder in(cb, cl, emit.element);
+            Value r = in.udiv(idx, chunks);
+            Value column = in.mul(in.urem(idx, chunks), 8);
+            Value row = in.add(tileBase, r);
+            Value exists = in.lt(row, p.kvLen);
+            Value safeRow = in.max(in.min(row, in.sub(p.kvLen, in.index(1))),
+                                   in.index(0));
+            nvgpu::DeviceAsyncCopyOp::create(
+                cb, cl, keyTiles, ValueRange{stage, r, column}, p.keys,
+                ValueRange{b, safeRow, column}, cb.getIndexAttr(8),
+                in.select(exists, in.index(8), in.index(0)),
+                cb.getUnitAttr());
+            scf::YieldOp::create(cb, cl);
+          });
+      nvgpu::DeviceAsyncCreateGroupOp::create(
+          at.builder, at.loc,
+          nvgpu::DeviceAsyncTokenType::get(at.builder.getContext()),
+          ValueRange{});
+    };
+    if (stages > 1) {
+      // The padding columns once for every stage; tiles 0 .. stages - 2.
+      int64_t padding = layout.dim - p.headDim;
+      if (padding > 0) {
+        Value zero = arith::ConstantOp::create(
+            builder, loc, builder.getZeroAttr(p.element));
+        scf::ForOp::create(
+            builder, loc, tid, emit.index(stages * kKvTile * padding),
+            emit.index(threads), ValueRange{},
+            [&](OpBuilder &zb, Location zl, Value idx, ValueRange) {
+              KernelBuilder at(zb, zl, emit.element);
+              Value rowIndex = at.udiv(idx, padding);
+              memref::StoreOp::create(
+                  zb, zl, zero, keyTiles,
+                  ValueRange{at.udiv(rowIndex, kKvTile),
+                             at.urem(rowIndex, kKvTile),
+                             at.add(at.urem(idx, padding), p.headDim)});
+              scf::YieldOp::create(zb, zl);
+            });
+      }
+      for (int64_t t = 0; t + 1 < stages; ++t) {
+        Value tileBase = emit.add(firstTile, t * kKvTile);
+        auto ifTile = scf::IfOp::create(builder, loc,
+                                        emit.lt(tileBase, hullHi), false);
+        OpBuilder::InsertionGuard guard(builder);
+        builder.setInsertionPointToStart(ifTile.thenBlock());
+        KernelBuilder in(builder, loc, emit.element);
+        issueKeys(in, tileBase, in.index(t));
+      }
+    }
     auto tiles = scf::ForOp::create(
         builder, loc, firstTile, hullHi, emit.index(kKvTile),
         ValueRange{emit.index(0), i32Const(builder, loc, 0)},
         [&](OpBuilder &tb, Location tl, Value tileBase, ValueRange state) {
           KernelBuilder at(tb, tl, emit.element);
-          gpu::BarrierOp::create(tb, tl);
-          copyRows(at, tid, threads, p.keys, keyTile, kKvTile, p.headDim,
-                   layout.dim, [&](KernelBuilder &in, Value r) {
-                     Value row = in.add(tileBase, r);
-                     Value exists = in.lt(row, p.kvLen);
-                     Value safeRow =
-                         in.min(row, in.sub(p.kvLen, in.index(1)));
-                     return std::pair{SmallVector<Value>{b, safeRow}, exists};
-                   });
-          gpu::BarrierOp::create(tb, tl);
+          Value tileIndex = at.udiv(at.sub(tileBase, firstTile), kKvTile);
+          Value stage = at.urem(tileIndex, stages);
+          if (stages == 1) {
+            gpu::BarrierOp::create(tb, tl);
+            issueKeys(at, tileBase, stage);
+            gpu::BarrierOp::create(tb, tl);
+          } else {
+            // This tile's group is the oldest of the open ones (each
+            // thread counts its own; a tile that was never issued left
+            // none, so waiting for all is then exact too).
+            Value next = at.add(tileBase, (stages - 1) * kKvTile);
+            Value more = at.lt(next, hullHi);
+            // Groups issued after this tile's: min(stages - 2, tiles left
+            // after it); wait_group needs a constant, so wait for all but
+            // stages - 2 while enough tiles follow, else for all. The
+            // barrier then also frees the stage the next issue refills
+            // (the previous tile's).
+            Value enough = at.lt(at.add(tileBase, (stages - 2) * kKvTile),
+                                 hullHi);
+            auto ifEnough = scf::IfOp::create(tb, tl, enough, true);
+            {
+              OpBuilder::InsertionGuard guard(tb);
+              tb.setInsertionPointToStart(ifEnough.thenBlock());
+              waitGroups(tb, tl, stages - 2);
+              tb.setInsertionPointToStart(ifEnough.elseBlock());
+              waitGroups(tb, tl, 0);
+            }
+            gpu::BarrierOp::create(tb, tl);
+            auto ifMore = scf::IfOp::create(tb, tl, more, false);
+            {
+              OpBuilder::InsertionGuard guard(tb);
+              tb.setInsertionPointToStart(ifMore.thenBlock());
+              KernelBuilder in(tb, tl, emit.element);
+              issueKeys(in, next, in.urem(in.add(tileIndex, stages - 1),
+                                          stages));
+            }
+          }
+
           auto mTiles = scf::ForOp::create(
               tb, tl, at.index(0), at.index(kKvTile / 16), at.index(1),
               ValueRange{state[0], state[1]},
@@ -512,7 +636,8 @@ struct LightningIndexerGpuLowering
                                        m.add(laneRow, m.mul(laneHalf, 8)));
                     Value aCol = m.add(m.mul(laneQuarter, 8), ks * 16);
                     SmallVector<Value> a =
-                        m.loadMatrices(keyTile, {aRow, aCol}, 4, false);
+                        m.loadMatrices(keyTiles, {stage, aRow, aCol}, 4,
+                                       false);
                     for (int64_t nt = 0; nt < nTiles; nt += 2) {
                       // Heads as B's columns: matrices (heads 0-7, k lo),
                       // (heads 0-7, k hi), (heads 8-15, k lo), (8-15, k hi).
