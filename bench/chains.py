@@ -149,6 +149,7 @@ def run(artifacts, out):
 
     from run import compiled_flex, time_ms  # noqa: PLC0415
     from selection import torch_indexer  # noqa: PLC0415
+    from token_sparse import torch_gather_attention  # noqa: PLC0415
 
     from sparse_attn import runtime  # noqa: PLC0415
 
@@ -395,17 +396,8 @@ def run(artifacts, out):
             "dsa torch indexer", lambda a, b, c: (torch_indexer(a, b, c),), qi, ki, w, rounds=2)
         same_sel = float((pti == ti.long()).all(-1).float().mean())
 
-        def gathered(a, b, c, idx_, chunk=256):
-            outs = []
-            for start in range(0, s, chunk):
-                rows_ = idx_[0, start:start + chunk]
-                ok = rows_ >= 0
-                safe = rows_.clamp(min=0).long()
-                kg, vg = b[0, 0][safe], c[0, 0][safe]
-                sc_ = torch.einsum("hcd,cnd->hcn", a[0, :, start:start + chunk], kg).float() * d ** -0.5
-                pr = torch.softmax(sc_.masked_fill(~ok[None], float("-inf")), -1)
-                outs.append(torch.einsum("hcn,cnd->hcd", pr.to(c.dtype), vg))
-            return (torch.cat(outs, 1)[None],)
+        def gathered(a, b, c, idx_):
+            return (torch_gather_attention(a, b, c, idx_, d ** -0.5),)
 
         (go,), peer_times["attention"] = peer("dsa torch gather", gathered, q, k, v, ti, rounds=3)
         rows = [s - 1, s // 2 + 7, 3000 % s, 5]

@@ -63,6 +63,24 @@ def build(out, chip):
         json.dump(configs, f, indent=1)
 
 
+def torch_gather_attention(q, k, v, idx, scale, chunk=256):
+    """The gather-based PyTorch path: per chunk of queries, the listed keys
+    and values gathered ([chunk, n, D]), bf16 einsums, softmax in f32 over
+    the valid slots (-1 skipped); one kv head, B = 1."""
+    import torch  # noqa: PLC0415
+
+    outs = []
+    for start in range(0, q.shape[2], chunk):
+        rows = idx[0, start:start + chunk]
+        ok = rows >= 0
+        safe = rows.clamp(min=0).long()
+        kg, vg = k[0, 0][safe], v[0, 0][safe]  # [c, n, D]
+        sc = torch.einsum("hcd,cnd->hcn", q[0, :, start:start + chunk], kg).float() * scale
+        p = torch.softmax(sc.masked_fill(~ok[None], float("-inf")), -1)
+        outs.append(torch.einsum("hcn,cnd->hcd", p.to(v.dtype), vg))
+    return torch.cat(outs, 1)[None]
+
+
 def run(artifacts, out):
     import torch  # noqa: PLC0415
 
@@ -96,17 +114,8 @@ def run(artifacts, out):
         valid_slots = int((idx >= 0).sum())
         scale = D ** -0.5
 
-        def reference(q, k, v, idx, chunk=256):
-            outs = []
-            for start in range(0, s, chunk):
-                rows = idx[0, start:start + chunk]
-                ok = rows >= 0
-                safe = rows.clamp(min=0).long()
-                kg, vg = k[0, 0][safe], v[0, 0][safe]  # [c, n, D]
-                sc = torch.einsum("hcd,cnd->hcn", q[0, :, start:start + chunk], kg).float() * scale
-                p = torch.softmax(sc.masked_fill(~ok[None], float("-inf")), -1)
-                outs.append(torch.einsum("hcn,cnd->hcd", p.to(v.dtype), vg))
-            return torch.cat(outs, 1)[None]
+        def reference(q, k, v, idx):
+            return torch_gather_attention(q, k, v, idx, scale)
 
         o, _ = fn(q, k, v, idx, fill_outputs=float("nan"))
         torch.cuda.synchronize()

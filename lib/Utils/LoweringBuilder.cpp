@@ -321,3 +321,22 @@ Value sparse_attn::getBlockMaskListBatch(LoweringBuilder &emit,
                  "list batch differs from the segment ids' batch");
   return batch;
 }
+
+IndexerLengths sparse_attn::getIndexerLengths(LoweringBuilder &emit,
+                                              Value query, Value key,
+                                              Value weights, Value idsQ,
+                                              Value idsKv) {
+  SmallVector<std::pair<Value, int64_t>> batchPlaces = {
+      {query, 0}, {key, 0}, {weights, 0}};
+  SmallVector<std::pair<Value, int64_t>> queryLenPlaces = {{query, 2},
+                                                           {weights, 1}};
+  SmallVector<std::pair<Value, int64_t>> kvLenPlaces = {{key, 1}};
+  if (idsQ) {
+    batchPlaces.append({{idsQ, 0}, {idsKv, 0}});
+    queryLenPlaces.push_back({idsQ, 1});
+    kvLenPlaces.push_back({idsKv, 1});
+  }
+  return {emit.commonDim(batchPlaces, "batch sizes differ"),
+          emit.commonDim(queryLenPlaces, "query lengths differ"),
+          emit.commonDim(kvLenPlaces, "key lengths differ")};
+}

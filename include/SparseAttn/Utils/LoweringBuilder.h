@@ -315,6 +315,16 @@ std::pair<Value, Value> getBlockMaskLengths(LoweringBuilder &emit,
                                             Value segmentIdsQ,
                                             Value segmentIdsKv);
 
+/// A lightning_indexer's batch, query and key lengths, from every operand
+/// that holds them (`idsQ`/`idsKv` may be null), checked to agree at run
+/// time.
+struct IndexerLengths {
+  Value batch, queryLen, kvLen;
+};
+IndexerLengths getIndexerLengths(LoweringBuilder &emit, Value query,
+                                 Value key, Value weights, Value idsQ,
+                                 Value idsKv);
+
 /// The list batch of a block_mask's results of type `numType`: its static
 /// extent (checked against the segment ids' batch when it has them) or the
 /// segment ids' batch.

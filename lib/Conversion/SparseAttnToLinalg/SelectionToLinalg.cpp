@@ -327,19 +327,8 @@ struct LightningIndexerOpLowering : LoweringPattern<LightningIndexerOp> {
           weights = op.getWeights();
     Value segmentIdsQ = op.getSegmentIdsQ(),
           segmentIdsKv = op.getSegmentIdsKv();
-    SmallVector<std::pair<Value, int64_t>> batchPlaces = {
-        {query, 0}, {key, 0}, {weights, 0}};
-    SmallVector<std::pair<Value, int64_t>> queryLenPlaces = {{query, 2},
-                                                             {weights, 1}};
-    SmallVector<std::pair<Value, int64_t>> kvLenPlaces = {{key, 1}};
-    if (segmentIdsQ) {
-      batchPlaces.append({{segmentIdsQ, 0}, {segmentIdsKv, 0}});
-      queryLenPlaces.push_back({segmentIdsQ, 1});
-      kvLenPlaces.push_back({segmentIdsKv, 1});
-    }
-    Value batch = emit.commonDim(batchPlaces, "batch sizes differ");
-    Value queryLen = emit.commonDim(queryLenPlaces, "query lengths differ");
-    Value kvLen = emit.commonDim(kvLenPlaces, "key lengths differ");
+    auto [batch, queryLen, kvLen] = getIndexerLengths(
+        emit, query, key, weights, segmentIdsQ, segmentIdsKv);
     int64_t heads = op.getIndexQuery().getType().getDimSize(1);
     int64_t topk = op.getTopk();
 

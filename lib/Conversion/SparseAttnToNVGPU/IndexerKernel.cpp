@@ -149,19 +149,11 @@ struct LightningIndexerGpuLowering
     Value idsQ = op.getSegmentIdsQ(), idsKv = op.getSegmentIdsKv();
     Value query = op.getIndexQuery(), key = op.getIndexKey(),
           weights = op.getWeights();
-    SmallVector<std::pair<Value, int64_t>> batchPlaces = {
-        {query, 0}, {key, 0}, {weights, 0}};
-    SmallVector<std::pair<Value, int64_t>> queryLenPlaces = {{query, 2},
-                                                             {weights, 1}};
-    SmallVector<std::pair<Value, int64_t>> kvLenPlaces = {{key, 1}};
-    if (idsQ) {
-      batchPlaces.append({{idsQ, 0}, {idsKv, 0}});
-      queryLenPlaces.push_back({idsQ, 1});
-      kvLenPlaces.push_back({idsKv, 1});
-    }
-    p.batch = emit.commonDim(batchPlaces, "batch sizes differ");
-    p.queryLen = emit.commonDim(queryLenPlaces, "query lengths differ");
-    p.kvLen = emit.commonDim(kvLenPlaces, "key lengths differ");
+    IndexerLengths lengths =
+        getIndexerLengths(emit, query, key, weights, idsQ, idsKv);
+    p.batch = lengths.batch;
+    p.queryLen = lengths.queryLen;
+    p.kvLen = lengths.kvLen;
     checkMaskLengths(emit, mask, p.kvLen);
     if (idsQ) {
       p.idsQ = toReadOnlyBuffer(rewriter, loc, idsQ);
