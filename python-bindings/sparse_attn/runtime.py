@@ -58,6 +58,14 @@ class _Driver:
                                                 name.encode()), f"cuModuleGetFunction({name})")
         return function
 
+    def static_shared_memory(self, function):
+        # CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES: the kernel's static shared
+        # memory, which counts against the 48 KiB without opt-in too.
+        value = ctypes.c_int(0)
+        self.check(self.lib.cuFuncGetAttribute(ctypes.byref(value), ctypes.c_int(1), function),
+                   "cuFuncGetAttribute(static shared memory)")
+        return value.value
+
     def set_dynamic_shared_memory(self, function, size):
         # CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: above 48 KiB a
         # kernel must opt in before its launch.
@@ -283,7 +291,7 @@ class GPUFunction:
         self.inputs = sorted((b for b in self.manifest["buffers"] if b["kind"] == "input"),
                              key=lambda b: b["input"])
         self._functions = None
-        self._shared_limits = {}  # kernel -> dynamic shared memory it opted in to
+        self._shared_limits = {}  # kernel -> dynamic shared memory it may use as is
 
     def _load(self):
         driver = _driver()
@@ -377,7 +385,12 @@ class GPUFunction:
                     *[ctypes.cast(ctypes.pointer(v), ctypes.c_void_p) for v in values])
                 function = self._functions[(launch["module"], launch["kernel"])]
                 shared_memory = evaluate(launch["shared_memory"], dims)
-                if shared_memory > self._shared_limits.get(function.value, 48 * 1024):
+                limit = self._shared_limits.get(function.value)
+                if limit is None:
+                    # Dynamic shared memory that fits without opting in.
+                    limit = 48 * 1024 - _driver().static_shared_memory(function)
+                    self._shared_limits[function.value] = limit
+                if shared_memory > limit:
                     _driver().set_dynamic_shared_memory(function, shared_memory)
                     self._shared_limits[function.value] = shared_memory
                 _driver().launch(function, grid, block, shared_memory, stream, params)

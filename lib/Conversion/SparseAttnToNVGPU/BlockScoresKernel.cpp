@@ -178,7 +178,9 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
 
   /// Rows `base` .. `base` + 63 of `source` ([B, H, N, D]) into the f32
   /// tile `tile` (zero past `count` rows and past the head dim); a row is
-  /// the f32 sum of heads `firstHead` .. `firstHead` + `heads` - 1.
+  /// the f32 sum of heads `firstHead` .. `firstHead` + `heads` - 1. Each
+  /// thread takes fixed chunks of the tile (unrolled, so that its loads of
+  /// one head are in flight together) and sums the heads over a loop.
   static void loadTile(KernelBuilder &emit, Value tid, Value source,
                        Type element, Value b, Value firstHead, int64_t heads,
                        Value base, Value count, Value tile,
@@ -190,33 +192,59 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
     while (p.headDim % vector != 0)
       vector /= 2;
     int64_t chunks = p.headDim / vector;
+    int64_t total = kTile * chunks;
+    int64_t perThread = llvm::divideCeil(total, kThreads);
     auto vectorType = VectorType::get({vector}, element);
     auto wideType = VectorType::get({vector}, builder.getF32Type());
-    scf::ForOp::create(
-        builder, loc, tid, emit.index(kTile * chunks), emit.index(kThreads),
-        ValueRange{}, [&](OpBuilder &b2, Location l, Value idx, ValueRange) {
-          KernelBuilder at(b2, l, emit.element);
-          Value r = at.udiv(idx, chunks);
-          Value column = at.mul(at.urem(idx, chunks), vector);
-          Value row = at.add(base, r);
-          Value valid = at.lt(row, count);
-          Value safeRow = at.select(valid, row, at.index(0));
-          Value sum;
-          for (int64_t h = 0; h < heads; ++h) {
-            Value loaded = vector::LoadOp::create(
-                b2, l, vectorType, source,
-                ValueRange{b, at.add(firstHead, h), safeRow, column});
-            if (!element.isF32())
-              loaded = arith::ExtFOp::create(b2, l, wideType, loaded);
-            sum = sum ? arith::AddFOp::create(b2, l, sum, loaded).getResult()
-                      : loaded;
-          }
-          Value zeros = arith::ConstantOp::create(
-              b2, l, wideType, DenseElementsAttr::get(wideType, 0.0f));
-          sum = arith::SelectOp::create(b2, l, valid, sum, zeros);
-          vector::StoreOp::create(b2, l, sum, tile, ValueRange{r, column});
-          scf::YieldOp::create(b2, l);
-        });
+    Value zeros = arith::ConstantOp::create(
+        builder, loc, wideType, DenseElementsAttr::get(wideType, 0.0f));
+    // This thread's chunks: rows, columns, and whether they hold data.
+    SmallVector<Value> rows, columns, exists, inTile;
+    for (int64_t n = 0; n < perThread; ++n) {
+      Value idx = emit.add(tid, n * kThreads);
+      Value r = emit.udiv(idx, chunks);
+      columns.push_back(emit.mul(emit.urem(idx, chunks), vector));
+      inTile.push_back(emit.lt(idx, emit.index(total)));
+      Value row = emit.add(base, r);
+      exists.push_back(emit.andI(inTile.back(), emit.lt(row, count)));
+      rows.push_back(emit.select(exists.back(), row, emit.index(0)));
+    }
+    auto loadHead = [&](KernelBuilder &at, Value head, ValueRange sums) {
+      SmallVector<Value> next;
+      for (int64_t n = 0; n < perThread; ++n) {
+        Value loaded = vector::LoadOp::create(
+            at.builder, at.loc, vectorType, source,
+            ValueRange{b, head, rows[n], columns[n]});
+        if (!element.isF32())
+          loaded = arith::ExtFOp::create(at.builder, at.loc, wideType, loaded);
+        next.push_back(
+            arith::AddFOp::create(at.builder, at.loc, sums[n], loaded));
+      }
+      return next;
+    };
+    SmallVector<Value> sums(perThread, zeros);
+    if (heads == 1) {
+      sums = loadHead(emit, firstHead, sums);
+    } else {
+      auto loop = scf::ForOp::create(
+          builder, loc, emit.index(0), emit.index(heads), emit.index(1), sums,
+          [&](OpBuilder &b2, Location l, Value h, ValueRange carried) {
+            KernelBuilder at(b2, l, emit.element);
+            scf::YieldOp::create(
+                b2, l, loadHead(at, at.add(firstHead, h), carried));
+          });
+      sums.assign(loop.getResults().begin(), loop.getResults().end());
+    }
+    for (int64_t n = 0; n < perThread; ++n) {
+      Value sum = arith::SelectOp::create(builder, loc, exists[n], sums[n],
+                                          zeros);
+      Value r = emit.udiv(emit.add(tid, n * kThreads), chunks);
+      auto ifIn = scf::IfOp::create(builder, loc, inTile[n], false);
+      OpBuilder::InsertionGuard guard(builder);
+      builder.setInsertionPointToStart(ifIn.thenBlock());
+      vector::StoreOp::create(builder, loc, sum, tile,
+                              ValueRange{r, columns[n]});
+    }
     int64_t padding = layout.paddedDim - p.headDim;
     if (padding == 0)
       return;
