@@ -300,7 +300,9 @@ def run(artifacts, out):
                                       mask_mod=lambda b, h, i, j: i >= j, seq_lengths=(s, s))
         (fo,), peer_times["attention"] = peer(
             "nsa Flex over lists",
-            lambda a, b, c: (flex(a, b, c, block_mask=bm, enable_gqa=True),), q, k, v, rounds=3)
+            lambda a, b, c: (flex(a, b, c, block_mask=bm, enable_gqa=True,
+                                  kernel_options={"BLOCK_M": blk, "BLOCK_N": blk}),),
+            q, k, v, rounds=3)
         rows = [s - 1, s // 2 + 7, 100, 5]
         lists = idx[0].long().cpu()
 
