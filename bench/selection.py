@@ -79,6 +79,11 @@ def moba_scores_ir(s):
 }}"""
 
 
+MOBA_TOPK_IR = f"""func.func @f(%s: tensor<1x{MOBA_H}x?x?xf32>) -> (tensor<1x{MOBA_H}x?xi32>, tensor<1x{MOBA_H}x?x3xi32>) {{
+  %n, %i = sparse_attn.select_topk %s {{k = 2, local = 1}} : tensor<1x{MOBA_H}x?x?xf32> -> tensor<1x{MOBA_H}x?xi32>, tensor<1x{MOBA_H}x?x3xi32>
+  return %n, %i : tensor<1x{MOBA_H}x?xi32>, tensor<1x{MOBA_H}x?x3xi32>
+}}"""
+
 HI, DI, TOPK = 64, 128, 2048  # DeepSeek V3.2's indexer: 64 heads x 128 dims, topk 2048
 
 
@@ -99,6 +104,7 @@ def build(out, chip):
     os.makedirs(out, exist_ok=True)
     sparse_attn.compile_gpu(POOL_IR, "f", chip).save(os.path.join(out, "pool"))
     sparse_attn.compile_gpu(TOPK_IR, "f", chip).save(os.path.join(out, "topk"))
+    sparse_attn.compile_gpu(MOBA_TOPK_IR, "f", chip).save(os.path.join(out, "moba-topk"))
     for s in SIZES:
         sparse_attn.compile_gpu(scores_ir(s), "f", chip).save(os.path.join(out, f"scores-{s}"))
         sparse_attn.compile_gpu(moba_scores_ir(s), "f", chip).save(
@@ -231,6 +237,29 @@ def run(artifacts, out):
         results.append(row)
         print(f"{row['case']:22s} ours {ms * 1e3:8.1f} us  torch topk {torch_ms * 1e3:8.1f} us  "
               f"x{torch_ms / ms:.2f}  {'same sets' if same else 'SETS DIFFER'}", flush=True)
+        # MoBA's selection: top 2 of the blocks before the query's, plus its
+        # own (local = 1), per query row of [S, S / 512] scores.
+        moba_topk = runtime.load(os.path.join(artifacts, "moba-topk"))
+        mscores = torch.randn(1, MOBA_H, s, mb, generator=gen, device="cuda")
+        mscores = mscores.masked_fill(beyond, float("-inf")).contiguous()
+
+        def torch_moba_select(sc):
+            forced = sc.clone()
+            own = (torch.arange(s, device="cuda") // MOBA_BLOCK).view(1, 1, s, 1)
+            forced.scatter_(3, own.expand(1, MOBA_H, s, 1), float("inf"))
+            forced = forced.masked_fill(torch.isneginf(sc), float("-inf"))
+            vals, idx = forced.topk(3, dim=-1)
+            idx = torch.where(torch.isneginf(vals), mb, idx).sort(-1).values
+            return torch.where(idx == mb, -1, idx)
+
+        _, midx = moba_topk(mscores)
+        same = bool((midx.long() == torch_moba_select(mscores)).all())
+        ms, torch_ms = time_ms(lambda a: moba_topk(a), torch_moba_select, inputs=[(mscores,)])
+        row = dict(case=f"select_topk-moba-S{s}-NK{mb}", ms=ms, torch_ms=torch_ms,
+                   ratio_vs_torch=torch_ms / ms, numerics_ok=same, rows=MOBA_H * s, k=2, local=1)
+        results.append(row)
+        print(f"{row['case']:22s} ours {ms * 1e3:8.1f} us  torch topk {torch_ms * 1e3:8.1f} us  "
+              f"x{torch_ms / ms:.2f}  {'same lists' if same else 'LISTS DIFFER'}", flush=True)
         results.append(indexer_row(runtime, artifacts, s, gen, time_ms))
         with open(path, "w") as f:
             json.dump(dict(device=props.name, torch=torch.__version__,

@@ -269,6 +269,12 @@ SELECT_CASES = [
     dict(op="select_topk", shape=(1, 1, 24, 2000), k=1500, sink=3, local=3, scores="mixed",
          p_ninf=0.6),
     dict(op="select_topk", shape=(2, 3, 40, 100), k=7, scores="ties"),
+    # k <= 16 takes k warp argmaxes: MoBA's rows (k = 2, local = 1 over 64
+    # blocks), k = 16 with ties and sinks, k past the candidates.
+    dict(op="select_topk", shape=(1, 4, 2048, 64), k=2, local=1, scores="causal_moba"),
+    dict(op="select_topk", shape=(2, 2, 33, 100), k=16, sink=2, local=1, scores="ties"),
+    dict(op="select_topk", shape=(1, 2, 24, 2000), k=16, sink=3, local=3, scores="mixed",
+         p_ninf=0.995),
     # block_scores on tensor cores (3xTF32 mma.sync over 64 x 64 result
     # tiles, block_mask's classification for the -inf): NSA's shape (64 query
     # heads summed into 4 kv heads' scores, D = 128, causal over 8192 tokens),

@@ -37,6 +37,9 @@ namespace {
 
 /// Threads of a pool block.
 constexpr int64_t kPoolThreads = 128;
+/// The largest k select_topk finds by k warp argmaxes (one pass over the
+/// row each) rather than by a 32-pass threshold search.
+constexpr int64_t kArgmaxK = 16;
 
 struct PoolGpuLowering : public OpRewritePattern<PoolOp> {
   PoolGpuLowering(MLIRContext *context, const MmaAttentionOptions &options)
@@ -370,7 +373,66 @@ struct SelectTopKGpuLowering : public OpRewritePattern<SelectTopKOp> {
       return at.warpReduceI32(mine,
                               [&](Value x, Value y) { return at.add(x, y); });
     };
-    if (k > 0) {
+    if (k > 0 && k <= kArgmaxK) {
+      // Small k: k rounds of a warp argmax over the remaining candidates
+      // (the largest key, then the lowest index holding it), each taken
+      // block marked and its key cleared; a round without candidates ends
+      // the search.
+      // Keys as indices in signed order (the sign bit flipped), so that
+      // the warp reductions' i32 round trips keep them; no candidate is
+      // INT32_MIN.
+      Type index = builder.getIndexType();
+      auto toIndex = [&](KernelBuilder &at, Value key) -> Value {
+        return arith::IndexCastOp::create(
+            at.builder, at.loc, index,
+            arith::XOrIOp::create(at.builder, at.loc, key,
+                                  constant(at.builder, int64_t(INT32_MIN))));
+      };
+      Value none = emit.index(INT32_MIN);
+      scf::ForOp::create(
+          builder, loc, emit.index(0), emit.index(k), emit.index(1),
+          ValueRange{emit.boolean(false)},
+          [&](OpBuilder &b, Location l, Value, ValueRange carried) {
+            KernelBuilder at(b, l, emit.element);
+            auto ifLeft = scf::IfOp::create(b, l, TypeRange{b.getI1Type()},
+                                            at.notI(carried[0]), true);
+            {
+              OpBuilder::InsertionGuard guard(b);
+              b.setInsertionPointToStart(ifLeft.thenBlock());
+              // This lane's best (largest key, first index).
+              auto best = forLaneBlocks(
+                  {none, at.index(0)},
+                  [&](KernelBuilder &in, Value j, ValueRange current) {
+                    Value key = toIndex(in, keyOf(in, j));
+                    Value better = in.cmp(arith::CmpIPredicate::sgt, key,
+                                          current[0]);
+                    return SmallVector<Value>{
+                        in.select(better, key, current[0]),
+                        in.select(better, j, current[1])};
+                  });
+              Value top = at.warpReduceI32(best[0], [&](Value x, Value y) {
+                return at.select(at.cmp(arith::CmpIPredicate::sgt, x, y), x,
+                                 y);
+              });
+              Value exhausted = at.eq(top, none);
+              Value mine = at.select(at.eq(best[0], top), best[1],
+                                     at.index(INT32_MAX));
+              Value chosen = at.warpReduceI32(
+                  mine, [&](Value x, Value y) { return at.min(x, y); });
+              ifThen(at,
+                     at.andI(at.notI(exhausted), at.eq(lane, at.index(0))),
+                     [&](KernelBuilder &in) {
+                       store(in, constant(in.builder, 1), marks, chosen);
+                       store(in, constant(in.builder, 0), keys, chosen);
+                     });
+              at.syncWarp();
+              scf::YieldOp::create(b, l, exhausted);
+              b.setInsertionPointToStart(ifLeft.elseBlock());
+              scf::YieldOp::create(b, l, carried[0]);
+            }
+            scf::YieldOp::create(b, l, ifLeft.getResult(0));
+          });
+    } else if (k > 0) {
       // The k-th largest key, bit by bit from the top: the largest T with
       // at least k keys >= T (0 when fewer than k candidates remain).
       Value threshold = constant(builder, 0);

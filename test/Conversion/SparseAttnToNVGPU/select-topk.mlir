@@ -5,16 +5,18 @@
 // select_topk on the GPU (issue 15): a warp per row (grid: query blocks,
 // heads, batch), the row's ordered keys and marks in 8 bytes of shared
 // memory per block (checked against the chip's before the launch); sink
-// and local by ballots, the k-th largest key by 32 counting passes (warp
-// sums by shuffles), ties to the lowest index, the ascending list by a
-// last ballot pass, -1 up to the capacity.
+// and local by ballots; for k up to 16 (NSA's 13) k rounds of a warp argmax
+// (a max then a min over the warp, 10 shuffles), each marking one block;
+// the ascending list by a last ballot pass, -1 up to the capacity.
 // CHECK-LABEL: func.func @nsa(
 // CHECK: arith.muli %{{.*}}, %c8
 // CHECK: cf.assert %{{.*}}, "sparse_attn.select_topk at {{.*}}: rows of more than 29056 blocks do not fit the kernel's shared memory"
 // CHECK: gpu.launch {{.*}} threads(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %c32
 // CHECK: arith.bitcast {{.*}} : f32 to i32
 // CHECK: nvvm.vote.sync ballot
-// CHECK-COUNT-32: gpu.shuffle xor
+// CHECK: scf.for {{.*}} iter_args
+// CHECK-COUNT-10: gpu.shuffle xor
+// CHECK-NOT: gpu.shuffle
 // CHECK: nvvm.bar.warp.sync
 // CHECK: arith.constant -1 : i32
 // PTXAS: {{ptxas assembled [0-9]+ PTX module\(s\)|ptxas not found: [0-9]+ PTX module\(s\) for sm_[0-9]+ NOT assembled}}
@@ -22,4 +24,16 @@ func.func @nsa(%s: tensor<?x4x?x?xf32>) -> (tensor<?x4x?xi32>, tensor<?x4x?x16xi
   %num, %idx = sparse_attn.select_topk %s {k = 13, sink = 1, local = 2}
       : tensor<?x4x?x?xf32> -> tensor<?x4x?xi32>, tensor<?x4x?x16xi32>
   return %num, %idx : tensor<?x4x?xi32>, tensor<?x4x?x16xi32>
+}
+
+// Larger k (64): the k-th largest key by 32 counting passes (warp sums by
+// shuffles), the keys above it, then the lowest-index ties.
+// CHECK-LABEL: func.func @wide_k(
+// CHECK: gpu.launch
+// CHECK-COUNT-32: gpu.shuffle xor
+// CHECK: arith.cmpi ugt
+func.func @wide_k(%s: tensor<1x2x16x4096xf32>) -> (tensor<1x2x16xi32>, tensor<1x2x16x67xi32>) {
+  %num, %idx = sparse_attn.select_topk %s {k = 64, sink = 1, local = 2}
+      : tensor<1x2x16x4096xf32> -> tensor<1x2x16xi32>, tensor<1x2x16x67xi32>
+  return %num, %idx : tensor<1x2x16xi32>, tensor<1x2x16x67xi32>
 }
