@@ -610,84 +610,88 @@ struct LightningIndexerGpuLowering
             }
           }
 
-          auto mTiles = scf::ForOp::create(
-              tb, tl, at.index(0), at.index(kKvTile / 16), at.index(1),
-              ValueRange{state[0], state[1]},
-              [&](OpBuilder &mb, Location ml, Value mt, ValueRange mState) {
-                KernelBuilder m(mb, ml, emit.element);
-                Value scores[2] = {m.f32(0.0), m.f32(0.0)};
-                Value zero = m.f32(0.0);
-                for (int64_t chunk = 0; chunk < layout.heads;
-                     chunk += kHeadChunk) {
-                  int64_t nTiles =
-                      std::min(kHeadChunk, layout.heads - chunk) / 8;
-                  SmallVector<SmallVector<Value>> acc(
-                      nTiles, SmallVector<Value>(4, zero));
-                  for (int64_t ks = 0; ks < layout.dim / 16; ++ks) {
-                    Value aRow = m.add(m.mul(mt, 16),
-                                       m.add(laneRow, m.mul(laneHalf, 8)));
-                    Value aCol = m.add(m.mul(laneQuarter, 8), ks * 16);
-                    SmallVector<Value> a =
-                        m.loadMatrices(keyTiles, {stage, aRow, aCol}, 4,
-                                       false);
-                    for (int64_t nt = 0; nt < nTiles; nt += 2) {
-                      // Heads as B's columns: matrices (heads 0-7, k lo),
-                      // (heads 0-7, k hi), (heads 8-15, k lo), (8-15, k hi).
-                      Value bRow = m.add(m.add(laneRow, m.mul(laneQuarter, 8)),
-                                         chunk + nt * 8);
-                      Value bCol = m.add(m.mul(laneHalf, 8), ks * 16);
-                      SmallVector<Value> bRegs = m.loadMatrices(
-                          queryTiles, {warp, bRow, bCol}, 4, false);
-                      acc[nt] = m.mmaSync(a, {bRegs[0], bRegs[1]}, acc[nt]);
-                      acc[nt + 1] =
-                          m.mmaSync(a, {bRegs[2], bRegs[3]}, acc[nt + 1]);
-                    }
-                  }
-                  // relu, weights, this thread's heads.
-                  for (int64_t nt = 0; nt < nTiles; ++nt)
-                    for (int64_t e = 0; e < 4; ++e) {
-                      Value weight = weights[(chunk / 8 + nt) * 2 + e % 2];
-                      Value relu = m.fmax(acc[nt][e], zero);
-                      scores[e / 2] = arith::AddFOp::create(
-                          mb, ml, scores[e / 2], m.fmul(weight, relu));
-                    }
+          // The tile's logits: each head's fragments loaded once per 16
+          // dims and used by the four 16-key m tiles (128 accumulators).
+          constexpr int64_t mTiles = kKvTile / 16;
+          Value zero = at.f32(0.0);
+          SmallVector<std::array<Value, 2>> scores(mTiles, {zero, zero});
+          for (int64_t chunk = 0; chunk < layout.heads; chunk += kHeadChunk) {
+            int64_t nTiles = std::min(kHeadChunk, layout.heads - chunk) / 8;
+            SmallVector<SmallVector<SmallVector<Value>>> acc(
+                mTiles, SmallVector<SmallVector<Value>>(
+                            nTiles, SmallVector<Value>(4, zero)));
+            for (int64_t ks = 0; ks < layout.dim / 16; ++ks) {
+              // Heads as B's columns: matrices (heads 0-7, k lo), (heads
+              // 0-7, k hi), (heads 8-15, k lo), (heads 8-15, k hi).
+              SmallVector<SmallVector<Value>> bRegs;
+              for (int64_t nt = 0; nt < nTiles; nt += 2) {
+                Value bRow = at.add(at.add(laneRow, at.mul(laneQuarter, 8)),
+                                    chunk + nt * 8);
+                Value bCol = at.add(at.mul(laneHalf, 8), ks * 16);
+                bRegs.push_back(at.loadMatrices(queryTiles, {warp, bRow, bCol},
+                                                4, false));
+              }
+              for (int64_t mt = 0; mt < mTiles; ++mt) {
+                Value aRow = at.add(laneRow, at.mul(laneHalf, 8));
+                aRow = at.add(aRow, mt * 16);
+                Value aCol = at.add(at.mul(laneQuarter, 8), ks * 16);
+                SmallVector<Value> a =
+                    at.loadMatrices(keyTiles, {stage, aRow, aCol}, 4, false);
+                for (int64_t nt = 0; nt < nTiles; nt += 2) {
+                  const SmallVector<Value> &bPair = bRegs[nt / 2];
+                  acc[mt][nt] =
+                      at.mmaSync(a, {bPair[0], bPair[1]}, acc[mt][nt]);
+                  acc[mt][nt + 1] =
+                      at.mmaSync(a, {bPair[2], bPair[3]}, acc[mt][nt + 1]);
                 }
-                Value count = mState[0], threshold = mState[1];
-                for (int64_t half = 0; half < 2; ++half) {
-                  Value score = m.quadReduce(
-                      scores[half], [&](Value x, Value y) { return m.fadd(x, y); });
-                  Value key = m.add(m.add(tileBase, m.mul(mt, 16)),
-                                    m.add(group, half * 8));
-                  Value allowed = m.andI(
-                      active, m.andI(m.le(hullLo, key), m.lt(key, hullHi)));
-                  MaskPairValues pair{b,       safeQuery, key,    p.queryLen,
-                                      p.kvLen, p.idsQ,    p.idsKv};
-                  Value safeKey = m.min(key, m.sub(p.kvLen, m.index(1)));
-                  pair.keyRow = safeKey;
-                  allowed = m.andI(
-                      allowed, *buildMaskPredicate(mb, ml, p.mask, pair));
-                  Value isNaN = arith::CmpFOp::create(
-                      mb, ml, arith::CmpFPredicate::UNO, score, score);
-                  Value ordered = arith::SelectOp::create(
-                      mb, ml, isNaN, i32Const(mb, ml, 1), m.orderedKey(score));
-                  Value take = m.andI(
-                      m.andI(allowed, m.eq(quad, m.index(0))),
-                      arith::CmpIOp::create(mb, ml, arith::CmpIPredicate::ugt,
-                                            ordered, threshold));
-                  Value slot = m.add(count, m.laneRank(lane, take));
-                  auto ifTake = scf::IfOp::create(mb, ml, take, false);
-                  {
-                    OpBuilder::InsertionGuard guard(mb);
-                    mb.setInsertionPointToStart(ifTake.thenBlock());
-                    memref::StoreOp::create(mb, ml, ordered, keys,
-                                            ValueRange{warp, slot});
-                    m.storeI32(key, indices, {warp, slot});
-                  }
-                  count = m.add(count, m.ballotCount(take));
+              }
+            }
+            // relu, weights, this thread's heads.
+            for (int64_t mt = 0; mt < mTiles; ++mt)
+              for (int64_t nt = 0; nt < nTiles; ++nt)
+                for (int64_t e = 0; e < 4; ++e) {
+                  Value weight = weights[(chunk / 8 + nt) * 2 + e % 2];
+                  Value relu = at.fmax(acc[mt][nt][e], zero);
+                  scores[mt][e / 2] =
+                      at.fadd(scores[mt][e / 2], at.fmul(weight, relu));
                 }
-                scf::YieldOp::create(mb, ml, ValueRange{count, threshold});
-              });
-          Value count = mTiles.getResult(0), threshold = mTiles.getResult(1);
+          }
+          // The candidates in key order: m tile, then rows group, group + 8.
+          Value count = state[0], threshold = state[1];
+          for (int64_t mt = 0; mt < mTiles; ++mt)
+            for (int64_t half = 0; half < 2; ++half) {
+              KernelBuilder &m = at;
+              OpBuilder &mb = tb;
+              Location ml = tl;
+              Value score = m.quadReduce(
+                  scores[mt][half], [&](Value x, Value y) { return m.fadd(x, y); });
+              Value key = m.add(tileBase, m.add(group, mt * 16 + half * 8));
+              Value allowed = m.andI(
+                  active, m.andI(m.le(hullLo, key), m.lt(key, hullHi)));
+              MaskPairValues pair{b,       safeQuery, key,    p.queryLen,
+                                  p.kvLen, p.idsQ,    p.idsKv};
+              pair.keyRow = m.min(key, m.sub(p.kvLen, m.index(1)));
+              allowed =
+                  m.andI(allowed, *buildMaskPredicate(mb, ml, p.mask, pair));
+              Value isNaN = arith::CmpFOp::create(
+                  mb, ml, arith::CmpFPredicate::UNO, score, score);
+              Value ordered = arith::SelectOp::create(
+                  mb, ml, isNaN, i32Const(mb, ml, 1), m.orderedKey(score));
+              Value take = m.andI(
+                  m.andI(allowed, m.eq(quad, m.index(0))),
+                  arith::CmpIOp::create(mb, ml, arith::CmpIPredicate::ugt,
+                                        ordered, threshold));
+              Value slot = m.add(count, m.laneRank(lane, take));
+              auto ifTake = scf::IfOp::create(mb, ml, take, false);
+              {
+                OpBuilder::InsertionGuard guard(mb);
+                mb.setInsertionPointToStart(ifTake.thenBlock());
+                memref::StoreOp::create(mb, ml, ordered, keys,
+                                        ValueRange{warp, slot});
+                m.storeI32(key, indices, {warp, slot});
+              }
+              count = m.add(count, m.ballotCount(take));
+            }
           // Room for the next tile's candidates.
           SmallVector<Value> next;
           ifThenElse(
