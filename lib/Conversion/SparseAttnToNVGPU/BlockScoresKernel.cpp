@@ -261,9 +261,16 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
   }
 
   /// An f32 operand as tf32 registers: its head (the top 19 bits; NaN kept
-  /// NaN) and, when `withRemainder`, the remainder (0 when not finite).
-  static std::pair<Value, Value> split(KernelBuilder &emit, Value x,
-                                       bool withRemainder) {
+  /// NaN), and with `withRemainder` the remainder (0 when not finite).
+  struct Split {
+    Value head, rest;
+    /// The head for the products with the other operand's remainder: 0
+    /// when not finite (inf times a zero remainder would be NaN where the
+    /// product is inf).
+    Value crossHead;
+  };
+  static Split split(KernelBuilder &emit, Value x, bool withRemainder,
+                     bool withCross) {
     OpBuilder &builder = emit.builder;
     Location loc = emit.loc;
     Type i32 = builder.getI32Type();
@@ -277,15 +284,26 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
     headBits = arith::SelectOp::create(
         builder, loc, isNaN,
         arith::ConstantIntOp::create(builder, loc, 0x7FC00000, 32), headBits);
+    Split result{headBits, Value(), Value()};
+    if (withCross) {
+      // x - x is 0 exactly when x is finite.
+      Value finite =
+          arith::CmpFOp::create(builder, loc, arith::CmpFPredicate::OEQ,
+                                emit.fsub(x, x), emit.f32(0.0));
+      result.crossHead = arith::SelectOp::create(
+          builder, loc, finite, headBits,
+          arith::ConstantIntOp::create(builder, loc, 0, 32));
+    }
     if (!withRemainder)
-      return {headBits, Value()};
+      return result;
     Value head = arith::BitcastOp::create(builder, loc, builder.getF32Type(),
                                           headBits);
     Value rest = emit.fsub(x, head);
     Value restNaN = arith::CmpFOp::create(builder, loc,
                                           arith::CmpFPredicate::UNO, rest, rest);
     rest = arith::SelectOp::create(builder, loc, restNaN, emit.f32(0.0), rest);
-    return {headBits, arith::BitcastOp::create(builder, loc, i32, rest)};
+    result.rest = arith::BitcastOp::create(builder, loc, i32, rest);
+    return result;
   }
 
   void buildBody(KernelBuilder &emit, gpu::LaunchOp launch, const Problem &p,
@@ -407,29 +425,34 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
             auto load = [&](Value tile, Value r, Value c) -> Value {
               return memref::LoadOp::create(b2, l, tile, ValueRange{r, c});
             };
-            SmallVector<Value> aHead, aRest;
+            // A's head meets B's remainder when B has one, and so on.
+            SmallVector<Value> aHead, aRest, aCross;
             for (auto [r, c] : {std::pair{row0, k0}, std::pair{row8, k0},
                                 std::pair{row0, k4}, std::pair{row8, k4}}) {
-              auto [h, rest] = split(at, load(queryTile, r, c), !queryExact);
-              aHead.push_back(h);
-              aRest.push_back(rest);
+              Split parts =
+                  split(at, load(queryTile, r, c), !queryExact, !keyExact);
+              aHead.push_back(parts.head);
+              aRest.push_back(parts.rest);
+              aCross.push_back(parts.crossHead);
             }
             SmallVector<Value> next;
             for (int64_t nt = 0; nt < nTiles; ++nt) {
               Value key = at.add(group, nt * 8);
-              SmallVector<Value> bHead, bRest;
+              SmallVector<Value> bHead, bRest, bCross;
               for (Value c : {k0, k4}) {
-                auto [h, rest] = split(at, load(keyTile, key, c), !keyExact);
-                bHead.push_back(h);
-                bRest.push_back(rest);
+                Split parts =
+                    split(at, load(keyTile, key, c), !keyExact, !queryExact);
+                bHead.push_back(parts.head);
+                bRest.push_back(parts.rest);
+                bCross.push_back(parts.crossHead);
               }
               SmallVector<Value> sum(acc.begin() + nt * 4,
                                      acc.begin() + nt * 4 + 4);
               // The small products first.
               if (!queryExact)
-                sum = at.mmaSync(aRest, bHead, sum, /*tf32=*/true);
+                sum = at.mmaSync(aRest, bCross, sum, /*tf32=*/true);
               if (!keyExact)
-                sum = at.mmaSync(aHead, bRest, sum, /*tf32=*/true);
+                sum = at.mmaSync(aCross, bRest, sum, /*tf32=*/true);
               sum = at.mmaSync(aHead, bHead, sum, /*tf32=*/true);
               next.append(sum);
             }

@@ -419,6 +419,8 @@ struct SelectTopKGpuLowering : public OpRewritePattern<SelectTopKOp> {
                                      at.index(INT32_MAX));
               Value chosen = at.warpReduceI32(
                   mine, [&](Value x, Value y) { return at.min(x, y); });
+              // Every lane's reads of the round before the write.
+              at.syncWarp();
               ifThen(at,
                      at.andI(at.notI(exhausted), at.eq(lane, at.index(0))),
                      [&](KernelBuilder &in) {
