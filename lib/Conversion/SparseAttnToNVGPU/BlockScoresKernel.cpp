@@ -57,12 +57,12 @@ constexpr int64_t kMaxHeadDim = 256;
 /// Where the kernel's pieces live in shared memory (bytes).
 struct ScoresLayout {
   int64_t paddedDim, stride;
-  int64_t keysOffset, flagsOffset, anyOffset, bytes;
+  int64_t keysOffset, flagsOffset, anyOffset, nonFiniteOffset, bytes;
   /// Columns of the staged output tile (one more than the tile: rows start
   /// on different banks).
   static constexpr int64_t outStride = kTile + 1;
 
-  ScoresLayout(int64_t headDim, bool masked) {
+  ScoresLayout(int64_t headDim, bool masked, bool grouped) {
     paddedDim = llvm::alignTo(headDim, 8);
     // A multiple of 4 but not of 8: the eight rows a fragment load reads
     // start on eight different 4-bank groups.
@@ -72,7 +72,8 @@ struct ScoresLayout {
     int64_t staged = kTile * outStride * 4;
     flagsOffset = std::max(tiles, staged);
     anyOffset = flagsOffset + (masked ? kTile * kTile : 0);
-    bytes = anyOffset + (masked ? kWarps * 4 : 0);
+    nonFiniteOffset = anyOffset + (masked ? kWarps * 4 : 0);
+    bytes = nonFiniteOffset + (grouped ? 4 : 0);
   }
 };
 
@@ -109,7 +110,8 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
     Attribute maskAttr = op.getMaskAttr();
     if (maskAttr && !hasMaskLowering(maskAttr))
       return rewriter.notifyMatchFailure(op, "the mask has no lowering");
-    ScoresLayout layout(headDim, static_cast<bool>(maskAttr));
+    bool grouped = queryType.getDimSize(1) != scoresType.getDimSize(1);
+    ScoresLayout layout(headDim, static_cast<bool>(maskAttr), grouped);
     if (layout.bytes > options.chip.sharedMemoryPerBlock)
       return rewriter.notifyMatchFailure(op, "tiles exceed shared memory");
 
@@ -155,15 +157,14 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
     p.queries = toKernelBuffer(rewriter, loc, op.getQueryPooled());
     p.keys = toKernelBuffer(rewriter, loc, op.getKeyPooled());
     p.result = emit.allocOfType(
-        scoresType,
-        {batch, emit.index(resultHeads), p.queryBlocks, p.kvBlocks},
+        scoresType, {batch, emit.index(resultHeads), p.queryBlocks, p.kvBlocks},
         "scores shape");
     Value rowTiles = emit.ceilDiv(p.queryBlocks, kTile);
     p.colTiles = emit.ceilDiv(p.kvBlocks, kTile);
     Value one = emit.index(1);
     auto launch = gpu::LaunchOp::create(
-        rewriter, loc, emit.mul(rowTiles, p.colTiles),
-        emit.index(resultHeads), batch, emit.index(kThreads), one, one,
+        rewriter, loc, emit.mul(rowTiles, p.colTiles), emit.index(resultHeads),
+        batch, emit.index(kThreads), one, one,
         arith::ConstantIntOp::create(rewriter, loc, layout.bytes, 32));
     {
       OpBuilder::InsertionGuard guard(rewriter);
@@ -181,10 +182,11 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
   /// the f32 sum of heads `firstHead` .. `firstHead` + `heads` - 1. Each
   /// thread takes fixed chunks of the tile (unrolled, so that its loads of
   /// one head are in flight together) and sums the heads over a loop.
-  static void loadTile(KernelBuilder &emit, Value tid, Value source,
-                       Type element, Value b, Value firstHead, int64_t heads,
-                       Value base, Value count, Value tile,
-                       const Problem &p, const ScoresLayout &layout) {
+  /// Returns whether this thread stored a value that is not finite (an i1).
+  static Value loadTile(KernelBuilder &emit, Value tid, Value source,
+                        Type element, Value b, Value firstHead, int64_t heads,
+                        Value base, Value count, Value tile, const Problem &p,
+                        const ScoresLayout &layout) {
     OpBuilder &builder = emit.builder;
     Location loc = emit.loc;
     int64_t bytes = element.getIntOrFloatBitWidth() / 8;
@@ -212,9 +214,9 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
     auto loadHead = [&](KernelBuilder &at, Value head, ValueRange sums) {
       SmallVector<Value> next;
       for (int64_t n = 0; n < perThread; ++n) {
-        Value loaded = vector::LoadOp::create(
-            at.builder, at.loc, vectorType, source,
-            ValueRange{b, head, rows[n], columns[n]});
+        Value loaded =
+            vector::LoadOp::create(at.builder, at.loc, vectorType, source,
+                                   ValueRange{b, head, rows[n], columns[n]});
         if (!element.isF32())
           loaded = arith::ExtFOp::create(at.builder, at.loc, wideType, loaded);
         next.push_back(
@@ -230,14 +232,22 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
           builder, loc, emit.index(0), emit.index(heads), emit.index(1), sums,
           [&](OpBuilder &b2, Location l, Value h, ValueRange carried) {
             KernelBuilder at(b2, l, emit.element);
-            scf::YieldOp::create(
-                b2, l, loadHead(at, at.add(firstHead, h), carried));
+            scf::YieldOp::create(b2, l,
+                                 loadHead(at, at.add(firstHead, h), carried));
           });
       sums.assign(loop.getResults().begin(), loop.getResults().end());
     }
+    Value nonFinite = emit.boolean(false);
     for (int64_t n = 0; n < perThread; ++n) {
-      Value sum = arith::SelectOp::create(builder, loc, exists[n], sums[n],
-                                          zeros);
+      Value sum =
+          arith::SelectOp::create(builder, loc, exists[n], sums[n], zeros);
+      // x - x is 0 exactly when x is finite.
+      Value notFinite = arith::CmpFOp::create(
+          builder, loc, arith::CmpFPredicate::UNE,
+          arith::SubFOp::create(builder, loc, sum, sum), zeros);
+      nonFinite = emit.orI(
+          nonFinite, vector::ReductionOp::create(
+                         builder, loc, vector::CombiningKind::OR, notFinite));
       Value r = emit.udiv(emit.add(tid, n * kThreads), chunks);
       auto ifIn = scf::IfOp::create(builder, loc, inTile[n], false);
       OpBuilder::InsertionGuard guard(builder);
@@ -247,7 +257,7 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
     }
     int64_t padding = layout.paddedDim - p.headDim;
     if (padding == 0)
-      return;
+      return nonFinite;
     scf::ForOp::create(
         builder, loc, tid, emit.index(kTile * padding), emit.index(kThreads),
         ValueRange{}, [&](OpBuilder &b2, Location l, Value idx, ValueRange) {
@@ -258,6 +268,7 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
                          at.add(at.urem(idx, padding), p.headDim)});
           scf::YieldOp::create(b2, l);
         });
+    return nonFinite;
   }
 
   /// An f32 operand as tf32 registers: its head (the top 19 bits; NaN kept
@@ -296,11 +307,11 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
     }
     if (!withRemainder)
       return result;
-    Value head = arith::BitcastOp::create(builder, loc, builder.getF32Type(),
-                                          headBits);
+    Value head =
+        arith::BitcastOp::create(builder, loc, builder.getF32Type(), headBits);
     Value rest = emit.fsub(x, head);
-    Value restNaN = arith::CmpFOp::create(builder, loc,
-                                          arith::CmpFPredicate::UNO, rest, rest);
+    Value restNaN = arith::CmpFOp::create(
+        builder, loc, arith::CmpFPredicate::UNO, rest, rest);
     rest = arith::SelectOp::create(builder, loc, restNaN, emit.f32(0.0), rest);
     result.rest = arith::BitcastOp::create(builder, loc, i32, rest);
     return result;
@@ -318,22 +329,54 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
     Value tileIndex = launch.getBlockIds().x;
     Value rowTile = arith::DivUIOp::create(builder, loc, tileIndex, p.colTiles);
     Value colTile = arith::RemUIOp::create(builder, loc, tileIndex, p.colTiles);
-    Value rowBase = emit.mul(rowTile, kTile), colBase = emit.mul(colTile, kTile);
+    Value rowBase = emit.mul(rowTile, kTile),
+          colBase = emit.mul(colTile, kTile);
     Value head = launch.getBlockIds().y, b = launch.getBlockIds().z;
 
     Value shared = emit.dynamicSharedMemory();
-    Value queryTile = emit.sharedView(shared, emit.index(0),
-                                      {kTile, layout.stride}, f32);
+    Value queryTile =
+        emit.sharedView(shared, emit.index(0), {kTile, layout.stride}, f32);
     Value keyTile = emit.sharedView(shared, emit.index(layout.keysOffset),
                                     {kTile, layout.stride}, f32);
     Value staged = emit.sharedView(shared, emit.index(0),
                                    {kTile, ScoresLayout::outStride}, f32);
     Value firstQueryHead = emit.mul(head, p.resultGroup);
     Value kvHead = emit.udiv(firstQueryHead, p.kvGroup);
-    loadTile(emit, tid, p.queries, p.queryElement, b, firstQueryHead,
-             p.resultGroup, rowBase, p.queryBlocks, queryTile, p, layout);
-    loadTile(emit, tid, p.keys, p.keyElement, b, kvHead, 1, colBase,
-             p.kvBlocks, keyTile, p, layout);
+    // With a group sum, whether the tile holds an operand that is not
+    // finite: the group's heads are then multiplied one by one (summing
+    // their rows first could turn the dots' inf - inf into +-inf).
+    bool grouped = p.resultGroup > 1;
+    Value nonFiniteFlag;
+    if (grouped) {
+      nonFiniteFlag =
+          emit.sharedView(shared, emit.index(layout.nonFiniteOffset), {1},
+                          builder.getI32Type());
+      auto ifFirst =
+          scf::IfOp::create(builder, loc, emit.eq(tid, emit.index(0)),
+                            /*withElseRegion=*/false);
+      OpBuilder::InsertionGuard guard(builder);
+      builder.setInsertionPointToStart(ifFirst.thenBlock());
+      memref::StoreOp::create(builder, loc,
+                              arith::ConstantIntOp::create(builder, loc, 0, 32),
+                              nonFiniteFlag, ValueRange{emit.index(0)});
+    }
+    if (grouped)
+      gpu::BarrierOp::create(builder, loc);
+    Value queryNonFinite =
+        loadTile(emit, tid, p.queries, p.queryElement, b, firstQueryHead,
+                 p.resultGroup, rowBase, p.queryBlocks, queryTile, p, layout);
+    Value keyNonFinite = loadTile(emit, tid, p.keys, p.keyElement, b, kvHead, 1,
+                                  colBase, p.kvBlocks, keyTile, p, layout);
+    if (grouped) {
+      auto ifSeen = scf::IfOp::create(builder, loc,
+                                      emit.orI(queryNonFinite, keyNonFinite),
+                                      /*withElseRegion=*/false);
+      OpBuilder::InsertionGuard guard(builder);
+      builder.setInsertionPointToStart(ifSeen.thenBlock());
+      memref::StoreOp::create(builder, loc,
+                              arith::ConstantIntOp::create(builder, loc, 1, 32),
+                              nonFiniteFlag, ValueRange{emit.index(0)});
+    }
 
     // The block pairs' flags (1: some pair allowed), and whether the tile
     // has any.
@@ -377,35 +420,36 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
             }
             scf::YieldOp::create(b2, l, ifRow.getResult(0));
           });
-      auto ifLeader = scf::IfOp::create(builder, loc, emit.eq(lane, emit.index(0)),
-                                        /*withElseRegion=*/false);
+      auto ifLeader =
+          scf::IfOp::create(builder, loc, emit.eq(lane, emit.index(0)),
+                            /*withElseRegion=*/false);
       {
         OpBuilder::InsertionGuard guard(builder);
         builder.setInsertionPointToStart(ifLeader.thenBlock());
-        memref::StoreOp::create(
-            builder, loc,
-            arith::ExtUIOp::create(builder, loc, builder.getI32Type(),
-                                   rows.getResult(0)),
-            anyFlags, ValueRange{warp});
+        memref::StoreOp::create(builder, loc,
+                                arith::ExtUIOp::create(builder, loc,
+                                                       builder.getI32Type(),
+                                                       rows.getResult(0)),
+                                anyFlags, ValueRange{warp});
       }
       gpu::BarrierOp::create(builder, loc);
       anyOccupied = emit.boolean(false);
       for (int64_t w = 0; w < kWarps; ++w)
-        anyOccupied = emit.orI(
-            anyOccupied,
-            arith::CmpIOp::create(
-                builder, loc, arith::CmpIPredicate::ne,
-                memref::LoadOp::create(builder, loc, anyFlags,
-                                       ValueRange{emit.index(w)}),
-                arith::ConstantIntOp::create(builder, loc, 0, 32)));
+        anyOccupied =
+            emit.orI(anyOccupied,
+                     arith::CmpIOp::create(
+                         builder, loc, arith::CmpIPredicate::ne,
+                         memref::LoadOp::create(builder, loc, anyFlags,
+                                                ValueRange{emit.index(w)}),
+                         arith::ConstantIntOp::create(builder, loc, 0, 32)));
     } else {
       gpu::BarrierOp::create(builder, loc);
     }
 
     // S = Q K^T: the warp's 16 rows against the tile's 8 column tiles.
     constexpr int64_t nTiles = kTile / 8;
-    bool queryExact = p.resultGroup == 1 &&
-                      p.queryElement.getIntOrFloatBitWidth() == 16;
+    bool queryExact =
+        p.resultGroup == 1 && p.queryElement.getIntOrFloatBitWidth() == 16;
     bool keyExact = p.keyElement.getIntOrFloatBitWidth() == 16;
     SmallVector<Value> zeros(nTiles * 4, emit.f32(0.0));
     auto ifAny = scf::IfOp::create(
@@ -416,49 +460,86 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
       builder.setInsertionPointToStart(ifAny.thenBlock());
       Value row0 = emit.add(emit.mul(warp, 16), group);
       Value row8 = emit.add(row0, 8);
-      auto steps = scf::ForOp::create(
-          builder, loc, emit.index(0), emit.index(layout.paddedDim / 8),
-          emit.index(1), zeros,
-          [&](OpBuilder &b2, Location l, Value step, ValueRange acc) {
-            KernelBuilder at(b2, l, emit.element);
-            Value k0 = at.add(at.mul(step, 8), quad), k4 = at.add(k0, 4);
-            auto load = [&](Value tile, Value r, Value c) -> Value {
-              return memref::LoadOp::create(b2, l, tile, ValueRange{r, c});
-            };
-            // A's head meets B's remainder when B has one, and so on.
-            SmallVector<Value> aHead, aRest, aCross;
-            for (auto [r, c] : {std::pair{row0, k0}, std::pair{row8, k0},
-                                std::pair{row0, k4}, std::pair{row8, k4}}) {
-              Split parts =
-                  split(at, load(queryTile, r, c), !queryExact, !keyExact);
-              aHead.push_back(parts.head);
-              aRest.push_back(parts.rest);
-              aCross.push_back(parts.crossHead);
-            }
-            SmallVector<Value> next;
-            for (int64_t nt = 0; nt < nTiles; ++nt) {
-              Value key = at.add(group, nt * 8);
-              SmallVector<Value> bHead, bRest, bCross;
-              for (Value c : {k0, k4}) {
+      // acc + the product of the tiles in shared memory.
+      auto product = [&](OpBuilder &pb, Location pl, ValueRange init) {
+        auto steps = scf::ForOp::create(
+            pb, pl, emit.index(0), emit.index(layout.paddedDim / 8),
+            emit.index(1), init,
+            [&](OpBuilder &b2, Location l, Value step, ValueRange acc) {
+              KernelBuilder at(b2, l, emit.element);
+              Value k0 = at.add(at.mul(step, 8), quad), k4 = at.add(k0, 4);
+              auto load = [&](Value tile, Value r, Value c) -> Value {
+                return memref::LoadOp::create(b2, l, tile, ValueRange{r, c});
+              };
+              // A's head meets B's remainder when B has one, and so on.
+              SmallVector<Value> aHead, aRest, aCross;
+              for (auto [r, c] : {std::pair{row0, k0}, std::pair{row8, k0},
+                                  std::pair{row0, k4}, std::pair{row8, k4}}) {
                 Split parts =
-                    split(at, load(keyTile, key, c), !keyExact, !queryExact);
-                bHead.push_back(parts.head);
-                bRest.push_back(parts.rest);
-                bCross.push_back(parts.crossHead);
+                    split(at, load(queryTile, r, c), !queryExact, !keyExact);
+                aHead.push_back(parts.head);
+                aRest.push_back(parts.rest);
+                aCross.push_back(parts.crossHead);
               }
-              SmallVector<Value> sum(acc.begin() + nt * 4,
-                                     acc.begin() + nt * 4 + 4);
-              // The small products first.
-              if (!queryExact)
-                sum = at.mmaSync(aRest, bCross, sum, /*tf32=*/true);
-              if (!keyExact)
-                sum = at.mmaSync(aCross, bRest, sum, /*tf32=*/true);
-              sum = at.mmaSync(aHead, bHead, sum, /*tf32=*/true);
-              next.append(sum);
-            }
-            scf::YieldOp::create(b2, l, next);
-          });
-      scf::YieldOp::create(builder, loc, steps.getResults());
+              SmallVector<Value> next;
+              for (int64_t nt = 0; nt < nTiles; ++nt) {
+                Value key = at.add(group, nt * 8);
+                SmallVector<Value> bHead, bRest, bCross;
+                for (Value c : {k0, k4}) {
+                  Split parts =
+                      split(at, load(keyTile, key, c), !keyExact, !queryExact);
+                  bHead.push_back(parts.head);
+                  bRest.push_back(parts.rest);
+                  bCross.push_back(parts.crossHead);
+                }
+                SmallVector<Value> sum(acc.begin() + nt * 4,
+                                       acc.begin() + nt * 4 + 4);
+                // The small products first.
+                if (!queryExact)
+                  sum = at.mmaSync(aRest, bCross, sum, /*tf32=*/true);
+                if (!keyExact)
+                  sum = at.mmaSync(aCross, bRest, sum, /*tf32=*/true);
+                sum = at.mmaSync(aHead, bHead, sum, /*tf32=*/true);
+                next.append(sum);
+              }
+              scf::YieldOp::create(b2, l, next);
+            });
+        return SmallVector<Value>(steps.getResults());
+      };
+      if (!grouped) {
+        scf::YieldOp::create(builder, loc, product(builder, loc, zeros));
+      } else {
+        Value nonFinite = arith::CmpIOp::create(
+            builder, loc, arith::CmpIPredicate::ne,
+            memref::LoadOp::create(builder, loc, nonFiniteFlag,
+                                   ValueRange{emit.index(0)}),
+            arith::ConstantIntOp::create(builder, loc, 0, 32));
+        auto ifNonFinite =
+            scf::IfOp::create(builder, loc, SmallVector<Type>(nTiles * 4, f32),
+                              nonFinite, /*withElseRegion=*/true);
+        {
+          OpBuilder::InsertionGuard inner(builder);
+          builder.setInsertionPointToStart(ifNonFinite.thenBlock());
+          // Head by head into the same accumulators: a sum of all the
+          // products, whose infinities meet as the dots' would.
+          auto heads = scf::ForOp::create(
+              builder, loc, emit.index(0), emit.index(p.resultGroup),
+              emit.index(1), zeros,
+              [&](OpBuilder &hb, Location hl, Value h, ValueRange acc) {
+                KernelBuilder at(hb, hl, emit.element);
+                gpu::BarrierOp::create(hb, hl);
+                loadTile(at, tid, p.queries, p.queryElement, b,
+                         at.add(firstQueryHead, h), 1, rowBase, p.queryBlocks,
+                         queryTile, p, layout);
+                gpu::BarrierOp::create(hb, hl);
+                scf::YieldOp::create(hb, hl, product(hb, hl, acc));
+              });
+          scf::YieldOp::create(builder, loc, heads.getResults());
+          builder.setInsertionPointToStart(ifNonFinite.elseBlock());
+          scf::YieldOp::create(builder, loc, product(builder, loc, zeros));
+        }
+        scf::YieldOp::create(builder, loc, ifNonFinite.getResults());
+      }
       builder.setInsertionPointToStart(ifAny.elseBlock());
       scf::YieldOp::create(builder, loc, zeros);
     }
@@ -473,13 +554,13 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
         Value c = emit.add(emit.mul(quad, 2), nt * 8 + e % 2);
         Value value = emit.fmul(ifAny.getResult(nt * 4 + e), scale);
         if (flags) {
-          Value flag = memref::LoadOp::create(builder, loc, flags,
-                                              ValueRange{r, c});
-          value = emit.select(
-              arith::CmpIOp::create(
-                  builder, loc, arith::CmpIPredicate::ne, flag,
-                  arith::ConstantIntOp::create(builder, loc, 0, 8)),
-              value, negInf);
+          Value flag =
+              memref::LoadOp::create(builder, loc, flags, ValueRange{r, c});
+          value =
+              emit.select(arith::CmpIOp::create(
+                              builder, loc, arith::CmpIPredicate::ne, flag,
+                              arith::ConstantIntOp::create(builder, loc, 0, 8)),
+                          value, negInf);
         }
         memref::StoreOp::create(builder, loc, value, staged, ValueRange{r, c});
       }
