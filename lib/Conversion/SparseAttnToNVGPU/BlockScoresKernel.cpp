@@ -13,7 +13,9 @@
 //      (hi*hi + hi*lo + lo*hi, each operand split into a tf32 head and its
 //      remainder, as CUTLASS's 3xTF32): f32 accuracy at tensor-core speed.
 //      Operands that are f16/bf16 and not summed are exact in tf32 and lose
-//      their remainder's product;
+//      their remainder's product. A tile with an inf or NaN operand
+//      multiplies the group's heads one by one into the same accumulators
+//      instead (infinities then meet as in the definition's sum of dots);
 //   4. scale and -inf by the flags, then the tile is written through shared
 //      memory by rows (128-byte stores).
 // MoBA's block_q = 1 (raw queries against pooled keys) is the same kernel
