@@ -595,13 +595,7 @@ LogicalResult AttentionKernel::build() {
 
 void AttentionKernel::asyncWait(OpBuilder &builder, Location loc,
                                 int32_t pending) {
-  // The token operand is not what the wait counts (cp.async.wait_group
-  // counts this thread's open groups), so any token serves.
-  Value token = nvgpu::DeviceAsyncCreateGroupOp::create(
-      builder, loc, nvgpu::DeviceAsyncTokenType::get(builder.getContext()),
-      ValueRange{});
-  nvgpu::DeviceAsyncWaitOp::create(builder, loc, token,
-                                   builder.getI32IntegerAttr(pending));
+  KernelBuilder(builder, loc, emit.element).asyncWait(pending);
 }
 
 void AttentionKernel::issueQuery(Value start) {

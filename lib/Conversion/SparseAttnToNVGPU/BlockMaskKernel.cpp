@@ -40,12 +40,11 @@ struct BlockList {
 
 } // namespace
 
-QueryBlockContext sparse_attn::setUpQueryBlock(KernelBuilder &emit, Attribute mask,
-                                         BlockSizes block, Value qLen,
-                                         Value kvLen, Value kvBlocks, Value b,
-                                         Value lane, Value queryBlock,
-                                         bool perBatch, Value idsQ, Value idsKv,
-                                         const SegmentBoundsBuffers &bounds) {
+QueryBlockContext sparse_attn::setUpQueryBlock(
+    KernelBuilder &emit, Attribute mask, BlockSizes block, Value qLen,
+    Value kvLen, Value kvBlocks, Value b, Value lane, Value queryBlock,
+    bool perBatch, Value idsQ, Value idsKv, const SegmentBoundsBuffers &bounds,
+    Value keysSorted) {
   QueryBlockContext c;
   c.mask = mask;
   c.block = block;
@@ -65,7 +64,9 @@ QueryBlockContext sparse_attn::setUpQueryBlock(KernelBuilder &emit, Attribute ma
   c.lastPosition = emit.add(c.lastRow, offset);
   if (perBatch) {
     c.segments.sorted =
-        buildKeysSortedFlag(emit, lane, b, bounds.keysSorted, kvLen);
+        keysSorted
+            ? keysSorted
+            : buildKeysSortedFlag(emit, lane, b, bounds.keysSorted, kvLen);
     c.segments.queryMin =
         emit.loadI32(bounds.tileBounds, {b, queryBlock, emit.index(0)});
     c.segments.queryMax =

@@ -19,7 +19,8 @@ namespace mlir::sparse_attn {
 /// tell) into a launch of one warp per (query block, batch) on buffers:
 /// each lane classifies a kv block by the mask's tile tests, the warp
 /// scans the pairs of the blocks they cannot tell, and writes the lists in
-/// order by ballots. Masks reading segment ids get the segment-bounds launch first.
+/// order by ballots. Masks reading segment ids get the segment-bounds launch
+/// first.
 void populateBlockMaskKernelPatterns(RewritePatternSet &patterns,
                                      const MmaAttentionOptions &options);
 
@@ -37,13 +38,14 @@ struct QueryBlockContext {
 };
 
 /// The rows and positions of query block `queryBlock` (and its segment
-/// bounds from the segment-bounds launch's `bounds` when `perBatch`).
-QueryBlockContext setUpQueryBlock(KernelBuilder &emit, Attribute mask,
-                                  BlockSizes block, Value qLen, Value kvLen,
-                                  Value kvBlocks, Value b, Value lane,
-                                  Value queryBlock, bool perBatch, Value idsQ,
-                                  Value idsKv,
-                                  const SegmentBoundsBuffers &bounds);
+/// bounds from the segment-bounds launch's `bounds` when `perBatch`;
+/// `keysSorted`, when given, is the batch's sorted flag already read by
+/// buildKeysSortedFlag, which a warp visiting many query blocks reads once).
+QueryBlockContext
+setUpQueryBlock(KernelBuilder &emit, Attribute mask, BlockSizes block,
+                Value qLen, Value kvLen, Value kvBlocks, Value b, Value lane,
+                Value queryBlock, bool perBatch, Value idsQ, Value idsKv,
+                const SegmentBoundsBuffers &bounds, Value keysSorted = nullptr);
 
 /// Whether this lane's kv block exists, is occupied (some pair allowed)
 /// and is full (every existing pair allowed).

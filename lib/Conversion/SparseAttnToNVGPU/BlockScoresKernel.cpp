@@ -257,19 +257,9 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
       vector::StoreOp::create(builder, loc, sum, tile,
                               ValueRange{r, columns[n]});
     }
-    int64_t padding = layout.paddedDim - p.headDim;
-    if (padding == 0)
-      return nonFinite;
-    scf::ForOp::create(
-        builder, loc, tid, emit.index(kTile * padding), emit.index(kThreads),
-        ValueRange{}, [&](OpBuilder &b2, Location l, Value idx, ValueRange) {
-          KernelBuilder at(b2, l, emit.element);
-          memref::StoreOp::create(
-              b2, l, at.f32(0.0), tile,
-              ValueRange{at.udiv(idx, padding),
-                         at.add(at.urem(idx, padding), p.headDim)});
-          scf::YieldOp::create(b2, l);
-        });
+    if (layout.paddedDim > p.headDim)
+      emit.zeroColumns(tid, kThreads, tile, kTile, p.headDim, layout.paddedDim,
+                       emit.f32(0.0));
     return nonFinite;
   }
 
@@ -388,6 +378,11 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
                               {kTile, kTile}, i8);
       Value anyFlags = emit.sharedView(shared, emit.index(layout.anyOffset),
                                        {kWarps}, builder.getI32Type());
+      // Whether the batch's key ids are sorted: read once, for every row.
+      Value keysSorted =
+          p.perBatch
+              ? buildKeysSortedFlag(emit, lane, b, p.bounds.keysSorted, p.kvLen)
+              : Value();
       auto rows = scf::ForOp::create(
           builder, loc, emit.index(0), emit.index(16), emit.index(1),
           ValueRange{emit.boolean(false)},
@@ -402,9 +397,10 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
             {
               OpBuilder::InsertionGuard guard(b2);
               b2.setInsertionPointToStart(ifRow.thenBlock());
-              QueryBlockContext context = setUpQueryBlock(
-                  at, p.mask, p.block, p.qLen, p.kvLen, p.kvBlocks, b, lane,
-                  queryBlock, p.perBatch, p.idsQ, p.idsKv, p.bounds);
+              QueryBlockContext context =
+                  setUpQueryBlock(at, p.mask, p.block, p.qLen, p.kvLen,
+                                  p.kvBlocks, b, lane, queryBlock, p.perBatch,
+                                  p.idsQ, p.idsKv, p.bounds, keysSorted);
               Value any = carried[0];
               for (int64_t round = 0; round < kTile / kWarpSize; ++round) {
                 Value column = at.add(lane, round * kWarpSize);

@@ -128,8 +128,8 @@ struct LightningIndexerGpuLowering
       }
       // Two stages at least, where copies can be asynchronous, unless even
       // one query a block has no room for them.
-      if (fitting && (fitting->stages >= std::min<int64_t>(2, maxStages) ||
-                      warps == 1)) {
+      if (fitting &&
+          (fitting->stages >= std::min<int64_t>(2, maxStages) || warps == 1)) {
         layout = fitting;
         break;
       }
@@ -184,12 +184,11 @@ struct LightningIndexerGpuLowering
   /// Copies `rows` rows of `dim` elements into the padded 16-bit `tile`
   /// (`row(r)` gives the source indices of row `r` and whether it exists;
   /// missing rows and columns past `dim` are zero).
-  static void copyRows(KernelBuilder &emit, Value tid, int64_t threads,
-                       Value source, Value tile, int64_t rows, int64_t dim,
-                       int64_t paddedDim,
-                       function_ref<std::pair<SmallVector<Value>, Value>(
-                           KernelBuilder &, Value)>
-                           row) {
+  static void copyRows(
+      KernelBuilder &emit, Value tid, int64_t threads, Value source, Value tile,
+      int64_t rows, int64_t dim, int64_t paddedDim,
+      function_ref<std::pair<SmallVector<Value>, Value>(KernelBuilder &, Value)>
+          row) {
     OpBuilder &builder = emit.builder;
     Location loc = emit.loc;
     int64_t vector = 8;
@@ -199,8 +198,7 @@ struct LightningIndexerGpuLowering
     auto vectorType = VectorType::get({vector}, emit.element);
     Value zeros = arith::ConstantOp::create(
         builder, loc, vectorType,
-        DenseElementsAttr::get(vectorType,
-                               builder.getZeroAttr(emit.element)));
+        DenseElementsAttr::get(vectorType, builder.getZeroAttr(emit.element)));
     scf::ForOp::create(
         builder, loc, tid, emit.index(rows * chunks), emit.index(threads),
         ValueRange{}, [&](OpBuilder &b, Location l, Value idx, ValueRange) {
@@ -215,41 +213,21 @@ struct LightningIndexerGpuLowering
           vector::StoreOp::create(b, l, loaded, tile, ValueRange{r, column});
           scf::YieldOp::create(b, l);
         });
-    int64_t padding = paddedDim - dim;
-    if (padding == 0)
-      return;
-    Value zero = arith::ConstantOp::create(builder, loc,
-                                           builder.getZeroAttr(emit.element));
-    scf::ForOp::create(
-        builder, loc, tid, emit.index(rows * padding), emit.index(threads),
-        ValueRange{}, [&](OpBuilder &b, Location l, Value idx, ValueRange) {
-          KernelBuilder at(b, l, emit.element);
-          memref::StoreOp::create(b, l, zero, tile,
-                                  ValueRange{at.udiv(idx, padding),
-                                             at.add(at.urem(idx, padding),
-                                                    dim)});
-          scf::YieldOp::create(b, l);
-        });
-  }
-
-  /// cp.async.wait_group `pending`.
-  static void waitGroups(OpBuilder &builder, Location loc, int32_t pending) {
-    Value token = nvgpu::DeviceAsyncCreateGroupOp::create(
-        builder, loc, nvgpu::DeviceAsyncTokenType::get(builder.getContext()),
-        ValueRange{});
-    nvgpu::DeviceAsyncWaitOp::create(builder, loc, token,
-                                     builder.getI32IntegerAttr(pending));
+    if (paddedDim > dim)
+      emit.zeroColumns(tid, threads, tile, rows, dim, paddedDim,
+                       arith::ConstantOp::create(
+                           builder, loc, builder.getZeroAttr(emit.element)));
   }
 
   static Value i32Const(OpBuilder &b, Location l, int64_t value) {
     return arith::ConstantIntOp::create(b, l, value, 32);
   }
 
-  static Value ifThenElse(KernelBuilder &at, Value condition,
-                          TypeRange types,
-                          function_ref<SmallVector<Value>(KernelBuilder &)> then,
-                          function_ref<SmallVector<Value>(KernelBuilder &)> otherwise,
-                          SmallVector<Value> *results = nullptr) {
+  static Value
+  ifThenElse(KernelBuilder &at, Value condition, TypeRange types,
+             function_ref<SmallVector<Value>(KernelBuilder &)> then,
+             function_ref<SmallVector<Value>(KernelBuilder &)> otherwise,
+             SmallVector<Value> *results = nullptr) {
     auto ifOp = scf::IfOp::create(at.builder, at.loc, types, condition,
                                   /*withElseRegion=*/true);
     {
@@ -280,17 +258,18 @@ struct LightningIndexerGpuLowering
       int64_t shift = 8 * digit;
       Value highMask = i32Const(
           builder, loc,
-          digit == 3 ? 0 : int64_t(int32_t(uint32_t(0xFFFFFFFFu) << (shift + 8))));
+          digit == 3 ? 0
+                     : int64_t(int32_t(uint32_t(0xFFFFFFFFu) << (shift + 8))));
       for (int64_t q = 0; q < kBins / kWarpSize; ++q)
-        memref::StoreOp::create(builder, loc, i32Const(builder, loc, 0), hist,
-                                ValueRange{warp, emit.add(lane, q * kWarpSize)});
+        memref::StoreOp::create(
+            builder, loc, i32Const(builder, loc, 0), hist,
+            ValueRange{warp, emit.add(lane, q * kWarpSize)});
       emit.syncWarp();
       scf::ForOp::create(
           builder, loc, lane, count, emit.index(kWarpSize), ValueRange{},
           [&](OpBuilder &b, Location l, Value e, ValueRange) {
             KernelBuilder at(b, l, emit.element);
-            Value key =
-                memref::LoadOp::create(b, l, keys, ValueRange{warp, e});
+            Value key = memref::LoadOp::create(b, l, keys, ValueRange{warp, e});
             Value matches = arith::CmpIOp::create(
                 b, l, arith::CmpIPredicate::eq,
                 arith::AndIOp::create(b, l, key, highMask), prefix);
@@ -387,12 +366,13 @@ struct LightningIndexerGpuLowering
           Value e = at.add(base, lane);
           Value valid = at.lt(e, count);
           Value safe = at.select(valid, e, at.index(0));
-          Value key = memref::LoadOp::create(b, l, keys, ValueRange{warp, safe});
+          Value key =
+              memref::LoadOp::create(b, l, keys, ValueRange{warp, safe});
           Value index =
               memref::LoadOp::create(b, l, indices, ValueRange{warp, safe});
-          Value tie = at.andI(valid, arith::CmpIOp::create(
-                                         b, l, arith::CmpIPredicate::eq, key,
-                                         threshold));
+          Value tie = at.andI(
+              valid, arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, key,
+                                           threshold));
           Value tieRank = at.add(carried[1], at.laneRank(lane, tie));
           Value keep = at.andI(
               valid,
@@ -454,20 +434,18 @@ struct LightningIndexerGpuLowering
     Value flatQueries = emit.sharedView(
         shared, emit.index(0), {layout.warps * layout.heads, layout.stride},
         p.element);
-    copyRows(emit, tid, threads, p.queries, flatQueries,
-             layout.warps * layout.heads, p.headDim, layout.dim,
-             [&](KernelBuilder &at, Value r) {
-               Value w = at.udiv(r, layout.heads);
-               Value h = at.urem(r, layout.heads);
-               Value row = at.add(firstQuery, w);
-               Value exists =
-                   at.andI(at.lt(row, p.queryLen), at.lt(h, at.index(p.heads)));
-               Value safeRow =
-                   at.min(row, at.sub(p.queryLen, at.index(1)));
-               Value safeHead = at.min(h, at.index(p.heads - 1));
-               return std::pair{SmallVector<Value>{b, safeHead, safeRow},
-                                exists};
-             });
+    copyRows(
+        emit, tid, threads, p.queries, flatQueries, layout.warps * layout.heads,
+        p.headDim, layout.dim, [&](KernelBuilder &at, Value r) {
+          Value w = at.udiv(r, layout.heads);
+          Value h = at.urem(r, layout.heads);
+          Value row = at.add(firstQuery, w);
+          Value exists =
+              at.andI(at.lt(row, p.queryLen), at.lt(h, at.index(p.heads)));
+          Value safeRow = at.min(row, at.sub(p.queryLen, at.index(1)));
+          Value safeHead = at.min(h, at.index(p.heads - 1));
+          return std::pair{SmallVector<Value>{b, safeHead, safeRow}, exists};
+        });
     // This thread's weights: heads 8 nt + 2 quad + {0, 1} (0 past HI or for
     // a query past Sq).
     SmallVector<Value> weights;
@@ -504,8 +482,8 @@ struct LightningIndexerGpuLowering
       if (stages == 1) {
         Value tile = emit.sharedView(shared, emit.index(layout.keyOffset),
                                      {kKvTile, layout.stride}, p.element);
-        copyRows(at, tid, threads, p.keys, tile, kKvTile, p.headDim,
-                 layout.dim, [&](KernelBuilder &in, Value r) {
+        copyRows(at, tid, threads, p.keys, tile, kKvTile, p.headDim, layout.dim,
+                 [&](KernelBuilder &in, Value r) {
                    Value row = in.add(tileBase, r);
                    Value exists = in.lt(row, p.kvLen);
                    Value safeRow = in.min(row, in.sub(p.kvLen, in.index(1)));
@@ -523,13 +501,12 @@ struct LightningIndexerGpuLowering
             Value column = in.mul(in.urem(idx, chunks), 8);
             Value row = in.add(tileBase, r);
             Value exists = in.lt(row, p.kvLen);
-            Value safeRow = in.max(in.min(row, in.sub(p.kvLen, in.index(1))),
-                                   in.index(0));
+            Value safeRow =
+                in.max(in.min(row, in.sub(p.kvLen, in.index(1))), in.index(0));
             nvgpu::DeviceAsyncCopyOp::create(
                 cb, cl, keyTiles, ValueRange{stage, r, column}, p.keys,
                 ValueRange{b, safeRow, column}, cb.getIndexAttr(8),
-                in.select(exists, in.index(8), in.index(0)),
-                cb.getUnitAttr());
+                in.select(exists, in.index(8), in.index(0)), cb.getUnitAttr());
             scf::YieldOp::create(cb, cl);
           });
       nvgpu::DeviceAsyncCreateGroupOp::create(
@@ -538,29 +515,19 @@ struct LightningIndexerGpuLowering
           ValueRange{});
     };
     if (stages > 1) {
-      // The padding columns once for every stage; tiles 0 .. stages - 2.
-      int64_t padding = layout.dim - p.headDim;
-      if (padding > 0) {
-        Value zero = arith::ConstantOp::create(
-            builder, loc, builder.getZeroAttr(p.element));
-        scf::ForOp::create(
-            builder, loc, tid, emit.index(stages * kKvTile * padding),
-            emit.index(threads), ValueRange{},
-            [&](OpBuilder &zb, Location zl, Value idx, ValueRange) {
-              KernelBuilder at(zb, zl, emit.element);
-              Value rowIndex = at.udiv(idx, padding);
-              memref::StoreOp::create(
-                  zb, zl, zero, keyTiles,
-                  ValueRange{at.udiv(rowIndex, kKvTile),
-                             at.urem(rowIndex, kKvTile),
-                             at.add(at.urem(idx, padding), p.headDim)});
-              scf::YieldOp::create(zb, zl);
-            });
-      }
+      // The padding columns once for every stage (the stages' rows as one
+      // 2-d view); tiles 0 .. stages - 2.
+      emit.zeroColumns(
+          tid, threads,
+          emit.sharedView(shared, emit.index(layout.keyOffset),
+                          {stages * kKvTile, layout.stride}, p.element),
+          stages * kKvTile, p.headDim, layout.dim,
+          arith::ConstantOp::create(builder, loc,
+                                    builder.getZeroAttr(p.element)));
       for (int64_t t = 0; t + 1 < stages; ++t) {
         Value tileBase = emit.add(firstTile, t * kKvTile);
-        auto ifTile = scf::IfOp::create(builder, loc,
-                                        emit.lt(tileBase, hullHi), false);
+        auto ifTile =
+            scf::IfOp::create(builder, loc, emit.lt(tileBase, hullHi), false);
         OpBuilder::InsertionGuard guard(builder);
         builder.setInsertionPointToStart(ifTile.thenBlock());
         KernelBuilder in(builder, loc, emit.element);
@@ -589,15 +556,15 @@ struct LightningIndexerGpuLowering
             // stages - 2 while enough tiles follow, else for all. The
             // barrier then also frees the stage the next issue refills
             // (the previous tile's).
-            Value enough = at.lt(at.add(tileBase, (stages - 2) * kKvTile),
-                                 hullHi);
+            Value enough =
+                at.lt(at.add(tileBase, (stages - 2) * kKvTile), hullHi);
             auto ifEnough = scf::IfOp::create(tb, tl, enough, true);
             {
               OpBuilder::InsertionGuard guard(tb);
               tb.setInsertionPointToStart(ifEnough.thenBlock());
-              waitGroups(tb, tl, stages - 2);
+              KernelBuilder(tb, tl, emit.element).asyncWait(stages - 2);
               tb.setInsertionPointToStart(ifEnough.elseBlock());
-              waitGroups(tb, tl, 0);
+              KernelBuilder(tb, tl, emit.element).asyncWait(0);
             }
             gpu::BarrierOp::create(tb, tl);
             auto ifMore = scf::IfOp::create(tb, tl, more, false);
@@ -605,8 +572,8 @@ struct LightningIndexerGpuLowering
               OpBuilder::InsertionGuard guard(tb);
               tb.setInsertionPointToStart(ifMore.thenBlock());
               KernelBuilder in(tb, tl, emit.element);
-              issueKeys(in, next, in.urem(in.add(tileIndex, stages - 1),
-                                          stages));
+              issueKeys(in, next,
+                        in.urem(in.add(tileIndex, stages - 1), stages));
             }
           }
 
@@ -628,8 +595,8 @@ struct LightningIndexerGpuLowering
                 Value bRow = at.add(at.add(laneRow, at.mul(laneQuarter, 8)),
                                     chunk + nt * 8);
                 Value bCol = at.add(at.mul(laneHalf, 8), ks * 16);
-                bRegs.push_back(at.loadMatrices(queryTiles, {warp, bRow, bCol},
-                                                4, false));
+                bRegs.push_back(
+                    at.loadMatrices(queryTiles, {warp, bRow, bCol}, 4, false));
               }
               for (int64_t mt = 0; mt < mTiles; ++mt) {
                 Value aRow = at.add(laneRow, at.mul(laneHalf, 8));
@@ -663,11 +630,12 @@ struct LightningIndexerGpuLowering
               KernelBuilder &m = at;
               OpBuilder &mb = tb;
               Location ml = tl;
-              Value score = m.quadReduce(
-                  scores[mt][half], [&](Value x, Value y) { return m.fadd(x, y); });
+              Value score =
+                  m.quadReduce(scores[mt][half],
+                               [&](Value x, Value y) { return m.fadd(x, y); });
               Value key = m.add(tileBase, m.add(group, mt * 16 + half * 8));
-              Value allowed = m.andI(
-                  active, m.andI(m.le(hullLo, key), m.lt(key, hullHi)));
+              Value allowed =
+                  m.andI(active, m.andI(m.le(hullLo, key), m.lt(key, hullHi)));
               MaskPairValues pair{b,       safeQuery, key,    p.queryLen,
                                   p.kvLen, p.idsQ,    p.idsKv};
               pair.keyRow = m.min(key, m.sub(p.kvLen, m.index(1)));
@@ -699,8 +667,8 @@ struct LightningIndexerGpuLowering
               TypeRange{at.builder.getIndexType(), i32},
               [&](KernelBuilder &in) -> SmallVector<Value> {
                 in.syncWarp();
-                Value t = compact(in, lane, warp, keys, indices, hist, count,
-                                  p.topk);
+                Value t =
+                    compact(in, lane, warp, keys, indices, hist, count, p.topk);
                 return {in.index(p.topk), t};
               },
               [&](KernelBuilder &) -> SmallVector<Value> {

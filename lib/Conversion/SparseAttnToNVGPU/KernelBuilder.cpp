@@ -14,6 +14,7 @@
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 #include <cmath>
@@ -96,8 +97,7 @@ Value KernelBuilder::asI32(Value operand) {
   return operand.getType().isInteger(32) ? operand : bitcastToI32(operand);
 }
 
-SmallVector<Value> KernelBuilder::loadMatrices(Value shared,
-                                               ValueRange indices,
+SmallVector<Value> KernelBuilder::loadMatrices(Value shared, ValueRange indices,
                                                int64_t tiles, bool transpose) {
   auto type = VectorType::get({tiles, 2}, element);
   Value fragments = nvgpu::LdMatrixOp::create(
@@ -125,6 +125,33 @@ SmallVector<Value> KernelBuilder::mmaSync(ArrayRef<Value> a, ArrayRef<Value> b,
       std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
                                      NVVM::MMALayout::col});
   return extractFields(op.getResult(), 4);
+}
+
+void KernelBuilder::asyncWait(int32_t pending) {
+  // The token operand is not what the wait counts (cp.async.wait_group
+  // counts this thread's open groups), so any token serves.
+  Value token = nvgpu::DeviceAsyncCreateGroupOp::create(
+      builder, loc, nvgpu::DeviceAsyncTokenType::get(builder.getContext()),
+      ValueRange{});
+  nvgpu::DeviceAsyncWaitOp::create(builder, loc, token,
+                                   builder.getI32IntegerAttr(pending));
+}
+
+void KernelBuilder::zeroColumns(Value tid, int64_t threads, Value tile,
+                                int64_t rows, int64_t from, int64_t to,
+                                Value zero) {
+  int64_t width = to - from;
+  if (width <= 0)
+    return;
+  scf::ForOp::create(
+      builder, loc, tid, index(rows * width), index(threads), ValueRange{},
+      [&](OpBuilder &b, Location l, Value idx, ValueRange) {
+        KernelBuilder at(b, l, element);
+        memref::StoreOp::create(
+            b, l, zero, tile,
+            ValueRange{at.udiv(idx, width), at.add(at.urem(idx, width), from)});
+        scf::YieldOp::create(b, l);
+      });
 }
 
 SmallVector<Value> KernelBuilder::extractFields(Value structValue,
@@ -259,8 +286,8 @@ Value KernelBuilder::orderedKey(Value x) {
   auto constant = [&](int64_t value) -> Value {
     return arith::ConstantIntOp::create(builder, loc, value, 32);
   };
-  Value negative = arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::slt,
-                                         bits, constant(0));
+  Value negative = arith::CmpIOp::create(
+      builder, loc, arith::CmpIPredicate::slt, bits, constant(0));
   return arith::SelectOp::create(
       builder, loc, negative,
       arith::XOrIOp::create(builder, loc, bits, constant(-1)),

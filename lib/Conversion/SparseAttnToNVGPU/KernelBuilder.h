@@ -74,6 +74,14 @@ public:
   SmallVector<Value> mmaSync(ArrayRef<Value> a, ArrayRef<Value> b,
                              ArrayRef<Value> acc, bool tf32 = false);
 
+  /// cp.async.wait_group `pending`: waits until at most `pending` of this
+  /// thread's committed groups of asynchronous copies are in flight.
+  void asyncWait(int32_t pending);
+  /// Stores `zero` to columns [`from`, `to`) of the `rows` rows of the 2-d
+  /// `tile`, the block's `threads` threads (`tid`) splitting the elements.
+  void zeroColumns(Value tid, int64_t threads, Value tile, int64_t rows,
+                   int64_t from, int64_t to, Value zero);
+
   /// The first `count` fields of an LLVM struct value.
   SmallVector<Value> extractFields(Value structValue, int64_t count);
 
