@@ -35,9 +35,10 @@ import mma_cases  # noqa: E402
 # (title, run_case, case lists): the first cases of each list are taken.
 # GPU-only lists (cpu=False) are too large for the CPU reference lowering:
 # only their golden results are computed.
-GPU_ONLY = {"mma", "mma_attention", "mma_token", "mma_select"}
+GPU_ONLY = {"mma", "mma_rows", "mma_attention", "mma_token", "mma_select"}
 MODULES = [
     ("mma", test_block_sparse.run_case, [mma_cases.CASES]),
+    ("mma_rows", test_block_sparse.run_case, [mma_cases.ROW_CASES]),
     ("mma_attention", test_attention.run_case, [mma_cases.ATTENTION_CASES]),
     ("mma_token", test_token_sparse.run_case, [mma_cases.TOKEN_CASES]),
     ("mma_select", test_indexers.run_case, [mma_cases.SELECT_CASES]),

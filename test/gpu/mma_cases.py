@@ -146,6 +146,35 @@ CASES = [
          inputs="nan_v", elt="f32"),
 ]
 
+# Lists finer than a query tile (block_q not a multiple of 16: MoBA's
+# per-token lists): each 64-row tile walks the union of its rows' blocks and
+# masks each row to its own. MoBA's shape (D = 128, 512-token blocks scaled
+# down, per-head random lists with junk and repeats), GQA-shared lists,
+# block_q = 24 and 3 (tiles starting inside a list row), counts above the
+# capacity, empty rows, Sq != Skv, documents, mods, f32 (CUDA cores), exact
+# and all-block lists.
+ROW_CASES = [
+    dict(B=1, Hq=4, Hkv=4, Sq=1000, Skv=1000, D=128, Dv=128, block=[1, 128], lists=("1", "Hq"),
+         C=3, mask=g.Causal(), elt="bf16"),
+    dict(B=2, Hq=8, Hkv=2, Sq=300, Skv=300, D=64, Dv=64, block=[1, 32], lists=("B", "Hkv"), C=5,
+         p_valid=0.6, mask=g.SlidingWindow(90, 0), elt="f16", dyn=(0,)),
+    dict(B=1, Hq=4, Hkv=1, Sq=300, Skv=500, D=64, Dv=64, block=[24, 32], lists=("1", "Hq"), C=4,
+         mask=g.Causal(), elt="bf16"),
+    dict(B=1, Hq=2, Hkv=1, Sq=129, Skv=300, D=128, Dv=128, block=[3, 16], lists="overfull", C=6,
+         mask=g.Causal(), mask_mod=c.MASK_MOD_MOD3, elt="bf16"),
+    dict(B=1, Hq=2, Hkv=2, Sq=5, Skv=64, D=64, Dv=64, block=[1, 16], lists="none", elt="bf16"),
+    dict(B=1, Hq=4, Hkv=2, Sq=200, Skv=100, D=32, Dv=32, block=[1, 16], lists="exact",
+         mask=g.Causal(), elt="bf16"),
+    dict(B=1, Hq=4, Hkv=2, Sq=100, Skv=200, D=32, Dv=32, block=[1, 16], lists=("1", "Hkv"), C=4,
+         mask=g.SinkWindow(4, 30), elt="f32"),
+    dict(B=2, Hq=4, Hkv=2, Sq=256, Skv=256, D=64, Dv=64, block=[1, 64], lists="exact",
+         mask=g.Intersect([g.Causal(), g.Document()]), seg="packed", elt="bf16"),
+    dict(B=1, Hq=2, Hkv=1, Sq=150, Skv=150, D=128, Dv=64, block=[5, 32], lists="all",
+         score_mod=c.SCORE_MOD_SOFTCAP, elt="bf16"),
+    dict(B=1, Hq=2, Hkv=1, Sq=100, Skv=4096, D=64, Dv=64, block=[1, 16], lists=("1", "Hq"), C=8,
+         inputs="nan_v", elt="bf16"),
+]
+
 ATTENTION_CASES = [
     dict(B=1, Hq=8, Hkv=2, Sq=1000, Skv=1000, D=128, Dv=128, mask=g.Causal(), elt="bf16"),
     dict(B=2, Hq=4, Hkv=4, Sq=300, Skv=300, D=64, Dv=64, mask=g.SlidingWindow(70, 10),

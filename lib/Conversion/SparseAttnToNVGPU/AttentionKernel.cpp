@@ -61,6 +61,20 @@ void AttentionKernel::setUpShared() {
   setUpTiles(base);
   if (!usesLists())
     return;
+  if (rowLists()) {
+    // [union count], the union, its bitmap and the rows' bitmaps.
+    int64_t at = config.tileBytes();
+    listCount = emit.sharedView(base, emit.index(at), {1}, builder.getI32Type());
+    at += listHeaderBytes(false);
+    list = emit.sharedView(base, emit.index(at), {config.rowListBlocks},
+                           builder.getI32Type());
+    at += 4 * config.rowListBlocks;
+    listBits = emit.sharedView(
+        base, emit.index(at),
+        {(config.rowListRows + 1) * config.rowListWords()},
+        builder.getI32Type());
+    return;
+  }
   // [kept blocks, kept full blocks], then the combined list.
   int64_t headerBytes =
       listHeaderBytes(static_cast<bool>(operands.fullBlockIndices));
@@ -155,6 +169,11 @@ void AttentionKernel::setUpList() {
           : emit.index(0);
   listHead = emit.udiv(head, operands.queryHeads / operands.listHeads);
   queryBlock = emit.udiv(queryStart, config.listBlockQ);
+  if (rowLists()) {
+    // Each list row's count is read with its entries (buildRowLists).
+    listEntries = fullEntries = emit.index(0);
+    return;
+  }
   Value count =
       emit.loadI32(operands.numBlocks, {listBatchIndex, listHead, queryBlock});
   listEntries = emit.min(emit.max(count, emit.index(0)), operands.capacity);
@@ -321,6 +340,10 @@ void AttentionKernel::loadKvTile(Value kvStart, Value stage) {
 void AttentionKernel::buildList() {
   if (!usesLists())
     return;
+  if (rowLists()) {
+    buildRowLists();
+    return;
+  }
   OpBuilder &builder = emit.builder;
   Location loc = emit.loc;
   Value count = emit.add(fullEntries, listEntries);
@@ -450,6 +473,162 @@ void AttentionKernel::buildList() {
       emit.storeI32(compact.getResult(1), listCount, {emit.index(1)});
   }
   gpu::BarrierOp::create(builder, loc);
+}
+
+/// Row lists: the threads clear the bitmaps, then set, for each entry of
+/// the list rows the tile's rows read (in range, below the row's clamped
+/// count), its block's bit in its row's bitmap and in the union's (shared
+/// atomics: a block listed twice sets a bit twice). Warp 0 then writes the
+/// union's blocks in ascending order, 32 blocks a step (a ballot, then each
+/// lane's rank).
+void AttentionKernel::buildRowLists() {
+  OpBuilder &builder = emit.builder;
+  Location loc = emit.loc;
+  Type i32 = builder.getI32Type();
+  int64_t words = config.rowListWords();
+  auto forThreads = [&](Value count,
+                        function_ref<void(KernelBuilder &, Value)> body) {
+    scf::ForOp::create(builder, loc, tid, count, emit.index(config.threads()),
+                       ValueRange{},
+                       [&](OpBuilder &nestedBuilder, Location nestedLoc,
+                           Value slot, ValueRange) {
+                         KernelBuilder nestedEmit(nestedBuilder, nestedLoc,
+                                                  emit.element);
+                         body(nestedEmit, slot);
+                         scf::YieldOp::create(nestedBuilder, nestedLoc);
+                       });
+  };
+  forThreads(emit.index((config.rowListRows + 1) * words),
+             [&](KernelBuilder &at, Value word) {
+               memref::StoreOp::create(
+                   at.builder, at.loc,
+                   arith::ConstantIntOp::create(at.builder, at.loc, 0, 32),
+                   listBits, ValueRange{word});
+             });
+  gpu::BarrierOp::create(builder, loc);
+  Value listRows = emit.udiv(emit.add(operands.queryLen, config.listBlockQ - 1),
+                             config.listBlockQ);
+  Value tileEnd = emit.min(emit.add(queryStart, config.blockQ), rowLimit);
+  forThreads(
+      emit.mul(emit.index(config.rowListRows), operands.capacity),
+      [&](KernelBuilder &at, Value slot) {
+        Value row = arith::DivUIOp::create(at.builder, at.loc, slot, operands.capacity).getResult();
+        Value entrySlot = arith::RemUIOp::create(at.builder, at.loc, slot, operands.capacity).getResult();
+        Value listRow = at.add(queryBlock, row);
+        Value rowExists =
+            at.andI(at.lt(listRow, listRows),
+                    at.lt(at.mul(listRow, config.listBlockQ), tileEnd));
+        Value clampedRow = at.min(listRow, at.sub(listRows, at.index(1)));
+        Value count = at.min(
+            at.max(at.loadI32(operands.numBlocks,
+                              {listBatchIndex, listHead, clampedRow}),
+                   at.index(0)),
+            operands.capacity);
+        Value block = at.loadI32(operands.blockIndices,
+                                 {listBatchIndex, listHead, clampedRow,
+                                  entrySlot});
+        Value keep = at.andI(at.andI(rowExists, at.lt(entrySlot, count)),
+                             namesKvBlock(at, block));
+        auto ifKeep = scf::IfOp::create(at.builder, at.loc, keep,
+                                        /*withElseRegion=*/false);
+        OpBuilder::InsertionGuard guard(at.builder);
+        at.builder.setInsertionPointToStart(ifKeep.thenBlock());
+        Value bit = arith::ShLIOp::create(
+            at.builder, at.loc,
+            arith::ConstantIntOp::create(at.builder, at.loc, 1, 32),
+            arith::IndexCastOp::create(at.builder, at.loc, i32,
+                                       at.urem(block, 32)));
+        Value word = at.udiv(block, 32);
+        for (Value index : {word, at.add(at.mul(at.add(row, 1), words), word)})
+          memref::AtomicRMWOp::create(at.builder, at.loc,
+                                      arith::AtomicRMWKind::ori, bit, listBits,
+                                      ValueRange{index});
+      });
+  gpu::BarrierOp::create(builder, loc);
+  auto ifWarp0 = scf::IfOp::create(
+      builder, loc, emit.cmp(arith::CmpIPredicate::eq, warp, emit.index(0)),
+      /*withElseRegion=*/false);
+  {
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPointToStart(ifWarp0.thenBlock());
+    int64_t blocks = config.rowListBlocks;
+    auto compact = scf::ForOp::create(
+        builder, loc, emit.index(0), emit.index(blocks), emit.index(kWarpSize),
+        ValueRange{emit.index(0)},
+        [&](OpBuilder &nestedBuilder, Location nestedLoc, Value first,
+            ValueRange kept) {
+          KernelBuilder at(nestedBuilder, nestedLoc, emit.element);
+          Value block = at.add(first, lane);
+          Value listed = at.andI(
+              at.lt(block, at.index(blocks)),
+              rowListsBlock(at, at.index(-1),
+                            at.min(block, at.index(blocks - 1))));
+          Value rank = at.laneRank(lane, listed);
+          Value total = at.ballotCount(listed);
+          auto ifListed = scf::IfOp::create(nestedBuilder, nestedLoc, listed,
+                                            /*withElseRegion=*/false);
+          {
+            OpBuilder::InsertionGuard inner(nestedBuilder);
+            nestedBuilder.setInsertionPointToStart(ifListed.thenBlock());
+            at.storeI32(block, list, {at.add(kept[0], rank)});
+          }
+          scf::YieldOp::create(nestedBuilder, nestedLoc,
+                               ValueRange{at.add(kept[0], total)});
+        });
+    auto ifLane0 = scf::IfOp::create(
+        builder, loc, emit.cmp(arith::CmpIPredicate::eq, lane, emit.index(0)),
+        /*withElseRegion=*/false);
+    builder.setInsertionPointToStart(ifLane0.thenBlock());
+    emit.storeI32(compact.getResult(0), listCount, {emit.index(0)});
+  }
+  gpu::BarrierOp::create(builder, loc);
+}
+
+Value AttentionKernel::rowListsBlock(KernelBuilder &at, Value listRow,
+                                     Value block) {
+  int64_t words = config.rowListWords();
+  Value word = at.loadI32(
+      listBits,
+      {at.add(at.mul(at.add(listRow, at.index(1)), words), at.udiv(block, 32))});
+  Value bit = arith::AndIOp::create(
+      at.builder, at.loc,
+      arith::ShRUIOp::create(at.builder, at.loc, word, at.urem(block, 32)),
+      at.index(1));
+  return at.cmp(arith::CmpIPredicate::ne, bit, at.index(0));
+}
+
+SmallVector<Value> AttentionKernel::threadRowsListed(KernelBuilder &at,
+                                                     Value kvStart) {
+  Value block = at.udiv(kvStart, config.listBlockKv);
+  Value lastRow = at.sub(rowLimit, at.index(1));
+  SmallVector<Value> listed;
+  for (int64_t r = 0; r < rowsPerThread(); ++r) {
+    Value row = at.min(threadRow(r), lastRow);
+    listed.push_back(rowListsBlock(
+        at, at.sub(at.udiv(row, config.listBlockQ), queryBlock), block));
+  }
+  return listed;
+}
+
+Value AttentionKernel::groupListsNone(KernelBuilder &at, Value kvStart) {
+  Value block = at.udiv(kvStart, config.listBlockKv);
+  int64_t rows = rowsPerGroup();
+  Value groupStart = at.add(
+      queryStart,
+      at.mul(groupOfWarp(uniformWarp ? uniformWarp : warp), rows));
+  Value lastRow = at.sub(rowLimit, at.index(1));
+  Value any = arith::ConstantIntOp::create(at.builder, at.loc, 0, 1);
+  for (int64_t first = 0; first < rows; first += kWarpSize) {
+    Value offset = at.add(lane, first);
+    Value row = at.add(groupStart, offset);
+    Value inGroup = at.andI(at.lt(offset, at.index(rows)), at.lt(row, rowLimit));
+    Value listRow =
+        at.sub(at.udiv(at.min(row, lastRow), config.listBlockQ), queryBlock);
+    any = arith::OrIOp::create(
+        at.builder, at.loc, any,
+        at.andI(inGroup, rowListsBlock(at, listRow, block)));
+  }
+  return at.cmp(arith::CmpIPredicate::eq, at.ballotCount(any), at.index(0));
 }
 
 LogicalResult AttentionKernel::build() {
@@ -616,6 +795,11 @@ void AttentionKernel::issueQuery(Value start) {
 
 std::pair<Value, Value>
 AttentionKernel::firstListedBlock(KernelBuilder &nestedEmit) {
+  // Row lists: the union's first block is known once it is built.
+  if (rowLists())
+    return {arith::ConstantIntOp::create(nestedEmit.builder, nestedEmit.loc, 0,
+                                         1),
+            nestedEmit.index(0)};
   if (!usesLists())
     return {nestedEmit.lt(nestedEmit.index(0), listEntries),
             kvPrefixTiles ? nestedEmit.select(nestedEmit.lt(nestedEmit.index(0),

@@ -198,6 +198,22 @@ private:
   SegmentBounds tileSegmentBounds(KernelBuilder &tileEmit, Value kvStart);
   // Shared memory: the kept count(s) and the compacted list.
   Value listCount, list;
+  /// Row lists (config.rowListRows): the union of the tile's rows' blocks is
+  /// the compacted list, ascending; `listBits` holds the union's bitmap over
+  /// the kv blocks, then one per list row the tile reads (rows from
+  /// `queryBlock` on).
+  bool rowLists() const { return config.rowListRows > 0; }
+  Value listBits;
+  void buildRowLists();
+  /// Whether list row `listRow` (relative to queryBlock) lists kv block
+  /// `block`.
+  Value rowListsBlock(KernelBuilder &at, Value listRow, Value block);
+  /// Row lists: for each of the thread's rows, whether its list has the
+  /// block of the kv tile at `kvStart`.
+  SmallVector<Value> threadRowsListed(KernelBuilder &at, Value kvStart);
+  /// Row lists: whether no row of the thread's group (rowsPerGroup) lists
+  /// the block of the kv tile at `kvStart` (uniform over the group).
+  Value groupListsNone(KernelBuilder &at, Value kvStart);
   Value listEntry(KernelBuilder &nestedEmit, Value slot);
   /// Whether a list entry names a kv block in [0, kvBlocks).
   Value namesKvBlock(KernelBuilder &nestedEmit, Value entry);
@@ -230,6 +246,9 @@ private:
   /// cannot be told per tile or is not tested.
   Value tileSkipped(KernelBuilder &tileEmit, Value kvStart, Value listedFull,
                     const SegmentBounds *tileSegments);
+  /// The part of tileSkipped the mask and the lengths decide.
+  Value tileSkippedByMask(KernelBuilder &tileEmit, Value kvStart,
+                          Value listedFull, const SegmentBounds *tileSegments);
 
   /// `locate`, when given, maps a source row to its (head, row) instead of
   /// (`sourceHead`, row); with `gather` a row is a slot of the block's token

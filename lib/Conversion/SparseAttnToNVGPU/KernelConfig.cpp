@@ -38,6 +38,9 @@ DictionaryAttr MmaKernelConfig::toAttr(Builder &builder) const {
     entries.push_back(integer("packed_queries", packedQueries));
     entries.push_back(integer("group_size", groupSize));
   }
+  // Lists finer than the query tile: the list rows a tile reads.
+  if (rowListRows)
+    entries.push_back(integer("row_list_rows", rowListRows));
   return builder.getDictionaryAttr(entries);
 }
 
@@ -58,6 +61,7 @@ MmaKernelProblem sparse_attn::getMmaKernelProblem(BlockSparseAttentionOp op) {
   problem.listBlockQ = block.query;
   problem.listBlockKv = block.kv;
   problem.capacity = op.getBlockIndices().getType().getDimSize(3);
+  problem.kvLen = op.getKey().getType().getDimSize(2);
   if (op.getFullBlockIndices())
     problem.fullCapacity = op.getFullBlockIndices().getType().getDimSize(3);
   return problem;
@@ -157,6 +161,45 @@ static FailureOr<int64_t> getListBytes(const MmaKernelProblem &problem,
          (ShapedType::isDynamic(capacity) ? 0 : 4 * capacity);
 }
 
+/// Whether the problem's lists are finer than any query tile (block_q not a
+/// multiple of 16), which the kernels take as row lists.
+static bool hasRowLists(const MmaKernelProblem &problem) {
+  return !problem.gathersTokens && problem.listBlockQ > 0 &&
+         problem.listBlockQ % 16 != 0;
+}
+
+/// Row lists for a tile of `config.blockQ` rows (see
+/// MmaKernelConfig::rowListRows), or failure with the reason.
+static LogicalResult setUpRowLists(const MmaKernelProblem &problem,
+                                   MmaKernelConfig &config,
+                                   std::string &reason) {
+  if (problem.fullCapacity) {
+    reason = "full lists with block_q below a query tile (16 rows)";
+    return failure();
+  }
+  if (ShapedType::isDynamic(problem.kvLen)) {
+    reason = "block_q below a query tile (16 rows) needs a static key length";
+    return failure();
+  }
+  // The query blocks a tile's rows span (a tile may start inside one).
+  config.rowListRows =
+      (config.blockQ + problem.listBlockQ - 2) / problem.listBlockQ + 1;
+  config.rowListBlocks =
+      std::max<int64_t>(1, llvm::divideCeil(problem.kvLen, problem.listBlockKv));
+  return success();
+}
+
+/// The shared bytes of the lists: the block lists' (getListBytes) or the
+/// row lists'.
+static FailureOr<int64_t> getAllListBytes(const MmaKernelProblem &problem,
+                                          const MmaKernelConfig &config,
+                                          const ChipInfo &chip,
+                                          std::string &reason) {
+  if (config.rowListRows)
+    return listHeaderBytes(false) + config.rowListBytes();
+  return getListBytes(problem, chip, reason);
+}
+
 /// The blocks per multiprocessor the kernel is made for, and the register
 /// cap that lets them fit (none for one block).
 static void setBlocksPerSM(int64_t blocks, const ChipInfo &chip,
@@ -198,9 +241,12 @@ chooseTensorCoreKernel(const MmaKernelProblem &problem,
   config.listBlockKv = problem.listBlockKv;
   setUpDecode(problem, options, options.chip.warpgroupMma ? 64 : 16, config);
   // wgmma: 64-row warpgroup tiles and 64-column swizzle panels.
+  // Row lists: 64-row tiles (a larger one unites more rows' blocks).
+  bool rowLists = hasRowLists(problem);
   config.warpgroup =
       options.chip.warpgroupMma && config.headDim % kSwizzleElements == 0 &&
-      config.valueDim % kSwizzleElements == 0 && config.listBlockQ % 64 == 0 &&
+      config.valueDim % kSwizzleElements == 0 &&
+      (config.listBlockQ % 64 == 0 || rowLists) &&
       (!options.blockQ || options.blockQ % 64 == 0);
   if (config.warpgroup) {
     // Head dims up to 64: one warpgroup per thread block taking two 64-row
@@ -209,13 +255,13 @@ chooseTensorCoreKernel(const MmaKernelProblem &problem,
     // the K/V tiles. The kv tile is chosen below for occupancy.
     // (Measured on the H200: docs/performance.md.)
     bool small = config.headDim <= 64 && config.valueDim <= 64;
-    config.blockQ = options.blockQ
-                        ? options.blockQ
-                        : largestDividing(config.listBlockQ, {128, 64});
+    config.blockQ = options.blockQ ? options.blockQ
+                    : rowLists     ? 64
+                                   : largestDividing(config.listBlockQ, {128, 64});
     config.blockKv = options.blockKv ? options.blockKv
                                      : largestDividing(config.listBlockKv,
                                                        {128, 64, 32, 16});
-    if (config.listBlockQ % config.blockQ != 0)
+    if (!rowLists && config.listBlockQ % config.blockQ != 0)
       return fail("block_q is not a multiple of the requested block-q");
     config.rowTiles = options.warpgroupRows ? options.warpgroupRows
                       : small && config.blockQ % 128 == 0 ? 2
@@ -223,15 +269,16 @@ chooseTensorCoreKernel(const MmaKernelProblem &problem,
     if (config.blockQ % (64 * config.rowTiles) != 0)
       return fail("block-q is not a multiple of 64 x warpgroup-rows");
   } else {
-    config.blockQ = options.blockQ
-                        ? options.blockQ
-                        : largestDividing(config.listBlockQ, {128, 64, 32, 16});
+    config.blockQ =
+        options.blockQ ? options.blockQ
+        : rowLists     ? 64
+                       : largestDividing(config.listBlockQ, {128, 64, 32, 16});
     config.blockKv = options.blockKv
                          ? options.blockKv
                          : largestDividing(config.listBlockKv, {64, 32, 16});
     if (!llvm::is_contained(ArrayRef<int64_t>{16, 32, 64, 128},
                             config.blockQ) ||
-        config.listBlockQ % config.blockQ != 0)
+        (!rowLists && config.listBlockQ % config.blockQ != 0))
       return fail(
           "block_q is not a multiple of 16 (or of the requested block-q)");
     if (config.blockKv > 64)
@@ -251,9 +298,12 @@ chooseTensorCoreKernel(const MmaKernelProblem &problem,
     return fail("stages must be 1 or 2");
   // Several query tiles per block: the wgmma kernel with two stages.
   if (config.warpgroup && config.stages == 2 && options.itemsPerBlock > 1 &&
-      !config.packedQueries)
+      !config.packedQueries && !rowLists)
     config.itemsPerBlock = options.itemsPerBlock;
-  FailureOr<int64_t> listBytesOr = getListBytes(problem, options.chip, reason);
+  if (rowLists && failed(setUpRowLists(problem, config, reason)))
+    return failure();
+  FailureOr<int64_t> listBytesOr =
+      getAllListBytes(problem, config, options.chip, reason);
   if (failed(listBytesOr))
     return failure();
   int64_t listBytes = *listBytesOr;
@@ -330,10 +380,12 @@ chooseSimtKernel(const MmaKernelProblem &problem,
   config.listBlockQ = problem.listBlockQ;
   config.listBlockKv = problem.listBlockKv;
   setUpDecode(problem, options, 16, config);
-  config.blockQ = options.blockQ
-                      ? options.blockQ
-                      : largestDividing(config.listBlockQ, {64, 32, 16});
-  if (!config.blockQ || config.listBlockQ % config.blockQ != 0)
+  bool rowLists = hasRowLists(problem);
+  config.blockQ = options.blockQ ? options.blockQ
+                  : rowLists     ? 64
+                                 : largestDividing(config.listBlockQ, {64, 32, 16});
+  if (!config.blockQ || config.blockQ % 16 != 0 ||
+      (!rowLists && config.listBlockQ % config.blockQ != 0))
     return fail(
         "block_q is not a multiple of 16 (or of the requested block-q)");
   if (options.blockKv > 64)
@@ -341,7 +393,10 @@ chooseSimtKernel(const MmaKernelProblem &problem,
   config.rowTiles = 1;
   config.warps = config.blockQ / 16;
   config.stages = options.stages;
-  FailureOr<int64_t> listBytes = getListBytes(problem, options.chip, reason);
+  if (rowLists && failed(setUpRowLists(problem, config, reason)))
+    return failure();
+  FailureOr<int64_t> listBytes =
+      getAllListBytes(problem, config, options.chip, reason);
   if (failed(listBytes))
     return failure();
   const ChipInfo &chip = options.chip;

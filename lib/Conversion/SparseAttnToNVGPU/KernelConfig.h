@@ -64,6 +64,12 @@ struct MmaKernelConfig {
   /// + r / packedQueries, query r % packedQueries); 0 when not packed. Then
   /// the keys are split across thread blocks too.
   int64_t packedQueries = 0, groupSize = 1;
+  /// Lists finer than the query tile (block_q not a multiple of 16: MoBA's
+  /// per-token lists have block_q = 1): a tile's rows read the lists of the
+  /// up to `rowListRows` query blocks they span; the tile walks the union
+  /// of their blocks (at most `rowListBlocks`, the kv blocks) in ascending
+  /// order and masks each row to its own list's. 0 otherwise.
+  int64_t rowListRows = 0, rowListBlocks = 0;
   /// The chip's multiprocessors (ChipInfo), which a split aims to fill.
   int64_t chipMultiprocessors = 132;
 
@@ -97,6 +103,14 @@ struct MmaKernelConfig {
   int64_t tileBytes() const {
     return (warpgroup ? kSwizzleAtomBytes : 0) + queryBuffersBytes() +
            stages * (keyStageBytes() + valueStageBytes()) + probabilityBytes();
+  }
+
+  /// Row lists: 32-bit words of a bitmap over the kv blocks, and the shared
+  /// bytes after the count: the union list, then the union's bitmap and one
+  /// bitmap per list row.
+  int64_t rowListWords() const { return (rowListBlocks + 31) / 32; }
+  int64_t rowListBytes() const {
+    return 4 * (rowListBlocks + (rowListRows + 1) * rowListWords());
   }
 
   /// The configuration as the `sparse_attn.mma_kernel` dictionary.

@@ -275,6 +275,15 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
     }
     final.assign(ifFull.getResults().begin(), ifFull.getResults().end());
   }
+  if (rowLists()) {
+    // Each row sees the tile only when its own list has the block.
+    SmallVector<Value> listed = threadRowsListed(emit, kvStart);
+    for (size_t position = 0; position < final.size(); ++position) {
+      int64_t rt = position / (4 * nTiles), e = position % 4;
+      final[position] =
+          emit.select(listed[2 * rt + e / 2], final[position], negInf);
+    }
+  }
   for (auto [position, score] : llvm::enumerate(final))
     scores[position / 4][position % 4] = score;
 
@@ -342,8 +351,20 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
 Value AttentionKernel::tileSkipped(KernelBuilder &tileEmit, Value kvStart,
                                    Value listedFull,
                                    const SegmentBounds *tileSegments) {
+  // Row lists: a tile none of the group's rows lists is skipped (the
+  // union's blocks each serve some row of the tile, not of every group).
+  Value unlisted = rowLists() ? groupListsNone(tileEmit, kvStart) : Value();
   if (!testsTilesPerGroup())
-    return nullptr;
+    return unlisted;
+  if (unlisted)
+    return tileEmit.orI(unlisted, tileSkippedByMask(tileEmit, kvStart,
+                                                   listedFull, tileSegments));
+  return tileSkippedByMask(tileEmit, kvStart, listedFull, tileSegments);
+}
+
+Value AttentionKernel::tileSkippedByMask(KernelBuilder &tileEmit, Value kvStart,
+                                         Value listedFull,
+                                         const SegmentBounds *tileSegments) {
   Value pastKeys =
       tileEmit.cmp(arith::CmpIPredicate::sge, kvStart, operands.kvLen);
   if (!operands.rules.mask)

@@ -358,6 +358,13 @@ struct BlockSparseAttentionMmaLowering
       operands.fullBlockIndices =
           toKernelBuffer(rewriter, loc, op.getFullBlockIndices());
     }
+    if (config->rowListRows) {
+      // Row lists: the count, the union and the bitmaps (static).
+      Value sharedBytes = emit.index(config->tileBytes() + listHeaderBytes(false) +
+                                     config->rowListBytes());
+      return replaceByLaunch(op, rewriter, emit, shape, *config, operands,
+                             sharedBytes);
+    }
     // The counts and the combined list after the tiles (4 bytes each).
     Value sharedBytes = arith::AddIOp::create(
         rewriter, loc,

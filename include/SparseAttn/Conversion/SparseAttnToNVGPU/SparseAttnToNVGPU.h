@@ -79,6 +79,10 @@ struct MmaKernelProblem {
   /// when the op has one.
   int64_t capacity = 0;
   std::optional<int64_t> fullCapacity;
+  /// The key length (dynamic allowed): lists finer than a query tile need
+  /// it static (the union of a tile's rows' blocks is a bitmap of the kv
+  /// blocks in shared memory).
+  int64_t kvLen = ShapedType::kDynamic;
   /// An `attention` the decode kernel may take: its static query length
   /// (at most 64; 0 otherwise) and its query heads per kv head.
   int64_t decodeQueryLen = 0;
