@@ -7,19 +7,22 @@ Build here (where MLIR is), then run on the GPU machine:
   PYTHONPATH=python-bindings python3 bench/token_sparse.py run build/bench-token OUT_DIR
 
 Artifacts: `sparse_attn.token_sparse_attention` on bf16, B = 1, Hkv = 1 (one
-latent kv head shared by every query head, as MLA), D = 192, Dv = 128
-(DeepSeek's example shape), Hq = 16 and 64, dynamic lengths and list
-width. Lists: per query 2048 distinct keys drawn at random among the causal
-prefix (all of it when shorter, padded with -1), as the lightning indexer's
-top-k gives them.
+latent kv head shared by every query head, as MLA), dynamic lengths and
+list width: DeepSeek's example shape (D = 192, Dv = 128; Hq = 16 and 64)
+and MLA's (D = 576, Dv = 512; Hq = 64 and 128: the wgmma kernel with the
+value columns in two 256-column slices), the latter with 32- and 16-key
+tiles (`nvgpu-options={block-kv=16}`). Lists: per query 2048 distinct keys
+drawn at random among the causal prefix (all of it when shorter, padded
+with -1), as the lightning indexer's top-k gives them.
 
 Method: as bench/run.py (`time_ms`: CUDA graphs, interleaved rounds,
 medians). Reference: PyTorch gathers the listed keys and values per chunk
-of 256 queries (k[idx], v[idx]), masks the -1 slots, and computes the
-softmax attention in bf16 matmuls with f32 softmax (einsum), the way a
-framework without a sparse kernel runs DSA. Effective TFLOP/s = 2 * Hq *
-(valid slots) * (D + Dv) / time. Numerics: 64 random query rows against
-the float64 reference; our max error must be <= 2x the reference's + 1e-3.
+of 256 queries (k[idx], v[idx]; 64 at D = 576), masks the -1 slots, and
+computes the softmax attention in bf16 matmuls with f32 softmax (einsum),
+the way a framework without a sparse kernel runs DSA. Effective TFLOP/s =
+2 * Hq * (valid slots) * (D + Dv) / time. Numerics: 64 random query rows
+against the float64 reference; our max error must be <= 2x the
+reference's + 1e-3. TOKEN_CASES=mla (environment) runs the MLA cases only.
 
 Writes OUT_DIR/<gpu>-<date>-token-sparse.json and prints one line per case.
 """
@@ -32,15 +35,23 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 from cli import build_or_run, numerics_verdict  # noqa: E402
 
-D, DV, TOPK = 192, 128, 2048
-CASES = [(16, 8192), (16, 32768), (64, 8192)]  # (Hq, S)
+TOPK = 2048
+# (name, Hq, S, D, Dv, pipeline options)
+CASES = [
+    ("ds-h16", 16, 8192, 192, 128, ""),
+    ("ds-h16", 16, 32768, 192, 128, ""),
+    ("ds-h64", 64, 8192, 192, 128, ""),
+    ("mla-h64", 64, 8192, 576, 512, ""),
+    ("mla-h128", 128, 8192, 576, 512, ""),
+    ("mla-h128-kv16", 128, 8192, 576, 512, "nvgpu-options={block-kv=16}"),
+]
 
 
-def token_ir(hq):
-    q = f"tensor<1x{hq}x?x{D}xbf16>"
-    k = f"tensor<1x1x?x{D}xbf16>"
-    v = f"tensor<1x1x?x{DV}xbf16>"
-    o = f"tensor<1x{hq}x?x{DV}xbf16>"
+def token_ir(hq, d, dv):
+    q = f"tensor<1x{hq}x?x{d}xbf16>"
+    k = f"tensor<1x1x?x{d}xbf16>"
+    v = f"tensor<1x1x?x{dv}xbf16>"
+    o = f"tensor<1x{hq}x?x{dv}xbf16>"
     lse = f"tensor<1x{hq}x?xf32>"
     ti = "tensor<1x?x?xi32>"
     return f"""func.func @f(%q: {q}, %k: {k}, %v: {v}, %ti: {ti}) -> ({o}, {lse}) {{
@@ -54,11 +65,13 @@ def build(out, chip):
 
     os.makedirs(out, exist_ok=True)
     configs = {}
-    for hq in sorted({hq for hq, _ in CASES}):
-        artifact = sparse_attn.compile_gpu(token_ir(hq), "f", chip)
-        artifact.save(os.path.join(out, f"token-h{hq}"))
-        configs[f"token-h{hq}"] = artifact.configs[-1] if artifact.configs else None
-        print(hq, configs[f"token-h{hq}"])
+    for name, hq, _, d, dv, options in CASES:
+        if name in configs:
+            continue
+        artifact = sparse_attn.compile_gpu(token_ir(hq, d, dv), "f", chip, options)
+        artifact.save(os.path.join(out, f"token-{name}"))
+        configs[name] = artifact.configs[-1] if artifact.configs else None
+        print(name, configs[name])
     with open(os.path.join(out, "configs.json"), "w") as f:
         json.dump(configs, f, indent=1)
 
@@ -98,11 +111,14 @@ def run(artifacts, out):
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, f"{props.name.replace(' ', '-')}-{datetime.date.today().isoformat()}"
                              f"-token-sparse.json")
-    for hq, s in CASES:
-        fn = runtime.load(os.path.join(artifacts, f"token-h{hq}"))
-        q = torch.randn(1, hq, s, D, generator=gen, device="cuda", dtype=torch.bfloat16)
-        k = torch.randn(1, 1, s, D, generator=gen, device="cuda", dtype=torch.bfloat16)
-        v = torch.randn(1, 1, s, DV, generator=gen, device="cuda", dtype=torch.bfloat16)
+    only = os.environ.get("TOKEN_CASES")
+    for name, hq, s, d, dv, _ in CASES:
+        if only and not name.startswith(only):
+            continue
+        fn = runtime.load(os.path.join(artifacts, f"token-{name}"))
+        q = torch.randn(1, hq, s, d, generator=gen, device="cuda", dtype=torch.bfloat16)
+        k = torch.randn(1, 1, s, d, generator=gen, device="cuda", dtype=torch.bfloat16)
+        v = torch.randn(1, 1, s, dv, generator=gen, device="cuda", dtype=torch.bfloat16)
         # Per query: TOPK distinct keys of its causal prefix (all when shorter).
         i = torch.arange(s, device="cuda")
         keys = torch.rand(s, s, generator=gen, device="cuda")
@@ -112,10 +128,10 @@ def run(artifacts, out):
         del keys, top
         idx = idx.sort(dim=1, descending=True).values.contiguous()[None]
         valid_slots = int((idx >= 0).sum())
-        scale = D ** -0.5
+        scale = d ** -0.5
 
         def reference(q, k, v, idx):
-            return torch_gather_attention(q, k, v, idx, scale)
+            return torch_gather_attention(q, k, v, idx, scale, chunk=256 if d <= 256 else 64)
 
         o, _ = fn(q, k, v, idx, fill_outputs=float("nan"))
         torch.cuda.synchronize()
@@ -131,17 +147,17 @@ def run(artifacts, out):
         numerics_ok = err <= 2 * ref_err + 1e-3 and not bool(o.isnan().any())
         ms, ref_ms = time_ms(lambda a, b, c, t: fn(a, b, c, t), reference,
                              inputs=[(q, k, v, idx)])
-        flops = 2 * hq * valid_slots * (D + DV)
-        row = dict(case=f"token-Hq{hq}-S{s}-topk{TOPK}", Hq=hq, S=s, topk=TOPK, D=D, Dv=DV, ms=ms,
+        flops = 2 * hq * valid_slots * (d + dv)
+        row = dict(case=f"token-{name}-S{s}-topk{TOPK}", Hq=hq, S=s, topk=TOPK, d=d, Dv=dv, ms=ms,
                    tflops=flops / ms / 1e9, torch_gather_ms=ref_ms, ratio_vs_torch=ref_ms / ms,
                    max_err=err, torch_err=ref_err, numerics_ok=numerics_ok,
-                   config=configs.get(f"token-h{hq}"))
+                   config=configs.get(name))
         results.append(row)
         with open(path, "w") as f:
             json.dump(dict(device=props.name, torch=torch.__version__,
                            date=datetime.date.today().isoformat(), method=__doc__, cases=results),
                       f, indent=1)
-        print(f"{row['case']:26s} ours {ms:8.3f} ms {row['tflops']:6.1f} TF/s  torch gather "
+        print(f"{row['case']:34s} ours {ms:8.3f} ms {row['tflops']:6.1f} TF/s  torch gather "
               f"{ref_ms:8.3f} ms  x{ref_ms / ms:.2f}  err {err:.2e} (torch {ref_err:.2e}) "
               f"{'ok' if numerics_ok else 'FAIL'}", flush=True)
         del q, k, v, idx

@@ -390,14 +390,21 @@ def token_sparse_attention(q, k, v, token_indices, scale=None):
     bidx = np.arange(B)[:, None, None]
     kg = np.moveaxis(k[bidx, :, x], 3, 1)  # [B, Hkv, Sq, n, D]
     vg = np.moveaxis(v[bidx, :, x], 3, 1)  # [B, Hkv, Sq, n, Dv]
-    kg = np.repeat(kg, G, axis=1)
-    vg = np.repeat(vg, G, axis=1)
+    # Query head h = kv head h // G: [B, Hkv, G, Sq, D] against the group's
+    # gathered keys (not repeated per head: MLA's 128 heads x 576 dims).
+    qg = q.reshape(B, Hkv, G, Sq, D)
+    n = ti.shape[2]
     with np.errstate(invalid="ignore", over="ignore"):
-        s = _round(scale * np.einsum("bhid,bhitd->bhit", q, kg))
+        s = _round(scale * np.einsum("bkgid,bkitd->bkgit", qg, kg)).reshape(B, Hq, Sq, n)
     allowed = np.broadcast_to(valid[:, None], s.shape)
     # Invalid slots are never dereferenced: their (gathered) values are zeroed.
-    vg = np.where(allowed[..., None], vg, 0.0)
-    return _softmax_rows(s, allowed, lambda p: np.einsum("bhit,bhitd->bhid", p, vg))
+    vg = np.where(valid[:, None, :, :, None], vg, 0.0)
+
+    def weighted(p):
+        out = np.einsum("bkgit,bkitd->bkgid", p.reshape(B, Hkv, G, Sq, n), vg)
+        return out.reshape(B, Hq, Sq, vg.shape[-1])
+
+    return _softmax_rows(s, allowed, weighted)
 
 
 # ----------------------------------------------------------------------------

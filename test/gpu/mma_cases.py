@@ -176,6 +176,12 @@ ROW_CASES = [
 ]
 
 ATTENTION_CASES = [
+    # Head dims past 256 (wgmma, value slices): MLA's dense prefill (causal,
+    # 16 query heads on one latent kv head), its decode (128 heads packed,
+    # keys split and combined), a value dim of 320 (five 64-column slices).
+    dict(B=1, Hq=16, Hkv=1, Sq=300, Skv=300, D=576, Dv=512, mask=g.Causal(), elt="bf16"),
+    dict(B=1, Hq=128, Hkv=1, Sq=1, Skv=3000, D=576, Dv=512, mask=g.Causal(), elt="bf16"),
+    dict(B=2, Hq=4, Hkv=2, Sq=100, Skv=130, D=128, Dv=320, mask=g.SlidingWindow(40, 3), elt="f16"),
     dict(B=1, Hq=8, Hkv=2, Sq=1000, Skv=1000, D=128, Dv=128, mask=g.Causal(), elt="bf16"),
     dict(B=2, Hq=4, Hkv=4, Sq=300, Skv=300, D=64, Dv=64, mask=g.SlidingWindow(70, 10),
          mask_mod=c.MASK_MOD_MOD3, elt="f16"),
@@ -286,6 +292,11 @@ TOKEN_CASES = [
     dict(B=1, Hq=256, Hkv=1, Sq=20, Skv=300, D=32, Dv=32, n=64, lists="dup", elt="f16"),
     dict(B=2, Hq=8, Hkv=2, Sq=129, Skv=3000, D=128, Dv=128, n=512, p_valid=0.6, empty_rows=2,
          elt="f32", dyn=(0, 2), ti_dyn=(0, 1, 2)),
+    # MLA's shape (D = 576, Dv = 512: wgmma, two 256-column value slices):
+    # 64 and 128 heads (two row tiles), invalid slots, empty rows, repeats.
+    dict(B=1, Hq=64, Hkv=1, Sq=40, Skv=3000, D=576, Dv=512, n=2048, p_valid=0.9, empty_rows=2,
+         elt="bf16", dyn=(2,), ti_dyn=(1,)),
+    dict(B=1, Hq=128, Hkv=1, Sq=9, Skv=500, D=576, Dv=512, n=300, lists="dup", elt="bf16"),
 ]
 
 # select_topk on the GPU (a warp per row): NSA's configuration (k = 13,

@@ -257,7 +257,7 @@ void AttentionKernel::copyRows(
     Value source, Value sourceHead, const TileSlot &slot, Value firstRow,
     Value rowLimit, int64_t rows, int64_t dim, SmallVector<Value> &tokens,
     function_ref<std::pair<Value, Value>(KernelBuilder &, Value)> locate,
-    bool gather) {
+    bool gather, Value sourceColumn) {
   OpBuilder &builder = emit.builder;
   Location loc = emit.loc;
   int64_t copyElements = config.copyElements();
@@ -286,7 +286,8 @@ void AttentionKernel::copyRows(
       }
       tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
           builder, loc, slot.memref, slotIndices(slot, row, col), source,
-          ValueRange{batch, head, clamped, col},
+          ValueRange{batch, head, clamped,
+                     sourceColumn ? emit.add(col, sourceColumn) : col},
           builder.getIndexAttr(copyElements), elements, builder.getUnitAttr()));
     };
     if (first + config.threads() <= chunks) {
@@ -320,7 +321,8 @@ void AttentionKernel::loadKvTile(Value kvStart, Value stage) {
   copyRows(operands.key, kvHead, keySlot(stage), kvStart, operands.kvLen,
            config.blockKv, config.headDim, tokens, nullptr, gathers());
   copyRows(operands.value, kvHead, valueSlot(stage), kvStart, operands.kvLen,
-           config.blockKv, config.valueDim, tokens, nullptr, gathers());
+           config.blockKv, config.valueDim, tokens, nullptr, gathers(),
+           emit.mul(valueSlice, config.valueDim));
   // Copies issued under an scf.if have tokens that do not dominate here;
   // commit_group does not need them (it closes every pending copy).
   SmallVector<Value> visible;
@@ -666,12 +668,22 @@ LogicalResult AttentionKernel::build() {
   }
   queryOffset = emit.index(0);
   setUpShared();
+  // With the value columns sliced, block x is slice x % slices of block
+  // x / slices of the grid without slices.
+  Value blockX = blockIds.x;
+  Value gridX = launch.getGridSize().x;
+  valueSlice = emit.index(0);
+  if (config.valueSlices > 1) {
+    valueSlice = emit.urem(blockX, config.valueSlices);
+    blockX = emit.udiv(blockX, config.valueSlices);
+    gridX = emit.udiv(gridX, config.valueSlices);
+  }
 
   if (operands.splits) {
     // Block x: query tile x / splits, its keys' part x % splits.
-    split = arith::RemUIOp::create(builder, loc, blockIds.x, operands.splits);
+    split = arith::RemUIOp::create(builder, loc, blockX, operands.splits);
     queryStart = emit.mul(
-        arith::DivUIOp::create(builder, loc, blockIds.x, operands.splits),
+        arith::DivUIOp::create(builder, loc, blockX, operands.splits),
         config.blockQ);
     if (failed(buildItem(ItemInput{})))
       return failure();
@@ -683,9 +695,9 @@ LogicalResult AttentionKernel::build() {
     // query heads.
     Value rowTiles = emit.index(llvm::divideCeil(
         config.packedQueries * config.groupSize, config.blockQ));
-    tokenQuery = arith::DivUIOp::create(builder, loc, blockIds.x, rowTiles);
+    tokenQuery = arith::DivUIOp::create(builder, loc, blockX, rowTiles);
     queryStart =
-        emit.mul(arith::RemUIOp::create(builder, loc, blockIds.x, rowTiles),
+        emit.mul(arith::RemUIOp::create(builder, loc, blockX, rowTiles),
                  config.blockQ);
     if (failed(buildItem(ItemInput{})))
       return failure();
@@ -696,7 +708,7 @@ LogicalResult AttentionKernel::build() {
     // Later query tiles usually list more kv blocks (causal masks): they
     // start first, so the last wave is of short tiles.
     Value reversed =
-        emit.sub(emit.sub(launch.getGridSize().x, blockIds.x), emit.index(1));
+        emit.sub(emit.sub(gridX, blockX), emit.index(1));
     queryStart = emit.mul(reversed, config.blockQ);
     if (failed(buildItem(ItemInput{})))
       return failure();
@@ -712,7 +724,6 @@ LogicalResult AttentionKernel::build() {
   // whether the last kv tile issued the next item's Q and first kv tile.
   Value queryTiles =
       emit.udiv(emit.add(rowLimit, config.blockQ - 1), config.blockQ);
-  Value gridX = launch.getGridSize().x;
   Value falseValue = arith::ConstantIntOp::create(builder, loc, 0, 1);
   bool failedItem = false;
   auto items = scf::ForOp::create(
@@ -721,7 +732,7 @@ LogicalResult AttentionKernel::build() {
       [&](OpBuilder &itemBuilder, Location itemLoc, Value turn,
           ValueRange carried) {
         KernelBuilder itemEmit(itemBuilder, itemLoc, emit.element);
-        Value item = itemEmit.add(blockIds.x, itemEmit.mul(turn, gridX));
+        Value item = itemEmit.add(blockX, itemEmit.mul(turn, gridX));
         auto ifActive =
             scf::IfOp::create(itemBuilder, itemLoc, carried.getTypes(),
                               itemEmit.lt(item, queryTiles),

@@ -240,6 +240,8 @@ private:
   std::pair<Value, Value> queryRange(Value firstRow, Value lastRow);
   /// The block's part of the keys with a split (null otherwise).
   Value split;
+  /// The block's slice of the value columns (config.valueSlices; 0 without).
+  Value valueSlice;
   /// Whether the kv tile at `kvStart` contributes nothing to this thread's
   /// group of rows (all its keys past kvLen, or the mask allows none of its
   /// pairs and it is not part of a listed full block), or null when that
@@ -252,13 +254,14 @@ private:
 
   /// `locate`, when given, maps a source row to its (head, row) instead of
   /// (`sourceHead`, row); with `gather` a row is a slot of the block's token
-  /// list, copied from the key row it names (zeros for an invalid one).
+  /// list, copied from the key row it names (zeros for an invalid one);
+  /// `sourceColumn`, when given, is the first source column copied.
   void copyRows(Value source, Value sourceHead, const TileSlot &slot,
                 Value firstRow, Value rowLimit, int64_t rows, int64_t dim,
                 SmallVector<Value> &tokens,
                 function_ref<std::pair<Value, Value>(KernelBuilder &, Value)>
                     locate = nullptr,
-                bool gather = false);
+                bool gather = false, Value sourceColumn = nullptr);
   void loadKvTile(Value kvStart, Value stage);
   void buildList();
 

@@ -41,6 +41,8 @@ DictionaryAttr MmaKernelConfig::toAttr(Builder &builder) const {
   // Lists finer than the query tile: the list rows a tile reads.
   if (rowListRows)
     entries.push_back(integer("row_list_rows", rowListRows));
+  if (valueSlices > 1)
+    entries.push_back(integer("value_slices", valueSlices));
   return builder.getDictionaryAttr(entries);
 }
 
@@ -227,8 +229,21 @@ chooseTensorCoreKernel(const MmaKernelProblem &problem,
   MmaKernelConfig config;
   config.headDim = problem.headDim;
   config.valueDim = problem.valueDim;
+  // Head dims past 256 (MLA's 576 / 512): wgmma reads Q and K from shared
+  // memory in 64-column panels, and value dims past 256 are sliced.
+  bool past256 = config.headDim > 256 || config.valueDim > 256;
+  if (past256) {
+    if (!options.chip.warpgroupMma)
+      return fail("head dims above 256 need the warpgroup (sm_90a) kernel");
+    for (int64_t dim : {config.headDim, config.valueDim})
+      if (dim % kSwizzleElements != 0 || dim > 576)
+        return fail("head dims above 256 must be multiples of 64 up to 576");
+    int64_t width = largestDividing(config.valueDim, {256, 192, 128, 64});
+    config.valueSlices = config.valueDim / width;
+    config.valueDim = width;
+  }
   for (int64_t dim : {config.headDim, config.valueDim})
-    if (dim % 16 != 0 || dim > 256)
+    if (dim % 16 != 0 || (dim > 256 && !past256))
       return fail("head dims must be multiples of 16 up to 256");
   // Value dims past 128: the output accumulator alone takes 128 registers
   // per thread for 16 rows per warp, so a thread holds one row tile and a
@@ -248,6 +263,9 @@ chooseTensorCoreKernel(const MmaKernelProblem &problem,
       config.valueDim % kSwizzleElements == 0 &&
       (config.listBlockQ % 64 == 0 || rowLists) &&
       (!options.blockQ || options.blockQ % 64 == 0);
+  if (past256 && !config.warpgroup)
+    return fail("head dims above 256 need the warpgroup kernel (64-row "
+                "query blocks)");
   if (config.warpgroup) {
     // Head dims up to 64: one warpgroup per thread block taking two 64-row
     // tiles (one K/V tile serves 128 rows; two independent product chains
@@ -255,9 +273,10 @@ chooseTensorCoreKernel(const MmaKernelProblem &problem,
     // the K/V tiles. The kv tile is chosen below for occupancy.
     // (Measured on the H200: docs/performance.md.)
     bool small = config.headDim <= 64 && config.valueDim <= 64;
-    config.blockQ = options.blockQ ? options.blockQ
-                    : rowLists     ? 64
-                                   : largestDividing(config.listBlockQ, {128, 64});
+    // (Head dims past 256: a 64-row Q tile takes 72 KB at D = 576.)
+    config.blockQ = options.blockQ            ? options.blockQ
+                    : rowLists || past256     ? 64
+                                              : largestDividing(config.listBlockQ, {128, 64});
     config.blockKv = options.blockKv ? options.blockKv
                                      : largestDividing(config.listBlockKv,
                                                        {128, 64, 32, 16});
@@ -298,7 +317,7 @@ chooseTensorCoreKernel(const MmaKernelProblem &problem,
     return fail("stages must be 1 or 2");
   // Several query tiles per block: the wgmma kernel with two stages.
   if (config.warpgroup && config.stages == 2 && options.itemsPerBlock > 1 &&
-      !config.packedQueries && !rowLists)
+      !config.packedQueries && !rowLists && config.valueSlices == 1)
     config.itemsPerBlock = options.itemsPerBlock;
   if (rowLists && failed(setUpRowLists(problem, config, reason)))
     return failure();

@@ -58,6 +58,12 @@ struct MmaKernelConfig {
   int64_t blocksPerSM = 1;   // thread blocks per multiprocessor to fit
   int64_t maxRegisters = 0;  // the register cap that fits them (0: none)
   int64_t headDim = 0, valueDim = 0;
+  /// Value dims past 256 (wgmma's widest product): the output's columns are
+  /// split into `valueSlices` slices of `valueDim` columns (the slice's
+  /// width), one thread block each; every block computes the whole score
+  /// tile and its slice of P V, and slice 0 writes the log-sum-exp. 1
+  /// otherwise.
+  int64_t valueSlices = 1;
   int64_t listBlockQ = 0, listBlockKv = 0;
   /// Decode: the static query length whose rows, for each of the `groupSize`
   /// query heads of a kv head, a tile packs (row r: head kvHead * groupSize

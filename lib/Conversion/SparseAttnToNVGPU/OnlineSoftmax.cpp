@@ -413,7 +413,7 @@ void AttentionKernel::writeResults(const State &state) {
       Value wide = vector::FromElementsOp::create(
           builder, loc, VectorType::get({2}, builder.getF32Type()),
           ValueRange{lo, hi});
-      Value col = valueColumn(dt);
+      Value col = emit.add(valueColumn(dt), emit.mul(valueSlice, config.valueDim));
       SmallVector<Value> indices(outputIndices);
       indices.push_back(col);
       if (split) {
@@ -437,9 +437,12 @@ void AttentionKernel::writeResults(const State &state) {
     Value lse =
         emit.fmul(emit.fadd(state.rowMax[r], emit.log2(sum)), emit.f32(ln2));
     lse = emit.select(empty, emit.f32(-INFINITY), lse);
-    auto ifQuad = scf::IfOp::create(
-        builder, loc, emit.cmp(arith::CmpIPredicate::eq, quad, emit.index(0)),
-        /*withElseRegion=*/false);
+    // One lane of the quad, of slice 0 (every slice has the same).
+    Value writesLse = emit.cmp(arith::CmpIPredicate::eq, quad, emit.index(0));
+    if (config.valueSlices > 1)
+      writesLse = emit.andI(writesLse, emit.eq(valueSlice, emit.index(0)));
+    auto ifQuad = scf::IfOp::create(builder, loc, writesLse,
+                                    /*withElseRegion=*/false);
     builder.setInsertionPointToStart(ifQuad.thenBlock());
     memref::StoreOp::create(builder, loc, lse,
                             split ? operands.partialLse : operands.lse,

@@ -263,6 +263,10 @@ replaceByLaunch(Operation *op, PatternRewriter &rewriter, LoweringBuilder &emit,
     setUpSplit(rewriter, emit, shape, config, queryTiles, operands);
     blocksX = arith::MulIOp::create(rewriter, loc, queryTiles, operands.splits);
   }
+  // Sliced value columns: a block per slice too (x = block * slices + slice).
+  if (config.valueSlices > 1)
+    blocksX = arith::MulIOp::create(rewriter, loc, blocksX,
+                                    emit.index(config.valueSlices));
   Value sharedBytesI32 = arith::IndexCastOp::create(
       rewriter, loc, rewriter.getI32Type(), sharedBytes);
   Value one = emit.index(1);

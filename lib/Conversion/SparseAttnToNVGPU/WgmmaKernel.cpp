@@ -222,19 +222,44 @@ WgmmaAttentionKernel::computeScores(Value stage) {
   Value groupRows =
       emit.mul(emit.udiv(warp, 4), 64 * config.rowTiles * kSwizzleBytes);
   SmallVector<SmallVector<Value>> acc(config.rowTiles);
+  // Head dims past 256: each descriptor is its tile's first one (passed
+  // through an opaque move, so that LLVM cannot hoist them out of the kv
+  // loop) plus the step's offset / 16; hoisted, D = 576's 36 steps held 72
+  // registers of descriptors and the kernel spilled.
+  bool stepped = config.headDim > 256;
+  auto opaque = [&](Value value) -> Value {
+    auto op = LLVM::InlineAsmOp::create(
+        builder, loc, builder.getI64Type(), ValueRange{value}, "mov.b64 $0, $1;",
+        "=l,l", /*has_side_effects=*/true, /*is_align_stack=*/false,
+        LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr{},
+        ArrayAttr{});
+    return op.getRes();
+  };
+  auto offsetBy = [&](Value desc, int64_t bytes) -> Value {
+    return arith::AddIOp::create(
+        builder, loc, desc,
+        arith::ConstantIntOp::create(builder, loc, bytes >> 4, 64));
+  };
+  Value keyBase, queryBase;
+  if (stepped) {
+    keyBase = opaque(descriptor(keyOffset(stage), 16));
+    queryBase = opaque(descriptor(emit.add(queryOffset, groupRows), 16));
+  }
   NVVM::WgmmaFenceAlignedOp::create(builder, loc);
   for (int64_t kt = 0; kt < config.headDim / 16; ++kt) {
     int64_t column = (kt % 4) * 32;
-    Value keyDesc =
-        descriptor(emit.add(keyOffset(stage),
-                            (kt / 4) * config.blockKv * kSwizzleBytes + column),
-                   16);
+    int64_t keyStep = (kt / 4) * config.blockKv * kSwizzleBytes + column;
+    Value keyDesc = stepped
+                        ? offsetBy(keyBase, keyStep)
+                        : descriptor(emit.add(keyOffset(stage), keyStep), 16);
     for (int64_t rt = 0; rt < config.rowTiles; ++rt) {
+      int64_t queryStep = (kt / 4) * config.blockQ * kSwizzleBytes +
+                          rt * 64 * kSwizzleBytes + column;
       Value queryDesc =
-          descriptor(emit.add(emit.add(queryOffset, groupRows),
-                              (kt / 4) * config.blockQ * kSwizzleBytes +
-                                  rt * 64 * kSwizzleBytes + column),
-                     16);
+          stepped ? offsetBy(queryBase, queryStep)
+                  : descriptor(emit.add(emit.add(queryOffset, groupRows),
+                                        queryStep),
+                               16);
       acc[rt] = wgmma(config.blockKv, queryDesc, {}, keyDesc, acc[rt],
                       /*transposeB=*/false);
     }
