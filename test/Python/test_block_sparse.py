@@ -156,6 +156,10 @@ def make_lists(case, rng, seg):
         idx = np.full((1, 1, NQ, 2), -1, dtype=np.int32)
         idx[0, 0, 4] = [NK, 2**31 - 1]
         return num, idx
+    if kind == "inner":  # random per-head lists that never name the first or last block
+        num, idx = c.rand_block_lists(rng, 1, Hq, NQ, case["C"], NK, case.get("p_valid", 0.75))
+        idx[(idx == 0) | (idx == NK - 1)] = 1
+        return num, idx
     if kind == "overfull":  # counts above the capacity, every entry valid
         C = case["C"]
         num = np.full((B, Hq, NQ), C + 5, dtype=np.int32)

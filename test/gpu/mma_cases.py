@@ -171,7 +171,10 @@ ROW_CASES = [
          mask=g.Intersect([g.Causal(), g.Document()]), seg="packed", elt="bf16"),
     dict(B=1, Hq=2, Hkv=1, Sq=150, Skv=150, D=128, Dv=64, block=[5, 32], lists="all",
          score_mod=c.SCORE_MOD_SOFTCAP, elt="bf16"),
-    dict(B=1, Hq=2, Hkv=1, Sq=100, Skv=4096, D=64, Dv=64, block=[1, 16], lists=("1", "Hq"), C=8,
+    # Non-finite keys and values in the first and last blocks, which no row
+    # lists (a block another row of the tile lists is visited: see
+    # docs/semantics.md's known deviation).
+    dict(B=1, Hq=2, Hkv=1, Sq=100, Skv=4096, D=64, Dv=64, block=[1, 16], lists="inner", C=8,
          inputs="nan_v", elt="bf16"),
 ]
 

@@ -621,9 +621,12 @@ Value AttentionKernel::groupListsNone(KernelBuilder &at, Value kvStart) {
   Value lastRow = at.sub(rowLimit, at.index(1));
   Value any = arith::ConstantIntOp::create(at.builder, at.loc, 0, 1);
   for (int64_t first = 0; first < rows; first += kWarpSize) {
+    // Lanes past the group's rows read its last row (their list row stays
+    // inside the tile's bitmaps) and count for nothing.
     Value offset = at.add(lane, first);
-    Value row = at.add(groupStart, offset);
-    Value inGroup = at.andI(at.lt(offset, at.index(rows)), at.lt(row, rowLimit));
+    Value inGroup = at.lt(offset, at.index(rows));
+    Value row = at.add(groupStart, at.min(offset, at.index(rows - 1)));
+    inGroup = at.andI(inGroup, at.lt(row, rowLimit));
     Value listRow =
         at.sub(at.udiv(at.min(row, lastRow), config.listBlockQ), queryBlock);
     any = arith::OrIOp::create(

@@ -338,8 +338,15 @@ chooseTensorCoreKernel(const MmaKernelProblem &problem,
     return getBlocksPerSM(chip, candidate.tileBytes() + listBytes, 2);
   };
   if (wide && !options.blockKv) {
-    // One block per multiprocessor: the largest kv tile that fits.
-    for (int64_t kv : {128, 64, 32, 16}) {
+    // One block per multiprocessor: the largest kv tile that fits. Head
+    // dims past 256 take 16 keys: with 32 the token-list kernel at D = 576
+    // spills (255 registers) and was 11% slower at MLA's shape (Hq = 128,
+    // topk 2048, S = 8192: 63.0 vs 56.6 ms, bench/token_sparse.py).
+    static constexpr int64_t kvTileChoices[] = {128, 64, 32, 16};
+    ArrayRef<int64_t> kvTiles(kvTileChoices);
+    if (config.headDim > 256)
+      kvTiles = kvTiles.take_back();
+    for (int64_t kv : kvTiles) {
       MmaKernelConfig candidate = config;
       candidate.blockKv = kv;
       if (kv <= config.blockKv && config.listBlockKv % kv == 0 &&

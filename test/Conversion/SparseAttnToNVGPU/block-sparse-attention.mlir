@@ -116,9 +116,10 @@ func.func @small_blocks_f16(%q: tensor<2x8x96x64xf16>, %k: tensor<2x8x96x64xf16>
 }
 
 // f32 takes the CUDA-core kernel (its 32-row blocks in 32-row tiles of two
-// warps, 32-key tiles); left for the general path: head dims over 256,
-// query blocks not a multiple of 16 (masks reading segment ids are taken:
-// document.mlir).
+// warps, 32-key tiles); left for the general path: head dims over 256 that
+// are not multiples of 64, lists finer than a query tile over a dynamic key
+// length (masks reading segment ids are taken: document.mlir; static keys
+// with fine lists: row-lists.mlir).
 // CHECK-LABEL: func.func @not_taken(
 // CHECK: gpu.launch
 // CHECK-SAME: threads(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %c64
@@ -127,7 +128,7 @@ func.func @small_blocks_f16(%q: tensor<2x8x96x64xf16>, %k: tensor<2x8x96x64xf16>
 // CHECK-NOT: gpu.launch
 func.func @not_taken(%q: tensor<1x2x64x64xf32>, %k: tensor<1x2x64x64xf32>, %v: tensor<1x2x64x64xf32>,
                      %qw: tensor<1x2x64x288xbf16>, %kw: tensor<1x2x64x288xbf16>,
-                     %qs: tensor<1x2x64x64xbf16>, %ks: tensor<1x2x64x64xbf16>,
+                     %qs: tensor<1x2x64x64xbf16>, %ks: tensor<1x2x?x64xbf16>,
                      %num: tensor<1x1x2xi32>, %idx: tensor<1x1x2x2xi32>,
                      %num8: tensor<1x1x8xi32>, %idx8: tensor<1x1x8x8xi32>) -> (tensor<1x2x64x64xf32>, tensor<1x2x64x288xbf16>, tensor<1x2x64x64xbf16>) {
   %o1, %l1 = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx {block = [32, 32]}
@@ -137,7 +138,7 @@ func.func @not_taken(%q: tensor<1x2x64x64xf32>, %k: tensor<1x2x64x64xf32>, %v: t
       : tensor<1x2x64x288xbf16>, tensor<1x2x64x288xbf16>, tensor<1x2x64x288xbf16>, tensor<1x1x2xi32>, tensor<1x1x2x2xi32>
      -> tensor<1x2x64x288xbf16>, tensor<1x2x64xf32>
   %o3, %l3 = sparse_attn.block_sparse_attention %qs, %ks, %ks, %num8, %idx8 {block = [8, 8]}
-      : tensor<1x2x64x64xbf16>, tensor<1x2x64x64xbf16>, tensor<1x2x64x64xbf16>, tensor<1x1x8xi32>, tensor<1x1x8x8xi32>
+      : tensor<1x2x64x64xbf16>, tensor<1x2x?x64xbf16>, tensor<1x2x?x64xbf16>, tensor<1x1x8xi32>, tensor<1x1x8x8xi32>
      -> tensor<1x2x64x64xbf16>, tensor<1x2x64xf32>
   return %o1, %o2, %o3 : tensor<1x2x64x64xf32>, tensor<1x2x64x288xbf16>, tensor<1x2x64x64xbf16>
 }

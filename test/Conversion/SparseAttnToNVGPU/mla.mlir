@@ -5,7 +5,7 @@
 
 // Head dims past 256 (DeepSeek's MLA: D = 576, Dv = 512) on the wgmma
 // kernel: Q and K in 64-column swizzled panels (a 64-row Q tile is 72 KB,
-// so 32-key tiles in two stages fit one block per multiprocessor), and the
+// so 16-key tiles in two stages: one block per multiprocessor, no spills), and the
 // value columns in slices of up to 256 (wgmma's widest product), one block
 // each: `value_slices = 2` doubles the grid's x (a query's two 64-head
 // row tiles, then two slices); each block computes the
@@ -17,7 +17,7 @@
 // CHECK: %[[X:.*]] = arith.muli %{{.*}}, %c2{{.*}} : index
 // CHECK-NEXT: arith.index_cast
 // CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %[[X]],
-// CHECK: sparse_attn.mma_kernel = {block_kv = 32 : i64, block_q = 64 : i64, blocks_per_sm = 1 : i64, {{.*}}mma = "wgmma", {{.*}}packed_queries = 1 : i64, row_tiles = 1 : i64, {{.*}}value_slices = 2 : i64
+// CHECK: sparse_attn.mma_kernel = {block_kv = 16 : i64, block_q = 64 : i64, blocks_per_sm = 1 : i64, {{.*}}mma = "wgmma", {{.*}}packed_queries = 1 : i64, row_tiles = 1 : i64, {{.*}}value_slices = 2 : i64
 // SYNC-LABEL: func.func @mla_sparse(
 // SYNC-NOT: sparse_attn.mma_kernel
 // SYNC: return

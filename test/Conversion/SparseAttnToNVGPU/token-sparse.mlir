@@ -60,9 +60,13 @@ func.func @f32_group4(%q: tensor<2x8x?x64xf32>, %k: tensor<2x2x?x64xf32>, %ti: t
 
 // -----
 
-// MLA's latent head dim (576 / 512) is past what the kernels hold: the
+// MLA's latent head dim (576 / 512): the wgmma kernel with the value
+// columns in two slices (mla.mlir); a head dim past 576 stays on the
 // general path.
 // CHECK-LABEL: func.func @mla(
+// CHECK: gpu.launch
+// CHECK: value_slices = 2
+// CHECK-LABEL: func.func @d640(
 // CHECK: = sparse_attn.token_sparse_attention
 // CHECK-NOT: gpu.launch
 func.func @mla(%q: tensor<1x128x?x576xbf16>, %k: tensor<1x1x?x576xbf16>, %v: tensor<1x1x?x512xbf16>, %ti: tensor<1x?x?xi32>)
@@ -70,4 +74,11 @@ func.func @mla(%q: tensor<1x128x?x576xbf16>, %k: tensor<1x1x?x576xbf16>, %v: ten
   %o, %lse = sparse_attn.token_sparse_attention %q, %k, %v, %ti
       : tensor<1x128x?x576xbf16>, tensor<1x1x?x576xbf16>, tensor<1x1x?x512xbf16>, tensor<1x?x?xi32> -> tensor<1x128x?x512xbf16>, tensor<1x128x?xf32>
   return %o, %lse : tensor<1x128x?x512xbf16>, tensor<1x128x?xf32>
+}
+
+func.func @d640(%q: tensor<1x16x?x640xbf16>, %k: tensor<1x1x?x640xbf16>, %v: tensor<1x1x?x512xbf16>, %ti: tensor<1x?x?xi32>)
+    -> (tensor<1x16x?x512xbf16>, tensor<1x16x?xf32>) {
+  %o, %lse = sparse_attn.token_sparse_attention %q, %k, %v, %ti
+      : tensor<1x16x?x640xbf16>, tensor<1x1x?x640xbf16>, tensor<1x1x?x512xbf16>, tensor<1x?x?xi32> -> tensor<1x16x?x512xbf16>, tensor<1x16x?xf32>
+  return %o, %lse : tensor<1x16x?x512xbf16>, tensor<1x16x?xf32>
 }
