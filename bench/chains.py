@@ -373,7 +373,7 @@ def run(artifacts, out):
         pos = torch.arange(s, device="cuda")
         row_keys = (chosen.float().sum(-1) * blk).sum().item()  # upper bound (last block partial)
         tile_union = chosen.view(h, s // 64, 64, nb).any(2)
-        union_keys = (tile_union.float().sum(-1) * blk).sum().item()
+        union_keys = (tile_union.float().sum(-1) * blk * 64).sum().item()  # 64 rows a tile
         dense_keys = h * float((pos + 1).sum())
         work = dict(row_keys_over_dense=row_keys / dense_keys,
                     union_keys_over_dense=union_keys / dense_keys)

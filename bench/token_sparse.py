@@ -10,8 +10,8 @@ Artifacts: `sparse_attn.token_sparse_attention` on bf16, B = 1, Hkv = 1 (one
 latent kv head shared by every query head, as MLA), dynamic lengths and
 list width: DeepSeek's example shape (D = 192, Dv = 128; Hq = 16 and 64)
 and MLA's (D = 576, Dv = 512; Hq = 64 and 128: the wgmma kernel with the
-value columns in two 256-column slices), the latter with 32- and 16-key
-tiles (`nvgpu-options={block-kv=16}`). Lists: per query 2048 distinct keys
+value columns in two 256-column slices; 16-key tiles by default, 32 with
+`nvgpu-options={block-kv=32}` for comparison). Lists: per query 2048 distinct keys
 drawn at random among the causal prefix (all of it when shorter, padded
 with -1), as the lightning indexer's top-k gives them.
 
@@ -43,7 +43,7 @@ CASES = [
     ("ds-h64", 64, 8192, 192, 128, ""),
     ("mla-h64", 64, 8192, 576, 512, ""),
     ("mla-h128", 128, 8192, 576, 512, ""),
-    ("mla-h128-kv16", 128, 8192, 576, 512, "nvgpu-options={block-kv=16}"),
+    ("mla-h128-kv32", 128, 8192, 576, 512, "nvgpu-options={block-kv=32}"),
 ]
 
 
