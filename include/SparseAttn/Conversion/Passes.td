@@ -162,6 +162,15 @@ def ConvertSparseAttnToNVGPUPass
            "attention with a static query length up to 64 (no segment ids): "
            "pack each GQA group's query heads into a tile's rows and split "
            "the keys across thread blocks, combined by a second launch">,
+    Option<"rowLists", "row-lists", "std::string", /*default=*/"\"auto\"",
+           "block_sparse_attention with lists finer than a query tile "
+           "(block_q not a multiple of 16, MoBA's per-token lists): "
+           "\"union\" (a 64-row tile walks the union of its rows' blocks, each "
+           "row masked to its own), \"grouped\" (a tile of the queries that "
+           "list one kv block, partial results combined per query by their "
+           "log-sum-exps; block_q = 1 only, other block_q take the union), "
+           "or \"auto\" (grouped for kv blocks of 128 keys and more without "
+           "segment ids, union otherwise)">,
     Option<"tensorCores", "tensor-cores", "bool", /*default=*/"true",
            "Use the tensor-core kernels where they take the op (false: the "
            "CUDA-core kernel for every op it takes)">,

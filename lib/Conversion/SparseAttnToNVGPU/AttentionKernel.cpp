@@ -59,6 +59,16 @@ void AttentionKernel::setUpShared() {
       dynamicShared, config.toAttr(builder));
   Value base = dynamicShared->getResult(0);
   setUpTiles(base);
+  if (grouped()) {
+    // [blockQ] queries, [blockQ] slots, [least, greatest] query.
+    int64_t at = config.tileBytes();
+    Type i32 = builder.getI32Type();
+    groupQueries = emit.sharedView(base, emit.index(at), {config.blockQ}, i32);
+    groupSlots = emit.sharedView(base, emit.index(at + 4 * config.blockQ),
+                                 {config.blockQ}, i32);
+    groupBounds = emit.sharedView(base, emit.index(at + 8 * config.blockQ),
+                                  {2}, i32);
+  }
   if (!usesLists())
     return;
   if (rowLists()) {
@@ -131,8 +141,12 @@ void AttentionKernel::setUpList() {
         buildKeyRanges(emit, operands.rules.mask, emit.add(firstQuery, offset),
                        emit.add(lastQuery, offset), operands.kvLen,
                        readsSegments() ? &segments : nullptr);
-    // The keys of the block: all, or its split's.
+    // The keys of the block: all, its split's, or its kv block's.
     Value keysLo = emit.index(0), keysHi = operands.kvLen;
+    if (grouped()) {
+      keysLo = groupKeysLo;
+      keysHi = groupKeysHi;
+    }
     if (split) {
       keysLo = emit.min(emit.mul(split, operands.splitKeys), operands.kvLen);
       keysHi = emit.min(emit.add(keysLo, operands.splitKeys), operands.kvLen);
@@ -229,6 +243,10 @@ std::pair<Value, Value> AttentionKernel::groupPositions() {
 
 std::pair<Value, Value> AttentionKernel::headAndQuery(KernelBuilder &rowEmit,
                                                       Value row) {
+  if (grouped())
+    return {head,
+            rowEmit.loadI32(groupQueries,
+                            {rowEmit.min(row, rowEmit.index(config.blockQ - 1))})};
   if (!packed())
     return {head, row};
   Value group = rowEmit.udiv(row, config.packedQueries);
@@ -240,6 +258,9 @@ std::pair<Value, Value> AttentionKernel::queryRange(Value firstRow,
                                                     Value lastRow) {
   if (gathers())
     return {tokenQuery, tokenQuery};
+  if (grouped())
+    return {emit.loadI32(groupBounds, {emit.index(0)}),
+            emit.loadI32(groupBounds, {emit.index(1)})};
   if (!packed())
     return {firstRow, lastRow};
   int64_t queries = config.packedQueries;
@@ -586,6 +607,71 @@ void AttentionKernel::buildRowLists() {
   gpu::BarrierOp::create(builder, loc);
 }
 
+void AttentionKernel::setUpGroup(Value chunk, Value kvBlock) {
+  OpBuilder &builder = emit.builder;
+  Location loc = emit.loc;
+  auto start = [&](Value buffer, Value j) {
+    return emit.loadI32(buffer, {listBatchIndex, listHead, j});
+  };
+  Value next = emit.add(kvBlock, 1);
+  Value firstPair = emit.add(
+      start(operands.groupPairStarts, kvBlock),
+      emit.mul(emit.sub(chunk, start(operands.groupChunkStarts, kvBlock)),
+               config.blockQ));
+  rowLimit = emit.min(
+      emit.sub(start(operands.groupPairStarts, next), firstPair),
+      emit.index(config.blockQ));
+  queryStart = emit.index(0);
+  groupKeysLo = emit.mul(kvBlock, config.listBlockKv);
+  groupKeysHi =
+      emit.min(emit.add(groupKeysLo, config.listBlockKv), operands.kvLen);
+  // Each row's pair (rows past the chunk repeat its first), then the least
+  // and greatest query by shared atomics.
+  Value isFirst = emit.eq(tid, emit.index(0));
+  auto ifThen = [&](Value condition, function_ref<void()> body) {
+    auto ifOp =
+        scf::IfOp::create(builder, loc, condition, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPointToStart(ifOp.thenBlock());
+    body();
+  };
+  ifThen(isFirst, [&] {
+    emit.storeI32(emit.index(INT32_MAX), groupBounds, {emit.index(0)});
+    emit.storeI32(emit.index(-1), groupBounds, {emit.index(1)});
+  });
+  gpu::BarrierOp::create(builder, loc);
+  scf::ForOp::create(
+      builder, loc, tid, emit.index(config.blockQ),
+      emit.index(config.threads()), ValueRange{},
+      [&](OpBuilder &rowBuilder, Location rowLoc, Value row, ValueRange) {
+        KernelBuilder at(rowBuilder, rowLoc, emit.element);
+        Value inChunk = at.lt(row, rowLimit);
+        Value pair = at.loadI32(
+            operands.groupPairs,
+            {listBatchIndex, listHead,
+             at.add(firstPair, at.select(inChunk, row, at.index(0)))});
+        Value query = arith::DivUIOp::create(rowBuilder, rowLoc, pair,
+                                             operands.capacity);
+        Value slot = arith::RemUIOp::create(rowBuilder, rowLoc, pair,
+                                            operands.capacity);
+        at.storeI32(query, groupQueries, {row});
+        at.storeI32(slot, groupSlots, {row});
+        Type i32 = rowBuilder.getI32Type();
+        Value query32 = arith::IndexCastOp::create(rowBuilder, rowLoc, i32, query);
+        for (auto [kind, index] :
+             {std::pair{arith::AtomicRMWKind::mins, 0},
+              std::pair{arith::AtomicRMWKind::maxs, 1}})
+          memref::AtomicRMWOp::create(rowBuilder, rowLoc, kind, query32,
+                                      groupBounds, ValueRange{at.index(index)});
+        scf::YieldOp::create(rowBuilder, rowLoc);
+      });
+  gpu::BarrierOp::create(builder, loc);
+}
+
+Value AttentionKernel::groupSlot(KernelBuilder &at, Value row) {
+  return at.loadI32(groupSlots, {at.min(row, at.index(config.blockQ - 1))});
+}
+
 Value AttentionKernel::rowListsBlock(KernelBuilder &at, Value listRow,
                                      Value block) {
   int64_t words = config.rowListWords();
@@ -682,6 +768,40 @@ LogicalResult AttentionKernel::build() {
     gridX = emit.udiv(gridX, config.valueSlices);
   }
 
+  if (grouped()) {
+    // Block x: chunk x of the list head's kv blocks' pairs; past the last
+    // chunk, nothing (uniform over the block).
+    listBatchIndex =
+        operands.listBatch
+            ? emit.select(emit.eq(operands.listBatch, emit.index(1)),
+                          emit.index(0), batch)
+            : emit.index(0);
+    listHead = emit.udiv(head, operands.queryHeads / operands.listHeads);
+    int64_t kvBlocks = config.rowListBlocks;
+    Value chunks = emit.loadI32(operands.groupChunkStarts,
+                                {listBatchIndex, listHead, emit.index(kvBlocks)});
+    auto ifChunk = scf::IfOp::create(builder, loc, emit.lt(blockX, chunks),
+                                     /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(builder);
+    builder.setInsertionPointToStart(ifChunk.thenBlock());
+    // The kv block: the last whose chunks start at or before x (a binary
+    // search over the kvBlocks + 1 starts; blocks without pairs have no
+    // chunks and are passed over).
+    Value lo = emit.index(0), hi = emit.index(kvBlocks);
+    for (int64_t span = kvBlocks; span > 0; span /= 2) {
+      Value mid = emit.udiv(emit.add(lo, hi), 2);
+      Value start = emit.loadI32(operands.groupChunkStarts,
+                                 {listBatchIndex, listHead, mid});
+      Value atOrBefore = emit.cmp(arith::CmpIPredicate::sle, start, blockX);
+      lo = emit.select(atOrBefore, mid, lo);
+      hi = emit.select(atOrBefore, hi, mid);
+    }
+    setUpGroup(blockX, lo);
+    if (failed(buildItem(ItemInput{})))
+      return failure();
+    asyncWait(builder, loc, 0);
+    return success();
+  }
   if (operands.splits) {
     // Block x: query tile x / splits, its keys' part x % splits.
     split = arith::RemUIOp::create(builder, loc, blockX, operands.splits);
@@ -795,7 +915,7 @@ void AttentionKernel::issueQuery(Value start) {
   SmallVector<Value> queryTokens;
   copyRows(operands.query, head, querySlot(), start, rowLimit, config.blockQ,
            config.headDim, queryTokens,
-           packed()
+           packed() || grouped()
                ? function_ref<std::pair<Value, Value>(KernelBuilder &, Value)>(
                      [&](KernelBuilder &rowEmit, Value row) {
                        return headAndQuery(rowEmit, row);
@@ -879,7 +999,7 @@ AttentionKernel::buildItem(const ItemInput &input) {
       builder.setInsertionPointToStart(ifFetch.thenBlock());
       auto [inRange, first] = firstListedBlock(emit);
       ifThen(inRange, [&] {
-        loadKvTile(emit.mul(first, config.listBlockKv),
+        loadKvTile(emit.mul(first, firstBlockKeys()),
                    stageOf(emit, emit.index(0)));
       });
       scf::YieldOp::create(builder, loc, inRange);
@@ -894,8 +1014,9 @@ AttentionKernel::buildItem(const ItemInput &input) {
   Value fullBlocks = operands.fullBlockIndices
                          ? emit.loadI32(listCount, {emit.index(1)})
                          : Value();
-  // Without lists a "block" is a kv tile (listBlockKv == blockKv).
-  int64_t subTiles = config.listBlockKv / config.blockKv;
+  // Without lists a "block" is a kv tile (for `attention` listBlockKv ==
+  // blockKv; grouped row lists walk kv tiles too).
+  int64_t subTiles = usesLists() ? config.listBlockKv / config.blockKv : 1;
   Value tiles = emit.mul(blocks, subTiles);
   Value firstTile = kvFirstTile, prefixTiles = kvPrefixTiles,
         prefixFirstTile = kvPrefixFirstTile;
@@ -1017,7 +1138,7 @@ AttentionKernel::buildItem(const ItemInput &input) {
                 scf::IfOp::create(loopBuilder, loopLoc, nextFirstInRange,
                                   /*withElseRegion=*/false);
             loopBuilder.setInsertionPointToStart(ifFirst.thenBlock());
-            loadKvTile(nestedEmit.mul(nextFirst, config.listBlockKv),
+            loadKvTile(nestedEmit.mul(nextFirst, firstBlockKeys()),
                        stageOf(nestedEmit, tiles));
           }
         }

@@ -48,6 +48,13 @@ struct KernelOperands {
   // tokenKeys) (Skv); invalid slots are zero-filled and masked. Null
   // otherwise.
   Value tokenIndices, tokenKeys;
+  // Lists finer than a query tile taken grouped (config.groupedRows): the
+  // grouping launch's buffers (RowGroups.h); a block takes one chunk of one
+  // kv block's (query, slot) pairs, its rows gathered queries of one head,
+  // and writes each row's normalized partial output and log-sum-exp at the
+  // row's slot (partialOutput / partialLse, `splits` = the capacity). The
+  // list's batch and head come from listBatch / listHeads. Null otherwise.
+  Value groupPairs, groupPairStarts, groupChunkStarts;
   int64_t queryHeads = 0, kvHeads = 0, listHeads = 0;
   PairScoreRules rules;
   bool hasPairRules = false; // a mask, mask_mod or score_mod
@@ -169,8 +176,14 @@ private:
   };
   FailureOr<ItemOutput> buildItem(const ItemInput &input);
   void issueQuery(Value start);
-  /// Whether the list's first slot names a kv block in range, and the block.
+  /// Whether the list's first slot names a kv block in range, and the block
+  /// (without lists: the first kv tile).
   std::pair<Value, Value> firstListedBlock(KernelBuilder &nestedEmit);
+  /// The keys of what firstListedBlock names: a listed block's, or a kv
+  /// tile's (grouped row lists' listBlockKv is their kv block, not a tile).
+  int64_t firstBlockKeys() const {
+    return usesLists() ? config.listBlockKv : config.blockKv;
+  }
   void asyncWait(OpBuilder &builder, Location loc, int32_t pending);
 
   // The query block's lists: where they are read, and their clamped
@@ -231,6 +244,14 @@ private:
   bool packed() const { return config.packedQueries > 0; }
   /// token_sparse_attention: the block's query and its row tile.
   bool gathers() const { return static_cast<bool>(operands.tokenIndices); }
+  /// Grouped row lists: each tile row's query and slot and the tile's least
+  /// and greatest query (shared), and the keys of the block's kv block.
+  bool grouped() const { return static_cast<bool>(operands.groupPairs); }
+  Value groupQueries, groupSlots, groupBounds, groupKeysLo, groupKeysHi;
+  /// Grouped: the block's chunk (of kv block `kvBlock`) into shared memory.
+  void setUpGroup(Value chunk, Value kvBlock);
+  /// Grouped: the slot of tile row `row`.
+  Value groupSlot(KernelBuilder &at, Value row);
   Value tokenQuery;
   /// The key row slot `slot` of the block's list names and whether it is
   /// valid (`slot` < n and the entry in [0, Skv)); row 0 when invalid.

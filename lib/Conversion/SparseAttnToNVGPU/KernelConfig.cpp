@@ -41,6 +41,8 @@ DictionaryAttr MmaKernelConfig::toAttr(Builder &builder) const {
   // Lists finer than the query tile: the list rows a tile reads.
   if (rowListRows)
     entries.push_back(integer("row_list_rows", rowListRows));
+  if (groupedRows)
+    entries.push_back(integer("row_groups", 1));
   if (valueSlices > 1)
     entries.push_back(integer("value_slices", valueSlices));
   return builder.getDictionaryAttr(entries);
@@ -173,6 +175,7 @@ static bool hasRowLists(const MmaKernelProblem &problem) {
 /// Row lists for a tile of `config.blockQ` rows (see
 /// MmaKernelConfig::rowListRows), or failure with the reason.
 static LogicalResult setUpRowLists(const MmaKernelProblem &problem,
+                                   const MmaAttentionOptions &options,
                                    MmaKernelConfig &config,
                                    std::string &reason) {
   if (problem.fullCapacity) {
@@ -183,11 +186,31 @@ static LogicalResult setUpRowLists(const MmaKernelProblem &problem,
     reason = "block_q below a query tile (16 rows) needs a static key length";
     return failure();
   }
+  config.rowListBlocks =
+      std::max<int64_t>(1, llvm::divideCeil(problem.kvLen, problem.listBlockKv));
+  // Grouped (a tile of one kv block's queries): the queries' own blocks
+  // only, at the price of f32 partial results per list slot; worth it for
+  // long kv blocks. Masks reading segment ids keep the union (their bounds
+  // are per tile of consecutive queries).
+  auto mask = cast_or_null<MaskAttrInterface>(problem.mask);
+  bool segments = mask && mask.usesSegmentIds();
+  // (Lists per query only: block_q = 1.)
+  config.groupedRows =
+      problem.listBlockQ == 1 &&
+      (options.rowLists == "grouped" ||
+       (options.rowLists == "auto" && problem.listBlockKv >= 128));
+  if (config.groupedRows && segments) {
+    if (options.rowLists == "grouped") {
+      reason = "row-lists=grouped with a mask reading segment ids";
+      return failure();
+    }
+    config.groupedRows = false;
+  }
+  if (config.groupedRows)
+    return success();
   // The query blocks a tile's rows span (a tile may start inside one).
   config.rowListRows =
       (config.blockQ + problem.listBlockQ - 2) / problem.listBlockQ + 1;
-  config.rowListBlocks =
-      std::max<int64_t>(1, llvm::divideCeil(problem.kvLen, problem.listBlockKv));
   return success();
 }
 
@@ -197,6 +220,8 @@ static FailureOr<int64_t> getAllListBytes(const MmaKernelProblem &problem,
                                           const MmaKernelConfig &config,
                                           const ChipInfo &chip,
                                           std::string &reason) {
+  if (config.groupedRows)
+    return config.groupBytes();
   if (config.rowListRows)
     return listHeaderBytes(false) + config.rowListBytes();
   return getListBytes(problem, chip, reason);
@@ -319,7 +344,7 @@ chooseTensorCoreKernel(const MmaKernelProblem &problem,
   if (config.warpgroup && config.stages == 2 && options.itemsPerBlock > 1 &&
       !config.packedQueries && !rowLists && config.valueSlices == 1)
     config.itemsPerBlock = options.itemsPerBlock;
-  if (rowLists && failed(setUpRowLists(problem, config, reason)))
+  if (rowLists && failed(setUpRowLists(problem, options, config, reason)))
     return failure();
   FailureOr<int64_t> listBytesOr =
       getAllListBytes(problem, config, options.chip, reason);
@@ -419,7 +444,7 @@ chooseSimtKernel(const MmaKernelProblem &problem,
   config.rowTiles = 1;
   config.warps = config.blockQ / 16;
   config.stages = options.stages;
-  if (rowLists && failed(setUpRowLists(problem, config, reason)))
+  if (rowLists && failed(setUpRowLists(problem, options, config, reason)))
     return failure();
   FailureOr<int64_t> listBytes =
       getAllListBytes(problem, config, options.chip, reason);

@@ -76,6 +76,14 @@ struct MmaKernelConfig {
   /// of their blocks (at most `rowListBlocks`, the kv blocks) in ascending
   /// order and masks each row to its own list's. 0 otherwise.
   int64_t rowListRows = 0, rowListBlocks = 0;
+  /// Row lists taken grouped instead (MmaAttentionOptions::rowLists): a
+  /// launch groups each list head's (query, slot) pairs by kv block
+  /// (RowGroups.h), a block takes up to blockQ of one kv block's queries
+  /// (gathered Q rows) against that block's keys and writes each row's
+  /// normalized partial output and log-sum-exp at its slot, and the
+  /// combine launch merges a query's slots. `rowListBlocks` is then the kv
+  /// blocks (rowListRows 0).
+  bool groupedRows = false;
   /// The chip's multiprocessors (ChipInfo), which a split aims to fill.
   int64_t chipMultiprocessors = 132;
 
@@ -118,6 +126,9 @@ struct MmaKernelConfig {
   int64_t rowListBytes() const {
     return 4 * (rowListBlocks + (rowListRows + 1) * rowListWords());
   }
+  /// Grouped rows: each tile row's query and slot, then the tile's least
+  /// and greatest query (i32 each).
+  int64_t groupBytes() const { return 8 * blockQ + 8; }
 
   /// The configuration as the `sparse_attn.mma_kernel` dictionary.
   DictionaryAttr toAttr(Builder &builder) const;

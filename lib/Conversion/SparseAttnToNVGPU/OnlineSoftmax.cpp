@@ -403,8 +403,10 @@ void AttentionKernel::writeResults(const State &state) {
     // With the keys split, the block's normalized part and its log-sum-exp
     // (f32) go to the partial buffers the combine launch reads.
     SmallVector<Value> outputIndices{batch, rowHead, row};
-    if (split)
-      outputIndices.insert(outputIndices.begin() + 2, split);
+    // Grouped row lists: the row's slot is its part.
+    Value part = grouped() ? groupSlot(emit, tileRow) : split;
+    if (part)
+      outputIndices.insert(outputIndices.begin() + 2, part);
     for (int64_t dt = 0; dt < config.valueDim / 8; ++dt) {
       int64_t base = rt * accPerRowTile() + dt * 4 + e0;
       Value lo = emit.select(empty, zero, emit.fmul(state.acc[base], inverse));
@@ -416,7 +418,7 @@ void AttentionKernel::writeResults(const State &state) {
       Value col = emit.add(valueColumn(dt), emit.mul(valueSlice, config.valueDim));
       SmallVector<Value> indices(outputIndices);
       indices.push_back(col);
-      if (split) {
+      if (part) {
         auto store = vector::StoreOp::create(builder, loc, wide,
                                              operands.partialOutput, indices);
         store.setAlignmentAttr(builder.getI64IntegerAttr(8));
@@ -445,7 +447,7 @@ void AttentionKernel::writeResults(const State &state) {
                                     /*withElseRegion=*/false);
     builder.setInsertionPointToStart(ifQuad.thenBlock());
     memref::StoreOp::create(builder, loc, lse,
-                            split ? operands.partialLse : operands.lse,
+                            part ? operands.partialLse : operands.lse,
                             outputIndices);
   }
 }

@@ -15,6 +15,7 @@
 #include "BlockScoresKernel.h"
 #include "IndexerKernel.h"
 #include "KernelConfig.h"
+#include "RowGroups.h"
 #include "SegmentBounds.h"
 #include "SelectionKernels.h"
 
@@ -199,9 +200,15 @@ static void buildCombineLaunch(PatternRewriter &rewriter, Location loc,
                   Value weight = loopEmit.exp2(loopEmit.fmul(
                       loopEmit.fsub(partialLse(loopEmit, split), shift),
                       loopEmit.f32(log2e)));
-                  Value part = memref::LoadOp::create(
-                      loopEmit.builder, loopEmit.loc, operands.partialOutput,
-                      ValueRange{batch, head, split, query, column});
+                  // A part nothing wrote (grouped row lists' unused slots)
+                  // has lse -inf and is read as 0.
+                  Value part = loopEmit.select(
+                      loopEmit.isNegInf(partialLse(loopEmit, split)),
+                      loopEmit.f32(0.0),
+                      memref::LoadOp::create(
+                          loopEmit.builder, loopEmit.loc,
+                          operands.partialOutput,
+                          ValueRange{batch, head, split, query, column}));
                   return SmallVector<Value>{
                       loopEmit.fadd(carried[0], weight),
                       loopEmit.fadd(carried[1], loopEmit.fmul(weight, part))};
@@ -221,6 +228,34 @@ static void buildCombineLaunch(PatternRewriter &rewriter, Location loc,
   memref::StoreOp::create(rewriter, loc, lse, operands.lse,
                           ValueRange{batch, head, query});
   rewriter.setInsertionPointAfter(ifFirst);
+  gpu::TerminatorOp::create(rewriter, loc);
+}
+
+/// A launch that sets every element of `buffer` (`[B, heads, parts, Sq]`
+/// f32) to -inf: 256 queries a block.
+static void buildNegInfFill(PatternRewriter &rewriter, Location loc,
+                            Value buffer, Value batch, int64_t heads,
+                            Value parts, Value queryLen) {
+  IndexArith host(rewriter, loc);
+  constexpr int64_t kThreads = 256;
+  Value one = host.index(1);
+  auto launch = gpu::LaunchOp::create(
+      rewriter, loc, host.udiv(host.add(queryLen, kThreads - 1), kThreads),
+      host.mul(parts, heads), batch, host.index(kThreads), one, one);
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPointToStart(&launch.getBody().front());
+  KernelBuilder emit(rewriter, loc, rewriter.getF32Type());
+  Value query = emit.add(emit.mul(launch.getBlockIds().x, kThreads),
+                         launch.getThreadIds().x);
+  Value y = launch.getBlockIds().y;
+  auto ifQuery = scf::IfOp::create(rewriter, loc, emit.lt(query, queryLen),
+                                   /*withElseRegion=*/false);
+  rewriter.setInsertionPointToStart(ifQuery.thenBlock());
+  Value head = arith::DivUIOp::create(rewriter, loc, y, parts);
+  Value part = arith::RemUIOp::create(rewriter, loc, y, parts);
+  memref::StoreOp::create(rewriter, loc, emit.f32(-INFINITY), buffer,
+                          ValueRange{launch.getBlockIds().z, head, part, query});
+  rewriter.setInsertionPointAfter(ifQuery);
   gpu::TerminatorOp::create(rewriter, loc);
 }
 
@@ -254,6 +289,14 @@ replaceByLaunch(Operation *op, PatternRewriter &rewriter, LoweringBuilder &emit,
         rewriter, loc, shape.queryLen,
         emit.index(llvm::divideCeil(config.groupSize, config.blockQ)));
     blocksY = emit.index(shape.kvHeads);
+  } else if (operands.groupPairs) {
+    // Grouped row lists: a block per chunk of a kv block's pairs, at most
+    // ceil(Sq * capacity / blockQ) + kvBlocks of them (the grouping launch
+    // counts them; the blocks past the count exit).
+    blocksX = emit.add(
+        emit.ceilDiv(emit.mul(shape.queryLen, operands.capacity),
+                     config.blockQ),
+        emit.index(config.rowListBlocks));
   } else if (config.packedQueries) {
     // Decode: a block per kv head and tile of its group's packed rows and
     // part of the keys.
@@ -361,6 +404,38 @@ struct BlockSparseAttentionMmaLowering
           toKernelBuffer(rewriter, loc, op.getFullNumBlocks());
       operands.fullBlockIndices =
           toKernelBuffer(rewriter, loc, op.getFullBlockIndices());
+    }
+    if (config->groupedRows) {
+      // Grouped: the pairs by kv block first, the partial results' lse
+      // filled with -inf (slots no block writes), the kernel, the combine.
+      RowGroupBuffers groups = buildRowGroupsLaunch(
+          rewriter, loc, operands.numBlocks, operands.blockIndices, listBatch,
+          emit.index(operands.listHeads), shape.queryLen, operands.capacity,
+          config->rowListBlocks, config->blockQ);
+      operands.groupPairs = groups.pairs;
+      operands.groupPairStarts = groups.pairStarts;
+      operands.groupChunkStarts = groups.chunkStarts;
+      operands.listBatch = listBatch;
+      operands.numBlocks = operands.blockIndices = nullptr;
+      operands.splits = operands.capacity;
+      auto f32 = rewriter.getF32Type();
+      int64_t dynamic = ShapedType::kDynamic;
+      operands.partialOutput = memref::AllocOp::create(
+          rewriter, loc,
+          MemRefType::get(
+              {dynamic, shape.queryHeads, dynamic, dynamic, shape.valueDim},
+              f32),
+          ValueRange{shape.batch, operands.capacity, shape.queryLen});
+      operands.partialLse = memref::AllocOp::create(
+          rewriter, loc,
+          MemRefType::get({dynamic, shape.queryHeads, dynamic, dynamic}, f32),
+          ValueRange{shape.batch, operands.capacity, shape.queryLen});
+      buildNegInfFill(rewriter, loc, operands.partialLse, shape.batch,
+                      shape.queryHeads, operands.capacity, shape.queryLen);
+      Value sharedBytes =
+          emit.index(config->tileBytes() + config->groupBytes());
+      return replaceByLaunch(op, rewriter, emit, shape, *config, operands,
+                             sharedBytes);
     }
     if (config->rowListRows) {
       // Row lists: the count, the union and the bitmaps (static).
@@ -548,8 +623,12 @@ struct ConvertSparseAttnToNVGPUPass
       return fail("warpgroup-rows must be 0 (the kernel's choice), 1 or 2 "
                   "(got " +
                   Twine(int64_t(warpgroupRows)) + ")");
+    if (!llvm::is_contained({"auto", "union", "grouped"}, StringRef(rowLists)))
+      return fail("row-lists must be auto, union or grouped (got '" +
+                  rowLists + "')");
     MmaAttentionOptions options;
     options.chip = *chipInfo;
+    options.rowLists = rowLists;
     options.blockQ = requestedBlockQ;
     options.blockKv = requestedBlockKv;
     options.stages = requestedStages;

@@ -1,19 +1,47 @@
-// RUN: sparse-attn-opt %s --split-input-file --convert-sparse-attn-to-nvgpu="chip=sm_90a" | FileCheck %s
-// RUN: sparse-attn-opt %s --split-input-file --convert-sparse-attn-to-nvgpu="chip=sm_90" | FileCheck %s --check-prefix=SYNC
-// RUN: sparse-attn-opt %s --split-input-file --convert-sparse-attn-to-nvgpu="chip=sm_90a tensor-cores=false" | FileCheck %s --check-prefix=SIMT
+// RUN: sparse-attn-opt %s --split-input-file --convert-sparse-attn-to-nvgpu="chip=sm_90a row-lists=union" | FileCheck %s
+// RUN: sparse-attn-opt %s --split-input-file --convert-sparse-attn-to-nvgpu="chip=sm_90 row-lists=union" | FileCheck %s --check-prefix=SYNC
+// RUN: sparse-attn-opt %s --split-input-file --convert-sparse-attn-to-nvgpu="chip=sm_90a tensor-cores=false row-lists=union" | FileCheck %s --check-prefix=SIMT
+// RUN: sparse-attn-opt %s --split-input-file --convert-sparse-attn-to-nvgpu="chip=sm_90a" | FileCheck %s --check-prefix=AUTO
+// RUN: sparse-attn-opt %s --split-input-file --convert-sparse-attn-to-nvgpu="chip=sm_90a row-lists=grouped" | FileCheck %s --check-prefix=GROUPED
+// RUN: not sparse-attn-opt %s --split-input-file --convert-sparse-attn-to-nvgpu="chip=sm_90a row-lists=both" 2>&1 | FileCheck %s --check-prefix=BAD
 // RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90a" -o %t.sm90a.mlir
 // RUN: %python %S/../../Pipelines/ptxas_check.py %t.sm90a.mlir sm_90a | FileCheck %s --check-prefix=PTXAS
 // RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90" -o %t.sm90.mlir
 // RUN: %python %S/../../Pipelines/ptxas_check.py %t.sm90.mlir sm_90 | FileCheck %s --check-prefix=PTXAS
 
 // Lists finer than a query tile (block_q not a multiple of 16; MoBA lists
-// per token, block_q = 1): a 64-row tile reads its rows' lists ("row
-// lists"), sets each listed block's bit in its row's bitmap and in the
-// union's (shared atomics), walks the union's blocks in ascending order and
-// masks each row to its own blocks; a group of rows (warp or warpgroup)
-// that lists none of a tile's blocks skips the tile. The bitmaps need a
-// static key length: 8192 keys in 512-key blocks are 16 blocks, one word
-// each for the union and the 64 rows.
+// per token, block_q = 1), two ways (option row-lists):
+// - union: a 64-row tile reads its rows' lists, sets each listed block's
+//   bit in its row's bitmap and in the union's (shared atomics), walks the
+//   union's blocks in ascending order and masks each row to its own blocks;
+//   a group of rows (warp or warpgroup) that lists none of a tile's blocks
+//   skips the tile. The bitmaps need a static key length: 8192 keys in
+//   512-key blocks are 16 blocks, one word each for the union and 64 rows.
+// - grouped (auto's choice for kv blocks of 128 keys and more): a launch
+//   groups each list head's (query, slot) pairs by kv block; a block takes
+//   up to 64 of one kv block's queries (gathered Q rows) against its keys
+//   and writes each row's partial result at its slot; a fill launch sets
+//   the unused slots' lse to -inf and the combine launch merges a query's
+//   slots by their log-sum-exps.
+// AUTO-LABEL: func.func @moba(
+// AUTO: gpu.launch blocks({{.*}}) in ({{.*}} = %c4, {{.*}}) threads({{.*}}) in ({{.*}} = %c512
+// AUTO: memref.atomic_rmw addi
+// AUTO: memref.atomic_rmw addi
+// AUTO: gpu.launch
+// AUTO: 0xFF800000
+// AUTO: gpu.launch
+// AUTO: memref.atomic_rmw mins
+// AUTO: memref.atomic_rmw maxs
+// AUTO: mma = "wgmma", row_groups = 1 : i64
+// AUTO: gpu.launch blocks({{.*}}) in ({{.*}} = %c8192, {{.*}} = %c4
+// AUTO-LABEL: func.func @rows24(
+// AUTO: row_list_rows = 4
+// GROUPED-LABEL: func.func @moba(
+// GROUPED: row_groups = 1 : i64
+// GROUPED-LABEL: func.func @rows24(
+// GROUPED-NOT: row_groups
+// GROUPED: row_list_rows = 4
+// BAD: row-lists must be auto, union or grouped (got 'both')
 
 // CHECK-LABEL: func.func @moba(
 // CHECK: memref.atomic_rmw ori
@@ -64,4 +92,4 @@ func.func @dynamic_keys(%q: tensor<1x4x?x128xbf16>, %k: tensor<1x4x?x128xbf16>, 
 }
 
 // PTXAS-NOT: spill
-// PTXAS: {{ptxas assembled 3 PTX module\(s\)|ptxas not found: 3 PTX module\(s\) for sm_[0-9]+ NOT assembled}}
+// PTXAS: {{ptxas assembled 6 PTX module\(s\)|ptxas not found: 6 PTX module\(s\) for sm_[0-9]+ NOT assembled}}

@@ -58,6 +58,9 @@ struct MmaAttentionOptions {
   /// (and for every op when false) the CUDA-core kernel takes it (f32 fmas,
   /// same skeleton) where it can.
   bool tensorCores = true;
+  /// Lists finer than a query tile: "union", "grouped" or "auto" (the
+  /// pass option `row-lists`).
+  std::string rowLists = "auto";
   /// Assert at run time the shape rules that dynamic dims hide.
   bool runtimeChecks = true;
 };
