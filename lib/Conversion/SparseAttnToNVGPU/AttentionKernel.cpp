@@ -66,23 +66,24 @@ void AttentionKernel::setUpShared() {
     groupQueries = emit.sharedView(base, emit.index(at), {config.blockQ}, i32);
     groupSlots = emit.sharedView(base, emit.index(at + 4 * config.blockQ),
                                  {config.blockQ}, i32);
-    groupBounds = emit.sharedView(base, emit.index(at + 8 * config.blockQ),
-                                  {2}, i32);
+    groupBounds =
+        emit.sharedView(base, emit.index(at + 8 * config.blockQ), {2}, i32);
   }
   if (!usesLists())
     return;
   if (rowLists()) {
     // [union count], the union, its bitmap and the rows' bitmaps.
     int64_t at = config.tileBytes();
-    listCount = emit.sharedView(base, emit.index(at), {1}, builder.getI32Type());
+    listCount =
+        emit.sharedView(base, emit.index(at), {1}, builder.getI32Type());
     at += listHeaderBytes(false);
     list = emit.sharedView(base, emit.index(at), {config.rowListBlocks},
                            builder.getI32Type());
     at += 4 * config.rowListBlocks;
-    listBits = emit.sharedView(
-        base, emit.index(at),
-        {(config.rowListRows + 1) * config.rowListWords()},
-        builder.getI32Type());
+    listBits =
+        emit.sharedView(base, emit.index(at),
+                        {(config.rowListRows + 1) * config.rowListWords()},
+                        builder.getI32Type());
     return;
   }
   // [kept blocks, kept full blocks], then the combined list.
@@ -244,9 +245,9 @@ std::pair<Value, Value> AttentionKernel::groupPositions() {
 std::pair<Value, Value> AttentionKernel::headAndQuery(KernelBuilder &rowEmit,
                                                       Value row) {
   if (grouped())
-    return {head,
-            rowEmit.loadI32(groupQueries,
-                            {rowEmit.min(row, rowEmit.index(config.blockQ - 1))})};
+    return {head, rowEmit.loadI32(
+                      groupQueries,
+                      {rowEmit.min(row, rowEmit.index(config.blockQ - 1))})};
   if (!packed())
     return {head, row};
   Value group = rowEmit.udiv(row, config.packedQueries);
@@ -511,15 +512,14 @@ void AttentionKernel::buildRowLists() {
   int64_t words = config.rowListWords();
   auto forThreads = [&](Value count,
                         function_ref<void(KernelBuilder &, Value)> body) {
-    scf::ForOp::create(builder, loc, tid, count, emit.index(config.threads()),
-                       ValueRange{},
-                       [&](OpBuilder &nestedBuilder, Location nestedLoc,
-                           Value slot, ValueRange) {
-                         KernelBuilder nestedEmit(nestedBuilder, nestedLoc,
-                                                  emit.element);
-                         body(nestedEmit, slot);
-                         scf::YieldOp::create(nestedBuilder, nestedLoc);
-                       });
+    scf::ForOp::create(
+        builder, loc, tid, count, emit.index(config.threads()), ValueRange{},
+        [&](OpBuilder &nestedBuilder, Location nestedLoc, Value slot,
+            ValueRange) {
+          KernelBuilder nestedEmit(nestedBuilder, nestedLoc, emit.element);
+          body(nestedEmit, slot);
+          scf::YieldOp::create(nestedBuilder, nestedLoc);
+        });
   };
   forThreads(emit.index((config.rowListRows + 1) * words),
              [&](KernelBuilder &at, Value word) {
@@ -535,21 +535,25 @@ void AttentionKernel::buildRowLists() {
   forThreads(
       emit.mul(emit.index(config.rowListRows), operands.capacity),
       [&](KernelBuilder &at, Value slot) {
-        Value row = arith::DivUIOp::create(at.builder, at.loc, slot, operands.capacity).getResult();
-        Value entrySlot = arith::RemUIOp::create(at.builder, at.loc, slot, operands.capacity).getResult();
+        Value row =
+            arith::DivUIOp::create(at.builder, at.loc, slot, operands.capacity)
+                .getResult();
+        Value entrySlot =
+            arith::RemUIOp::create(at.builder, at.loc, slot, operands.capacity)
+                .getResult();
         Value listRow = at.add(queryBlock, row);
         Value rowExists =
             at.andI(at.lt(listRow, listRows),
                     at.lt(at.mul(listRow, config.listBlockQ), tileEnd));
         Value clampedRow = at.min(listRow, at.sub(listRows, at.index(1)));
-        Value count = at.min(
-            at.max(at.loadI32(operands.numBlocks,
-                              {listBatchIndex, listHead, clampedRow}),
-                   at.index(0)),
-            operands.capacity);
-        Value block = at.loadI32(operands.blockIndices,
-                                 {listBatchIndex, listHead, clampedRow,
-                                  entrySlot});
+        Value count =
+            at.min(at.max(at.loadI32(operands.numBlocks,
+                                     {listBatchIndex, listHead, clampedRow}),
+                          at.index(0)),
+                   operands.capacity);
+        Value block =
+            at.loadI32(operands.blockIndices,
+                       {listBatchIndex, listHead, clampedRow, entrySlot});
         Value keep = at.andI(at.andI(rowExists, at.lt(entrySlot, count)),
                              namesKvBlock(at, block));
         auto ifKeep = scf::IfOp::create(at.builder, at.loc, keep,
@@ -582,10 +586,10 @@ void AttentionKernel::buildRowLists() {
             ValueRange kept) {
           KernelBuilder at(nestedBuilder, nestedLoc, emit.element);
           Value block = at.add(first, lane);
-          Value listed = at.andI(
-              at.lt(block, at.index(blocks)),
-              rowListsBlock(at, at.index(-1),
-                            at.min(block, at.index(blocks - 1))));
+          Value listed =
+              at.andI(at.lt(block, at.index(blocks)),
+                      rowListsBlock(at, at.index(-1),
+                                    at.min(block, at.index(blocks - 1))));
           Value rank = at.laneRank(lane, listed);
           Value total = at.ballotCount(listed);
           auto ifListed = scf::IfOp::create(nestedBuilder, nestedLoc, listed,
@@ -618,9 +622,9 @@ void AttentionKernel::setUpGroup(Value chunk, Value kvBlock) {
       start(operands.groupPairStarts, kvBlock),
       emit.mul(emit.sub(chunk, start(operands.groupChunkStarts, kvBlock)),
                config.blockQ));
-  rowLimit = emit.min(
-      emit.sub(start(operands.groupPairStarts, next), firstPair),
-      emit.index(config.blockQ));
+  rowLimit =
+      emit.min(emit.sub(start(operands.groupPairStarts, next), firstPair),
+               emit.index(config.blockQ));
   queryStart = emit.index(0);
   groupKeysLo = emit.mul(kvBlock, config.listBlockKv);
   groupKeysHi =
@@ -629,11 +633,7 @@ void AttentionKernel::setUpGroup(Value chunk, Value kvBlock) {
   // and greatest query by shared atomics.
   Value isFirst = emit.eq(tid, emit.index(0));
   auto ifThen = [&](Value condition, function_ref<void()> body) {
-    auto ifOp =
-        scf::IfOp::create(builder, loc, condition, /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard guard(builder);
-    builder.setInsertionPointToStart(ifOp.thenBlock());
-    body();
+    emit.ifThen(condition, body);
   };
   ifThen(isFirst, [&] {
     emit.storeI32(emit.index(INT32_MAX), groupBounds, {emit.index(0)});
@@ -650,17 +650,17 @@ void AttentionKernel::setUpGroup(Value chunk, Value kvBlock) {
             operands.groupPairs,
             {listBatchIndex, listHead,
              at.add(firstPair, at.select(inChunk, row, at.index(0)))});
-        Value query = arith::DivUIOp::create(rowBuilder, rowLoc, pair,
-                                             operands.capacity);
-        Value slot = arith::RemUIOp::create(rowBuilder, rowLoc, pair,
-                                            operands.capacity);
+        Value query =
+            arith::DivUIOp::create(rowBuilder, rowLoc, pair, operands.capacity);
+        Value slot =
+            arith::RemUIOp::create(rowBuilder, rowLoc, pair, operands.capacity);
         at.storeI32(query, groupQueries, {row});
         at.storeI32(slot, groupSlots, {row});
         Type i32 = rowBuilder.getI32Type();
-        Value query32 = arith::IndexCastOp::create(rowBuilder, rowLoc, i32, query);
-        for (auto [kind, index] :
-             {std::pair{arith::AtomicRMWKind::mins, 0},
-              std::pair{arith::AtomicRMWKind::maxs, 1}})
+        Value query32 =
+            arith::IndexCastOp::create(rowBuilder, rowLoc, i32, query);
+        for (auto [kind, index] : {std::pair{arith::AtomicRMWKind::mins, 0},
+                                   std::pair{arith::AtomicRMWKind::maxs, 1}})
           memref::AtomicRMWOp::create(rowBuilder, rowLoc, kind, query32,
                                       groupBounds, ValueRange{at.index(index)});
         scf::YieldOp::create(rowBuilder, rowLoc);
@@ -675,9 +675,9 @@ Value AttentionKernel::groupSlot(KernelBuilder &at, Value row) {
 Value AttentionKernel::rowListsBlock(KernelBuilder &at, Value listRow,
                                      Value block) {
   int64_t words = config.rowListWords();
-  Value word = at.loadI32(
-      listBits,
-      {at.add(at.mul(at.add(listRow, at.index(1)), words), at.udiv(block, 32))});
+  Value word =
+      at.loadI32(listBits, {at.add(at.mul(at.add(listRow, at.index(1)), words),
+                                   at.udiv(block, 32))});
   Value bit = arith::AndIOp::create(
       at.builder, at.loc,
       arith::ShRUIOp::create(at.builder, at.loc, word, at.urem(block, 32)),
@@ -702,8 +702,7 @@ Value AttentionKernel::groupListsNone(KernelBuilder &at, Value kvStart) {
   Value block = at.udiv(kvStart, config.listBlockKv);
   int64_t rows = rowsPerGroup();
   Value groupStart = at.add(
-      queryStart,
-      at.mul(groupOfWarp(uniformWarp ? uniformWarp : warp), rows));
+      queryStart, at.mul(groupOfWarp(uniformWarp ? uniformWarp : warp), rows));
   Value lastRow = at.sub(rowLimit, at.index(1));
   Value any = arith::ConstantIntOp::create(at.builder, at.loc, 0, 1);
   for (int64_t first = 0; first < rows; first += kWarpSize) {
@@ -778,8 +777,9 @@ LogicalResult AttentionKernel::build() {
             : emit.index(0);
     listHead = emit.udiv(head, operands.queryHeads / operands.listHeads);
     int64_t kvBlocks = config.rowListBlocks;
-    Value chunks = emit.loadI32(operands.groupChunkStarts,
-                                {listBatchIndex, listHead, emit.index(kvBlocks)});
+    Value chunks =
+        emit.loadI32(operands.groupChunkStarts,
+                     {listBatchIndex, listHead, emit.index(kvBlocks)});
     auto ifChunk = scf::IfOp::create(builder, loc, emit.lt(blockX, chunks),
                                      /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(builder);
@@ -805,9 +805,9 @@ LogicalResult AttentionKernel::build() {
   if (operands.splits) {
     // Block x: query tile x / splits, its keys' part x % splits.
     split = arith::RemUIOp::create(builder, loc, blockX, operands.splits);
-    queryStart = emit.mul(
-        arith::DivUIOp::create(builder, loc, blockX, operands.splits),
-        config.blockQ);
+    queryStart =
+        emit.mul(arith::DivUIOp::create(builder, loc, blockX, operands.splits),
+                 config.blockQ);
     if (failed(buildItem(ItemInput{})))
       return failure();
     asyncWait(builder, loc, 0);
@@ -819,9 +819,8 @@ LogicalResult AttentionKernel::build() {
     Value rowTiles = emit.index(llvm::divideCeil(
         config.packedQueries * config.groupSize, config.blockQ));
     tokenQuery = arith::DivUIOp::create(builder, loc, blockX, rowTiles);
-    queryStart =
-        emit.mul(arith::RemUIOp::create(builder, loc, blockX, rowTiles),
-                 config.blockQ);
+    queryStart = emit.mul(
+        arith::RemUIOp::create(builder, loc, blockX, rowTiles), config.blockQ);
     if (failed(buildItem(ItemInput{})))
       return failure();
     asyncWait(builder, loc, 0);
@@ -830,8 +829,7 @@ LogicalResult AttentionKernel::build() {
   if (config.itemsPerBlock == 1) {
     // Later query tiles usually list more kv blocks (causal masks): they
     // start first, so the last wave is of short tiles.
-    Value reversed =
-        emit.sub(emit.sub(gridX, blockX), emit.index(1));
+    Value reversed = emit.sub(emit.sub(gridX, blockX), emit.index(1));
     queryStart = emit.mul(reversed, config.blockQ);
     if (failed(buildItem(ItemInput{})))
       return failure();
@@ -931,9 +929,9 @@ std::pair<Value, Value>
 AttentionKernel::firstListedBlock(KernelBuilder &nestedEmit) {
   // Row lists: the union's first block is known once it is built.
   if (rowLists())
-    return {arith::ConstantIntOp::create(nestedEmit.builder, nestedEmit.loc, 0,
-                                         1),
-            nestedEmit.index(0)};
+    return {
+        arith::ConstantIntOp::create(nestedEmit.builder, nestedEmit.loc, 0, 1),
+        nestedEmit.index(0)};
   if (!usesLists())
     return {nestedEmit.lt(nestedEmit.index(0), listEntries),
             kvPrefixTiles ? nestedEmit.select(nestedEmit.lt(nestedEmit.index(0),
@@ -972,11 +970,7 @@ AttentionKernel::buildItem(const ItemInput &input) {
         input.stageBase ? stageEmit.add(tile, input.stageBase) : tile, 2);
   };
   auto ifThen = [&](Value condition, function_ref<void()> body) {
-    auto ifOp =
-        scf::IfOp::create(builder, loc, condition, /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard guard(builder);
-    builder.setInsertionPointToStart(ifOp.thenBlock());
-    body();
+    emit.ifThen(condition, body);
   };
 
   // Q (its own copy group), the list, then the kv tiles.

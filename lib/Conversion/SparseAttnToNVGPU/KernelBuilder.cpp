@@ -215,6 +215,14 @@ Value KernelBuilder::sharedView(Value base, Value offset,
                                 dynamicSizes);
 }
 
+void KernelBuilder::ifThen(Value condition, function_ref<void()> body) {
+  auto ifOp =
+      scf::IfOp::create(builder, loc, condition, /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(builder);
+  builder.setInsertionPointToStart(ifOp.thenBlock());
+  body();
+}
+
 void KernelBuilder::syncWarp() {
   NVVM::SyncWarpOp::create(builder, loc,
                            arith::ConstantIntOp::create(builder, loc, -1, 32));

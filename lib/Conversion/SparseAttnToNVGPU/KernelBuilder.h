@@ -96,6 +96,9 @@ public:
   /// bar.warp.sync over the whole warp: orders the lanes' shared-memory
   /// accesses before and after it.
   void syncWarp();
+  /// `body` under an scf.if on `condition` (no results), at the builder's
+  /// insertion point; the insertion point is restored after it.
+  void ifThen(Value condition, function_ref<void()> body);
   /// `x` (an index holding an i32) combined over the warp's 32 lanes.
   Value warpReduceI32(Value x, function_ref<Value(Value, Value)> combine);
   /// How many of the warp's lanes hold `predicate` (an i1), as an index;

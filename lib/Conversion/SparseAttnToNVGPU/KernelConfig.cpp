@@ -186,8 +186,8 @@ static LogicalResult setUpRowLists(const MmaKernelProblem &problem,
     reason = "block_q below a query tile (16 rows) needs a static key length";
     return failure();
   }
-  config.rowListBlocks =
-      std::max<int64_t>(1, llvm::divideCeil(problem.kvLen, problem.listBlockKv));
+  config.rowListBlocks = std::max<int64_t>(
+      1, llvm::divideCeil(problem.kvLen, problem.listBlockKv));
   // Grouped (a tile of one kv block's queries): the queries' own blocks
   // only, at the price of f32 partial results per list slot; worth it for
   // long kv blocks. Masks reading segment ids keep the union (their bounds
@@ -283,11 +283,11 @@ chooseTensorCoreKernel(const MmaKernelProblem &problem,
   // wgmma: 64-row warpgroup tiles and 64-column swizzle panels.
   // Row lists: 64-row tiles (a larger one unites more rows' blocks).
   bool rowLists = hasRowLists(problem);
-  config.warpgroup =
-      options.chip.warpgroupMma && config.headDim % kSwizzleElements == 0 &&
-      config.valueDim % kSwizzleElements == 0 &&
-      (config.listBlockQ % 64 == 0 || rowLists) &&
-      (!options.blockQ || options.blockQ % 64 == 0);
+  config.warpgroup = options.chip.warpgroupMma &&
+                     config.headDim % kSwizzleElements == 0 &&
+                     config.valueDim % kSwizzleElements == 0 &&
+                     (config.listBlockQ % 64 == 0 || rowLists) &&
+                     (!options.blockQ || options.blockQ % 64 == 0);
   if (past256 && !config.warpgroup)
     return fail("head dims above 256 need the warpgroup kernel (64-row "
                 "query blocks)");
@@ -299,9 +299,10 @@ chooseTensorCoreKernel(const MmaKernelProblem &problem,
     // (Measured on the H200: docs/performance.md.)
     bool small = config.headDim <= 64 && config.valueDim <= 64;
     // (Head dims past 256: a 64-row Q tile takes 72 KB at D = 576.)
-    config.blockQ = options.blockQ            ? options.blockQ
-                    : rowLists || past256     ? 64
-                                              : largestDividing(config.listBlockQ, {128, 64});
+    config.blockQ = options.blockQ ? options.blockQ
+                    : rowLists || past256
+                        ? 64
+                        : largestDividing(config.listBlockQ, {128, 64});
     config.blockKv = options.blockKv ? options.blockKv
                                      : largestDividing(config.listBlockKv,
                                                        {128, 64, 32, 16});
@@ -313,10 +314,10 @@ chooseTensorCoreKernel(const MmaKernelProblem &problem,
     if (config.blockQ % (64 * config.rowTiles) != 0)
       return fail("block-q is not a multiple of 64 x warpgroup-rows");
   } else {
-    config.blockQ =
-        options.blockQ ? options.blockQ
-        : rowLists     ? 64
-                       : largestDividing(config.listBlockQ, {128, 64, 32, 16});
+    config.blockQ = options.blockQ ? options.blockQ
+                    : rowLists
+                        ? 64
+                        : largestDividing(config.listBlockQ, {128, 64, 32, 16});
     config.blockKv = options.blockKv
                          ? options.blockKv
                          : largestDividing(config.listBlockKv, {64, 32, 16});
@@ -433,8 +434,8 @@ chooseSimtKernel(const MmaKernelProblem &problem,
   setUpDecode(problem, options, 16, config);
   bool rowLists = hasRowLists(problem);
   config.blockQ = options.blockQ ? options.blockQ
-                  : rowLists     ? 64
-                                 : largestDividing(config.listBlockQ, {64, 32, 16});
+                  : rowLists ? 64
+                             : largestDividing(config.listBlockQ, {64, 32, 16});
   if (!config.blockQ || config.blockQ % 16 != 0 ||
       (!rowLists && config.listBlockQ % config.blockQ != 0))
     return fail(

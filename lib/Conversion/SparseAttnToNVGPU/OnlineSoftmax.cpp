@@ -358,7 +358,7 @@ Value AttentionKernel::tileSkipped(KernelBuilder &tileEmit, Value kvStart,
     return unlisted;
   if (unlisted)
     return tileEmit.orI(unlisted, tileSkippedByMask(tileEmit, kvStart,
-                                                   listedFull, tileSegments));
+                                                    listedFull, tileSegments));
   return tileSkippedByMask(tileEmit, kvStart, listedFull, tileSegments);
 }
 
@@ -415,7 +415,8 @@ void AttentionKernel::writeResults(const State &state) {
       Value wide = vector::FromElementsOp::create(
           builder, loc, VectorType::get({2}, builder.getF32Type()),
           ValueRange{lo, hi});
-      Value col = emit.add(valueColumn(dt), emit.mul(valueSlice, config.valueDim));
+      Value col =
+          emit.add(valueColumn(dt), emit.mul(valueSlice, config.valueDim));
       SmallVector<Value> indices(outputIndices);
       indices.push_back(col);
       if (part) {

@@ -22,24 +22,16 @@ namespace {
 
 constexpr int64_t kThreads = 512;
 
-void ifThen(KernelBuilder &emit, Value condition, function_ref<void()> body) {
-  auto ifOp = scf::IfOp::create(emit.builder, emit.loc, condition,
-                                /*withElseRegion=*/false);
-  OpBuilder::InsertionGuard guard(emit.builder);
-  emit.builder.setInsertionPointToStart(ifOp.thenBlock());
-  body();
-}
-
 /// `body(at, first, end)` over [first, end) in steps of `step` from `first`.
 void forRange(KernelBuilder &emit, Value first, Value end, Value step,
               function_ref<void(KernelBuilder &, Value)> body) {
-  scf::ForOp::create(emit.builder, emit.loc, first, end, step, ValueRange{},
-                     [&](OpBuilder &loopBuilder, Location loopLoc, Value i,
-                         ValueRange) {
-                       KernelBuilder at(loopBuilder, loopLoc, emit.element);
-                       body(at, i);
-                       scf::YieldOp::create(loopBuilder, loopLoc);
-                     });
+  scf::ForOp::create(
+      emit.builder, emit.loc, first, end, step, ValueRange{},
+      [&](OpBuilder &loopBuilder, Location loopLoc, Value i, ValueRange) {
+        KernelBuilder at(loopBuilder, loopLoc, emit.element);
+        body(at, i);
+        scf::YieldOp::create(loopBuilder, loopLoc);
+      });
 }
 
 } // namespace
@@ -81,43 +73,46 @@ RowGroupBuffers sparse_attn::buildRowGroupsLaunch(
 
   // Each pair of the list head's rows, a thread per row: a slot below the
   // clamped count, naming a kv block in range that no earlier slot names.
-  auto forEachPair = [&](function_ref<void(KernelBuilder &, Value, Value,
-                                           Value)>
-                             body) {
-    forRange(emit, tid, queryLen, threads, [&](KernelBuilder &at, Value row) {
-      Value count = at.min(
-          at.max(at.loadI32(numBlocks, {batch, head, row}), at.index(0)),
-          capacity);
-      forRange(at, at.index(0), count, at.index(1),
-               [&](KernelBuilder &slotAt, Value slot) {
-                 Value block =
-                     slotAt.loadI32(blockIndices, {batch, head, row, slot});
-                 Value inRange = slotAt.andI(
-                     slotAt.cmp(arith::CmpIPredicate::sge, block,
-                                slotAt.index(0)),
-                     slotAt.lt(block, slotAt.index(kvBlocks)));
-                 auto earlier = scf::ForOp::create(
-                     slotAt.builder, slotAt.loc, slotAt.index(0), slot,
-                     slotAt.index(1),
-                     ValueRange{arith::ConstantIntOp::create(
-                                    slotAt.builder, slotAt.loc, 0, 1)
-                                    .getResult()},
-                     [&](OpBuilder &scanBuilder, Location scanLoc, Value t,
-                         ValueRange seen) {
-                       KernelBuilder scan(scanBuilder, scanLoc, emit.element);
-                       Value same = scan.eq(
-                           scan.loadI32(blockIndices, {batch, head, row, t}),
-                           block);
-                       scf::YieldOp::create(scanBuilder, scanLoc,
-                                            ValueRange{scan.orI(seen[0], same)});
-                     });
-                 ifThen(slotAt,
-                        slotAt.andI(inRange,
-                                    slotAt.notI(earlier.getResult(0))),
+  auto forEachPair =
+      [&](function_ref<void(KernelBuilder &, Value, Value, Value)> body) {
+        forRange(
+            emit, tid, queryLen, threads, [&](KernelBuilder &at, Value row) {
+              Value count =
+                  at.min(at.max(at.loadI32(numBlocks, {batch, head, row}),
+                                at.index(0)),
+                         capacity);
+              forRange(
+                  at, at.index(0), count, at.index(1),
+                  [&](KernelBuilder &slotAt, Value slot) {
+                    Value block =
+                        slotAt.loadI32(blockIndices, {batch, head, row, slot});
+                    Value inRange =
+                        slotAt.andI(slotAt.cmp(arith::CmpIPredicate::sge, block,
+                                               slotAt.index(0)),
+                                    slotAt.lt(block, slotAt.index(kvBlocks)));
+                    auto earlier = scf::ForOp::create(
+                        slotAt.builder, slotAt.loc, slotAt.index(0), slot,
+                        slotAt.index(1),
+                        ValueRange{arith::ConstantIntOp::create(
+                                       slotAt.builder, slotAt.loc, 0, 1)
+                                       .getResult()},
+                        [&](OpBuilder &scanBuilder, Location scanLoc, Value t,
+                            ValueRange seen) {
+                          KernelBuilder scan(scanBuilder, scanLoc,
+                                             emit.element);
+                          Value same = scan.eq(
+                              scan.loadI32(blockIndices, {batch, head, row, t}),
+                              block);
+                          scf::YieldOp::create(
+                              scanBuilder, scanLoc,
+                              ValueRange{scan.orI(seen[0], same)});
+                        });
+                    slotAt.ifThen(
+                        slotAt.andI(inRange, slotAt.notI(earlier.getResult(0))),
                         [&] { body(slotAt, row, slot, block); });
-               });
-    });
-  };
+                  });
+            });
+      };
   auto addOne = [&](KernelBuilder &at, Value block) -> Value {
     Value old = memref::AtomicRMWOp::create(
         at.builder, at.loc, arith::AtomicRMWKind::addi,
@@ -126,19 +121,17 @@ RowGroupBuffers sparse_attn::buildRowGroupsLaunch(
     return arith::IndexCastOp::create(at.builder, at.loc,
                                       at.builder.getIndexType(), old);
   };
-  forEachPair([&](KernelBuilder &at, Value, Value, Value block) {
-    addOne(at, block);
-  });
+  forEachPair(
+      [&](KernelBuilder &at, Value, Value, Value block) { addOne(at, block); });
   gpu::BarrierOp::create(builder, loc);
 
   // Thread 0 scans the counts into the starts; the counters become each kv
   // block's cursor.
-  ifThen(emit, emit.eq(tid, emit.index(0)), [&] {
+  emit.ifThen(emit.eq(tid, emit.index(0)), [&] {
     auto scan = scf::ForOp::create(
         builder, loc, emit.index(0), emit.index(kvBlocks), emit.index(1),
         ValueRange{emit.index(0), emit.index(0)},
-        [&](OpBuilder &loopBuilder, Location loopLoc, Value j,
-            ValueRange run) {
+        [&](OpBuilder &loopBuilder, Location loopLoc, Value j, ValueRange run) {
           KernelBuilder at(loopBuilder, loopLoc, emit.element);
           Value count = at.loadI32(counters, {j});
           at.storeI32(run[0], buffers.pairStarts, {batch, head, j});

@@ -27,14 +27,6 @@ constexpr int64_t kPairsPerThread = 8;
 static_assert(kChunkPairs == kThreads * kPairsPerThread,
               "an order-check block takes one chunk");
 
-void ifThen(KernelBuilder &emit, Value condition, function_ref<void()> body) {
-  auto ifOp = scf::IfOp::create(emit.builder, emit.loc, condition,
-                                /*withElseRegion=*/false);
-  OpBuilder::InsertionGuard guard(emit.builder);
-  emit.builder.setInsertionPointToStart(ifOp.thenBlock());
-  body();
-}
-
 /// Block-wide: whether the key ids never decrease over the pairs (j, j + 1)
 /// with j in chunk `chunk` (kChunkPairs of them, kPairsPerThread per
 /// thread, their loads independent), into sorted[batch, chunk]. The
@@ -50,7 +42,7 @@ void buildSortedCheck(KernelBuilder &emit, Value tid, Value batch,
                       cast<MemRefType>(shared.getType()).getMemorySpace()),
       shared, emit.index(0), ValueRange{});
   Value first = emit.eq(tid, emit.index(0));
-  ifThen(emit, first,
+  emit.ifThen(first,
          [&] { emit.storeI32(emit.index(1), flag, {emit.index(0)}); });
   gpu::BarrierOp::create(builder, loc);
   // Pairs j = chunk * kChunkPairs + tid + e * kThreads: each load is
@@ -67,14 +59,14 @@ void buildSortedCheck(KernelBuilder &emit, Value tid, Value batch,
     Value down = emit.andI(inside, emit.lt(next, here));
     descent = descent ? emit.orI(descent, down) : down;
   }
-  ifThen(emit, descent, [&] {
+  emit.ifThen(descent, [&] {
     memref::AtomicRMWOp::create(
         builder, loc, arith::AtomicRMWKind::mins,
         arith::ConstantIntOp::create(builder, loc, 0, 32), flag,
         ValueRange{emit.index(0)});
   });
   gpu::BarrierOp::create(builder, loc);
-  ifThen(emit, first, [&] {
+  emit.ifThen(first, [&] {
     emit.storeI32(emit.loadI32(flag, {emit.index(0)}), sorted,
                   {batch, chunk});
   });
@@ -206,7 +198,7 @@ SegmentBoundsBuffers sparse_attn::buildSegmentBoundsLaunch(
     Value lane = emit.urem(tid, kWarpSize);
     Value tile = emit.add(emit.mul(block, kTilesPerBlock),
                           emit.udiv(tid, kWarpSize));
-    ifThen(emit, emit.lt(tile, queryTiles), [&] {
+    emit.ifThen(emit.lt(tile, queryTiles), [&] {
       // The ids of the tile's rows, 32 a round over the lanes; a row past
       // the tile or the queries reads the tile's last row.
       Value firstRow = emit.mul(tile, blockQ);
@@ -226,7 +218,7 @@ SegmentBoundsBuffers sparse_attn::buildSegmentBoundsLaunch(
           greatest, [&](Value x, Value y) { return emit.max(x, y); });
       auto [lo, hi] =
           searchKeyRange(emit, lane, b, idsKv, kvLen, least, greatest);
-      ifThen(emit, emit.eq(lane, emit.index(0)), [&] {
+      emit.ifThen(emit.eq(lane, emit.index(0)), [&] {
         for (auto [slot, value] : llvm::enumerate(
                  SmallVector<Value>{least, greatest, lo, hi}))
           emit.storeI32(value, buffers.tileBounds,

@@ -194,25 +194,23 @@ static void buildCombineLaunch(PatternRewriter &rewriter, Location loc,
   Value empty = emit.isNegInf(largest);
   Value shift = emit.select(empty, emit.f32(0.0), largest);
   double log2e = 1.4426950408889634, ln2 = 0.6931471805599453;
-  ValueRange sums =
-      forSplits({emit.f32(0.0), emit.f32(0.0)},
-                [&](KernelBuilder &loopEmit, Value split, ValueRange carried) {
-                  Value weight = loopEmit.exp2(loopEmit.fmul(
-                      loopEmit.fsub(partialLse(loopEmit, split), shift),
-                      loopEmit.f32(log2e)));
-                  // A part nothing wrote (grouped row lists' unused slots)
-                  // has lse -inf and is read as 0.
-                  Value part = loopEmit.select(
-                      loopEmit.isNegInf(partialLse(loopEmit, split)),
-                      loopEmit.f32(0.0),
-                      memref::LoadOp::create(
-                          loopEmit.builder, loopEmit.loc,
-                          operands.partialOutput,
-                          ValueRange{batch, head, split, query, column}));
-                  return SmallVector<Value>{
-                      loopEmit.fadd(carried[0], weight),
-                      loopEmit.fadd(carried[1], loopEmit.fmul(weight, part))};
-                });
+  ValueRange sums = forSplits(
+      {emit.f32(0.0), emit.f32(0.0)},
+      [&](KernelBuilder &loopEmit, Value split, ValueRange carried) {
+        Value weight = loopEmit.exp2(
+            loopEmit.fmul(loopEmit.fsub(partialLse(loopEmit, split), shift),
+                          loopEmit.f32(log2e)));
+        // A part nothing wrote (grouped row lists' unused slots)
+        // has lse -inf and is read as 0.
+        Value part = loopEmit.select(
+            loopEmit.isNegInf(partialLse(loopEmit, split)), loopEmit.f32(0.0),
+            memref::LoadOp::create(
+                loopEmit.builder, loopEmit.loc, operands.partialOutput,
+                ValueRange{batch, head, split, query, column}));
+        return SmallVector<Value>{
+            loopEmit.fadd(carried[0], weight),
+            loopEmit.fadd(carried[1], loopEmit.fmul(weight, part))};
+      });
   Value out = arith::DivFOp::create(rewriter, loc, sums[1], sums[0]);
   out = emit.select(empty, emit.f32(0.0), out);
   if (element != f32)
@@ -253,8 +251,9 @@ static void buildNegInfFill(PatternRewriter &rewriter, Location loc,
   rewriter.setInsertionPointToStart(ifQuery.thenBlock());
   Value head = arith::DivUIOp::create(rewriter, loc, y, parts);
   Value part = arith::RemUIOp::create(rewriter, loc, y, parts);
-  memref::StoreOp::create(rewriter, loc, emit.f32(-INFINITY), buffer,
-                          ValueRange{launch.getBlockIds().z, head, part, query});
+  memref::StoreOp::create(
+      rewriter, loc, emit.f32(-INFINITY), buffer,
+      ValueRange{launch.getBlockIds().z, head, part, query});
   rewriter.setInsertionPointAfter(ifQuery);
   gpu::TerminatorOp::create(rewriter, loc);
 }
@@ -293,10 +292,9 @@ replaceByLaunch(Operation *op, PatternRewriter &rewriter, LoweringBuilder &emit,
     // Grouped row lists: a block per chunk of a kv block's pairs, at most
     // ceil(Sq * capacity / blockQ) + kvBlocks of them (the grouping launch
     // counts them; the blocks past the count exit).
-    blocksX = emit.add(
-        emit.ceilDiv(emit.mul(shape.queryLen, operands.capacity),
-                     config.blockQ),
-        emit.index(config.rowListBlocks));
+    blocksX = emit.add(emit.ceilDiv(emit.mul(shape.queryLen, operands.capacity),
+                                    config.blockQ),
+                       emit.index(config.rowListBlocks));
   } else if (config.packedQueries) {
     // Decode: a block per kv head and tile of its group's packed rows and
     // part of the keys.
@@ -439,8 +437,9 @@ struct BlockSparseAttentionMmaLowering
     }
     if (config->rowListRows) {
       // Row lists: the count, the union and the bitmaps (static).
-      Value sharedBytes = emit.index(config->tileBytes() + listHeaderBytes(false) +
-                                     config->rowListBytes());
+      Value sharedBytes =
+          emit.index(config->tileBytes() + listHeaderBytes(false) +
+                     config->rowListBytes());
       return replaceByLaunch(op, rewriter, emit, shape, *config, operands,
                              sharedBytes);
     }
@@ -624,8 +623,8 @@ struct ConvertSparseAttnToNVGPUPass
                   "(got " +
                   Twine(int64_t(warpgroupRows)) + ")");
     if (!llvm::is_contained({"auto", "union", "grouped"}, StringRef(rowLists)))
-      return fail("row-lists must be auto, union or grouped (got '" +
-                  rowLists + "')");
+      return fail("row-lists must be auto, union or grouped (got '" + rowLists +
+                  "')");
     MmaAttentionOptions options;
     options.chip = *chipInfo;
     options.rowLists = rowLists;

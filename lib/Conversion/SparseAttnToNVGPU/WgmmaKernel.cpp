@@ -229,10 +229,10 @@ WgmmaAttentionKernel::computeScores(Value stage) {
   bool stepped = config.headDim > 256;
   auto opaque = [&](Value value) -> Value {
     auto op = LLVM::InlineAsmOp::create(
-        builder, loc, builder.getI64Type(), ValueRange{value}, "mov.b64 $0, $1;",
-        "=l,l", /*has_side_effects=*/true, /*is_align_stack=*/false,
-        LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr{},
-        ArrayAttr{});
+        builder, loc, builder.getI64Type(), ValueRange{value},
+        "mov.b64 $0, $1;", "=l,l", /*has_side_effects=*/true,
+        /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+        LLVM::AsmDialectAttr{}, ArrayAttr{});
     return op.getRes();
   };
   auto offsetBy = [&](Value desc, int64_t bytes) -> Value {
@@ -256,10 +256,10 @@ WgmmaAttentionKernel::computeScores(Value stage) {
       int64_t queryStep = (kt / 4) * config.blockQ * kSwizzleBytes +
                           rt * 64 * kSwizzleBytes + column;
       Value queryDesc =
-          stepped ? offsetBy(queryBase, queryStep)
-                  : descriptor(emit.add(emit.add(queryOffset, groupRows),
-                                        queryStep),
-                               16);
+          stepped
+              ? offsetBy(queryBase, queryStep)
+              : descriptor(
+                    emit.add(emit.add(queryOffset, groupRows), queryStep), 16);
       acc[rt] = wgmma(config.blockKv, queryDesc, {}, keyDesc, acc[rt],
                       /*transposeB=*/false);
     }
