@@ -372,14 +372,7 @@ void AttentionKernel::buildList() {
   Location loc = emit.loc;
   Value count = emit.add(fullEntries, listEntries);
   auto forSlots = [&](function_ref<void(KernelBuilder &, Value)> body) {
-    scf::ForOp::create(
-        builder, loc, tid, count, emit.index(config.threads()), ValueRange{},
-        [&](OpBuilder &nestedBuilder, Location nestedLoc, Value slot,
-            ValueRange) {
-          KernelBuilder nestedEmit(nestedBuilder, nestedLoc, emit.element);
-          body(nestedEmit, slot);
-          scf::YieldOp::create(nestedBuilder, nestedLoc);
-        });
+    emit.forRange(tid, count, emit.index(config.threads()), body);
   };
   forSlots([&](KernelBuilder &nestedEmit, Value slot) {
     OpBuilder &nestedBuilder = nestedEmit.builder;
@@ -512,14 +505,7 @@ void AttentionKernel::buildRowLists() {
   int64_t words = config.rowListWords();
   auto forThreads = [&](Value count,
                         function_ref<void(KernelBuilder &, Value)> body) {
-    scf::ForOp::create(
-        builder, loc, tid, count, emit.index(config.threads()), ValueRange{},
-        [&](OpBuilder &nestedBuilder, Location nestedLoc, Value slot,
-            ValueRange) {
-          KernelBuilder nestedEmit(nestedBuilder, nestedLoc, emit.element);
-          body(nestedEmit, slot);
-          scf::YieldOp::create(nestedBuilder, nestedLoc);
-        });
+    emit.forRange(tid, count, emit.index(config.threads()), body);
   };
   forThreads(emit.index((config.rowListRows + 1) * words),
              [&](KernelBuilder &at, Value word) {

@@ -223,6 +223,17 @@ void KernelBuilder::ifThen(Value condition, function_ref<void()> body) {
   body();
 }
 
+void KernelBuilder::forRange(Value first, Value end, Value step,
+                             function_ref<void(KernelBuilder &, Value)> body) {
+  scf::ForOp::create(builder, loc, first, end, step, ValueRange{},
+                     [&](OpBuilder &loopBuilder, Location loopLoc, Value i,
+                         ValueRange) {
+                       KernelBuilder at(loopBuilder, loopLoc, element);
+                       body(at, i);
+                       scf::YieldOp::create(loopBuilder, loopLoc);
+                     });
+}
+
 void KernelBuilder::syncWarp() {
   NVVM::SyncWarpOp::create(builder, loc,
                            arith::ConstantIntOp::create(builder, loc, -1, 32));

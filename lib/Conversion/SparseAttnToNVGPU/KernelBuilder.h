@@ -99,6 +99,10 @@ public:
   /// `body` under an scf.if on `condition` (no results), at the builder's
   /// insertion point; the insertion point is restored after it.
   void ifThen(Value condition, function_ref<void()> body);
+  /// `body(at, i)` for i from `first` below `end` by `step` (an scf.for
+  /// without results; `at` builds inside it).
+  void forRange(Value first, Value end, Value step,
+                function_ref<void(KernelBuilder &, Value)> body);
   /// `x` (an index holding an i32) combined over the warp's 32 lanes.
   Value warpReduceI32(Value x, function_ref<Value(Value, Value)> combine);
   /// How many of the warp's lanes hold `predicate` (an i1), as an index;

@@ -22,18 +22,6 @@ namespace {
 
 constexpr int64_t kThreads = 512;
 
-/// `body(at, first, end)` over [first, end) in steps of `step` from `first`.
-void forRange(KernelBuilder &emit, Value first, Value end, Value step,
-              function_ref<void(KernelBuilder &, Value)> body) {
-  scf::ForOp::create(
-      emit.builder, emit.loc, first, end, step, ValueRange{},
-      [&](OpBuilder &loopBuilder, Location loopLoc, Value i, ValueRange) {
-        KernelBuilder at(loopBuilder, loopLoc, emit.element);
-        body(at, i);
-        scf::YieldOp::create(loopBuilder, loopLoc);
-      });
-}
-
 } // namespace
 
 RowGroupBuffers sparse_attn::buildRowGroupsLaunch(
@@ -65,24 +53,24 @@ RowGroupBuffers sparse_attn::buildRowGroupsLaunch(
   Value counters = emit.sharedView(emit.dynamicSharedMemory(), emit.index(0),
                                    {kvBlocks}, i32);
   Value threads = emit.index(kThreads);
-  forRange(emit, tid, emit.index(kvBlocks), threads,
-           [&](KernelBuilder &at, Value j) {
-             at.storeI32(at.index(0), counters, {j});
-           });
+  emit.forRange(tid, emit.index(kvBlocks), threads,
+                [&](KernelBuilder &at, Value j) {
+                  at.storeI32(at.index(0), counters, {j});
+                });
   gpu::BarrierOp::create(builder, loc);
 
   // Each pair of the list head's rows, a thread per row: a slot below the
   // clamped count, naming a kv block in range that no earlier slot names.
   auto forEachPair =
       [&](function_ref<void(KernelBuilder &, Value, Value, Value)> body) {
-        forRange(
-            emit, tid, queryLen, threads, [&](KernelBuilder &at, Value row) {
+        emit.forRange(
+            tid, queryLen, threads, [&](KernelBuilder &at, Value row) {
               Value count =
                   at.min(at.max(at.loadI32(numBlocks, {batch, head, row}),
                                 at.index(0)),
                          capacity);
-              forRange(
-                  at, at.index(0), count, at.index(1),
+              at.forRange(
+                  at.index(0), count, at.index(1),
                   [&](KernelBuilder &slotAt, Value slot) {
                     Value block =
                         slotAt.loadI32(blockIndices, {batch, head, row, slot});
