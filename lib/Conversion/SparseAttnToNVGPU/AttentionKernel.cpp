@@ -617,20 +617,16 @@ void AttentionKernel::setUpGroup(Value chunk, Value kvBlock) {
       emit.min(emit.add(groupKeysLo, config.listBlockKv), operands.kvLen);
   // Each row's pair (rows past the chunk repeat its first), then the least
   // and greatest query by shared atomics.
-  Value isFirst = emit.eq(tid, emit.index(0));
-  auto ifThen = [&](Value condition, function_ref<void()> body) {
-    emit.ifThen(condition, body);
-  };
-  ifThen(isFirst, [&] {
+  emit.ifThen(emit.eq(tid, emit.index(0)), [&] {
     emit.storeI32(emit.index(INT32_MAX), groupBounds, {emit.index(0)});
     emit.storeI32(emit.index(-1), groupBounds, {emit.index(1)});
   });
   gpu::BarrierOp::create(builder, loc);
-  scf::ForOp::create(
-      builder, loc, tid, emit.index(config.blockQ),
-      emit.index(config.threads()), ValueRange{},
-      [&](OpBuilder &rowBuilder, Location rowLoc, Value row, ValueRange) {
-        KernelBuilder at(rowBuilder, rowLoc, emit.element);
+  emit.forRange(
+      tid, emit.index(config.blockQ), emit.index(config.threads()),
+      [&](KernelBuilder &at, Value row) {
+        OpBuilder &rowBuilder = at.builder;
+        Location rowLoc = at.loc;
         Value inChunk = at.lt(row, rowLimit);
         Value pair = at.loadI32(
             operands.groupPairs,
@@ -649,7 +645,6 @@ void AttentionKernel::setUpGroup(Value chunk, Value kvBlock) {
                                    std::pair{arith::AtomicRMWKind::maxs, 1}})
           memref::AtomicRMWOp::create(rowBuilder, rowLoc, kind, query32,
                                       groupBounds, ValueRange{at.index(index)});
-        scf::YieldOp::create(rowBuilder, rowLoc);
       });
   gpu::BarrierOp::create(builder, loc);
 }
