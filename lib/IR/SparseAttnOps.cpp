@@ -716,29 +716,46 @@ LogicalResult BlockScoresOp::verify() {
   return verifyMaskOperands(*this, batch, qLen, kvLen);
 }
 
-LogicalResult SelectTopKOp::verify() {
-  int64_t k = getK(), sink = getSink(), local = getLocal();
+/// The rules select_topk and select_threshold share: the counts (`k` named
+/// `kName`), the result shapes and the capacity.
+template <typename OpTy>
+static LogicalResult verifyBlockSelection(OpTy op, StringRef kName, int64_t k) {
+  int64_t sink = op.getSink(), local = op.getLocal();
   if (k < 1 || sink < 0 || local < 0 || k > kMaxSequenceLength ||
       sink > kMaxSequenceLength || local > kMaxSequenceLength)
-    return emitOpError() << "expects 1 <= k and 0 <= sink, local (all <= "
-                         << kMaxSequenceLength << "), got k = " << k
-                         << ", sink = " << sink << ", local = " << local;
-  RankedTensorType scoresType = getScores().getType();
-  RankedTensorType indicesType = getBlockIndices().getType();
-  Type i32 = IntegerType::get(getContext(), 32);
+    return op.emitOpError() << "expects 1 <= " << kName
+                            << " and 0 <= sink, local (all <= "
+                            << kMaxSequenceLength << "), got " << kName
+                            << " = " << k << ", sink = " << sink
+                            << ", local = " << local;
+  RankedTensorType scoresType = op.getScores().getType();
+  RankedTensorType indicesType = op.getBlockIndices().getType();
+  Type i32 = IntegerType::get(op.getContext(), 32);
   ArrayRef<int64_t> rows = scoresType.getShape().take_front(3);
-  if (failed(verifyShapedAs(*this, "num_blocks", getNumBlocks().getType(), rows,
-                            i32, "[B, H, NQ]")) ||
+  if (failed(verifyShapedAs(op, "num_blocks", op.getNumBlocks().getType(),
+                            rows, i32, "[B, H, NQ]")) ||
       failed(
-          verifyShapedAs(*this, "block_indices", indicesType,
+          verifyShapedAs(op, "block_indices", indicesType,
                          {rows[0], rows[1], rows[2], indicesType.getDimSize(3)},
                          i32, "[B, H, NQ, capacity]")))
     return failure();
   int64_t capacity = indicesType.getDimSize(3);
   if (!isDynamic(capacity) && capacity < k + sink + local)
-    return emitOpError() << "expects a capacity of at least k + sink + local = "
-                         << k + sink + local << ", got " << capacity;
+    return op.emitOpError()
+           << "expects a capacity of at least " << kName
+           << " + sink + local = " << k + sink + local << ", got " << capacity;
   return success();
+}
+
+LogicalResult SelectTopKOp::verify() {
+  return verifyBlockSelection(*this, "k", getK());
+}
+
+LogicalResult SelectThresholdOp::verify() {
+  float mass = getMass().convertToFloat();
+  if (!(mass > 0.0f && mass <= 1.0f))
+    return emitOpError() << "expects 0 < mass <= 1, got " << mass;
+  return verifyBlockSelection(*this, "max_blocks", getMaxBlocks());
 }
 
 LogicalResult LightningIndexerOp::verify() {

@@ -547,6 +547,71 @@ def select_topk(scores, k, sink=0, local=0, capacity=None):
     return num, idx
 
 
+def select_threshold(scores, mass, max_blocks, sink=0, local=0, capacity=None):
+    """Golden `select_threshold` -> (num_blocks, block_indices): select_topk's
+    forced blocks, then the others by descending score (ties to the lower
+    index) while the selected softmax mass is below `mass` (float64), at
+    most `max_blocks` of them."""
+    scores = np.asarray(scores, dtype=np.float64)
+    B, H, NQ, NK = scores.shape
+    if capacity is None:
+        capacity = max_blocks + sink + local
+    num = np.zeros((B, H, NQ), dtype=np.int32)
+    idx = np.full((B, H, NQ, capacity), -1, dtype=np.int32)
+    for b in range(B):
+        for h in range(H):
+            for I in range(NQ):
+                row = scores[b, h, I]
+                with np.errstate(invalid="ignore"):
+                    selectable = np.nonzero(row > -np.inf)[0]
+                chosen = set(selectable[:sink].tolist())
+                if local > 0:
+                    chosen |= set(selectable[-local:].tolist())
+                if len(selectable):
+                    m = row[selectable].max()
+                    if m == np.inf:
+                        w = {j: 1.0 if row[j] == np.inf else 0.0 for j in selectable.tolist()}
+                    else:
+                        w = {j: float(np.exp(row[j] - m)) for j in selectable.tolist()}
+                    total = sum(w.values())
+                    acc = sum(w[j] for j in chosen)
+                    rest = [j for j in selectable.tolist() if j not in chosen]
+                    rest.sort(key=lambda j: (-row[j], j))
+                    for j in rest[:max_blocks]:
+                        if acc >= mass * total:
+                            break
+                        chosen.add(j)
+                        acc += w[j]
+                sel = sorted(chosen)
+                num[b, h, I] = len(sel)
+                idx[b, h, I, :len(sel)] = sel
+    return num, idx
+
+
+def threshold_margin(scores, mass, max_blocks, sink=0, local=0):
+    """The smallest distance, over rows, between the target mass and a
+    running sum select_threshold compares with it (relative to the row's
+    total): a test keeps it well above f32 rounding."""
+    scores = np.asarray(scores, dtype=np.float64)
+    margin = np.inf
+    for row in scores.reshape(-1, scores.shape[-1]):
+        with np.errstate(invalid="ignore"):
+            selectable = np.nonzero(row > -np.inf)[0]
+        if not len(selectable) or row[selectable].max() == np.inf:
+            continue
+        w = np.exp(row - row[selectable].max())
+        chosen = set(selectable[:sink].tolist()) | (set(selectable[-local:].tolist()) if local else set())
+        total = w[selectable].sum()
+        acc = sum(w[j] for j in chosen)
+        rest = sorted((j for j in selectable.tolist() if j not in chosen), key=lambda j: (-row[j], j))
+        for j in rest[:max_blocks]:
+            margin = min(margin, abs(acc - mass * total) / total)
+            if acc >= mass * total:
+                break
+            acc += w[j]
+    return margin
+
+
 def lightning_scores(qi, ki, w):
     """I[b, i, j] = sum_h w[b, i, h] * relu(<qi[b, h, i], ki[b, j]>), float64."""
     qi = np.asarray(qi, dtype=np.float64)

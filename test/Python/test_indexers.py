@@ -212,6 +212,55 @@ def run_topk(case, rng):
 
 
 # ----------------------------------------------------------------------------
+# select_threshold
+# ----------------------------------------------------------------------------
+
+# Masses from 0.3 to 1, forced blocks, caps that bind and caps that do not,
+# rows with +inf, -inf, NaN and nothing selectable, dynamic dims. Random
+# scores are redrawn until every running sum is at least 1e-4 (of the row's
+# total) from the target, so that f32 and float64 agree on where to stop.
+THRESHOLD = [
+    dict(op="select_threshold", shape=(2, 2, 16, 32), mass=0.9, max_blocks=8, sink=1, local=2,
+         scores="random"),
+    dict(op="select_threshold", shape=(1, 3, 20, 24), mass=0.5, max_blocks=24, scores="random"),
+    dict(op="select_threshold", shape=(1, 2, 12, 16), mass=1.0, max_blocks=4, sink=1,
+         scores="random"),
+    dict(op="select_threshold", shape=(2, 1, 9, 10), mass=0.95, max_blocks=8, sink=2, local=2,
+         scores="sparse"),
+    dict(op="select_threshold", shape=(1, 2, 64, 64), mass=0.3, max_blocks=16, local=1,
+         scores="causal", dyn=(0, 2)),
+    dict(op="select_threshold", shape=(1, 2, 8, 8), mass=0.8, max_blocks=3, sink=1, local=1, C=10,
+         scores="ties"),
+]
+
+
+def run_threshold(case, rng):
+    B, H, NQ, NK = case["shape"]
+    mass, cap = case["mass"], case["max_blocks"]
+    sink, local = case.get("sink", 0), case.get("local", 0)
+    C = case.get("C", cap + sink + local)
+    dyn = case.get("dyn", ())
+    for _ in range(100):
+        s = topk_scores(case, rng)
+        if case["scores"] == "ties" or g.threshold_margin(s, mass, cap, sink, local) > 1e-4:
+            break
+    else:
+        raise AssertionError("no scores away from the mass boundary")
+    sT = c.ttype(s.shape, "f32", dyn)
+    nT = c.ttype((B, H, NQ), "i32", tuple(a for a in dyn if a < 3))
+    iT = c.ttype((B, H, NQ, C), "i32", tuple(a for a in dyn if a < 3))
+    attrs = c.attr_dict(mass=f"{c.fmt_f32(mass)} : f32", max_blocks=cap,
+                        sink=sink if sink else None, local=local if local else None)
+    body = f"  %num, %idx = sparse_attn.select_threshold %s {attrs} : {sT} -> {nT}, {iT}"
+    text = c.func_text([("s", sT)], body, [("num", nT), ("idx", iT)])
+    case["_ir"] = text
+    want = g.select_threshold(c.f64(s), np.float32(mass), cap, sink, local, C)
+    got = c.run_cpu(text, [s])
+    c.check_exact("num_blocks", got[0], want[0])
+    c.check_exact("block_indices", got[1], want[1])
+
+
+# ----------------------------------------------------------------------------
 # lightning_indexer
 # ----------------------------------------------------------------------------
 
@@ -382,7 +431,7 @@ def sweep(seed=5150):
 
 
 RUNNERS = {"pool": run_pool, "block_scores": run_scores, "select_topk": run_topk,
-           "lightning_indexer": run_indexer}
+           "select_threshold": run_threshold, "lightning_indexer": run_indexer}
 
 
 def run_case(case, rng):
@@ -390,4 +439,5 @@ def run_case(case, rng):
 
 
 if __name__ == "__main__":
-    c.exit_with(c.main(POOL + SCORES + TOPK + INDEXER + sweep(), run_case, "indexers"))
+    c.exit_with(c.main(POOL + SCORES + TOPK + THRESHOLD + INDEXER + sweep(), run_case,
+                       "indexers"))

@@ -315,6 +315,35 @@ def SparseAttn_SelectTopKOp : SparseAttn_Op<"select_topk", [Pure]> {
   let hasVerifier = 1;
 }
 
+def SparseAttn_SelectThresholdOp : SparseAttn_Op<"select_threshold", [Pure]> {
+  let summary = "Selects sink, local and the blocks holding a softmax mass per row";
+  let description = [{
+    Per row of `scores [B, H, NQ, NK]`: the forced blocks of `select_topk`
+    (the first `sink` and the last `local` blocks with a score above -inf),
+    then the remaining such blocks by descending score (ties to the lower
+    index) until the selected blocks' softmax mass over the row's
+    selectable scores reaches `mass`, at most `max_blocks` of them
+    (FlexPrefill / SeerAttention-style gating); in ascending order,
+    `num_blocks` the count, -1 past it. The capacity (last dim of
+    `block_indices`) is at least `max_blocks + sink + local`.
+
+    ```mlir
+    %num, %idx = sparse_attn.select_threshold %s {mass = 0.9 : f32, max_blocks = 16, sink = 1, local = 2}
+        : tensor<1x2x64x64xf32> -> tensor<1x2x64xi32>, tensor<1x2x64x19xi32>
+    ```
+  }];
+  let arguments = (ins SparseAttn_F32Tensor4D:$scores, F32Attr:$mass,
+                       I64Attr:$max_blocks,
+                       DefaultValuedAttr<I64Attr, "0">:$sink,
+                       DefaultValuedAttr<I64Attr, "0">:$local);
+  let results = (outs SparseAttn_I32Tensor3D:$num_blocks,
+                      SparseAttn_I32Tensor4D:$block_indices);
+  let assemblyFormat = [{
+    $scores attr-dict `:` type($scores) `->` type($num_blocks) `,` type($block_indices)
+  }];
+  let hasVerifier = 1;
+}
+
 def SparseAttn_LightningIndexerOp : SparseAttn_Op<"lightning_indexer", [
     Pure, AttrSizedOperandSegments,
     DeclareOpInterfaceMethods<SparseAttn_MaskedOpInterface>]> {

@@ -21,6 +21,7 @@
 #include "mlir/IR/PatternMatch.h"
 
 #include <cmath>
+#include <functional>
 
 using namespace mlir;
 using namespace mlir::sparse_attn;
@@ -35,6 +36,13 @@ using utils::IteratorType;
 /// "next best after the previous one" scans, then one ascending scan that
 /// emits whatever falls inside those bounds. The order of candidates is
 /// (score descending, index ascending), so ties go to the lower index.
+/// select_threshold's stopping rule (RowSelection::findThreshold): each
+/// pick's weight, the sum it starts from, the sum that stops the picks.
+struct MassRule {
+  std::function<Value(OpBuilder &, Location, Value)> weight;
+  Value initial, target;
+};
+
 struct RowSelection {
   using PositionFn = function_ref<Value(OpBuilder &, Location, Value)>;
 
@@ -100,20 +108,31 @@ struct RowSelection {
 
   /// After `rounds` scans, the last of the best candidates in order:
   /// (found, score, position); the selected candidates are the ones not
-  /// after it.
+  /// after it. With a `mass` rule, a round picks only while the picks'
+  /// weights plus `mass.initial` stay below `mass.target` (f32 sums, in
+  /// pick order).
   struct Threshold {
     Value found, score, position;
   };
   static Threshold findThreshold(OpBuilder &builder, Location loc, Value count,
                                  Value rounds, PositionFn candidate,
                                  PositionFn score) {
+    return findThreshold(builder, loc, count, rounds, candidate, score,
+                         MassRule());
+  }
+  static Threshold findThreshold(OpBuilder &builder, Location loc, Value count,
+                                 Value rounds, PositionFn candidate,
+                                 PositionFn score, const MassRule &mass) {
     Value zero = arith::ConstantIndexOp::create(builder, loc, 0);
     Value one = arith::ConstantIndexOp::create(builder, loc, 1);
     Value notFound = arith::ConstantIntOp::create(builder, loc, 0, 1);
     Value noScore =
         arith::ConstantOp::create(builder, loc, builder.getF32FloatAttr(0.0));
+    SmallVector<Value> init{notFound, noScore, zero};
+    if (mass.weight)
+      init.push_back(mass.initial);
     auto roundsLoop = scf::ForOp::create(
-        builder, loc, zero, rounds, one, ValueRange{notFound, noScore, zero},
+        builder, loc, zero, rounds, one, init,
         [&](OpBuilder &rowBuilder, Location rowLoc, Value,
             ValueRange previous) {
           Value none = arith::ConstantIntOp::create(rowBuilder, rowLoc, 0, 1);
@@ -156,16 +175,30 @@ struct RowSelection {
                     stepBuilder, stepLoc,
                     ValueRange{hasBest, bestScore, bestPosition});
               });
-          // A round that finds nothing keeps the previous pick.
+          // A round that finds nothing (or, with a mass rule, starts at
+          // the target) keeps the previous pick.
           Value found = scan.getResult(0);
+          if (mass.weight)
+            found = arith::AndIOp::create(
+                rowBuilder, rowLoc, found,
+                arith::CmpFOp::create(rowBuilder, rowLoc,
+                                      arith::CmpFPredicate::OLT, previous[3],
+                                      mass.target));
           Value anyFound =
               arith::OrIOp::create(rowBuilder, rowLoc, previous[0], found);
           Value nextScore = arith::SelectOp::create(
               rowBuilder, rowLoc, found, scan.getResult(1), previous[1]);
           Value nextPosition = arith::SelectOp::create(
               rowBuilder, rowLoc, found, scan.getResult(2), previous[2]);
-          scf::YieldOp::create(rowBuilder, rowLoc,
-                               ValueRange{anyFound, nextScore, nextPosition});
+          SmallVector<Value> next{anyFound, nextScore, nextPosition};
+          if (mass.weight) {
+            Value added = arith::AddFOp::create(
+                rowBuilder, rowLoc, previous[3],
+                mass.weight(rowBuilder, rowLoc, scan.getResult(2)));
+            next.push_back(arith::SelectOp::create(rowBuilder, rowLoc, found,
+                                                   added, previous[3]));
+          }
+          scf::YieldOp::create(rowBuilder, rowLoc, next);
         });
     return {roundsLoop.getResult(0), roundsLoop.getResult(1),
             roundsLoop.getResult(2)};
@@ -223,16 +256,96 @@ struct RowSelection {
   }
 };
 
-struct SelectTopKOpLowering : LoweringPattern<SelectTopKOp> {
-  using LoweringPattern::LoweringPattern;
-  LogicalResult matchAndRewrite(SelectTopKOp op,
+/// select_threshold's rule over one row: the softmax weights of the
+/// selectable scores, w_j = exp(s_j - m) with m their maximum (when m is
+/// +inf: 1 for the +inf scores, 0 for the others); the forced blocks'
+/// weights start the sum, and a pick is taken while the sum is below
+/// `mass` times the row's total (f32, sums in position order).
+static MassRule
+buildMassRule(OpBuilder &builder, Location loc, Value count, APFloat massAttr,
+              RowSelection::PositionFn selectable,
+              RowSelection::PositionFn fixed, RowSelection::PositionFn score) {
+  Value zero = arith::ConstantIndexOp::create(builder, loc, 0);
+  Value one = arith::ConstantIndexOp::create(builder, loc, 1);
+  auto f32 = [&](OpBuilder &b, Location l, double value) -> Value {
+    return arith::ConstantOp::create(b, l, b.getF32FloatAttr(value));
+  };
+  // Sums `term(position)` over the row.
+  auto sumOver = [&](Value init, function_ref<Value(OpBuilder &, Location,
+                                                    Value, Value)>
+                                     combine) {
+    return scf::ForOp::create(
+               builder, loc, zero, count, one, ValueRange{init},
+               [&](OpBuilder &b, Location l, Value position, ValueRange acc) {
+                 scf::YieldOp::create(b, l, combine(b, l, position, acc[0]));
+               })
+        .getResult(0);
+  };
+  Value largest = sumOver(
+      f32(builder, loc, -INFINITY),
+      [&](OpBuilder &b, Location l, Value position, Value acc) -> Value {
+        Value value = arith::SelectOp::create(b, l, selectable(b, l, position),
+                                              score(b, l, position),
+                                              f32(b, l, -INFINITY));
+        return arith::MaximumFOp::create(b, l, acc, value);
+      });
+  Value infinite = arith::CmpFOp::create(builder, loc, arith::CmpFPredicate::OEQ,
+                                         largest, f32(builder, loc, INFINITY));
+  MassRule rule;
+  rule.weight = [=](OpBuilder &b, Location l, Value position) -> Value {
+    Value value = score(b, l, position);
+    Value shifted = math::ExpOp::create(
+        b, l, arith::SubFOp::create(b, l, value, largest));
+    Value atInfinity =
+        arith::SelectOp::create(b, l,
+                                arith::CmpFOp::create(b, l,
+                                                      arith::CmpFPredicate::OEQ,
+                                                      value, f32(b, l, INFINITY)),
+                                f32(b, l, 1.0), f32(b, l, 0.0));
+    Value weight = arith::SelectOp::create(b, l, infinite, atInfinity, shifted);
+    return arith::SelectOp::create(b, l, selectable(b, l, position), weight,
+                                   f32(b, l, 0.0));
+  };
+  auto weightOf = [&](OpBuilder &b, Location l, Value position) {
+    return rule.weight(b, l, position);
+  };
+  Value total = sumOver(f32(builder, loc, 0.0),
+                        [&](OpBuilder &b, Location l, Value position,
+                            Value acc) -> Value {
+                          return arith::AddFOp::create(
+                              b, l, acc, weightOf(b, l, position));
+                        });
+  rule.initial = sumOver(
+      f32(builder, loc, 0.0),
+      [&](OpBuilder &b, Location l, Value position, Value acc) -> Value {
+        Value forced = arith::SelectOp::create(b, l, fixed(b, l, position),
+                                               weightOf(b, l, position),
+                                               f32(b, l, 0.0));
+        return arith::AddFOp::create(b, l, acc, forced);
+      });
+  rule.target = arith::MulFOp::create(
+      builder, loc,
+      f32(builder, loc, massAttr.convertToFloat()), total);
+  return rule;
+}
+
+/// select_topk and select_threshold: per row the forced sink / local
+/// blocks, then up to `k` (select_threshold: max_blocks) of the others by
+/// descending score, all of them (select_topk) or while the mass of the
+/// selected blocks stays below the target (select_threshold).
+template <typename OpTy>
+struct BlockSelectionLowering : LoweringPattern<OpTy> {
+  using LoweringPattern<OpTy>::LoweringPattern;
+  static int64_t getCount(SelectTopKOp op) { return op.getK(); }
+  static int64_t getCount(SelectThresholdOp op) { return op.getMaxBlocks(); }
+  LogicalResult matchAndRewrite(OpTy op,
                                 PatternRewriter &rewriter) const override {
-    LoweringBuilder emit(rewriter, op, runtimeChecks);
+    LoweringBuilder emit(rewriter, op, this->runtimeChecks);
     Value scores = op.getScores();
     SmallVector<Value> rows = {emit.dim(scores, 0), emit.dim(scores, 1),
                                emit.dim(scores, 2)};
     Value kvBlocks = emit.dim(scores, 3);
-    int64_t k = op.getK(), sink = op.getSink(), local = op.getLocal();
+    int64_t k = getCount(op), sink = op.getSink(), local = op.getLocal();
     RankedTensorType indicesType = op.getBlockIndices().getType();
     Value capacity = indicesType.isDynamicDim(3)
                          ? emit.index(k + sink + local)
@@ -290,8 +403,12 @@ struct SelectTopKOpLowering : LoweringPattern<SelectTopKOp> {
             return arith::AndIOp::create(stepBuilder, stepLoc, isSelectable,
                                          free);
           };
+          MassRule mass;
+          if constexpr (std::is_same_v<OpTy, SelectThresholdOp>)
+            mass = buildMassRule(builder, loc, kvBlocks, op.getMass(),
+                                 selectable, isFixed, scoreAt);
           RowSelection::Threshold threshold = RowSelection::findThreshold(
-              builder, loc, kvBlocks, rounds, candidate, scoreAt);
+              builder, loc, kvBlocks, rounds, candidate, scoreAt, mass);
           auto selected = [&](OpBuilder &stepBuilder, Location stepLoc,
                               Value position) -> Value {
             Value isSelectable = selectable(stepBuilder, stepLoc, position);
@@ -420,6 +537,8 @@ struct LightningIndexerOpLowering : LoweringPattern<LightningIndexerOp> {
 
 void sparse_attn::populateSelectionToLinalgPatterns(RewritePatternSet &patterns,
                                                     bool runtimeChecks) {
-  patterns.add<SelectTopKOpLowering, LightningIndexerOpLowering>(
+  patterns.add<BlockSelectionLowering<SelectTopKOp>,
+               BlockSelectionLowering<SelectThresholdOp>,
+               LightningIndexerOpLowering>(
       patterns.getContext(), runtimeChecks);
 }

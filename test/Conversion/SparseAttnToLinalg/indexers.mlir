@@ -94,6 +94,23 @@ func.func @topk(%s: tensor<?x2x?x?xf32>) -> (tensor<?x2x?xi32>, tensor<?x2x?x6xi
   return %num, %idx : tensor<?x2x?xi32>, tensor<?x2x?x6xi32>
 }
 
+// select_threshold: select_topk's structure, plus per row a max scan, the
+// total weight and the forced blocks' weight (exp(s - max)); a round picks
+// only while the carried sum is below mass * total, and adds its pick's
+// weight.
+// CHECK-LABEL: func.func @threshold
+// CHECK: scf.forall
+// CHECK:   arith.maximumf
+// CHECK:   math.exp
+// CHECK:   %[[TARGET:.*]] = arith.mulf %{{.*}}, %{{.*}} : f32
+// CHECK:   scf.for {{.*}} -> (i1, f32, index, f32)
+// CHECK:     arith.cmpf olt, %{{.*}}, %[[TARGET]] : f32
+// CHECK:     arith.addf
+func.func @threshold(%s: tensor<?x2x?x?xf32>) -> (tensor<?x2x?xi32>, tensor<?x2x?x6xi32>) {
+  %num, %idx = sparse_attn.select_threshold %s {mass = 0.9 : f32, max_blocks = 3, sink = 1, local = 2} : tensor<?x2x?x?xf32> -> tensor<?x2x?xi32>, tensor<?x2x?x6xi32>
+  return %num, %idx : tensor<?x2x?xi32>, tensor<?x2x?x6xi32>
+}
+
 // lightning_indexer: dots per index head, sum_h w * relu(dot), then per
 // query topk rounds over the keys the mask allows and one emitting scan.
 // CHECK-LABEL: func.func @indexer

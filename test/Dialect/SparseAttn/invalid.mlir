@@ -694,6 +694,50 @@ func.func @select_topk_capacity(%s: tensor<1x2x64x64xf32>) {
 }
 
 //===----------------------------------------------------------------------===//
+// select_threshold (select_topk's shape rules, with max_blocks for k)
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @select_threshold_mass(%s: tensor<1x2x4x4xf32>) {
+  // expected-error @+1 {{expects 0 < mass <= 1, got 1.5}}
+  %n, %i = sparse_attn.select_threshold %s {mass = 1.5 : f32, max_blocks = 2} : tensor<1x2x4x4xf32> -> tensor<1x2x4xi32>, tensor<1x2x4x4xi32>
+  return
+}
+
+// -----
+
+func.func @select_threshold_zero_mass(%s: tensor<1x2x4x4xf32>) {
+  // expected-error @+1 {{expects 0 < mass <= 1, got 0}}
+  %n, %i = sparse_attn.select_threshold %s {mass = 0.0 : f32, max_blocks = 2} : tensor<1x2x4x4xf32> -> tensor<1x2x4xi32>, tensor<1x2x4x4xi32>
+  return
+}
+
+// -----
+
+func.func @select_threshold_max_blocks(%s: tensor<1x2x4x4xf32>) {
+  // expected-error @+1 {{expects 1 <= max_blocks and 0 <= sink, local (all <= 2147483647), got max_blocks = 0, sink = 0, local = 0}}
+  %n, %i = sparse_attn.select_threshold %s {mass = 0.5 : f32, max_blocks = 0} : tensor<1x2x4x4xf32> -> tensor<1x2x4xi32>, tensor<1x2x4x4xi32>
+  return
+}
+
+// -----
+
+func.func @select_threshold_capacity(%s: tensor<1x2x64x64xf32>) {
+  // expected-error @+1 {{expects a capacity of at least max_blocks + sink + local = 11, got 8}}
+  %n, %i = sparse_attn.select_threshold %s {mass = 0.9 : f32, max_blocks = 8, sink = 1, local = 2} : tensor<1x2x64x64xf32> -> tensor<1x2x64xi32>, tensor<1x2x64x8xi32>
+  return
+}
+
+// -----
+
+func.func @select_threshold_nan_mass(%s: tensor<1x2x4x4xf32>) {
+  // expected-error @+1 {{expects 0 < mass <= 1, got nan}}
+  %n, %i = sparse_attn.select_threshold %s {mass = 0x7FC00000 : f32, max_blocks = 2} : tensor<1x2x4x4xf32> -> tensor<1x2x4xi32>, tensor<1x2x4x4xi32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
 // lightning_indexer
 //===----------------------------------------------------------------------===//
 

@@ -167,6 +167,9 @@ func.func @indexers(%k: tensor<1x2x4096x64xbf16>, %qp: tensor<1x8x64x64xf32>,
   // CHECK: sparse_attn.select_topk %{{.*}} {k = 4 : i64} : tensor<1x8x64x64xf32> -> tensor<1x8x64xi32>, tensor<1x8x64x4xi32>
   %n2, %i2 = sparse_attn.select_topk %sh {k = 4}
       : tensor<1x8x64x64xf32> -> tensor<1x8x64xi32>, tensor<1x8x64x4xi32>
+  // CHECK: sparse_attn.select_threshold %{{.*}} {local = 2 : i64, mass = 0.899999976 : f32, max_blocks = 16 : i64, sink = 1 : i64} : tensor<1x2x64x64xf32> -> tensor<1x2x64xi32>, tensor<1x2x64x19xi32>
+  %n3, %i3 = sparse_attn.select_threshold %s {mass = 0.9 : f32, max_blocks = 16, sink = 1, local = 2}
+      : tensor<1x2x64x64xf32> -> tensor<1x2x64xi32>, tensor<1x2x64x19xi32>
   // CHECK: sparse_attn.lightning_indexer %{{.*}}, %{{.*}}, %{{.*}} {mask = #sparse_attn.causal, topk = 512 : i64} : tensor<1x4x4096x64xbf16>, tensor<1x4096x64xbf16>, tensor<1x4096x4xf32> -> tensor<1x4096x512xi32>
   %ti = sparse_attn.lightning_indexer %qi, %ki, %w {topk = 512, mask = #sparse_attn.causal}
       : tensor<1x4x4096x64xbf16>, tensor<1x4096x64xbf16>, tensor<1x4096x4xf32> -> tensor<1x4096x512xi32>
