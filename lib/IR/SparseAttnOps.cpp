@@ -723,17 +723,17 @@ static LogicalResult verifyBlockSelection(OpTy op, StringRef kName, int64_t k) {
   int64_t sink = op.getSink(), local = op.getLocal();
   if (k < 1 || sink < 0 || local < 0 || k > kMaxSequenceLength ||
       sink > kMaxSequenceLength || local > kMaxSequenceLength)
-    return op.emitOpError() << "expects 1 <= " << kName
-                            << " and 0 <= sink, local (all <= "
-                            << kMaxSequenceLength << "), got " << kName
-                            << " = " << k << ", sink = " << sink
-                            << ", local = " << local;
+    return op.emitOpError()
+           << "expects 1 <= " << kName
+           << " and 0 <= sink, local (all <= " << kMaxSequenceLength
+           << "), got " << kName << " = " << k << ", sink = " << sink
+           << ", local = " << local;
   RankedTensorType scoresType = op.getScores().getType();
   RankedTensorType indicesType = op.getBlockIndices().getType();
   Type i32 = IntegerType::get(op.getContext(), 32);
   ArrayRef<int64_t> rows = scoresType.getShape().take_front(3);
-  if (failed(verifyShapedAs(op, "num_blocks", op.getNumBlocks().getType(),
-                            rows, i32, "[B, H, NQ]")) ||
+  if (failed(verifyShapedAs(op, "num_blocks", op.getNumBlocks().getType(), rows,
+                            i32, "[B, H, NQ]")) ||
       failed(
           verifyShapedAs(op, "block_indices", indicesType,
                          {rows[0], rows[1], rows[2], indicesType.getDimSize(3)},

@@ -261,26 +261,29 @@ struct RowSelection {
 /// +inf: 1 for the +inf scores, 0 for the others); the forced blocks'
 /// weights start the sum, and a pick is taken while the sum is below
 /// `mass` times the row's total (f32, sums in position order).
-static MassRule
-buildMassRule(OpBuilder &builder, Location loc, Value count, APFloat massAttr,
-              RowSelection::PositionFn selectable,
-              RowSelection::PositionFn fixed, RowSelection::PositionFn score) {
+static MassRule buildMassRule(OpBuilder &builder, Location loc, Value count,
+                              APFloat massAttr,
+                              RowSelection::PositionFn selectable,
+                              RowSelection::PositionFn fixed,
+                              RowSelection::PositionFn score) {
   Value zero = arith::ConstantIndexOp::create(builder, loc, 0);
   Value one = arith::ConstantIndexOp::create(builder, loc, 1);
   auto f32 = [&](OpBuilder &b, Location l, double value) -> Value {
     return arith::ConstantOp::create(b, l, b.getF32FloatAttr(value));
   };
   // Sums `term(position)` over the row.
-  auto sumOver = [&](Value init, function_ref<Value(OpBuilder &, Location,
-                                                    Value, Value)>
-                                     combine) {
-    return scf::ForOp::create(
-               builder, loc, zero, count, one, ValueRange{init},
-               [&](OpBuilder &b, Location l, Value position, ValueRange acc) {
-                 scf::YieldOp::create(b, l, combine(b, l, position, acc[0]));
-               })
-        .getResult(0);
-  };
+  auto sumOver =
+      [&](Value init,
+          function_ref<Value(OpBuilder &, Location, Value, Value)> combine) {
+        return scf::ForOp::create(builder, loc, zero, count, one,
+                                  ValueRange{init},
+                                  [&](OpBuilder &b, Location l, Value position,
+                                      ValueRange acc) {
+                                    scf::YieldOp::create(
+                                        b, l, combine(b, l, position, acc[0]));
+                                  })
+            .getResult(0);
+      };
   Value largest = sumOver(
       f32(builder, loc, -INFINITY),
       [&](OpBuilder &b, Location l, Value position, Value acc) -> Value {
@@ -289,19 +292,19 @@ buildMassRule(OpBuilder &builder, Location loc, Value count, APFloat massAttr,
                                               f32(b, l, -INFINITY));
         return arith::MaximumFOp::create(b, l, acc, value);
       });
-  Value infinite = arith::CmpFOp::create(builder, loc, arith::CmpFPredicate::OEQ,
-                                         largest, f32(builder, loc, INFINITY));
+  Value infinite =
+      arith::CmpFOp::create(builder, loc, arith::CmpFPredicate::OEQ, largest,
+                            f32(builder, loc, INFINITY));
   MassRule rule;
   rule.weight = [=](OpBuilder &b, Location l, Value position) -> Value {
     Value value = score(b, l, position);
-    Value shifted = math::ExpOp::create(
-        b, l, arith::SubFOp::create(b, l, value, largest));
-    Value atInfinity =
-        arith::SelectOp::create(b, l,
-                                arith::CmpFOp::create(b, l,
-                                                      arith::CmpFPredicate::OEQ,
-                                                      value, f32(b, l, INFINITY)),
-                                f32(b, l, 1.0), f32(b, l, 0.0));
+    Value shifted =
+        math::ExpOp::create(b, l, arith::SubFOp::create(b, l, value, largest));
+    Value atInfinity = arith::SelectOp::create(
+        b, l,
+        arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, value,
+                              f32(b, l, INFINITY)),
+        f32(b, l, 1.0), f32(b, l, 0.0));
     Value weight = arith::SelectOp::create(b, l, infinite, atInfinity, shifted);
     return arith::SelectOp::create(b, l, selectable(b, l, position), weight,
                                    f32(b, l, 0.0));
@@ -309,23 +312,21 @@ buildMassRule(OpBuilder &builder, Location loc, Value count, APFloat massAttr,
   auto weightOf = [&](OpBuilder &b, Location l, Value position) {
     return rule.weight(b, l, position);
   };
-  Value total = sumOver(f32(builder, loc, 0.0),
-                        [&](OpBuilder &b, Location l, Value position,
-                            Value acc) -> Value {
-                          return arith::AddFOp::create(
-                              b, l, acc, weightOf(b, l, position));
-                        });
+  Value total = sumOver(
+      f32(builder, loc, 0.0),
+      [&](OpBuilder &b, Location l, Value position, Value acc) -> Value {
+        return arith::AddFOp::create(b, l, acc, weightOf(b, l, position));
+      });
   rule.initial = sumOver(
       f32(builder, loc, 0.0),
       [&](OpBuilder &b, Location l, Value position, Value acc) -> Value {
-        Value forced = arith::SelectOp::create(b, l, fixed(b, l, position),
-                                               weightOf(b, l, position),
-                                               f32(b, l, 0.0));
+        Value forced =
+            arith::SelectOp::create(b, l, fixed(b, l, position),
+                                    weightOf(b, l, position), f32(b, l, 0.0));
         return arith::AddFOp::create(b, l, acc, forced);
       });
   rule.target = arith::MulFOp::create(
-      builder, loc,
-      f32(builder, loc, massAttr.convertToFloat()), total);
+      builder, loc, f32(builder, loc, massAttr.convertToFloat()), total);
   return rule;
 }
 
@@ -333,8 +334,7 @@ buildMassRule(OpBuilder &builder, Location loc, Value count, APFloat massAttr,
 /// blocks, then up to `k` (select_threshold: max_blocks) of the others by
 /// descending score, all of them (select_topk) or while the mass of the
 /// selected blocks stays below the target (select_threshold).
-template <typename OpTy>
-struct BlockSelectionLowering : LoweringPattern<OpTy> {
+template <typename OpTy> struct BlockSelectionLowering : LoweringPattern<OpTy> {
   using LoweringPattern<OpTy>::LoweringPattern;
   static int64_t getCount(SelectTopKOp op) { return op.getK(); }
   static int64_t getCount(SelectThresholdOp op) { return op.getMaxBlocks(); }
@@ -539,6 +539,6 @@ void sparse_attn::populateSelectionToLinalgPatterns(RewritePatternSet &patterns,
                                                     bool runtimeChecks) {
   patterns.add<BlockSelectionLowering<SelectTopKOp>,
                BlockSelectionLowering<SelectThresholdOp>,
-               LightningIndexerOpLowering>(
-      patterns.getContext(), runtimeChecks);
+               LightningIndexerOpLowering>(patterns.getContext(),
+                                           runtimeChecks);
 }
