@@ -520,31 +520,42 @@ def block_scores(qp, kp, block, result_heads, mask=None, q_len=None, kv_len=None
     return scores
 
 
-def select_topk(scores, k, sink=0, local=0, capacity=None):
-    """Golden `select_topk` -> (num_blocks [B, H, NQ], block_indices [B, H, NQ, C])."""
+def forced_blocks(row, sink, local):
+    """A row's selectable blocks (score > -inf: NaN and -inf excluded) and
+    the forced ones: the `sink` lowest- and `local` highest-index of them."""
+    with np.errstate(invalid="ignore"):
+        selectable = np.nonzero(row > -np.inf)[0]
+    chosen = set(selectable[:sink].tolist())
+    if local > 0:
+        chosen |= set(selectable[-local:].tolist())
+    return selectable, chosen
+
+
+def _select_rows(scores, sink, local, capacity, pick):
+    """Per row: the forced blocks plus `pick(row, selectable, chosen)`'s,
+    ascending, -1 padded -> (num_blocks [B, H, NQ], block_indices [B, H, NQ, C])."""
     scores = np.asarray(scores, dtype=np.float64)
     B, H, NQ, NK = scores.shape
-    if capacity is None:
-        capacity = k + sink + local
     num = np.zeros((B, H, NQ), dtype=np.int32)
     idx = np.full((B, H, NQ, capacity), -1, dtype=np.int32)
     for b in range(B):
         for h in range(H):
             for I in range(NQ):
                 row = scores[b, h, I]
-                with np.errstate(invalid="ignore"):
-                    selectable = np.nonzero(row > -np.inf)[0]  # NaN and -inf excluded
-                chosen = set(selectable[:sink].tolist())
-                if local > 0:
-                    chosen |= set(selectable[-local:].tolist())
+                selectable, chosen = forced_blocks(row, sink, local)
                 rest = [j for j in selectable.tolist() if j not in chosen]
                 rest.sort(key=lambda j: (-row[j], j))  # highest first, ties to lower index
-                chosen |= set(rest[:k])
-                sel = sorted(chosen)
+                sel = sorted(chosen | set(pick(row, selectable, chosen, rest)))
                 assert len(sel) <= capacity
                 num[b, h, I] = len(sel)
                 idx[b, h, I, :len(sel)] = sel
     return num, idx
+
+
+def select_topk(scores, k, sink=0, local=0, capacity=None):
+    """Golden `select_topk` -> (num_blocks [B, H, NQ], block_indices [B, H, NQ, C])."""
+    return _select_rows(scores, sink, local, k + sink + local if capacity is None else capacity,
+                        lambda row, selectable, chosen, rest: rest[:k])
 
 
 def select_threshold(scores, mass, max_blocks, sink=0, local=0, capacity=None):
@@ -552,40 +563,27 @@ def select_threshold(scores, mass, max_blocks, sink=0, local=0, capacity=None):
     forced blocks, then the others by descending score (ties to the lower
     index) while the selected softmax mass is below `mass` (float64), at
     most `max_blocks` of them."""
-    scores = np.asarray(scores, dtype=np.float64)
-    B, H, NQ, NK = scores.shape
-    if capacity is None:
-        capacity = max_blocks + sink + local
-    num = np.zeros((B, H, NQ), dtype=np.int32)
-    idx = np.full((B, H, NQ, capacity), -1, dtype=np.int32)
-    for b in range(B):
-        for h in range(H):
-            for I in range(NQ):
-                row = scores[b, h, I]
-                with np.errstate(invalid="ignore"):
-                    selectable = np.nonzero(row > -np.inf)[0]
-                chosen = set(selectable[:sink].tolist())
-                if local > 0:
-                    chosen |= set(selectable[-local:].tolist())
-                if len(selectable):
-                    m = row[selectable].max()
-                    if m == np.inf:
-                        w = {j: 1.0 if row[j] == np.inf else 0.0 for j in selectable.tolist()}
-                    else:
-                        w = {j: float(np.exp(row[j] - m)) for j in selectable.tolist()}
-                    total = sum(w.values())
-                    acc = sum(w[j] for j in chosen)
-                    rest = [j for j in selectable.tolist() if j not in chosen]
-                    rest.sort(key=lambda j: (-row[j], j))
-                    for j in rest[:max_blocks]:
-                        if acc >= mass * total:
-                            break
-                        chosen.add(j)
-                        acc += w[j]
-                sel = sorted(chosen)
-                num[b, h, I] = len(sel)
-                idx[b, h, I, :len(sel)] = sel
-    return num, idx
+
+    def pick(row, selectable, chosen, rest):
+        if not len(selectable):
+            return []
+        m = row[selectable].max()
+        if m == np.inf:
+            w = {j: 1.0 if row[j] == np.inf else 0.0 for j in selectable.tolist()}
+        else:
+            w = {j: float(np.exp(row[j] - m)) for j in selectable.tolist()}
+        total = sum(w.values())
+        acc = sum(w[j] for j in chosen)
+        picked = []
+        for j in rest[:max_blocks]:
+            if acc >= mass * total:
+                break
+            picked.append(j)
+            acc += w[j]
+        return picked
+
+    return _select_rows(scores, sink, local,
+                        max_blocks + sink + local if capacity is None else capacity, pick)
 
 
 def threshold_margin(scores, mass, max_blocks, sink=0, local=0):
@@ -595,12 +593,10 @@ def threshold_margin(scores, mass, max_blocks, sink=0, local=0):
     scores = np.asarray(scores, dtype=np.float64)
     margin = np.inf
     for row in scores.reshape(-1, scores.shape[-1]):
-        with np.errstate(invalid="ignore"):
-            selectable = np.nonzero(row > -np.inf)[0]
+        selectable, chosen = forced_blocks(row, sink, local)
         if not len(selectable) or row[selectable].max() == np.inf:
             continue
         w = np.exp(row - row[selectable].max())
-        chosen = set(selectable[:sink].tolist()) | (set(selectable[-local:].tolist()) if local else set())
         total = w[selectable].sum()
         acc = sum(w[j] for j in chosen)
         rest = sorted((j for j in selectable.tolist() if j not in chosen), key=lambda j: (-row[j], j))
