@@ -30,12 +30,6 @@ namespace {
 
 using utils::IteratorType;
 
-/// Selection in one row of `count` candidates without scratch memory (a GPU
-/// thread runs it in registers): boundaries of the sink and local blocks
-/// from counting scans, the k-th best remaining candidate by repeated
-/// "next best after the previous one" scans, then one ascending scan that
-/// emits whatever falls inside those bounds. The order of candidates is
-/// (score descending, index ascending), so ties go to the lower index.
 /// select_threshold's stopping rule (RowSelection::findThreshold): each
 /// pick's weight, the sum it starts from, the sum that stops the picks.
 struct MassRule {
@@ -43,6 +37,12 @@ struct MassRule {
   Value initial, target;
 };
 
+/// Selection in one row of `count` candidates without scratch memory (a GPU
+/// thread runs it in registers): boundaries of the sink and local blocks
+/// from counting scans, the k-th best remaining candidate by repeated
+/// "next best after the previous one" scans, then one ascending scan that
+/// emits whatever falls inside those bounds. The order of candidates is
+/// (score descending, index ascending), so ties go to the lower index.
 struct RowSelection {
   using PositionFn = function_ref<Value(OpBuilder &, Location, Value)>;
 
@@ -116,13 +116,8 @@ struct RowSelection {
   };
   static Threshold findThreshold(OpBuilder &builder, Location loc, Value count,
                                  Value rounds, PositionFn candidate,
-                                 PositionFn score) {
-    return findThreshold(builder, loc, count, rounds, candidate, score,
-                         MassRule());
-  }
-  static Threshold findThreshold(OpBuilder &builder, Location loc, Value count,
-                                 Value rounds, PositionFn candidate,
-                                 PositionFn score, const MassRule &mass) {
+                                 PositionFn score,
+                                 const MassRule &mass = MassRule()) {
     Value zero = arith::ConstantIndexOp::create(builder, loc, 0);
     Value one = arith::ConstantIndexOp::create(builder, loc, 1);
     Value notFound = arith::ConstantIntOp::create(builder, loc, 0, 1);
@@ -271,27 +266,28 @@ static MassRule buildMassRule(OpBuilder &builder, Location loc, Value count,
   auto f32 = [&](OpBuilder &b, Location l, double value) -> Value {
     return arith::ConstantOp::create(b, l, b.getF32FloatAttr(value));
   };
-  // Sums `term(position)` over the row.
-  auto sumOver =
-      [&](Value init,
-          function_ref<Value(OpBuilder &, Location, Value, Value)> combine) {
-        return scf::ForOp::create(builder, loc, zero, count, one,
-                                  ValueRange{init},
-                                  [&](OpBuilder &b, Location l, Value position,
-                                      ValueRange acc) {
-                                    scf::YieldOp::create(
-                                        b, l, combine(b, l, position, acc[0]));
-                                  })
-            .getResult(0);
-      };
-  Value largest = sumOver(
+  // Folds `combine(position, accumulators)` over the row.
+  auto foldRow = [&](ValueRange init,
+                     function_ref<SmallVector<Value>(OpBuilder &, Location,
+                                                     Value, ValueRange)>
+                         combine) {
+    return scf::ForOp::create(builder, loc, zero, count, one, init,
+                              [&](OpBuilder &b, Location l, Value position,
+                                  ValueRange acc) {
+                                scf::YieldOp::create(
+                                    b, l, combine(b, l, position, acc));
+                              })
+        .getResults();
+  };
+  Value largest = foldRow(
       f32(builder, loc, -INFINITY),
-      [&](OpBuilder &b, Location l, Value position, Value acc) -> Value {
+      [&](OpBuilder &b, Location l, Value position,
+          ValueRange acc) -> SmallVector<Value> {
         Value value = arith::SelectOp::create(b, l, selectable(b, l, position),
                                               score(b, l, position),
                                               f32(b, l, -INFINITY));
-        return arith::MaximumFOp::create(b, l, acc, value);
-      });
+        return {arith::MaximumFOp::create(b, l, acc[0], value)};
+      })[0];
   Value infinite =
       arith::CmpFOp::create(builder, loc, arith::CmpFPredicate::OEQ, largest,
                             f32(builder, loc, INFINITY));
@@ -309,22 +305,19 @@ static MassRule buildMassRule(OpBuilder &builder, Location loc, Value count,
     return arith::SelectOp::create(b, l, selectable(b, l, position), weight,
                                    f32(b, l, 0.0));
   };
-  auto weightOf = [&](OpBuilder &b, Location l, Value position) {
-    return rule.weight(b, l, position);
-  };
-  Value total = sumOver(
-      f32(builder, loc, 0.0),
-      [&](OpBuilder &b, Location l, Value position, Value acc) -> Value {
-        return arith::AddFOp::create(b, l, acc, weightOf(b, l, position));
+  // The row's total weight and its forced blocks' (one exp per position).
+  ValueRange sums = foldRow(
+      {f32(builder, loc, 0.0), f32(builder, loc, 0.0)},
+      [&](OpBuilder &b, Location l, Value position,
+          ValueRange acc) -> SmallVector<Value> {
+        Value weight = rule.weight(b, l, position);
+        Value forced = arith::SelectOp::create(b, l, fixed(b, l, position),
+                                               weight, f32(b, l, 0.0));
+        return {arith::AddFOp::create(b, l, acc[0], weight),
+                arith::AddFOp::create(b, l, acc[1], forced)};
       });
-  rule.initial = sumOver(
-      f32(builder, loc, 0.0),
-      [&](OpBuilder &b, Location l, Value position, Value acc) -> Value {
-        Value forced =
-            arith::SelectOp::create(b, l, fixed(b, l, position),
-                                    weightOf(b, l, position), f32(b, l, 0.0));
-        return arith::AddFOp::create(b, l, acc, forced);
-      });
+  Value total = sums[0];
+  rule.initial = sums[1];
   rule.target = arith::MulFOp::create(
       builder, loc, f32(builder, loc, massAttr.convertToFloat()), total);
   return rule;
