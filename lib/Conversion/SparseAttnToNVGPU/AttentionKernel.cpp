@@ -176,13 +176,7 @@ void AttentionKernel::setUpList() {
     fullEntries = emit.index(0);
     return;
   }
-  listBatchIndex =
-      operands.listBatch
-          ? emit.select(emit.cmp(arith::CmpIPredicate::eq, operands.listBatch,
-                                 emit.index(1)),
-                        emit.index(0), batch)
-          : emit.index(0);
-  listHead = emit.udiv(head, operands.queryHeads / operands.listHeads);
+  setUpListHead();
   queryBlock = emit.udiv(queryStart, config.listBlockQ);
   if (rowLists()) {
     // Each list row's count is read with its entries (buildRowLists).
@@ -199,6 +193,16 @@ void AttentionKernel::setUpList() {
     fullEntries =
         emit.min(emit.max(full, emit.index(0)), operands.fullCapacity);
   }
+}
+
+void AttentionKernel::setUpListHead() {
+  listBatchIndex =
+      operands.listBatch
+          ? emit.select(emit.cmp(arith::CmpIPredicate::eq, operands.listBatch,
+                                 emit.index(1)),
+                        emit.index(0), batch)
+          : emit.index(0);
+  listHead = emit.udiv(head, operands.queryHeads / operands.listHeads);
 }
 
 Value AttentionKernel::listEntry(KernelBuilder &nestedEmit, Value slot) {
@@ -344,7 +348,7 @@ void AttentionKernel::loadKvTile(Value kvStart, Value stage) {
            config.blockKv, config.headDim, tokens, nullptr, gathers());
   copyRows(operands.value, kvHead, valueSlot(stage), kvStart, operands.kvLen,
            config.blockKv, config.valueDim, tokens, nullptr, gathers(),
-           emit.mul(valueSlice, config.valueDim));
+           valueFirstColumn);
   // Copies issued under an scf.if have tokens that do not dominate here;
   // commit_group does not need them (it closes every pending copy).
   SmallVector<Value> visible;
@@ -741,9 +745,10 @@ LogicalResult AttentionKernel::build() {
   // x / slices of the grid without slices.
   Value blockX = blockIds.x;
   Value gridX = launch.getGridSize().x;
-  valueSlice = emit.index(0);
+  valueFirstColumn = emit.index(0);
   if (config.valueSlices > 1) {
-    valueSlice = emit.urem(blockX, config.valueSlices);
+    valueFirstColumn =
+        emit.mul(emit.urem(blockX, config.valueSlices), config.valueDim);
     blockX = emit.udiv(blockX, config.valueSlices);
     gridX = emit.udiv(gridX, config.valueSlices);
   }
@@ -751,12 +756,7 @@ LogicalResult AttentionKernel::build() {
   if (grouped()) {
     // Block x: chunk x of the list head's kv blocks' pairs; past the last
     // chunk, nothing (uniform over the block).
-    listBatchIndex =
-        operands.listBatch
-            ? emit.select(emit.eq(operands.listBatch, emit.index(1)),
-                          emit.index(0), batch)
-            : emit.index(0);
-    listHead = emit.udiv(head, operands.queryHeads / operands.listHeads);
+    setUpListHead();
     int64_t kvBlocks = config.rowListBlocks;
     Value chunks =
         emit.loadI32(operands.groupChunkStarts,
@@ -907,7 +907,7 @@ void AttentionKernel::issueQuery(Value start) {
 }
 
 std::pair<Value, Value>
-AttentionKernel::firstListedBlock(KernelBuilder &nestedEmit) {
+AttentionKernel::firstTileStart(KernelBuilder &nestedEmit) {
   // Row lists: the union's first block is known once it is built.
   if (rowLists())
     return {
@@ -915,10 +915,13 @@ AttentionKernel::firstListedBlock(KernelBuilder &nestedEmit) {
         nestedEmit.index(0)};
   if (!usesLists())
     return {nestedEmit.lt(nestedEmit.index(0), listEntries),
-            kvPrefixTiles ? nestedEmit.select(nestedEmit.lt(nestedEmit.index(0),
-                                                            kvPrefixTiles),
-                                              kvPrefixFirstTile, kvFirstTile)
-                          : kvFirstTile};
+            nestedEmit.mul(
+                kvPrefixTiles
+                    ? nestedEmit.select(
+                          nestedEmit.lt(nestedEmit.index(0), kvPrefixTiles),
+                          kvPrefixFirstTile, kvFirstTile)
+                    : kvFirstTile,
+                config.blockKv)};
   Value any = nestedEmit.lt(nestedEmit.index(0),
                             nestedEmit.add(fullEntries, listEntries));
   auto ifAny = scf::IfOp::create(nestedEmit.builder, nestedEmit.loc,
@@ -929,8 +932,9 @@ AttentionKernel::firstListedBlock(KernelBuilder &nestedEmit) {
   nestedEmit.builder.setInsertionPointToStart(ifAny.thenBlock());
   Value first = listEntry(nestedEmit, nestedEmit.index(0));
   Value inRange = namesKvBlock(nestedEmit, first);
-  scf::YieldOp::create(nestedEmit.builder, nestedEmit.loc,
-                       ValueRange{inRange, first});
+  scf::YieldOp::create(
+      nestedEmit.builder, nestedEmit.loc,
+      ValueRange{inRange, nestedEmit.mul(first, config.listBlockKv)});
   nestedEmit.builder.setInsertionPointToStart(ifAny.elseBlock());
   scf::YieldOp::create(nestedEmit.builder, nestedEmit.loc,
                        ValueRange{any, nestedEmit.index(0)});
@@ -950,15 +954,12 @@ AttentionKernel::buildItem(const ItemInput &input) {
     return stageEmit.urem(
         input.stageBase ? stageEmit.add(tile, input.stageBase) : tile, 2);
   };
-  auto ifThen = [&](Value condition, function_ref<void()> body) {
-    emit.ifThen(condition, body);
-  };
 
   // Q (its own copy group), the list, then the kv tiles.
   if (!input.queryIssued)
     issueQuery(queryStart);
   else
-    ifThen(negate(input.queryIssued), [&] { issueQuery(queryStart); });
+    emit.ifThen(negate(input.queryIssued), [&] { issueQuery(queryStart); });
   setUpList();
   // The list's first slot, when in range, is its first block whatever the
   // rest holds: its tile is fetched before the list is vetted (here, or by
@@ -972,11 +973,9 @@ AttentionKernel::buildItem(const ItemInput &input) {
     {
       OpBuilder::InsertionGuard guard(builder);
       builder.setInsertionPointToStart(ifFetch.thenBlock());
-      auto [inRange, first] = firstListedBlock(emit);
-      ifThen(inRange, [&] {
-        loadKvTile(emit.mul(first, firstBlockKeys()),
-                   stageOf(emit, emit.index(0)));
-      });
+      auto [inRange, first] = firstTileStart(emit);
+      emit.ifThen(inRange,
+                  [&] { loadKvTile(first, stageOf(emit, emit.index(0))); });
       scf::YieldOp::create(builder, loc, inRange);
       builder.setInsertionPointToStart(ifFetch.elseBlock());
       scf::YieldOp::create(builder, loc, trueValue);
@@ -1011,7 +1010,7 @@ AttentionKernel::buildItem(const ItemInput &input) {
         tileEmit.mul(tileEmit.urem(tile, subTiles), config.blockKv));
   };
 
-  // The next item's first listed block, read now (its loads' latency hides
+  // The next item's first kv tile, read now (its loads' latency hides
   // behind this item's tiles); its count and list are vetted in its turn.
   Value nextFirstInRange, nextFirst;
   if (input.nextExists) {
@@ -1032,7 +1031,7 @@ AttentionKernel::buildItem(const ItemInput &input) {
       SegmentBounds savedSegments = segments;
       queryStart = input.nextQueryStart;
       setUpList();
-      auto [inRange, first] = firstListedBlock(emit);
+      auto [inRange, first] = firstTileStart(emit);
       for (auto [slot, value] : llvm::zip_equal(saved, place))
         *value = slot;
       segments = savedSegments;
@@ -1060,7 +1059,7 @@ AttentionKernel::buildItem(const ItemInput &input) {
     // issues the next one before its own math.
     Value fetch = arith::AndIOp::create(
         builder, loc, emit.lt(emit.index(0), tiles), negate(firstFetched));
-    ifThen(fetch, [&] {
+    emit.ifThen(fetch, [&] {
       loadKvTile(tileStart(emit, emit.index(0)), stageOf(emit, emit.index(0)));
     });
   }
@@ -1113,8 +1112,7 @@ AttentionKernel::buildItem(const ItemInput &input) {
                 scf::IfOp::create(loopBuilder, loopLoc, nextFirstInRange,
                                   /*withElseRegion=*/false);
             loopBuilder.setInsertionPointToStart(ifFirst.thenBlock());
-            loadKvTile(nestedEmit.mul(nextFirst, firstBlockKeys()),
-                       stageOf(nestedEmit, tiles));
+            loadKvTile(nextFirst, stageOf(nestedEmit, tiles));
           }
         }
         Value listedFull =
@@ -1149,8 +1147,8 @@ AttentionKernel::buildItem(const ItemInput &input) {
   if (input.nextExists) {
     // An empty list never waited for this item's Q, which a later item's
     // copy into the same buffer must not race.
-    ifThen(emit.cmp(arith::CmpIPredicate::eq, tiles, emit.index(0)),
-           [&] { asyncWait(builder, loc, 0); });
+    emit.ifThen(emit.cmp(arith::CmpIPredicate::eq, tiles, emit.index(0)),
+                [&] { asyncWait(builder, loc, 0); });
     Value any = emit.lt(emit.index(0), tiles);
     output.nextStageBase = stageOf(emit, tiles);
     output.nextIssued =

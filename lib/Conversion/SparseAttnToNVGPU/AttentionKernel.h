@@ -176,14 +176,9 @@ private:
   };
   FailureOr<ItemOutput> buildItem(const ItemInput &input);
   void issueQuery(Value start);
-  /// Whether the list's first slot names a kv block in range, and the block
-  /// (without lists: the first kv tile).
-  std::pair<Value, Value> firstListedBlock(KernelBuilder &nestedEmit);
-  /// The keys of what firstListedBlock names: a listed block's, or a kv
-  /// tile's (grouped row lists' listBlockKv is their kv block, not a tile).
-  int64_t firstBlockKeys() const {
-    return usesLists() ? config.listBlockKv : config.blockKv;
-  }
+  /// Whether the walk's first kv tile exists (with lists: the list's first
+  /// slot names a kv block in range), and its first key.
+  std::pair<Value, Value> firstTileStart(KernelBuilder &nestedEmit);
   void asyncWait(OpBuilder &builder, Location loc, int32_t pending);
 
   // The query block's lists: where they are read, and their clamped
@@ -193,6 +188,8 @@ private:
   // `listEntries` kv tiles: those of the key hull's prefix, then those from
   // tile `kvFirstTile` on.
   Value listBatchIndex, listHead, queryBlock, listEntries, fullEntries;
+  /// listBatchIndex and listHead: the block's batch and head in the lists.
+  void setUpListHead();
   Value kvFirstTile;
   // Without lists, a mask with a sink: the `kvPrefixTiles` kv tiles from
   // `kvPrefixFirstTile` (its sink) come first, then the range (null without
@@ -261,8 +258,9 @@ private:
   std::pair<Value, Value> queryRange(Value firstRow, Value lastRow);
   /// The block's part of the keys with a split (null otherwise).
   Value split;
-  /// The block's slice of the value columns (config.valueSlices; 0 without).
-  Value valueSlice;
+  /// The first value column of the block's slice (config.valueSlices: the
+  /// slice times its width; 0 without slices).
+  Value valueFirstColumn;
   /// Whether the kv tile at `kvStart` contributes nothing to this thread's
   /// group of rows (all its keys past kvLen, or the mask allows none of its
   /// pairs and it is not part of a listed full block), or null when that

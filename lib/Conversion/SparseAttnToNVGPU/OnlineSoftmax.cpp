@@ -415,8 +415,7 @@ void AttentionKernel::writeResults(const State &state) {
       Value wide = vector::FromElementsOp::create(
           builder, loc, VectorType::get({2}, builder.getF32Type()),
           ValueRange{lo, hi});
-      Value col =
-          emit.add(valueColumn(dt), emit.mul(valueSlice, config.valueDim));
+      Value col = emit.add(valueColumn(dt), valueFirstColumn);
       SmallVector<Value> indices(outputIndices);
       indices.push_back(col);
       if (part) {
@@ -443,7 +442,8 @@ void AttentionKernel::writeResults(const State &state) {
     // One lane of the quad, of slice 0 (every slice has the same).
     Value writesLse = emit.cmp(arith::CmpIPredicate::eq, quad, emit.index(0));
     if (config.valueSlices > 1)
-      writesLse = emit.andI(writesLse, emit.eq(valueSlice, emit.index(0)));
+      writesLse =
+          emit.andI(writesLse, emit.eq(valueFirstColumn, emit.index(0)));
     auto ifQuad = scf::IfOp::create(builder, loc, writesLse,
                                     /*withElseRegion=*/false);
     builder.setInsertionPointToStart(ifQuad.thenBlock());

@@ -197,13 +197,13 @@ static void buildCombineLaunch(PatternRewriter &rewriter, Location loc,
   ValueRange sums = forSplits(
       {emit.f32(0.0), emit.f32(0.0)},
       [&](KernelBuilder &loopEmit, Value split, ValueRange carried) {
+        Value lse = partialLse(loopEmit, split);
         Value weight = loopEmit.exp2(
-            loopEmit.fmul(loopEmit.fsub(partialLse(loopEmit, split), shift),
-                          loopEmit.f32(log2e)));
+            loopEmit.fmul(loopEmit.fsub(lse, shift), loopEmit.f32(log2e)));
         // A part nothing wrote (grouped row lists' unused slots)
         // has lse -inf and is read as 0.
         Value part = loopEmit.select(
-            loopEmit.isNegInf(partialLse(loopEmit, split)), loopEmit.f32(0.0),
+            loopEmit.isNegInf(lse), loopEmit.f32(0.0),
             memref::LoadOp::create(
                 loopEmit.builder, loopEmit.loc, operands.partialOutput,
                 ValueRange{batch, head, split, query, column}));
