@@ -16,6 +16,14 @@
 using namespace mlir;
 using namespace mlir::sparse_attn;
 
+int64_t MmaKernelConfig::fineListBytes() const {
+  if (groupedRows)
+    return groupBytes();
+  if (rowListRows)
+    return listHeaderBytes(false) + rowListBytes();
+  return 0;
+}
+
 DictionaryAttr MmaKernelConfig::toAttr(Builder &builder) const {
   auto integer = [&](StringRef name, int64_t value) {
     return builder.getNamedAttr(name, builder.getI64IntegerAttr(value));
@@ -220,10 +228,8 @@ static FailureOr<int64_t> getAllListBytes(const MmaKernelProblem &problem,
                                           const MmaKernelConfig &config,
                                           const ChipInfo &chip,
                                           std::string &reason) {
-  if (config.groupedRows)
-    return config.groupBytes();
-  if (config.rowListRows)
-    return listHeaderBytes(false) + config.rowListBytes();
+  if (config.groupedRows || config.rowListRows)
+    return config.fineListBytes();
   return getListBytes(problem, chip, reason);
 }
 

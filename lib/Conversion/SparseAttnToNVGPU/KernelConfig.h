@@ -129,6 +129,10 @@ struct MmaKernelConfig {
   /// Grouped rows: each tile row's query and slot, then the tile's least
   /// and greatest query (i32 each).
   int64_t groupBytes() const { return 8 * blockQ + 8; }
+  /// The shared bytes after the tiles of lists finer than the query tile
+  /// (grouped, or the union's count, list and bitmaps), all static; 0
+  /// otherwise.
+  int64_t fineListBytes() const;
 
   /// The configuration as the `sparse_attn.mma_kernel` dictionary.
   DictionaryAttr toAttr(Builder &builder) const;

@@ -430,19 +430,13 @@ struct BlockSparseAttentionMmaLowering
           ValueRange{shape.batch, operands.capacity, shape.queryLen});
       buildNegInfFill(rewriter, loc, operands.partialLse, shape.batch,
                       shape.queryHeads, operands.capacity, shape.queryLen);
-      Value sharedBytes =
-          emit.index(config->tileBytes() + config->groupBytes());
-      return replaceByLaunch(op, rewriter, emit, shape, *config, operands,
-                             sharedBytes);
     }
-    if (config->rowListRows) {
-      // Row lists: the count, the union and the bitmaps (static).
-      Value sharedBytes =
-          emit.index(config->tileBytes() + listHeaderBytes(false) +
-                     config->rowListBytes());
-      return replaceByLaunch(op, rewriter, emit, shape, *config, operands,
-                             sharedBytes);
-    }
+    // Lists finer than the tile (grouped, or the union's list and bitmaps):
+    // static shared bytes.
+    if (config->groupedRows || config->rowListRows)
+      return replaceByLaunch(
+          op, rewriter, emit, shape, *config, operands,
+          emit.index(config->tileBytes() + config->fineListBytes()));
     // The counts and the combined list after the tiles (4 bytes each).
     Value sharedBytes = arith::AddIOp::create(
         rewriter, loc,
