@@ -383,23 +383,10 @@ void AttentionKernel::buildList() {
     Location nestedLoc = nestedEmit.loc;
     Value block = listEntry(nestedEmit, slot);
     Value inRange = namesKvBlock(nestedEmit, block);
-    auto earlier = scf::ForOp::create(
-        nestedBuilder, nestedLoc, nestedEmit.index(0), slot,
-        nestedEmit.index(1),
-        ValueRange{arith::ConstantIntOp::create(nestedBuilder, nestedLoc, 0, 1)
-                       .getResult()},
-        [&](OpBuilder &scanBuilder, Location scanLoc, Value previous,
-            ValueRange seen) {
-          KernelBuilder scanEmit(scanBuilder, scanLoc, emit.element);
-          Value same = scanEmit.cmp(arith::CmpIPredicate::eq,
-                                    listEntry(scanEmit, previous), block);
-          scf::YieldOp::create(
-              scanBuilder, scanLoc,
-              ValueRange{
-                  arith::OrIOp::create(scanBuilder, scanLoc, seen[0], same)
-                      .getResult()});
-        });
-    Value fresh = nestedEmit.notI(earlier.getResult(0));
+    Value fresh = nestedEmit.notI(nestedEmit.repeatsEarlier(
+        slot, block, [&](KernelBuilder &scanEmit, Value previous) {
+          return listEntry(scanEmit, previous);
+        }));
     Value keep =
         arith::AndIOp::create(nestedBuilder, nestedLoc, inRange, fresh);
     nestedEmit.storeI32(nestedEmit.select(keep, block, nestedEmit.index(-1)),

@@ -234,6 +234,20 @@ void KernelBuilder::forRange(Value first, Value end, Value step,
                      });
 }
 
+Value KernelBuilder::repeatsEarlier(
+    Value end, Value value, function_ref<Value(KernelBuilder &, Value)> entry) {
+  auto loop = scf::ForOp::create(
+      builder, loc, index(0), end, index(1),
+      ValueRange{arith::ConstantIntOp::create(builder, loc, 0, 1).getResult()},
+      [&](OpBuilder &scanBuilder, Location scanLoc, Value i, ValueRange seen) {
+        KernelBuilder at(scanBuilder, scanLoc, element);
+        Value same = at.eq(entry(at, i), value);
+        scf::YieldOp::create(scanBuilder, scanLoc,
+                             ValueRange{at.orI(seen[0], same)});
+      });
+  return loop.getResult(0);
+}
+
 void KernelBuilder::syncWarp() {
   NVVM::SyncWarpOp::create(builder, loc,
                            arith::ConstantIntOp::create(builder, loc, -1, 32));

@@ -103,6 +103,10 @@ public:
   /// without results; `at` builds inside it).
   void forRange(Value first, Value end, Value step,
                 function_ref<void(KernelBuilder &, Value)> body);
+  /// Whether `entry(at, i)` equals `value` for some i in [0, end): a list's
+  /// entry repeated at an earlier slot (an i1; a loop with no early exit).
+  Value repeatsEarlier(Value end, Value value,
+                       function_ref<Value(KernelBuilder &, Value)> entry);
   /// `x` (an index holding an i32) combined over the warp's 32 lanes.
   Value warpReduceI32(Value x, function_ref<Value(Value, Value)> combine);
   /// How many of the warp's lanes hold `predicate` (an i1), as an index;

@@ -78,26 +78,13 @@ RowGroupBuffers sparse_attn::buildRowGroupsLaunch(
                         slotAt.andI(slotAt.cmp(arith::CmpIPredicate::sge, block,
                                                slotAt.index(0)),
                                     slotAt.lt(block, slotAt.index(kvBlocks)));
-                    auto earlier = scf::ForOp::create(
-                        slotAt.builder, slotAt.loc, slotAt.index(0), slot,
-                        slotAt.index(1),
-                        ValueRange{arith::ConstantIntOp::create(
-                                       slotAt.builder, slotAt.loc, 0, 1)
-                                       .getResult()},
-                        [&](OpBuilder &scanBuilder, Location scanLoc, Value t,
-                            ValueRange seen) {
-                          KernelBuilder scan(scanBuilder, scanLoc,
-                                             emit.element);
-                          Value same = scan.eq(
-                              scan.loadI32(blockIndices, {batch, head, row, t}),
-                              block);
-                          scf::YieldOp::create(
-                              scanBuilder, scanLoc,
-                              ValueRange{scan.orI(seen[0], same)});
+                    Value earlier = slotAt.repeatsEarlier(
+                        slot, block, [&](KernelBuilder &scan, Value t) {
+                          return scan.loadI32(blockIndices,
+                                              {batch, head, row, t});
                         });
-                    slotAt.ifThen(
-                        slotAt.andI(inRange, slotAt.notI(earlier.getResult(0))),
-                        [&] { body(slotAt, row, slot, block); });
+                    slotAt.ifThen(slotAt.andI(inRange, slotAt.notI(earlier)),
+                                  [&] { body(slotAt, row, slot, block); });
                   });
             });
       };
