@@ -718,16 +718,30 @@ LogicalResult BlockScoresOp::verify() {
 
 /// The rules select_topk and select_threshold share: the counts (`k` named
 /// `kName`), the result shapes and the capacity.
-template <typename OpTy>
-static LogicalResult verifyBlockSelection(OpTy op, StringRef kName, int64_t k) {
-  int64_t sink = op.getSink(), local = op.getLocal();
+static LogicalResult verifySelectionCounts(Operation *op, StringRef kName,
+                                           int64_t k, int64_t sink,
+                                           int64_t local) {
   if (k < 1 || sink < 0 || local < 0 || k > kMaxSequenceLength ||
       sink > kMaxSequenceLength || local > kMaxSequenceLength)
-    return op.emitOpError()
+    return op->emitOpError()
            << "expects 1 <= " << kName
            << " and 0 <= sink, local (all <= " << kMaxSequenceLength
            << "), got " << kName << " = " << k << ", sink = " << sink
            << ", local = " << local;
+  return success();
+}
+
+static LogicalResult verifyMass(Operation *op, float mass) {
+  if (!(mass > 0.0f && mass <= 1.0f))
+    return op->emitOpError() << "expects 0 < mass <= 1, got " << mass;
+  return success();
+}
+
+template <typename OpTy>
+static LogicalResult verifyBlockSelection(OpTy op, StringRef kName, int64_t k) {
+  int64_t sink = op.getSink(), local = op.getLocal();
+  if (failed(verifySelectionCounts(op, kName, k, sink, local)))
+    return failure();
   RankedTensorType scoresType = op.getScores().getType();
   RankedTensorType indicesType = op.getBlockIndices().getType();
   Type i32 = IntegerType::get(op.getContext(), 32);
@@ -752,9 +766,8 @@ LogicalResult SelectTopKOp::verify() {
 }
 
 LogicalResult SelectThresholdOp::verify() {
-  float mass = getMass().convertToFloat();
-  if (!(mass > 0.0f && mass <= 1.0f))
-    return emitOpError() << "expects 0 < mass <= 1, got " << mass;
+  if (failed(verifyMass(*this, getMass().convertToFloat())))
+    return failure();
   return verifyBlockSelection(*this, "max_blocks", getMaxBlocks());
 }
 
@@ -794,4 +807,205 @@ LogicalResult LightningIndexerOp::verify() {
                             "[B, Sq, topk]")))
     return failure();
   return verifyMaskOperands(*this, batch, qLen, kvLen);
+}
+
+//===----------------------------------------------------------------------===//
+// Fused selection and attention
+//===----------------------------------------------------------------------===//
+
+/// A fused op takes no segment ids: its masks may not read them.
+static LogicalResult verifyFusedMask(Operation *op, StringRef name,
+                                     MaskAttrInterface mask, int64_t qLen,
+                                     int64_t kvLen) {
+  if (!mask)
+    return success();
+  if (mask.usesSegmentIds())
+    return op->emitOpError() << "expects a " << name
+                             << " that reads no segment ids, got " << mask;
+  return mask.verifyLengths(staticDim(qLen), staticDim(kvLen),
+                            [&] { return op->emitOpError(); });
+}
+
+LogicalResult FusedBlockSparseAttentionOp::verify() {
+  FailureOr<AttentionDims> dims = verifyAttentionOperands(*this);
+  if (failed(dims))
+    return failure();
+  FailureOr<std::pair<int64_t, int64_t>> blockSizes =
+      verifyBlockSizes(*this, getBlock());
+  if (failed(blockSizes))
+    return failure();
+  // The selector: top-k (k) or threshold (mass, max_blocks).
+  if (static_cast<bool>(getKAttr()) == static_cast<bool>(getMassAttr()))
+    return emitOpError() << "expects exactly one of k (top-k selection) and "
+                            "mass (threshold selection)";
+  if (static_cast<bool>(getMassAttr()) != static_cast<bool>(getMaxBlocksAttr()))
+    return emitOpError() << "expects max_blocks with mass, and only with it";
+  if (getMassAttr() &&
+      failed(verifyMass(*this, getMassAttr().getValueAsDouble())))
+    return failure();
+  if (failed(verifySelectionCounts(*this, getKAttr() ? "k" : "max_blocks",
+                                   getKAttr() ? getKAttr().getInt()
+                                              : getMaxBlocksAttr().getInt(),
+                                   getSink(), getLocal())))
+    return failure();
+  int64_t listHeads = getListHeads();
+  if (listHeads != dims->queryHeads && listHeads != dims->kvHeads)
+    return emitOpError() << "expects list_heads to be Hq (" << dims->queryHeads
+                         << ") or Hkv (" << dims->kvHeads << "), got "
+                         << listHeads;
+  // The pooled operands: a row per query / kv block, one head dim.
+  RankedTensorType queryPooled = getQueryPooled().getType();
+  RankedTensorType keyPooled = getKeyPooled().getType();
+  if (failed(verifyStaticDims(*this, "query_pooled", queryPooled, {3},
+                              "head dim")))
+    return failure();
+  int64_t pooledDim = queryPooled.getDimSize(3);
+  if (failed(verifyShapedAs(
+          *this, "query_pooled", queryPooled,
+          {dims->batch, dims->queryHeads,
+           numBlocks(dims->queryLen, blockSizes->first), pooledDim},
+          queryPooled.getElementType(), "[B, Hq, ceil(Sq / block_q), Dp]")) ||
+      failed(verifyShapedAs(
+          *this, "key_pooled", keyPooled,
+          {dims->batch, dims->kvHeads,
+           numBlocks(dims->kvLen, blockSizes->second), pooledDim},
+          keyPooled.getElementType(), "[B, Hkv, ceil(Skv / block_kv), Dp]")) ||
+      failed(verifyScale(*this, getScoreScaleAttr())))
+    return failure();
+  if (getScoreMaskAttr() &&
+      (isDynamic(dims->queryLen) || isDynamic(dims->kvLen)))
+    return emitOpError() << "expects static sequence lengths with a score_mask";
+  if (failed(verifyFusedMask(*this, "mask", getMaskAttr(), dims->queryLen,
+                             dims->kvLen)) ||
+      failed(verifyFusedMask(*this, "score_mask", getScoreMaskAttr(),
+                             dims->queryLen, dims->kvLen)))
+    return failure();
+  return success();
+}
+
+int64_t FusedBlockSparseAttentionOp::getListCapacity() {
+  int64_t count =
+      getKAttr() ? getKAttr().getInt() : getMaxBlocksAttr().getInt();
+  return count + getSink() + getLocal();
+}
+
+std::pair<Value, Value>
+FusedBlockSparseAttentionOp::buildUnfused(OpBuilder &builder) {
+  Location loc = getLoc();
+  MLIRContext *context = getContext();
+  RankedTensorType queryPooled = getQueryPooled().getType();
+  RankedTensorType keyPooled = getKeyPooled().getType();
+  int64_t batch = queryPooled.getDimSize(0);
+  int64_t queryBlocks = queryPooled.getDimSize(2);
+  int64_t kvBlocks = keyPooled.getDimSize(2);
+  int64_t queryLen = getQuery().getType().getDimSize(2);
+  int64_t kvLen = getKey().getType().getDimSize(2);
+  int64_t listHeads = getListHeads();
+  auto lengthAttr = [&](int64_t length) -> IntegerAttr {
+    return isDynamic(length) ? IntegerAttr()
+                             : builder.getI64IntegerAttr(length);
+  };
+  auto scoresType = RankedTensorType::get(
+      {batch, listHeads, queryBlocks, kvBlocks}, Float32Type::get(context));
+  Value scores = BlockScoresOp::create(
+      builder, loc, scoresType, getQueryPooled(), getKeyPooled(),
+      /*segment_ids_q=*/Value(), /*segment_ids_kv=*/Value(), getScoreMaskAttr(),
+      getBlock(), lengthAttr(queryLen), lengthAttr(kvLen), getScoreScaleAttr());
+  Type i32 = IntegerType::get(context, 32);
+  auto numType = RankedTensorType::get({batch, listHeads, queryBlocks}, i32);
+  auto indicesType = RankedTensorType::get(
+      {batch, listHeads, queryBlocks, getListCapacity()}, i32);
+  Value num, indices;
+  if (getKAttr()) {
+    auto select =
+        SelectTopKOp::create(builder, loc, numType, indicesType, scores,
+                             getKAttr(), getSinkAttr(), getLocalAttr());
+    num = select.getNumBlocks();
+    indices = select.getBlockIndices();
+  } else {
+    auto select = SelectThresholdOp::create(
+        builder, loc, numType, indicesType, scores, getMassAttr(),
+        getMaxBlocksAttr(), getSinkAttr(), getLocalAttr());
+    num = select.getNumBlocks();
+    indices = select.getBlockIndices();
+  }
+  auto attention = BlockSparseAttentionOp::create(
+      builder, loc, getOutput().getType(), getLse().getType(), getQuery(),
+      getKey(), getValue(), num, indices, /*full_num_blocks=*/Value(),
+      /*full_block_indices=*/Value(), /*segment_ids_q=*/Value(),
+      /*segment_ids_kv=*/Value(), getBlock(), getMaskAttr(), getScaleAttr());
+  return {attention.getOutput(), attention.getLse()};
+}
+
+LogicalResult FusedTokenSparseAttentionOp::verify() {
+  FailureOr<AttentionDims> dims = verifyAttentionOperands(*this);
+  if (failed(dims))
+    return failure();
+  RankedTensorType indexQuery = getIndexQuery().getType();
+  RankedTensorType indexKey = getIndexKey().getType();
+  RankedTensorType weights = getWeights().getType();
+  if (indexQuery.getElementType() != indexKey.getElementType())
+    return emitOpError() << "expects index_query and index_key of one element "
+                            "type, got "
+                         << indexQuery.getElementType() << " and "
+                         << indexKey.getElementType();
+  if (failed(verifyStaticDims(*this, "index_query", indexQuery, {1, 3},
+                              "heads and head dim")))
+    return failure();
+  int64_t indexHeads = indexQuery.getDimSize(1);
+  int64_t indexDim = indexQuery.getDimSize(3);
+  if (failed(verifyShapedAs(*this, "index_query", indexQuery,
+                            {dims->batch, indexHeads, dims->queryLen, indexDim},
+                            indexQuery.getElementType(), "[B, HI, Sq, DI]")) ||
+      failed(verifyShapedAs(*this, "index_key", indexKey,
+                            {dims->batch, dims->kvLen, indexDim},
+                            indexQuery.getElementType(), "[B, Skv, DI]")) ||
+      failed(verifyShapedAs(*this, "weights", weights,
+                            {dims->batch, dims->queryLen, indexHeads},
+                            weights.getElementType(), "[B, Sq, HI]")))
+    return failure();
+  int64_t topk = getTopk();
+  if (topk < 1 || topk > kMaxSequenceLength)
+    return emitOpError() << "expects topk in [1, " << kMaxSequenceLength
+                         << "], got " << topk;
+  return verifyFusedMask(*this, "index_mask", getIndexMaskAttr(),
+                         dims->queryLen, dims->kvLen);
+}
+
+std::pair<Value, Value>
+FusedTokenSparseAttentionOp::buildUnfused(OpBuilder &builder) {
+  Location loc = getLoc();
+  RankedTensorType indexQuery = getIndexQuery().getType();
+  auto listType = RankedTensorType::get({getQuery().getType().getDimSize(0),
+                                         indexQuery.getDimSize(2),
+                                         static_cast<int64_t>(getTopk())},
+                                        IntegerType::get(getContext(), 32));
+  Value tokens = LightningIndexerOp::create(
+      builder, loc, listType, getIndexQuery(), getIndexKey(), getWeights(),
+      /*segment_ids_q=*/Value(), /*segment_ids_kv=*/Value(), getTopkAttr(),
+      getIndexMaskAttr());
+  auto attention = TokenSparseAttentionOp::create(
+      builder, loc, getOutput().getType(), getLse().getType(), getQuery(),
+      getKey(), getValue(), tokens, getScaleAttr());
+  return {attention.getOutput(), attention.getLse()};
+}
+
+void sparse_attn::unfuseSelection(Operation *root,
+                                  function_ref<bool(Operation *)> keep) {
+  SmallVector<Operation *> fused;
+  root->walk([&](Operation *op) {
+    if (isa<FusedBlockSparseAttentionOp, FusedTokenSparseAttentionOp>(op) &&
+        !(keep && keep(op)))
+      fused.push_back(op);
+  });
+  for (Operation *op : fused) {
+    OpBuilder builder(op);
+    auto [output, lse] =
+        isa<FusedBlockSparseAttentionOp>(op)
+            ? cast<FusedBlockSparseAttentionOp>(op).buildUnfused(builder)
+            : cast<FusedTokenSparseAttentionOp>(op).buildUnfused(builder);
+    op->getResult(0).replaceAllUsesWith(output);
+    op->getResult(1).replaceAllUsesWith(lse);
+    op->erase();
+  }
 }

@@ -99,6 +99,8 @@ LogicalResult sparse_attn::buildSparseAttnToGPUKernelsPipeline(
   if (!emitError)
     emitError = printError;
   pm.addPass(createCanonicalizerPass());
+  if (options.fuseSelection)
+    pm.addPass(createSparseAttnFuseSelectionPass());
   {
     // The conversion's options travel as its own text, with the pipeline's
     // chip (and tensor-cores): the pass defines and checks them.

@@ -64,6 +64,13 @@ namespace sparse_attn {
 /// Patterns that replace the mask of every masked op by its simplified form
 /// (see simplifyMask); part of canonicalization, exposed for reuse.
 void populateSimplifyMaskPatterns(RewritePatternSet &patterns);
+
+/// Replaces every fused selection op under `root`
+/// (fused_block_sparse_attention, fused_token_sparse_attention) by the chain of
+/// ops it stands for, except those `keep` (when given) returns true for: what a
+/// lowering without a fused kernel for an op does first.
+void unfuseSelection(Operation *root,
+                     llvm::function_ref<bool(Operation *)> keep = nullptr);
 } // namespace sparse_attn
 } // namespace mlir
 

@@ -378,6 +378,121 @@ def SparseAttn_LightningIndexerOp : SparseAttn_Op<"lightning_indexer", [
 }
 
 //===----------------------------------------------------------------------===//
+// Fused selection and attention
+//===----------------------------------------------------------------------===//
+
+def SparseAttn_FusedBlockSparseAttentionOp
+    : SparseAttn_Op<"fused_block_sparse_attention", [Pure]> {
+  let summary = "Block selection (scores, top-k or threshold) fused with block-sparse attention";
+  let description = [{
+    The chain `block_scores` -> `select_topk` (or `select_threshold`) ->
+    `block_sparse_attention` as one op, so that a lowering may compute each
+    query block's selection where its attention runs, without writing the
+    scores or the lists to memory. `sparse-attn-fuse-selection` forms it.
+
+    The result is, by definition, that of the chain:
+
+        %s = block_scores %query_pooled, %key_pooled {mask = score_mask, block,
+               q_len = Sq, kv_len = Skv, scale = score_scale} -> [B, list_heads, NQ, NK]
+        %n, %i = select_topk %s {k, sink, local}      (with `k`)
+               | select_threshold %s {mass, max_blocks, sink, local}   (with `mass`)
+        %o, %lse = block_sparse_attention %query, %key, %value, %n, %i {block, mask, scale}
+
+    with `query_pooled [B, Hq, NQ, Dp]` and `key_pooled [B, Hkv, NK, Dp]`
+    (`NQ = ceil(Sq / block_q)`, `NK = ceil(Skv / block_kv)`), one selection
+    per query head (`list_heads = Hq`) or per GQA group (`list_heads = Hkv`,
+    the group's scores summed). Exactly one of `k` and `mass` is given;
+    `max_blocks` goes with `mass`.
+
+    ```mlir
+    %o, %lse = sparse_attn.fused_block_sparse_attention %q, %k, %v, %qp, %kp
+        {block = [64, 64], mask = #sparse_attn.causal, score_mask = #sparse_attn.causal,
+         list_heads = 2, k = 16, sink = 1, local = 2}
+        : tensor<1x16x4096x128xbf16>, tensor<1x2x4096x128xbf16>, tensor<1x2x4096x128xbf16>,
+          tensor<1x16x64x128xf32>, tensor<1x2x64x128xf32>
+       -> tensor<1x16x4096x128xbf16>, tensor<1x16x4096xf32>
+    ```
+  }];
+  let arguments = (ins
+    SparseAttn_QKVTensor:$query,
+    SparseAttn_QKVTensor:$key,
+    SparseAttn_QKVTensor:$value,
+    SparseAttn_QKVTensor:$query_pooled,
+    SparseAttn_QKVTensor:$key_pooled,
+    SparseAttn_BlockSizeAttr:$block,
+    OptionalAttr<SparseAttn_MaskAttr>:$mask,
+    OptionalAttr<F32Attr>:$scale,
+    OptionalAttr<SparseAttn_MaskAttr>:$score_mask,
+    OptionalAttr<F32Attr>:$score_scale,
+    I64Attr:$list_heads,
+    OptionalAttr<I64Attr>:$k,
+    OptionalAttr<F32Attr>:$mass,
+    OptionalAttr<I64Attr>:$max_blocks,
+    DefaultValuedAttr<I64Attr, "0">:$sink,
+    DefaultValuedAttr<I64Attr, "0">:$local);
+  let results = (outs SparseAttn_QKVTensor:$output, SparseAttn_LseTensor:$lse);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $query_pooled `,` $key_pooled attr-dict
+    `:` type($query) `,` type($key) `,` type($value) `,` type($query_pooled) `,`
+        type($key_pooled)
+    `->` type($output) `,` type($lse)
+  }];
+  let extraClassDeclaration = blockSizesAccessor # [{
+    /// The selected blocks per row at most (k or max_blocks, plus sink and
+    /// local): the capacity of the chain's lists.
+    int64_t getListCapacity();
+    /// Builds the chain this op stands for before it and returns its two
+    /// results (the op itself is left in place).
+    std::pair<::mlir::Value, ::mlir::Value> buildUnfused(::mlir::OpBuilder &builder);
+  }];
+  let hasVerifier = 1;
+}
+
+def SparseAttn_FusedTokenSparseAttentionOp
+    : SparseAttn_Op<"fused_token_sparse_attention", [Pure]> {
+  let summary = "The lightning indexer fused with token-sparse attention";
+  let description = [{
+    The chain `lightning_indexer` -> `token_sparse_attention` (DeepSeek
+    Sparse Attention) as one op; `sparse-attn-fuse-selection` forms it. The
+    result is, by definition, that of
+
+        %t = lightning_indexer %index_query, %index_key, %weights {topk, mask = index_mask}
+        %o, %lse = token_sparse_attention %query, %key, %value, %t {scale}
+
+    ```mlir
+    %o, %lse = sparse_attn.fused_token_sparse_attention %q, %k, %v, %qi, %ki, %w
+        {topk = 512, index_mask = #sparse_attn.causal}
+        : tensor<1x8x4096x64xbf16>, tensor<1x2x4096x64xbf16>, tensor<1x2x4096x64xbf16>,
+          tensor<1x4x4096x64xbf16>, tensor<1x4096x64xbf16>, tensor<1x4096x4xf32>
+       -> tensor<1x8x4096x64xbf16>, tensor<1x8x4096xf32>
+    ```
+  }];
+  let arguments = (ins
+    SparseAttn_QKVTensor:$query,
+    SparseAttn_QKVTensor:$key,
+    SparseAttn_QKVTensor:$value,
+    SparseAttn_QKVTensor:$index_query,
+    SparseAttn_FloatTensor3D:$index_key,
+    SparseAttn_FloatTensor3D:$weights,
+    I64Attr:$topk,
+    OptionalAttr<SparseAttn_MaskAttr>:$index_mask,
+    OptionalAttr<F32Attr>:$scale);
+  let results = (outs SparseAttn_QKVTensor:$output, SparseAttn_LseTensor:$lse);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $index_query `,` $index_key `,` $weights attr-dict
+    `:` type($query) `,` type($key) `,` type($value) `,` type($index_query) `,`
+        type($index_key) `,` type($weights)
+    `->` type($output) `,` type($lse)
+  }];
+  let extraClassDeclaration = [{
+    /// Builds the chain this op stands for before it and returns its two
+    /// results (the op itself is left in place).
+    std::pair<::mlir::Value, ::mlir::Value> buildUnfused(::mlir::OpBuilder &builder);
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // Terminator
 //===----------------------------------------------------------------------===//
 

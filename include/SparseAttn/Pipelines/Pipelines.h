@@ -30,6 +30,13 @@ struct SparseAttnToPTXOptions
                      "attention op it can; what no kernel takes goes the "
                      "general path)"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> fuseSelection{
+      *this, "fuse-selection",
+      llvm::cl::desc("Run sparse-attn-fuse-selection first: selection chains "
+                     "(block_scores -> select -> block_sparse_attention, "
+                     "lightning_indexer -> token_sparse_attention) become "
+                     "fused ops"),
+      llvm::cl::init(true)};
   PassOptions::Option<std::string> nvgpuOptions{
       *this, "nvgpu-options",
       llvm::cl::desc("Options of convert-sparse-attn-to-nvgpu in its own "

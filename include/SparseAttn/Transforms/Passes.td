@@ -180,4 +180,41 @@ def SparseAttnAttentionToBlockSparsePass
   ];
 }
 
+def SparseAttnFuseSelectionPass : Pass<"sparse-attn-fuse-selection"> {
+  let summary = "Fuse block or token selection with the attention that reads it";
+  let description = [{
+    Rewrites the selection chains of the sparse-attention methods into the
+    dialect's fused ops, whose GPU lowering computes each query block's
+    selection inside the attention kernel (the scores and the lists never
+    reach global memory):
+
+    - `block_scores` -> `select_topk` | `select_threshold` ->
+      `block_sparse_attention` (NSA, MoBA, MInference's block-sparse
+      estimate; one selection per query head or per GQA group) becomes
+      `fused_block_sparse_attention`;
+    - `lightning_indexer` -> `token_sparse_attention` (DeepSeek Sparse
+      Attention) becomes `fused_token_sparse_attention`.
+
+    The pooled operands (`pool`) stay as they are. A chain is left unchanged
+    when an intermediate (scores, lists) has another user, when the
+    attention has full lists, segment ids or mod regions, or when the
+    pieces disagree (blocks, lengths, heads); each such chain gets a
+    "missed" optimization remark saying why, and each fused one a "passed"
+    remark (`sparse-attn-opt --remarks-filter=sparse-attn-fuse-selection
+    --remark-format=emitRemark`). The fused op's result is by definition the
+    chain's (`docs/semantics.md`).
+
+    ```mlir
+    // sparse-attn-opt --sparse-attn-fuse-selection
+    %s = sparse_attn.block_scores %qp, %kp {mask = #sparse_attn.causal, block = [64, 64], q_len = 4096, kv_len = 4096} : ...
+    %n, %i = sparse_attn.select_topk %s {k = 16, sink = 1, local = 2} : ...
+    %o, %lse = sparse_attn.block_sparse_attention %q, %k, %v, %n, %i {block = [64, 64], mask = #sparse_attn.causal} : ...
+    // becomes
+    %o, %lse = sparse_attn.fused_block_sparse_attention %q, %k, %v, %qp, %kp
+        {block = [64, 64], k = 16, list_heads = 2, local = 2, mask = #sparse_attn.causal,
+         score_mask = #sparse_attn.causal, sink = 1} : ...
+    ```
+  }];
+}
+
 #endif // SPARSE_ATTN_TRANSFORMS_PASSES_TD

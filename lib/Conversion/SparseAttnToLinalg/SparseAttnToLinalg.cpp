@@ -32,6 +32,8 @@ struct ConvertSparseAttnToLinalgPass
   using Base::Base;
 
   void runOnOperation() override {
+    // The fused ops mean their chains; the reference lowering runs those.
+    unfuseSelection(getOperation());
     // Reject what the patterns cannot lower with a diagnostic that says why,
     // before any rewriting.
     WalkResult walk = getOperation()->walk([](Operation *op) {

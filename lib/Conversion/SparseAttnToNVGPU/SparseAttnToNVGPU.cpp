@@ -574,6 +574,8 @@ struct ConvertSparseAttnToNVGPUPass
         [&](const Twine &message) { getOperation()->emitError(message); });
     if (failed(options))
       return signalPassFailure();
+    // Fused selection ops run as their chains' kernels.
+    unfuseSelection(getOperation());
     RewritePatternSet patterns(&getContext());
     populateSparseAttnToNVGPUPatterns(patterns, *options);
     // Each op is rewritten once, into ops no pattern matches: a walk, not a

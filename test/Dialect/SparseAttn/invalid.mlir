@@ -824,6 +824,130 @@ func.func @missing_types(%q: tensor<1x4x16x8xf32>) {
 
 // -----
 
+//===----------------------------------------------------------------------===//
+// Fused selection ops
+//===----------------------------------------------------------------------===//
+
+func.func @f(%q: tensor<1x8x256x16xf32>, %k: tensor<1x2x256x16xf32>, %qp: tensor<1x8x4x16xf32>, %kp: tensor<1x2x4x16xf32>) {
+  // expected-error @+1 {{expects exactly one of k (top-k selection) and mass (threshold selection)}}
+  %o, %l = sparse_attn.fused_block_sparse_attention %q, %k, %k, %qp, %kp {block = [64, 64], list_heads = 2}
+      : tensor<1x8x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x8x4x16xf32>, tensor<1x2x4x16xf32>
+     -> tensor<1x8x256x16xf32>, tensor<1x8x256xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x8x256x16xf32>, %k: tensor<1x2x256x16xf32>, %qp: tensor<1x8x4x16xf32>, %kp: tensor<1x2x4x16xf32>) {
+  // expected-error @+1 {{expects exactly one of k (top-k selection) and mass (threshold selection)}}
+  %o, %l = sparse_attn.fused_block_sparse_attention %q, %k, %k, %qp, %kp {block = [64, 64], list_heads = 2, k = 2, mass = 0.5 : f32}
+      : tensor<1x8x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x8x4x16xf32>, tensor<1x2x4x16xf32>
+     -> tensor<1x8x256x16xf32>, tensor<1x8x256xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x8x256x16xf32>, %k: tensor<1x2x256x16xf32>, %qp: tensor<1x8x4x16xf32>, %kp: tensor<1x2x4x16xf32>) {
+  // expected-error @+1 {{expects max_blocks with mass, and only with it}}
+  %o, %l = sparse_attn.fused_block_sparse_attention %q, %k, %k, %qp, %kp {block = [64, 64], list_heads = 2, mass = 0.5 : f32}
+      : tensor<1x8x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x8x4x16xf32>, tensor<1x2x4x16xf32>
+     -> tensor<1x8x256x16xf32>, tensor<1x8x256xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x8x256x16xf32>, %k: tensor<1x2x256x16xf32>, %qp: tensor<1x8x4x16xf32>, %kp: tensor<1x2x4x16xf32>) {
+  // expected-error @+1 {{expects max_blocks with mass, and only with it}}
+  %o, %l = sparse_attn.fused_block_sparse_attention %q, %k, %k, %qp, %kp {block = [64, 64], list_heads = 2, k = 2, max_blocks = 3}
+      : tensor<1x8x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x8x4x16xf32>, tensor<1x2x4x16xf32>
+     -> tensor<1x8x256x16xf32>, tensor<1x8x256xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x8x256x16xf32>, %k: tensor<1x2x256x16xf32>, %qp: tensor<1x8x4x16xf32>, %kp: tensor<1x2x4x16xf32>) {
+  // expected-error @+1 {{expects 0 < mass <= 1, got 1.5}}
+  %o, %l = sparse_attn.fused_block_sparse_attention %q, %k, %k, %qp, %kp {block = [64, 64], list_heads = 2, mass = 1.5 : f32, max_blocks = 3}
+      : tensor<1x8x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x8x4x16xf32>, tensor<1x2x4x16xf32>
+     -> tensor<1x8x256x16xf32>, tensor<1x8x256xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x8x256x16xf32>, %k: tensor<1x2x256x16xf32>, %qp: tensor<1x8x4x16xf32>, %kp: tensor<1x2x4x16xf32>) {
+  // expected-error @+1 {{expects 1 <= k and 0 <= sink, local}}
+  %o, %l = sparse_attn.fused_block_sparse_attention %q, %k, %k, %qp, %kp {block = [64, 64], list_heads = 2, k = 0}
+      : tensor<1x8x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x8x4x16xf32>, tensor<1x2x4x16xf32>
+     -> tensor<1x8x256x16xf32>, tensor<1x8x256xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x8x256x16xf32>, %k: tensor<1x2x256x16xf32>, %qp: tensor<1x8x4x16xf32>, %kp: tensor<1x2x4x16xf32>) {
+  // expected-error @+1 {{expects list_heads to be Hq (8) or Hkv (2), got 4}}
+  %o, %l = sparse_attn.fused_block_sparse_attention %q, %k, %k, %qp, %kp {block = [64, 64], list_heads = 4, k = 2}
+      : tensor<1x8x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x8x4x16xf32>, tensor<1x2x4x16xf32>
+     -> tensor<1x8x256x16xf32>, tensor<1x8x256xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x8x256x16xf32>, %k: tensor<1x2x256x16xf32>, %qp: tensor<1x8x4x16xf32>, %kp: tensor<1x2x4x16xf32>) {
+  // expected-error @+1 {{expects query_pooled of shape [B, Hq, ceil(Sq / block_q), Dp] = [1, 8, 8, 16]}}
+  %o, %l = sparse_attn.fused_block_sparse_attention %q, %k, %k, %qp, %kp {block = [32, 64], list_heads = 2, k = 2}
+      : tensor<1x8x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x8x4x16xf32>, tensor<1x2x4x16xf32>
+     -> tensor<1x8x256x16xf32>, tensor<1x8x256xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x8x256x16xf32>, %k: tensor<1x2x256x16xf32>, %qp: tensor<1x8x4x16xf32>, %kp: tensor<1x2x4x8xf32>) {
+  // expected-error @+1 {{expects key_pooled of shape [B, Hkv, ceil(Skv / block_kv), Dp] = [1, 2, 4, 16]}}
+  %o, %l = sparse_attn.fused_block_sparse_attention %q, %k, %k, %qp, %kp {block = [64, 64], list_heads = 2, k = 2}
+      : tensor<1x8x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x8x4x16xf32>, tensor<1x2x4x8xf32>
+     -> tensor<1x8x256x16xf32>, tensor<1x8x256xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x8x256x16xf32>, %k: tensor<1x2x256x16xf32>, %qp: tensor<1x8x4x16xf32>, %kp: tensor<1x2x4x16xf32>) {
+  // expected-error @+1 {{expects a score_mask that reads no segment ids, got #sparse_attn.document}}
+  %o, %l = sparse_attn.fused_block_sparse_attention %q, %k, %k, %qp, %kp {block = [64, 64], list_heads = 2, k = 2, score_mask = #sparse_attn.document}
+      : tensor<1x8x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x8x4x16xf32>, tensor<1x2x4x16xf32>
+     -> tensor<1x8x256x16xf32>, tensor<1x8x256xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x8x256x16xf32>, %k: tensor<1x2x256x16xf32>, %qi: tensor<1x4x256x16xf32>, %ki: tensor<1x256x16xf32>, %w: tensor<1x256x2xf32>) {
+  // expected-error @+1 {{expects weights of shape [B, Sq, HI] = [1, 256, 4]}}
+  %o, %l = sparse_attn.fused_token_sparse_attention %q, %k, %k, %qi, %ki, %w {topk = 16}
+      : tensor<1x8x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x4x256x16xf32>, tensor<1x256x16xf32>, tensor<1x256x2xf32>
+     -> tensor<1x8x256x16xf32>, tensor<1x8x256xf32>
+  return
+}
+
+// -----
+
+func.func @f(%q: tensor<1x8x256x16xf32>, %k: tensor<1x2x256x16xf32>, %qi: tensor<1x4x256x16xbf16>, %ki: tensor<1x256x16xf32>, %w: tensor<1x256x4xf32>) {
+  // expected-error @+1 {{expects index_query and index_key of one element type, got 'bf16' and 'f32'}}
+  %o, %l = sparse_attn.fused_token_sparse_attention %q, %k, %k, %qi, %ki, %w {topk = 16}
+      : tensor<1x8x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x2x256x16xf32>, tensor<1x4x256x16xbf16>, tensor<1x256x16xf32>, tensor<1x256x4xf32>
+     -> tensor<1x8x256x16xf32>, tensor<1x8x256xf32>
+  return
+}
+
+// -----
+
 // Invalid IR exits with a failure code and a diagnostic, never a crash
 // (`not` fails on a signal).
 // RUN: not sparse-attn-opt %s -split-input-file -allow-unregistered-dialect 2>&1 | FileCheck %s --check-prefix=EXIT

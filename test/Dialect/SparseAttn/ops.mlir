@@ -190,3 +190,24 @@ func.func @indexers_dynamic(%k: tensor<?x2x?x64xf16>, %qi: tensor<?x4x?x32xf16>,
       : tensor<?x4x?x32xf16>, tensor<?x?x32xf16>, tensor<?x?x4xf32> -> tensor<?x?x64xi32>
   return
 }
+
+// CHECK-LABEL: func.func @fused
+func.func @fused(%q: tensor<1x8x4096x64xbf16>, %k: tensor<1x2x4096x64xbf16>, %v: tensor<1x2x4096x64xbf16>,
+                 %qp: tensor<1x8x64x64xf32>, %kp: tensor<1x2x64x64xf32>, %qi: tensor<1x4x4096x64xbf16>,
+                 %ki: tensor<1x4096x64xbf16>, %w: tensor<1x4096x4xf32>) {
+  // CHECK: sparse_attn.fused_block_sparse_attention %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {block = [64, 64], k = 8 : i64, list_heads = 2 : i64, local = 2 : i64, mask = #sparse_attn.causal, score_mask = #sparse_attn.causal, sink = 1 : i64} : tensor<1x8x4096x64xbf16>, tensor<1x2x4096x64xbf16>, tensor<1x2x4096x64xbf16>, tensor<1x8x64x64xf32>, tensor<1x2x64x64xf32> -> tensor<1x8x4096x64xbf16>, tensor<1x8x4096xf32>
+  %o1, %l1 = sparse_attn.fused_block_sparse_attention %q, %k, %v, %qp, %kp
+      {block = [64, 64], mask = #sparse_attn.causal, score_mask = #sparse_attn.causal, list_heads = 2, k = 8, sink = 1, local = 2}
+      : tensor<1x8x4096x64xbf16>, tensor<1x2x4096x64xbf16>, tensor<1x2x4096x64xbf16>, tensor<1x8x64x64xf32>, tensor<1x2x64x64xf32>
+     -> tensor<1x8x4096x64xbf16>, tensor<1x8x4096xf32>
+  // CHECK: sparse_attn.fused_block_sparse_attention {{.*}} {block = [64, 64], list_heads = 8 : i64, mass = 0.949999988 : f32, max_blocks = 12 : i64, scale = 1.250000e-01 : f32, score_scale = 2.500000e-01 : f32}
+  %o2, %l2 = sparse_attn.fused_block_sparse_attention %q, %k, %v, %qp, %kp
+      {block = [64, 64], list_heads = 8, mass = 0.95 : f32, max_blocks = 12, scale = 0.125 : f32, score_scale = 0.25 : f32}
+      : tensor<1x8x4096x64xbf16>, tensor<1x2x4096x64xbf16>, tensor<1x2x4096x64xbf16>, tensor<1x8x64x64xf32>, tensor<1x2x64x64xf32>
+     -> tensor<1x8x4096x64xbf16>, tensor<1x8x4096xf32>
+  // CHECK: sparse_attn.fused_token_sparse_attention %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {index_mask = #sparse_attn.causal, topk = 512 : i64} : tensor<1x8x4096x64xbf16>, tensor<1x2x4096x64xbf16>, tensor<1x2x4096x64xbf16>, tensor<1x4x4096x64xbf16>, tensor<1x4096x64xbf16>, tensor<1x4096x4xf32> -> tensor<1x8x4096x64xbf16>, tensor<1x8x4096xf32>
+  %o3, %l3 = sparse_attn.fused_token_sparse_attention %q, %k, %v, %qi, %ki, %w {topk = 512, index_mask = #sparse_attn.causal}
+      : tensor<1x8x4096x64xbf16>, tensor<1x2x4096x64xbf16>, tensor<1x2x4096x64xbf16>, tensor<1x4x4096x64xbf16>, tensor<1x4096x64xbf16>, tensor<1x4096x4xf32>
+     -> tensor<1x8x4096x64xbf16>, tensor<1x8x4096xf32>
+  return
+}
