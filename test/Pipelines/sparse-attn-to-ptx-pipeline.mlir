@@ -68,8 +68,7 @@ func.func @lists_and_indexers(%q: tensor<1x8x1024x64xbf16>, %k: tensor<1x2x1024x
   return %num, %idx, %ti : tensor<1x2x16xi32>, tensor<1x2x16x7xi32>, tensor<1x1024x64xi32>
 }
 
-// select_threshold has no kernel yet: the general path (its reference
-// lowering mapped to blocks and threads) assembles for every chip.
+// select_threshold's warp-per-row kernel assembles for every chip.
 func.func @threshold(%s: tensor<1x2x16x16xf32>) -> (tensor<1x2x16xi32>, tensor<1x2x16x7xi32>) {
   %num, %idx = sparse_attn.select_threshold %s {mass = 0.9 : f32, max_blocks = 4, sink = 1, local = 2}
       : tensor<1x2x16x16xf32> -> tensor<1x2x16xi32>, tensor<1x2x16x7xi32>

@@ -48,7 +48,8 @@ MODULES = [
     ("block_mask", test_block_mask.run_case,
      [test_block_mask.STRUCTURAL, test_block_mask.DOCUMENT]),
     ("indexers", test_indexers.run_case,
-     [test_indexers.POOL, test_indexers.SCORES, test_indexers.TOPK, test_indexers.INDEXER]),
+     [test_indexers.POOL, test_indexers.SCORES, test_indexers.TOPK, test_indexers.THRESHOLD,
+      test_indexers.INDEXER]),
 ]
 
 

@@ -318,6 +318,15 @@ SELECT_CASES = [
     dict(op="select_topk", shape=(2, 2, 33, 100), k=16, sink=2, local=1, scores="ties"),
     dict(op="select_topk", shape=(1, 2, 24, 2000), k=16, sink=3, local=3, scores="mixed",
          p_ninf=0.995),
+    # select_threshold: the same warp per row (argmax rounds while the taken
+    # weight is below mass * total): NSA's rows, wide random rows with a
+    # cap that binds, MoBA's per-query rows.
+    dict(op="select_threshold", shape=(2, 4, 512, 512), mass=0.9, max_blocks=16, sink=1,
+         local=2, scores="causal"),
+    dict(op="select_threshold", shape=(1, 2, 64, 2000), mass=0.95, max_blocks=40,
+         scores="random"),
+    dict(op="select_threshold", shape=(1, 4, 2048, 64), mass=0.5, max_blocks=2, local=1,
+         scores="causal_moba"),
     # block_scores on tensor cores (3xTF32 mma.sync over 64 x 64 result
     # tiles, block_mask's classification for the -inf): NSA's shape (64 query
     # heads summed into 4 kv heads' scores, D = 128, causal over 8192 tokens),

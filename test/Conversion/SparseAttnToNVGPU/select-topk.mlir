@@ -37,3 +37,25 @@ func.func @wide_k(%s: tensor<1x2x16x4096xf32>) -> (tensor<1x2x16xi32>, tensor<1x
       : tensor<1x2x16x4096xf32> -> tensor<1x2x16xi32>, tensor<1x2x16x67xi32>
   return %num, %idx : tensor<1x2x16xi32>, tensor<1x2x16x67xi32>
 }
+
+// select_threshold: the same warp per row; the row's maximum (a warp max of
+// the keys, 5 shuffles) and total weight (ex2 per block, a warp sum of 5
+// shuffles), the forced blocks' weight (5 more), then up to max_blocks
+// argmax rounds (10 shuffles each) while the taken weight is below
+// mass * total.
+// CHECK-LABEL: func.func @threshold(
+// CHECK: cf.assert %{{.*}}, "sparse_attn.select_threshold at {{.*}}: rows of more than 29056 blocks do not fit the kernel's shared memory"
+// CHECK: gpu.launch
+// CHECK-COUNT-5: gpu.shuffle xor {{.*}} : i32
+// CHECK: ex2.approx
+// CHECK-COUNT-5: gpu.shuffle xor {{.*}} : f32
+// CHECK: nvvm.vote.sync ballot
+// CHECK: arith.constant 0.899999976 : f32
+// CHECK: scf.for
+// CHECK: arith.cmpf oge
+// CHECK-COUNT-10: gpu.shuffle xor {{.*}} : i32
+func.func @threshold(%s: tensor<?x4x?x?xf32>) -> (tensor<?x4x?xi32>, tensor<?x4x?x19xi32>) {
+  %num, %idx = sparse_attn.select_threshold %s {mass = 0.9 : f32, max_blocks = 16, sink = 1, local = 2}
+      : tensor<?x4x?x?xf32> -> tensor<?x4x?xi32>, tensor<?x4x?x19xi32>
+  return %num, %idx : tensor<?x4x?xi32>, tensor<?x4x?x19xi32>
+}

@@ -1,0 +1,45 @@
+//===- RowSelection.h - one warp selects a row's blocks ---------*- C++ -*-===//
+//
+// The selection of select_topk and select_threshold over one row of block
+// scores held in shared memory, by one warp: what their own kernels run per
+// row and what the fused attention kernel runs per query block.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef SPARSE_ATTN_LIB_CONVERSION_SPARSEATTNTONVGPU_ROWSELECTION_H
+#define SPARSE_ATTN_LIB_CONVERSION_SPARSEATTNTONVGPU_ROWSELECTION_H
+
+#include "KernelBuilder.h"
+
+#include <optional>
+
+namespace mlir::sparse_attn {
+
+/// select_topk's rule (`count` = k) or select_threshold's (`count` =
+/// max_blocks, with `mass`), with the forced sink and local blocks.
+struct RowSelectionRule {
+  int64_t count = 0, sink = 0, local = 0;
+  std::optional<double> mass;
+};
+
+/// One warp (every lane takes part; `lane` its lane) selects the blocks of
+/// a row of `blocks` entries. `keys` (shared i32 [blocks]) holds each
+/// block's score as KernelBuilder::orderedKey, 0 for the unselectable ones
+/// (-inf, NaN, masked); `marks` (shared i32 [blocks]) must be 0. On return
+/// the selected blocks are marked (non-zero) and `keys` is consumed. The
+/// selection is the ops' (docs/semantics.md); threshold sums run in a warp
+/// order, not the CPU's.
+void buildWarpRowSelection(KernelBuilder &emit, Value lane, Value keys,
+                           Value marks, Value blocks,
+                           const RowSelectionRule &rule);
+
+/// The marked blocks of a row in ascending order: `write(at, slot, block)`
+/// for each (under a condition), by one warp. Returns their count (the
+/// same in every lane).
+Value buildWarpMarkedList(
+    KernelBuilder &emit, Value lane, Value marks, Value blocks,
+    function_ref<void(KernelBuilder &, Value, Value)> write);
+
+} // namespace mlir::sparse_attn
+
+#endif // SPARSE_ATTN_LIB_CONVERSION_SPARSEATTNTONVGPU_ROWSELECTION_H
