@@ -26,6 +26,7 @@ import sparse_attn
 import test_attention
 import test_block_mask
 import test_block_sparse
+import test_fused
 import test_indexers
 import test_token_sparse
 
@@ -35,18 +36,20 @@ import mma_cases  # noqa: E402
 # (title, run_case, case lists): the first cases of each list are taken.
 # GPU-only lists (cpu=False) are too large for the CPU reference lowering:
 # only their golden results are computed.
-GPU_ONLY = {"mma", "mma_rows", "mma_attention", "mma_token", "mma_select"}
+GPU_ONLY = {"mma", "mma_rows", "mma_attention", "mma_token", "mma_select", "mma_fused"}
 MODULES = [
     ("mma", test_block_sparse.run_case, [mma_cases.CASES]),
     ("mma_rows", test_block_sparse.run_case, [mma_cases.ROW_CASES]),
     ("mma_attention", test_attention.run_case, [mma_cases.ATTENTION_CASES]),
     ("mma_token", test_token_sparse.run_case, [mma_cases.TOKEN_CASES]),
     ("mma_select", test_indexers.run_case, [mma_cases.SELECT_CASES]),
+    ("mma_fused", test_fused.run_case, [mma_cases.FUSED_CASES]),
     ("attention", test_attention.run_case, [test_attention.CASES]),
     ("block_sparse", test_block_sparse.run_case, [test_block_sparse.CASES]),
     ("token_sparse", test_token_sparse.run_case, [test_token_sparse.CASES]),
     ("block_mask", test_block_mask.run_case,
      [test_block_mask.STRUCTURAL, test_block_mask.DOCUMENT]),
+    ("fused", test_fused.run_case, [test_fused.CASES]),
     ("indexers", test_indexers.run_case,
      [test_indexers.POOL, test_indexers.SCORES, test_indexers.TOPK, test_indexers.THRESHOLD,
       test_indexers.INDEXER]),

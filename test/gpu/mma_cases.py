@@ -393,3 +393,27 @@ SELECT_CASES = [
     dict(op="lightning_indexer", B=1, HI=4, Sq=64, Skv=64, DI=32, topk=16, mask=g.SinkWindow(4, 8),
          inputs="float", elt="f16", welt="f16"),
 ]
+
+
+# fused_block_sparse_attention on the attention kernel (each block selects
+# its query block's list from the pooled rows: FusedSelection.cpp), against
+# the float64 golden chain: NSA's GQA-shared top-k with sink and local
+# blocks, per-head top-k without masks (f32: the CUDA-core flavour), a
+# GQA-shared threshold, partial blocks with Sq != Skv and a score mask
+# other than the attention's; MoBA (block_q = 1) and DSA run as their
+# chains (no fused kernel: a remark says why).
+FUSED_CASES = [
+    dict(kind="block", B=1, Hq=16, Hkv=2, Sq=2048, Skv=2048, D=128, block=[64, 64], Hr="Hkv",
+         k=8, sink=1, local=2, mask=g.Causal(), score_mask=g.Causal(), elt="bf16"),
+    dict(kind="block", B=2, Hq=4, Hkv=2, Sq=1000, Skv=1000, D=64, block=[64, 64], Hr="Hq",
+         k=4, scale=0.125, score_scale=0.25, elt="f32"),
+    dict(kind="block", B=1, Hq=8, Hkv=2, Sq=2048, Skv=2048, D=64, block=[64, 64], Hr="Hkv",
+         mass=0.9, max_blocks=12, sink=1, local=1, mask=g.Causal(), score_mask=g.Causal(),
+         elt="bf16", inputs="random"),
+    dict(kind="block", B=1, Hq=4, Hkv=1, Sq=1500, Skv=2000, D=128, block=[128, 64], Hr="Hkv",
+         k=6, local=1, mask=g.SlidingWindow(700, 0), score_mask=g.Causal(), elt="f16"),
+    dict(kind="block", B=1, Hq=4, Hkv=4, Sq=1024, Skv=1024, D=64, block=[1, 128], Hr="Hq", k=2,
+         local=1, mask=g.Causal(), score_mask=g.Causal(), elt="bf16", moba=True),
+    dict(kind="token", B=1, Hq=8, Hkv=1, Sq=512, Skv=512, D=64, Dv=64, HI=4, DI=32, topk=64,
+         index_mask=g.Causal(), elt="bf16"),
+]

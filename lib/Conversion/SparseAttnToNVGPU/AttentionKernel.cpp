@@ -95,6 +95,20 @@ void AttentionKernel::setUpShared() {
       base, emit.index(config.tileBytes() + headerBytes),
       {ShapedType::kDynamic}, builder.getI32Type(),
       ValueRange{emit.add(operands.capacity, operands.fullCapacity)});
+  if (!selects())
+    return;
+  // The selection's scratch after the list (a static capacity).
+  const FusedSelection &selection = operands.selection;
+  int64_t at = config.tileBytes() + headerBytes + 4 * selection.capacity;
+  Type i32 = builder.getI32Type();
+  selectionKeys =
+      emit.sharedView(base, emit.index(at), {selection.kvBlocks}, i32);
+  at += 4 * selection.kvBlocks;
+  selectionMarks =
+      emit.sharedView(base, emit.index(at), {selection.kvBlocks}, i32);
+  at += 4 * selection.kvBlocks;
+  selectionQuery = emit.sharedView(base, emit.index(at), {selection.pooledDim},
+                                   builder.getF32Type());
 }
 
 void AttentionKernel::setUpSegments() {
@@ -178,6 +192,10 @@ void AttentionKernel::setUpList() {
   }
   setUpListHead();
   queryBlock = emit.udiv(queryStart, config.listBlockQ);
+  if (selects()) {
+    selectList();
+    return;
+  }
   if (rowLists()) {
     // Each list row's count is read with its entries (buildRowLists).
     listEntries = fullEntries = emit.index(0);
@@ -206,6 +224,8 @@ void AttentionKernel::setUpListHead() {
 }
 
 Value AttentionKernel::listEntry(KernelBuilder &nestedEmit, Value slot) {
+  if (selects())
+    return nestedEmit.loadI32(list, {slot});
   if (!operands.fullBlockIndices)
     return nestedEmit.loadI32(operands.blockIndices,
                               {listBatchIndex, listHead, queryBlock, slot});
@@ -366,7 +386,8 @@ void AttentionKernel::loadKvTile(Value kvStart, Value stage) {
 /// survivors 32 slots at a time (a ballot, then each lane's rank). No raw
 /// copy in shared memory: it would cost blocks per multiprocessor.
 void AttentionKernel::buildList() {
-  if (!usesLists())
+  // A selected list is built (in range, each block once, ascending).
+  if (!usesLists() || selects())
     return;
   if (rowLists()) {
     buildRowLists();

@@ -13,6 +13,7 @@
 
 #include "KernelBuilder.h"
 #include "KernelConfig.h"
+#include "RowSelection.h"
 
 #include "SparseAttn/Utils/LoweringBuilder.h"
 #include "SparseAttn/Utils/MaskLowering.h"
@@ -22,6 +23,21 @@
 #include <memory>
 
 namespace mlir::sparse_attn {
+
+/// fused_block_sparse_attention: how a block selects its query block's
+/// list (FusedSelection.cpp).
+struct FusedSelection {
+  RowSelectionRule rule;
+  double scoreScale = 1.0;
+  /// The score mask (null: every block pair occupied).
+  Attribute scoreMask;
+  /// The pooled head dim (a multiple of 4), the kv blocks and the list's
+  /// capacity (operands.capacity; all static).
+  int64_t pooledDim = 0, kvBlocks = 0, capacity = 0;
+  /// Shared bytes of the selection's scratch (keys, marks, the summed
+  /// pooled query row), after the list.
+  int64_t scratchBytes() const { return 8 * kvBlocks + 4 * pooledDim; }
+};
 
 /// Everything the kernel body reads from the host side. Without block
 /// lists (`numBlocks` null: the `attention` op) each query tile visits the
@@ -55,6 +71,12 @@ struct KernelOperands {
   // row's slot (partialOutput / partialLse, `splits` = the capacity). The
   // list's batch and head come from listBatch / listHeads. Null otherwise.
   Value groupPairs, groupPairStarts, groupChunkStarts;
+  // fused_block_sparse_attention: the pooled queries and keys (memrefs
+  // `B x Hq x NQ x Dp`, `B x Hkv x NK x Dp`, any float type) from which
+  // each block selects its query block's list into shared memory (no list
+  // is read or written); `selection` says how. Null otherwise.
+  Value queryPooled, keyPooled;
+  FusedSelection selection;
   int64_t queryHeads = 0, kvHeads = 0, listHeads = 0;
   PairScoreRules rules;
   bool hasPairRules = false; // a mask, mask_mod or score_mod
@@ -195,7 +217,17 @@ private:
   // `kvPrefixFirstTile` (its sink) come first, then the range (null without
   // a prefix).
   Value kvPrefixTiles, kvPrefixFirstTile;
-  bool usesLists() const { return static_cast<bool>(operands.numBlocks); }
+  bool usesLists() const {
+    return static_cast<bool>(operands.numBlocks) || selects();
+  }
+  /// fused_block_sparse_attention: the block selects its list.
+  bool selects() const { return static_cast<bool>(operands.keyPooled); }
+  /// Selects the query block's list into `list` and its count into
+  /// `listCount` (FusedSelection.cpp), then sets listEntries.
+  void selectList();
+  // The selection's scratch in shared memory: ordered score keys and marks
+  // per kv block, the query block's pooled row summed over the list's heads.
+  Value selectionKeys, selectionMarks, selectionQuery;
   /// The query tile's segment bounds (with a mask reading segment ids; set
   /// by setUpList from the segment-bounds launch's buffers): whether the
   /// key ids are sorted, the least and greatest id of its rows, and without

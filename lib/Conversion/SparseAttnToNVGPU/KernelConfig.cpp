@@ -80,6 +80,21 @@ MmaKernelProblem sparse_attn::getMmaKernelProblem(BlockSparseAttentionOp op) {
 }
 
 MmaKernelProblem
+sparse_attn::getMmaKernelProblem(FusedBlockSparseAttentionOp op) {
+  MmaKernelProblem problem = getOperandsProblem(op);
+  BlockSizes block = op.getBlockSizes();
+  problem.listBlockQ = block.query;
+  problem.listBlockKv = block.kv;
+  problem.kvLen = op.getKey().getType().getDimSize(2);
+  int64_t kvBlocks = op.getKeyPooled().getType().getDimSize(2);
+  int64_t pooledDim = op.getKeyPooled().getType().getDimSize(3);
+  problem.capacity = ShapedType::isDynamic(kvBlocks)
+                         ? ShapedType::kDynamic
+                         : op.getListCapacity() + 2 * kvBlocks + pooledDim;
+  return problem;
+}
+
+MmaKernelProblem
 sparse_attn::getMmaKernelProblem(AttentionOp op, BlockSizes block,
                                  int64_t capacity,
                                  std::optional<int64_t> fullCapacity) {

@@ -30,6 +30,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/Remarks.h"
 #include "mlir/Transforms/RegionUtils.h"
 #include "mlir/Transforms/WalkPatternRewriteDriver.h"
 
@@ -83,27 +84,33 @@ static KernelOperands getCommonOperands(OpTy op, PatternRewriter &rewriter,
   operands.kvHeads = shape.kvHeads;
   operands.rules.mask = op.getMaskAttr();
   operands.rules.scale = getScaleValue(op.getScaleAttr(), shape.headDim);
-  if (!op.getMaskMod().empty())
-    operands.rules.maskMod = &op.getMaskMod();
-  if (!op.getScoreMod().empty())
-    operands.rules.scoreMod = &op.getScoreMod();
-  operands.hasPairRules =
-      operands.rules.mask || operands.rules.maskMod || operands.rules.scoreMod;
   operands.query = toKernelBuffer(rewriter, loc, op.getQuery());
   operands.key = toKernelBuffer(rewriter, loc, op.getKey());
   operands.value = toKernelBuffer(rewriter, loc, op.getValue());
-  auto mask = cast_or_null<MaskAttrInterface>(op.getMaskAttr());
-  if (mask && mask.usesSegmentIds()) {
-    operands.segmentIdsQ = toKernelBuffer(rewriter, loc, op.getSegmentIdsQ());
-    operands.segmentIdsKv = toKernelBuffer(rewriter, loc, op.getSegmentIdsKv());
-    operands.rules.segmentIdsQ = operands.segmentIdsQ;
-    operands.rules.segmentIdsKv = operands.segmentIdsKv;
-    SegmentBoundsBuffers bounds = buildSegmentBoundsLaunch(
-        rewriter, loc, operands.segmentIdsQ, operands.segmentIdsKv, shape.batch,
-        shape.queryLen, shape.kvLen, blockQ);
-    operands.keysSorted = bounds.keysSorted;
-    operands.tileBounds = bounds.tileBounds;
+  operands.hasPairRules = static_cast<bool>(operands.rules.mask);
+  // (The fused op has no mod regions and reads no segment ids.)
+  if constexpr (!std::is_same_v<OpTy, FusedBlockSparseAttentionOp>) {
+    if (!op.getMaskMod().empty())
+      operands.rules.maskMod = &op.getMaskMod();
+    if (!op.getScoreMod().empty())
+      operands.rules.scoreMod = &op.getScoreMod();
+    operands.hasPairRules = operands.rules.mask || operands.rules.maskMod ||
+                            operands.rules.scoreMod;
   }
+  auto mask = cast_or_null<MaskAttrInterface>(op.getMaskAttr());
+  if constexpr (!std::is_same_v<OpTy, FusedBlockSparseAttentionOp>)
+    if (mask && mask.usesSegmentIds()) {
+      operands.segmentIdsQ = toKernelBuffer(rewriter, loc, op.getSegmentIdsQ());
+      operands.segmentIdsKv =
+          toKernelBuffer(rewriter, loc, op.getSegmentIdsKv());
+      operands.rules.segmentIdsQ = operands.segmentIdsQ;
+      operands.rules.segmentIdsKv = operands.segmentIdsKv;
+      SegmentBoundsBuffers bounds = buildSegmentBoundsLaunch(
+          rewriter, loc, operands.segmentIdsQ, operands.segmentIdsKv,
+          shape.batch, shape.queryLen, shape.kvLen, blockQ);
+      operands.keysSorted = bounds.keysSorted;
+      operands.tileBounds = bounds.tileBounds;
+    }
   return operands;
 }
 
@@ -462,6 +469,112 @@ struct BlockSparseAttentionMmaLowering
   MmaAttentionOptions options;
 };
 
+/// The kernel of a fused_block_sparse_attention (its block_sparse_attention's,
+/// each block selecting its list), or failure with the reason it runs as
+/// its chain.
+static FailureOr<MmaKernelConfig>
+chooseFusedMmaKernel(FusedBlockSparseAttentionOp op,
+                     const MmaAttentionOptions &options, std::string &reason) {
+  RankedTensorType keyPooled = op.getKeyPooled().getType();
+  int64_t pooledDim = keyPooled.getDimSize(3);
+  if (keyPooled.isDynamicDim(2)) {
+    reason = "a dynamic number of kv blocks";
+    return failure();
+  }
+  if (pooledDim % 4 != 0) {
+    reason = "a pooled head dim that is not a multiple of 4";
+    return failure();
+  }
+  if (Attribute scoreMask = op.getScoreMaskAttr();
+      scoreMask && !hasMaskLowering(scoreMask)) {
+    reason = "a score mask without a lowering";
+    return failure();
+  }
+  FailureOr<MmaKernelConfig> config =
+      chooseMmaKernel(getMmaKernelProblem(op), options, reason);
+  if (failed(config))
+    return failure();
+  if (config->rowListRows || config->groupedRows ||
+      config->listBlockQ % config->blockQ != 0) {
+    reason = "lists finer than the kernel's query tile (block_q " +
+             std::to_string(config->listBlockQ) + ")";
+    return failure();
+  }
+  if (config->itemsPerBlock != 1) {
+    reason = "several query tiles per block (items-per-block)";
+    return failure();
+  }
+  return config;
+}
+
+/// Replaces a fused_block_sparse_attention the kernel takes by one launch
+/// of the attention kernel whose blocks select their lists
+/// (FusedSelection.cpp); the pass runs the others as their chains.
+struct FusedBlockSparseAttentionMmaLowering
+    : public OpRewritePattern<FusedBlockSparseAttentionOp> {
+  FusedBlockSparseAttentionMmaLowering(MLIRContext *context,
+                                       const MmaAttentionOptions &options)
+      : OpRewritePattern(context, /*benefit=*/2), options(options) {}
+
+  LogicalResult matchAndRewrite(FusedBlockSparseAttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    std::string reason;
+    FailureOr<MmaKernelConfig> config =
+        chooseFusedMmaKernel(op, options, reason);
+    if (failed(config))
+      return rewriter.notifyMatchFailure(op, reason);
+    LoweringBuilder emit(rewriter, op, options.runtimeChecks);
+    AttentionShape shape = getAttentionShape(emit, op.getQuery(), op.getKey(),
+                                             op.getValue(), nullptr, nullptr);
+    checkMaskLengths(emit, op.getMaskAttr(), shape.kvLen);
+    Value queryPooled = op.getQueryPooled(), keyPooled = op.getKeyPooled();
+    emit.checkEq(emit.dim(queryPooled, 0), shape.batch,
+                 "query_pooled's batch differs from the query's");
+    emit.checkEq(emit.dim(keyPooled, 0), shape.batch,
+                 "key_pooled's batch differs from the query's");
+    emit.checkEq(emit.dim(queryPooled, 2),
+                 emit.ceilDiv(shape.queryLen, config->listBlockQ),
+                 "query_pooled does not have ceil(Sq / block_q) rows");
+    RankedTensorType keyPooledType = op.getKeyPooled().getType();
+    int64_t kvBlocks = keyPooledType.getDimSize(2);
+    emit.checkEq(emit.ceilDiv(shape.kvLen, config->listBlockKv),
+                 emit.index(kvBlocks),
+                 "key_pooled does not have ceil(Skv / block_kv) rows");
+
+    KernelOperands operands =
+        getCommonOperands(op, rewriter, shape, config->blockQ);
+    operands.listHeads = op.getListHeads();
+    int64_t capacity = op.getListCapacity();
+    operands.capacity = emit.index(capacity);
+    operands.fullCapacity = emit.index(0);
+    operands.kvBlocks = emit.index(kvBlocks);
+    operands.queryPooled = toKernelBuffer(rewriter, op.getLoc(), queryPooled);
+    operands.keyPooled = toKernelBuffer(rewriter, op.getLoc(), keyPooled);
+    FusedSelection &selection = operands.selection;
+    selection.rule.count =
+        op.getKAttr() ? op.getKAttr().getInt() : op.getMaxBlocksAttr().getInt();
+    selection.rule.sink = op.getSink();
+    selection.rule.local = op.getLocal();
+    if (FloatAttr mass = op.getMassAttr())
+      selection.rule.mass = mass.getValueAsDouble();
+    int64_t pooledDim = keyPooledType.getDimSize(3);
+    selection.scoreScale =
+        op.getScoreScaleAttr()
+            ? op.getScoreScaleAttr().getValueAsDouble()
+            : 1.0 / std::sqrt(static_cast<double>(pooledDim));
+    selection.scoreMask = op.getScoreMaskAttr();
+    selection.pooledDim = pooledDim;
+    selection.kvBlocks = kvBlocks;
+    selection.capacity = capacity;
+    return replaceByLaunch(op, rewriter, emit, shape, *config, operands,
+                           emit.index(config->tileBytes() +
+                                      listHeaderBytes(false) + 4 * capacity +
+                                      selection.scratchBytes()));
+  }
+
+  MmaAttentionOptions options;
+};
+
 /// The tile bounds `attention` offers the kernel's choice (the "blocks" it
 /// divides): 128 query rows, 128 keys with wgmma (which then picks the kv
 /// tile for occupancy), 64 with mma.sync.
@@ -574,8 +687,22 @@ struct ConvertSparseAttnToNVGPUPass
         [&](const Twine &message) { getOperation()->emitError(message); });
     if (failed(options))
       return signalPassFailure();
-    // Fused selection ops run as their chains' kernels.
-    unfuseSelection(getOperation());
+    // Fused selection ops the attention kernel cannot take (with its own
+    // selection) run as their chains' kernels; a remark says why.
+    unfuseSelection(getOperation(), [&](Operation *op) {
+      auto fused = dyn_cast<FusedBlockSparseAttentionOp>(op);
+      std::string reason =
+          "lightning_indexer -> token_sparse_attention has no fused kernel "
+          "yet";
+      if (fused && succeeded(chooseFusedMmaKernel(fused, *options, reason)))
+        return true;
+      remark::missed(op->getLoc(),
+                     remark::RemarkOpts::name("FusedKernel")
+                         .category("convert-sparse-attn-to-nvgpu"))
+          << (op->getName().getStringRef() + " runs as its chain: " + reason)
+                 .str();
+      return false;
+    });
     RewritePatternSet patterns(&getContext());
     populateSparseAttnToNVGPUPatterns(patterns, *options);
     // Each op is rewritten once, into ops no pattern matches: a walk, not a
@@ -667,7 +794,9 @@ bool sparse_attn::isMmaKernelSupported(const MmaKernelProblem &problem,
 void sparse_attn::populateSparseAttnToNVGPUPatterns(
     RewritePatternSet &patterns, const MmaAttentionOptions &options) {
   patterns.add<BlockSparseAttentionMmaLowering, AttentionMmaLowering,
-               TokenSparseAttentionMmaLowering>(patterns.getContext(), options);
+               TokenSparseAttentionMmaLowering,
+               FusedBlockSparseAttentionMmaLowering>(patterns.getContext(),
+                                                     options);
   populateBlockMaskKernelPatterns(patterns, options);
   populateBlockScoresKernelPatterns(patterns, options);
   populateIndexerKernelPatterns(patterns, options);

@@ -105,6 +105,12 @@ MmaKernelProblem getMmaKernelProblem(AttentionOp op, BlockSizes block,
                                      int64_t capacity,
                                      std::optional<int64_t> fullCapacity);
 
+/// The problem of a fused_block_sparse_attention: its block_sparse_attention
+/// over lists of its capacity, whose shared bytes also hold the selection's
+/// scratch (counted as list entries of 4 bytes: two per kv block and one
+/// per pooled column; a dynamic key length makes them dynamic).
+MmaKernelProblem getMmaKernelProblem(FusedBlockSparseAttentionOp op);
+
 /// The problem of a token_sparse_attention: `listBlockKv` slots of its
 /// lists per kv tile.
 MmaKernelProblem getMmaKernelProblem(TokenSparseAttentionOp op,
