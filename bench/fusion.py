@@ -165,9 +165,8 @@ def run(artifacts, out):
             forced = forced_of(scores, sel["sink"], sel["local"])
             cand = scores.masked_fill(forced, float("-inf"))
             vals, ind = cand.topk(sel["k"], dim=-1)
-            chosen = forced.clone()
-            chosen.scatter_(-1, ind, ~torch.isneginf(vals))
-            return as_lists(chosen, capacity(sel))
+            taken = torch.zeros_like(forced).scatter_(-1, ind, ~torch.isneginf(vals))
+            return as_lists(forced | taken, capacity(sel))
 
         def select_threshold(scores, sel):
             fin = ~torch.isneginf(scores)
@@ -182,9 +181,8 @@ def run(artifacts, out):
             before = taken + ws.cumsum(-1) - ws
             rank = torch.arange(nb, device="cuda")
             take = (before < sel["mass"] * total) & ~torch.isneginf(vals) & (rank < sel["max_blocks"])
-            chosen = forced.clone()
-            chosen.scatter_(-1, ind, take)
-            return as_lists(chosen, capacity(sel))
+            return as_lists(forced | torch.zeros_like(forced).scatter_(-1, ind, take),
+                            capacity(sel))
 
         for name, sel in SELECTORS.items():
             base = f"{name}-{s}"

@@ -193,7 +193,12 @@ void AttentionKernel::setUpList() {
   setUpListHead();
   queryBlock = emit.udiv(queryStart, config.listBlockQ);
   if (selects()) {
-    selectList();
+    if (!listSelected) {
+      selectList();
+      listSelected = true;
+    }
+    listEntries = emit.loadI32(listCount, {emit.index(0)});
+    fullEntries = emit.index(0);
     return;
   }
   if (rowLists()) {
@@ -742,6 +747,11 @@ LogicalResult AttentionKernel::build() {
     kvHead = blockIds.y;
     head = nullptr;
     rowLimit = emit.index(config.packedQueries * config.groupSize);
+  } else if (operands.headsPerBlock > 1) {
+    // A block per `headsPerBlock` query heads of one kv head, in turn.
+    head = emit.mul(blockIds.y, operands.headsPerBlock);
+    kvHead = emit.udiv(head, operands.queryHeads / operands.kvHeads);
+    rowLimit = operands.queryLen;
   } else {
     head = blockIds.y;
     kvHead = emit.udiv(head, operands.queryHeads / operands.kvHeads);
@@ -814,6 +824,26 @@ LogicalResult AttentionKernel::build() {
       return failure();
     asyncWait(builder, loc, 0);
     return success();
+  }
+  if (config.itemsPerBlock == 1 && operands.headsPerBlock > 1) {
+    // One list, selected once, for the kv head's query heads in turn: each
+    // head's item starts after every thread has left the previous one's
+    // tiles.
+    Value reversed = emit.sub(emit.sub(gridX, blockX), emit.index(1));
+    queryStart = emit.mul(reversed, config.blockQ);
+    setUpList();
+    Value firstHead = head;
+    bool failedItem = false;
+    emit.forRange(emit.index(0), emit.index(operands.headsPerBlock),
+                  emit.index(1), [&](KernelBuilder &at, Value turn) {
+                    gpu::BarrierOp::create(at.builder, at.loc);
+                    head = at.add(firstHead, turn);
+                    // (`at` builds with the launch's builder: buildItem's
+                    // ops land in the loop.)
+                    failedItem |= failed(buildItem(ItemInput{}));
+                    asyncWait(at.builder, at.loc, 0);
+                  });
+    return failure(failedItem);
   }
   if (config.itemsPerBlock == 1) {
     // Later query tiles usually list more kv blocks (causal masks): they

@@ -77,6 +77,10 @@ struct KernelOperands {
   // is read or written); `selection` says how. Null otherwise.
   Value queryPooled, keyPooled;
   FusedSelection selection;
+  // The query heads a block computes in turn over one selected list (a GQA
+  // group's with list_heads = Hkv: the selection is made once for all);
+  // the grid's y is then the kv head. 1 otherwise.
+  int64_t headsPerBlock = 1;
   int64_t queryHeads = 0, kvHeads = 0, listHeads = 0;
   PairScoreRules rules;
   bool hasPairRules = false; // a mask, mask_mod or score_mod
@@ -225,6 +229,9 @@ private:
   /// Selects the query block's list into `list` and its count into
   /// `listCount` (FusedSelection.cpp), then sets listEntries.
   void selectList();
+  /// Whether selectList has been emitted (a block computing several heads
+  /// selects once, before them; each head's item then reads the count).
+  bool listSelected = false;
   // The selection's scratch in shared memory: ordered score keys and marks
   // per kv block, the query block's pooled row summed over the list's heads.
   Value selectionKeys, selectionMarks, selectionQuery;

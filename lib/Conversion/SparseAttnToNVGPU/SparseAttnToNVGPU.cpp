@@ -289,6 +289,8 @@ replaceByLaunch(Operation *op, PatternRewriter &rewriter, LoweringBuilder &emit,
                       ? queryTiles
                       : emit.ceilDiv(queryTiles, config.itemsPerBlock);
   Value blocksY = heads;
+  if (operands.headsPerBlock > 1)
+    blocksY = emit.index(shape.queryHeads / operands.headsPerBlock);
   if (operands.tokenIndices) {
     // A block per query, kv head and tile of the group's query heads.
     blocksX = arith::MulIOp::create(
@@ -566,6 +568,20 @@ struct FusedBlockSparseAttentionMmaLowering
     selection.pooledDim = pooledDim;
     selection.kvBlocks = kvBlocks;
     selection.capacity = capacity;
+    // One selection per GQA group: a block computes up to 4 of the group's
+    // heads in turn over it (selected once for them). All of them would
+    // select once per group, but leave 16x fewer blocks, whose causal
+    // imbalance and per-head pipeline restarts cost more (measured:
+    // bench/fusion.py).
+    if (operands.listHeads == shape.kvHeads &&
+        shape.queryHeads > shape.kvHeads) {
+      int64_t group = shape.queryHeads / shape.kvHeads;
+      for (int64_t heads : {4, 3, 2})
+        if (group % heads == 0) {
+          operands.headsPerBlock = heads;
+          break;
+        }
+    }
     return replaceByLaunch(op, rewriter, emit, shape, *config, operands,
                            emit.index(config->tileBytes() +
                                       listHeaderBytes(false) + 4 * capacity +

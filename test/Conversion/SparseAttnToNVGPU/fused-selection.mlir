@@ -1,0 +1,89 @@
+// RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_90a" --remarks-filter=convert-sparse-attn-to-nvgpu \
+// RUN:   --remark-format=emitRemark 2>&1 | FileCheck %s
+// RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90a" -o %t.mlir
+// RUN: %python %S/../../Pipelines/ptxas_check.py %t.mlir sm_90a | FileCheck %s --check-prefix=PTXAS
+// RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_80" -o %t.sm80.mlir
+// RUN: %python %S/../../Pipelines/ptxas_check.py %t.sm80.mlir sm_80 | FileCheck %s --check-prefix=PTXAS
+
+// Chains the kernels cannot fuse run as their chains, with a remark.
+// CHECK-DAG: remark: [Missed] FusedKernel | Category:convert-sparse-attn-to-nvgpu | Remark="sparse_attn.fused_block_sparse_attention runs as its chain: lists finer than the kernel's query tile (block_q 1)"
+// CHECK-DAG: remark: [Missed] FusedKernel | Category:convert-sparse-attn-to-nvgpu | Remark="sparse_attn.fused_token_sparse_attention runs as its chain: lightning_indexer -> token_sparse_attention has no fused kernel yet"
+
+// NSA's GQA-shared top-k: one launch of the attention kernel, no list in
+// global memory. Shared memory: the tiles, then the count and list (6
+// entries), the keys and marks of the 8 kv blocks and the summed pooled
+// row (64 f32): the kernel's tile bytes + 4 + 24 + 64 + 256. A block per
+// query tile and 4 query heads of a kv head (grid y = 8 / 4), which it
+// computes in turn over one selection.
+// CHECK-LABEL: func.func @nsa(
+// CHECK-NOT: {{= sparse_attn\.}}
+// CHECK: cf.assert %{{.*}}, "sparse_attn.fused_block_sparse_attention at {{.*}}: query_pooled does not have ceil(Sq / block_q) rows"
+// CHECK: %[[SMEM:.*]] = arith.index_cast %c42332 : index to i32
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %{{.*}}, {{.*}} = %c2, {{.*}}) threads({{.*}}) in ({{.*}} = %c128, {{.*}}) dynamic_shared_memory_size %[[SMEM]]
+// CHECK-NOT: gpu.launch
+// The summed pooled row (the group's 4 heads), the score mask's occupied
+// pairs by warp 0's ballots, a barrier, the dots (16-byte loads of the
+// pooled keys, a vector sum), a barrier, warp 0's selection and list.
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c4{{.*}} step %c1
+// CHECK: memref.load %{{.*}} : memref<1x8x8x64xf32, strided<[?, ?, ?, 1], offset: ?>>
+// CHECK: nvvm.vote.sync ballot
+// CHECK: gpu.barrier
+// CHECK: vector.load %{{.*}} : memref<1x2x8x64xf32, strided<[?, ?, ?, 1], offset: ?>>, vector<4xf32>
+// CHECK: vector.reduction <add>
+// CHECK: gpu.barrier
+// CHECK: gpu.shuffle xor
+// CHECK: gpu.barrier
+// The heads in turn, each after a barrier.
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c4{{.*}} step %c1{{.*}} {
+// CHECK-NEXT: gpu.barrier
+// PTXAS: {{ptxas assembled [0-9]+ PTX module\(s\)|ptxas not found: [0-9]+ PTX module\(s\) for sm_[0-9]+ NOT assembled}}
+func.func @nsa(%q: tensor<1x8x512x64xbf16>, %k: tensor<1x2x512x64xbf16>, %v: tensor<1x2x512x64xbf16>,
+               %qp: tensor<1x8x8x64xf32>, %kp: tensor<1x2x8x64xf32>)
+    -> (tensor<1x8x512x64xbf16>, tensor<1x8x512xf32>) {
+  %o, %lse = sparse_attn.fused_block_sparse_attention %q, %k, %v, %qp, %kp
+      {block = [64, 64], mask = #sparse_attn.causal, score_mask = #sparse_attn.causal, list_heads = 2, k = 3, sink = 1, local = 2}
+      : tensor<1x8x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x8x8x64xf32>, tensor<1x2x8x64xf32>
+     -> tensor<1x8x512x64xbf16>, tensor<1x8x512xf32>
+  return %o, %lse : tensor<1x8x512x64xbf16>, tensor<1x8x512xf32>
+}
+
+// Threshold selection per query head, no score mask: a block per query
+// tile and head (grid y = 8); the threshold's exponentials in the selection.
+// CHECK-LABEL: func.func @threshold(
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %{{.*}}, {{.*}} = %c8{{.*}}, {{.*}})
+// CHECK: vector.reduction <add>
+// CHECK: ex2.approx
+// CHECK: arith.cmpf oge
+func.func @threshold(%q: tensor<1x8x512x64xbf16>, %k: tensor<1x2x512x64xbf16>, %v: tensor<1x2x512x64xbf16>,
+                     %qp: tensor<1x8x8x64xf32>, %kp: tensor<1x2x8x64xf32>)
+    -> (tensor<1x8x512x64xbf16>, tensor<1x8x512xf32>) {
+  %o, %lse = sparse_attn.fused_block_sparse_attention %q, %k, %v, %qp, %kp
+      {block = [64, 64], mask = #sparse_attn.causal, list_heads = 8, mass = 0.9 : f32, max_blocks = 4}
+      : tensor<1x8x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x8x8x64xf32>, tensor<1x2x8x64xf32>
+     -> tensor<1x8x512x64xbf16>, tensor<1x8x512xf32>
+  return %o, %lse : tensor<1x8x512x64xbf16>, tensor<1x8x512xf32>
+}
+
+// MoBA's per-query lists (block_q = 1): the chain's kernels.
+// CHECK-LABEL: func.func @moba(
+// CHECK-COUNT-2: gpu.launch
+func.func @moba(%q: tensor<1x2x512x64xbf16>, %kp: tensor<1x2x4x64xf32>)
+    -> (tensor<1x2x512x64xbf16>, tensor<1x2x512xf32>) {
+  %o, %lse = sparse_attn.fused_block_sparse_attention %q, %q, %q, %q, %kp
+      {block = [1, 128], mask = #sparse_attn.causal, score_mask = #sparse_attn.causal, list_heads = 2, k = 1, local = 1}
+      : tensor<1x2x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x2x4x64xf32>
+     -> tensor<1x2x512x64xbf16>, tensor<1x2x512xf32>
+  return %o, %lse : tensor<1x2x512x64xbf16>, tensor<1x2x512xf32>
+}
+
+// DSA: the indexer's kernel, then token_sparse_attention's.
+// CHECK-LABEL: func.func @dsa(
+// CHECK-COUNT-2: gpu.launch
+func.func @dsa(%q: tensor<1x4x256x64xbf16>, %k: tensor<1x1x256x64xbf16>, %v: tensor<1x1x256x64xbf16>,
+               %qi: tensor<1x2x256x32xbf16>, %ki: tensor<1x256x32xbf16>, %w: tensor<1x256x2xf32>)
+    -> (tensor<1x4x256x64xbf16>, tensor<1x4x256xf32>) {
+  %o, %lse = sparse_attn.fused_token_sparse_attention %q, %k, %v, %qi, %ki, %w {topk = 64, index_mask = #sparse_attn.causal}
+      : tensor<1x4x256x64xbf16>, tensor<1x1x256x64xbf16>, tensor<1x1x256x64xbf16>, tensor<1x2x256x32xbf16>, tensor<1x256x32xbf16>, tensor<1x256x2xf32>
+     -> tensor<1x4x256x64xbf16>, tensor<1x4x256xf32>
+  return %o, %lse : tensor<1x4x256x64xbf16>, tensor<1x4x256xf32>
+}
