@@ -41,6 +41,9 @@ from cli import build_or_run, numerics_verdict  # noqa: E402
 
 SIZES = (8192, 32768)
 HQ, HKV, D, BLK = 64, 4, 128, 64
+# The query heads a fused block computes over one selection: the GQA
+# group (SparseAttnToNVGPU.cpp).
+HEADS_PER_BLOCK = HQ // HKV
 SELECTORS = {
     "nsa": dict(k=13, sink=1, local=2),
     "threshold-0.9": dict(mass=0.9, max_blocks=32, sink=1, local=2),
@@ -238,11 +241,16 @@ def run(artifacts, out):
             def err(o):
                 return (o[0][:, rows].transpose(0, 1).double() - want).abs().max().item()
 
-            # Pooled rows the fused kernel's blocks read: per (query block,
-            # head) the group's summed pooled query rows and the occupied
-            # kv blocks' pooled keys (causal: I + 1 of them).
-            pooled_read = HQ * sum((HQ // HKV) * D * 4 + (i + 1) * D * 4 for i in range(nb))
+            # Pooled rows the fused kernel's blocks read: per block (query
+            # block, HEADS_PER_BLOCK heads of a group: convert-sparse-attn-
+            # to-nvgpu's rule) the group's pooled query rows and the
+            # occupied kv blocks' pooled keys (causal: I + 1 of them).
+            pooled_read = (HQ // HEADS_PER_BLOCK) * sum(
+                (HQ // HKV) * D * 4 + (i + 1) * D * 4 for i in range(nb))
             listed = float((idx >= 0).sum(-1).float().mean())
+            # The attention's own K and V reads (each listed block's keys
+            # and values per query block and head), for scale.
+            kv_read = int(HQ * (idx >= 0).sum().item() // HKV * BLK * D * 2 * 2)
             row = dict(case=base, config=dict(Hq=HQ, Hkv=HKV, D=D, block=BLK, S=s, **sel),
                        fused_ms=fused_ms, unfused_ms=unfused_ms, attention_alone_ms=attention_ms,
                        peer_ms=peer_ms, fused_over_attention=fused_ms / attention_ms,
@@ -250,7 +258,8 @@ def run(artifacts, out):
                        mean_listed_blocks=listed, selection_equal_to_torch=same_sel,
                        fused_err=err(fo), unfused_err=err(uo), peer_err=err(peer_out),
                        fused_vs_unfused_max_diff=(fo.float() - uo.float()).abs().max().item(),
-                       traffic=traffic(s, sel, pooled_read))
+                       traffic=dict(traffic(s, sel, pooled_read), attention_kv_bytes=kv_read,
+                                    heads_per_block=HEADS_PER_BLOCK))
             row["numerics_ok"] = (row["unfused_err"] <= 2 * row["peer_err"] + 1e-3 and
                                   row["fused_err"] <= 2 * row["peer_err"] + 1e-3)
             results.append(row)

@@ -568,20 +568,13 @@ struct FusedBlockSparseAttentionMmaLowering
     selection.pooledDim = pooledDim;
     selection.kvBlocks = kvBlocks;
     selection.capacity = capacity;
-    // One selection per GQA group: a block computes up to 4 of the group's
-    // heads in turn over it (selected once for them). All of them would
-    // select once per group, but leave 16x fewer blocks, whose causal
-    // imbalance and per-head pipeline restarts cost more (measured:
-    // bench/fusion.py).
-    if (operands.listHeads == shape.kvHeads &&
-        shape.queryHeads > shape.kvHeads) {
-      int64_t group = shape.queryHeads / shape.kvHeads;
-      for (int64_t heads : {4, 3, 2})
-        if (group % heads == 0) {
-          operands.headsPerBlock = heads;
-          break;
-        }
-    }
+    // One selection per GQA group: a block computes the group's heads in
+    // turn over it, selected once for them. (Measured, bench/fusion.py:
+    // blocks of 4 heads select 4x as often and were 5-30% slower; issuing
+    // the next head's Q and first tile during the last tile, as several
+    // query tiles do, was no faster.)
+    if (operands.listHeads == shape.kvHeads && shape.queryHeads > shape.kvHeads)
+      operands.headsPerBlock = shape.queryHeads / shape.kvHeads;
     return replaceByLaunch(op, rewriter, emit, shape, *config, operands,
                            emit.index(config->tileBytes() +
                                       listHeaderBytes(false) + 4 * capacity +
