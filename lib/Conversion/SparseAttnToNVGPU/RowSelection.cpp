@@ -161,7 +161,6 @@ private:
 };
 
 void WarpRow::select(const RowSelectionRule &rule) {
-  Type f32 = emit.builder.getF32Type();
   // Threshold: the row's maximum score and the weight function.
   Value maxScore, maxInfinite;
   auto weightOf = [&](KernelBuilder &at, Value key) -> Value {
@@ -198,7 +197,6 @@ void WarpRow::select(const RowSelectionRule &rule) {
       return SmallVector<Value>{at.fadd(sum[0], weightOf(at, keyOf(at, j)))};
     })[0];
     total = warpSum(emit, mine);
-    (void)f32;
   }
   if (rule.sink > 0)
     markFirst(false, emit.index(rule.sink),

@@ -242,7 +242,6 @@ struct BlockSelectionGpuLowering : public OpRewritePattern<OpTy> {
                  Value num, Value indices, Value blocks, Value capacity,
                  const RowSelectionRule &rule) const {
     OpBuilder &builder = emit.builder;
-    Location loc = emit.loc;
     Type i32 = builder.getI32Type();
     Value lane = launch.getThreadIds().x;
     Value row = launch.getBlockIds().x, head = launch.getBlockIds().y,
@@ -288,7 +287,6 @@ struct BlockSelectionGpuLowering : public OpRewritePattern<OpTy> {
     emit.ifThen(emit.eq(lane, emit.index(0)), [&] {
       emit.storeI32(total, num, ValueRange{batch, head, row});
     });
-    (void)loc;
   }
 
   MmaAttentionOptions options;

@@ -570,9 +570,9 @@ struct FusedBlockSparseAttentionMmaLowering
     selection.capacity = capacity;
     // One selection per GQA group: a block computes the group's heads in
     // turn over it, selected once for them. (Measured, bench/fusion.py:
-    // blocks of 4 heads select 4x as often and were 5-30% slower; issuing
-    // the next head's Q and first tile during the last tile, as several
-    // query tiles do, was no faster.)
+    // blocks of 4 heads select 4x as often and were up to 31% slower at
+    // S = 32768; issuing the next head's Q and first tile during the last
+    // tile, as several query tiles do, was no faster.)
     if (operands.listHeads == shape.kvHeads && shape.queryHeads > shape.kvHeads)
       operands.headsPerBlock = shape.queryHeads / shape.kvHeads;
     return replaceByLaunch(op, rewriter, emit, shape, *config, operands,
