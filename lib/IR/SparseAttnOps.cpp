@@ -771,37 +771,53 @@ LogicalResult SelectThresholdOp::verify() {
   return verifyBlockSelection(*this, "max_blocks", getMaxBlocks());
 }
 
+/// The indexer's operands (`lightning_indexer`'s, and the fused token op's):
+/// `qi [B, HI, Sq, DI]` and `ki [B, Skv, DI]` of one element type,
+/// `w [B, Sq, HI]`, and `topk`; B, Sq and Skv (dynamic allowed) come from
+/// the caller.
+static LogicalResult verifyIndexerOperands(Operation *op,
+                                           RankedTensorType queryType,
+                                           RankedTensorType keyType,
+                                           RankedTensorType weightsType,
+                                           int64_t batch, int64_t qLen,
+                                           int64_t kvLen, int64_t topk) {
+  if (queryType.getElementType() != keyType.getElementType())
+    return op->emitOpError()
+           << "expects index_query and index_key of one element type, got "
+           << queryType.getElementType() << " and " << keyType.getElementType();
+  if (failed(verifyStaticDims(op, "index_query", queryType, {1, 3},
+                              "heads and head dim")))
+    return failure();
+  int64_t heads = queryType.getDimSize(1), headDim = queryType.getDimSize(3);
+  if (failed(verifyShapedAs(op, "index_query", queryType,
+                            {batch, heads, qLen, headDim},
+                            queryType.getElementType(), "[B, HI, Sq, DI]")) ||
+      failed(verifyShapedAs(op, "index_key", keyType, {batch, kvLen, headDim},
+                            queryType.getElementType(), "[B, Skv, DI]")) ||
+      failed(verifyShapedAs(op, "weights", weightsType, {batch, qLen, heads},
+                            weightsType.getElementType(), "[B, Sq, HI]")))
+    return failure();
+  if (topk < 1 || topk > kMaxSequenceLength)
+    return op->emitOpError() << "expects topk in [1, " << kMaxSequenceLength
+                             << "], got " << topk;
+  return success();
+}
+
 LogicalResult LightningIndexerOp::verify() {
   RankedTensorType queryType = getIndexQuery().getType();
   RankedTensorType keyType = getIndexKey().getType();
-  RankedTensorType weightsType = getWeights().getType();
-  if (queryType.getElementType() != keyType.getElementType())
-    return emitOpError() << "expects index_query and index_key of one element "
-                            "type, got "
-                         << queryType.getElementType() << " and "
-                         << keyType.getElementType();
-  if (failed(verifyStaticDims(*this, "index_query", queryType, {1, 3},
-                              "heads and head dim")))
-    return failure();
   int64_t batch = queryType.getDimSize(0);
   if (!dimsAgree(batch, keyType.getDimSize(0)))
     return emitOpError() << "expects index_query and index_key to share the "
                             "batch size, got "
                          << batch << " and " << keyType.getDimSize(0);
   batch = mergeDims(batch, keyType.getDimSize(0));
-  int64_t heads = queryType.getDimSize(1), qLen = queryType.getDimSize(2),
-          headDim = queryType.getDimSize(3), kvLen = keyType.getDimSize(1);
-  if (failed(verifyShapedAs(*this, "index_key", keyType,
-                            {batch, kvLen, headDim}, queryType.getElementType(),
-                            "[B, Skv, DI]")) ||
-      failed(verifyShapedAs(*this, "weights", weightsType, {batch, qLen, heads},
-                            weightsType.getElementType(), "[B, Sq, HI]")))
-    return failure();
+  int64_t qLen = queryType.getDimSize(2), kvLen = keyType.getDimSize(1);
   int64_t topk = getTopk();
-  if (topk < 1 || topk > kMaxSequenceLength)
-    return emitOpError() << "expects topk in [1, " << kMaxSequenceLength
-                         << "], got " << topk;
-  if (failed(verifyShapedAs(*this, "token_indices", getTokenIndices().getType(),
+  if (failed(verifyIndexerOperands(*this, queryType, keyType,
+                                   getWeights().getType(), batch, qLen, kvLen,
+                                   topk)) ||
+      failed(verifyShapedAs(*this, "token_indices", getTokenIndices().getType(),
                             {batch, qLen, topk},
                             IntegerType::get(getContext(), 32),
                             "[B, Sq, topk]")))
@@ -939,35 +955,12 @@ FusedBlockSparseAttentionOp::buildUnfused(OpBuilder &builder) {
 
 LogicalResult FusedTokenSparseAttentionOp::verify() {
   FailureOr<AttentionDims> dims = verifyAttentionOperands(*this);
-  if (failed(dims))
+  if (failed(dims) ||
+      failed(verifyIndexerOperands(*this, getIndexQuery().getType(),
+                                   getIndexKey().getType(),
+                                   getWeights().getType(), dims->batch,
+                                   dims->queryLen, dims->kvLen, getTopk())))
     return failure();
-  RankedTensorType indexQuery = getIndexQuery().getType();
-  RankedTensorType indexKey = getIndexKey().getType();
-  RankedTensorType weights = getWeights().getType();
-  if (indexQuery.getElementType() != indexKey.getElementType())
-    return emitOpError() << "expects index_query and index_key of one element "
-                            "type, got "
-                         << indexQuery.getElementType() << " and "
-                         << indexKey.getElementType();
-  if (failed(verifyStaticDims(*this, "index_query", indexQuery, {1, 3},
-                              "heads and head dim")))
-    return failure();
-  int64_t indexHeads = indexQuery.getDimSize(1);
-  int64_t indexDim = indexQuery.getDimSize(3);
-  if (failed(verifyShapedAs(*this, "index_query", indexQuery,
-                            {dims->batch, indexHeads, dims->queryLen, indexDim},
-                            indexQuery.getElementType(), "[B, HI, Sq, DI]")) ||
-      failed(verifyShapedAs(*this, "index_key", indexKey,
-                            {dims->batch, dims->kvLen, indexDim},
-                            indexQuery.getElementType(), "[B, Skv, DI]")) ||
-      failed(verifyShapedAs(*this, "weights", weights,
-                            {dims->batch, dims->queryLen, indexHeads},
-                            weights.getElementType(), "[B, Sq, HI]")))
-    return failure();
-  int64_t topk = getTopk();
-  if (topk < 1 || topk > kMaxSequenceLength)
-    return emitOpError() << "expects topk in [1, " << kMaxSequenceLength
-                         << "], got " << topk;
   return verifyFusedMask(*this, "index_mask", getIndexMaskAttr(),
                          dims->queryLen, dims->kvLen);
 }
