@@ -2,9 +2,11 @@
 (pool q and k, GQA-shared block_scores, select_topk or select_threshold,
 block_sparse_attention) as one function, compiled
 
-- fused: sparse-attn-to-ptx-pipeline's default (sparse-attn-fuse-selection:
-  two pool launches, then one attention launch whose blocks select their
-  own lists; FusedSelection.cpp);
+- fused: sparse-attn-to-ptx-pipeline with nvgpu-options={in-kernel-selection=true}
+  (sparse-attn-fuse-selection, then two pool launches and one attention
+  launch whose blocks select their own lists; FusedSelection.cpp; without
+  the option, the pipeline's default, the fused op runs as its chain's
+  kernels: the unfused times);
 - unfused: the same function with fuse-selection=false (pool, pool,
   block_scores, the selection and the attention: five launches);
 - attention alone: block_sparse_attention on the lists the unfused chain
@@ -109,7 +111,8 @@ def build(out, chip):
         for s in SIZES:
             fns = functions(s, sel)
             base = os.path.join(out, f"{name}-{s}")
-            sparse_attn.compile_gpu(fns["chain"], "f", chip).save(base + "-fused")
+            sparse_attn.compile_gpu(fns["chain"], "f", chip,
+                                    "nvgpu-options={in-kernel-selection=true}").save(base + "-fused")
             sparse_attn.compile_gpu(fns["chain"], "f", chip, "fuse-selection=false").save(
                 base + "-unfused")
             sparse_attn.compile_gpu(fns["lists"], "f", chip).save(base + "-lists")

@@ -395,6 +395,8 @@ SELECT_CASES = [
 ]
 
 
+# Build them with --options "nvgpu-options={in-kernel-selection=true}" to
+# test the in-kernel selection (the default runs the chains' kernels).
 # fused_block_sparse_attention on the attention kernel (each block selects
 # its query block's list from the pooled rows: FusedSelection.cpp), against
 # the float64 golden chain: NSA's GQA-shared top-k with sink and local

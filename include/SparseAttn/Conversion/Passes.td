@@ -174,6 +174,13 @@ def ConvertSparseAttnToNVGPUPass
     Option<"tensorCores", "tensor-cores", "bool", /*default=*/"true",
            "Use the tensor-core kernels where they take the op (false: the "
            "CUDA-core kernel for every op it takes)">,
+    Option<"inKernelSelection", "in-kernel-selection", "bool",
+           /*default=*/"false",
+           "Give fused_block_sparse_attention to the attention kernel, each "
+           "block selecting its list in shared memory (the scores and lists "
+           "never reach global memory); false: every fused op runs as its "
+           "chain's kernels (measured faster at NSA's shapes: "
+           "docs/performance.md)">,
     Option<"runtimeChecks", "runtime-checks", "bool", /*default=*/"true",
            "Assert at run time the shape rules that dynamic dims hide">
   ];

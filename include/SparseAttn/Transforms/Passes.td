@@ -184,9 +184,10 @@ def SparseAttnFuseSelectionPass : Pass<"sparse-attn-fuse-selection"> {
   let summary = "Fuse block or token selection with the attention that reads it";
   let description = [{
     Rewrites the selection chains of the sparse-attention methods into the
-    dialect's fused ops, whose GPU lowering computes each query block's
-    selection inside the attention kernel (the scores and the lists never
-    reach global memory):
+    dialect's fused ops, which a GPU lowering may compute with each query
+    block's selection inside the attention kernel (the scores and the lists
+    never reach global memory: `convert-sparse-attn-to-nvgpu`'s
+    `in-kernel-selection`):
 
     - `block_scores` -> `select_topk` | `select_threshold` ->
       `block_sparse_attention` (NSA, MoBA, MInference's block-sparse

@@ -477,6 +477,11 @@ struct BlockSparseAttentionMmaLowering
 static FailureOr<MmaKernelConfig>
 chooseFusedMmaKernel(FusedBlockSparseAttentionOp op,
                      const MmaAttentionOptions &options, std::string &reason) {
+  if (!options.inKernelSelection) {
+    reason = "in-kernel-selection=false (the chain's kernels were faster at "
+             "the shapes measured)";
+    return failure();
+  }
   RankedTensorType keyPooled = op.getKeyPooled().getType();
   int64_t pooledDim = keyPooled.getDimSize(3);
   if (keyPooled.isDynamicDim(2)) {
@@ -768,6 +773,7 @@ struct ConvertSparseAttnToNVGPUPass
     options.blocksPerSM = blocksPerSM;
     options.decode = decode;
     options.tensorCores = tensorCores;
+    options.inKernelSelection = inKernelSelection;
     options.runtimeChecks = runtimeChecks;
     return options;
   }

@@ -1,9 +1,18 @@
-// RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_90a" --remarks-filter=convert-sparse-attn-to-nvgpu \
-// RUN:   --remark-format=emitRemark 2>&1 | FileCheck %s
-// RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90a" -o %t.mlir
+// RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_90a in-kernel-selection=true" \
+// RUN:   --remarks-filter=convert-sparse-attn-to-nvgpu --remark-format=emitRemark 2>&1 | FileCheck %s
+// RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_90a nvgpu-options={in-kernel-selection=true}" -o %t.mlir
 // RUN: %python %S/../../Pipelines/ptxas_check.py %t.mlir sm_90a | FileCheck %s --check-prefix=PTXAS
-// RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_80" -o %t.sm80.mlir
+// RUN: sparse-attn-opt %s --sparse-attn-to-ptx-pipeline="chip=sm_80 nvgpu-options={in-kernel-selection=true}" -o %t.sm80.mlir
 // RUN: %python %S/../../Pipelines/ptxas_check.py %t.sm80.mlir sm_80 | FileCheck %s --check-prefix=PTXAS
+// By default every fused op runs as its chain's kernels (faster at the
+// shapes measured: docs/performance.md), with a remark.
+// RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_90a" --remarks-filter=convert-sparse-attn-to-nvgpu \
+// RUN:   --remark-format=emitRemark 2>&1 | FileCheck %s --check-prefix=DEFAULT
+// DEFAULT: remark: [Missed] FusedKernel | Category:convert-sparse-attn-to-nvgpu | Remark="sparse_attn.fused_block_sparse_attention runs as its chain: in-kernel-selection=false (the chain's kernels were faster at the shapes measured)"
+// DEFAULT-LABEL: func.func @nsa(
+// DEFAULT-COUNT-3: gpu.launch
+// DEFAULT-NOT: gpu.launch
+// DEFAULT-LABEL: func.func @threshold(
 
 // Chains the kernels cannot fuse run as their chains, with a remark.
 // CHECK-DAG: remark: [Missed] FusedKernel | Category:convert-sparse-attn-to-nvgpu | Remark="sparse_attn.fused_block_sparse_attention runs as its chain: lists finer than the kernel's query tile (block_q 1)"

@@ -61,6 +61,10 @@ struct MmaAttentionOptions {
   /// Lists finer than a query tile: "union", "grouped" or "auto" (the
   /// pass option `row-lists`).
   std::string rowLists = "auto";
+  /// fused_block_sparse_attention on the attention kernel with the
+  /// selection inside its blocks (the pass option `in-kernel-selection`);
+  /// otherwise fused ops run as their chains' kernels.
+  bool inKernelSelection = false;
   /// Assert at run time the shape rules that dynamic dims hide.
   bool runtimeChecks = true;
 };
