@@ -27,8 +27,6 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
-#include <cmath>
-
 using namespace mlir;
 using namespace mlir::sparse_attn;
 
@@ -137,12 +135,7 @@ void AttentionKernel::selectList() {
           b, at.loc, vector::CombiningKind::ADD,
           arith::AddFOp::create(b, at.loc, acc[0], acc[1]));
       Value score = at.fmul(dot, at.f32(selection.scoreScale));
-      Value selectable = arith::CmpFOp::create(
-          b, at.loc, arith::CmpFPredicate::OGT, score, at.f32(-INFINITY));
-      scf::YieldOp::create(
-          b, at.loc,
-          ValueRange{arith::SelectOp::create(b, at.loc, selectable,
-                                             at.orderedKey(score), zero)});
+      scf::YieldOp::create(b, at.loc, ValueRange{rowSelectionKey(at, score)});
       b.setInsertionPointToStart(ifOccupied.elseBlock());
       scf::YieldOp::create(b, at.loc, ValueRange{zero});
     }

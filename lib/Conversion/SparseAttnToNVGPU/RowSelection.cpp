@@ -388,6 +388,15 @@ Value WarpRow::writeList(
 
 } // namespace
 
+Value sparse_attn::rowSelectionKey(KernelBuilder &emit, Value score) {
+  Value selectable =
+      arith::CmpFOp::create(emit.builder, emit.loc, arith::CmpFPredicate::OGT,
+                            score, emit.f32(-INFINITY));
+  return arith::SelectOp::create(
+      emit.builder, emit.loc, selectable, emit.orderedKey(score),
+      arith::ConstantIntOp::create(emit.builder, emit.loc, 0, 32));
+}
+
 void sparse_attn::buildWarpRowSelection(KernelBuilder &emit, Value lane,
                                         Value keys, Value marks, Value blocks,
                                         const RowSelectionRule &rule) {

@@ -22,13 +22,17 @@ struct RowSelectionRule {
   std::optional<double> mass;
 };
 
+/// What `keys` holds for a block with `score` (f32): its
+/// KernelBuilder::orderedKey when selectable (> -inf: NaN and -inf are
+/// not), 0 otherwise (an i32).
+Value rowSelectionKey(KernelBuilder &emit, Value score);
+
 /// One warp (every lane takes part; `lane` its lane) selects the blocks of
 /// a row of `blocks` entries. `keys` (shared i32 [blocks]) holds each
-/// block's score as KernelBuilder::orderedKey, 0 for the unselectable ones
-/// (-inf, NaN, masked); `marks` (shared i32 [blocks]) must be 0. On return
-/// the selected blocks are marked (non-zero) and `keys` is consumed. The
-/// selection is the ops' (docs/semantics.md); threshold sums run in a warp
-/// order, not the CPU's.
+/// block's rowSelectionKey (0 also for blocks a mask leaves out); `marks`
+/// (shared i32 [blocks]) must be 0. On return the selected blocks are marked
+/// (non-zero) and `keys` is consumed. The selection is the ops'
+/// (docs/semantics.md); threshold sums run in a warp order, not the CPU's.
 void buildWarpRowSelection(KernelBuilder &emit, Value lane, Value keys,
                            Value marks, Value blocks,
                            const RowSelectionRule &rule);

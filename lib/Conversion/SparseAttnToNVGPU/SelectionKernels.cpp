@@ -259,15 +259,11 @@ struct BlockSelectionGpuLowering : public OpRewritePattern<OpTy> {
           OpBuilder &b = at.builder;
           Value score = memref::LoadOp::create(b, at.loc, scores,
                                                ValueRange{batch, head, row, j});
-          Value selectable = arith::CmpFOp::create(
-              b, at.loc, arith::CmpFPredicate::OGT, score, at.f32(-INFINITY));
-          Value zero = arith::ConstantIntOp::create(b, at.loc, 0, 32);
-          memref::StoreOp::create(b, at.loc,
-                                  arith::SelectOp::create(b, at.loc, selectable,
-                                                          at.orderedKey(score),
-                                                          zero),
-                                  keys, j);
-          memref::StoreOp::create(b, at.loc, zero, marks, j);
+          memref::StoreOp::create(b, at.loc, rowSelectionKey(at, score), keys,
+                                  j);
+          memref::StoreOp::create(
+              b, at.loc, arith::ConstantIntOp::create(b, at.loc, 0, 32), marks,
+              j);
         });
     emit.syncWarp();
     buildWarpRowSelection(emit, lane, keys, marks, blocks, rule);
