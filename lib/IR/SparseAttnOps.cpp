@@ -433,6 +433,23 @@ LogicalResult BlockSparseAttentionOp::verify() {
                << " and the leading dims of full_block_indices "
                << fullIndicesType << " to match num_blocks " << numType;
   }
+  if (static_cast<bool>(getNumColumns()) !=
+      static_cast<bool>(getColumnIndices()))
+    return emitOpError()
+           << "expects both num_columns and column_indices, or neither";
+  // The columns are read at the same (list batch, list head, query block).
+  if (getNumColumns()) {
+    RankedTensorType columnNumType = getNumColumns().getType();
+    RankedTensorType columnIndicesType = getColumnIndices().getType();
+    for (int64_t dim = 0; dim < 3; ++dim)
+      if (!dimsAgree(numType.getDimSize(dim), columnNumType.getDimSize(dim)) ||
+          !dimsAgree(numType.getDimSize(dim),
+                     columnIndicesType.getDimSize(dim)))
+        return emitOpError()
+               << "expects num_columns " << columnNumType
+               << " and the leading dims of column_indices "
+               << columnIndicesType << " to match num_blocks " << numType;
+  }
   int64_t listBatch =
       mergeDims(numType.getDimSize(0), indicesType.getDimSize(0));
   if (!isDynamic(listBatch) && listBatch != 1 &&
@@ -826,6 +843,106 @@ LogicalResult LightningIndexerOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// VerticalSlashOp
+//===----------------------------------------------------------------------===//
+
+int64_t VerticalSlashOp::blockCapacity(int64_t slash, int64_t kvLen,
+                                       int64_t blockQ, int64_t blockKv) {
+  // A diagonal crosses a query block's rows in at most block_q consecutive
+  // keys: ceil(block_q / block_kv) + 1 kv blocks.
+  int64_t perDiagonal = ceilDiv(blockQ, blockKv) + 1;
+  int64_t diagonals = std::min(slash, kvLen);
+  int64_t kvBlocks = ceilDiv(kvLen, blockKv);
+  if (diagonals > kvBlocks / perDiagonal)
+    return kvBlocks;
+  return std::min(kvBlocks, diagonals * perDiagonal);
+}
+
+LogicalResult VerticalSlashOp::verify() {
+  RankedTensorType queryType = getQuery().getType();
+  RankedTensorType keyType = getKey().getType();
+  if (queryType.getElementType() != keyType.getElementType())
+    return emitOpError() << "expects query and key of one element type, got "
+                         << queryType.getElementType() << " and "
+                         << keyType.getElementType();
+  if (failed(verifyStaticDims(*this, "query", queryType, {1, 3},
+                              "heads and head dim")) ||
+      failed(verifyStaticDims(*this, "key", keyType, {1, 3},
+                              "heads and head dim")))
+    return failure();
+  int64_t batch = queryType.getDimSize(0);
+  if (!dimsAgree(batch, keyType.getDimSize(0)))
+    return emitOpError() << "expects query and key to share the batch size, "
+                            "got "
+                         << batch << " and " << keyType.getDimSize(0);
+  batch = mergeDims(batch, keyType.getDimSize(0));
+  int64_t queryHeads = queryType.getDimSize(1), kvHeads = keyType.getDimSize(1);
+  if (kvHeads == 0 || queryHeads % kvHeads != 0)
+    return emitOpError() << "expects query heads (" << queryHeads
+                         << ") to be a multiple of key heads (" << kvHeads
+                         << ")";
+  if (queryType.getDimSize(3) != keyType.getDimSize(3))
+    return emitOpError() << "expects query and key head dims to match, got "
+                         << queryType.getDimSize(3) << " and "
+                         << keyType.getDimSize(3);
+  if (failed(verifyScale(*this, getScaleAttr())))
+    return failure();
+  FailureOr<std::pair<int64_t, int64_t>> blockSizes =
+      verifyBlockSizes(*this, getBlock());
+  if (failed(blockSizes))
+    return failure();
+  int64_t lastQ = getLastQ(), vertical = getVertical(), slash = getSlash(),
+          sink = getSink(), local = getLocal();
+  auto inRange = [](int64_t x, int64_t lo) {
+    return x >= lo && x <= kMaxSequenceLength;
+  };
+  if (!inRange(lastQ, 1) || !inRange(vertical, 1) || !inRange(slash, 1))
+    return emitOpError() << "expects last_q, vertical and slash in [1, "
+                         << kMaxSequenceLength << "], got " << lastQ << ", "
+                         << vertical << " and " << slash;
+  if (!inRange(sink, 0) || sink > vertical || !inRange(local, 0) ||
+      local > slash)
+    return emitOpError() << "expects 0 <= sink <= vertical and 0 <= local <= "
+                            "slash, got sink = "
+                         << sink << ", local = " << local;
+
+  int64_t qLen = queryType.getDimSize(2), kvLen = keyType.getDimSize(2);
+  int64_t queryBlocks = numBlocks(qLen, blockSizes->first);
+  Type i32 = IntegerType::get(getContext(), 32);
+  SmallVector<int64_t> rows = {batch, queryHeads, queryBlocks};
+  auto verifyLists = [&](StringRef numName, RankedTensorType countsType,
+                         StringRef indicesName, RankedTensorType indicesType,
+                         int64_t needed) -> LogicalResult {
+    SmallVector<int64_t> entries(rows);
+    entries.push_back(indicesType.getDimSize(3));
+    if (failed(verifyShapedAs(*this, numName, countsType, rows, i32,
+                              "[B, Hq, ceil(Sq / block_q)]")) ||
+        failed(verifyShapedAs(*this, indicesName, indicesType, entries, i32,
+                              "[B, Hq, ceil(Sq / block_q), capacity]")))
+      return failure();
+    int64_t capacity = indicesType.getDimSize(3);
+    if (!isDynamic(capacity) && !isDynamic(needed) && capacity < needed)
+      return emitOpError() << "expects a " << indicesName
+                           << " capacity of at least " << needed << ", got "
+                           << capacity;
+    return success();
+  };
+  int64_t blocksNeeded =
+      isDynamic(kvLen) ? ShapedType::kDynamic
+                       : blockCapacity(slash, kvLen, blockSizes->first,
+                                       blockSizes->second);
+  int64_t columnsNeeded =
+      isDynamic(kvLen) ? vertical : std::min(vertical, kvLen);
+  return failure(
+      failed(verifyLists("num_blocks", getNumBlocks().getType(),
+                         "block_indices", getBlockIndices().getType(),
+                         blocksNeeded)) ||
+      failed(verifyLists("num_columns", getNumColumns().getType(),
+                         "column_indices", getColumnIndices().getType(),
+                         columnsNeeded)));
+}
+
+//===----------------------------------------------------------------------===//
 // Fused selection and attention
 //===----------------------------------------------------------------------===//
 
@@ -948,7 +1065,8 @@ FusedBlockSparseAttentionOp::buildUnfused(OpBuilder &builder) {
   auto attention = BlockSparseAttentionOp::create(
       builder, loc, getOutput().getType(), getLse().getType(), getQuery(),
       getKey(), getValue(), num, indices, /*full_num_blocks=*/Value(),
-      /*full_block_indices=*/Value(), /*segment_ids_q=*/Value(),
+      /*full_block_indices=*/Value(), /*num_columns=*/Value(),
+      /*column_indices=*/Value(), /*segment_ids_q=*/Value(),
       /*segment_ids_kv=*/Value(), getBlock(), getMaskAttr(), getScaleAttr());
   return {attention.getOutput(), attention.getLse()};
 }

@@ -82,7 +82,8 @@ struct AttentionToBlockSparse : public OpRewritePattern<AttentionOp> {
         rewriter, loc, op.getOutput().getType(), op.getLse().getType(),
         op.getQuery(), op.getKey(), op.getValue(), blockMask.getNumBlocks(),
         blockMask.getBlockIndices(), blockMask.getFullNumBlocks(),
-        blockMask.getFullBlockIndices(), Value(), Value(), block, mask,
+        blockMask.getFullBlockIndices(), /*num_columns=*/Value(),
+        /*column_indices=*/Value(), Value(), Value(), block, mask,
         op.getScaleAttr());
     IRMapping mapping;
     rewriter.cloneRegionBefore(op.getMaskMod(), sparse.getMaskMod(),

@@ -61,6 +61,8 @@ static std::string whyNotFusable(BlockSparseAttentionOp attention,
                                  Operation *select, BlockScoresOp scores) {
   if (attention.getFullNumBlocks())
     return "the attention also reads full lists";
+  if (attention.getNumColumns())
+    return "the attention also reads column lists";
   if (attention.getSegmentIdsQ() || scores.getSegmentIdsQ())
     return "segment ids (document masks) are not fused";
   if (!attention.getMaskMod().empty() || !attention.getScoreMod().empty())

@@ -635,7 +635,10 @@ struct SparseAttnTilePass
     }
     SmallVector<Operation *> ops;
     getOperation()->walk([&](Operation *op) {
-      if (isa<AttentionOp, BlockSparseAttentionOp>(op))
+      // Column lists (vertical-slash) are not tiled: the reference
+      // lowering takes them.
+      auto blockSparse = dyn_cast<BlockSparseAttentionOp>(op);
+      if (isa<AttentionOp>(op) || (blockSparse && !blockSparse.getNumColumns()))
         ops.push_back(op);
     });
     IRRewriter rewriter(&getContext());

@@ -149,16 +149,16 @@ double sparse_attn::getScaleValue(FloatAttr scale, int64_t headDim) {
 
 void sparse_attn::checkFullListShapes(LoweringBuilder &emit, Value numBlocks,
                                       Value fullNumBlocks,
-                                      Value fullBlockIndices,
-                                      Value queryBlocks) {
+                                      Value fullBlockIndices, Value queryBlocks,
+                                      StringRef numName, StringRef indicesName) {
   emit.checkEq(emit.dim(fullNumBlocks, 0), emit.dim(numBlocks, 0),
-               "full_num_blocks and num_blocks batch differ");
+               numName + " and num_blocks batch differ");
   emit.checkEq(emit.dim(fullNumBlocks, 2), queryBlocks,
-               "full block lists do not have ceil(Sq / block_q) query blocks");
+               numName + " does not have ceil(Sq / block_q) query blocks");
   emit.commonDim({{fullNumBlocks, 0}, {fullBlockIndices, 0}},
-                 "full_num_blocks and full_block_indices batch differ");
+                 numName + " and " + indicesName + " batch differ");
   emit.commonDim({{fullNumBlocks, 2}, {fullBlockIndices, 2}},
-                 "full_num_blocks and full_block_indices query blocks differ");
+                 numName + " and " + indicesName + " query blocks differ");
 }
 
 AttentionShape sparse_attn::getAttentionShape(LoweringBuilder &emit,

@@ -351,9 +351,12 @@ def listed_blocks(num_blocks, block_indices, B, Hq, NK):
 
 
 def block_sparse_attention(q, k, v, num_blocks, block_indices, block, mask=None, scale=None,
-                           mask_mod=None, score_mod=None, seg_q=None, seg_kv=None, full=None):
+                           mask_mod=None, score_mod=None, seg_q=None, seg_kv=None, full=None,
+                           columns=None):
     """Golden `block_sparse_attention` (block = [bq, bkv]); full = (full_num,
-    full_idx): blocks whose pairs are all allowed, mask and mask_mod unread."""
+    full_idx): blocks whose pairs are all allowed, mask and mask_mod unread;
+    columns = (num_columns, column_indices): single keys per query block,
+    allowed like a listed block's pairs."""
     q = np.asarray(q, dtype=np.float64)
     B, Hq, Sq, _ = q.shape
     Skv = np.asarray(k).shape[2]
@@ -365,6 +368,9 @@ def block_sparse_attention(q, k, v, num_blocks, block_indices, block, mask=None,
     I = np.arange(Sq) // bq
     J = np.arange(Skv) // bkv
     extra = member[:, :, I][:, :, :, J]
+    if columns is not None:
+        assert np.asarray(columns[0]).shape[2] == NQ
+        extra = extra | listed_blocks(columns[0], columns[1], B, Hq, Skv)[:, :, I]
     forced = None
     if full is not None:
         assert np.asarray(full[0]).shape[2] == NQ
@@ -640,3 +646,77 @@ def lightning_indexer(qi, ki, w, topk, mask=None, seg_q=None, seg_kv=None):
     B, Sq, Skv = I.shape
     allowed = dense_allowed(mask, B, Sq, Skv, seg_q, seg_kv)
     return topk_rows(I, allowed, topk)
+
+
+def vertical_slash_scores(q, k, last_q, scale=None):
+    """MInference's estimate: per (b, h) the column sums and diagonal sums
+    [B, Hq, Skv] of the causal softmax of the last min(last_q, Sq) queries
+    (row r at p = Skv - L + r sees j <= p; an empty row adds 0)."""
+    q = np.asarray(q, dtype=np.float64)
+    k = np.asarray(k, dtype=np.float64)
+    B, Hq, Sq, D = q.shape
+    Skv = k.shape[2]
+    G = Hq // k.shape[1]
+    if scale is None:
+        scale = default_scale(D)
+    L = min(last_q, Sq)
+    col = np.zeros((B, Hq, Skv))
+    diag = np.zeros((B, Hq, Skv))
+    for r in range(L):
+        p = Skv - L + r
+        if p < 0:
+            continue
+        seen = min(p, Skv - 1) + 1
+        s = scale * np.einsum("bhd,bhjd->bhj", q[:, :, Sq - L + r],
+                              np.repeat(k[:, :, :seen], G, axis=1))
+        w = np.exp(s - s.max(axis=-1, keepdims=True))
+        w /= w.sum(axis=-1, keepdims=True)
+        col[:, :, :seen] += w
+        d = p - np.arange(seen)  # the diagonal of each seen key
+        diag[:, :, d] += w
+    return col, diag
+
+
+def top_with_forced(scores, count, forced):
+    """Per row of [B, H, N]: the first `forced` indices plus the highest
+    others (ties to the lower index), min(count, N) in all, as a bool set."""
+    B, H, N = scores.shape
+    sel = np.zeros((B, H, N), dtype=bool)
+    for b in range(B):
+        for h in range(H):
+            order = sorted(range(N), key=lambda j: (j >= forced, -scores[b, h, j], j))
+            sel[b, h, order[:min(count, N)]] = True
+    return sel
+
+
+def vertical_slash(q, k, last_q, vertical, slash, block, sink=0, local=0, scale=None,
+                   capacities=None):
+    """Golden `vertical_slash` -> (num_blocks, block_indices, num_columns,
+    column_indices), plus the chosen column and diagonal sets."""
+    B, Hq, Sq, _ = np.asarray(q).shape
+    Skv = np.asarray(k).shape[2]
+    bq, bkv = block
+    NQ, NK = -(-Sq // bq), -(-Skv // bkv)
+    col, diag = vertical_slash_scores(q, k, last_q, scale)
+    V = top_with_forced(col, vertical, sink)
+    Dg = top_with_forced(diag, slash, local)
+    crossed = np.zeros((B, Hq, NQ, NK), dtype=bool)
+    cols = np.zeros((B, Hq, NQ, Skv), dtype=bool)
+    off = Skv - Sq
+    for I in range(NQ):
+        rows = np.arange(I * bq, min((I + 1) * bq, Sq))
+        p = rows + off
+        for d in range(Skv):
+            j = p - d
+            j = j[(j >= 0) & (j < Skv)]
+            if j.size:
+                crossed[:, :, I, np.unique(j // bkv)] |= Dg[:, :, d, None]
+        seen = np.arange(Skv) <= p.max()
+        blocked = crossed[:, :, I][:, :, np.arange(Skv) // bkv]
+        cols[:, :, I] = V & seen & ~blocked
+    if capacities is None:
+        per = -(-bq // bkv) + 1
+        capacities = (min(NK, min(slash, Skv) * per), min(vertical, Skv))
+    nb, bi = lists_from_sets(crossed, capacities[0])
+    nc, ci = lists_from_sets(cols, capacities[1])
+    return (nb, bi, nc, ci), (V, Dg, col, diag)

@@ -52,6 +52,10 @@ defvar fullListsFormat = [{
   (`full` `(` $full_num_blocks^ `,` $full_block_indices `:`
       type($full_num_blocks) `,` type($full_block_indices) `)`)?
 }];
+defvar columnListsFormat = [{
+  (`columns` `(` $num_columns^ `,` $column_indices `:`
+      type($num_columns) `,` type($column_indices) `)`)?
+}];
 defvar modRegionsFormat = [{
   (`mask_mod` $mask_mod^)? (`score_mod` $score_mod^)?
 }];
@@ -116,6 +120,14 @@ def SparseAttn_BlockSparseAttentionOp : SparseAttn_Op<"block_sparse_attention", 
     block is listed full, or it is listed in the first pair and the mask and
     `mask_mod` allow it. `block_mask` with four results produces both pairs.
 
+    `columns(%num_columns, %column_indices : ...)` adds single keys to each
+    query block (the vertical lines of MInference's vertical-slash pattern):
+    `column_indices[b, h, I, 0:num_columns[b, h, I]]` are key indices, in
+    the lists' batch and head layout; entries outside `[0, Skv)` are
+    ignored. A pair `(i, j)` is then also allowed when `j` is among `i`'s
+    query block's columns and the mask, `mask_mod` and segment ids allow it.
+    `vertical_slash` produces block lists and columns for this form.
+
     ```mlir
     %o, %lse = sparse_attn.block_sparse_attention %q, %k, %v, %num, %idx {block = [128, 128], mask = #sparse_attn.causal}
         : tensor<1x8x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x1x4xi32>, tensor<1x1x4x4xi32>
@@ -130,6 +142,8 @@ def SparseAttn_BlockSparseAttentionOp : SparseAttn_Op<"block_sparse_attention", 
     SparseAttn_I32Tensor4D:$block_indices,
     Optional<SparseAttn_I32Tensor3D>:$full_num_blocks,
     Optional<SparseAttn_I32Tensor4D>:$full_block_indices,
+    Optional<SparseAttn_I32Tensor3D>:$num_columns,
+    Optional<SparseAttn_I32Tensor4D>:$column_indices,
     Optional<SparseAttn_SegmentIdsTensor>:$segment_ids_q,
     Optional<SparseAttn_SegmentIdsTensor>:$segment_ids_kv,
     SparseAttn_BlockSizeAttr:$block,
@@ -139,7 +153,7 @@ def SparseAttn_BlockSparseAttentionOp : SparseAttn_Op<"block_sparse_attention", 
   let results = (outs SparseAttn_QKVTensor:$output, SparseAttn_LseTensor:$lse);
   let assemblyFormat = !strconcat(
       "$query `,` $key `,` $value `,` $num_blocks `,` $block_indices ",
-      fullListsFormat, segmentIdsFormat, " attr-dict ", modRegionsFormat, [{
+      fullListsFormat, columnListsFormat, segmentIdsFormat, " attr-dict ", modRegionsFormat, [{
     `:` type($query) `,` type($key) `,` type($value) `,` type($num_blocks) `,`
         type($block_indices)
     `->` type($output) `,` type($lse)
@@ -374,6 +388,71 @@ def SparseAttn_LightningIndexerOp : SparseAttn_Op<"lightning_indexer", [
     attr-dict `:` type($index_query) `,` type($index_key) `,` type($weights)
     `->` type($token_indices)
   }]);
+  let hasVerifier = 1;
+}
+
+def SparseAttn_VerticalSlashOp : SparseAttn_Op<"vertical_slash", [Pure]> {
+  let summary = "MInference's vertical-slash estimator: block lists and columns";
+  let description = [{
+    From the causal attention of the last `last_q` queries (`min(last_q,
+    Sq)` of them; query `i` sits at `p = i + Skv - Sq` and sees keys
+    `j <= p`), per head `h` (keys of head `h / (Hq / Hkv)`):
+
+        P[r, j]  = softmax_j(scale * <q[b, h, r], k[b, h / G, j]>)  over j <= p_r
+        col[j]   = sum_r P[r, j]                 (vertical: a key column)
+        diag[d]  = sum_r P[r, p_r - d], d >= 0   (slash: the d-th diagonal)
+
+    keeps `V`, the first `sink` keys plus the highest-scoring others,
+    `min(vertical, Skv)` in all, and `D`, the `local` diagonals nearest the
+    main one (`d < local`) plus the highest-scoring others, `min(slash,
+    Skv)` in all (ties to the lower index; a row that sees no key adds 0).
+    Then, per query block `I` of `block = [block_q, block_kv]` (rows
+    `i` with positions `p`):
+
+    - `num_blocks` / `block_indices`: the kv blocks `J` (ascending, -1
+      past the count) holding a pair `(i, j)` of the block with `p - j` in
+      `D`: the slashes, widened to whole blocks;
+    - `num_columns` / `column_indices`: the keys of `V` (ascending, -1
+      past the count) with `j <= p` for some row of `I` whose kv block is
+      not listed for `I`: the verticals the blocks miss.
+
+    `block_sparse_attention %q, %k, %v, %num_blocks, %block_indices
+    columns(%num_columns, %column_indices ...) {mask = #sparse_attn.causal}`
+    attends over exactly these. `scale` defaults to `1/sqrt(D)`. The lists
+    are `[B, Hq, NQ]` and `[B, Hq, NQ, capacity]`; the block capacity is at
+    least `min(NK, min(slash, Skv) * (ceil(block_q / block_kv) + 1))`, the
+    column capacity at least `min(vertical, Skv)`.
+
+    ```mlir
+    %nb, %bi, %nc, %ci = sparse_attn.vertical_slash %q, %k {last_q = 64, vertical = 1000, slash = 6096, sink = 30, local = 100, block = [64, 64]}
+        : tensor<1x32x32768x128xbf16>, tensor<1x8x32768x128xbf16>
+       -> tensor<1x32x512xi32>, tensor<1x32x512x512xi32>, tensor<1x32x512xi32>, tensor<1x32x512x1000xi32>
+    ```
+  }];
+  let arguments = (ins
+    SparseAttn_QKVTensor:$query,
+    SparseAttn_QKVTensor:$key,
+    I64Attr:$last_q,
+    I64Attr:$vertical,
+    I64Attr:$slash,
+    DefaultValuedAttr<I64Attr, "0">:$sink,
+    DefaultValuedAttr<I64Attr, "0">:$local,
+    SparseAttn_BlockSizeAttr:$block,
+    OptionalAttr<F32Attr>:$scale);
+  let results = (outs SparseAttn_I32Tensor3D:$num_blocks,
+                      SparseAttn_I32Tensor4D:$block_indices,
+                      SparseAttn_I32Tensor3D:$num_columns,
+                      SparseAttn_I32Tensor4D:$column_indices);
+  let assemblyFormat = [{
+    $query `,` $key attr-dict `:` type($query) `,` type($key)
+    `->` type($num_blocks) `,` type($block_indices) `,` type($num_columns) `,`
+        type($column_indices)
+  }];
+  let extraClassDeclaration = blockSizesAccessor # [{
+    /// The smallest block capacity that holds every query block's slashes.
+    static int64_t blockCapacity(int64_t slash, int64_t kvLen, int64_t blockQ,
+                                 int64_t blockKv);
+  }];
   let hasVerifier = 1;
 }
 

@@ -338,13 +338,15 @@ struct AttentionShape {
   int64_t groupSize() const { return queryHeads / kvHeads; }
 };
 
-/// The full lists of a block_sparse_attention are read at the first pair's
-/// list batch and head: checks at run time that their batch is the first
-/// pair's, that they have `queryBlocks` query blocks, and that counts and
-/// entries agree.
+/// The full lists (or the columns) of a block_sparse_attention are read at
+/// the first pair's list batch and head: checks at run time that their
+/// batch is the first pair's, that they have `queryBlocks` query blocks,
+/// and that counts and entries agree.
 void checkFullListShapes(LoweringBuilder &emit, Value numBlocks,
                          Value fullNumBlocks, Value fullBlockIndices,
-                         Value queryBlocks);
+                         Value queryBlocks,
+                         StringRef numName = "full_num_blocks",
+                         StringRef indicesName = "full_block_indices");
 
 /// Reads the extents of q, k, v (and segment ids), checking at run time
 /// that the ones which must agree do.

@@ -161,6 +161,9 @@ struct PairRules {
   // block_sparse_attention: membership [Bl, Hl, NQ, NK] in the lists and in
   // the full lists (null without them), and block sizes.
   Value membership, fullMembership;
+  // Membership [Bl, Hl, NQ, Skv] of a key in its query block's columns
+  // (null without them).
+  Value columnMembership;
   bool listBatchIsOne = false;
   Value listBatch;
   int64_t listHeads = 1;
@@ -224,9 +227,16 @@ static FailureOr<MaskedScores> buildMaskedScores(LoweringBuilder &emit,
               memberBuilder, memberLoc, col,
               arith::ConstantIndexOp::create(memberBuilder, memberLoc,
                                              rules.blockKv));
-          return tensor::ExtractOp::create(
+          Value listed = tensor::ExtractOp::create(
               memberBuilder, memberLoc, membership,
               ValueRange{listBatchIndex, listHead, queryBlock, kvBlock});
+          if (membership != rules.membership || !rules.columnMembership)
+            return listed;
+          // Or the key is one of the query block's columns.
+          Value column = tensor::ExtractOp::create(
+              memberBuilder, memberLoc, rules.columnMembership,
+              ValueRange{listBatchIndex, listHead, queryBlock, col});
+          return arith::OrIOp::create(memberBuilder, memberLoc, listed, column);
         };
         auto listed = [&](OpBuilder &memberBuilder, Location memberLoc) {
           return listedIn(rules.membership, memberBuilder, memberLoc);
@@ -348,6 +358,14 @@ struct BlockSparseAttentionOpLowering
                             queryBlocks);
         rules.fullMembership = buildBlockMembership(
             emit, fullNum, op.getFullBlockIndices(), queryBlocks, kvBlocks);
+      }
+      if (Value numColumns = op.getNumColumns()) {
+        checkFullListShapes(emit, numBlocks, numColumns, op.getColumnIndices(),
+                            queryBlocks, "num_columns", "column_indices");
+        // A column's "block" is the key itself.
+        rules.columnMembership =
+            buildBlockMembership(emit, numColumns, op.getColumnIndices(),
+                                 queryBlocks, shape.kvLen);
       }
       RankedTensorType numType = op.getNumBlocks().getType();
       rules.listHeads = numType.getDimSize(1);

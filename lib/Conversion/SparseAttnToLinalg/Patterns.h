@@ -28,6 +28,8 @@ void populateBlockListsToLinalgPatterns(RewritePatternSet &patterns,
 /// select_topk, lightning_indexer.
 void populateSelectionToLinalgPatterns(RewritePatternSet &patterns,
                                        bool runtimeChecks);
+void populateVerticalSlashToLinalgPatterns(RewritePatternSet &patterns,
+                                           bool runtimeChecks);
 
 } // namespace mlir::sparse_attn
 

@@ -78,4 +78,5 @@ void sparse_attn::populateSparseAttnToLinalgConversionPatterns(
   populateBlockListsToLinalgPatterns(patterns, runtimeChecks);
   // Selection of blocks and tokens.
   populateSelectionToLinalgPatterns(patterns, runtimeChecks);
+  populateVerticalSlashToLinalgPatterns(patterns, runtimeChecks);
 }

@@ -355,6 +355,9 @@ struct BlockSparseAttentionMmaLowering
 
   LogicalResult matchAndRewrite(BlockSparseAttentionOp op,
                                 PatternRewriter &rewriter) const override {
+    if (op.getNumColumns())
+      return rewriter.notifyMatchFailure(
+          op, "column lists (vertical-slash) have no kernel yet");
     std::string reason;
     FailureOr<MmaKernelConfig> config =
         chooseMmaKernel(getMmaKernelProblem(op), options, reason);

@@ -952,3 +952,79 @@ func.func @f(%q: tensor<1x8x256x16xf32>, %k: tensor<1x2x256x16xf32>, %qi: tensor
 // (`not` fails on a signal).
 // RUN: not sparse-attn-opt %s -split-input-file -allow-unregistered-dialect 2>&1 | FileCheck %s --check-prefix=EXIT
 // EXIT: error: sliding_window expects left >= 0
+
+//===----------------------------------------------------------------------===//
+// vertical_slash and block_sparse_attention's columns
+//===----------------------------------------------------------------------===//
+
+// -----
+
+func.func @columns_mismatch(%q: tensor<1x2x64x16xf32>, %n: tensor<1x2x4xi32>, %i: tensor<1x2x4x2xi32>, %cn: tensor<1x2x3xi32>, %ci: tensor<1x2x3x5xi32>) {
+  // expected-error @+1 {{expects num_columns 'tensor<1x2x3xi32>' and the leading dims of column_indices 'tensor<1x2x3x5xi32>' to match num_blocks 'tensor<1x2x4xi32>'}}
+  %o, %l = sparse_attn.block_sparse_attention %q, %q, %q, %n, %i columns(%cn, %ci : tensor<1x2x3xi32>, tensor<1x2x3x5xi32>) {block = [16, 16]}
+      : tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32>, tensor<1x2x4xi32>, tensor<1x2x4x2xi32> -> tensor<1x2x64x16xf32>, tensor<1x2x64xf32>
+  return
+}
+
+// -----
+
+func.func @vertical_slash_heads(%q: tensor<1x3x64x16xf32>, %k: tensor<1x2x64x16xf32>) {
+  // expected-error @+1 {{expects query heads (3) to be a multiple of key heads (2)}}
+  %n, %i, %cn, %ci = sparse_attn.vertical_slash %q, %k {last_q = 8, vertical = 4, slash = 2, block = [16, 16]}
+      : tensor<1x3x64x16xf32>, tensor<1x2x64x16xf32> -> tensor<1x3x4xi32>, tensor<1x3x4x4xi32>, tensor<1x3x4xi32>, tensor<1x3x4x4xi32>
+  return
+}
+
+// -----
+
+func.func @vertical_slash_types(%q: tensor<1x2x64x16xf32>, %k: tensor<1x2x64x16xbf16>) {
+  // expected-error @+1 {{expects query and key of one element type, got 'f32' and 'bf16'}}
+  %n, %i, %cn, %ci = sparse_attn.vertical_slash %q, %k {last_q = 8, vertical = 4, slash = 2, block = [16, 16]}
+      : tensor<1x2x64x16xf32>, tensor<1x2x64x16xbf16> -> tensor<1x2x4xi32>, tensor<1x2x4x4xi32>, tensor<1x2x4xi32>, tensor<1x2x4x4xi32>
+  return
+}
+
+// -----
+
+func.func @vertical_slash_budget(%q: tensor<1x2x64x16xf32>) {
+  // expected-error @+1 {{expects last_q, vertical and slash in [1, 2147483647], got 8, 0 and 2}}
+  %n, %i, %cn, %ci = sparse_attn.vertical_slash %q, %q {last_q = 8, vertical = 0, slash = 2, block = [16, 16]}
+      : tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32> -> tensor<1x2x4xi32>, tensor<1x2x4x4xi32>, tensor<1x2x4xi32>, tensor<1x2x4x4xi32>
+  return
+}
+
+// -----
+
+func.func @vertical_slash_forced(%q: tensor<1x2x64x16xf32>) {
+  // expected-error @+1 {{expects 0 <= sink <= vertical and 0 <= local <= slash, got sink = 5, local = 0}}
+  %n, %i, %cn, %ci = sparse_attn.vertical_slash %q, %q {last_q = 8, vertical = 4, slash = 2, sink = 5, block = [16, 16]}
+      : tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32> -> tensor<1x2x4xi32>, tensor<1x2x4x4xi32>, tensor<1x2x4xi32>, tensor<1x2x4x4xi32>
+  return
+}
+
+// -----
+
+func.func @vertical_slash_block_capacity(%q: tensor<1x2x64x16xf32>) {
+  // expected-error @+1 {{expects a block_indices capacity of at least 4, got 3}}
+  %n, %i, %cn, %ci = sparse_attn.vertical_slash %q, %q {last_q = 8, vertical = 4, slash = 2, block = [16, 16]}
+      : tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32> -> tensor<1x2x4xi32>, tensor<1x2x4x3xi32>, tensor<1x2x4xi32>, tensor<1x2x4x4xi32>
+  return
+}
+
+// -----
+
+func.func @vertical_slash_column_capacity(%q: tensor<1x2x64x16xf32>) {
+  // expected-error @+1 {{expects a column_indices capacity of at least 4, got 2}}
+  %n, %i, %cn, %ci = sparse_attn.vertical_slash %q, %q {last_q = 8, vertical = 4, slash = 1, block = [16, 16]}
+      : tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32> -> tensor<1x2x4xi32>, tensor<1x2x4x2xi32>, tensor<1x2x4xi32>, tensor<1x2x4x2xi32>
+  return
+}
+
+// -----
+
+func.func @vertical_slash_lists(%q: tensor<1x2x64x16xf32>) {
+  // expected-error @+1 {{expects num_columns of shape [B, Hq, ceil(Sq / block_q)] = [1, 2, 4] with element type 'i32', got 'tensor<1x1x4xi32>'}}
+  %n, %i, %cn, %ci = sparse_attn.vertical_slash %q, %q {last_q = 8, vertical = 4, slash = 1, block = [16, 16]}
+      : tensor<1x2x64x16xf32>, tensor<1x2x64x16xf32> -> tensor<1x2x4xi32>, tensor<1x2x4x2xi32>, tensor<1x1x4xi32>, tensor<1x2x4x4xi32>
+  return
+}

@@ -121,6 +121,17 @@ func.func @full_block_lists(%q: tensor<1x8x512x64xbf16>, %k: tensor<1x2x512x64xb
   return
 }
 
+// CHECK-LABEL: func.func @vertical_slash
+func.func @vertical_slash(%q: tensor<1x8x512x64xbf16>, %k: tensor<1x2x512x64xbf16>) {
+  // CHECK: %[[N:.*]], %[[I:.*]], %[[CN:.*]], %[[CI:.*]] = sparse_attn.vertical_slash %{{.*}}, %{{.*}} {block = [64, 64], last_q = 64 : i64, local = 16 : i64, sink = 4 : i64, slash = 32 : i64, vertical = 100 : i64} : tensor<1x8x512x64xbf16>, tensor<1x2x512x64xbf16> -> tensor<1x8x8xi32>, tensor<1x8x8x8xi32>, tensor<1x8x8xi32>, tensor<1x8x8x100xi32>
+  %n, %i, %cn, %ci = sparse_attn.vertical_slash %q, %k {last_q = 64, vertical = 100, slash = 32, sink = 4, local = 16, block = [64, 64]}
+      : tensor<1x8x512x64xbf16>, tensor<1x2x512x64xbf16> -> tensor<1x8x8xi32>, tensor<1x8x8x8xi32>, tensor<1x8x8xi32>, tensor<1x8x8x100xi32>
+  // CHECK: sparse_attn.block_sparse_attention %{{.*}}, %{{.*}}, %{{.*}}, %[[N]], %[[I]] columns(%[[CN]], %[[CI]] : tensor<1x8x8xi32>, tensor<1x8x8x100xi32>) {block = [64, 64], mask = #sparse_attn.causal}
+  %o, %lse = sparse_attn.block_sparse_attention %q, %k, %k, %n, %i columns(%cn, %ci : tensor<1x8x8xi32>, tensor<1x8x8x100xi32>) {block = [64, 64], mask = #sparse_attn.causal}
+      : tensor<1x8x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x8x8xi32>, tensor<1x8x8x8xi32> -> tensor<1x8x512x64xbf16>, tensor<1x8x512xf32>
+  return
+}
+
 // CHECK-LABEL: func.func @block_sparse_attention
 func.func @block_sparse_attention(%q: tensor<1x8x512x64xbf16>, %k: tensor<1x2x512x64xbf16>, %v: tensor<1x2x512x64xbf16>,
                                   %num: tensor<1x1x4xi32>, %idx: tensor<1x1x4x4xi32>,
