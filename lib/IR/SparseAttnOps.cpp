@@ -928,18 +928,17 @@ LogicalResult VerticalSlashOp::verify() {
     return success();
   };
   int64_t blocksNeeded =
-      isDynamic(kvLen) ? ShapedType::kDynamic
-                       : blockCapacity(slash, kvLen, blockSizes->first,
-                                       blockSizes->second);
+      isDynamic(kvLen)
+          ? ShapedType::kDynamic
+          : blockCapacity(slash, kvLen, blockSizes->first, blockSizes->second);
   int64_t columnsNeeded =
       isDynamic(kvLen) ? vertical : std::min(vertical, kvLen);
-  return failure(
-      failed(verifyLists("num_blocks", getNumBlocks().getType(),
-                         "block_indices", getBlockIndices().getType(),
-                         blocksNeeded)) ||
-      failed(verifyLists("num_columns", getNumColumns().getType(),
-                         "column_indices", getColumnIndices().getType(),
-                         columnsNeeded)));
+  return failure(failed(verifyLists(
+                     "num_blocks", getNumBlocks().getType(), "block_indices",
+                     getBlockIndices().getType(), blocksNeeded)) ||
+                 failed(verifyLists(
+                     "num_columns", getNumColumns().getType(), "column_indices",
+                     getColumnIndices().getType(), columnsNeeded)));
 }
 
 //===----------------------------------------------------------------------===//

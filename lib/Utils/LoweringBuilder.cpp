@@ -150,7 +150,8 @@ double sparse_attn::getScaleValue(FloatAttr scale, int64_t headDim) {
 void sparse_attn::checkFullListShapes(LoweringBuilder &emit, Value numBlocks,
                                       Value fullNumBlocks,
                                       Value fullBlockIndices, Value queryBlocks,
-                                      StringRef numName, StringRef indicesName) {
+                                      StringRef numName,
+                                      StringRef indicesName) {
   emit.checkEq(emit.dim(fullNumBlocks, 0), emit.dim(numBlocks, 0),
                numName + " and num_blocks batch differ");
   emit.checkEq(emit.dim(fullNumBlocks, 2), queryBlocks,

@@ -29,6 +29,7 @@ import test_block_sparse
 import test_fused
 import test_indexers
 import test_token_sparse
+import test_vertical_slash
 
 sys.path.insert(0, os.path.dirname(__file__))
 import mma_cases  # noqa: E402
@@ -50,6 +51,8 @@ MODULES = [
     ("block_mask", test_block_mask.run_case,
      [test_block_mask.STRUCTURAL, test_block_mask.DOCUMENT]),
     ("fused", test_fused.run_case, [test_fused.CASES]),
+    ("vertical_slash", test_vertical_slash.run_case,
+     [test_vertical_slash.COLUMNS, test_vertical_slash.VS]),
     ("indexers", test_indexers.run_case,
      [test_indexers.POOL, test_indexers.SCORES, test_indexers.TOPK, test_indexers.THRESHOLD,
       test_indexers.INDEXER]),

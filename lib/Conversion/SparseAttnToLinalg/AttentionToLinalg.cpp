@@ -363,9 +363,8 @@ struct BlockSparseAttentionOpLowering
         checkFullListShapes(emit, numBlocks, numColumns, op.getColumnIndices(),
                             queryBlocks, "num_columns", "column_indices");
         // A column's "block" is the key itself.
-        rules.columnMembership =
-            buildBlockMembership(emit, numColumns, op.getColumnIndices(),
-                                 queryBlocks, shape.kvLen);
+        rules.columnMembership = buildBlockMembership(
+            emit, numColumns, op.getColumnIndices(), queryBlocks, shape.kvLen);
       }
       RankedTensorType numType = op.getNumBlocks().getType();
       rules.listHeads = numType.getDimSize(1);

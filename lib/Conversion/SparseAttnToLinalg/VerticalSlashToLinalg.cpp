@@ -34,14 +34,14 @@ static Value buildTailProbabilities(LoweringBuilder &emit, VerticalSlashOp op,
                                     double scale) {
   Value query = op.getQuery(), key = op.getKey();
   RankedTensorType queryType = op.getQuery().getType();
-  int64_t queryHeads = queryType.getDimSize(1), headDim = queryType.getDimSize(3);
+  int64_t queryHeads = queryType.getDimSize(1),
+          headDim = queryType.getDimSize(3);
   int64_t group = queryHeads / op.getKey().getType().getDimSize(1);
   OpBuilder &builder = emit.builder;
   Value qLen = emit.dim(query, 2);
-  SmallVector<OpFoldResult> offsets = {builder.getIndexAttr(0),
-                                       builder.getIndexAttr(0),
-                                       emit.sub(qLen, tail),
-                                       builder.getIndexAttr(0)};
+  SmallVector<OpFoldResult> offsets = {
+      builder.getIndexAttr(0), builder.getIndexAttr(0), emit.sub(qLen, tail),
+      builder.getIndexAttr(0)};
   SmallVector<OpFoldResult> sizes = {batch, builder.getIndexAttr(queryHeads),
                                      tail, builder.getIndexAttr(headDim)};
   SmallVector<OpFoldResult> strides(4, builder.getIndexAttr(1));
@@ -76,10 +76,10 @@ static Value buildTailProbabilities(LoweringBuilder &emit, VerticalSlashOp op,
             nested, loc, args[0],
             arith::ConstantFloatOp::create(nested, loc, nested.getF32Type(),
                                            APFloat(static_cast<float>(scale))));
-        return at.select(
-            seen, scaled,
-            arith::ConstantFloatOp::create(nested, loc, nested.getF32Type(),
-                                           APFloat(-INFINITY)));
+        return at.select(seen, scaled,
+                         arith::ConstantFloatOp::create(nested, loc,
+                                                        nested.getF32Type(),
+                                                        APFloat(-INFINITY)));
       });
   Value rowMax = emit.generic(
       {scores}, {all4}, emit.filled(rowSizes, emit.negInf()), row4,
@@ -104,16 +104,16 @@ static Value buildTailProbabilities(LoweringBuilder &emit, VerticalSlashOp op,
       [&](OpBuilder &nested, Location loc, ValueRange args) -> Value {
         Value zero = arith::ConstantFloatOp::create(
             nested, loc, nested.getF32Type(), APFloat(0.0f));
-        Value empty = arith::CmpFOp::create(nested, loc, arith::CmpFPredicate::OEQ,
-                                            args[0], zero);
+        Value empty = arith::CmpFOp::create(
+            nested, loc, arith::CmpFPredicate::OEQ, args[0], zero);
         Value normalized = arith::DivFOp::create(nested, loc, args[1], args[0]);
         return arith::SelectOp::create(nested, loc, empty, zero, normalized);
       });
 }
 
 /// Top `count` of `scores [B, Hq, 1, Skv]` by select_topk (ties to the
-/// lower index; the forced entries are +inf): (num [B, Hq], indices [B,
-/// Hq, count]).
+/// lower index; the forced entries are +inf): (num [B, Hq, 1], indices [B,
+/// Hq, 1, count]).
 static std::pair<Value, Value> selectTop(LoweringBuilder &emit, Value scores,
                                          int64_t count) {
   auto scoresType = cast<RankedTensorType>(scores.getType());
@@ -124,13 +124,7 @@ static std::pair<Value, Value> selectTop(LoweringBuilder &emit, Value scores,
       RankedTensorType::get({batch, heads, 1, count}, i32), scores,
       emit.builder.getI64IntegerAttr(count), emit.builder.getI64IntegerAttr(0),
       emit.builder.getI64IntegerAttr(0));
-  Value num = tensor::CollapseShapeOp::create(
-      emit.builder, emit.loc, select.getNumBlocks(),
-      SmallVector<ReassociationIndices>{{0}, {1, 2}});
-  Value indices = tensor::CollapseShapeOp::create(
-      emit.builder, emit.loc, select.getBlockIndices(),
-      SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
-  return {num, indices};
+  return {select.getNumBlocks(), select.getBlockIndices()};
 }
 
 /// Whether `slot` (index) is below the selection count `num` (i32).
@@ -165,8 +159,8 @@ struct VerticalSlashOpLowering : LoweringPattern<VerticalSlashOp> {
 
     // Column sums and diagonal sums [B, Hq, 1, Skv], the forced ones +inf.
     Value firstPosition = emit.sub(kvLen, tail);
-    Value sumsInit = emit.filled({batch, heads, emit.index(1), kvLen},
-                                 emit.f32Const(0));
+    Value sumsInit =
+        emit.filled({batch, heads, emit.index(1), kvLen}, emit.f32Const(0));
     AffineMap out5 = emit.map(5, {emit.d(0), emit.d(1), emit.d(2), emit.d(3)});
     auto forcedOr = [&](OpBuilder &nested, Location loc, int64_t forced,
                         Value sum) -> Value {
@@ -225,8 +219,8 @@ struct VerticalSlashOpLowering : LoweringPattern<VerticalSlashOp> {
     // block: pLo - jHi <= d <= pHi - jLo.
     Value crossed = emit.generic(
         {slashNum, slashIndices},
-        {emit.map(5, {emit.d(0), emit.d(1)}),
-         emit.map(5, {emit.d(0), emit.d(1), emit.d(4)})},
+        {emit.map(5, {emit.d(0), emit.d(1), emit.c(0)}),
+         emit.map(5, {emit.d(0), emit.d(1), emit.c(0), emit.d(4)})},
         emit.filled({batch, heads, queryBlocks, kvBlocks}, emit.boolean(false)),
         out5, {kPar, kPar, kPar, kPar, kRed},
         [&](OpBuilder &nested, Location loc, ValueRange args) -> Value {
@@ -234,8 +228,7 @@ struct VerticalSlashOpLowering : LoweringPattern<VerticalSlashOp> {
           SmallVector<Value> ivs = loopIndices(nested, loc, 5);
           auto [pLo, pHi] = rowPositions(at, ivs[2]);
           Value jLo = at.mul(ivs[3], blockKv);
-          Value jHi =
-              at.sub(at.min(at.add(jLo, blockKv), kvLen), at.index(1));
+          Value jHi = at.sub(at.min(at.add(jLo, blockKv), kvLen), at.index(1));
           Value d = toIndex(at, args[1]);
           Value hit = at.andI(
               inSelection(at, ivs[4], args[0]),
@@ -303,19 +296,19 @@ struct VerticalSlashOpLowering : LoweringPattern<VerticalSlashOp> {
                 Value selected = inSelection(
                     step, slot,
                     tensor::ExtractOp::create(step.builder, step.loc, columnNum,
-                                              ValueRange{b, h}));
-                Value column = toIndex(
-                    step, tensor::ExtractOp::create(step.builder, step.loc,
-                                                    columnIndices,
-                                                    ValueRange{b, h, slot}));
+                                              ValueRange{b, h, step.index(0)}));
+                Value column =
+                    toIndex(step, tensor::ExtractOp::create(
+                                      step.builder, step.loc, columnIndices,
+                                      ValueRange{b, h, step.index(0), slot}));
                 // Unselected slots hold -1: clamp before reading a block.
                 Value clamped = step.max(column, step.index(0));
-                Value keep = step.andI(
-                    step.andI(selected, step.le(column, pHi)),
-                    arith::XOrIOp::create(
-                        step.builder, step.loc,
-                        isCrossed(step, step.udiv(clamped, blockKv)),
-                        step.boolean(true)));
+                Value keep =
+                    step.andI(step.andI(selected, step.le(column, pHi)),
+                              arith::XOrIOp::create(
+                                  step.builder, step.loc,
+                                  isCrossed(step, step.udiv(clamped, blockKv)),
+                                  step.boolean(true)));
                 return {keep, clamped};
               });
           return {num, indices, columnCount, columnList};
