@@ -667,33 +667,50 @@ LogicalResult PoolOp::verify() {
       Float32Type::get(getContext()), "[B, H, ceil(S / block), D]");
 }
 
+/// The checks of a query-like and a key-like `[B, H, S, D]` operand that
+/// are scored against each other (block_scores, vertical_slash): static
+/// heads and head dims, one batch size, query heads a multiple of key heads,
+/// equal head dims, a finite scale. Returns the batch size.
+static FailureOr<int64_t> verifyQueryKeyPair(Operation *op, StringRef queryName,
+                                             RankedTensorType queryType,
+                                             StringRef keyName,
+                                             RankedTensorType keyType,
+                                             FloatAttr scale) {
+  if (failed(verifyStaticDims(op, queryName, queryType, {1, 3},
+                              "heads and head dim")) ||
+      failed(
+          verifyStaticDims(op, keyName, keyType, {1, 3}, "heads and head dim")))
+    return failure();
+  if (!dimsAgree(queryType.getDimSize(0), keyType.getDimSize(0)))
+    return op->emitOpError()
+           << "expects " << queryName << " and " << keyName
+           << " to share the batch size, got " << queryType.getDimSize(0)
+           << " and " << keyType.getDimSize(0);
+  int64_t queryHeads = queryType.getDimSize(1), kvHeads = keyType.getDimSize(1);
+  if (kvHeads == 0 || queryHeads % kvHeads != 0)
+    return op->emitOpError()
+           << "expects query heads (" << queryHeads
+           << ") to be a multiple of key heads (" << kvHeads << ")";
+  if (queryType.getDimSize(3) != keyType.getDimSize(3))
+    return op->emitOpError()
+           << "expects query and key head dims to match, got "
+           << queryType.getDimSize(3) << " and " << keyType.getDimSize(3);
+  if (failed(verifyScale(op, scale)))
+    return failure();
+  return mergeDims(queryType.getDimSize(0), keyType.getDimSize(0));
+}
+
 LogicalResult BlockScoresOp::verify() {
   RankedTensorType queryType = getQueryPooled().getType();
   // The element types may differ (bf16 queries against f32 pooled keys, as
   // in MoBA): the dot products accumulate in f32 either way.
   RankedTensorType keyType = getKeyPooled().getType();
-  if (failed(verifyStaticDims(*this, "query_pooled", queryType, {1, 3},
-                              "heads and head dim")) ||
-      failed(verifyStaticDims(*this, "key_pooled", keyType, {1, 3},
-                              "heads and head dim")))
+  FailureOr<int64_t> batchOrFailure = verifyQueryKeyPair(
+      *this, "query_pooled", queryType, "key_pooled", keyType, getScaleAttr());
+  if (failed(batchOrFailure))
     return failure();
-  if (!dimsAgree(queryType.getDimSize(0), keyType.getDimSize(0)))
-    return emitOpError() << "expects query_pooled and key_pooled to share the "
-                            "batch size, got "
-                         << queryType.getDimSize(0) << " and "
-                         << keyType.getDimSize(0);
-  int64_t batch = mergeDims(queryType.getDimSize(0), keyType.getDimSize(0));
+  int64_t batch = *batchOrFailure;
   int64_t queryHeads = queryType.getDimSize(1), kvHeads = keyType.getDimSize(1);
-  if (kvHeads == 0 || queryHeads % kvHeads != 0)
-    return emitOpError() << "expects query heads (" << queryHeads
-                         << ") to be a multiple of key heads (" << kvHeads
-                         << ")";
-  if (queryType.getDimSize(3) != keyType.getDimSize(3))
-    return emitOpError() << "expects query and key head dims to match, got "
-                         << queryType.getDimSize(3) << " and "
-                         << keyType.getDimSize(3);
-  if (failed(verifyScale(*this, getScaleAttr())))
-    return failure();
 
   FailureOr<std::pair<int64_t, int64_t>> blockSizes =
       verifyBlockSizes(*this, getBlock());
@@ -865,28 +882,12 @@ LogicalResult VerticalSlashOp::verify() {
     return emitOpError() << "expects query and key of one element type, got "
                          << queryType.getElementType() << " and "
                          << keyType.getElementType();
-  if (failed(verifyStaticDims(*this, "query", queryType, {1, 3},
-                              "heads and head dim")) ||
-      failed(verifyStaticDims(*this, "key", keyType, {1, 3},
-                              "heads and head dim")))
+  FailureOr<int64_t> batchOrFailure = verifyQueryKeyPair(
+      *this, "query", queryType, "key", keyType, getScaleAttr());
+  if (failed(batchOrFailure))
     return failure();
-  int64_t batch = queryType.getDimSize(0);
-  if (!dimsAgree(batch, keyType.getDimSize(0)))
-    return emitOpError() << "expects query and key to share the batch size, "
-                            "got "
-                         << batch << " and " << keyType.getDimSize(0);
-  batch = mergeDims(batch, keyType.getDimSize(0));
-  int64_t queryHeads = queryType.getDimSize(1), kvHeads = keyType.getDimSize(1);
-  if (kvHeads == 0 || queryHeads % kvHeads != 0)
-    return emitOpError() << "expects query heads (" << queryHeads
-                         << ") to be a multiple of key heads (" << kvHeads
-                         << ")";
-  if (queryType.getDimSize(3) != keyType.getDimSize(3))
-    return emitOpError() << "expects query and key head dims to match, got "
-                         << queryType.getDimSize(3) << " and "
-                         << keyType.getDimSize(3);
-  if (failed(verifyScale(*this, getScaleAttr())))
-    return failure();
+  int64_t batch = *batchOrFailure;
+  int64_t queryHeads = queryType.getDimSize(1);
   FailureOr<std::pair<int64_t, int64_t>> blockSizes =
       verifyBlockSizes(*this, getBlock());
   if (failed(blockSizes))
