@@ -33,6 +33,14 @@ COLUMNS = [
          mask=g.SlidingWindow(12, 0), elt="bf16"),
     dict(op="columns", B=2, Hq=2, Hkv=1, Sq=33, Skv=65, D=16, block=(16, 16), list_heads=1,
          mask=g.Causal(), dyn=True, no_blocks=True),
+    # Shapes the tensor-core kernels take (the GPU cases): column slots over
+    # several kv tiles, partial last tiles, GQA lists.
+    dict(op="columns", B=1, Hq=4, Hkv=2, Sq=256, Skv=256, D=64, block=(64, 64), list_heads=2,
+         mask=g.Causal(), elt="bf16", columns=150),
+    dict(op="columns", B=2, Hq=2, Hkv=1, Sq=200, Skv=320, D=128, block=(128, 64), list_heads=2,
+         mask=g.Causal(), elt="bf16", columns=70, dyn=True),
+    dict(op="columns", B=1, Hq=2, Hkv=2, Sq=192, Skv=192, D=64, block=(64, 128), list_heads=1,
+         mask=g.SlidingWindow(40, 0), elt="f16", columns=64, list_batch=1),
 ]
 
 
@@ -49,7 +57,7 @@ def run_columns(case, rng):
     num, idx = c.rand_block_lists(rng, Bl, Hl, NQ, 3, NK)
     if case.get("no_blocks"):
         num[:] = 0
-    ncol, cidx = c.rand_block_lists(rng, Bl, Hl, NQ, 9, Skv)
+    ncol, cidx = c.rand_block_lists(rng, Bl, Hl, NQ, case.get("columns", 9), Skv)
     dyn = (0, 2) if case.get("dyn") else ()
     ldyn = (0,) if case.get("dyn") else ()
     qT, kT = c.ttype(q.shape, elt, dyn), c.ttype(k.shape, elt, dyn)
@@ -86,6 +94,8 @@ VS = [
          slash=4, sink=1, local=1, block=(16, 16)),
     dict(op="vertical_slash", B=2, Hq=4, Hkv=1, Sq=72, Skv=72, D=32, last_q=16, vertical=10,
          slash=4, sink=2, local=1, block=(16, 16), elt="bf16", dyn=True),
+    dict(op="vertical_slash", B=1, Hq=4, Hkv=2, Sq=256, Skv=256, D=64, last_q=64, vertical=40,
+         slash=6, sink=4, local=2, block=(64, 64), elt="bf16"),
 ]
 
 

@@ -209,6 +209,12 @@ void AttentionKernel::setUpList() {
   Value count =
       emit.loadI32(operands.numBlocks, {listBatchIndex, listHead, queryBlock});
   listEntries = emit.min(emit.max(count, emit.index(0)), operands.capacity);
+  if (hasColumns()) {
+    Value columns = emit.loadI32(operands.numColumns,
+                                 {listBatchIndex, listHead, queryBlock});
+    columnEntries =
+        emit.min(emit.max(columns, emit.index(0)), operands.columnCapacity);
+  }
   fullEntries = emit.index(0);
   if (operands.fullNumBlocks) {
     Value full = emit.loadI32(operands.fullNumBlocks,
@@ -357,6 +363,18 @@ void AttentionKernel::copyRows(
 
 std::pair<Value, Value> AttentionKernel::listedToken(KernelBuilder &at,
                                                      Value slot) {
+  if (readingColumns) {
+    // A column slot: valid below the count and naming a key.
+    Value lastSlot = at.sub(operands.columnCapacity, at.index(1));
+    Value token = at.loadI32(
+        operands.columnIndices,
+        {listBatchIndex, listHead, queryBlock, at.min(slot, lastSlot)});
+    Value valid =
+        at.andI(at.andI(at.lt(slot, columnEntries),
+                        at.cmp(arith::CmpIPredicate::sge, token, at.index(0))),
+                at.lt(token, operands.kvLen));
+    return {at.select(valid, token, at.index(0)), valid};
+  }
   Value lastSlot = at.sub(operands.kvLen, at.index(1));
   Value token = at.loadI32(operands.tokenIndices,
                            {batch, tokenQuery, at.min(slot, lastSlot)});
@@ -367,13 +385,29 @@ std::pair<Value, Value> AttentionKernel::listedToken(KernelBuilder &at,
   return {at.select(valid, token, at.index(0)), valid};
 }
 
-void AttentionKernel::loadKvTile(Value kvStart, Value stage) {
+void AttentionKernel::loadKvTile(Value kvStart, Value stage, Value columnTile) {
   SmallVector<Value> tokens;
-  copyRows(operands.key, kvHead, keySlot(stage), kvStart, operands.kvLen,
-           config.blockKv, config.headDim, tokens, nullptr, gathers());
-  copyRows(operands.value, kvHead, valueSlot(stage), kvStart, operands.kvLen,
-           config.blockKv, config.valueDim, tokens, nullptr, gathers(),
-           valueFirstColumn);
+  auto copyTile = [&](bool gather, Value rowLimit) {
+    copyRows(operands.key, kvHead, keySlot(stage), kvStart, rowLimit,
+             config.blockKv, config.headDim, tokens, nullptr, gather);
+    copyRows(operands.value, kvHead, valueSlot(stage), kvStart, rowLimit,
+             config.blockKv, config.valueDim, tokens, nullptr, gather,
+             valueFirstColumn);
+  };
+  if (columnTile) {
+    // Column slots gather the key rows they name; the others are keys.
+    auto ifColumns = scf::IfOp::create(emit.builder, emit.loc, columnTile,
+                                       /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(emit.builder);
+    emit.builder.setInsertionPointToStart(ifColumns.thenBlock());
+    readingColumns = true;
+    copyTile(/*gather=*/true, columnEntries);
+    readingColumns = false;
+    emit.builder.setInsertionPointToStart(ifColumns.elseBlock());
+    copyTile(gathers(), operands.kvLen);
+  } else {
+    copyTile(gathers(), operands.kvLen);
+  }
   // Copies issued under an scf.if have tokens that do not dominate here;
   // commit_group does not need them (it closes every pending copy).
   SmallVector<Value> visible;
@@ -1030,6 +1064,18 @@ AttentionKernel::buildItem(const ItemInput &input) {
   // blockKv; grouped row lists walk kv tiles too).
   int64_t subTiles = usesLists() ? config.listBlockKv / config.blockKv : 1;
   Value tiles = emit.mul(blocks, subTiles);
+  // Columns: after the blocks' tiles, ceil(columns / blockKv) tiles of
+  // column slots (`tileStart` is then the tile's first slot).
+  Value blockTiles = tiles;
+  auto isColumnTile = [&](KernelBuilder &tileEmit, Value tile) -> Value {
+    return hasColumns()
+               ? tileEmit.cmp(arith::CmpIPredicate::sge, tile, blockTiles)
+               : Value();
+  };
+  if (hasColumns())
+    tiles =
+        emit.add(tiles, emit.udiv(emit.add(columnEntries, config.blockKv - 1),
+                                  config.blockKv));
   Value firstTile = kvFirstTile, prefixTiles = kvPrefixTiles,
         prefixFirstTile = kvPrefixFirstTile;
   auto tileStart = [&](KernelBuilder &tileEmit, Value tile) {
@@ -1042,10 +1088,19 @@ AttentionKernel::buildItem(const ItemInput &input) {
               tileEmit.add(prefixFirstTile, tile),
               tileEmit.add(firstTile, tileEmit.sub(tile, prefixTiles))),
           config.blockKv);
-    Value block = tileEmit.loadI32(list, {tileEmit.udiv(tile, subTiles)});
-    return tileEmit.add(
+    Value columnTile = isColumnTile(tileEmit, tile);
+    Value blockTile = columnTile
+                          ? tileEmit.select(columnTile, tileEmit.index(0), tile)
+                          : tile;
+    Value block = tileEmit.loadI32(list, {tileEmit.udiv(blockTile, subTiles)});
+    Value start = tileEmit.add(
         tileEmit.mul(block, config.listBlockKv),
-        tileEmit.mul(tileEmit.urem(tile, subTiles), config.blockKv));
+        tileEmit.mul(tileEmit.urem(blockTile, subTiles), config.blockKv));
+    if (!columnTile)
+      return start;
+    return tileEmit.select(
+        columnTile,
+        tileEmit.mul(tileEmit.sub(tile, blockTiles), config.blockKv), start);
   };
 
   // The next item's first kv tile, read now (its loads' latency hides
@@ -1098,7 +1153,8 @@ AttentionKernel::buildItem(const ItemInput &input) {
     Value fetch = arith::AndIOp::create(
         builder, loc, emit.lt(emit.index(0), tiles), negate(firstFetched));
     emit.ifThen(fetch, [&] {
-      loadKvTile(tileStart(emit, emit.index(0)), stageOf(emit, emit.index(0)));
+      loadKvTile(tileStart(emit, emit.index(0)), stageOf(emit, emit.index(0)),
+                 isColumnTile(emit, emit.index(0)));
     });
   }
   bool failedTile = false;
@@ -1117,9 +1173,10 @@ AttentionKernel::buildItem(const ItemInput &input) {
           tileSegments = tileSegmentBounds(loopEmit, kvStart);
         const SegmentBounds *tileSegmentsOrNull =
             readsSegments() ? &tileSegments : nullptr;
+        Value columnTile = isColumnTile(loopEmit, tile);
         if (config.stages == 1) {
           gpu::BarrierOp::create(loopBuilder, loopLoc);
-          loadKvTile(kvStart, stage);
+          loadKvTile(kvStart, stage, columnTile);
         }
         asyncWait(loopBuilder, loopLoc, 0);
         fenceCopiesForMma(loopBuilder, loopLoc);
@@ -1133,7 +1190,8 @@ AttentionKernel::buildItem(const ItemInput &input) {
           loopBuilder.setInsertionPointToStart(ifNext.thenBlock());
           KernelBuilder nestedEmit(loopBuilder, loopLoc, emit.element);
           loadKvTile(tileStart(nestedEmit, nextTile),
-                     stageOf(nestedEmit, nextTile));
+                     stageOf(nestedEmit, nextTile),
+                     isColumnTile(nestedEmit, nextTile));
           if (input.nextExists) {
             // The last tile: the next item's Q (the other buffer) and its
             // first kv tile (the stage after this one) go in flight now.
@@ -1160,16 +1218,24 @@ AttentionKernel::buildItem(const ItemInput &input) {
         // quarter of a band's edge block, keys past the end) is skipped: its
         // products too, under a branch uniform over the group.
         scf::IfOp ifSkip;
-        if (Value skipped = tileSkipped(loopEmit, kvStart, listedFull,
-                                        tileSegmentsOrNull)) {
+        Value skipped =
+            tileSkipped(loopEmit, kvStart, listedFull, tileSegmentsOrNull);
+        if (skipped && columnTile) {
+          // (A column tile's slots name keys anywhere: never skipped.)
+          skipped =
+              loopEmit.andI(skipped, loopEmit.cmp(arith::CmpIPredicate::slt,
+                                                  tile, blockTiles));
+        }
+        if (skipped) {
           ifSkip = scf::IfOp::create(loopBuilder, loopLoc, args.getTypes(),
                                      skipped, /*withElseRegion=*/true);
           loopBuilder.setInsertionPointToStart(ifSkip.thenBlock());
           scf::YieldOp::create(loopBuilder, loopLoc, args);
           loopBuilder.setInsertionPointToStart(ifSkip.elseBlock());
         }
-        FailureOr<State> updated = processTile(
-            kvStart, stage, listedFull, tileSegmentsOrNull, fromValues(args));
+        FailureOr<State> updated =
+            processTile(kvStart, stage, listedFull, tileSegmentsOrNull,
+                        fromValues(args), columnTile);
         failedTile |= failed(updated);
         scf::YieldOp::create(loopBuilder, loopLoc,
                              succeeded(updated) ? values(*updated)

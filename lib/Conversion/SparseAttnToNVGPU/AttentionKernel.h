@@ -45,6 +45,11 @@ struct FusedSelection {
 struct KernelOperands {
   Value query, key, value, numBlocks, blockIndices, output, lse; // memrefs
   Value fullNumBlocks, fullBlockIndices; // memrefs, null without full lists
+  // block_sparse_attention's columns(...) (vertical-slash): the counts and
+  // key lists (memrefs in the lists' layout) and the lists' capacity
+  // (index). After its listed blocks' tiles a query tile walks tiles of
+  // its column slots, whose key rows are gathered. Null without columns.
+  Value numColumns, columnIndices, columnCapacity;
   Value queryLen, kvLen, listBatch, capacity, kvBlocks; // index
   Value fullCapacity; // index, 0 without full lists
   // A mask reading segment ids: the ids (memrefs `BxSxi32`) and what the
@@ -320,7 +325,14 @@ private:
                 function_ref<std::pair<Value, Value>(KernelBuilder &, Value)>
                     locate = nullptr,
                 bool gather = false, Value sourceColumn = nullptr);
-  void loadKvTile(Value kvStart, Value stage);
+  /// `columnTile` (an i1, null without columns): whether the tile is one
+  /// of column slots starting at slot `kvStart` rather than keys.
+  void loadKvTile(Value kvStart, Value stage, Value columnTile = nullptr);
+  /// Columns: the query block's clamped column count, and whether the code
+  /// being emitted reads column slots (listedToken then reads the columns).
+  bool hasColumns() const { return static_cast<bool>(operands.numColumns); }
+  Value columnEntries;
+  bool readingColumns = false;
   void buildList();
 
   /// The online-softmax state a thread holds: for each of its rows (two per
@@ -330,9 +342,11 @@ private:
     SmallVector<Value> rowMax, rowSum, acc;
   };
   /// `tileSegments`: the tile's segment bounds (null without segment ids).
+  /// `columnTile` as for loadKvTile: a column tile's pairs are masked one
+  /// by one at the keys its slots name.
   FailureOr<State> processTile(Value kvStart, Value stage, Value listedFull,
                                const SegmentBounds *tileSegments,
-                               const State &state);
+                               const State &state, Value columnTile = nullptr);
   void writeResults(const State &state);
   SmallVector<Value> values(const State &state);
   State fromValues(ValueRange all);

@@ -18,6 +18,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 #include <cmath>
+#include <optional>
 
 using namespace mlir;
 using namespace mlir::sparse_attn;
@@ -41,7 +42,7 @@ AttentionKernel::State AttentionKernel::fromValues(ValueRange all) {
 FailureOr<AttentionKernel::State>
 AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
                              const SegmentBounds *tileSegments,
-                             const State &state) {
+                             const State &state, Value columnTile) {
   OpBuilder &builder = emit.builder;
   Location loc = emit.loc;
   int64_t nTiles = config.blockKv / 8;
@@ -72,6 +73,17 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
   SmallVector<Value> flat;
   for (auto &fragment : scores)
     flat.append(fragment);
+  // A column tile (columnTile) masks pair by pair at the keys its slots
+  // name (the then branch, built after the others' masking below).
+  scf::IfOp ifColumns;
+  std::optional<OpBuilder::InsertionGuard> columnsGuard;
+  if (columnTile) {
+    SmallVector<Type> types(flat.size(), builder.getF32Type());
+    ifColumns = scf::IfOp::create(builder, loc, types, columnTile,
+                                  /*withElseRegion=*/true);
+    columnsGuard.emplace(builder);
+    builder.setInsertionPointToStart(ifColumns.elseBlock());
+  }
   // Tiles inside the keys and wholly allowed (by a structural mask without
   // mods, or as a listed full block without a score_mod) skip the per-pair
   // rules; the branch is uniform over the group of rows (warpgroup or
@@ -180,7 +192,7 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
       intervalCondition = rowKeys->condition;
   }
   auto maskScoresPerPair = [&]() -> FailureOr<SmallVector<Value>> {
-    if (intervalMask)
+    if (intervalMask && !readingColumns)
       return maskScoresByInterval();
     ArrayRef<Value> rows = rowQueries;
     // The thread's keys (two per 8-key tile) and, with segment ids, the ids
@@ -189,11 +201,17 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
     for (int64_t column = 0; column < 2 * nTiles; ++column)
       keys.push_back(emit.add(emit.add(kvStart, column / 2 * 8 + column % 2),
                               emit.mul(quad, 2)));
-    // A token list's slots: valid iff they name a key.
+    // A token list's (or column list's) slots: valid iff they name a key;
+    // a column's pairs are masked at the key it names.
     SmallVector<Value> keyValid;
-    if (gathers())
-      for (Value key : keys)
-        keyValid.push_back(listedToken(emit, key).second);
+    if (gathers() || readingColumns)
+      for (Value &key : keys) {
+        auto [token, valid] = listedToken(emit, key);
+        keyValid.push_back(valid);
+        if (readingColumns)
+          key = token;
+      }
+    Value pairFull = readingColumns ? Value() : listedFull;
     if (readsSegments()) {
       for (Value row : rows)
         rowIds.push_back(emit.loadI32(operands.segmentIdsQ, {batch, row}));
@@ -207,7 +225,9 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
               e = position % 4;
       int64_t column = 2 * nt + e % 2;
       Value key = keys[column];
-      Value inBounds = gathers() ? keyValid[column] : emit.lt(key, operands.kvLen);
+      Value inBounds = (gathers() || readingColumns)
+                           ? keyValid[column]
+                           : emit.lt(key, operands.kvLen);
       if (!operands.hasPairRules) {
         masked.push_back(emit.select(
             inBounds, rawScores ? score : emit.fmul(score, scaleLog2), negInf));
@@ -217,11 +237,11 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
           builder, loc, operands.rules, score, batch, rowHeads[2 * rt + e / 2],
           rows[2 * rt + e / 2], emit.min(key, lastKey), operands.queryLen,
           operands.kvLen, [&](OpBuilder &, Location) { return inBounds; },
-          listedFull
+          pairFull
               ? function_ref<Value(OpBuilder &, Location)>(
                     [&](OpBuilder &fullBuilder, Location fullLoc) -> Value {
                       return arith::AndIOp::create(fullBuilder, fullLoc,
-                                                   listedFull, inBounds);
+                                                   pairFull, inBounds);
                     })
               : nullptr,
           readsSegments()
@@ -274,6 +294,18 @@ AttentionKernel::processTile(Value kvStart, Value stage, Value listedFull,
       scf::YieldOp::create(builder, loc, *masked);
     }
     final.assign(ifFull.getResults().begin(), ifFull.getResults().end());
+  }
+  if (columnTile) {
+    scf::YieldOp::create(builder, loc, final);
+    builder.setInsertionPointToStart(ifColumns.thenBlock());
+    readingColumns = true;
+    FailureOr<SmallVector<Value>> masked = maskScoresPerPair();
+    readingColumns = false;
+    if (failed(masked))
+      return failure();
+    scf::YieldOp::create(builder, loc, *masked);
+    columnsGuard.reset();
+    final.assign(ifColumns.getResults().begin(), ifColumns.getResults().end());
   }
   if (rowLists()) {
     // Each row sees the tile only when its own list has the block.

@@ -355,14 +355,19 @@ struct BlockSparseAttentionMmaLowering
 
   LogicalResult matchAndRewrite(BlockSparseAttentionOp op,
                                 PatternRewriter &rewriter) const override {
-    if (op.getNumColumns())
-      return rewriter.notifyMatchFailure(
-          op, "column lists (vertical-slash) have no kernel yet");
     std::string reason;
     FailureOr<MmaKernelConfig> config =
         chooseMmaKernel(getMmaKernelProblem(op), options, reason);
     if (failed(config))
       return rewriter.notifyMatchFailure(op, reason);
+    // Columns are walked after a query tile's own blocks: not with lists
+    // finer than the tile, nor with several query tiles per block.
+    if (op.getNumColumns() && (config->rowListRows || config->groupedRows ||
+                               config->listBlockQ % config->blockQ != 0 ||
+                               config->itemsPerBlock != 1))
+      return rewriter.notifyMatchFailure(
+          op, "columns with lists finer than the kernel's query tile or "
+              "several query tiles per block");
     Location loc = op.getLoc();
     FailureOr<llvm::DenseMap<Value, Value>> buffers =
         getCapturedBuffers(op, rewriter);
@@ -414,6 +419,15 @@ struct BlockSparseAttentionMmaLowering
           toKernelBuffer(rewriter, loc, op.getFullNumBlocks());
       operands.fullBlockIndices =
           toKernelBuffer(rewriter, loc, op.getFullBlockIndices());
+    }
+    if (Value numColumns = op.getNumColumns()) {
+      checkFullListShapes(emit, numBlocks, numColumns, op.getColumnIndices(),
+                          emit.ceilDiv(shape.queryLen, config->listBlockQ),
+                          "num_columns", "column_indices");
+      operands.columnCapacity = emit.dim(op.getColumnIndices(), 3);
+      operands.numColumns = toKernelBuffer(rewriter, loc, numColumns);
+      operands.columnIndices =
+          toKernelBuffer(rewriter, loc, op.getColumnIndices());
     }
     if (config->groupedRows) {
       // Grouped: the pairs by kv block first, the partial results' lse
