@@ -1,0 +1,231 @@
+"""MInference's vertical-slash attention (issue 16's benchmark): causal
+block_sparse_attention with columns(...) over the lists `vertical_slash`
+defines, against FlexAttention over the same pairs and dense causal SDPA.
+
+The lists are built on the GPU by eager PyTorch with exactly the op's rule
+(docs/semantics.md: the last 64 queries' softmax, column and diagonal sums,
+the forced first `sink` columns and nearest `local` diagonals, top-k; the
+kv blocks the diagonals cross; the chosen columns those blocks miss): our
+`vertical_slash` op itself has no kernel yet (it takes the general path),
+so this measures the attention alone on the lists.
+
+- ours: block_sparse_attention {causal} with the block lists and
+  columns(...) (the tensor-core kernel walks each query tile's crossed
+  blocks, then its column slots gathered 64 at a time);
+- FlexAttention: a BlockMask of the crossed blocks plus the blocks holding a
+  chosen column, mask_mod = causal & (block crossed | column chosen): the
+  same pairs (compiled, Triton backend);
+- dense: causal SDPA (the flash / cuDNN backend torch picks), for scale.
+
+Numerics: ours and Flex at 4 query rows of every head against float64 over
+the same allowed keys.
+
+Cases (bf16, B = 1, D = 128, 64-token blocks, Hq = 32, Hkv = 8, Llama-3-8B's
+heads; MInference's budgets: vertical 1000, slash 6096, sink 30, local 100,
+last_q 64): S = 8192 and 32768. Effective TFLOP/s count 4 * D flops per
+allowed pair (QK^T and PV).
+
+  PYTHONPATH=build/python_packages /usr/bin/python3 bench/vertical_slash.py build build/bench-vs
+  PYTHONPATH=python-bindings python3 bench/vertical_slash.py run build/bench-vs OUT_DIR
+"""
+
+import datetime
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from chains import func, t  # noqa: E402
+from cli import build_or_run, numerics_verdict  # noqa: E402
+
+SIZES = (8192, 32768)
+HQ, HKV, D, BLK = 32, 8, 128, 64
+BUDGET = dict(vertical=1000, slash=6096, sink=30, local=100, last_q=64)
+
+
+def block_capacity(s):
+    nk = s // BLK
+    return min(nk, min(BUDGET["slash"], s) * 2)
+
+
+def attention_function(s):
+    nq = s // BLK
+    q, kv = t((1, HQ, s, D), "bf16"), t((1, HKV, s, D), "bf16")
+    num, idx = t((1, HQ, nq), "i32"), t((1, HQ, nq, block_capacity(s)), "i32")
+    cols = t((1, HQ, nq, BUDGET["vertical"]), "i32")
+    o, lse = t((1, HQ, s, D), "bf16"), t((1, HQ, s), "f32")
+    body = (f"  %o, %l = sparse_attn.block_sparse_attention %q, %k, %v, %n, %i "
+            f"columns(%nc, %ci : {num}, {cols}) {{block = [{BLK}, {BLK}], "
+            f"mask = #sparse_attn.causal}} : {q}, {kv}, {kv}, {num}, {idx} -> {o}, {lse}")
+    return func([("q", q), ("k", kv), ("v", kv), ("n", num), ("i", idx), ("nc", num),
+                 ("ci", cols)], body, [("o", o), ("l", lse)])
+
+
+def build(out, chip):
+    import sparse_attn  # noqa: PLC0415
+
+    for s in SIZES:
+        base = os.path.join(out, f"vertical-slash-{s}")
+        sparse_attn.compile_gpu(attention_function(s), "f", chip).save(base)
+        print(base, flush=True)
+
+
+def vertical_slash_lists(torch, q, k, s):
+    """The op's lists (docs/semantics.md), eagerly: (num, idx, ncol, cols,
+    crossed [H, NQ, NK], vmask [H, S])."""
+    L, V, S_, sink, local = (BUDGET["last_q"], BUDGET["vertical"], BUDGET["slash"],
+                             BUDGET["sink"], BUDGET["local"])
+    nq = nk = s // BLK
+    g = HQ // HKV
+    kk = k[0].repeat_interleave(g, 0).float()
+    tail = q[0, :, s - L:].float()
+    sc = torch.einsum("hrd,hjd->hrj", tail, kk) * D ** -0.5
+    pos = torch.arange(s - L, s, device="cuda")
+    keys = torch.arange(s, device="cuda")
+    sc = sc.masked_fill(keys[None, None, :] > pos[None, :, None], float("-inf"))
+    p = torch.softmax(sc, -1)
+    col = p.sum(1)
+    col[:, :sink] = float("inf")
+    diag = torch.zeros(HQ, s, device="cuda")
+    for r in range(L):
+        n = int(pos[r]) + 1
+        diag[:, :n] += p[:, r, :n].flip(-1)
+    diag[:, :local] = float("inf")
+    vsel = torch.sort(col.topk(min(V, s), -1).indices, -1).values
+    dsel = torch.sort(diag.topk(min(S_, s), -1).indices, -1).values
+    blocks = torch.arange(nk, device="cuda")
+    p_lo = blocks * BLK  # Sq == Skv: p = i
+    p_hi = p_lo + BLK - 1
+    lo = p_lo[:, None] - (blocks[None, :] * BLK + BLK - 1)
+    hi = p_hi[:, None] - blocks[None, :] * BLK
+    dd = dsel.contiguous()
+    cnt_hi = torch.searchsorted(dd, hi.reshape(1, -1).expand(HQ, -1).contiguous(), right=True)
+    cnt_lo = torch.searchsorted(dd, lo.reshape(1, -1).expand(HQ, -1).contiguous(), right=False)
+    crossed = (cnt_hi > cnt_lo).view(HQ, nq, nk)
+    cap = block_capacity(s)
+    key = torch.where(crossed, blocks.float(), float(nk))
+    ind = key.sort(-1).values[..., :cap].long()
+    idx = torch.where(ind == nk, -1, ind).int()
+    num = crossed.sum(-1).int()
+    vb = vsel // BLK  # [H, V]
+    in_block = torch.gather(crossed, 2, vb[:, None, :].expand(HQ, nq, vsel.shape[-1]))
+    keep = (vsel[:, None, :] <= p_hi[None, :, None]) & ~in_block
+    slots = torch.arange(vsel.shape[-1], device="cuda").float()
+    order = torch.where(keep, slots, float(V)).sort(-1).values.long()
+    picked = torch.gather(vsel[:, None, :].expand(HQ, nq, -1), 2, order.clamp(max=V - 1))
+    cols = torch.where(order >= V, -1, picked).int()
+    ncol = keep.sum(-1).int()
+    vmask = torch.zeros(HQ, s, dtype=torch.bool, device="cuda")
+    vmask.scatter_(1, vsel, True)
+    return num[None], idx[None], ncol[None], cols[None], crossed, vmask
+
+
+def run(artifacts, out):
+    import torch  # noqa: PLC0415
+    import torch.nn.functional as F  # noqa: PLC0415
+    from torch.nn.attention.flex_attention import BlockMask  # noqa: PLC0415
+
+    from run import compiled_flex, time_ms  # noqa: PLC0415
+
+    from sparse_attn import runtime  # noqa: PLC0415
+
+    props = torch.cuda.get_device_properties(0)
+    print(f"device: {props.name}, torch {torch.__version__}", flush=True)
+    flex = compiled_flex()
+    gen = torch.Generator(device="cuda")
+    gen.manual_seed(0)
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, f"{props.name.replace(' ', '-')}-{datetime.date.today().isoformat()}"
+                             f"-vertical-slash.json")
+    results = []
+    for s in SIZES:
+        nq = s // BLK
+        q = torch.randn(1, HQ, s, D, generator=gen, device="cuda", dtype=torch.bfloat16)
+        k = torch.randn(1, HKV, s, D, generator=gen, device="cuda", dtype=torch.bfloat16)
+        v = torch.randn(1, HKV, s, D, generator=gen, device="cuda", dtype=torch.bfloat16)
+        num, idx, ncol, cols, crossed, vmask = vertical_slash_lists(torch, q, k, s)
+        ours = runtime.load(os.path.join(artifacts, f"vertical-slash-{s}"))
+        oo, _ = ours(q, k, v, num, idx, ncol, cols)
+
+        # FlexAttention over the same pairs.
+        blocks = torch.arange(nq, device="cuda")
+        col_blocks = vmask.view(HQ, nq, BLK).any(-1)  # [H, NK]
+        union = crossed | (col_blocks[:, None, :] & (blocks[None, None, :] <= blocks[None, :, None]))
+        fkey = torch.where(union, blocks.float(), float(nq))
+        find = fkey.sort(-1).values.long()
+        fidx = torch.where(find == nq, 0, find).int()[None]
+        fnum = union.sum(-1).int()[None]
+
+        def mask_mod(b, h, i, j):
+            return (i >= j) & (crossed[h, i // BLK, j // BLK] | vmask[h, j])
+
+        bm = BlockMask.from_kv_blocks(fnum, fidx, BLOCK_SIZE=BLK, mask_mod=mask_mod,
+                                      seq_lengths=(s, s))
+
+        def peer(a, b, c):
+            return flex(a, b, c, block_mask=bm, enable_gqa=True,
+                        kernel_options={"BLOCK_M": BLK, "BLOCK_N": BLK})
+
+        def dense(a, b, c):
+            return F.scaled_dot_product_attention(a, b, c, is_causal=True, enable_gqa=True)
+
+        po = peer(q, k, v)
+        ours_ms, peer_ms, dense_ms = time_ms(
+            lambda a, b, c: ours(a, b, c, num, idx, ncol, cols), peer, dense,
+            inputs=[(q, k, v)])
+        # Allowed pairs (for TFLOP/s): per head and row, causal keys in a
+        # crossed block or a chosen column.
+        pos = torch.arange(s, device="cuda")
+        pairs = 0
+        for h in range(HQ):
+            # Crossed blocks below the diagonal: all pairs; on it: causal.
+            diag_pairs = (crossed[h] & (blocks[None, :] < blocks[:, None])).sum() * BLK * BLK
+            diag_pairs += crossed[h].diagonal().sum() * BLK * (BLK + 1) // 2
+            vcols = vmask[h].nonzero()[:, 0]
+            in_blk = crossed[h][:, vcols // BLK]  # [NQ, V]
+            # rows of block I seeing column j: rows i >= j inside the block.
+            row_lo = blocks * BLK
+            seen = (row_lo[:, None] + BLK - vcols[None, :]).clamp(0, BLK)
+            pairs += int(diag_pairs) + int((seen * ~in_blk).sum())
+        flops = 4.0 * D * pairs
+        rows = [s - 1, s // 2 + 7, 100, 5]
+        want = []
+        for i in rows:
+            per_head = []
+            for h in range(HQ):
+                keys = pos[(pos <= i) & (crossed[h, i // BLK][pos // BLK] | vmask[h])]
+                kv_h = h // (HQ // HKV)
+                sc = k[0, kv_h, keys].double() @ q[0, h, i].double() * D ** -0.5
+                per_head.append(torch.softmax(sc, 0) @ v[0, kv_h, keys].double())
+            want.append(torch.stack(per_head))
+        want = torch.stack(want)
+
+        def err(o):
+            return (o[0][:, rows].transpose(0, 1).double() - want).abs().max().item()
+
+        row = dict(case=f"vertical-slash-{s}", config=dict(Hq=HQ, Hkv=HKV, D=D, block=BLK, S=s,
+                                                         **BUDGET),
+                   ours_ms=ours_ms, flex_ms=peer_ms, dense_causal_ms=dense_ms,
+                   flex_over_ours=peer_ms / ours_ms, dense_over_ours=dense_ms / ours_ms,
+                   allowed_pairs=pairs, density=pairs / (s * (s + 1) / 2 * HQ),
+                   ours_tflops=flops / ours_ms / 1e9, flex_tflops=flops / peer_ms / 1e9,
+                   mean_blocks=float(num.float().mean()), mean_columns=float(ncol.float().mean()),
+                   ours_err=err(oo), flex_err=err(po))
+        row["numerics_ok"] = row["ours_err"] <= 2 * row["flex_err"] + 1e-3
+        results.append(row)
+        print(f"{row['case']:22s} ours {ours_ms:8.3f} ms ({row['ours_tflops']:.0f} TFLOP/s)  flex "
+              f"{peer_ms:8.3f} ({row['flex_tflops']:.0f})  flex/ours {peer_ms / ours_ms:.2f}  dense "
+              f"causal {dense_ms:8.3f}  density {row['density']:.3f}  blocks/row "
+              f"{row['mean_blocks']:.1f}  columns/row {row['mean_columns']:.1f}  err "
+              f"{row['ours_err']:.2e}/{row['flex_err']:.2e}", flush=True)
+        with open(path, "w") as f:
+            json.dump(dict(device=props.name, torch=torch.__version__,
+                           date=datetime.date.today().isoformat(), method=__doc__,
+                           cases=results), f, indent=1)
+        del q, k, v
+        torch.cuda.empty_cache()
+    return numerics_verdict(results)
+
+
+if __name__ == "__main__":
+    sys.exit(build_or_run(build, run))
