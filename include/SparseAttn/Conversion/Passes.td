@@ -181,6 +181,15 @@ def ConvertSparseAttnToNVGPUPass
            "never reach global memory); false: every fused op runs as its "
            "chain's kernels (measured faster at NSA's shapes: "
            "docs/performance.md)">,
+    Option<"trustColumnLists", "trust-column-lists", "bool",
+           /*default=*/"false",
+           "Give block_sparse_attention's columns(...) to the attention "
+           "kernel whatever produced them, trusting that each query block's "
+           "columns are distinct keys outside its listed blocks (as "
+           "vertical_slash writes them; the kernel counts a repeated column, "
+           "or one inside a listed block, twice). false: only columns that "
+           "come straight from a vertical_slash op with its block lists take "
+           "the kernel, others the exact general path">,
     Option<"runtimeChecks", "runtime-checks", "bool", /*default=*/"true",
            "Assert at run time the shape rules that dynamic dims hide">
   ];

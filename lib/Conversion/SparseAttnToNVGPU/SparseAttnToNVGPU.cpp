@@ -355,6 +355,21 @@ struct BlockSparseAttentionMmaLowering
 
   LogicalResult matchAndRewrite(BlockSparseAttentionOp op,
                                 PatternRewriter &rewriter) const override {
+    // The kernel walks a query tile's columns after its blocks, each slot
+    // once: exact for columns that are distinct keys outside the tile's
+    // listed blocks, which vertical_slash's lists are.
+    if (op.getNumColumns() && !options.trustColumnLists) {
+      auto producer = op.getNumColumns().getDefiningOp<VerticalSlashOp>();
+      if (!producer || op.getColumnIndices() != producer.getColumnIndices() ||
+          op.getNumBlocks() != producer.getNumBlocks() ||
+          op.getBlockIndices() != producer.getBlockIndices() ||
+          op.getFullNumBlocks())
+        return rewriter.notifyMatchFailure(
+            op, "columns not straight from a vertical_slash with its block "
+                "lists (trust-column-lists=false): repeated columns or "
+                "columns inside listed blocks are counted once only by the "
+                "general path");
+    }
     std::string reason;
     FailureOr<MmaKernelConfig> config =
         chooseMmaKernel(getMmaKernelProblem(op), options, reason);
@@ -791,6 +806,7 @@ struct ConvertSparseAttnToNVGPUPass
     options.decode = decode;
     options.tensorCores = tensorCores;
     options.inKernelSelection = inKernelSelection;
+    options.trustColumnLists = trustColumnLists;
     options.runtimeChecks = runtimeChecks;
     return options;
   }

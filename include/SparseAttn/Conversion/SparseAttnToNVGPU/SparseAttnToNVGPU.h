@@ -65,6 +65,10 @@ struct MmaAttentionOptions {
   /// selection inside its blocks (the pass option `in-kernel-selection`);
   /// otherwise fused ops run as their chains' kernels.
   bool inKernelSelection = false;
+  /// block_sparse_attention's columns(...) on the attention kernel from any
+  /// producer (the pass option `trust-column-lists`); otherwise only those
+  /// straight from vertical_slash.
+  bool trustColumnLists = false;
   /// Assert at run time the shape rules that dynamic dims hide.
   bool runtimeChecks = true;
 };
