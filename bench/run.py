@@ -78,6 +78,21 @@ def compiled_flex():
     return torch.compile(flex_attention, dynamic=False)
 
 
+def start_run(out, name):
+    """What every run side starts with: prints the device, compiles
+    FlexAttention, seeds a CUDA generator and names the results file
+    `OUT/<device>-<date>-<name>.json`. Returns (props, flex, gen, path)."""
+    props = torch.cuda.get_device_properties(0)
+    print(f"device: {props.name}, torch {torch.__version__}", flush=True)
+    flex = compiled_flex()
+    gen = torch.Generator(device="cuda")
+    gen.manual_seed(0)
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, f"{props.name.replace(' ', '-')}-{datetime.date.today().isoformat()}"
+                             f"-{name}.json")
+    return props, flex, gen, path
+
+
 def time_ms(*fns, inputs, warm_ms=50.0, round_ms=20.0, rounds=5, min_rep=5):
     """Median CUDA-event time (ms) of each of `fns` over the rotated inputs.
     The functions are measured in interleaved rounds (each round times every

@@ -132,18 +132,11 @@ def run(artifacts, out):
     import torch.nn.functional as F  # noqa: PLC0415
     from torch.nn.attention.flex_attention import BlockMask  # noqa: PLC0415
 
-    from run import compiled_flex, time_ms  # noqa: PLC0415
+    from run import start_run, time_ms  # noqa: PLC0415
 
     from sparse_attn import runtime  # noqa: PLC0415
 
-    props = torch.cuda.get_device_properties(0)
-    print(f"device: {props.name}, torch {torch.__version__}", flush=True)
-    flex = compiled_flex()
-    gen = torch.Generator(device="cuda")
-    gen.manual_seed(0)
-    os.makedirs(out, exist_ok=True)
-    path = os.path.join(out, f"{props.name.replace(' ', '-')}-{datetime.date.today().isoformat()}"
-                             f"-vertical-slash.json")
+    props, flex, gen, path = start_run(out, "vertical-slash")
     results = []
     for s in SIZES:
         nq = s // BLK
