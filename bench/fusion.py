@@ -32,8 +32,6 @@ nsa (k = 13, sink = 1, local = 2), threshold-0.9 and threshold-0.95
   PYTHONPATH=python-bindings python3 bench/fusion.py run build/bench-fusion OUT_DIR
 """
 
-import datetime
-import json
 import os
 import sys
 
@@ -124,7 +122,7 @@ def run(artifacts, out):
     import torch  # noqa: PLC0415
     from torch.nn.attention.flex_attention import BlockMask  # noqa: PLC0415
 
-    from run import start_run, time_ms  # noqa: PLC0415
+    from run import save, start_run, time_ms  # noqa: PLC0415
 
     from sparse_attn import runtime  # noqa: PLC0415
 
@@ -264,10 +262,7 @@ def run(artifacts, out):
                   f"{peer_ms:8.3f}  blocks/row {listed:.1f}  sel==torch {same_sel:.3f}  err "
                   f"{row['fused_err']:.2e}/{row['unfused_err']:.2e}/{row['peer_err']:.2e}",
                   flush=True)
-            with open(path, "w") as f:
-                json.dump(dict(device=props.name, torch=torch.__version__,
-                               date=datetime.date.today().isoformat(), method=__doc__,
-                               cases=results), f, indent=1)
+            save(results, props, path, method=__doc__)
         del q, k, v
         torch.cuda.empty_cache()
     return numerics_verdict(results)

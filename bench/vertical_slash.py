@@ -33,8 +33,6 @@ allowed pair (QK^T and PV).
   PYTHONPATH=python-bindings python3 bench/vertical_slash.py run build/bench-vs OUT_DIR
 """
 
-import datetime
-import json
 import os
 import sys
 
@@ -132,7 +130,7 @@ def run(artifacts, out):
     import torch.nn.functional as F  # noqa: PLC0415
     from torch.nn.attention.flex_attention import BlockMask  # noqa: PLC0415
 
-    from run import start_run, time_ms  # noqa: PLC0415
+    from run import save, start_run, time_ms  # noqa: PLC0415
 
     from sparse_attn import runtime  # noqa: PLC0415
 
@@ -225,10 +223,7 @@ def run(artifacts, out):
               f"causal {dense_ms:8.3f}  density {row['density']:.3f}  blocks/row "
               f"{row['mean_blocks']:.1f}  columns/row {row['mean_columns']:.1f}  err "
               f"{row['ours_err']:.2e}/{row['flex_err']:.2e}", flush=True)
-        with open(path, "w") as f:
-            json.dump(dict(device=props.name, torch=torch.__version__,
-                           date=datetime.date.today().isoformat(), method=__doc__,
-                           cases=results), f, indent=1)
+        save(results, props, path, method=__doc__)
         del q, k, v
         torch.cuda.empty_cache()
     return numerics_verdict(results)

@@ -341,3 +341,62 @@ IndexerLengths sparse_attn::getIndexerLengths(LoweringBuilder &emit,
           emit.commonDim(queryLenPlaces, "query lengths differ"),
           emit.commonDim(kvLenPlaces, "key lengths differ")};
 }
+
+SoftmaxParts sparse_attn::buildSoftmax(LoweringBuilder &emit, Value scores,
+                                       ArrayRef<Value> rowSizes) {
+  AffineMap rowMap = emit.map(4, {emit.d(0), emit.d(1), emit.d(2)});
+  AffineMap allMap = emit.map(4, {emit.d(0), emit.d(1), emit.d(2), emit.d(3)});
+  Value rowMax = emit.generic(
+      {scores}, {allMap}, emit.filled(rowSizes, emit.negInf()), rowMap,
+      {kPar, kPar, kPar, kRed},
+      [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
+        return arith::MaximumFOp::create(builder, loc, args[1], args[0]);
+      });
+  // exp(t - m); an empty row (m = -inf) gets 0 instead of exp(NaN).
+  Value probabilities = emit.generic(
+      {rowMax}, {rowMap}, scores, allMap, {kPar, kPar, kPar, kPar},
+      [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
+        return buildShiftedExp(builder, loc, args[1], args[0]);
+      });
+  Value rowSum = emit.generic(
+      {probabilities}, {allMap}, emit.filled(rowSizes, emit.f32Const(0)),
+      rowMap, {kPar, kPar, kPar, kRed},
+      [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
+        return arith::AddFOp::create(builder, loc, args[1], args[0]);
+      });
+  return {probabilities, rowMax, rowSum};
+}
+
+std::pair<Value, Value> sparse_attn::buildCompactingScan(
+    IndexArith &at, Value count, Value numRow, Value indicesRow,
+    function_ref<std::pair<Value, Value>(IndexArith &, Value)> candidate) {
+  OpBuilder &builder = at.builder;
+  Location loc = at.loc;
+  Value zero = at.index(0);
+  Value capacity = tensor::DimOp::create(builder, loc, indicesRow, 0);
+  auto scan = scf::ForOp::create(
+      builder, loc, zero, count, at.index(1), ValueRange{zero, indicesRow},
+      [&](OpBuilder &stepBuilder, Location stepLoc, Value position,
+          ValueRange state) {
+        IndexArith step(stepBuilder, stepLoc);
+        Value kept = state[0], indices = state[1];
+        auto [keep, entry] = candidate(step, position);
+        Value store = step.andI(keep, step.lt(kept, capacity));
+        Value updated = buildIf(
+            stepBuilder, stepLoc, indices.getType(), store,
+            [&](OpBuilder &thenBuilder) -> SmallVector<Value> {
+              Value value = arith::IndexCastOp::create(
+                  thenBuilder, stepLoc, thenBuilder.getI32Type(), entry);
+              return {tensor::InsertOp::create(thenBuilder, stepLoc, value,
+                                               indices, ValueRange{kept})};
+            },
+            [&](OpBuilder &) -> SmallVector<Value> { return {indices}; })[0];
+        Value next = step.select(keep, step.add(kept, 1), kept);
+        scf::YieldOp::create(stepBuilder, stepLoc, ValueRange{next, updated});
+      });
+  Value total = arith::IndexCastOp::create(builder, loc, builder.getI32Type(),
+                                           scan.getResult(0));
+  Value num =
+      tensor::InsertOp::create(builder, loc, total, numRow, ValueRange{zero});
+  return {num, scan.getResult(1)};
+}

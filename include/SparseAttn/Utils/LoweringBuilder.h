@@ -226,6 +226,25 @@ ValueRange buildIf(OpBuilder &builder, Location loc, TypeRange types,
                    function_ref<SmallVector<Value>(OpBuilder &)> thenFn,
                    function_ref<SmallVector<Value>(OpBuilder &)> elseFn);
 
+/// Row statistics of masked scores `t [B, H, R, N]` (-inf where not
+/// allowed; rows of `rowSizes` = [B, H, R]): the unnormalized
+/// probabilities `exp(t - m)` (0 on empty rows), the row max `m` and the
+/// sum `l`.
+struct SoftmaxParts {
+  Value probabilities, rowMax, rowSum;
+};
+SoftmaxParts buildSoftmax(LoweringBuilder &emit, Value scores,
+                          ArrayRef<Value> rowSizes);
+
+/// Writes, in order, the entries `candidate(at, i)` keeps for i in [0,
+/// count) into the 1-D `indicesRow` (as many as fit; i32) and how many it
+/// kept (all of them, fitting or not) into `numRow` (tensor<1xi32>): a
+/// row's scan of a block_mask / vertical_slash list. `candidate` returns
+/// (keep, entry).
+std::pair<Value, Value> buildCompactingScan(
+    IndexArith &at, Value count, Value numRow, Value indicesRow,
+    function_ref<std::pair<Value, Value>(IndexArith &, Value)> candidate);
+
 /// One scf.forall iteration per row `ivs` in `bounds` (so rows become GPU
 /// threads or blocks, and run in parallel on the CPU too). Each init has
 /// either one dim per bound (the body gets the row's element as a

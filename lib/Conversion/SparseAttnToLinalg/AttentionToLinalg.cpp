@@ -51,38 +51,6 @@ static Value buildQueryKeyDots(LoweringBuilder &emit,
       });
 }
 
-/// Row statistics and normalization of masked scores `t [B, Hq, Sq, N]`
-/// (-inf where not allowed): returns the unnormalized probabilities
-/// `exp(t - m)` (0 on empty rows), the row max `m` and the sum `l`.
-struct SoftmaxParts {
-  Value probabilities, rowMax, rowSum;
-};
-
-static SoftmaxParts buildSoftmax(LoweringBuilder &emit, Value scores,
-                                 ArrayRef<Value> rowSizes) {
-  AffineMap rowMap = emit.map(4, {emit.d(0), emit.d(1), emit.d(2)});
-  AffineMap allMap = emit.map(4, {emit.d(0), emit.d(1), emit.d(2), emit.d(3)});
-  Value rowMax = emit.generic(
-      {scores}, {allMap}, emit.filled(rowSizes, emit.negInf()), rowMap,
-      {kPar, kPar, kPar, kRed},
-      [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
-        return arith::MaximumFOp::create(builder, loc, args[1], args[0]);
-      });
-  // exp(t - m); an empty row (m = -inf) gets 0 instead of exp(NaN).
-  Value probabilities = emit.generic(
-      {rowMax}, {rowMap}, scores, allMap, {kPar, kPar, kPar, kPar},
-      [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
-        return buildShiftedExp(builder, loc, args[1], args[0]);
-      });
-  Value rowSum = emit.generic(
-      {probabilities}, {allMap}, emit.filled(rowSizes, emit.f32Const(0)),
-      rowMap, {kPar, kPar, kPar, kRed},
-      [&](OpBuilder &builder, Location loc, ValueRange args) -> Value {
-        return arith::AddFOp::create(builder, loc, args[1], args[0]);
-      });
-  return {probabilities, rowMax, rowSum};
-}
-
 /// out = acc / l rounded to the output type (0 on empty rows), and
 /// lse = m + log(l) (-inf on empty rows).
 static std::pair<Value, Value>

@@ -197,58 +197,27 @@ struct BlockMaskOpLowering : LoweringPattern<BlockMaskOp> {
                                          bool withFull, bool full,
                                          ArrayRef<Value> place, Value kvBlocks,
                                          Value numRow, Value indicesRow) {
-    Value zero = arith::ConstantIndexOp::create(builder, loc, 0);
-    Value one = arith::ConstantIndexOp::create(builder, loc, 1);
-    Value capacity = tensor::DimOp::create(builder, loc, indicesRow, 0);
-    auto scan = scf::ForOp::create(
-        builder, loc, zero, kvBlocks, one, ValueRange{zero, indicesRow},
-        [&](OpBuilder &stepBuilder, Location stepLoc, Value kvBlock,
-            ValueRange state) {
-          Value count = state[0], indices = state[1];
-          auto at = [&](Value tensor) -> Value {
+    IndexArith at(builder, loc);
+    auto [num, indices] = buildCompactingScan(
+        at, kvBlocks, numRow, indicesRow,
+        [&](IndexArith &step, Value kvBlock) -> std::pair<Value, Value> {
+          auto occupiedAt = [&](Value tensor) -> Value {
             return tensor::ExtractOp::create(
-                stepBuilder, stepLoc, tensor,
+                step.builder, step.loc, tensor,
                 ValueRange{place[0], place[1], kvBlock});
           };
-          Value isOccupied = at(occupancy.occupied);
+          Value isOccupied = occupiedAt(occupancy.occupied);
           if (full) {
-            isOccupied = at(occupancy.full);
+            isOccupied = occupiedAt(occupancy.full);
           } else if (withFull) {
-            Value partial = arith::XOrIOp::create(
-                stepBuilder, stepLoc, at(occupancy.full),
-                arith::ConstantIntOp::create(stepBuilder, stepLoc, 1, 1));
-            isOccupied = arith::AndIOp::create(stepBuilder, stepLoc, isOccupied,
-                                               partial);
+            Value partial = arith::XOrIOp::create(step.builder, step.loc,
+                                                  occupiedAt(occupancy.full),
+                                                  step.boolean(true));
+            isOccupied = step.andI(isOccupied, partial);
           }
-          Value fits = arith::CmpIOp::create(
-              stepBuilder, stepLoc, arith::CmpIPredicate::slt, count, capacity);
-          Value store =
-              arith::AndIOp::create(stepBuilder, stepLoc, isOccupied, fits);
-          Value updated = buildIf(
-              stepBuilder, stepLoc, indices.getType(), store,
-              [&](OpBuilder &thenBuilder) -> SmallVector<Value> {
-                Value entry = arith::IndexCastOp::create(
-                    thenBuilder, stepLoc, thenBuilder.getI32Type(), kvBlock);
-                return {tensor::InsertOp::create(thenBuilder, stepLoc, entry,
-                                                 indices, ValueRange{count})};
-              },
-              [&](OpBuilder &) -> SmallVector<Value> { return {indices}; })[0];
-          Value increment = arith::IndexCastOp::create(
-              stepBuilder, stepLoc, stepBuilder.getIndexType(),
-              arith::ExtUIOp::create(stepBuilder, stepLoc,
-                                     stepBuilder.getI64Type(), isOccupied));
-          scf::YieldOp::create(
-              stepBuilder, stepLoc,
-              ValueRange{
-                  arith::AddIOp::create(stepBuilder, stepLoc, count, increment)
-                      .getResult(),
-                  updated});
+          return {isOccupied, kvBlock};
         });
-    Value count = arith::IndexCastOp::create(builder, loc, builder.getI32Type(),
-                                             scan.getResult(0));
-    Value num =
-        tensor::InsertOp::create(builder, loc, count, numRow, ValueRange{zero});
-    return {num, scan.getResult(1)};
+    return {num, indices};
   }
 };
 

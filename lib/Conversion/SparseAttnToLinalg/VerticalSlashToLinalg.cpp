@@ -81,26 +81,11 @@ static Value buildTailProbabilities(LoweringBuilder &emit, VerticalSlashOp op,
                                                         nested.getF32Type(),
                                                         APFloat(-INFINITY)));
       });
-  Value rowMax = emit.generic(
-      {scores}, {all4}, emit.filled(rowSizes, emit.negInf()), row4,
-      {kPar, kPar, kPar, kRed},
-      [&](OpBuilder &nested, Location loc, ValueRange args) -> Value {
-        return arith::MaximumFOp::create(nested, loc, args[1], args[0]);
-      });
-  Value weights = emit.generic(
-      {rowMax}, {row4}, scores, all4, {kPar, kPar, kPar, kPar},
-      [&](OpBuilder &nested, Location loc, ValueRange args) -> Value {
-        return buildShiftedExp(nested, loc, args[1], args[0]);
-      });
-  Value rowSum = emit.generic(
-      {weights}, {all4}, emit.filled(rowSizes, emit.f32Const(0)), row4,
-      {kPar, kPar, kPar, kRed},
-      [&](OpBuilder &nested, Location loc, ValueRange args) -> Value {
-        return arith::AddFOp::create(nested, loc, args[1], args[0]);
-      });
+  SoftmaxParts softmax = buildSoftmax(emit, scores, rowSizes);
   // A seen row's sum is at least 1 (its maximum's weight); an empty row's 0.
   return emit.generic(
-      {rowSum}, {row4}, weights, all4, {kPar, kPar, kPar, kPar},
+      {softmax.rowSum}, {row4}, softmax.probabilities, all4,
+      {kPar, kPar, kPar, kPar},
       [&](OpBuilder &nested, Location loc, ValueRange args) -> Value {
         Value zero = arith::ConstantFloatOp::create(
             nested, loc, nested.getF32Type(), APFloat(0.0f));
@@ -315,43 +300,6 @@ struct VerticalSlashOpLowering : LoweringPattern<VerticalSlashOp> {
         });
     rewriter.replaceOp(op, results);
     return success();
-  }
-
-  /// Writes the positions `candidate(i)` keeps, i in [0, count), in order
-  /// into `indicesRow` (1-D, as many as fit) and their count into `numRow`
-  /// (tensor<1xi32>).
-  static std::pair<Value, Value> buildCompactingScan(
-      IndexArith &at, Value count, Value numRow, Value indicesRow,
-      function_ref<std::pair<Value, Value>(IndexArith &, Value)> candidate) {
-    OpBuilder &builder = at.builder;
-    Location loc = at.loc;
-    Value zero = at.index(0);
-    Value capacity = tensor::DimOp::create(builder, loc, indicesRow, 0);
-    auto scan = scf::ForOp::create(
-        builder, loc, zero, count, at.index(1), ValueRange{zero, indicesRow},
-        [&](OpBuilder &stepBuilder, Location stepLoc, Value position,
-            ValueRange state) {
-          IndexArith step(stepBuilder, stepLoc);
-          Value kept = state[0], indices = state[1];
-          auto [keep, entry] = candidate(step, position);
-          Value store = step.andI(keep, step.lt(kept, capacity));
-          Value updated = buildIf(
-              stepBuilder, stepLoc, indices.getType(), store,
-              [&](OpBuilder &thenBuilder) -> SmallVector<Value> {
-                Value value = arith::IndexCastOp::create(
-                    thenBuilder, stepLoc, thenBuilder.getI32Type(), entry);
-                return {tensor::InsertOp::create(thenBuilder, stepLoc, value,
-                                                 indices, ValueRange{kept})};
-              },
-              [&](OpBuilder &) -> SmallVector<Value> { return {indices}; })[0];
-          Value next = step.select(keep, step.add(kept, 1), kept);
-          scf::YieldOp::create(stepBuilder, stepLoc, ValueRange{next, updated});
-        });
-    Value total = arith::IndexCastOp::create(builder, loc, builder.getI32Type(),
-                                             scan.getResult(0));
-    Value num =
-        tensor::InsertOp::create(builder, loc, total, numRow, ValueRange{zero});
-    return {num, scan.getResult(1)};
   }
 };
 

@@ -363,25 +363,24 @@ void AttentionKernel::copyRows(
 
 std::pair<Value, Value> AttentionKernel::listedToken(KernelBuilder &at,
                                                      Value slot) {
-  if (readingColumns) {
-    // A column slot: valid below the count and naming a key.
-    Value lastSlot = at.sub(operands.columnCapacity, at.index(1));
-    Value token = at.loadI32(
-        operands.columnIndices,
-        {listBatchIndex, listHead, queryBlock, at.min(slot, lastSlot)});
-    Value valid =
-        at.andI(at.andI(at.lt(slot, columnEntries),
-                        at.cmp(arith::CmpIPredicate::sge, token, at.index(0))),
-                at.lt(token, operands.kvLen));
-    return {at.select(valid, token, at.index(0)), valid};
-  }
-  Value lastSlot = at.sub(operands.kvLen, at.index(1));
-  Value token = at.loadI32(operands.tokenIndices,
-                           {batch, tokenQuery, at.min(slot, lastSlot)});
+  // A token list's slots (n = kvLen of them, naming keys below tokenKeys)
+  // or, while readingColumns, the query block's column slots
+  // (columnEntries of them, in a list of columnCapacity, naming keys below
+  // kvLen).
+  Value slots = readingColumns ? columnEntries : operands.kvLen;
+  Value keys = readingColumns ? operands.kvLen : operands.tokenKeys;
+  Value lastSlot = at.sub(
+      readingColumns ? operands.columnCapacity : operands.kvLen, at.index(1));
+  Value clamped = at.min(slot, lastSlot);
+  Value token =
+      readingColumns
+          ? at.loadI32(operands.columnIndices,
+                       {listBatchIndex, listHead, queryBlock, clamped})
+          : at.loadI32(operands.tokenIndices, {batch, tokenQuery, clamped});
   Value valid =
-      at.andI(at.andI(at.lt(slot, operands.kvLen),
+      at.andI(at.andI(at.lt(slot, slots),
                       at.cmp(arith::CmpIPredicate::sge, token, at.index(0))),
-              at.lt(token, operands.tokenKeys));
+              at.lt(token, keys));
   return {at.select(valid, token, at.index(0)), valid};
 }
 
