@@ -147,6 +147,21 @@ double sparse_attn::getScaleValue(FloatAttr scale, int64_t headDim) {
   return static_cast<float>(1.0 / std::sqrt(static_cast<double>(headDim)));
 }
 
+void sparse_attn::checkVerticalSlashCapacities(
+    LoweringBuilder &emit, int64_t vertical, int64_t slash, int64_t blockQ,
+    int64_t blockKv, Value kvLen, Value kvBlocks, Value blockCapacity,
+    Value columnCapacity) {
+  int64_t perDiagonal = (blockQ + blockKv - 1) / blockKv + 1;
+  emit.check(
+      emit.le(emit.min(kvBlocks, emit.mul(emit.min(kvLen, emit.index(slash)),
+                                          perDiagonal)),
+              blockCapacity),
+      "block_indices capacity below min(NK, min(slash, Skv) * "
+      "(ceil(block_q / block_kv) + 1))");
+  emit.check(emit.le(emit.min(kvLen, emit.index(vertical)), columnCapacity),
+             "column_indices capacity below min(vertical, Skv)");
+}
+
 void sparse_attn::checkFullListShapes(LoweringBuilder &emit, Value numBlocks,
                                       Value fullNumBlocks,
                                       Value fullBlockIndices, Value queryBlocks,

@@ -233,18 +233,9 @@ struct VerticalSlashOpLowering : LoweringPattern<VerticalSlashOp> {
     Value blockCapacity = capacityOf(indicesType, kvBlocks);
     Value columnCapacity = capacityOf(
         columnIndicesType, emit.min(kvLen, emit.index(op.getVertical())));
-    // The capacities the verifier could not check hold every list.
-    int64_t perDiagonal = (blockQ + blockKv - 1) / blockKv + 1;
-    emit.check(
-        emit.le(emit.min(kvBlocks,
-                         emit.mul(emit.min(kvLen, emit.index(op.getSlash())),
-                                  perDiagonal)),
-                blockCapacity),
-        "block_indices capacity below min(NK, min(slash, Skv) * "
-        "(ceil(block_q / block_kv) + 1))");
-    emit.check(
-        emit.le(emit.min(kvLen, emit.index(op.getVertical())), columnCapacity),
-        "column_indices capacity below min(vertical, Skv)");
+    checkVerticalSlashCapacities(emit, op.getVertical(), op.getSlash(), blockQ,
+                                 blockKv, kvLen, kvBlocks, blockCapacity,
+                                 columnCapacity);
     SmallVector<Value> rows = {batch, heads, queryBlocks};
     SmallVector<Value> inits = {
         emit.emptyOfType(numType, rows, "num_blocks shape"),

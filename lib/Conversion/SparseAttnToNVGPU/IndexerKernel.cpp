@@ -181,44 +181,6 @@ struct LightningIndexerGpuLowering
     return success();
   }
 
-  /// Copies `rows` rows of `dim` elements into the padded 16-bit `tile`
-  /// (`row(r)` gives the source indices of row `r` and whether it exists;
-  /// missing rows and columns past `dim` are zero).
-  static void copyRows(
-      KernelBuilder &emit, Value tid, int64_t threads, Value source, Value tile,
-      int64_t rows, int64_t dim, int64_t paddedDim,
-      function_ref<std::pair<SmallVector<Value>, Value>(KernelBuilder &, Value)>
-          row) {
-    OpBuilder &builder = emit.builder;
-    Location loc = emit.loc;
-    int64_t vector = 8;
-    while (dim % vector != 0)
-      vector /= 2;
-    int64_t chunks = dim / vector;
-    auto vectorType = VectorType::get({vector}, emit.element);
-    Value zeros = arith::ConstantOp::create(
-        builder, loc, vectorType,
-        DenseElementsAttr::get(vectorType, builder.getZeroAttr(emit.element)));
-    scf::ForOp::create(
-        builder, loc, tid, emit.index(rows * chunks), emit.index(threads),
-        ValueRange{}, [&](OpBuilder &b, Location l, Value idx, ValueRange) {
-          KernelBuilder at(b, l, emit.element);
-          Value r = at.udiv(idx, chunks);
-          Value column = at.mul(at.urem(idx, chunks), vector);
-          auto [indices, exists] = row(at, r);
-          indices.push_back(column);
-          Value loaded =
-              vector::LoadOp::create(b, l, vectorType, source, indices);
-          loaded = arith::SelectOp::create(b, l, exists, loaded, zeros);
-          vector::StoreOp::create(b, l, loaded, tile, ValueRange{r, column});
-          scf::YieldOp::create(b, l);
-        });
-    if (paddedDim > dim)
-      emit.zeroColumns(tid, threads, tile, rows, dim, paddedDim,
-                       arith::ConstantOp::create(
-                           builder, loc, builder.getZeroAttr(emit.element)));
-  }
-
   static Value i32Const(OpBuilder &b, Location l, int64_t value) {
     return arith::ConstantIntOp::create(b, l, value, 32);
   }
@@ -289,66 +251,10 @@ struct LightningIndexerGpuLowering
             scf::YieldOp::create(b, l);
           });
       emit.syncWarp();
-      // Lane L holds bins 255 - 8 L - q, q = 0..7 (descending digits).
-      SmallVector<Value> bins;
-      Value sum = emit.index(0);
-      for (int64_t q = 0; q < kBins / kWarpSize; ++q) {
-        Value v = emit.sub(emit.index(kBins - 1 - q),
-                           emit.mul(lane, kBins / kWarpSize));
-        bins.push_back(emit.loadI32(hist, {warp, v}));
-        sum = emit.add(sum, bins.back());
-      }
-      // Inclusive scan over the lanes.
-      Value inclusive = sum;
-      for (int32_t offset = 1; offset < kWarpSize; offset *= 2) {
-        Value word = arith::IndexCastOp::create(builder, loc, i32, inclusive);
-        Value other = gpu::ShuffleOp::create(builder, loc, word, offset,
-                                             kWarpSize, gpu::ShuffleMode::UP)
-                          .getShuffleResult();
-        Value otherIndex = arith::IndexCastOp::create(
-            builder, loc, builder.getIndexType(), other);
-        inclusive = emit.select(emit.le(emit.index(offset), lane),
-                                emit.add(inclusive, otherIndex), inclusive);
-      }
-      Value exclusive = emit.sub(inclusive, sum);
-      // The lane whose bins hold the remaining-th largest key, and there
-      // the digit and the keys above it.
-      Value found = emit.andI(emit.lt(exclusive, remaining),
-                              emit.le(remaining, inclusive));
-      Value above = exclusive, chosen = emit.index(0), chosenAbove = exclusive;
-      Value done = emit.boolean(false);
-      for (int64_t q = 0; q < kBins / kWarpSize; ++q) {
-        Value v = emit.sub(emit.index(kBins - 1 - q),
-                           emit.mul(lane, kBins / kWarpSize));
-        Value next = emit.add(above, bins[q]);
-        Value here = emit.andI(emit.notI(done), emit.le(remaining, next));
-        chosen = emit.select(here, v, chosen);
-        chosenAbove = emit.select(here, above, chosenAbove);
-        done = emit.orI(done, here);
-        above = next;
-      }
-      Value ballot = NVVM::VoteSyncOp::create(builder, loc, i32,
-                                              i32Const(builder, loc, -1), found,
-                                              NVVM::VoteSyncKind::ballot);
-      // The lowest lane of the ballot.
-      Value lowest = arith::AndIOp::create(
-          builder, loc, ballot,
-          arith::SubIOp::create(builder, loc, i32Const(builder, loc, 0),
-                                ballot));
-      Value source = LLVM::CtPopOp::create(
-          builder, loc,
-          arith::SubIOp::create(builder, loc, lowest,
-                                i32Const(builder, loc, 1)));
-      auto broadcast = [&](Value x) -> Value {
-        Value word = arith::IndexCastOp::create(builder, loc, i32, x);
-        return gpu::ShuffleOp::create(builder, loc, word, source,
-                                      i32Const(builder, loc, kWarpSize),
-                                      gpu::ShuffleMode::IDX)
-            .getShuffleResult();
-      };
-      Value digitValue = broadcast(chosen);
-      Value aboveValue = arith::IndexCastOp::create(
-          builder, loc, builder.getIndexType(), broadcast(chosenAbove));
+      KernelBuilder::RadixDigit found =
+          emit.findRadixDigit(lane, hist, ValueRange{warp}, remaining);
+      Value digitValue = found.digit;
+      Value aboveValue = found.above;
       prefix = arith::OrIOp::create(
           builder, loc, prefix,
           arith::ShLIOp::create(builder, loc, digitValue,
@@ -434,8 +340,8 @@ struct LightningIndexerGpuLowering
     Value flatQueries = emit.sharedView(
         shared, emit.index(0), {layout.warps * layout.heads, layout.stride},
         p.element);
-    copyRows(
-        emit, tid, threads, p.queries, flatQueries, layout.warps * layout.heads,
+    emit.copyRows(
+        tid, threads, p.queries, flatQueries, layout.warps * layout.heads,
         p.headDim, layout.dim, [&](KernelBuilder &at, Value r) {
           Value w = at.udiv(r, layout.heads);
           Value h = at.urem(r, layout.heads);
@@ -482,7 +388,7 @@ struct LightningIndexerGpuLowering
       if (stages == 1) {
         Value tile = emit.sharedView(shared, emit.index(layout.keyOffset),
                                      {kKvTile, layout.stride}, p.element);
-        copyRows(at, tid, threads, p.keys, tile, kKvTile, p.headDim, layout.dim,
+        at.copyRows(tid, threads, p.keys, tile, kKvTile, p.headDim, layout.dim,
                  [&](KernelBuilder &in, Value r) {
                    Value row = in.add(tileBase, r);
                    Value exists = in.lt(row, p.kvLen);

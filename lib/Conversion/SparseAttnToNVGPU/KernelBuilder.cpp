@@ -326,3 +326,127 @@ Value KernelBuilder::orderedKey(Value x) {
       arith::XOrIOp::create(builder, loc, bits, constant(-1)),
       arith::OrIOp::create(builder, loc, bits, constant(int64_t(INT32_MIN))));
 }
+
+void KernelBuilder::copyRows(
+    Value tid, int64_t threads, Value source, Value tile, int64_t rows,
+    int64_t dim, int64_t paddedDim,
+    function_ref<std::pair<SmallVector<Value>, Value>(KernelBuilder &, Value)>
+        row) {
+  int64_t vector = 16 / (element.getIntOrFloatBitWidth() / 8);
+  while (dim % vector != 0)
+    vector /= 2;
+  int64_t chunks = dim / vector;
+  auto vectorType = VectorType::get({vector}, element);
+  Value zeros = arith::ConstantOp::create(
+      builder, loc, vectorType,
+      DenseElementsAttr::get(vectorType, builder.getZeroAttr(element)));
+  scf::ForOp::create(
+      builder, loc, tid, index(rows * chunks), index(threads), ValueRange{},
+      [&](OpBuilder &b, Location l, Value idx, ValueRange) {
+        KernelBuilder at(b, l, element);
+        Value r = at.udiv(idx, chunks);
+        Value column = at.mul(at.urem(idx, chunks), vector);
+        auto [indices, exists] = row(at, r);
+        indices.push_back(column);
+        Value loaded = vector::LoadOp::create(b, l, vectorType, source, indices);
+        loaded = arith::SelectOp::create(b, l, exists, loaded, zeros);
+        vector::StoreOp::create(b, l, loaded, tile, ValueRange{r, column});
+        scf::YieldOp::create(b, l);
+      });
+  if (paddedDim > dim)
+    zeroColumns(tid, threads, tile, rows, dim, paddedDim,
+                arith::ConstantOp::create(builder, loc,
+                                          builder.getZeroAttr(element)));
+}
+
+Value KernelBuilder::warpInclusiveScan(Value lane, Value x) {
+  Type i32 = builder.getI32Type();
+  for (int32_t offset = 1; offset < kWarpSize; offset *= 2) {
+    Value word = arith::IndexCastOp::create(builder, loc, i32, x);
+    Value other = gpu::ShuffleOp::create(builder, loc, word, offset, kWarpSize,
+                                         gpu::ShuffleMode::UP)
+                      .getShuffleResult();
+    Value otherIndex = arith::IndexCastOp::create(
+        builder, loc, builder.getIndexType(), other);
+    x = select(le(index(offset), lane), add(x, otherIndex), x);
+  }
+  return x;
+}
+
+std::pair<Value, Value> KernelBuilder::blockExclusiveScan(Value tid,
+                                                          int64_t threads,
+                                                          Value x,
+                                                          Value scratch) {
+  int64_t warps = threads / kWarpSize;
+  Value lane = urem(tid, kWarpSize), warp = udiv(tid, kWarpSize);
+  Value inclusive = warpInclusiveScan(lane, x);
+  ifThen(eq(lane, index(kWarpSize - 1)),
+         [&] { storeI32(inclusive, scratch, ValueRange{warp}); });
+  gpu::BarrierOp::create(builder, loc);
+  Value before = index(0), total = index(0);
+  for (int64_t w = 0; w < warps; ++w) {
+    Value count = loadI32(scratch, ValueRange{index(w)});
+    before = add(before, select(lt(index(w), warp), count, index(0)));
+    total = add(total, count);
+  }
+  // The scratch may be written again after this.
+  gpu::BarrierOp::create(builder, loc);
+  return {add(before, sub(inclusive, x)), total};
+}
+
+KernelBuilder::RadixDigit KernelBuilder::findRadixDigit(Value lane, Value hist,
+                                                        ValueRange histPrefix,
+                                                        Value remaining) {
+  constexpr int64_t kBins = 256, perLane = kBins / kWarpSize;
+  Type i32 = builder.getI32Type();
+  auto i32Const = [&](int64_t value) -> Value {
+    return arith::ConstantIntOp::create(builder, loc, value, 32);
+  };
+  // Lane L holds bins 255 - 8 L - q, q = 0..7 (descending digits).
+  SmallVector<Value> bins;
+  Value sum = index(0);
+  auto binOf = [&](int64_t q) {
+    return sub(index(kBins - 1 - q), mul(lane, perLane));
+  };
+  for (int64_t q = 0; q < perLane; ++q) {
+    SmallVector<Value> indices(histPrefix.begin(), histPrefix.end());
+    indices.push_back(binOf(q));
+    bins.push_back(loadI32(hist, indices));
+    sum = add(sum, bins.back());
+  }
+  Value inclusive = warpInclusiveScan(lane, sum);
+  Value exclusive = sub(inclusive, sum);
+  // The lane whose bins hold the remaining-th largest key, and there the
+  // digit and the keys above it.
+  Value found = andI(lt(exclusive, remaining), le(remaining, inclusive));
+  Value above = exclusive, chosen = index(0), chosenAbove = exclusive;
+  Value done = boolean(false);
+  for (int64_t q = 0; q < perLane; ++q) {
+    Value next = add(above, bins[q]);
+    Value here = andI(notI(done), le(remaining, next));
+    chosen = select(here, binOf(q), chosen);
+    chosenAbove = select(here, above, chosenAbove);
+    done = orI(done, here);
+    above = next;
+  }
+  Value ballot = NVVM::VoteSyncOp::create(builder, loc, i32, i32Const(-1),
+                                          found, NVVM::VoteSyncKind::ballot);
+  // The lowest lane of the ballot.
+  Value lowest = arith::AndIOp::create(
+      builder, loc, ballot,
+      arith::SubIOp::create(builder, loc, i32Const(0), ballot));
+  Value source = LLVM::CtPopOp::create(
+      builder, loc, arith::SubIOp::create(builder, loc, lowest, i32Const(1)));
+  auto broadcast = [&](Value x, Value from) -> Value {
+    Value word = arith::IndexCastOp::create(builder, loc, i32, x);
+    return gpu::ShuffleOp::create(builder, loc, word, from,
+                                  i32Const(kWarpSize), gpu::ShuffleMode::IDX)
+        .getShuffleResult();
+  };
+  auto toIndex = [&](Value word) -> Value {
+    return arith::IndexCastOp::create(builder, loc, builder.getIndexType(),
+                                      word);
+  };
+  return {broadcast(chosen, source), toIndex(broadcast(chosenAbove, source)),
+          toIndex(broadcast(inclusive, i32Const(kWarpSize - 1)))};
+}

@@ -119,6 +119,36 @@ public:
   /// key; every non-NaN key above 0x007FFFFE; NaN's key unspecified).
   Value orderedKey(Value x);
 
+  /// Copies `rows` rows of `dim` elements (of `element`) into the 2-d
+  /// `tile`, the block's `threads` threads (`tid`) splitting 16-byte
+  /// chunks: `row(at, r)` gives the source indices of row `r` but the
+  /// column, and whether the row exists; missing rows and the columns
+  /// [`dim`, `paddedDim`) are zero.
+  void copyRows(
+      Value tid, int64_t threads, Value source, Value tile, int64_t rows,
+      int64_t dim, int64_t paddedDim,
+      function_ref<std::pair<SmallVector<Value>, Value>(KernelBuilder &, Value)>
+          row);
+  /// The sum of `x` (an index holding an i32) over lanes 0 .. `lane` (every
+  /// lane takes part).
+  Value warpInclusiveScan(Value lane, Value x);
+  /// The sum of `x` (an index holding an i32) over the block's threads
+  /// below `tid`, and over all of them: every one of the `threads` threads
+  /// takes part (barriers inside); `scratch` is a shared i32 [threads / 32].
+  std::pair<Value, Value> blockExclusiveScan(Value tid, int64_t threads,
+                                             Value x, Value scratch);
+
+  /// One digit of a radix select, found by one warp from a histogram of
+  /// 256 bins (shared i32 at `histPrefix`, bin): the digit (an i32) of the
+  /// `remaining`-th largest key, the keys in higher bins (`above`) and in
+  /// all bins (`total`), as indices the same in every lane. Needs 1 <=
+  /// remaining <= total.
+  struct RadixDigit {
+    Value digit, above, total;
+  };
+  RadixDigit findRadixDigit(Value lane, Value hist, ValueRange histPrefix,
+                            Value remaining);
+
 private:
   Value intrinsic(StringRef name, Value x);
   /// A vector of two 16-bit elements as one i32.

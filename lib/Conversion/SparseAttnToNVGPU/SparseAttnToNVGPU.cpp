@@ -14,6 +14,7 @@
 #include "BlockMaskKernel.h"
 #include "BlockScoresKernel.h"
 #include "IndexerKernel.h"
+#include "VerticalSlashKernel.h"
 #include "KernelConfig.h"
 #include "RowGroups.h"
 #include "SegmentBounds.h"
@@ -755,6 +756,10 @@ struct ConvertSparseAttnToNVGPUPass
     // fixed point (and no folding, which would hoist the kernel's constants
     // out of the launch).
     walkAndApplyPatterns(getOperation(), std::move(patterns));
+    // Producers whose consumers' patterns look at them go last.
+    RewritePatternSet producers(&getContext());
+    populateVerticalSlashKernelPatterns(producers, *options);
+    walkAndApplyPatterns(getOperation(), std::move(producers));
   }
 
   /// The pass options as the patterns take them; a request the kernel
