@@ -37,7 +37,8 @@ import mma_cases  # noqa: E402
 # (title, run_case, case lists): the first cases of each list are taken.
 # GPU-only lists (cpu=False) are too large for the CPU reference lowering:
 # only their golden results are computed.
-GPU_ONLY = {"mma", "mma_rows", "mma_attention", "mma_token", "mma_select", "mma_fused"}
+GPU_ONLY = {"mma", "mma_rows", "mma_attention", "mma_token", "mma_select", "mma_fused",
+            "mma_vertical_slash"}
 MODULES = [
     ("mma", test_block_sparse.run_case, [mma_cases.CASES]),
     ("mma_rows", test_block_sparse.run_case, [mma_cases.ROW_CASES]),
@@ -45,6 +46,7 @@ MODULES = [
     ("mma_token", test_token_sparse.run_case, [mma_cases.TOKEN_CASES]),
     ("mma_select", test_indexers.run_case, [mma_cases.SELECT_CASES]),
     ("mma_fused", test_fused.run_case, [mma_cases.FUSED_CASES]),
+    ("mma_vertical_slash", test_vertical_slash.run_case, [mma_cases.VS_CASES]),
     ("attention", test_attention.run_case, [test_attention.CASES]),
     ("block_sparse", test_block_sparse.run_case, [test_block_sparse.CASES]),
     ("token_sparse", test_token_sparse.run_case, [test_token_sparse.CASES]),
@@ -104,7 +106,7 @@ def main():
     def run(text, args):
         # Without the CPU run, placeholders stand for the results; the
         # checks below only record what the GPU must match.
-        results = real_run(text, args) if cpu[0] else [np.empty(0), np.empty(0)]
+        results = real_run(text, args) if cpu[0] else [np.empty(0) for _ in range(8)]
         captured.append(dict(text=text, args=[np.asarray(a) for a in args],
                              results=results, checks=[]))
         return results

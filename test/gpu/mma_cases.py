@@ -419,3 +419,18 @@ FUSED_CASES = [
     dict(kind="token", B=1, Hq=8, Hkv=1, Sq=512, Skv=512, D=64, Dv=64, HI=4, DI=32, topk=64,
          index_mask=g.Causal(), elt="bf16"),
 ]
+
+# vertical_slash's own kernels (test_vertical_slash.run_case, GPU only):
+# several key splits, two to four tail row tiles (last_q not a multiple of
+# 64, last_q > Sq), Sq != Skv, GQA, head dims 64 to 256, f16 / bf16,
+# dynamic lengths; the lists are compared exactly with the float64 golden
+# (inputs redrawn until no selection boundary is within 1e-4) and the
+# attention over them too.
+VS_CASES = [
+    dict(op="vertical_slash", B=1, Hq=4, Hkv=1, Sq=1024, Skv=1024, D=128, last_q=100,
+         vertical=24, slash=12, sink=4, local=8, block=(64, 64), elt="bf16"),
+    dict(op="vertical_slash", B=2, Hq=2, Hkv=2, Sq=700, Skv=2000, D=64, last_q=64,
+         vertical=40, slash=16, sink=2, local=3, block=(128, 64), elt="f16", dyn=True),
+    dict(op="vertical_slash", B=1, Hq=2, Hkv=1, Sq=150, Skv=3000, D=256, last_q=200,
+         vertical=20, slash=10, sink=1, local=2, block=(64, 128), elt="bf16"),
+]
