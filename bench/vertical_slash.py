@@ -2,12 +2,24 @@
 block_sparse_attention with columns(...) over the lists `vertical_slash`
 defines, against FlexAttention over the same pairs and dense causal SDPA.
 
-The lists are built on the GPU by eager PyTorch with exactly the op's rule
-(docs/semantics.md: the last 64 queries' softmax, column and diagonal sums,
-the forced first `sink` columns and nearest `local` diagonals, top-k; the
-kv blocks the diagonals cross; the chosen columns those blocks miss): our
-`vertical_slash` op itself has no kernel yet (it takes the general path),
-so this measures the attention alone on the lists.
+Four timings per case:
+
+- estimator: our `vertical_slash` op alone (its four launches: the tail's
+  softmax statistics and column / diagonal sums by mma.sync, two radix
+  selections, the per-query-block lists);
+- total: `vertical_slash` -> `block_sparse_attention ... columns(...)` as
+  one compiled function (the default pipeline: the attention takes the
+  op's lists straight from it);
+- attention alone on lists built on the GPU by eager PyTorch with exactly
+  the op's rule (docs/semantics.md), as below;
+- the peer path: the same eager PyTorch estimator (softmax of the last 64
+  queries, column sums, diagonal sums by one gather, top-k, the crossed
+  blocks by searchsorted, the columns they miss), the BlockMask built from
+  its lists, FlexAttention.
+
+The op's lists are compared with the eager ones (equal up to the f32
+summation order at near-ties): the fraction of (head, query block) rows
+whose block list and column list are identical.
 
 - ours: block_sparse_attention {causal} with the block lists and
   columns(...), compiled with nvgpu-options={trust-column-lists=true} (the
@@ -63,6 +75,32 @@ def attention_function(s):
                  ("ci", cols)], body, [("o", o), ("l", lse)])
 
 
+def estimator_text(s):
+    nq = s // BLK
+    q, kv = t((1, HQ, s, D), "bf16"), t((1, HKV, s, D), "bf16")
+    num, idx = t((1, HQ, nq), "i32"), t((1, HQ, nq, block_capacity(s)), "i32")
+    cols = t((1, HQ, nq, BUDGET["vertical"]), "i32")
+    attrs = ", ".join(f"{name} = {value}" for name, value in BUDGET.items())
+    line = (f"  %n, %i, %nc, %ci = sparse_attn.vertical_slash %q, %k {{{attrs}, "
+            f"block = [{BLK}, {BLK}]}} : {q}, {kv} -> {num}, {idx}, {num}, {cols}")
+    return line, (q, kv, num, idx, cols)
+
+
+def estimator_function(s):
+    line, (q, kv, num, idx, cols) = estimator_text(s)
+    return func([("q", q), ("k", kv)], line, [("n", num), ("i", idx), ("nc", num), ("ci", cols)])
+
+
+def chain_function(s):
+    line, (q, kv, num, idx, cols) = estimator_text(s)
+    o, lse = t((1, HQ, s, D), "bf16"), t((1, HQ, s), "f32")
+    body = (line + "\n"
+            f"  %o, %l = sparse_attn.block_sparse_attention %q, %k, %v, %n, %i "
+            f"columns(%nc, %ci : {num}, {cols}) {{block = [{BLK}, {BLK}], "
+            f"mask = #sparse_attn.causal}} : {q}, {kv}, {kv}, {num}, {idx} -> {o}, {lse}")
+    return func([("q", q), ("k", kv), ("v", kv)], body, [("o", o), ("l", lse)])
+
+
 def build(out, chip):
     import sparse_attn  # noqa: PLC0415
 
@@ -72,6 +110,8 @@ def build(out, chip):
         # blocks): the kernel may take them from arguments.
         sparse_attn.compile_gpu(attention_function(s), "f", chip,
                                 "nvgpu-options={trust-column-lists=true}").save(base)
+        sparse_attn.compile_gpu(estimator_function(s), "f", chip).save(base + "-estimator")
+        sparse_attn.compile_gpu(chain_function(s), "f", chip).save(base + "-chain")
         print(base, flush=True)
 
 
@@ -91,10 +131,10 @@ def vertical_slash_lists(torch, q, k, s):
     p = torch.softmax(sc, -1)
     col = p.sum(1)
     col[:, :sink] = float("inf")
-    diag = torch.zeros(HQ, s, device="cuda")
-    for r in range(L):
-        n = int(pos[r]) + 1
-        diag[:, :n] += p[:, r, :n].flip(-1)
+    # diag[d] = sum_r p[r, pos_r - d]: one gather.
+    j = pos[:, None] - keys[None, :]  # [L, S]
+    diag = (torch.gather(p, 2, j.clamp(min=0)[None].expand(HQ, L, s)) *
+            (j >= 0)[None]).sum(1)
     diag[:, :local] = float("inf")
     vsel = torch.sort(col.topk(min(V, s), -1).indices, -1).values
     dsel = torch.sort(diag.topk(min(S_, s), -1).indices, -1).values
@@ -149,34 +189,58 @@ def run(artifacts, out):
         k = (feat + 0.5 * torch.randn(1, HKV, s, D, generator=gen, device="cuda")).bfloat16()
         v = torch.randn(1, HKV, s, D, generator=gen, device="cuda", dtype=torch.bfloat16)
         num, idx, ncol, cols, crossed, vmask = vertical_slash_lists(torch, q, k, s)
-        ours = runtime.load(os.path.join(artifacts, f"vertical-slash-{s}"))
+        base = os.path.join(artifacts, f"vertical-slash-{s}")
+        ours = runtime.load(base)
+        estimator = runtime.load(base + "-estimator")
+        chain = runtime.load(base + "-chain")
         oo, _ = ours(q, k, v, num, idx, ncol, cols)
+        en, ei, enc, eci = estimator(q, k)
+        same_blocks = ((en == num) & (ei == idx).all(-1)).float().mean().item()
+        same_columns = ((enc == ncol) & (eci == cols).all(-1)).float().mean().item()
+        co, _ = chain(q, k, v)
 
         # FlexAttention over the same pairs.
         blocks = torch.arange(nq, device="cuda")
-        col_blocks = vmask.view(HQ, nq, BLK).any(-1)  # [H, NK]
-        union = crossed | (col_blocks[:, None, :] & (blocks[None, None, :] <= blocks[None, :, None]))
-        fkey = torch.where(union, blocks.float(), float(nq))
-        find = fkey.sort(-1).values.long()
-        fidx = torch.where(find == nq, 0, find).int()[None]
-        fnum = union.sum(-1).int()[None]
+
+        # The mask_mod reads these buffers (one function for the compiled
+        # Flex; the peer's total path refills them).
+        crossed_buf, vmask_buf = crossed.clone(), vmask.clone()
 
         def mask_mod(b, h, i, j):
-            return (i >= j) & (crossed[h, i // BLK, j // BLK] | vmask[h, j])
+            return (i >= j) & (crossed_buf[h, i // BLK, j // BLK] | vmask_buf[h, j])
 
-        bm = BlockMask.from_kv_blocks(fnum, fidx, BLOCK_SIZE=BLK, mask_mod=mask_mod,
-                                      seq_lengths=(s, s))
+        def flex_mask():
+            col_blocks = vmask_buf.view(HQ, nq, BLK).any(-1)  # [H, NK]
+            union = crossed_buf | (col_blocks[:, None, :] &
+                                   (blocks[None, None, :] <= blocks[None, :, None]))
+            fkey = torch.where(union, blocks.float(), float(nq))
+            find = fkey.sort(-1).values.long()
+            fidx = torch.where(find == nq, 0, find).int()[None]
+            fnum = union.sum(-1).int()[None]
+            return BlockMask.from_kv_blocks(fnum, fidx, BLOCK_SIZE=BLK, mask_mod=mask_mod,
+                                            seq_lengths=(s, s))
+
+        bm = flex_mask()
 
         def peer(a, b, c):
             return flex(a, b, c, block_mask=bm, enable_gqa=True,
+                        kernel_options={"BLOCK_M": BLK, "BLOCK_N": BLK})
+
+        def peer_total(a, b, c):
+            lists = vertical_slash_lists(torch, a, b, s)
+            crossed_buf.copy_(lists[4])
+            vmask_buf.copy_(lists[5])
+            return flex(a, b, c, block_mask=flex_mask(), enable_gqa=True,
                         kernel_options={"BLOCK_M": BLK, "BLOCK_N": BLK})
 
         def dense(a, b, c):
             return F.scaled_dot_product_attention(a, b, c, is_causal=True, enable_gqa=True)
 
         po = peer(q, k, v)
-        ours_ms, peer_ms, dense_ms = time_ms(
-            lambda a, b, c: ours(a, b, c, num, idx, ncol, cols), peer, dense,
+        ours_ms, est_ms, total_ms, peer_ms, peer_sel_ms, peer_total_ms, dense_ms = time_ms(
+            lambda a, b, c: ours(a, b, c, num, idx, ncol, cols),
+            lambda a, b, c: estimator(a, b), chain, peer,
+            lambda a, b, c: vertical_slash_lists(torch, a, b, s), peer_total, dense,
             inputs=[(q, k, v)])
         # Allowed pairs (for TFLOP/s): per head and row, causal keys in a
         # crossed block or a chosen column.
@@ -210,12 +274,17 @@ def run(artifacts, out):
 
         row = dict(case=f"vertical-slash-{s}", config=dict(Hq=HQ, Hkv=HKV, D=D, block=BLK, S=s,
                                                          **BUDGET),
-                   ours_ms=ours_ms, flex_ms=peer_ms, dense_causal_ms=dense_ms,
+                   ours_ms=ours_ms, estimator_ms=est_ms, total_ms=total_ms,
+                   peer_selection_ms=peer_sel_ms, peer_total_ms=peer_total_ms,
+                   total_over_attention=total_ms / ours_ms,
+                   peer_total_over_total=peer_total_ms / total_ms,
+                   same_block_rows=same_blocks, same_column_rows=same_columns,
+                   flex_ms=peer_ms, dense_causal_ms=dense_ms,
                    flex_over_ours=peer_ms / ours_ms, dense_over_ours=dense_ms / ours_ms,
                    allowed_pairs=pairs, density=pairs / (s * (s + 1) / 2 * HQ),
                    ours_tflops=flops / ours_ms / 1e9, flex_tflops=flops / peer_ms / 1e9,
                    mean_blocks=float(num.float().mean()), mean_columns=float(ncol.float().mean()),
-                   ours_err=err(oo), flex_err=err(po))
+                   ours_err=err(oo), flex_err=err(po), total_err=err(co))
         row["numerics_ok"] = row["ours_err"] <= 2 * row["flex_err"] + 1e-3
         results.append(row)
         print(f"{row['case']:22s} ours {ours_ms:8.3f} ms ({row['ours_tflops']:.0f} TFLOP/s)  flex "
@@ -223,6 +292,11 @@ def run(artifacts, out):
               f"causal {dense_ms:8.3f}  density {row['density']:.3f}  blocks/row "
               f"{row['mean_blocks']:.1f}  columns/row {row['mean_columns']:.1f}  err "
               f"{row['ours_err']:.2e}/{row['flex_err']:.2e}", flush=True)
+        print(f"{'':22s} estimator {est_ms:8.3f} ms  total {total_ms:8.3f} "
+              f"({total_ms / ours_ms:.2f}x attention)  peer selection {peer_sel_ms:8.3f}  peer "
+              f"total {peer_total_ms:8.3f} ({peer_total_ms / total_ms:.2f}x ours)  same lists "
+              f"{same_blocks:.3f}/{same_columns:.3f}  total err {row['total_err']:.2e}",
+              flush=True)
         save(results, props, path, method=__doc__)
         del q, k, v
         torch.cuda.empty_cache()
