@@ -31,7 +31,14 @@ Chains (bf16, B = 1, S = 8192 and 32768, causal):
   causal), token_sparse_attention (Hq = 16, Hkv = 1, D = 192, Dv = 128).
 Each stage is its own artifact (static shapes), timed alone with
 bench/run.py's `time_ms` on the previous stage's real outputs; the total
-is the sum. CHAINS_SIZES=8192 (environment) runs one size.
+is the sum. MoBA and DSA also run as one function ("whole"), compiled
+by default (sparse-attn-fuse-selection; the fused ops run as their
+chains), with nvgpu-options={in-kernel-selection=true} (MoBA's
+block_scores and select_topk become one kernel, FusedRowSelection.cpp;
+DSA's fused op still runs as its chain) and with fuse-selection=false (the
+stages' kernels): issue 16's fused and unfused totals (`whole_fused_ms`,
+`whole_in_kernel_ms`, `whole_unfused_ms`).
+CHAINS_SIZES=8192 (environment) runs one size.
 
 Writes OUT_DIR/<gpu>-<date>-chains.json and prints one line per stage.
 """
@@ -109,6 +116,18 @@ def moba_stages(s, h=16, d=128, blk=512, k=2, local=1):
             f"  %o, %l = sparse_attn.block_sparse_attention %q, %k, %v, %n, %i {{block = [1, {blk}], "
             f"mask = #sparse_attn.causal}} : {q}, {q}, {q}, {num}, {idx} -> {q}, {lse}",
             [("o", q), ("l", lse)]),
+        # The chain as one function (q = k = v, as above): compiled by
+        # default (fused: block_scores and the selection in one kernel) and
+        # with fuse-selection=false (the stages' kernels).
+        "whole": func(
+            [("q", q)],
+            f"  %kp = sparse_attn.pool mean %q {{block = {blk}}} : {q} -> {kp}\n"
+            f"  %s = sparse_attn.block_scores %q, %kp {{mask = #sparse_attn.causal, block = [1, {blk}], "
+            f"q_len = {s}, kv_len = {s}}} : {q}, {kp} -> {sc}\n"
+            f"  %n, %i = sparse_attn.select_topk %s {{k = {k}, local = {local}}} : {sc} -> {num}, {idx}\n"
+            f"  %o, %l = sparse_attn.block_sparse_attention %q, %q, %q, %n, %i {{block = [1, {blk}], "
+            f"mask = #sparse_attn.causal}} : {q}, {q}, {q}, {num}, {idx} -> {q}, {lse}",
+            [("o", q), ("l", lse)]),
     }
 
 
@@ -126,6 +145,12 @@ def dsa_stages(s, hq=16, d=192, dv=128, hi=64, di=128, topk=2048):
             [("q", q), ("k", k), ("v", v), ("t", ti)],
             f"  %o, %l = sparse_attn.token_sparse_attention %q, %k, %v, %t : {q}, {k}, {v}, {ti} -> {o}, {lse}",
             [("o", o), ("l", lse)]),
+        "whole": func(
+            [("q", q), ("k", k), ("v", v), ("qi", qi), ("ki", ki), ("w", w)],
+            f"  %t = sparse_attn.lightning_indexer %qi, %ki, %w {{topk = {topk}, mask = #sparse_attn.causal}} "
+            f": {qi}, {ki}, {w} -> {ti}\n"
+            f"  %o, %l = sparse_attn.token_sparse_attention %q, %k, %v, %t : {q}, {k}, {v}, {ti} -> {o}, {lse}",
+            [("o", o), ("l", lse)]),
     }
 
 
@@ -141,6 +166,12 @@ def build(out, chip):
                 path = os.path.join(out, f"{chain}-{s}-{stage}")
                 sparse_attn.compile_gpu(text, "f", chip).save(path)
                 print(path, flush=True)
+                if stage == "whole":
+                    sparse_attn.compile_gpu(text, "f", chip, "fuse-selection=false").save(
+                        path + "-unfused")
+                    sparse_attn.compile_gpu(
+                        text, "f", chip, "nvgpu-options={in-kernel-selection=true}").save(
+                            path + "-in-kernel")
                 if chain == "moba" and stage == "attention":
                     # The other way to take per-token lists, for comparison.
                     sparse_attn.compile_gpu(text, "f", chip, "nvgpu-options={row-lists=union}").save(
@@ -362,6 +393,9 @@ def run(artifacts, out):
         # row masked to its own) timed beside it.
         (o, _), times["attention"] = stage("moba", s, "attention", q, q, q, num, idx)
         (ou, _), union_ms = stage("moba", s, "attention-union", q, q, q, num, idx)
+        (wo, _), whole = stage("moba", s, "whole", q)
+        (wio, _), whole_in_kernel = stage("moba", s, "whole-in-kernel", q)
+        (_, _), whole_unfused = stage("moba", s, "whole-unfused", q)
         rows = [s - 1, s // 2 + 7, 600, 5]
         lists = idx[0].long().cpu()
 
@@ -391,6 +425,11 @@ def run(artifacts, out):
                    selection_equal_to_torch=same_sel, max_err=err, flex_err=flex_err,
                    attention_path="row lists grouped by kv block (the union walk in union_attention_ms)",
                    union_attention_ms=union_ms, union_err=union_err, work=work,
+                   whole_fused_ms=whole, whole_in_kernel_ms=whole_in_kernel,
+                   whole_unfused_ms=whole_unfused,
+                   whole_fused_err=(wo[0][:, rows].transpose(0, 1).double() - want).abs().max().item(),
+                   whole_in_kernel_err=(wio[0][:, rows].transpose(0, 1).double() - want)
+                   .abs().max().item(),
                    numerics_ok=same_sel > 0.99 and max(err, union_err) <= 2 * flex_err + 1e-3)
         finish(row)
         del q, sc, psc, chosen
@@ -422,7 +461,14 @@ def run(artifacts, out):
         want = attention_f64(q, k, v, rows, dsa_keys)
         err = (o[0][:, rows].transpose(0, 1).double() - want).abs().max().item()
         torch_err = (go[0][:, rows].transpose(0, 1).double() - want).abs().max().item()
+        (wo, _), whole = stage("dsa", s, "whole", q, k, v, qi, ki, w)
+        (_, _), whole_in_kernel = stage("dsa", s, "whole-in-kernel", q, k, v, qi, ki, w)
+        (_, _), whole_unfused = stage("dsa", s, "whole-unfused", q, k, v, qi, ki, w)
         finish(dict(case=f"dsa-S{s}", config=dict(Hq=hq, Hkv=1, D=d, Dv=dv, HI=hi, DI=di, topk=topk),
+                    whole_fused_ms=whole, whole_in_kernel_ms=whole_in_kernel,
+                    whole_unfused_ms=whole_unfused,
+                    whole_fused_err=(wo[0][:, rows].transpose(0, 1).double() - want)
+                    .abs().max().item(),
                     stages_ms=times, peer_stages_ms=peer_times, dense=dense(s, hq, 1, d, dv),
                     selection_equal_to_torch=same_sel, max_err=err, torch_err=torch_err,
                     numerics_ok=err <= 2 * torch_err + 1e-3))

@@ -1101,8 +1101,9 @@ FusedTokenSparseAttentionOp::buildUnfused(OpBuilder &builder) {
   return {attention.getOutput(), attention.getLse()};
 }
 
-void sparse_attn::unfuseSelection(Operation *root,
-                                  function_ref<bool(Operation *)> keep) {
+void sparse_attn::unfuseSelection(
+    Operation *root, function_ref<bool(Operation *)> keep,
+    function_ref<void(Operation *, Operation *)> unfused) {
   SmallVector<Operation *> fused;
   root->walk([&](Operation *op) {
     if (isa<FusedBlockSparseAttentionOp, FusedTokenSparseAttentionOp>(op) &&
@@ -1115,6 +1116,8 @@ void sparse_attn::unfuseSelection(Operation *root,
         isa<FusedBlockSparseAttentionOp>(op)
             ? cast<FusedBlockSparseAttentionOp>(op).buildUnfused(builder)
             : cast<FusedTokenSparseAttentionOp>(op).buildUnfused(builder);
+    if (unfused)
+      unfused(op, output.getDefiningOp());
     op->getResult(0).replaceAllUsesWith(output);
     op->getResult(1).replaceAllUsesWith(lse);
     op->erase();

@@ -68,9 +68,12 @@ void populateSimplifyMaskPatterns(RewritePatternSet &patterns);
 /// Replaces every fused selection op under `root`
 /// (fused_block_sparse_attention, fused_token_sparse_attention) by the chain of
 /// ops it stands for, except those `keep` (when given) returns true for: what a
-/// lowering without a fused kernel for an op does first.
-void unfuseSelection(Operation *root,
-                     llvm::function_ref<bool(Operation *)> keep = nullptr);
+/// lowering without a fused kernel for an op does first. `unfused` (when
+/// given) sees each replaced op with the chain's attention op, before the
+/// fused op is erased.
+void unfuseSelection(
+    Operation *root, llvm::function_ref<bool(Operation *)> keep = nullptr,
+    llvm::function_ref<void(Operation *, Operation *)> unfused = nullptr);
 } // namespace sparse_attn
 } // namespace mlir
 

@@ -14,6 +14,8 @@
 
 #include "KernelConfig.h"
 
+#include "SparseAttn/IR/SparseAttnOps.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -213,12 +215,16 @@ void WarpRow::select(const RowSelectionRule &rule) {
       Value marked =
           arith::CmpIOp::create(at.builder, at.loc, arith::CmpIPredicate::ne,
                                 load(at, marks, j), constant(at.builder, 0));
-      Value weight =
-          rule.mass ? at.select(marked, weightOf(at, keyOf(at, j)), at.f32(0.0))
-                    : at.f32(0.0);
-      ifThen(at, marked, [&](KernelBuilder &in) {
-        store(in, constant(in.builder, 0), keys, j);
-      });
+      Value key = keyOf(at, j);
+      Value weight = rule.mass
+                         ? at.select(marked, weightOf(at, key), at.f32(0.0))
+                         : at.f32(0.0);
+      // An unconditional store of a value read from the key: LLVM's NVPTX
+      // build once sank the key's load past a conditional store of 0 to
+      // the same address (in FusedRowSelection's kernel, where the shared
+      // views come from a zero-length dynamic array), reading the forced
+      // blocks' weights as 0.
+      store(at, at.select(marked, constant(at.builder, 0), key), keys, j);
       return SmallVector<Value>{at.fadd(sum[0], weight)};
     })[0];
     if (rule.mass)
@@ -407,4 +413,39 @@ Value sparse_attn::buildWarpMarkedList(
     KernelBuilder &emit, Value lane, Value marks, Value blocks,
     function_ref<void(KernelBuilder &, Value, Value)> write) {
   return WarpRow(emit, lane, nullptr, marks, blocks).writeList(write);
+}
+
+RowSelectionRule sparse_attn::getRowSelectionRule(Operation *select) {
+  if (auto topk = dyn_cast<SelectTopKOp>(select))
+    return {static_cast<int64_t>(topk.getK()),
+            static_cast<int64_t>(topk.getSink()),
+            static_cast<int64_t>(topk.getLocal()), std::nullopt};
+  auto threshold = cast<SelectThresholdOp>(select);
+  return {static_cast<int64_t>(threshold.getMaxBlocks()),
+          static_cast<int64_t>(threshold.getSink()),
+          static_cast<int64_t>(threshold.getLocal()),
+          threshold.getMass().convertToDouble()};
+}
+
+void sparse_attn::buildWarpRowList(KernelBuilder &emit, Value lane, Value marks,
+                                   Value blocks, Value num, Value indices,
+                                   ValueRange row, Value capacity) {
+  auto at = [&](Value slot) {
+    SmallVector<Value> position(row.begin(), row.end());
+    position.push_back(slot);
+    return position;
+  };
+  Value total =
+      buildWarpMarkedList(emit, lane, marks, blocks,
+                          [&](KernelBuilder &in, Value slot, Value block) {
+                            in.ifThen(in.lt(slot, capacity), [&] {
+                              in.storeI32(block, indices, at(slot));
+                            });
+                          });
+  emit.forRange(emit.add(total, lane), capacity, emit.index(32),
+                [&](KernelBuilder &in, Value slot) {
+                  in.storeI32(in.index(-1), indices, at(slot));
+                });
+  emit.ifThen(emit.eq(lane, emit.index(0)),
+              [&] { emit.storeI32(total, num, row); });
 }

@@ -22,6 +22,9 @@ struct RowSelectionRule {
   std::optional<double> mass;
 };
 
+/// The rule of a select_topk or select_threshold op.
+RowSelectionRule getRowSelectionRule(Operation *select);
+
 /// What `keys` holds for a block with `score` (f32): its
 /// KernelBuilder::orderedKey when selectable (> -inf: NaN and -inf are
 /// not), 0 otherwise (an i32).
@@ -43,6 +46,14 @@ void buildWarpRowSelection(KernelBuilder &emit, Value lane, Value keys,
 Value buildWarpMarkedList(
     KernelBuilder &emit, Value lane, Value marks, Value blocks,
     function_ref<void(KernelBuilder &, Value, Value)> write);
+
+/// A selected row as the ops return it, by one warp: the marked blocks
+/// ascending into `indices` at `row` (its indices but the slot) below
+/// `capacity`, -1 from the count up to `capacity`, and the count into
+/// `num` at `row`.
+void buildWarpRowList(KernelBuilder &emit, Value lane, Value marks,
+                      Value blocks, Value num, Value indices, ValueRange row,
+                      Value capacity);
 
 } // namespace mlir::sparse_attn
 

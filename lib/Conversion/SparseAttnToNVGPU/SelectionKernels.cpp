@@ -186,17 +186,6 @@ struct BlockSelectionGpuLowering : public OpRewritePattern<OpTy> {
                             const MmaAttentionOptions &options)
       : OpRewritePattern<OpTy>(context, /*benefit=*/2), options(options) {}
 
-  static RowSelectionRule getRule(SelectTopKOp op) {
-    return {static_cast<int64_t>(op.getK()), static_cast<int64_t>(op.getSink()),
-            static_cast<int64_t>(op.getLocal()), std::nullopt};
-  }
-  static RowSelectionRule getRule(SelectThresholdOp op) {
-    return {static_cast<int64_t>(op.getMaxBlocks()),
-            static_cast<int64_t>(op.getSink()),
-            static_cast<int64_t>(op.getLocal()),
-            op.getMass().convertToDouble()};
-  }
-
   LogicalResult matchAndRewrite(OpTy op,
                                 PatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
@@ -204,7 +193,7 @@ struct BlockSelectionGpuLowering : public OpRewritePattern<OpTy> {
     Value scoresTensor = op.getScores();
     Value batch = emit.dim(scoresTensor, 0), heads = emit.dim(scoresTensor, 1),
           rows = emit.dim(scoresTensor, 2), blocks = emit.dim(scoresTensor, 3);
-    RowSelectionRule rule = getRule(op);
+    RowSelectionRule rule = getRowSelectionRule(op);
     RankedTensorType indicesType = op.getBlockIndices().getType();
     Value capacity = indicesType.isDynamicDim(3)
                          ? emit.index(rule.count + rule.sink + rule.local)
@@ -267,22 +256,8 @@ struct BlockSelectionGpuLowering : public OpRewritePattern<OpTy> {
         });
     emit.syncWarp();
     buildWarpRowSelection(emit, lane, keys, marks, blocks, rule);
-    // The marked blocks in ascending order, then -1 up to the capacity.
-    Value total = buildWarpMarkedList(
-        emit, lane, marks, blocks,
-        [&](KernelBuilder &at, Value slot, Value block) {
-          at.ifThen(at.lt(slot, capacity), [&] {
-            at.storeI32(block, indices, ValueRange{batch, head, row, slot});
-          });
-        });
-    emit.forRange(emit.add(total, lane), capacity, emit.index(32),
-                  [&](KernelBuilder &at, Value slot) {
-                    at.storeI32(at.index(-1), indices,
-                                ValueRange{batch, head, row, slot});
-                  });
-    emit.ifThen(emit.eq(lane, emit.index(0)), [&] {
-      emit.storeI32(total, num, ValueRange{batch, head, row});
-    });
+    buildWarpRowList(emit, lane, marks, blocks, num, indices,
+                     ValueRange{batch, head, row}, capacity);
   }
 
   MmaAttentionOptions options;

@@ -13,12 +13,13 @@
 #include "AttentionKernel.h"
 #include "BlockMaskKernel.h"
 #include "BlockScoresKernel.h"
+#include "FusedRowSelection.h"
 #include "IndexerKernel.h"
-#include "VerticalSlashKernel.h"
 #include "KernelConfig.h"
 #include "RowGroups.h"
 #include "SegmentBounds.h"
 #include "SelectionKernels.h"
+#include "VerticalSlashKernel.h"
 
 #include "SparseAttn/Conversion/Passes.h"
 #include "SparseAttn/IR/SparseAttnDialect.h"
@@ -735,30 +736,70 @@ struct ConvertSparseAttnToNVGPUPass
     if (failed(options))
       return signalPassFailure();
     // Fused selection ops the attention kernel cannot take (with its own
-    // selection) run as their chains' kernels; a remark says why.
-    unfuseSelection(getOperation(), [&](Operation *op) {
-      auto fused = dyn_cast<FusedBlockSparseAttentionOp>(op);
-      std::string reason =
-          "lightning_indexer -> token_sparse_attention has no fused kernel "
-          "yet";
-      if (fused && succeeded(chooseFusedMmaKernel(fused, *options, reason)))
-        return true;
-      remark::missed(op->getLoc(),
-                     remark::RemarkOpts::name("FusedKernel")
-                         .category("convert-sparse-attn-to-nvgpu"))
-          << (op->getName().getStringRef() + " runs as its chain: " + reason)
-                 .str();
-      return false;
-    });
+    // selection) run as their chains' kernels; a remark says why. Per-token
+    // rows (MoBA) run their block_scores and selection as one kernel
+    // (FusedRowSelection.h): the chain's selection op is marked for it.
+    llvm::DenseSet<Operation *> rowFused, fusedSelections;
+    auto emitRemark = [&](Operation *op, const Twine &text, bool passed) {
+      auto opts = remark::RemarkOpts::name("FusedKernel")
+                      .category("convert-sparse-attn-to-nvgpu");
+      std::string message = (op->getName().getStringRef() + text).str();
+      if (passed)
+        remark::passed(op->getLoc(), opts) << message;
+      else
+        remark::missed(op->getLoc(), opts) << message;
+    };
+    unfuseSelection(
+        getOperation(),
+        [&](Operation *op) {
+          auto fused = dyn_cast<FusedBlockSparseAttentionOp>(op);
+          std::string reason =
+              "lightning_indexer -> token_sparse_attention has no fused "
+              "kernel yet";
+          if (fused && succeeded(chooseFusedMmaKernel(fused, *options, reason)))
+            return true;
+          std::string rowReason;
+          // (select_topk only: select_threshold's forced weights came out
+          // 0 in this kernel on the GPU before RowSelection's fix, which
+          // has not run on the GPU yet.)
+          if (fused && options->inKernelSelection && fused.getKAttr() &&
+              canFuseRowScores(
+                  fused.getQueryPooled().getType(),
+                  fused.getKeyPooled().getType(), fused.getListHeads(),
+                  fused.getBlockSizes().query, fused.getScoreMaskAttr(),
+                  /*segmentIds=*/false, *options, rowReason)) {
+            rowFused.insert(op);
+            emitRemark(op,
+                       " runs as block_scores and its selection in one "
+                       "kernel (no scores in global memory), then the "
+                       "attention",
+                       /*passed=*/true);
+            return false;
+          }
+          emitRemark(op, " runs as its chain: " + reason, /*passed=*/false);
+          return false;
+        },
+        [&](Operation *fused, Operation *attention) {
+          if (rowFused.contains(fused))
+            fusedSelections.insert(cast<BlockSparseAttentionOp>(attention)
+                                       .getNumBlocks()
+                                       .getDefiningOp());
+        });
     RewritePatternSet patterns(&getContext());
     populateSparseAttnToNVGPUPatterns(patterns, *options);
+    populateFusedRowSelectionPatterns(patterns, *options, fusedSelections);
     // Each op is rewritten once, into ops no pattern matches: a walk, not a
     // fixed point (and no folding, which would hoist the kernel's constants
     // out of the launch).
     walkAndApplyPatterns(getOperation(), std::move(patterns));
-    // Producers whose consumers' patterns look at them go last.
+    // Producers whose consumers' patterns look at them go last: the
+    // block_scores a fused selection replaced have no users left.
+    getOperation()->walk([&](BlockScoresOp op) {
+      if (op->use_empty())
+        op->erase();
+    });
     RewritePatternSet producers(&getContext());
-    populateVerticalSlashKernelPatterns(producers, *options);
+    populateSparseAttnToNVGPUProducerPatterns(producers, *options);
     walkAndApplyPatterns(getOperation(), std::move(producers));
   }
 
@@ -851,7 +892,12 @@ void sparse_attn::populateSparseAttnToNVGPUPatterns(
                FusedBlockSparseAttentionMmaLowering>(patterns.getContext(),
                                                      options);
   populateBlockMaskKernelPatterns(patterns, options);
-  populateBlockScoresKernelPatterns(patterns, options);
   populateIndexerKernelPatterns(patterns, options);
   populateSelectionKernelPatterns(patterns, options);
+}
+
+void sparse_attn::populateSparseAttnToNVGPUProducerPatterns(
+    RewritePatternSet &patterns, const MmaAttentionOptions &options) {
+  populateBlockScoresKernelPatterns(patterns, options);
+  populateVerticalSlashKernelPatterns(patterns, options);
 }

@@ -208,18 +208,19 @@ struct VerticalSlashGpuLowering : public OpRewritePattern<VerticalSlashOp> {
     Value one = emit.index(1);
     auto launch = [&](Value gridX, int64_t threads, Value sharedBytes,
                       function_ref<void(KernelBuilder &, gpu::LaunchOp)> body) {
-      auto op = gpu::LaunchOp::create(
-          rewriter, loc, gridX, headsValue, p.batch, emit.index(threads), one,
-          one,
-          arith::IndexCastOp::create(rewriter, loc, rewriter.getI32Type(),
-                                     sharedBytes));
+      auto op =
+          gpu::LaunchOp::create(rewriter, loc, gridX, headsValue, p.batch,
+                                emit.index(threads), one, one, sharedBytes);
       OpBuilder::InsertionGuard guard(rewriter);
       rewriter.setInsertionPointToStart(&op.getBody().front());
       KernelBuilder kernel(rewriter, loc, element);
       body(kernel, op);
       gpu::TerminatorOp::create(rewriter, loc);
     };
-    Value tailBytes = emit.index(layout.bytes);
+    auto i32Bytes = [&](int64_t bytes) -> Value {
+      return arith::ConstantIntOp::create(rewriter, loc, bytes, 32);
+    };
+    Value tailBytes = i32Bytes(layout.bytes);
     launch(p.splits, kThreads, tailBytes,
            [&](KernelBuilder &at, gpu::LaunchOp l) {
              buildStatistics(at, l, p, layout);
@@ -228,12 +229,13 @@ struct VerticalSlashGpuLowering : public OpRewritePattern<VerticalSlashOp> {
            [&](KernelBuilder &at, gpu::LaunchOp l) {
              buildSums(at, l, p, layout);
            });
-    launch(two, kSelectThreads,
-           emit.index(kBins * 4 + kSelectThreads / kWarpSize * 4 + 8),
-           [&](KernelBuilder &at, gpu::LaunchOp l) {
-             buildSelection(at, l, p);
-           });
-    launch(queryBlocks, kWarpSize, emit.mul(kvBlocks, emit.index(4)),
+    launch(
+        two, kSelectThreads,
+        i32Bytes(kBins * 4 + kSelectThreads / kWarpSize * 4 + 8),
+        [&](KernelBuilder &at, gpu::LaunchOp l) { buildSelection(at, l, p); });
+    launch(queryBlocks, kWarpSize,
+           arith::IndexCastOp::create(rewriter, loc, i32,
+                                      emit.mul(kvBlocks, emit.index(4))),
            [&](KernelBuilder &at, gpu::LaunchOp l) {
              buildLists(at, l, p, kvBlocks, num, indices, blockCapacity,
                         numColumns, columnIndices, columnCapacity);

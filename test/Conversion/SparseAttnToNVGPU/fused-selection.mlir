@@ -15,7 +15,7 @@
 // DEFAULT-LABEL: func.func @threshold(
 
 // Chains the kernels cannot fuse run as their chains, with a remark.
-// CHECK-DAG: remark: [Missed] FusedKernel | Category:convert-sparse-attn-to-nvgpu | Remark="sparse_attn.fused_block_sparse_attention runs as its chain: lists finer than the kernel's query tile (block_q 1)"
+// CHECK-DAG: remark: [Passed] FusedKernel | Category:convert-sparse-attn-to-nvgpu | Remark="sparse_attn.fused_block_sparse_attention runs as block_scores and its selection in one kernel (no scores in global memory), then the attention"
 // CHECK-DAG: remark: [Missed] FusedKernel | Category:convert-sparse-attn-to-nvgpu | Remark="sparse_attn.fused_token_sparse_attention runs as its chain: lightning_indexer -> token_sparse_attention has no fused kernel yet"
 
 // NSA's GQA-shared top-k: one launch of the attention kernel, no list in
@@ -73,9 +73,22 @@ func.func @threshold(%q: tensor<1x8x512x64xbf16>, %k: tensor<1x2x512x64xbf16>, %
   return %o, %lse : tensor<1x8x512x64xbf16>, tensor<1x8x512xf32>
 }
 
-// MoBA's per-query lists (block_q = 1): the chain's kernels.
+// MoBA's per-query lists (block_q = 1): block_scores and the selection in
+// one launch (FusedRowSelection.cpp: four warps a block, the head's 4 pooled
+// keys in shared memory as 4 x 65 f32, then per warp its row's query (64
+// f32), keys and marks (4 + 4 i32): 1040 + 4 * 288 bytes; a lane per kv
+// block computes its dot, the warp selects and writes the row's list), then
+// the grouped attention's launches (grouping, the kernel, the combine).
 // CHECK-LABEL: func.func @moba(
-// CHECK-COUNT-2: gpu.launch
+// CHECK-NOT: sparse_attn.block_scores
+// CHECK: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c128{{.*}}) dynamic_shared_memory_size %c2192_i32
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c64{{.*}} step %c1{{.*}} iter_args
+// CHECK: arith.mulf
+// CHECK: nvvm.vote.sync ballot
+// CHECK: gpu.terminator
+// CHECK: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c512{{.*}})
+// CHECK-NOT: sparse_attn.block_scores
+// CHECK-LABEL: func.func @dsa(
 func.func @moba(%q: tensor<1x2x512x64xbf16>, %kp: tensor<1x2x4x64xf32>)
     -> (tensor<1x2x512x64xbf16>, tensor<1x2x512xf32>) {
   %o, %lse = sparse_attn.fused_block_sparse_attention %q, %q, %q, %q, %kp
@@ -86,7 +99,6 @@ func.func @moba(%q: tensor<1x2x512x64xbf16>, %kp: tensor<1x2x4x64xf32>)
 }
 
 // DSA: the indexer's kernel, then token_sparse_attention's.
-// CHECK-LABEL: func.func @dsa(
 // CHECK-COUNT-2: gpu.launch
 func.func @dsa(%q: tensor<1x4x256x64xbf16>, %k: tensor<1x1x256x64xbf16>, %v: tensor<1x1x256x64xbf16>,
                %qi: tensor<1x2x256x32xbf16>, %ki: tensor<1x256x32xbf16>, %w: tensor<1x256x2xf32>)

@@ -62,8 +62,9 @@ struct MmaAttentionOptions {
   /// pass option `row-lists`).
   std::string rowLists = "auto";
   /// fused_block_sparse_attention on the attention kernel with the
-  /// selection inside its blocks (the pass option `in-kernel-selection`);
-  /// otherwise fused ops run as their chains' kernels.
+  /// selection inside its blocks, or per-query lists' scores and top-k in
+  /// one kernel (the pass option `in-kernel-selection`); otherwise fused
+  /// ops run as their chains' kernels.
   bool inKernelSelection = false;
   /// block_sparse_attention's columns(...) on the attention kernel from any
   /// producer (the pass option `trust-column-lists`); otherwise only those
@@ -144,6 +145,15 @@ bool isMmaKernelSupported(const MmaKernelProblem &problem,
 /// `attention` needs no lists: each query tile walks its mask's key hull.
 void populateSparseAttnToNVGPUPatterns(RewritePatternSet &patterns,
                                        const MmaAttentionOptions &options);
+
+/// The kernels of ops whose consumers' patterns look at them (block_scores,
+/// which a select_topk / select_threshold of per-token rows may take over;
+/// vertical_slash, whose lists the attention kernel takes only from it):
+/// apply them after populateSparseAttnToNVGPUPatterns' (as
+/// convert-sparse-attn-to-nvgpu does: two walks), or in the same set, where
+/// those consumers then take their general forms.
+void populateSparseAttnToNVGPUProducerPatterns(
+    RewritePatternSet &patterns, const MmaAttentionOptions &options);
 
 } // namespace sparse_attn
 } // namespace mlir
