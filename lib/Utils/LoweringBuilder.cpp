@@ -147,10 +147,16 @@ double sparse_attn::getScaleValue(FloatAttr scale, int64_t headDim) {
   return static_cast<float>(1.0 / std::sqrt(static_cast<double>(headDim)));
 }
 
-void sparse_attn::checkVerticalSlashCapacities(
-    LoweringBuilder &emit, int64_t vertical, int64_t slash, int64_t blockQ,
-    int64_t blockKv, Value kvLen, Value kvBlocks, Value blockCapacity,
-    Value columnCapacity) {
+std::pair<Value, Value> sparse_attn::getVerticalSlashCapacities(
+    LoweringBuilder &emit, RankedTensorType blockIndicesType,
+    RankedTensorType columnIndicesType, int64_t vertical, int64_t slash,
+    int64_t blockQ, int64_t blockKv, Value kvLen, Value kvBlocks) {
+  auto capacityOf = [&](RankedTensorType type, Value fallback) {
+    return type.isDynamicDim(3) ? fallback : emit.index(type.getDimSize(3));
+  };
+  Value blockCapacity = capacityOf(blockIndicesType, kvBlocks);
+  Value columnCapacity =
+      capacityOf(columnIndicesType, emit.min(kvLen, emit.index(vertical)));
   int64_t perDiagonal = (blockQ + blockKv - 1) / blockKv + 1;
   emit.check(
       emit.le(emit.min(kvBlocks, emit.mul(emit.min(kvLen, emit.index(slash)),
@@ -160,6 +166,7 @@ void sparse_attn::checkVerticalSlashCapacities(
       "(ceil(block_q / block_kv) + 1))");
   emit.check(emit.le(emit.min(kvLen, emit.index(vertical)), columnCapacity),
              "column_indices capacity below min(vertical, Skv)");
+  return {blockCapacity, columnCapacity};
 }
 
 void sparse_attn::checkFullListShapes(LoweringBuilder &emit, Value numBlocks,

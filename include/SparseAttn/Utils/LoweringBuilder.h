@@ -273,14 +273,15 @@ FailureOr<SmallVector<Value>> getOuterTensorsReadByExtract(Region &region);
 /// The scale attribute, or 1/sqrt(D) rounded to f32.
 double getScaleValue(FloatAttr scale, int64_t headDim);
 
-/// Run-time checks that vertical_slash's list capacities hold its longest
-/// lists (the verifier checks them when the key length is static):
-/// `min(NK, min(slash, Skv) * (ceil(block_q / block_kv) + 1))` blocks and
-/// `min(vertical, Skv)` columns.
-void checkVerticalSlashCapacities(LoweringBuilder &emit, int64_t vertical,
-                                  int64_t slash, int64_t blockQ,
-                                  int64_t blockKv, Value kvLen, Value kvBlocks,
-                                  Value blockCapacity, Value columnCapacity);
+/// vertical_slash's list capacities (the lists' last dims, or when
+/// dynamic NK and min(vertical, Skv)), with run-time checks that they hold
+/// its longest lists (the verifier checks them when the key length is
+/// static): `min(NK, min(slash, Skv) * (ceil(block_q / block_kv) + 1))`
+/// blocks and `min(vertical, Skv)` columns. Returns {blocks, columns}.
+std::pair<Value, Value> getVerticalSlashCapacities(
+    LoweringBuilder &emit, RankedTensorType blockIndicesType,
+    RankedTensorType columnIndicesType, int64_t vertical, int64_t slash,
+    int64_t blockQ, int64_t blockKv, Value kvLen, Value kvBlocks);
 
 /// What decides the score of one (query, key) pair of an attention op.
 struct PairScoreRules {

@@ -227,15 +227,10 @@ struct VerticalSlashOpLowering : LoweringPattern<VerticalSlashOp> {
     RankedTensorType indicesType = op.getBlockIndices().getType();
     RankedTensorType columnNumType = op.getNumColumns().getType();
     RankedTensorType columnIndicesType = op.getColumnIndices().getType();
-    auto capacityOf = [&](RankedTensorType type, Value fallback) {
-      return type.isDynamicDim(3) ? fallback : emit.index(type.getDimSize(3));
-    };
-    Value blockCapacity = capacityOf(indicesType, kvBlocks);
-    Value columnCapacity = capacityOf(
-        columnIndicesType, emit.min(kvLen, emit.index(op.getVertical())));
-    checkVerticalSlashCapacities(emit, op.getVertical(), op.getSlash(), blockQ,
-                                 blockKv, kvLen, kvBlocks, blockCapacity,
-                                 columnCapacity);
+    Value blockCapacity, columnCapacity;
+    std::tie(blockCapacity, columnCapacity) = getVerticalSlashCapacities(
+        emit, indicesType, columnIndicesType, op.getVertical(), op.getSlash(),
+        blockQ, blockKv, kvLen, kvBlocks);
     SmallVector<Value> rows = {batch, heads, queryBlocks};
     SmallVector<Value> inits = {
         emit.emptyOfType(numType, rows, "num_blocks shape"),

@@ -213,7 +213,6 @@ struct LightningIndexerGpuLowering
                 Value indices, Value hist, Value count, int64_t topk) const {
     OpBuilder &builder = emit.builder;
     Location loc = emit.loc;
-    Type i32 = builder.getI32Type();
     Value prefix = i32Const(builder, loc, 0);
     Value remaining = emit.index(topk);
     for (int64_t digit = 3; digit >= 0; --digit) {

@@ -158,15 +158,10 @@ struct VerticalSlashGpuLowering : public OpRewritePattern<VerticalSlashOp> {
     Value kvBlocks = emit.ceilDiv(p.kvLen, p.block.kv);
     RankedTensorType indicesType = op.getBlockIndices().getType();
     RankedTensorType columnIndicesType = op.getColumnIndices().getType();
-    auto capacityOf = [&](RankedTensorType type, Value fallback) {
-      return type.isDynamicDim(3) ? fallback : emit.index(type.getDimSize(3));
-    };
-    Value blockCapacity = capacityOf(indicesType, kvBlocks);
-    Value columnCapacity = capacityOf(
-        columnIndicesType, emit.min(p.kvLen, emit.index(p.vertical)));
-    checkVerticalSlashCapacities(emit, p.vertical, p.slash, p.block.query,
-                                 p.block.kv, p.kvLen, kvBlocks, blockCapacity,
-                                 columnCapacity);
+    Value blockCapacity, columnCapacity;
+    std::tie(blockCapacity, columnCapacity) = getVerticalSlashCapacities(
+        emit, indicesType, columnIndicesType, p.vertical, p.slash,
+        p.block.query, p.block.kv, p.kvLen, kvBlocks);
     emit.check(emit.le(emit.mul(kvBlocks, emit.index(4)),
                        emit.index(options.chip.sharedMemoryPerBlock)),
                "more kv blocks than the list kernel's shared memory holds");
