@@ -18,7 +18,9 @@ def ConvertSparseAttnToLinalgPass : Pass<"convert-sparse-attn-to-linalg"> {
     `score_mod` are evaluated inside one `linalg.generic`), then a max, an
     exp-sum and the weighted sum of values; the indexers become `scf` loops.
     Dynamic batch and sequence dims are read at run time, and the shape rules
-    the verifier could not check statically become `cf.assert`s.
+    the verifier could not check statically become `cf.assert`s. Aggregated
+    linalg ops on tensors (`linalg.softmax`, as frontends write attention)
+    are decomposed into the ops they stand for, which lower to loops.
 
     ```mlir
     // sparse-attn-opt --convert-sparse-attn-to-linalg

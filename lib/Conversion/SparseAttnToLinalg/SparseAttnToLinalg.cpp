@@ -13,6 +13,7 @@
 #include "SparseAttn/IR/SparseAttnOps.h"
 #include "SparseAttn/Utils/MaskLowering.h"
 
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/DialectConversion.h"
 
@@ -65,7 +66,26 @@ struct ConvertSparseAttnToLinalgPass
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     if (failed(applyPartialConversion(getOperation(), target,
                                       std::move(patterns))))
-      signalPassFailure();
+      return signalPassFailure();
+
+    // Aggregated linalg ops on tensors (linalg.softmax, as frontends write
+    // attention) as the ops they stand for: what follows
+    // (convert-linalg-to-loops, the GPU loops) takes only those.
+    SmallVector<linalg::AggregatedOpInterface> aggregated;
+    getOperation()->walk([&](linalg::AggregatedOpInterface op) {
+      if (op->getNumResults() > 0)
+        aggregated.push_back(op);
+    });
+    IRRewriter rewriter(&getContext());
+    for (linalg::AggregatedOpInterface op : aggregated) {
+      rewriter.setInsertionPoint(op);
+      FailureOr<SmallVector<Value>> results = op.decomposeOperation(rewriter);
+      if (failed(results)) {
+        op->emitOpError("cannot be decomposed into ops that lower to loops");
+        return signalPassFailure();
+      }
+      rewriter.replaceOp(op, *results);
+    }
   }
 };
 
