@@ -139,12 +139,8 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
     p.queryBlocks = emit.dim(op.getQueryPooled(), 2);
     p.kvBlocks = emit.dim(op.getKeyPooled(), 2);
     if (maskAttr) {
-      auto [qLen, kvLen] = getBlockMaskLengths(emit, op.getQLenAttr(),
-                                               op.getKvLenAttr(), idsQ, idsKv);
-      emit.checkEq(p.queryBlocks, emit.ceilDiv(qLen, p.block.query),
-                   "query_pooled does not have ceil(q_len / block_q) blocks");
-      emit.checkEq(p.kvBlocks, emit.ceilDiv(kvLen, p.block.kv),
-                   "key_pooled does not have ceil(kv_len / block_kv) blocks");
+      auto [qLen, kvLen] =
+          getBlockScoresLengths(emit, op, p.queryBlocks, p.kvBlocks);
       p.qLen = qLen;
       p.kvLen = kvLen;
       auto mask = cast<MaskAttrInterface>(maskAttr);
@@ -588,6 +584,20 @@ struct BlockScoresGpuLowering : public OpRewritePattern<BlockScoresOp> {
 };
 
 } // namespace
+
+std::pair<Value, Value> sparse_attn::getBlockScoresLengths(
+    LoweringBuilder &emit, BlockScoresOp op, Value queryBlocks,
+    Value kvBlocks) {
+  auto [qLen, kvLen] =
+      getBlockMaskLengths(emit, op.getQLenAttr(), op.getKvLenAttr(),
+                          op.getSegmentIdsQ(), op.getSegmentIdsKv());
+  BlockSizes block = op.getBlockSizes();
+  emit.checkEq(queryBlocks, emit.ceilDiv(qLen, block.query),
+               "query_pooled does not have ceil(q_len / block_q) blocks");
+  emit.checkEq(kvBlocks, emit.ceilDiv(kvLen, block.kv),
+               "key_pooled does not have ceil(kv_len / block_kv) blocks");
+  return {qLen, kvLen};
+}
 
 void sparse_attn::populateBlockScoresKernelPatterns(
     RewritePatternSet &patterns, const MmaAttentionOptions &options) {

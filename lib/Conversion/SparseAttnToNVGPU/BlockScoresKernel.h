@@ -19,6 +19,17 @@ namespace mlir::sparse_attn {
 void populateBlockScoresKernelPatterns(RewritePatternSet &patterns,
                                        const MmaAttentionOptions &options);
 
+class BlockScoresOp;
+class LoweringBuilder;
+
+/// The lengths a masked block_scores classifies its block pairs with
+/// (q_len / kv_len, or the segment ids' lengths), with run-time checks that
+/// `queryBlocks` and `kvBlocks` (the pooled rows) are their block counts.
+std::pair<Value, Value> getBlockScoresLengths(LoweringBuilder &emit,
+                                              BlockScoresOp op,
+                                              Value queryBlocks,
+                                              Value kvBlocks);
+
 } // namespace mlir::sparse_attn
 
 #endif // SPARSE_ATTN_LIB_CONVERSION_SPARSEATTNTONVGPU_BLOCKSCORESKERNEL_H

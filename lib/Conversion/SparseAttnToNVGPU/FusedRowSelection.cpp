@@ -13,6 +13,7 @@
 #include "FusedRowSelection.h"
 
 #include "BlockMaskKernel.h"
+#include "BlockScoresKernel.h"
 #include "KernelBuilder.h"
 #include "KernelConfig.h"
 #include "RowSelection.h"
@@ -129,25 +130,13 @@ struct FusedRowSelectionLowering : public OpRewritePattern<OpTy> {
     Attribute mask = scores.getMaskAttr();
     BlockSizes block = scores.getBlockSizes();
     Value qLen, kvLen;
-    if (mask) {
-      std::tie(qLen, kvLen) = getBlockMaskLengths(
-          emit, scores.getQLenAttr(), scores.getKvLenAttr(), Value(), Value());
-      emit.checkEq(rows, emit.ceilDiv(qLen, block.query),
-                   "query_pooled does not have ceil(q_len / block_q) blocks");
-      emit.checkEq(blocksValue, emit.ceilDiv(kvLen, block.kv),
-                   "key_pooled does not have ceil(kv_len / block_kv) blocks");
-    }
+    if (mask)
+      std::tie(qLen, kvLen) =
+          getBlockScoresLengths(emit, scores, rows, blocksValue);
     RowSelectionRule rule = getRowSelectionRule(op);
-    RankedTensorType indicesType = op.getBlockIndices().getType();
-    Value capacity = indicesType.isDynamicDim(3)
-                         ? emit.index(rule.count + rule.sink + rule.local)
-                         : emit.index(indicesType.getDimSize(3));
     Value headsValue = emit.index(heads);
-    Value num = emit.allocOfType(op.getNumBlocks().getType(),
-                                 {batch, headsValue, rows}, "num_blocks shape");
-    Value indices =
-        emit.allocOfType(indicesType, {batch, headsValue, rows, capacity},
-                         "block_indices shape");
+    RowListBuffers lists =
+        allocateRowLists(emit, op, batch, headsValue, rows);
     Value queries = toKernelBuffer(rewriter, loc, scores.getQueryPooled());
     Value keys = toKernelBuffer(rewriter, loc, scores.getKeyPooled());
     Value one = emit.index(1);
@@ -160,11 +149,12 @@ struct FusedRowSelectionLowering : public OpRewritePattern<OpTy> {
       rewriter.setInsertionPointToStart(&launch.getBody().front());
       KernelBuilder kernel(rewriter, loc, rewriter.getF32Type());
       double scale = getScaleValue(scores.getScaleAttr(), dim);
-      buildBody(kernel, launch, layout, queries, keys, num, indices, rows,
-                capacity, kvGroup, scale, mask, block, qLen, kvLen, rule);
+      buildBody(kernel, launch, layout, queries, keys, lists.num,
+                lists.indices, rows, lists.capacity, kvGroup, scale, mask,
+                block, qLen, kvLen, rule);
       gpu::TerminatorOp::create(rewriter, loc);
     }
-    replaceByWrittenBuffers(rewriter, op, {num, indices});
+    replaceByWrittenBuffers(rewriter, op, {lists.num, lists.indices});
     return success();
   }
 

@@ -15,6 +15,7 @@
 #include "KernelConfig.h"
 
 #include "SparseAttn/IR/SparseAttnOps.h"
+#include "SparseAttn/Utils/LoweringBuilder.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -425,6 +426,24 @@ RowSelectionRule sparse_attn::getRowSelectionRule(Operation *select) {
           static_cast<int64_t>(threshold.getSink()),
           static_cast<int64_t>(threshold.getLocal()),
           threshold.getMass().convertToDouble()};
+}
+
+RowListBuffers sparse_attn::allocateRowLists(LoweringBuilder &emit,
+                                             Operation *select, Value batch,
+                                             Value heads, Value rows) {
+  RowSelectionRule rule = getRowSelectionRule(select);
+  auto numType = cast<RankedTensorType>(select->getResult(0).getType());
+  auto indicesType = cast<RankedTensorType>(select->getResult(1).getType());
+  RowListBuffers buffers;
+  buffers.capacity = indicesType.isDynamicDim(3)
+                         ? emit.index(rule.count + rule.sink + rule.local)
+                         : emit.index(indicesType.getDimSize(3));
+  buffers.num =
+      emit.allocOfType(numType, {batch, heads, rows}, "num_blocks shape");
+  buffers.indices = emit.allocOfType(
+      indicesType, {batch, heads, rows, buffers.capacity},
+      "block_indices shape");
+  return buffers;
 }
 
 void sparse_attn::buildWarpRowList(KernelBuilder &emit, Value lane, Value marks,

@@ -25,6 +25,17 @@ struct RowSelectionRule {
 /// The rule of a select_topk or select_threshold op.
 RowSelectionRule getRowSelectionRule(Operation *select);
 
+class LoweringBuilder;
+
+/// The result buffers of a select_topk or select_threshold op for `batch` x
+/// `heads` x `rows` rows: its num_blocks and block_indices, whose capacity
+/// is the type's, or count + sink + local when dynamic.
+struct RowListBuffers {
+  Value num, indices, capacity;
+};
+RowListBuffers allocateRowLists(LoweringBuilder &emit, Operation *select,
+                                Value batch, Value heads, Value rows);
+
 /// What `keys` holds for a block with `score` (f32): its
 /// KernelBuilder::orderedKey when selectable (> -inf: NaN and -inf are
 /// not), 0 otherwise (an i32).

@@ -194,14 +194,8 @@ struct BlockSelectionGpuLowering : public OpRewritePattern<OpTy> {
     Value batch = emit.dim(scoresTensor, 0), heads = emit.dim(scoresTensor, 1),
           rows = emit.dim(scoresTensor, 2), blocks = emit.dim(scoresTensor, 3);
     RowSelectionRule rule = getRowSelectionRule(op);
-    RankedTensorType indicesType = op.getBlockIndices().getType();
-    Value capacity = indicesType.isDynamicDim(3)
-                         ? emit.index(rule.count + rule.sink + rule.local)
-                         : emit.index(indicesType.getDimSize(3));
-    Value num = emit.allocOfType(op.getNumBlocks().getType(),
-                                 {batch, heads, rows}, "num_blocks shape");
-    Value indices = emit.allocOfType(
-        indicesType, {batch, heads, rows, capacity}, "block_indices shape");
+    auto [num, indices, capacity] =
+        allocateRowLists(emit, op, batch, heads, rows);
     Value scores = toKernelBuffer(rewriter, loc, scoresTensor);
     // The row's keys and marks in shared memory (4 bytes each).
     Value sharedBytes = emit.mul(blocks, emit.index(8));
