@@ -180,11 +180,11 @@ def ConvertSparseAttnToNVGPUPass
            /*default=*/"false",
            "Give fused_block_sparse_attention to the attention kernel, each "
            "block selecting its list in shared memory (the scores and lists "
-           "never reach global memory), or, for per-query lists (MoBA's "
-           "block_q = 1, select_topk), its block_scores and selection to one "
-           "kernel writing only the lists; false: every fused op runs as its "
+           "never reach global memory); false: such ops run as their "
            "chain's kernels (measured faster at NSA's shapes: "
-           "docs/performance.md)">,
+           "docs/performance.md). Either way per-query lists (MoBA's "
+           "block_q = 1) compute their block_scores and selection in one "
+           "kernel writing only the lists, then the attention">,
     Option<"trustColumnLists", "trust-column-lists", "bool",
            /*default=*/"false",
            "Give block_sparse_attention's columns(...) to the attention "

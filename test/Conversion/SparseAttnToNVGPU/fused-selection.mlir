@@ -9,10 +9,19 @@
 // RUN: sparse-attn-opt %s --convert-sparse-attn-to-nvgpu="chip=sm_90a" --remarks-filter=convert-sparse-attn-to-nvgpu \
 // RUN:   --remark-format=emitRemark 2>&1 | FileCheck %s --check-prefix=DEFAULT
 // DEFAULT: remark: [Missed] FusedKernel | Category:convert-sparse-attn-to-nvgpu | Remark="sparse_attn.fused_block_sparse_attention runs as its chain: in-kernel-selection=false (the chain's kernels were faster at the shapes measured)"
+// MoBA's row kernel does not depend on the option.
+// DEFAULT: remark: [Passed] FusedKernel | Category:convert-sparse-attn-to-nvgpu | Remark="sparse_attn.fused_block_sparse_attention runs as block_scores and its selection in one kernel (no scores in global memory), then the attention"
 // DEFAULT-LABEL: func.func @nsa(
 // DEFAULT-COUNT-3: gpu.launch
 // DEFAULT-NOT: gpu.launch
 // DEFAULT-LABEL: func.func @threshold(
+// DEFAULT-LABEL: func.func @moba(
+// DEFAULT-NOT: sparse_attn.block_scores
+// DEFAULT: gpu.launch {{.*}} dynamic_shared_memory_size %c2192_i32
+// DEFAULT-LABEL: func.func @moba_threshold(
+// DEFAULT-NOT: sparse_attn.block_scores
+// DEFAULT: gpu.launch {{.*}} dynamic_shared_memory_size %c2192_i32
+// DEFAULT-LABEL: func.func @dsa(
 
 // Chains the kernels cannot fuse run as their chains, with a remark.
 // CHECK-DAG: remark: [Passed] FusedKernel | Category:convert-sparse-attn-to-nvgpu | Remark="sparse_attn.fused_block_sparse_attention runs as block_scores and its selection in one kernel (no scores in global memory), then the attention"
@@ -88,7 +97,7 @@ func.func @threshold(%q: tensor<1x8x512x64xbf16>, %k: tensor<1x2x512x64xbf16>, %
 // CHECK: gpu.terminator
 // CHECK: gpu.launch {{.*}} threads({{.*}}) in ({{.*}} = %c512{{.*}})
 // CHECK-NOT: sparse_attn.block_scores
-// CHECK-LABEL: func.func @dsa(
+// CHECK-LABEL: func.func @moba_threshold(
 func.func @moba(%q: tensor<1x2x512x64xbf16>, %kp: tensor<1x2x4x64xf32>)
     -> (tensor<1x2x512x64xbf16>, tensor<1x2x512xf32>) {
   %o, %lse = sparse_attn.fused_block_sparse_attention %q, %q, %q, %q, %kp
@@ -98,7 +107,21 @@ func.func @moba(%q: tensor<1x2x512x64xbf16>, %kp: tensor<1x2x4x64xf32>)
   return %o, %lse : tensor<1x2x512x64xbf16>, tensor<1x2x512xf32>
 }
 
+// The threshold rule in the same kernel (RowSelection's mass walk).
+// CHECK-NOT: sparse_attn.block_scores
+// CHECK: gpu.launch {{.*}} dynamic_shared_memory_size %c2192_i32
+// CHECK: nvvm.vote.sync ballot
+func.func @moba_threshold(%q: tensor<1x2x512x64xbf16>, %kp: tensor<1x2x4x64xf32>)
+    -> (tensor<1x2x512x64xbf16>, tensor<1x2x512xf32>) {
+  %o, %lse = sparse_attn.fused_block_sparse_attention %q, %q, %q, %q, %kp
+      {block = [1, 128], mask = #sparse_attn.causal, score_mask = #sparse_attn.causal, list_heads = 2, mass = 0.9 : f32, max_blocks = 3, local = 1}
+      : tensor<1x2x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x2x512x64xbf16>, tensor<1x2x4x64xf32>
+     -> tensor<1x2x512x64xbf16>, tensor<1x2x512xf32>
+  return %o, %lse : tensor<1x2x512x64xbf16>, tensor<1x2x512xf32>
+}
+
 // DSA: the indexer's kernel, then token_sparse_attention's.
+// CHECK-LABEL: func.func @dsa(
 // CHECK-COUNT-2: gpu.launch
 func.func @dsa(%q: tensor<1x4x256x64xbf16>, %k: tensor<1x1x256x64xbf16>, %v: tensor<1x1x256x64xbf16>,
                %qi: tensor<1x2x256x32xbf16>, %ki: tensor<1x256x32xbf16>, %w: tensor<1x256x2xf32>)
