@@ -109,6 +109,12 @@ void sparse_attn::registerSparseAttnDialects(DialectRegistry &registry) {
 }
 
 void sparse_attn::registerSparseAttnPasses() {
+  // Pipelines may be registered only once (a second registration is a fatal
+  // error upstream); embedders and the C API may call this more than once.
+  static bool registered = false;
+  if (registered)
+    return;
+  registered = true;
   registerSparseAttnConversionPasses();
   registerSparseAttnTransformsPasses();
   registerSparseAttnPipelines();

@@ -20,6 +20,8 @@ void registerSparseAttnDialects(DialectRegistry &registry);
 
 /// The project's passes and pipelines, and the upstream passes users
 /// combine them with (canonicalize, cse, bufferization, the LLVM lowering).
+/// Calls after the first do nothing (not thread-safe: call it before
+/// threads that parse pipelines start).
 void registerSparseAttnPasses();
 
 } // namespace sparse_attn
