@@ -218,4 +218,53 @@ def SparseAttnFuseSelectionPass : Pass<"sparse-attn-fuse-selection"> {
   }];
 }
 
+def SparseAttnRaiseAttentionPass
+    : Pass<"sparse-attn-raise-attention", "func::FuncOp"> {
+  let summary = "Raise attention written in linalg to sparse_attn.attention";
+  let description = [{
+    Recognizes scaled dot-product attention written in linalg on tensors, as
+    torch-mlir and StableHLO's linalg lowering emit it, and rewrites it to
+    `sparse_attn.attention` (whose lowerings reach the tensor-core kernels):
+
+    - Q·Kᵀ and P·V as `linalg.batch_matmul`, `linalg.matmul` (also with
+      transposing `indexing_maps`) or a contraction `linalg.generic`, over
+      [B, H, S, D], collapsed [B*H, S, D] or [S, D]; K (and V) transposed by
+      `linalg.transpose` or by the maps; K and V broadcast over a GQA group
+      (each kv head repeated, then collapsed into the head dim) read as
+      their kv heads;
+    - the scale as a multiply or divide by a constant of the scores, of Q or
+      of K (`scale` attribute; 1.0 when there is none);
+    - masks: `arith.select` with -inf (or the lowest float, or anything
+      below -1e30) and additive 0 / -inf terms, outermost before the
+      softmax. Predicates comparing the query and key indices
+      (`linalg.index`, also through the generics that built a mask tensor)
+      become `causal`, `sliding_window` or `sink_window` (and their
+      `intersect`), with the bottom-right offset Skv - Sq accounted for;
+      a dense constant whose pattern is exactly one of those folds to the
+      attribute; any other mask becomes a `mask_mod` computing it (reading a
+      mask tensor with `tensor.extract`);
+    - whatever else the scores go through (a bias tensor, a softcap) becomes
+      a `score_mod` computing it per element;
+    - softmax as `linalg.softmax` or decomposed (max reduction, subtract,
+      exp, sum reduction, divide), with `arith.extf` / `arith.truncf`
+      generics around it or the matmuls.
+
+    Anything else is left unchanged. Rows every key of which is masked give
+    NaN in the linalg form and 0 (lse -inf) in `sparse_attn.attention`. Both
+    pipelines run this pass first with `raise-attention=true`.
+
+    ```mlir
+    // linalg.batch_matmul Q·Kᵀ, a causal select with -inf, linalg.softmax,
+    // linalg.batch_matmul P·V becomes
+    %o, %lse = sparse_attn.attention %q, %k, %v {mask = #sparse_attn.causal, scale = 0.125 : f32} : ...
+    ```
+  }];
+  let dependentDialects = [
+    "arith::ArithDialect",
+    "linalg::LinalgDialect",
+    "sparse_attn::SparseAttnDialect",
+    "tensor::TensorDialect",
+  ];
+}
+
 #endif // SPARSE_ATTN_TRANSFORMS_PASSES_TD
