@@ -57,6 +57,14 @@ static void addBufferization(OpPassManager &pm, bool deallocate) {
 }
 
 void sparse_attn::buildSparseAttnToLLVMCPUPipeline(OpPassManager &pm) {
+  buildSparseAttnToLLVMCPUPipeline(pm, SparseAttnToLLVMCPUOptions());
+}
+
+void sparse_attn::buildSparseAttnToLLVMCPUPipeline(
+    OpPassManager &pm, const SparseAttnToLLVMCPUOptions &options) {
+  // Before anything folds the frontend's linalg into other forms.
+  if (options.raiseAttention)
+    pm.addNestedPass<func::FuncOp>(createSparseAttnRaiseAttentionPass());
   // Folds first: structural block_masks become constant lists.
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createConvertSparseAttnToLinalgPass());
@@ -98,6 +106,9 @@ LogicalResult sparse_attn::buildSparseAttnToGPUKernelsPipeline(
     function_ref<void(const Twine &)> emitError) {
   if (!emitError)
     emitError = printError;
+  // Before anything folds the frontend's linalg into other forms.
+  if (options.raiseAttention)
+    pm.addNestedPass<func::FuncOp>(createSparseAttnRaiseAttentionPass());
   pm.addPass(createCanonicalizerPass());
   if (options.fuseSelection)
     pm.addPass(createSparseAttnFuseSelectionPass());
@@ -204,9 +215,12 @@ void sparse_attn::registerSparseAttnPipelines() {
       [](function_ref<void(const mlir::detail::PassOptions &)> optionHandler) {
         optionHandler(SparseAttnToPTXOptions());
       });
-  PassPipelineRegistration<>(
+  PassPipelineRegistration<SparseAttnToLLVMCPUOptions>(
       "sparse-attn-to-llvm-cpu-pipeline",
       "Lower sparse_attn on tensors to the LLVM dialect for the host CPU "
-      "(reference lowering, one-shot bufferization, loops, LLVM)",
-      buildSparseAttnToLLVMCPUPipeline);
+      "(reference lowering, one-shot bufferization, loops, LLVM; option "
+      "raise-attention)",
+      [](OpPassManager &pm, const SparseAttnToLLVMCPUOptions &options) {
+        buildSparseAttnToLLVMCPUPipeline(pm, options);
+      });
 }

@@ -43,6 +43,23 @@ struct SparseAttnToPTXOptions
                      "textual form, e.g. nvgpu-options={block-q=64 "
                      "items-per-block=2} (chip comes from the pipeline)"),
       llvm::cl::init("")};
+  PassOptions::Option<bool> raiseAttention{
+      *this, "raise-attention",
+      llvm::cl::desc("Run sparse-attn-raise-attention first: attention "
+                     "written in linalg (matmul, softmax, matmul) becomes "
+                     "sparse_attn.attention"),
+      llvm::cl::init(false)};
+};
+
+/// Options of `sparse-attn-to-llvm-cpu-pipeline`.
+struct SparseAttnToLLVMCPUOptions
+    : public PassPipelineOptions<SparseAttnToLLVMCPUOptions> {
+  PassOptions::Option<bool> raiseAttention{
+      *this, "raise-attention",
+      llvm::cl::desc("Run sparse-attn-raise-attention first: attention "
+                     "written in linalg (matmul, softmax, matmul) becomes "
+                     "sparse_attn.attention"),
+      llvm::cl::init(false)};
 };
 
 /// sparse_attn (on tensors) -> host code with gpu.launch_func and the
@@ -73,6 +90,8 @@ void buildSparseAttnGPUToPTXPipeline(OpPassManager &pm,
 /// the conversions to LLVM. Functions keep their names; buffers returned by
 /// a function are malloc'ed and owned by the caller.
 void buildSparseAttnToLLVMCPUPipeline(OpPassManager &pm);
+void buildSparseAttnToLLVMCPUPipeline(OpPassManager &pm,
+                                      const SparseAttnToLLVMCPUOptions &options);
 
 /// Registers `sparse-attn-to-llvm-cpu-pipeline` and
 /// `sparse-attn-to-ptx-pipeline`.
