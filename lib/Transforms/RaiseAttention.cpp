@@ -69,6 +69,11 @@ std::optional<double> getFloatConstant(Value value) {
     return dense.getSplatValue<APFloat>().convertToDouble();
   if (auto fill = value.getDefiningOp<linalg::FillOp>())
     return getFloatConstant(fill.getInputs()[0]);
+  // PyTorch's scalars are f64 constants truncated where they are used.
+  if (auto cast = value.getDefiningOp<arith::TruncFOp>())
+    return getFloatConstant(cast.getIn());
+  if (auto cast = value.getDefiningOp<arith::ExtFOp>())
+    return getFloatConstant(cast.getIn());
   if (auto broadcast = value.getDefiningOp<linalg::BroadcastOp>())
     return getFloatConstant(broadcast.getInput());
   // A generic copying a constant (StableHLO's broadcast_in_dim of a 0-d
@@ -151,6 +156,7 @@ struct OperandView {
 struct Contraction {
   linalg::LinalgOp op;
   unsigned numBatch = 0;
+  SmallVector<unsigned> batchLoops;
   unsigned k = 0;
   unsigned free[2] = {0, 0};
   OperandView in[2];
@@ -183,6 +189,7 @@ FailureOr<Contraction> matchContraction(Operation *operation) {
   Contraction result;
   result.op = op;
   result.numBatch = dims->batch.size();
+  result.batchLoops.assign(dims->batch.begin(), dims->batch.end());
   result.free[0] = dims->m[0];
   result.free[1] = dims->n[0];
   result.k = dims->k[0];
@@ -215,15 +222,78 @@ OperandView skipTransposes(OperandView view) {
   return view;
 }
 
+/// Loop ids of the inner half of a batch loop split in two (B*H viewed as
+/// B, H): the loop's id plus this.
+constexpr int64_t kInnerBatch = 1000;
+
+/// The loop dims of the 4D side of a reshape whose groups split one batch
+/// loop of the 3D side in two (and keep the other dims), or nullopt.
+std::optional<SmallVector<int64_t>>
+splitBatch(ArrayRef<int64_t> loopDims, ArrayRef<ReassociationIndices> groups,
+           ArrayRef<unsigned> batchLoops) {
+  if (groups.size() != loopDims.size())
+    return std::nullopt;
+  SmallVector<int64_t> result;
+  for (auto [group, dim] : llvm::zip(groups, loopDims)) {
+    if (group.size() == 1) {
+      result.push_back(dim);
+      continue;
+    }
+    if (group.size() != 2 || dim < 0 ||
+        !llvm::is_contained(batchLoops, static_cast<unsigned>(dim)))
+      return std::nullopt;
+    result.push_back(dim);
+    result.push_back(dim + kInnerBatch);
+  }
+  return result;
+}
+
+/// A [B*H, ...] operand collapsed from [B, H, ...] seen as the 4D tensor.
+/// With a builder, also one collapsed from [B, Hkv, G, ...] (a GQA
+/// broadcast): seen through a [B, Hkv*G, ...] collapse built for it.
+OperandView liftCollapsed(OperandView view, ArrayRef<unsigned> batchLoops,
+                          OpBuilder *builder = nullptr) {
+  auto collapse = view.tensor.getDefiningOp<tensor::CollapseShapeOp>();
+  if (!collapse)
+    return view;
+  SmallVector<ReassociationIndices> groups = collapse.getReassociationIndices();
+  if (builder && groups.size() == view.loopDims.size() &&
+      groups.front().size() == 3 &&
+      llvm::all_of(ArrayRef(groups).drop_front(),
+                   [](const ReassociationIndices &g) { return g.size() == 1; })) {
+    SmallVector<ReassociationIndices> inner{{0}, {1, 2}};
+    for (int64_t d = 3, e = collapse.getSrcType().getRank(); d < e; ++d)
+      inner.push_back({d});
+    Value heads = tensor::CollapseShapeOp::create(*builder, collapse.getLoc(),
+                                                  collapse.getSrc(), inner);
+    view = OperandView{heads, view.loopDims};
+    SmallVector<ReassociationIndices> outer{{0, 1}};
+    for (int64_t d = 2, e = collapse.getSrcType().getRank() - 1; d < e; ++d)
+      outer.push_back({d});
+    std::optional<SmallVector<int64_t>> dims =
+        splitBatch(view.loopDims, outer, batchLoops);
+    if (!dims) {
+      heads.getDefiningOp()->erase();
+      return OperandView{collapse.getResult(), view.loopDims};
+    }
+    return OperandView{heads, *dims};
+  }
+  std::optional<SmallVector<int64_t>> dims = splitBatch(
+      view.loopDims, collapse.getReassociationIndices(), batchLoops);
+  if (!dims)
+    return view;
+  return OperandView{collapse.getSrc(), *dims};
+}
+
 /// The view as a tensor with dims in `order` (loop dims), transposing it
 /// when they are in another order.
 FailureOr<Value> canonicalize(OpBuilder &builder, Location loc,
-                              OperandView view, ArrayRef<unsigned> order) {
+                              OperandView view, ArrayRef<int64_t> order) {
   if (view.loopDims.size() != order.size())
     return failure();
   SmallVector<int64_t> perm;
-  for (unsigned dim : order) {
-    auto it = llvm::find(view.loopDims, static_cast<int64_t>(dim));
+  for (int64_t dim : order) {
+    auto it = llvm::find(view.loopDims, dim);
     if (it == view.loopDims.end())
       return failure();
     perm.push_back(it - view.loopDims.begin());
@@ -314,8 +384,10 @@ Value skipGroupBroadcast(Value value) {
 /// a max (`isMax`: maximumf, maxnumf, or cmpf + select) or an addf, from a
 /// -inf-like (max) or zero (sum) start.
 bool isLastDimReduction(linalg::GenericOp op, Value input, bool isMax) {
+  // (More results than the statistic: torch's max also tracks the argmax;
+  // the statistic is result 0.)
   if (op.getNumDpsInputs() != 1 || op.getDpsInputs()[0] != input ||
-      op.getNumReductionLoops() != 1 || op.getNumDpsInits() != 1 ||
+      op.getNumReductionLoops() != 1 || op.getNumDpsInits() < 1 ||
       op.getIteratorTypesArray().back() != utils::IteratorType::reduction ||
       !op.getMatchingIndexingMap(op.getDpsInputOperand(0)).isIdentity())
     return false;
@@ -330,13 +402,17 @@ bool isLastDimReduction(linalg::GenericOp op, Value input, bool isMax) {
   if (outMap.getNumResults() == rank &&
       outMap.getResult(rank - 1) != getAffineConstantExpr(0, ctx))
     return false;
-  Value init = op.getDpsInits()[0];
-  if (isMax ? !isMaskingValue(init) : !isZero(init))
-    return false;
   Block &body = op.getRegion().front();
   Value yielded = cast<linalg::YieldOp>(body.getTerminator()).getOperand(0);
   Operation *combiner = yielded.getDefiningOp();
   if (!combiner)
+    return false;
+  // From -inf (or a masking value), or for maxnumf from NaN (upstream's
+  // decomposition of linalg.softmax).
+  Value init = op.getDpsInits()[0];
+  std::optional<double> start = getFloatConstant(init);
+  bool nanStart = start && std::isnan(*start) && isa<arith::MaxNumFOp>(combiner);
+  if (isMax ? !(isMaskingValue(init) || nanStart) : !isZero(init))
     return false;
   auto usesBoth = [&](Operation *o) {
     return llvm::is_contained(o->getOperands(), body.getArgument(0)) &&
@@ -408,10 +484,12 @@ linalg::GenericOp getRowStatistic(Value value, bool isMax) {
       continue;
     }
     auto generic = dyn_cast<linalg::GenericOp>(def);
-    if (!generic || generic.getNumDpsInits() != 1)
+    if (!generic)
       return nullptr;
     if (generic.getNumReductionLoops() == 1)
-      return generic;
+      return cast<OpResult>(value).getResultNumber() == 0 ? generic : nullptr;
+    if (generic.getNumDpsInits() != 1)
+      return nullptr;
     if (generic.getNumLoops() != generic.getNumParallelLoops() ||
         !generic.getMatchingIndexingMap(generic.getDpsInitOperand(0))
              .isIdentity())
@@ -507,10 +585,100 @@ Value matchShiftedExp(Value value) {
   return scores;
 }
 
+FailureOr<Value> matchPlainSoftmax(Value value);
+
+/// The tensor `rows` tells, per row, whether every element is -inf: an and
+/// reduction (from true) over the last dim of x == -inf (maybe compared in
+/// f64), followed through copies and reshapes; or null.
+Value getFullyMaskedRowsOf(Value rows) {
+  for (int steps = 0; steps < 16; ++steps) {
+    Operation *def = rows.getDefiningOp();
+    if (!def)
+      return nullptr;
+    if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(def)) {
+      rows = def->getOperand(0);
+      continue;
+    }
+    auto generic = dyn_cast<linalg::GenericOp>(def);
+    if (!generic || generic.getNumDpsInputs() != 1 ||
+        generic.getNumDpsInits() != 1)
+      return nullptr;
+    Block &body = generic.getRegion().front();
+    Value yielded = cast<linalg::YieldOp>(body.getTerminator()).getOperand(0);
+    if (generic.getNumReductionLoops() == 0) {
+      if (yielded != body.getArgument(0))
+        return nullptr;
+      rows = generic.getDpsInputs()[0];
+      continue;
+    }
+    // The and reduction.
+    auto andOp = yielded.getDefiningOp<arith::AndIOp>();
+    if (!andOp || generic.getNumReductionLoops() != 1 ||
+        generic.getIteratorTypesArray().back() != utils::IteratorType::reduction ||
+        !generic.getMatchingIndexingMap(generic.getDpsInputOperand(0))
+             .isIdentity())
+      return nullptr;
+    // From true: a fill or a constant.
+    Value init = generic.getDpsInits()[0];
+    if (auto fill = init.getDefiningOp<linalg::FillOp>())
+      init = fill.getInputs()[0];
+    DenseIntElementsAttr dense;
+    if (!matchPattern(init, m_One()) &&
+        !(matchPattern(init, m_Constant(&dense)) && dense.isSplat() &&
+          dense.getSplatValue<APInt>().isOne()))
+      return nullptr;
+    // x == -inf per element.
+    auto isInf = generic.getDpsInputs()[0].getDefiningOp<linalg::GenericOp>();
+    if (!isInf || !isElementwise(isInf) || isInf.getNumDpsInputs() != 1)
+      return nullptr;
+    auto cmp = getSingleBodyOp<arith::CmpFOp>(isInf);
+    if (!cmp || cmp.getPredicate() != arith::CmpFPredicate::OEQ)
+      return nullptr;
+    Value lhs = cmp.getLhs();
+    if (auto ext = lhs.getDefiningOp<arith::ExtFOp>())
+      lhs = ext.getIn();
+    std::optional<double> rhs = getFloatConstant(cmp.getRhs());
+    if (!rhs || !std::isinf(*rhs) || *rhs > 0)
+      return nullptr;
+    return getIdentityInput(isInf, lhs);
+  }
+  return nullptr;
+}
+
 /// The softmax input whose result (maybe cast) is `value`, over the last
 /// dim: linalg.softmax or exp(s - max) / sum(exp(s - max)).
 FailureOr<Value> matchSoftmax(Value value) {
   value = skipCasts(value);
+  // Through reshapes of P (torch's bmm reads P collapsed to [B*H, S, S]).
+  while (true) {
+    if (auto reshape = value.getDefiningOp<tensor::CollapseShapeOp>())
+      value = skipCasts(reshape.getSrc());
+    else if (auto reshape = value.getDefiningOp<tensor::ExpandShapeOp>())
+      value = skipCasts(reshape.getSrc());
+    else
+      break;
+  }
+  // PyTorch's safe softmax: select(row all -inf, 0, softmax), which is what
+  // sparse_attn.attention gives such rows anyway.
+  Value safeRowsOf;
+  if (auto select = value.getDefiningOp<linalg::GenericOp>();
+      select && isElementwise(select))
+    if (auto op = getSingleBodyOp<arith::SelectOp>(select))
+      if (isZero(getInputOf(select, op.getTrueValue())
+                     ? getInputOf(select, op.getTrueValue())
+                     : op.getTrueValue()))
+        if (Value inner = getIdentityInput(select, op.getFalseValue()))
+          if (Value rows = getInputOf(select, op.getCondition()))
+            if ((safeRowsOf = getFullyMaskedRowsOf(rows)))
+              value = skipCasts(inner);
+  FailureOr<Value> scores = matchPlainSoftmax(value);
+  if (failed(scores) || (safeRowsOf && safeRowsOf != *scores))
+    return failure();
+  return scores;
+}
+
+/// linalg.softmax or exp(s - max) / sum(exp(s - max)) over the last dim.
+FailureOr<Value> matchPlainSoftmax(Value value) {
   if (auto softmax = value.getDefiningOp<linalg::SoftmaxOp>()) {
     if (softmax.getDimension() !=
         static_cast<uint64_t>(softmax.getInputOperandType().getRank() - 1))
@@ -847,42 +1015,93 @@ std::optional<Band> getCmpBand(arith::CmpIPredicate kind, Value lhsValue,
 
 std::optional<Band> getOrBand(Value x, Value y, Value i, Value j);
 
-std::optional<Band> getBand(Value predicate, Value i, Value j) {
+/// `x` when `value` is `not x` (xori with true, x == false, x != true,
+/// select(x, false, true)), or null.
+Value getNegated(Value value) {
+  if (auto xorOp = value.getDefiningOp<arith::XOrIOp>()) {
+    if (matchPattern(xorOp.getRhs(), m_One()))
+      return xorOp.getLhs();
+    if (matchPattern(xorOp.getLhs(), m_One()))
+      return xorOp.getRhs();
+  }
+  if (auto cmp = value.getDefiningOp<arith::CmpIOp>();
+      cmp && cmp.getLhs().getType().isInteger(1)) {
+    if (cmp.getPredicate() == arith::CmpIPredicate::eq &&
+        matchPattern(cmp.getRhs(), m_Zero()))
+      return cmp.getLhs();
+    if (cmp.getPredicate() == arith::CmpIPredicate::ne &&
+        matchPattern(cmp.getRhs(), m_One()))
+      return cmp.getLhs();
+  }
+  if (auto select = value.getDefiningOp<arith::SelectOp>();
+      select && select.getType().isInteger(1) &&
+      matchPattern(select.getTrueValue(), m_Zero()) &&
+      matchPattern(select.getFalseValue(), m_One()))
+    return select.getCondition();
+  return nullptr;
+}
+
+/// `x` when `value` is x itself in another form (x == true, x != false,
+/// select(x, true, false)), or null.
+Value getSame(Value value) {
+  if (auto cmp = value.getDefiningOp<arith::CmpIOp>();
+      cmp && cmp.getLhs().getType().isInteger(1)) {
+    if (cmp.getPredicate() == arith::CmpIPredicate::eq &&
+        matchPattern(cmp.getRhs(), m_One()))
+      return cmp.getLhs();
+    if (cmp.getPredicate() == arith::CmpIPredicate::ne &&
+        matchPattern(cmp.getRhs(), m_Zero()))
+      return cmp.getLhs();
+  }
+  return nullptr;
+}
+
+/// The band of `predicate` (of its negation with `negate`).
+std::optional<Band> getBand(Value predicate, Value i, Value j,
+                            bool negate = false) {
   APInt constant;
-  if (matchPattern(predicate, m_ConstantInt(&constant)) && constant.isOne())
-    return Band{};
+  if (matchPattern(predicate, m_ConstantInt(&constant))) {
+    if (constant.isOne() != negate)
+      return Band{};
+    return std::nullopt;
+  }
+  if (Value inner = getNegated(predicate))
+    return getBand(inner, i, j, !negate);
+  if (Value inner = getSame(predicate))
+    return getBand(inner, i, j, negate);
+  // and: andi, or select(c, x, false) (JAX's); or: ori, select(c, true, x).
+  Value andLhs, andRhs, orLhs, orRhs;
   if (auto andOp = predicate.getDefiningOp<arith::AndIOp>()) {
-    std::optional<Band> lhs = getBand(andOp.getLhs(), i, j);
-    std::optional<Band> rhs = getBand(andOp.getRhs(), i, j);
+    andLhs = andOp.getLhs();
+    andRhs = andOp.getRhs();
+  } else if (auto orOp = predicate.getDefiningOp<arith::OrIOp>()) {
+    orLhs = orOp.getLhs();
+    orRhs = orOp.getRhs();
+  } else if (auto select = predicate.getDefiningOp<arith::SelectOp>();
+             select && select.getType().isInteger(1)) {
+    if (matchPattern(select.getFalseValue(), m_Zero())) {
+      andLhs = select.getCondition();
+      andRhs = select.getTrueValue();
+    } else if (matchPattern(select.getTrueValue(), m_One())) {
+      orLhs = select.getCondition();
+      orRhs = select.getFalseValue();
+    }
+  }
+  // Negated conjunctions and disjunctions are not bands.
+  if (andLhs && !negate) {
+    std::optional<Band> lhs = getBand(andLhs, i, j);
+    std::optional<Band> rhs = getBand(andRhs, i, j);
     if (!lhs || !rhs)
       return std::nullopt;
     return intersectBands(*lhs, *rhs);
   }
-  // Booleans as selects (JAX's and / or): select(c, x, false) = c and x,
-  // select(c, true, x) = c or x.
-  if (auto select = predicate.getDefiningOp<arith::SelectOp>();
-      select && select.getType().isInteger(1)) {
-    if (matchPattern(select.getFalseValue(), m_Zero())) {
-      std::optional<Band> lhs = getBand(select.getCondition(), i, j);
-      std::optional<Band> rhs = getBand(select.getTrueValue(), i, j);
-      if (!lhs || !rhs)
-        return std::nullopt;
-      return intersectBands(*lhs, *rhs);
-    }
-    if (matchPattern(select.getTrueValue(), m_One()))
-      return getOrBand(select.getCondition(), select.getFalseValue(), i, j);
-    return std::nullopt;
-  }
-  if (auto orOp = predicate.getDefiningOp<arith::OrIOp>())
-    return getOrBand(orOp.getLhs(), orOp.getRhs(), i, j);
-  if (auto cmp = predicate.getDefiningOp<arith::CmpIOp>())
-    return getCmpBand(cmp.getPredicate(), cmp.getLhs(), cmp.getRhs(), i, j);
-  // not(cmp): the inverse comparison.
-  if (auto xorOp = predicate.getDefiningOp<arith::XOrIOp>())
-    if (matchPattern(xorOp.getRhs(), m_One()))
-      if (auto cmp = xorOp.getLhs().getDefiningOp<arith::CmpIOp>())
-        return getCmpBand(arith::invertPredicate(cmp.getPredicate()),
-                          cmp.getLhs(), cmp.getRhs(), i, j);
+  if (orLhs && !negate)
+    return getOrBand(orLhs, orRhs, i, j);
+  if (auto cmp = predicate.getDefiningOp<arith::CmpIOp>();
+      cmp && !cmp.getLhs().getType().isInteger(1))
+    return getCmpBand(negate ? arith::invertPredicate(cmp.getPredicate())
+                             : cmp.getPredicate(),
+                      cmp.getLhs(), cmp.getRhs(), i, j);
   return std::nullopt;
 }
 
@@ -1063,24 +1282,44 @@ public:
           view.loopDims.back() != static_cast<int64_t>(pvc.k) ||
           view.loopDims[pvc.numBatch] != static_cast<int64_t>(pvc.free[c]))
         continue;
+      // (The softmax may be on P before a [B*H] collapse: matchSoftmax
+      // looks through it.)
       softmaxInput = matchSoftmax(view.tensor);
       if (succeeded(softmaxInput))
         pIndex = c;
     }
     if (pIndex < 0)
       return failure();
-    const OperandView &pView = pvc.in[pIndex];
+    const OperandView pRaw = pvc.in[pIndex];
     int vIndex = 1 - pIndex;
     // The scores S = Q·Kᵀ at the bottom of the elementwise chain, laid out
     // (batch..., query, key).
     Value scores = findScores(*softmaxInput);
     if (!scores)
       return failure();
-    FailureOr<Contraction> qkMatch = matchContraction(scores.getDefiningOp());
-    if (failed(qkMatch) || qkMatch->numBatch != pvc.numBatch)
+    FailureOr<Contraction> qkMatch =
+        matchContraction(getScoresContraction(scores));
+    if (failed(qkMatch))
       return failure();
     Contraction qkc = *qkMatch;
-    int64_t nb = qkc.numBatch;
+    // Scores viewed back as [B, H, S, S] from a [B*H] contraction (torch's
+    // bmm): its batch loop splits in two, and so do the operands' (seen
+    // through their [B*H] collapses); otherwise the operands keep the
+    // contractions' dims and to4D recovers [B, H] at the end.
+    bool lifted = false;
+    if (auto expand = scores.getDefiningOp<tensor::ExpandShapeOp>()) {
+      std::optional<SmallVector<int64_t>> dims = splitBatch(
+          qkc.outDims, expand.getReassociationIndices(), qkc.batchLoops);
+      if (!dims)
+        return failure();
+      qkc.outDims = *dims;
+      lifted = true;
+    }
+    const OperandView pView =
+        lifted ? liftCollapsed(pRaw, pvc.batchLoops) : pRaw;
+    int64_t nb = static_cast<int64_t>(qkc.outDims.size()) - 2;
+    if (nb != static_cast<int64_t>(pView.loopDims.size()) - 2)
+      return failure();
     int qIndex = qkc.outDims[nb] == qkc.free[0] ? 0 : 1;
     if (qkc.outDims[nb] != qkc.free[qIndex] ||
         qkc.outDims[nb + 1] != qkc.free[1 - qIndex])
@@ -1096,7 +1335,7 @@ public:
     double scale = 1.0;
     // Canonical orders: (batch..., rows, head dim), batch dims ordered as in
     // the scores (QK) and in P (PV).
-    SmallVector<unsigned> qOrder, kOrder, vOrder;
+    SmallVector<int64_t> qOrder, kOrder, vOrder;
     for (int64_t d = 0; d < nb; ++d) {
       qOrder.push_back(qkc.outDims[d]);
       kOrder.push_back(qkc.outDims[d]);
@@ -1105,9 +1344,21 @@ public:
     qOrder.append({qkc.free[qIndex], qkc.k});
     kOrder.append({qkc.free[1 - qIndex], qkc.k});
     vOrder.append({pvc.k, pvc.free[vIndex]});
-    OperandView qView = skipTransposes(skipScale(qkc.in[qIndex], scale));
-    OperandView kView = skipTransposes(skipScale(qkc.in[1 - qIndex], scale));
-    OperandView vView = skipTransposes(pvc.in[vIndex]);
+    // Q and K: scales, transposes and (lifted) [B*H] collapses in any order.
+    auto strip = [&](OperandView view, ArrayRef<unsigned> batchLoops,
+                     bool withScale) {
+      for (int round = 0; round < 4; ++round) {
+        if (lifted)
+          view = liftCollapsed(view, batchLoops, &builder);
+        if (withScale)
+          view = skipScale(view, scale);
+        view = skipTransposes(view);
+      }
+      return view;
+    };
+    OperandView qView = strip(qkc.in[qIndex], qkc.batchLoops, true);
+    OperandView kView = strip(qkc.in[1 - qIndex], qkc.batchLoops, true);
+    OperandView vView = strip(pvc.in[vIndex], pvc.batchLoops, false);
     // Inputs widened for the matmuls (f16 / bf16 to f32): the narrow ones,
     // when all three then agree (the op computes in f32 anyway).
     {
@@ -1131,8 +1382,8 @@ public:
       return cleanupFailure();
     // The result's order as a permutation of (batch..., query, value dim).
     SmallVector<int64_t> canonicalOut;
-    for (int64_t d = 0; d < nb; ++d)
-      canonicalOut.push_back(pView.loopDims[d]);
+    for (int64_t d = 0; d < static_cast<int64_t>(pvc.numBatch); ++d)
+      canonicalOut.push_back(pRaw.loopDims[d]);
     canonicalOut.append({pvc.free[pIndex], pvc.free[vIndex]});
     SmallVector<int64_t> outPerm;
     for (int64_t dim : pvc.outDims) {
@@ -1255,6 +1506,15 @@ private:
     return view;
   }
 
+  /// The contraction whose result `value` is, directly or expanded
+  /// (torch's bmm result viewed back as [B, H, S, S]), or null.
+  static Operation *getScoresContraction(Value value) {
+    Operation *def = value.getDefiningOp();
+    if (auto expand = dyn_cast_or_null<tensor::ExpandShapeOp>(def))
+      def = expand.getSrc().getDefiningOp();
+    return def && succeeded(matchContraction(def)) ? def : nullptr;
+  }
+
   /// Walks the elementwise chain from the softmax input down to the
   /// contraction whose result it is computed from (the operand with the
   /// scores' shape and an identity map).
@@ -1263,7 +1523,7 @@ private:
       Operation *def = value.getDefiningOp();
       if (!def)
         return nullptr;
-      if (succeeded(matchContraction(def)))
+      if (getScoresContraction(value))
         return value;
       auto generic = dyn_cast<linalg::GenericOp>(def);
       if (!generic || !isElementwise(generic))
@@ -1294,7 +1554,7 @@ private:
       Operation *def = value.getDefiningOp();
       if (!def)
         return false;
-      if (succeeded(matchContraction(def)))
+      if (getScoresContraction(value))
         return true;
       auto generic = dyn_cast<linalg::GenericOp>(def);
       if (!generic || !isElementwise(generic))

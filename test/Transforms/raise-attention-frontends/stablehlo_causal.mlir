@@ -1,5 +1,6 @@
 // RUN: sparse-attn-opt %s --sparse-attn-raise-attention | FileCheck %s
 // CHECK: sparse_attn.attention %{{.*}}, %{{.*}}, %{{.*}} {mask = #sparse_attn.causal, scale = 1.250000e-01 : f32}
+// CHECK-SAME: : tensor<1x2x128x64xf32>, tensor<1x2x128x64xf32>, tensor<1x2x128x64xf32> -> tensor<1x2x128x64xf32>, tensor<1x2x128xf32>
 // CHECK-NOT: math.exp
 //
 // jax.nn.dot_product_attention(is_causal=True): ones_like mask AND tril(iota>=iota) mask, select(mask, logits, -0.7*f32max), softmax.

@@ -1,5 +1,6 @@
 // RUN: sparse-attn-opt %s --sparse-attn-raise-attention | FileCheck %s
 // CHECK: sparse_attn.attention %{{.*}}, %{{.*}}, %{{.*}} {mask = #sparse_attn.causal, scale = 1.250000e-01 : f32}
+// CHECK-SAME: : tensor<1x2x128x64xf32>, tensor<1x2x128x64xf32>, tensor<1x2x128x64xf32> -> tensor<1x2x128x64xf32>, tensor<1x2x128xf32>
 // CHECK-NOT: math.exp
 //
 // Same as stablehlo_causal but with enable-primitive-ops=true.

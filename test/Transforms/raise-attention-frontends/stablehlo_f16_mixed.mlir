@@ -1,5 +1,6 @@
 // RUN: sparse-attn-opt %s --sparse-attn-raise-attention | FileCheck %s
 // CHECK: sparse_attn.attention %{{.*}}, %{{.*}}, %{{.*}} {scale = 1.250000e-01 : f32}
+// CHECK-SAME: : tensor<1x2x128x64xf16>, tensor<1x2x128x64xf16>, tensor<1x2x128x64xf16> -> tensor<1x2x128x64xf16>, tensor<1x2x128xf32>
 // CHECK-NOT: math.exp
 //
 // f16 inputs: QK dot_general f16xf16->f32 (extf inside the contraction body), softmax f32, V converted to f32, PV f32, transpose, truncf to f16.
