@@ -1453,8 +1453,13 @@ public:
     if (cast<RankedTensorType>(result.getType()).getShape() !=
         pvType.getShape())
       return cleanupFailure();
-    if (pvType.getElementType() != element)
+    if (pvType.getElementType() != element) {
+      if (!isa<FloatType>(pvType.getElementType()) ||
+          pvType.getElementType().getIntOrFloatBitWidth() ==
+              element.getIntOrFloatBitWidth())
+        return cleanupFailure();
       result = castElements(builder, loc, result, pvType.getElementType());
+    }
     pv->getResult(0).replaceAllUsesWith(result);
     eraseDeadProducers(pv);
     return success();
@@ -1615,10 +1620,10 @@ private:
     Value j = block->addArgument(index, loc);
     OpBuilder builder(ctx);
     builder.setInsertionPointToEnd(block);
-    Value leaf = s;
     Type scoreElement = scoresType.getElementType();
-    if (scoreElement != f32)
-      leaf = arith::TruncFOp::create(builder, loc, scoreElement, s);
+    if (!isa<FloatType>(scoreElement))
+      return failure();
+    Value leaf = castFloat(builder, loc, s, scoreElement);
     // The score tensor's indices from (b, h, i, j).
     SmallVector<Value> indices;
     if (scoresType.getRank() == 4) {
@@ -1756,8 +1761,7 @@ private:
     }
     attention.setScaleAttr(builder.getF32FloatAttr(scale));
     if (f != s) {
-      if (f.getType() != f32)
-        f = arith::ExtFOp::create(builder, loc, f32, f);
+      f = castFloat(builder, loc, f, f32);
       YieldOp::create(builder, loc, f);
       // Drop what the masks left behind.
       for (Operation &op :
@@ -1768,6 +1772,20 @@ private:
       block = nullptr;
     }
     return success();
+  }
+
+  /// `value` as float type `type` (extf or truncf; itself when equal).
+  static Value castFloat(OpBuilder &builder, Location loc, Value value,
+                         Type type) {
+    unsigned from = value.getType().getIntOrFloatBitWidth();
+    unsigned to = type.getIntOrFloatBitWidth();
+    if (value.getType() == type)
+      return value;
+    if (to == from) // f16 <-> bf16: through f32.
+      value = arith::ExtFOp::create(builder, loc, builder.getF32Type(), value);
+    else if (to > from)
+      return arith::ExtFOp::create(builder, loc, type, value);
+    return arith::TruncFOp::create(builder, loc, type, value);
   }
 
   static bool dependsOn(Value value, Value on) {
@@ -1904,7 +1922,6 @@ struct SparseAttnRaiseAttentionPass
     for (;;) {
       Operation *raised = nullptr;
       getOperation()->walk([&](linalg::LinalgOp op) {
-        if (getenv("RAISE_DEBUG")) llvm::errs() << "candidate " << *op << " -> " << succeeded(matchContraction(op)) << "\n";
         if (!tried.insert(op).second || failed(matchContraction(op)))
           return WalkResult::advance();
         if (succeeded(AttentionRaiser(op).run())) {

@@ -355,3 +355,24 @@ func.func @not_attention(%q: tensor<1x2x64x16xf32>, %k: tensor<1x2x64x16xf32>, %
   } -> tensor<1x2x64x16xf32>
   return %out : tensor<1x2x64x16xf32>
 }
+
+// Dynamic sequence lengths: left unchanged (the mask and scale analysis
+// needs the lengths).
+// CHECK-LABEL: func.func @dynamic(
+// CHECK-NOT: sparse_attn.attention
+// CHECK: linalg.softmax
+func.func @dynamic(%q: tensor<2x?x16xf32>, %kt: tensor<2x16x?xf32>, %v: tensor<2x?x16xf32>) -> tensor<2x?x16xf32> {
+  %zero = arith.constant 0.0 : f32
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %sq = tensor.dim %q, %c1 : tensor<2x?x16xf32>
+  %skv = tensor.dim %kt, %c2 : tensor<2x16x?xf32>
+  %e = tensor.empty(%sq, %skv) : tensor<2x?x?xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<2x?x?xf32>) -> tensor<2x?x?xf32>
+  %s = linalg.batch_matmul ins(%q, %kt : tensor<2x?x16xf32>, tensor<2x16x?xf32>) outs(%f : tensor<2x?x?xf32>) -> tensor<2x?x?xf32>
+  %p = linalg.softmax dimension(2) ins(%s : tensor<2x?x?xf32>) outs(%e : tensor<2x?x?xf32>) -> tensor<2x?x?xf32>
+  %e2 = tensor.empty(%sq) : tensor<2x?x16xf32>
+  %f2 = linalg.fill ins(%zero : f32) outs(%e2 : tensor<2x?x16xf32>) -> tensor<2x?x16xf32>
+  %o = linalg.batch_matmul ins(%p, %v : tensor<2x?x?xf32>, tensor<2x?x16xf32>) outs(%f2 : tensor<2x?x16xf32>) -> tensor<2x?x16xf32>
+  return %o : tensor<2x?x16xf32>
+}

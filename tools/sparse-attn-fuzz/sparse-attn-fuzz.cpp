@@ -11,6 +11,7 @@
 #include "../SanitizerDefaults.h"
 #include "SparseAttn/InitAll.h"
 #include "SparseAttn/Pipelines/Pipelines.h"
+#include "SparseAttn/Transforms/Passes.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -71,6 +72,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   });
   runOnCopy(*module, [](OpPassManager &pm) {
     sparse_attn::buildSparseAttnToLLVMCPUPipeline(pm);
+    return success();
+  });
+  // The raise pass on whatever linalg the input holds (the pass manager
+  // verifies what it leaves).
+  runOnCopy(*module, [](OpPassManager &pm) {
+    pm.addNestedPass<func::FuncOp>(
+        sparse_attn::createSparseAttnRaiseAttentionPass());
     return success();
   });
   for (const char *chip : {"sm_80", "sm_90a"}) {
