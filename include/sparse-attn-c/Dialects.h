@@ -1,4 +1,4 @@
-/*===- sparse-attn-c/Dialects.h - C API of the sparse_attn dialect -*- C -*-===*\
+/*===- sparse-attn-c/Dialects.h - C API of the dialect ------------*- C -*-===*\
 |*                                                                            *|
 |* The dialect's registration handle, everything its IR needs registered on   *|
 |* its way to PTX, and the mask attributes: a constructor, an `isa` and the   *|
@@ -31,7 +31,8 @@ MLIR_DECLARE_CAPI_DIALECT_REGISTRATION(SparseAttn, sparse_attn);
  * linalg, bufferization, memref, scf, cf, vector, gpu, nvgpu, nvvm, llvm,
  * ub, their bufferization and to-LLVM models, the NVVM target and the LLVM IR
  * translations): the C++ mlir::sparse_attn::registerSparseAttnDialects. */
-MLIR_CAPI_EXPORTED void sparseAttnRegisterDialects(MlirDialectRegistry registry);
+MLIR_CAPI_EXPORTED void
+sparseAttnRegisterDialects(MlirDialectRegistry registry);
 
 /* Whether the attribute is any sparse_attn mask (implements the mask
  * interface). */
@@ -45,20 +46,25 @@ MLIR_CAPI_EXPORTED bool sparseAttnAttributeIsACausal(MlirAttribute attr);
 /*===--- #sparse_attn.sliding_window<left = L, right = R> -----------------===*/
 
 /* left and right are non-negative. */
-MLIR_CAPI_EXPORTED MlirAttribute
-sparseAttnSlidingWindowAttrGet(MlirContext ctx, int64_t left, int64_t right);
+MLIR_CAPI_EXPORTED MlirAttribute sparseAttnSlidingWindowAttrGet(MlirContext ctx,
+                                                                int64_t left,
+                                                                int64_t right);
 MLIR_CAPI_EXPORTED bool sparseAttnAttributeIsASlidingWindow(MlirAttribute attr);
-MLIR_CAPI_EXPORTED int64_t sparseAttnSlidingWindowAttrGetLeft(MlirAttribute attr);
-MLIR_CAPI_EXPORTED int64_t sparseAttnSlidingWindowAttrGetRight(MlirAttribute attr);
+MLIR_CAPI_EXPORTED int64_t
+sparseAttnSlidingWindowAttrGetLeft(MlirAttribute attr);
+MLIR_CAPI_EXPORTED int64_t
+sparseAttnSlidingWindowAttrGetRight(MlirAttribute attr);
 
 /*===--- #sparse_attn.sink_window<sink = S, window = W> -------------------===*/
 
 /* sink and window are non-negative. */
-MLIR_CAPI_EXPORTED MlirAttribute
-sparseAttnSinkWindowAttrGet(MlirContext ctx, int64_t sink, int64_t window);
+MLIR_CAPI_EXPORTED MlirAttribute sparseAttnSinkWindowAttrGet(MlirContext ctx,
+                                                             int64_t sink,
+                                                             int64_t window);
 MLIR_CAPI_EXPORTED bool sparseAttnAttributeIsASinkWindow(MlirAttribute attr);
 MLIR_CAPI_EXPORTED int64_t sparseAttnSinkWindowAttrGetSink(MlirAttribute attr);
-MLIR_CAPI_EXPORTED int64_t sparseAttnSinkWindowAttrGetWindow(MlirAttribute attr);
+MLIR_CAPI_EXPORTED int64_t
+sparseAttnSinkWindowAttrGetWindow(MlirAttribute attr);
 
 /*===--- #sparse_attn.document (segment ids) ------------------------------===*/
 
@@ -73,7 +79,8 @@ MLIR_CAPI_EXPORTED MlirAttribute sparseAttnNeighborhoodAttrGet(
     MlirContext ctx, intptr_t rank, const int64_t *grid, const int64_t *window,
     const int64_t *dilation, const bool *causal);
 MLIR_CAPI_EXPORTED bool sparseAttnAttributeIsANeighborhood(MlirAttribute attr);
-MLIR_CAPI_EXPORTED intptr_t sparseAttnNeighborhoodAttrGetRank(MlirAttribute attr);
+MLIR_CAPI_EXPORTED intptr_t
+sparseAttnNeighborhoodAttrGetRank(MlirAttribute attr);
 MLIR_CAPI_EXPORTED int64_t sparseAttnNeighborhoodAttrGetGrid(MlirAttribute attr,
                                                              intptr_t pos);
 MLIR_CAPI_EXPORTED int64_t
@@ -89,9 +96,10 @@ MLIR_CAPI_EXPORTED bool sparseAttnNeighborhoodAttrGetCausal(MlirAttribute attr,
 MLIR_CAPI_EXPORTED MlirAttribute sparseAttnIntersectAttrGet(
     MlirContext ctx, intptr_t numMasks, const MlirAttribute *masks);
 MLIR_CAPI_EXPORTED bool sparseAttnAttributeIsAIntersect(MlirAttribute attr);
-MLIR_CAPI_EXPORTED intptr_t sparseAttnIntersectAttrGetNumMasks(MlirAttribute attr);
-MLIR_CAPI_EXPORTED MlirAttribute sparseAttnIntersectAttrGetMask(MlirAttribute attr,
-                                                                intptr_t pos);
+MLIR_CAPI_EXPORTED intptr_t
+sparseAttnIntersectAttrGetNumMasks(MlirAttribute attr);
+MLIR_CAPI_EXPORTED MlirAttribute
+sparseAttnIntersectAttrGetMask(MlirAttribute attr, intptr_t pos);
 
 MLIR_CAPI_EXPORTED MlirAttribute sparseAttnUnionAttrGet(
     MlirContext ctx, intptr_t numMasks, const MlirAttribute *masks);

@@ -1,4 +1,4 @@
-/*===- sparse-attn-c/Passes.h - C API of sparse_attn's passes ------*- C -*-===*\
+/*===- sparse-attn-c/Passes.h - C API of the passes ---------------*- C -*-===*\
 |*                                                                            *|
 |* Registration of every pass and pipeline, so that mlirParsePassPipeline     *|
 |* accepts e.g. "builtin.module(sparse-attn-to-ptx-pipeline{chip=sm_90a})",   *|
@@ -27,8 +27,9 @@ MLIR_CAPI_EXPORTED void sparseAttnRegisterPasses(void);
 }
 #endif
 
-/* mlirCreateSparseAttnTransforms<Pass>(), mlirCreateSparseAttnConversion<Pass>()
- * and their mlirRegister... functions. */
+/* mlirCreateSparseAttnTransforms<Pass>(),
+ * mlirCreateSparseAttnConversion<Pass>() and their mlirRegister... functions.
+ */
 #include "SparseAttn/Conversion/Passes.capi.h.inc"
 #include "SparseAttn/Transforms/Passes.capi.h.inc"
 

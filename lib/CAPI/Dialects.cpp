@@ -97,8 +97,8 @@ int64_t sparseAttnSlidingWindowAttrGetRight(MlirAttribute attr) {
 MlirAttribute sparseAttnSinkWindowAttrGet(MlirContext ctx, int64_t sink,
                                           int64_t window) {
   MLIRContext *context = loadedContext(ctx);
-  return wrap(SinkWindowAttr::getChecked(errorEmitter(context), context, sink,
-                                         window));
+  return wrap(
+      SinkWindowAttr::getChecked(errorEmitter(context), context, sink, window));
 }
 
 bool sparseAttnAttributeIsASinkWindow(MlirAttribute attr) {
@@ -178,7 +178,7 @@ unwrapMasks(MLIRContext *context, StringRef function, intptr_t numMasks,
             const MlirAttribute *masks) {
   if (numMasks < 0 || (numMasks > 0 && !masks)) {
     emitCAPIError(context) << function
-                            << ": a negative count or a null mask array";
+                           << ": a negative count or a null mask array";
     return failure();
   }
   SmallVector<Attribute> result;

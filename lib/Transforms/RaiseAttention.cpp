@@ -31,15 +31,15 @@
 #include "SparseAttn/IR/SparseAttnOps.h"
 #include "SparseAttn/Transforms/Passes.h"
 
+#include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/IR/LinalgInterfaces.h"
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "mlir/IR/Matchers.h"
-#include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Matchers.h"
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/SetVector.h"
 
@@ -110,8 +110,7 @@ bool isElementwise(linalg::GenericOp op) {
 
 /// The value an elementwise generic yields, when its body is a single op of
 /// type OpTy on block arguments and constants.
-template <typename OpTy>
-OpTy getSingleBodyOp(linalg::GenericOp op) {
+template <typename OpTy> OpTy getSingleBodyOp(linalg::GenericOp op) {
   Block &body = op.getRegion().front();
   auto yield = cast<linalg::YieldOp>(body.getTerminator());
   if (yield.getNumOperands() != 1)
@@ -131,7 +130,8 @@ Value skipCasts(Value value, bool widenOnly = false) {
     Operation *op = cast<linalg::YieldOp>(body.getTerminator())
                         .getOperand(0)
                         .getDefiningOp();
-    if (!op || !(isa<arith::ExtFOp>(op) || (!widenOnly && isa<arith::TruncFOp>(op))) ||
+    if (!op ||
+        !(isa<arith::ExtFOp>(op) || (!widenOnly && isa<arith::TruncFOp>(op))) ||
         op->getOperand(0) != body.getArgument(0))
       break;
     value = generic.getDpsInputs()[0];
@@ -259,8 +259,9 @@ OperandView liftCollapsed(OperandView view, ArrayRef<unsigned> batchLoops,
   SmallVector<ReassociationIndices> groups = collapse.getReassociationIndices();
   if (builder && groups.size() == view.loopDims.size() &&
       groups.front().size() == 3 &&
-      llvm::all_of(ArrayRef(groups).drop_front(),
-                   [](const ReassociationIndices &g) { return g.size() == 1; })) {
+      llvm::all_of(
+          ArrayRef(groups).drop_front(),
+          [](const ReassociationIndices &g) { return g.size() == 1; })) {
     SmallVector<ReassociationIndices> inner{{0}, {1, 2}};
     for (int64_t d = 3, e = collapse.getSrcType().getRank(); d < e; ++d)
       inner.push_back({d});
@@ -278,8 +279,8 @@ OperandView liftCollapsed(OperandView view, ArrayRef<unsigned> batchLoops,
     }
     return OperandView{heads, *dims};
   }
-  std::optional<SmallVector<int64_t>> dims = splitBatch(
-      view.loopDims, collapse.getReassociationIndices(), batchLoops);
+  std::optional<SmallVector<int64_t>> dims =
+      splitBatch(view.loopDims, collapse.getReassociationIndices(), batchLoops);
   if (!dims)
     return view;
   return OperandView{collapse.getSrc(), *dims};
@@ -304,7 +305,8 @@ FailureOr<Value> canonicalize(OpBuilder &builder, Location loc,
   SmallVector<OpFoldResult> sizes;
   for (int64_t p : perm)
     sizes.push_back(tensor::getMixedSize(builder, loc, view.tensor, p));
-  Value init = tensor::EmptyOp::create(builder, loc, sizes, type.getElementType());
+  Value init =
+      tensor::EmptyOp::create(builder, loc, sizes, type.getElementType());
   return linalg::TransposeOp::create(builder, loc, view.tensor, init, perm)
       ->getResult(0);
 }
@@ -366,9 +368,9 @@ Value skipGroupBroadcast(Value value) {
     return input;
   // (b, g, r, s, d) -> (b, g, 0, s, d) over kv heads expanded with a unit
   // dim.
-  if (map.getResults() ==
-      ArrayRef<AffineExpr>{d(0), d(1), getAffineConstantExpr(0, ctx), d(3),
-                           d(4)})
+  if (map.getResults() == ArrayRef<AffineExpr>{d(0), d(1),
+                                               getAffineConstantExpr(0, ctx),
+                                               d(3), d(4)})
     if (auto expand = input.getDefiningOp<tensor::ExpandShapeOp>())
       if (expand.getSrcType().getRank() == 4 &&
           expand.getReassociationIndices()[1] == ReassociationIndices{1, 2})
@@ -411,7 +413,8 @@ bool isLastDimReduction(linalg::GenericOp op, Value input, bool isMax) {
   // decomposition of linalg.softmax).
   Value init = op.getDpsInits()[0];
   std::optional<double> start = getFloatConstant(init);
-  bool nanStart = start && std::isnan(*start) && isa<arith::MaxNumFOp>(combiner);
+  bool nanStart =
+      start && std::isnan(*start) && isa<arith::MaxNumFOp>(combiner);
   if (isMax ? !(isMaskingValue(init) || nanStart) : !isZero(init))
     return false;
   auto usesBoth = [&](Operation *o) {
@@ -498,8 +501,9 @@ linalg::GenericOp getRowStatistic(Value value, bool isMax) {
     Value yielded = cast<linalg::YieldOp>(body.getTerminator()).getOperand(0);
     Value next;
     if (Value input = getInputOf(generic, yielded)) {
-      if (!isLeadingDimsMap(generic.getMatchingIndexingMap(
-              generic.getDpsInputOperand(cast<BlockArgument>(yielded).getArgNumber()))) &&
+      if (!isLeadingDimsMap(
+              generic.getMatchingIndexingMap(generic.getDpsInputOperand(
+                  cast<BlockArgument>(yielded).getArgNumber()))) &&
           !generic
                .getMatchingIndexingMap(generic.getDpsInputOperand(
                    cast<BlockArgument>(yielded).getArgNumber()))
@@ -507,7 +511,8 @@ linalg::GenericOp getRowStatistic(Value value, bool isMax) {
         return nullptr;
       next = input;
     } else if (isMax && yielded.getDefiningOp() &&
-               isa<arith::MaximumFOp, arith::MaxNumFOp>(yielded.getDefiningOp())) {
+               isa<arith::MaximumFOp, arith::MaxNumFOp>(
+                   yielded.getDefiningOp())) {
       Operation *max = yielded.getDefiningOp();
       Value a = getInputOf(generic, max->getOperand(0));
       Value b = getInputOf(generic, max->getOperand(1));
@@ -539,7 +544,8 @@ bool readsRowStatistic(linalg::GenericOp op, Value blockArg, Value of,
   Value input = getInputOf(op, blockArg);
   if (!input)
     return false;
-  AffineMap map = op.getMatchingIndexingMap(op.getDpsInputOperand(arg.getArgNumber()));
+  AffineMap map =
+      op.getMatchingIndexingMap(op.getDpsInputOperand(arg.getArgNumber()));
   if (!map.isIdentity() && !isLeadingDimsMap(map))
     return false;
   linalg::GenericOp reduction = getRowStatistic(input, isMax);
@@ -550,9 +556,9 @@ bool readsRowStatistic(linalg::GenericOp op, Value blockArg, Value of,
 /// the identity map, or null.
 Value getIdentityInput(linalg::GenericOp op, Value blockArg) {
   Value input = getInputOf(op, blockArg);
-  if (!input || !op.getMatchingIndexingMap(
-                        op.getDpsInputOperand(
-                            cast<BlockArgument>(blockArg).getArgNumber()))
+  if (!input || !op
+                     .getMatchingIndexingMap(op.getDpsInputOperand(
+                         cast<BlockArgument>(blockArg).getArgNumber()))
                      .isIdentity())
     return nullptr;
   return input;
@@ -614,7 +620,8 @@ Value getFullyMaskedRowsOf(Value rows) {
     // The and reduction.
     auto andOp = yielded.getDefiningOp<arith::AndIOp>();
     if (!andOp || generic.getNumReductionLoops() != 1 ||
-        generic.getIteratorTypesArray().back() != utils::IteratorType::reduction ||
+        generic.getIteratorTypesArray().back() !=
+            utils::IteratorType::reduction ||
         !generic.getMatchingIndexingMap(generic.getDpsInputOperand(0))
              .isIdentity())
       return nullptr;
@@ -973,14 +980,13 @@ std::optional<Band> getCmpBand(arith::CmpIPredicate kind, Value lhsValue,
     return std::nullopt;
   // Unsigned compares only of plain indices plus non-negative constants
   // (no wrap-around).
-  bool isUnsigned = kind == arith::CmpIPredicate::ult ||
-                    kind == arith::CmpIPredicate::ule ||
-                    kind == arith::CmpIPredicate::ugt ||
-                    kind == arith::CmpIPredicate::uge;
+  bool isUnsigned =
+      kind == arith::CmpIPredicate::ult || kind == arith::CmpIPredicate::ule ||
+      kind == arith::CmpIPredicate::ugt || kind == arith::CmpIPredicate::uge;
   if (isUnsigned &&
       (lhs->c < 0 || rhs->c < 0 || std::abs(lhs->ci) + std::abs(lhs->cj) > 1 ||
-       std::abs(rhs->ci) + std::abs(rhs->cj) > 1 || lhs->ci < 0 || lhs->cj < 0 ||
-       rhs->ci < 0 || rhs->cj < 0))
+       std::abs(rhs->ci) + std::abs(rhs->cj) > 1 || lhs->ci < 0 ||
+       lhs->cj < 0 || rhs->ci < 0 || rhs->cj < 0))
     return std::nullopt;
   // Normalize to x REL -c with x = j - i (flip when k = -1).
   int64_t bound = -d.c;
@@ -1177,9 +1183,8 @@ Attribute getBandMask(MLIRContext *ctx, const Band &band, int64_t qLen,
 bool maskAllows(Attribute mask, ArrayRef<bool> allowed, int64_t qLen,
                 int64_t kvLen) {
   auto maskAttr = cast<MaskAttrInterface>(mask);
-  if (failed(maskAttr.verifyLengths(qLen, kvLen, [] {
-        return InFlightDiagnostic();
-      })))
+  if (failed(maskAttr.verifyLengths(qLen, kvLen,
+                                    [] { return InFlightDiagnostic(); })))
     return false;
   for (int64_t i = 0; i < qLen; ++i) {
     SmallVector<KeyRange> ranges;
@@ -1364,8 +1369,8 @@ public:
     {
       OperandView narrow[3] = {qView, kView, vView};
       for (OperandView &view : narrow)
-        view = skipTransposes(
-            OperandView{skipCasts(view.tensor, /*widenOnly=*/true), view.loopDims});
+        view = skipTransposes(OperandView{
+            skipCasts(view.tensor, /*widenOnly=*/true), view.loopDims});
       Type element = getElementTypeOrSelf(narrow[0].tensor.getType());
       if (llvm::all_of(narrow, [&](const OperandView &view) {
             return getElementTypeOrSelf(view.tensor.getType()) == element;
@@ -1423,9 +1428,9 @@ public:
         element);
     auto lseType = RankedTensorType::get(
         {qType.getDimSize(0), hq, qType.getDimSize(2)}, builder.getF32Type());
-    auto attention = AttentionOp::create(builder, loc, outType, lseType, q4, k4,
-                                         v4, Value(), Value(), nullptr,
-                                         nullptr);
+    auto attention =
+        AttentionOp::create(builder, loc, outType, lseType, q4, k4, v4, Value(),
+                            Value(), nullptr, nullptr);
     if (failed(buildRegions(attention, scores, *softmaxInput, hq, qLen, kvLen,
                             scale)))
       return cleanupFailure();
@@ -1494,8 +1499,9 @@ private:
       auto arg = dyn_cast<BlockArgument>(op->getOperand(data));
       Value in = arg ? getInputOf(generic, arg) : nullptr;
       if (!in || in.getType() != view.tensor.getType() ||
-          !generic.getMatchingIndexingMap(
-                      generic.getDpsInputOperand(arg.getArgNumber()))
+          !generic
+               .getMatchingIndexingMap(
+                   generic.getDpsInputOperand(arg.getArgNumber()))
                .isIdentity())
         continue;
       Value factorValue = op->getOperand(1 - data);
@@ -1580,7 +1586,8 @@ private:
   static Value castElements(OpBuilder &builder, Location loc, Value value,
                             Type element) {
     auto type = cast<RankedTensorType>(value.getType());
-    Value init = tensor::EmptyOp::create(builder, loc, type.getShape(), element);
+    Value init =
+        tensor::EmptyOp::create(builder, loc, type.getShape(), element);
     AffineMap id = builder.getMultiDimIdentityMap(type.getRank());
     SmallVector<utils::IteratorType> iterators(type.getRank(),
                                                utils::IteratorType::parallel);
@@ -1592,8 +1599,8 @@ private:
                      element.getIntOrFloatBitWidth() >
                              type.getElementType().getIntOrFloatBitWidth()
                          ? Value(arith::ExtFOp::create(b, l, element, args[0]))
-                         : Value(arith::TruncFOp::create(b, l, element,
-                                                         args[0]));
+                         : Value(
+                               arith::TruncFOp::create(b, l, element, args[0]));
                  linalg::YieldOp::create(b, l, converted);
                })
         ->getResult(0);
@@ -1653,8 +1660,8 @@ private:
         }
         if (isMaskingValue(select.getTrueValue())) {
           Value one = arith::ConstantIntOp::create(builder, loc, 1, 1);
-          terms.push_back(arith::XOrIOp::create(
-              builder, loc, select.getCondition(), one));
+          terms.push_back(
+              arith::XOrIOp::create(builder, loc, select.getCondition(), one));
           f = select.getFalseValue();
           continue;
         }
@@ -1672,7 +1679,8 @@ private:
               term = arith::XOrIOp::create(
                   builder, loc, select.getCondition(),
                   arith::ConstantIntOp::create(builder, loc, 1, 1));
-          } else if (auto extract = maskValue.getDefiningOp<tensor::ExtractOp>()) {
+          } else if (auto extract =
+                         maskValue.getDefiningOp<tensor::ExtractOp>()) {
             // A dense constant of 0 and -inf.
             DenseFPElementsAttr dense;
             if (matchPattern(extract.getTensor(), m_Constant(&dense)) &&
@@ -1681,9 +1689,8 @@ private:
                 })) {
               Value zero = arith::ConstantOp::create(
                   builder, loc, builder.getFloatAttr(maskValue.getType(), 0.0));
-              term = arith::CmpFOp::create(builder, loc,
-                                           arith::CmpFPredicate::OEQ, maskValue,
-                                           zero);
+              term = arith::CmpFOp::create(
+                  builder, loc, arith::CmpFPredicate::OEQ, maskValue, zero);
             }
           }
           if (term) {
@@ -1744,7 +1751,8 @@ private:
       Operation *user = *s.getUsers().begin();
       std::optional<double> factor;
       if (auto mul = dyn_cast<arith::MulFOp>(user))
-        factor = getFloatConstant(mul.getLhs() == s ? mul.getRhs() : mul.getLhs());
+        factor =
+            getFloatConstant(mul.getLhs() == s ? mul.getRhs() : mul.getLhs());
       else if (auto div = dyn_cast<arith::DivFOp>(user);
                div && div.getLhs() == s)
         if (std::optional<double> c = getFloatConstant(div.getRhs());
@@ -1893,8 +1901,11 @@ struct SparseAttnRaiseAttentionPass
       SmallVector<Operation *> named;
       for (Operation *op : slice) {
         if (auto reduce = dyn_cast<linalg::ReduceOp>(op)) {
-          Operation *combiner =
-              reduce.getCombiner().front().getTerminator()->getOperand(0).getDefiningOp();
+          Operation *combiner = reduce.getCombiner()
+                                    .front()
+                                    .getTerminator()
+                                    ->getOperand(0)
+                                    .getDefiningOp();
           max |= combiner && isa<arith::MaximumFOp, arith::MaxNumFOp>(combiner);
           sum |= combiner && isa<arith::AddFOp>(combiner);
           named.push_back(op);

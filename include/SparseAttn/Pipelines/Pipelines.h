@@ -90,8 +90,8 @@ void buildSparseAttnGPUToPTXPipeline(OpPassManager &pm,
 /// the conversions to LLVM. Functions keep their names; buffers returned by
 /// a function are malloc'ed and owned by the caller.
 void buildSparseAttnToLLVMCPUPipeline(OpPassManager &pm);
-void buildSparseAttnToLLVMCPUPipeline(OpPassManager &pm,
-                                      const SparseAttnToLLVMCPUOptions &options);
+void buildSparseAttnToLLVMCPUPipeline(
+    OpPassManager &pm, const SparseAttnToLLVMCPUOptions &options);
 
 /// Registers `sparse-attn-to-llvm-cpu-pipeline` and
 /// `sparse-attn-to-ptx-pipeline`.

@@ -1,4 +1,5 @@
-/*===- consumer-c.c - a C program over the installed libSparseAttnC.so -----===*\
+/*===- consumer-c.c - a C program over the installed libSparseAttnC.so
+-----===*\
 |*                                                                            *|
 |* Reads a module from stdin, parses the pipeline given as its argument, runs *|
 |* it and prints the result: all through the C API.                           *|
