@@ -1252,19 +1252,22 @@ Attribute foldDenseMask(MLIRContext *ctx, ArrayRef<bool> allowed, int64_t qLen,
 // The rewrite
 //===----------------------------------------------------------------------===//
 
-/// Erases `op` if it is dead, then the producers of its operands that it
-/// leaves dead (the matched attention, not other dead code).
-void eraseDeadProducers(Operation *op) {
-  if (!isOpTriviallyDead(op))
-    return;
-  SmallVector<Operation *> producers;
-  for (Value operand : op->getOperands())
-    if (Operation *producer = operand.getDefiningOp())
-      producers.push_back(producer);
-  op->erase();
-  for (Operation *producer : producers)
-    if (producer->getBlock())
-      eraseDeadProducers(producer);
+/// Erases `root` if it is dead, then the producers of its operands that
+/// it leaves dead (the matched attention, not other dead code). A producer
+/// may feed several operands: each op is erased once.
+void eraseDeadProducers(Operation *root) {
+  SmallVector<Operation *> worklist{root};
+  llvm::SmallPtrSet<Operation *, 32> erased;
+  while (!worklist.empty()) {
+    Operation *op = worklist.pop_back_val();
+    if (erased.contains(op) || !isOpTriviallyDead(op))
+      continue;
+    for (Value operand : op->getOperands())
+      if (Operation *producer = operand.getDefiningOp())
+        worklist.push_back(producer);
+    erased.insert(op);
+    op->erase();
+  }
 }
 
 class AttentionRaiser {

@@ -1,5 +1,5 @@
 """Runs every input of a fuzzing regression corpus through sparse-attn-opt's
-canonicalize, CPU pipeline and PTX pipelines; fails when any run ends in
+canonicalize, CPU pipeline, raise-attention and PTX pipelines; fails when any run ends in
 anything but success (0) or a diagnostic (1): a signal, an abort, a hang.
 
 Usage: run_regressions.py SPARSE_ATTN_OPT DIR
@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 PIPELINES = ["--canonicalize", "--sparse-attn-to-llvm-cpu-pipeline",
+             "--sparse-attn-raise-attention",
              "--sparse-attn-to-ptx-pipeline=chip=sm_80",
              "--sparse-attn-to-ptx-pipeline=chip=sm_90a"]
 
