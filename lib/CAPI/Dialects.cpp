@@ -193,15 +193,24 @@ unwrapMasks(MLIRContext *context, StringRef function, intptr_t numMasks,
   return result;
 }
 
-MlirAttribute sparseAttnIntersectAttrGet(MlirContext ctx, intptr_t numMasks,
-                                         const MlirAttribute *masks) {
+/// An intersect or union of the masks, or null (reported).
+template <typename CombinatorAttr>
+static MlirAttribute getCombinator(MlirContext ctx, StringRef function,
+                                   intptr_t numMasks,
+                                   const MlirAttribute *masks) {
   MLIRContext *context = loadedContext(ctx);
   FailureOr<SmallVector<Attribute>> list =
-      unwrapMasks(context, "sparseAttnIntersectAttrGet", numMasks, masks);
+      unwrapMasks(context, function, numMasks, masks);
   if (failed(list))
     return MlirAttribute{nullptr};
-  return wrap(IntersectAttr::getChecked(errorEmitter(context), context,
-                                        ArrayRef<Attribute>(*list)));
+  return wrap(CombinatorAttr::getChecked(errorEmitter(context), context,
+                                         ArrayRef<Attribute>(*list)));
+}
+
+MlirAttribute sparseAttnIntersectAttrGet(MlirContext ctx, intptr_t numMasks,
+                                         const MlirAttribute *masks) {
+  return getCombinator<IntersectAttr>(ctx, "sparseAttnIntersectAttrGet",
+                                      numMasks, masks);
 }
 
 bool sparseAttnAttributeIsAIntersect(MlirAttribute attr) {
@@ -218,13 +227,8 @@ MlirAttribute sparseAttnIntersectAttrGetMask(MlirAttribute attr, intptr_t pos) {
 
 MlirAttribute sparseAttnUnionAttrGet(MlirContext ctx, intptr_t numMasks,
                                      const MlirAttribute *masks) {
-  MLIRContext *context = loadedContext(ctx);
-  FailureOr<SmallVector<Attribute>> list =
-      unwrapMasks(context, "sparseAttnUnionAttrGet", numMasks, masks);
-  if (failed(list))
-    return MlirAttribute{nullptr};
-  return wrap(UnionAttr::getChecked(errorEmitter(context), context,
-                                    ArrayRef<Attribute>(*list)));
+  return getCombinator<UnionAttr>(ctx, "sparseAttnUnionAttrGet", numMasks,
+                                  masks);
 }
 
 bool sparseAttnAttributeIsAUnion(MlirAttribute attr) {

@@ -1530,60 +1530,31 @@ private:
   }
 
   /// Walks the elementwise chain from the softmax input down to the
-  /// contraction whose result it is computed from (the operand with the
-  /// scores' shape and an identity map).
-  Value findScores(Value value) {
-    for (int steps = 0; steps < 64; ++steps) {
-      Operation *def = value.getDefiningOp();
-      if (!def)
-        return nullptr;
-      if (getScoresContraction(value))
-        return value;
-      auto generic = dyn_cast<linalg::GenericOp>(def);
-      if (!generic || !isElementwise(generic))
-        return nullptr;
-      Value next;
-      for (OpOperand *operand : generic.getDpsInputOperands()) {
-        if (operand->get().getType() != value.getType() ||
-            !generic.getMatchingIndexingMap(operand).isIdentity())
-          continue;
-        // The chain continues through the operand that leads to a
-        // contraction.
-        Value candidate = operand->get();
-        if (dependsOnContraction(candidate)) {
-          if (next)
-            return nullptr;
-          next = candidate;
-        }
+  /// contraction whose result it is computed from (through operands with
+  /// the scores' shape and an identity map); null when there is none or
+  /// more than one.
+  Value findScores(Value value, int depth = 0) {
+    if (getScoresContraction(value))
+      return value;
+    auto generic = value.getDefiningOp<linalg::GenericOp>();
+    if (depth > 64 || !generic || !isElementwise(generic))
+      return nullptr;
+    auto memo = scoresOf.find(value);
+    if (memo != scoresOf.end())
+      return memo->second;
+    Value found;
+    bool ambiguous = false;
+    for (OpOperand *operand : generic.getDpsInputOperands()) {
+      if (operand->get().getType() != value.getType() ||
+          !generic.getMatchingIndexingMap(operand).isIdentity())
+        continue;
+      if (Value scores = findScores(operand->get(), depth + 1)) {
+        ambiguous |= found && found != scores;
+        found = scores;
       }
-      if (!next)
-        return nullptr;
-      value = next;
     }
-    return nullptr;
-  }
-
-  bool dependsOnContraction(Value value) {
-    for (int steps = 0; steps < 64; ++steps) {
-      Operation *def = value.getDefiningOp();
-      if (!def)
-        return false;
-      if (getScoresContraction(value))
-        return true;
-      auto generic = dyn_cast<linalg::GenericOp>(def);
-      if (!generic || !isElementwise(generic))
-        return false;
-      Value next;
-      for (OpOperand *operand : generic.getDpsInputOperands())
-        if (operand->get().getType() == value.getType() &&
-            generic.getMatchingIndexingMap(operand).isIdentity() &&
-            dependsOnContraction(operand->get()))
-          next = operand->get();
-      if (!next)
-        return false;
-      value = next;
-    }
-    return false;
+    scoresOf[value] = ambiguous ? Value() : found;
+    return scoresOf[value];
   }
 
   static Value castElements(OpBuilder &builder, Location loc, Value value,
@@ -1878,6 +1849,8 @@ private:
   Operation *pv;
   MLIRContext *ctx;
   Operation *firstNew = nullptr;
+  /// findScores' answers, by chain value.
+  llvm::DenseMap<Value, Value> scoresOf;
 };
 
 struct SparseAttnRaiseAttentionPass
