@@ -1,5 +1,4 @@
-//===- RaiseAttentionUtils.h - sparse-attn-raise-attention's pieces -*- C++
-//-*-===//
+//===- RaiseAttentionUtils.h - the raise pass's pieces ---------*- C++ -*-===//
 //
 // What RaiseAttention.cpp composes: matchers of the frontends' linalg
 // (contractions, their operands' layouts, softmax; RaiseAttentionMatch.cpp)
