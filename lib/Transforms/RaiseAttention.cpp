@@ -399,7 +399,7 @@ private:
     Type index = IndexType::get(ctx);
     Location loc = attention.getLoc();
     Block *block = new Block();
-    auto deleteBlock = llvm::make_scope_exit([&] {
+    llvm::scope_exit deleteBlock([&] {
       if (block)
         delete block;
     });
