@@ -347,6 +347,27 @@ private:
                                            sizes, contiguousStrides(sizes)};
           return success();
         })
+        .Case([&](memref::CollapseShapeOp collapse) -> LogicalResult {
+          auto it = views.find(collapse.getSrc());
+          if (it == views.end())
+            return emitError(collapse, "collapses an unknown buffer");
+          const View &source = it->second;
+          // Only views laid out contiguously (whole buffers and their
+          // reshapes) collapse into one stride per group.
+          if (source.strides != contiguousStrides(source.sizes))
+            return emitError(collapse, "collapses a non-contiguous view");
+          Exprs sizes;
+          for (const ReassociationIndices &group :
+               collapse.getReassociationIndices()) {
+            Json size = constant(1);
+            for (int64_t d : group)
+              size = apply("mul", Array{size, source.sizes[d]});
+            sizes.push_back(size);
+          }
+          views[collapse.getResult()] = View{source.buffer, source.offset,
+                                             sizes, contiguousStrides(sizes)};
+          return success();
+        })
         .Case([&](memref::GetGlobalOp getGlobal) -> LogicalResult {
           // Folded constants (e.g. the block lists of a static block_mask):
           // the runtime uploads their values.
@@ -462,10 +483,21 @@ private:
             auto it = views.find(result);
             if (it == views.end())
               return emitError(ret, "returns a buffer of unknown origin");
-            Object &buffer = *buffers[it->second.buffer].getAsObject();
+            const View &view = it->second;
+            Object &buffer = *buffers[view.buffer].getAsObject();
             if (buffer["kind"] == Json("intermediate"))
               buffer["kind"] = "output";
-            outputs.push_back(it->second.buffer);
+            // A whole buffer as its id; a view of one (a reshape of the
+            // result, a subview) with its offset, sizes and strides.
+            if (view.offset == constant(0) && Json(Array(view.sizes)) == buffer["shape"] &&
+                view.strides == contiguousStrides(view.sizes)) {
+              outputs.push_back(view.buffer);
+              continue;
+            }
+            outputs.push_back(Object{{"buffer", view.buffer},
+                                     {"offset", view.offset},
+                                     {"sizes", Array(view.sizes)},
+                                     {"strides", Array(view.strides)}});
           }
           return success();
         })

@@ -240,8 +240,19 @@ class _ManifestChecker:
             for k, arg in enumerate(self.field(launch, "args", where, "list")):
                 self.argument(arg, f"{where}.args[{k}]", ids)
         for n, output in enumerate(self.field(m, "outputs", "manifest", "list")):
-            if output not in ids:
-                self.fail(f"outputs[{n}]", f"no buffer {output!r}")
+            where = f"outputs[{n}]"
+            if isinstance(output, dict):
+                # A view of a buffer (the function returns a reshape of it).
+                if self.field(output, "buffer", where, "int") not in ids:
+                    self.fail(f"{where}.buffer", f"no buffer {output['buffer']!r}")
+                self.expr(self.field(output, "offset", where, "dict"), f"{where}.offset")
+                sizes = self.exprs(output, "sizes", where)
+                self.exprs(output, "strides", where, len(sizes))
+            elif _is_int(output):
+                if output not in ids:
+                    self.fail(where, f"no buffer {output!r}")
+            else:
+                self.fail(where, f"expected a buffer id or a view, got {type(output).__name__}")
 
     def argument(self, arg, where, ids):
         kind = self.field(arg, "kind", where, "str")
@@ -394,7 +405,17 @@ class GPUFunction:
                     _driver().set_dynamic_shared_memory(function, shared_memory)
                     self._shared_limits[function.value] = shared_memory
                 _driver().launch(function, grid, block, shared_memory, stream, params)
-        return [tensors[i] for i in self.manifest["outputs"]]
+        results = []
+        for output in self.manifest["outputs"]:
+            if not isinstance(output, dict):
+                results.append(tensors[output])
+                continue
+            results.append(torch.as_strided(
+                tensors[output["buffer"]],
+                [evaluate(e, dims) for e in output["sizes"]],
+                [evaluate(e, dims) for e in output["strides"]],
+                evaluate(output["offset"], dims)))
+        return results
 
     def _constant(self, buffer, shape, torch, device):
         """A folded constant of the plan (integers as values, floats as the

@@ -28,6 +28,16 @@ func.func @g(%x: tensor<?x4x?x32xf32>) -> tensor<?x4x?x32xf32> {
 """
 
 
+RESHAPED = """
+func.func @r(%q: tensor<1x2x256x64xbf16>, %k: tensor<1x2x256x64xbf16>) -> tensor<2x256x64xbf16> {
+  %o, %lse = sparse_attn.attention %q, %k, %k {mask = #sparse_attn.causal}
+      : tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16> -> tensor<1x2x256x64xbf16>, tensor<1x2x256xf32>
+  %c = tensor.collapse_shape %o [[0, 1], [2], [3]] : tensor<1x2x256x64xbf16> into tensor<2x256x64xbf16>
+  return %c : tensor<2x256x64xbf16>
+}
+"""
+
+
 def expect_bad(directory, manifest, needle):
     with open(os.path.join(directory, "manifest.json"), "w") as f:
         json.dump(manifest, f)
@@ -102,6 +112,25 @@ def main():
             raise AssertionError(f"expected ValueError for {kind} {bad}")
         except ValueError as error:
             assert f"does not fit {kind}" in str(error), error
+    # A function returning a reshape of its result: the output is a view
+    # (buffer, offset, sizes, strides), checked like the rest.
+    reshaped = sparse_attn.compile_gpu(RESHAPED, "r", "sm_90a")
+    (view,) = reshaped.plan["outputs"]
+    assert isinstance(view, dict) and set(view) == {"buffer", "offset", "sizes", "strides"}, view
+    sizes = [runtime.evaluate(e, [[2, 256, 64]] * 3) for e in view["sizes"]]
+    strides = [runtime.evaluate(e, [[2, 256, 64]] * 3) for e in view["strides"]]
+    assert sizes == [2, 256, 64] and strides == [256 * 64, 64, 1], (sizes, strides)
+    with tempfile.TemporaryDirectory() as directory:
+        reshaped.save(directory)
+        good = json.load(open(os.path.join(directory, "manifest.json")))
+        runtime.load(directory)
+        for change, needle in (
+                (lambda m: m["outputs"][0].update(buffer=99), "outputs[0].buffer"),
+                (lambda m: m["outputs"][0].update(strides=[{"const": 1}]), "outputs[0].strides"),
+                (lambda m: m["outputs"].append("x"), "outputs[1]")):
+            manifest = copy.deepcopy(good)
+            change(manifest)
+            expect_bad(directory, manifest, needle)
     print("manifest checks OK")
 
 
