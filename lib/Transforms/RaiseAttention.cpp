@@ -32,6 +32,7 @@
 #include "SparseAttn/Transforms/Passes.h"
 
 #include "RaiseAttentionUtils.h"
+#include "SparseAttn/Utils/IndexArith.h"
 
 #include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -95,9 +96,10 @@ public:
     for (int c = 0; c < 2 && pIndex < 0; ++c) {
       // P's dims: (batch..., query, key) with key the reduced loop.
       const OperandView &view = pvc.in[c];
-      if (view.loopDims.size() != pvc.numBatch + 2 ||
+      size_t numBatch = pvc.batchLoops.size();
+      if (view.loopDims.size() != numBatch + 2 ||
           view.loopDims.back() != static_cast<int64_t>(pvc.k) ||
-          view.loopDims[pvc.numBatch] != static_cast<int64_t>(pvc.free[c]))
+          view.loopDims[numBatch] != static_cast<int64_t>(pvc.free[c]))
         continue;
       // (The softmax may be on P before a [B*H] collapse: matchSoftmax
       // looks through it.)
@@ -199,7 +201,7 @@ public:
       return cleanupFailure();
     // The result's order as a permutation of (batch..., query, value dim).
     SmallVector<int64_t> canonicalOut;
-    for (int64_t d = 0; d < static_cast<int64_t>(pvc.numBatch); ++d)
+    for (size_t d = 0; d < pvc.batchLoops.size(); ++d)
       canonicalOut.push_back(pRaw.loopDims[d]);
     canonicalOut.append({pvc.free[pIndex], pvc.free[vIndex]});
     SmallVector<int64_t> outPerm;
@@ -250,13 +252,9 @@ public:
     // The result in P·V's shape and element type.
     Value result = attention.getOutput();
     auto pvType = cast<RankedTensorType>(pv->getResult(0).getType());
-    if (pvType.getRank() < 4) {
-      SmallVector<ReassociationIndices> groups =
-          pvType.getRank() == 3
-              ? SmallVector<ReassociationIndices>{{0, 1}, {2}, {3}}
-              : SmallVector<ReassociationIndices>{{0, 1, 2}, {3}};
-      result = tensor::CollapseShapeOp::create(builder, loc, result, groups);
-    }
+    if (pvType.getRank() < 4)
+      result = tensor::CollapseShapeOp::create(
+          builder, loc, result, getHeadsFolding(pvType.getRank()));
     if (!llvm::equal(outPerm, llvm::seq<int64_t>(0, outPerm.size()))) {
       auto type = cast<RankedTensorType>(result.getType());
       SmallVector<int64_t> shape;
@@ -308,13 +306,8 @@ private:
     for (unsigned data = 0; data < 2; ++data) {
       if (data == 1 && isa<arith::DivFOp>(op))
         break;
-      auto arg = dyn_cast<BlockArgument>(op->getOperand(data));
-      Value in = arg ? getInputOf(generic, arg) : nullptr;
-      if (!in || in.getType() != view.tensor.getType() ||
-          !generic
-               .getMatchingIndexingMap(
-                   generic.getDpsInputOperand(arg.getArgNumber()))
-               .isIdentity())
+      Value in = getIdentityInput(generic, op->getOperand(data));
+      if (!in || in.getType() != view.tensor.getType())
         continue;
       Value factorValue = op->getOperand(1 - data);
       std::optional<double> factor = getFloatConstant(factorValue);
@@ -378,13 +371,8 @@ private:
                builder, loc, init.getType(), value, init,
                ArrayRef<AffineMap>{id, id}, iterators,
                [&](OpBuilder &b, Location l, ValueRange args) {
-                 Value converted =
-                     element.getIntOrFloatBitWidth() >
-                             type.getElementType().getIntOrFloatBitWidth()
-                         ? Value(arith::ExtFOp::create(b, l, element, args[0]))
-                         : Value(
-                               arith::TruncFOp::create(b, l, element, args[0]));
-                 linalg::YieldOp::create(b, l, converted);
+                 linalg::YieldOp::create(b, l,
+                                         castFloat(b, l, args[0], element));
                })
         ->getResult(0);
   }
@@ -419,10 +407,8 @@ private:
     if (scoresType.getRank() == 4) {
       indices = {b, h, i, j};
     } else if (scoresType.getRank() == 3) {
-      Value heads = arith::ConstantIndexOp::create(builder, loc, hq);
-      Value bh = arith::AddIOp::create(
-          builder, loc, arith::MulIOp::create(builder, loc, b, heads), h);
-      indices = {bh, i, j};
+      IndexArith ia(builder, loc);
+      indices = {ia.add(ia.mul(b, hq), h), i, j};
     } else {
       indices = {i, j};
     }
@@ -434,6 +420,10 @@ private:
 
     // Outer masks: select(p, x, -inf), select(p, -inf, x), x + (0 | -inf).
     SmallVector<Value> terms;
+    auto negate = [&](Value predicate) -> Value {
+      return arith::XOrIOp::create(builder, loc, predicate,
+                                   IndexArith(builder, loc).boolean(true));
+    };
     for (;;) {
       if (auto select = f.getDefiningOp<arith::SelectOp>()) {
         if (isMaskingValue(select.getFalseValue())) {
@@ -442,9 +432,7 @@ private:
           continue;
         }
         if (isMaskingValue(select.getTrueValue())) {
-          Value one = arith::ConstantIntOp::create(builder, loc, 1, 1);
-          terms.push_back(
-              arith::XOrIOp::create(builder, loc, select.getCondition(), one));
+          terms.push_back(negate(select.getCondition()));
           f = select.getFalseValue();
           continue;
         }
@@ -459,16 +447,14 @@ private:
               term = select.getCondition();
             else if (isMaskingValue(select.getTrueValue()) &&
                      isZero(select.getFalseValue()))
-              term = arith::XOrIOp::create(
-                  builder, loc, select.getCondition(),
-                  arith::ConstantIntOp::create(builder, loc, 1, 1));
+              term = negate(select.getCondition());
           } else if (auto extract =
                          maskValue.getDefiningOp<tensor::ExtractOp>()) {
             // A dense constant of 0 and -inf.
             DenseFPElementsAttr dense;
             if (matchPattern(extract.getTensor(), m_Constant(&dense)) &&
                 llvm::all_of(dense.getValues<APFloat>(), [](APFloat x) {
-                  return x.isZero() || x.convertToDouble() <= -1e9;
+                  return x.isZero() || isMaskingConstant(x.convertToDouble());
                 })) {
               Value zero = arith::ConstantOp::create(
                   builder, loc, builder.getFloatAttr(maskValue.getType(), 0.0));
@@ -497,10 +483,10 @@ private:
       if (dependsOn(term, s))
         return failure();
       // Always true (a mask of ones).
-      if (std::optional<Band> band = getBand(term, i, j);
-          band && !band->upper && !band->lower && !band->sink)
+      std::optional<Band> band = getBand(term, i, j);
+      if (band && !band->upper && !band->lower && !band->sink)
         continue;
-      if (Attribute mask = getStructuralMask(term, i, j, qLen, kvLen))
+      if (Attribute mask = getStructuralMask(term, band, i, j, qLen, kvLen))
         structural.push_back(mask);
       else
         modTerms.push_back(term);
@@ -609,10 +595,10 @@ private:
     return mapping.lookup(value);
   }
 
-  /// The structural mask a term is, or null.
-  Attribute getStructuralMask(Value term, Value i, Value j, int64_t qLen,
-                              int64_t kvLen) {
-    if (std::optional<Band> band = getBand(term, i, j))
+  /// The structural mask a term (whose band is `band`) is, or null.
+  Attribute getStructuralMask(Value term, const std::optional<Band> &band,
+                              Value i, Value j, int64_t qLen, int64_t kvLen) {
+    if (band)
       if (Attribute mask = getBandMask(ctx, *band, qLen, kvLen))
         return mask;
     // A dense constant read at (…, i, j): i1, or compared with 0.

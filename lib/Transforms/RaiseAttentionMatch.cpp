@@ -1,5 +1,4 @@
-//===- RaiseAttentionMatch.cpp - the frontends' linalg, matched
-//------------===//
+//===- RaiseAttentionMatch.cpp - the frontends' linalg, matched ----------===//
 //
 // sparse-attn-raise-attention's matchers: constants and elementwise
 // generics, contractions and their operands' layouts (transposes, [B*H]
@@ -50,20 +49,33 @@ std::optional<double> getFloatConstant(Value value) {
   // A generic copying a constant (StableHLO's broadcast_in_dim of a 0-d
   // constant).
   if (auto generic = value.getDefiningOp<linalg::GenericOp>();
-      generic && generic.getNumDpsInputs() == 1) {
-    Block &body = generic.getRegion().front();
-    if (cast<linalg::YieldOp>(body.getTerminator()).getOperands() ==
-        ValueRange{body.getArgument(0)})
-      return getFloatConstant(generic.getDpsInputs()[0]);
-  }
+      generic && generic.getNumDpsInputs() == 1)
+    if (OpOperand *copied = getCopiedInput(generic))
+      return getFloatConstant(copied->get());
   return std::nullopt;
 }
 
-/// -inf, the lowest finite float, or any constant at or below -1e9
-/// (frontends mask with each: exp of it is 0 in f32 next to any real score).
 bool isMaskingValue(Value value) {
   std::optional<double> constant = getFloatConstant(value);
-  return constant && *constant <= -1e9;
+  return constant && isMaskingConstant(*constant);
+}
+
+OpOperand *getCopiedInput(linalg::GenericOp op) {
+  if (op->getNumResults() != 1)
+    return nullptr;
+  Block &body = op.getRegion().front();
+  auto arg = dyn_cast<BlockArgument>(
+      cast<linalg::YieldOp>(body.getTerminator()).getOperand(0));
+  if (!arg || arg.getOwner() != &body ||
+      arg.getArgNumber() >= op.getNumDpsInputs())
+    return nullptr;
+  return op.getDpsInputOperand(arg.getArgNumber());
+}
+
+SmallVector<ReassociationIndices> getHeadsFolding(int64_t rank) {
+  if (rank == 3)
+    return {{0, 1}, {2}, {3}};
+  return {{0, 1, 2}, {3}};
 }
 
 bool isZero(Value value) {
@@ -128,7 +140,6 @@ FailureOr<Contraction> matchContraction(Operation *operation) {
     return failure();
   Contraction result;
   result.op = op;
-  result.numBatch = dims->batch.size();
   result.batchLoops.assign(dims->batch.begin(), dims->batch.end());
   result.free[0] = dims->m[0];
   result.free[1] = dims->n[0];
@@ -137,7 +148,7 @@ FailureOr<Contraction> matchContraction(Operation *operation) {
   FailureOr<OperandView> lhs = getOperandView(op, op.getDpsInputOperand(0));
   FailureOr<OperandView> rhs = getOperandView(op, op.getDpsInputOperand(1));
   if (failed(out) || failed(lhs) || failed(rhs) ||
-      out->loopDims.size() != result.numBatch + 2)
+      out->loopDims.size() != result.batchLoops.size() + 2)
     return failure();
   result.outDims = out->loopDims;
   result.in[0] = *lhs;
@@ -264,14 +275,9 @@ Value to4D(OpBuilder &builder, Location loc, Value value) {
     }
   SmallVector<int64_t> shape(4 - type.getRank(), 1);
   llvm::append_range(shape, type.getShape());
-  SmallVector<ReassociationIndices> groups;
-  if (type.getRank() == 3)
-    groups = {{0, 1}, {2}, {3}};
-  else
-    groups = {{0, 1, 2}, {3}};
   return tensor::ExpandShapeOp::create(
       builder, loc, RankedTensorType::get(shape, type.getElementType()), value,
-      groups);
+      getHeadsFolding(type.getRank()));
 }
 
 /// The kv heads a [B, Hq, S, D] key or value was broadcast from over a GQA
@@ -289,11 +295,8 @@ Value skipGroupBroadcast(Value value) {
     if (broadcast.getDimensions() == ArrayRef<int64_t>{2})
       return broadcast.getInput();
   auto generic = wide.getDefiningOp<linalg::GenericOp>();
-  if (!generic || !isElementwise(generic) || generic.getNumDpsInputs() != 1)
-    return value;
-  Block &body = generic.getRegion().front();
-  if (cast<linalg::YieldOp>(body.getTerminator()).getOperand(0) !=
-      body.getArgument(0))
+  if (!generic || !isElementwise(generic) || generic.getNumDpsInputs() != 1 ||
+      !getCopiedInput(generic))
     return value;
   Value input = generic.getDpsInputs()[0];
   AffineMap map = generic.getMatchingIndexingMap(generic.getDpsInputOperand(0));
@@ -384,7 +387,8 @@ Value getInputOf(linalg::GenericOp op, Value blockArg) {
 
 /// Whether `map` reads only leading loop dims in order, maybe with a
 /// trailing 0: (d0, ..., dm-1) or (d0, ..., dm-1, 0) (a row statistic
-/// broadcast along the trailing dims, the kept unit dim of keepdim).
+/// broadcast along the trailing dims, the kept unit dim of keepdim; all the
+/// dims: the identity).
 bool isLeadingDimsMap(AffineMap map) {
   ArrayRef<AffineExpr> results = map.getResults();
   MLIRContext *ctx = map.getContext();
@@ -393,8 +397,7 @@ bool isLeadingDimsMap(AffineMap map) {
   for (auto [i, expr] : llvm::enumerate(results))
     if (expr != getAffineDimExpr(i, ctx))
       return false;
-  return results.size() < map.getNumDims() ||
-         map.getNumResults() > results.size();
+  return true;
 }
 
 /// The reduction whose row statistic `value` holds: followed through copies
@@ -436,16 +439,10 @@ linalg::GenericOp getRowStatistic(Value value, bool isMax) {
     Block &body = generic.getRegion().front();
     Value yielded = cast<linalg::YieldOp>(body.getTerminator()).getOperand(0);
     Value next;
-    if (Value input = getInputOf(generic, yielded)) {
-      if (!isLeadingDimsMap(
-              generic.getMatchingIndexingMap(generic.getDpsInputOperand(
-                  cast<BlockArgument>(yielded).getArgNumber()))) &&
-          !generic
-               .getMatchingIndexingMap(generic.getDpsInputOperand(
-                   cast<BlockArgument>(yielded).getArgNumber()))
-               .isIdentity())
+    if (OpOperand *copied = getCopiedInput(generic)) {
+      if (!isLeadingDimsMap(generic.getMatchingIndexingMap(copied)))
         return nullptr;
-      next = input;
+      next = copied->get();
     } else if (isMax && yielded.getDefiningOp() &&
                isa<arith::MaximumFOp, arith::MaxNumFOp>(
                    yielded.getDefiningOp())) {
@@ -482,7 +479,7 @@ bool readsRowStatistic(linalg::GenericOp op, Value blockArg, Value of,
     return false;
   AffineMap map =
       op.getMatchingIndexingMap(op.getDpsInputOperand(arg.getArgNumber()));
-  if (!map.isIdentity() && !isLeadingDimsMap(map))
+  if (!isLeadingDimsMap(map))
     return false;
   linalg::GenericOp reduction = getRowStatistic(input, isMax);
   return reduction && isLastDimReduction(reduction, of, isMax);
@@ -545,14 +542,14 @@ Value getFullyMaskedRowsOf(Value rows) {
     if (!generic || generic.getNumDpsInputs() != 1 ||
         generic.getNumDpsInits() != 1)
       return nullptr;
-    Block &body = generic.getRegion().front();
-    Value yielded = cast<linalg::YieldOp>(body.getTerminator()).getOperand(0);
     if (generic.getNumReductionLoops() == 0) {
-      if (yielded != body.getArgument(0))
+      if (!getCopiedInput(generic))
         return nullptr;
       rows = generic.getDpsInputs()[0];
       continue;
     }
+    Block &body = generic.getRegion().front();
+    Value yielded = cast<linalg::YieldOp>(body.getTerminator()).getOperand(0);
     // The and reduction.
     auto andOp = yielded.getDefiningOp<arith::AndIOp>();
     if (!andOp || generic.getNumReductionLoops() != 1 ||
@@ -607,9 +604,8 @@ FailureOr<Value> matchSoftmax(Value value) {
   if (auto select = value.getDefiningOp<linalg::GenericOp>();
       select && isElementwise(select))
     if (auto op = getSingleBodyOp<arith::SelectOp>(select))
-      if (isZero(getInputOf(select, op.getTrueValue())
-                     ? getInputOf(select, op.getTrueValue())
-                     : op.getTrueValue()))
+      if (Value zero = getInputOf(select, op.getTrueValue());
+          isZero(zero ? zero : op.getTrueValue()))
         if (Value inner = getIdentityInput(select, op.getFalseValue()))
           if (Value rows = getInputOf(select, op.getCondition()))
             if ((safeRowsOf = getFullyMaskedRowsOf(rows)))

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "RaiseAttentionUtils.h"
+#include "SparseAttn/Utils/IndexArith.h"
 
 #include "SparseAttn/IR/SparseAttnAttrs.h"
 #include "SparseAttn/IR/SparseAttnOps.h"
@@ -39,8 +40,8 @@ public:
   /// not be read).
   Rematerializer(OpBuilder &builder, Location loc, Value scores, Value score,
                  ArrayRef<Value> scoreIndices)
-      : builder(builder), loc(loc), scores(scores), score(score),
-        scoreIndices(scoreIndices) {}
+      : builder(builder), loc(loc), ia(builder, loc), scores(scores),
+        score(score), scoreIndices(scoreIndices) {}
 
   /// The element of `tensor` at `indices`, or failure.
   FailureOr<Value> at(Value tensor, ArrayRef<Value> indices) {
@@ -115,16 +116,11 @@ private:
       if (expand.getResultType().hasStaticShape()) {
         SmallVector<Value> inner;
         for (ReassociationIndices group : expand.getReassociationIndices()) {
-          Value linear = constantIndex(0);
+          Value linear = ia.index(0);
           for (int64_t d : group) {
-            if (expand.getResultType().getDimSize(d) == 1)
-              continue;
-            linear = arith::AddIOp::create(
-                builder, loc,
-                arith::MulIOp::create(
-                    builder, loc, linear,
-                    constantIndex(expand.getResultType().getDimSize(d))),
-                indices[d]);
+            int64_t size = expand.getResultType().getDimSize(d);
+            if (size != 1)
+              linear = ia.add(ia.mul(linear, size), indices[d]);
           }
           inner.push_back(linear);
         }
@@ -135,17 +131,13 @@ private:
     return tensor::ExtractOp::create(builder, loc, tensor, indices).getResult();
   }
 
-  Value constantIndex(int64_t value) {
-    return arith::ConstantIndexOp::create(builder, loc, value);
-  }
-
   SmallVector<Value> delinearize(Value index, ArrayRef<int64_t> sizes) {
     SmallVector<Value> result(sizes.size());
     // Unit dims around one real dim (a kept or added unit dim): 0s and the
     // index itself.
     if (llvm::count_if(sizes, [](int64_t size) { return size != 1; }) <= 1) {
       for (auto [d, size] : llvm::enumerate(sizes))
-        result[d] = size == 1 ? constantIndex(0) : index;
+        result[d] = size == 1 ? ia.index(0) : index;
       if (llvm::all_of(sizes, [](int64_t size) { return size == 1; }))
         result.back() = index;
       return result;
@@ -156,9 +148,8 @@ private:
         result[d] = rest;
         break;
       }
-      Value size = constantIndex(sizes[d]);
-      result[d] = arith::RemUIOp::create(builder, loc, rest, size);
-      rest = arith::DivUIOp::create(builder, loc, rest, size);
+      result[d] = ia.urem(rest, sizes[d]);
+      rest = ia.udiv(rest, sizes[d]);
     }
     return result;
   }
@@ -189,7 +180,7 @@ private:
         if (auto dim = dyn_cast<AffineDimExpr>(expr))
           inner.push_back(loops[dim.getPosition()]);
         else if (auto constant = dyn_cast<AffineConstantExpr>(expr))
-          inner.push_back(constantIndex(constant.getValue()));
+          inner.push_back(ia.index(constant.getValue()));
         else
           return failure();
       }
@@ -213,6 +204,7 @@ private:
 
   OpBuilder &builder;
   Location loc;
+  IndexArith ia;
   Value scores, score;
   SmallVector<Value> scoreIndices;
   /// (tensor, indices...) -> the element already built.
@@ -341,43 +333,36 @@ std::optional<Band> getCmpBand(arith::CmpIPredicate kind, Value lhsValue,
 
 std::optional<Band> getOrBand(Value x, Value y, Value i, Value j);
 
-/// `x` when `value` is `not x` (xori with true, x == false, x != true,
-/// select(x, false, true)), or null.
-Value getNegated(Value value) {
+/// `x` when `value` is `x` or `not x` in another form (xori with true,
+/// x == true / false, x != true / false, select(x, false, true)), with
+/// `negated` saying which; or null.
+Value getBooleanOperand(Value value, bool &negated) {
   if (auto xorOp = value.getDefiningOp<arith::XOrIOp>()) {
-    if (matchPattern(xorOp.getRhs(), m_One()))
-      return xorOp.getLhs();
-    if (matchPattern(xorOp.getLhs(), m_One()))
-      return xorOp.getRhs();
+    for (auto [one, x] : {std::pair(xorOp.getRhs(), xorOp.getLhs()),
+                          std::pair(xorOp.getLhs(), xorOp.getRhs())})
+      if (matchPattern(one, m_One())) {
+        negated = true;
+        return x;
+      }
   }
   if (auto cmp = value.getDefiningOp<arith::CmpIOp>();
-      cmp && cmp.getLhs().getType().isInteger(1)) {
-    if (cmp.getPredicate() == arith::CmpIPredicate::eq &&
-        matchPattern(cmp.getRhs(), m_Zero()))
+      cmp && cmp.getLhs().getType().isInteger(1) &&
+      (cmp.getPredicate() == arith::CmpIPredicate::eq ||
+       cmp.getPredicate() == arith::CmpIPredicate::ne)) {
+    // x == c is x when c is true; x != c when c is false.
+    APInt constant;
+    if (matchPattern(cmp.getRhs(), m_ConstantInt(&constant))) {
+      negated =
+          constant.isOne() != (cmp.getPredicate() == arith::CmpIPredicate::eq);
       return cmp.getLhs();
-    if (cmp.getPredicate() == arith::CmpIPredicate::ne &&
-        matchPattern(cmp.getRhs(), m_One()))
-      return cmp.getLhs();
+    }
   }
   if (auto select = value.getDefiningOp<arith::SelectOp>();
       select && select.getType().isInteger(1) &&
       matchPattern(select.getTrueValue(), m_Zero()) &&
-      matchPattern(select.getFalseValue(), m_One()))
+      matchPattern(select.getFalseValue(), m_One())) {
+    negated = true;
     return select.getCondition();
-  return nullptr;
-}
-
-/// `x` when `value` is x itself in another form (x == true, x != false,
-/// select(x, true, false)), or null.
-Value getSame(Value value) {
-  if (auto cmp = value.getDefiningOp<arith::CmpIOp>();
-      cmp && cmp.getLhs().getType().isInteger(1)) {
-    if (cmp.getPredicate() == arith::CmpIPredicate::eq &&
-        matchPattern(cmp.getRhs(), m_One()))
-      return cmp.getLhs();
-    if (cmp.getPredicate() == arith::CmpIPredicate::ne &&
-        matchPattern(cmp.getRhs(), m_Zero()))
-      return cmp.getLhs();
   }
   return nullptr;
 }
@@ -390,10 +375,9 @@ std::optional<Band> getBand(Value predicate, Value i, Value j, bool negate) {
       return Band{};
     return std::nullopt;
   }
-  if (Value inner = getNegated(predicate))
-    return getBand(inner, i, j, !negate);
-  if (Value inner = getSame(predicate))
-    return getBand(inner, i, j, negate);
+  bool negated = false;
+  if (Value inner = getBooleanOperand(predicate, negated))
+    return getBand(inner, i, j, negate != negated);
   // and: andi, or select(c, x, false) (JAX's); or: ori, select(c, true, x).
   Value andLhs, andRhs, orLhs, orRhs;
   if (auto andOp = predicate.getDefiningOp<arith::AndIOp>()) {

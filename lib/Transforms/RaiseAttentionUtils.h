@@ -26,7 +26,10 @@ namespace mlir::sparse_attn::raise_attention {
 /// A float constant (scalar, splat tensor, fill, broadcast or copy of one,
 /// through float casts), or nullopt.
 std::optional<double> getFloatConstant(Value value);
-/// -inf, the lowest finite float, or any constant at or below -1e9.
+/// -inf, the lowest finite float, or any constant at or below -1e9
+/// (frontends mask with each: exp of it is 0 in f32 next to any real score).
+inline bool isMaskingConstant(double value) { return value <= -1e9; }
+/// A float constant (getFloatConstant) that isMaskingConstant.
 bool isMaskingValue(Value value);
 bool isZero(Value value);
 /// A linalg.generic with only parallel loops whose single result's map is
@@ -38,6 +41,12 @@ Value skipCasts(Value value, bool widenOnly = false);
 /// (an input), or null; with the identity map only, or null.
 Value getInputOf(linalg::GenericOp op, Value blockArg);
 Value getIdentityInput(linalg::GenericOp op, Value blockArg);
+/// The input operand a generic yields unchanged (its single result a copy,
+/// maybe broadcast, of that input), or null.
+OpOperand *getCopiedInput(linalg::GenericOp op);
+/// The reassociation folding [B, H, S, D] into a rank-`rank` (3: [B*H, S,
+/// D]; 2: [B*H*S, D]) tensor.
+SmallVector<ReassociationIndices> getHeadsFolding(int64_t rank);
 
 /// The value an elementwise generic yields, when its body is a single op of
 /// type OpTy on block arguments and constants.
@@ -61,7 +70,6 @@ struct OperandView {
 /// = sum_k in0[...] * in1[...].
 struct Contraction {
   linalg::LinalgOp op;
-  unsigned numBatch = 0;
   SmallVector<unsigned> batchLoops;
   unsigned k = 0;
   unsigned free[2] = {0, 0};
