@@ -15,6 +15,7 @@ results, how to compare them).
 import argparse
 import json
 import os
+import re
 import sys
 
 import numpy as np
@@ -87,6 +88,13 @@ def reduced_wants(run_case, case, n, cpu, captured):
     return reduced
 
 
+def result_count(text):
+    """The results of the function in `text` (its last `return`): as many
+    placeholders as a case's checks of the result count expect."""
+    returns = re.findall(r"^\s*(?:func\.)?return\s+([^:\n]*?)\s*:", text, re.M)
+    return len(returns[-1].split(",")) if returns else 8
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
@@ -106,7 +114,8 @@ def main():
     def run(text, args):
         # Without the CPU run, placeholders stand for the results; the
         # checks below only record what the GPU must match.
-        results = real_run(text, args) if cpu[0] else [np.empty(0) for _ in range(8)]
+        results = (real_run(text, args) if cpu[0]
+                   else [np.empty(0) for _ in range(result_count(text))])
         captured.append(dict(text=text, args=[np.asarray(a) for a in args],
                              results=results, checks=[]))
         return results

@@ -402,8 +402,12 @@ SELECT_CASES = [
 # the float64 golden chain: NSA's GQA-shared top-k with sink and local
 # blocks, per-head top-k without masks (f32: the CUDA-core flavour), a
 # GQA-shared threshold, partial blocks with Sq != Skv and a score mask
-# other than the attention's; MoBA (block_q = 1) and DSA run as their
-# chains (no fused kernel: a remark says why).
+# other than the attention's; MoBA (block_q = 1) as its row kernel; DSA
+# (the token chain) as one kernel (FusedTokenSelection.cpp) with one kv
+# head: a block per 4 queries (Sq not a multiple of 4, Sq < Skv, no mask,
+# a sliding index mask, index heads and dims not multiples of 16, 64 query
+# heads, DeepSeek's 64 x 128 indexer with D 192 / Dv 128), two kv heads as
+# the chain's kernels.
 FUSED_CASES = [
     dict(kind="block", B=1, Hq=16, Hkv=2, Sq=2048, Skv=2048, D=128, block=[64, 64], Hr="Hkv",
          k=8, sink=1, local=2, mask=g.Causal(), score_mask=g.Causal(), elt="bf16"),
@@ -417,6 +421,14 @@ FUSED_CASES = [
     dict(kind="block", B=1, Hq=4, Hkv=4, Sq=1024, Skv=1024, D=64, block=[1, 128], Hr="Hq", k=2,
          local=1, mask=g.Causal(), score_mask=g.Causal(), elt="bf16", moba=True),
     dict(kind="token", B=1, Hq=8, Hkv=1, Sq=512, Skv=512, D=64, Dv=64, HI=4, DI=32, topk=64,
+         index_mask=g.Causal(), elt="bf16"),
+    dict(kind="token", B=2, Hq=16, Hkv=1, Sq=301, Skv=700, D=128, Dv=128, HI=8, DI=64,
+         topk=128, elt="f16"),
+    dict(kind="token", B=1, Hq=64, Hkv=1, Sq=256, Skv=256, D=64, Dv=64, HI=6, DI=40, topk=96,
+         index_mask=g.SlidingWindow(100, 0), elt="bf16"),
+    dict(kind="token", B=1, Hq=16, Hkv=1, Sq=1024, Skv=1024, D=192, Dv=128, HI=64, DI=128,
+         topk=512, index_mask=g.Causal(), elt="bf16"),
+    dict(kind="token", B=1, Hq=8, Hkv=2, Sq=200, Skv=200, D=64, Dv=64, HI=4, DI=32, topk=32,
          index_mask=g.Causal(), elt="bf16"),
 ]
 

@@ -58,6 +58,7 @@ void AttentionKernel::setUpShared() {
   SparseAttnDialect::MmaKernelAttrHelper(context).setAttr(
       dynamicShared, config.toAttr(builder));
   Value base = dynamicShared->getResult(0);
+  sharedBase = base;
   setUpTiles(base);
   if (grouped()) {
     // [blockQ] queries, [blockQ] slots, [least, greatest] query.
@@ -367,7 +368,10 @@ std::pair<Value, Value> AttentionKernel::listedToken(KernelBuilder &at,
   // or, while readingColumns, the query block's column slots
   // (columnEntries of them, in a list of columnCapacity, naming keys below
   // kvLen).
-  Value slots = readingColumns ? columnEntries : operands.kvLen;
+  // A selected list: its count's slots, in shared memory.
+  Value slots = readingColumns    ? columnEntries
+                : selectsTokens() ? tokenCount
+                                  : operands.kvLen;
   Value keys = readingColumns ? operands.kvLen : operands.tokenKeys;
   Value lastSlot = at.sub(
       readingColumns ? operands.columnCapacity : operands.kvLen, at.index(1));
@@ -376,6 +380,8 @@ std::pair<Value, Value> AttentionKernel::listedToken(KernelBuilder &at,
       readingColumns
           ? at.loadI32(operands.columnIndices,
                        {listBatchIndex, listHead, queryBlock, clamped})
+      : selectsTokens()
+          ? at.loadI32(tokenLists, {tokenItem, clamped})
           : at.loadI32(operands.tokenIndices, {batch, tokenQuery, clamped});
   Value valid =
       at.andI(at.andI(at.lt(slot, slots),
@@ -845,6 +851,8 @@ LogicalResult AttentionKernel::build() {
     asyncWait(builder, loc, 0);
     return success();
   }
+  if (selectsTokens())
+    return buildSelectedTokenItems(blockX);
   if (gathers()) {
     // Block x: query x / rowTiles, its tile x % rowTiles of the group's
     // query heads.

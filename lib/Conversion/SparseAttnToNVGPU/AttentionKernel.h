@@ -11,6 +11,7 @@
 #ifndef SPARSE_ATTN_LIB_CONVERSION_SPARSEATTNTONVGPU_ATTENTIONKERNEL_H
 #define SPARSE_ATTN_LIB_CONVERSION_SPARSEATTNTONVGPU_ATTENTIONKERNEL_H
 
+#include "IndexerKernel.h"
 #include "KernelBuilder.h"
 #include "KernelConfig.h"
 #include "RowSelection.h"
@@ -37,6 +38,18 @@ struct FusedSelection {
   /// Shared bytes of the selection's scratch (keys, marks, the summed
   /// pooled query row), after the list.
   int64_t scratchBytes() const { return 8 * kvBlocks + 4 * pooledDim; }
+};
+
+/// fused_token_sparse_attention: how a block selects its queries' token
+/// lists (FusedTokenSelection.cpp): the lightning indexer's body for
+/// `layout.warps` consecutive queries (a warp each, the block's warps),
+/// its transient part in the tiles' place (MmaKernelConfig::prologueBytes),
+/// the lists from `layout.indicesOffset` and their counts at
+/// `countsOffset`, both past the tiles.
+struct TokenSelection {
+  IndexerProblem problem;
+  IndexerLayout layout;
+  int64_t countsOffset = 0;
 };
 
 /// Everything the kernel body reads from the host side. Without block
@@ -69,6 +82,10 @@ struct KernelOperands {
   // tokenKeys) (Skv); invalid slots are zero-filled and masked. Null
   // otherwise.
   Value tokenIndices, tokenKeys;
+  // fused_token_sparse_attention (tokenKeys set, tokenIndices null): a
+  // block selects its queries' lists in shared memory, then computes the
+  // queries in turn over them (a block per `layout.warps` queries).
+  std::optional<TokenSelection> tokenSelection;
   // Lists finer than a query tile taken grouped (config.groupedRows): the
   // grouping launch's buffers (RowGroups.h); a block takes one chunk of one
   // kv block's (query, slot) pairs, its rows gathered queries of one head,
@@ -182,6 +199,8 @@ protected:
   Value uniformWarp;
   /// Byte offset of the Q buffer in use (0 with one buffer).
   Value queryOffset;
+  /// The dynamic shared memory (bytes).
+  Value sharedBase;
 
   int64_t rowsPerThread() const { return 2 * config.rowTiles; }
   int64_t accPerRowTile() const { return config.valueDim / 8 * 4; }
@@ -284,7 +303,17 @@ private:
   /// queries a range of tile rows holds (all when the range spans heads).
   bool packed() const { return config.packedQueries > 0; }
   /// token_sparse_attention: the block's query and its row tile.
-  bool gathers() const { return static_cast<bool>(operands.tokenIndices); }
+  bool gathers() const {
+    return static_cast<bool>(operands.tokenIndices) || selectsTokens();
+  }
+  /// fused_token_sparse_attention: the block selects its queries' lists.
+  bool selectsTokens() const { return operands.tokenSelection.has_value(); }
+  /// Selects the lists of the block's queries (from block x's first) into
+  /// shared memory, then builds each query's item over its list.
+  LogicalResult buildSelectedTokenItems(Value blockX);
+  /// The selected lists and counts (shared), the item's row of them and its
+  /// count (index).
+  Value tokenLists, tokenCounts, tokenItem, tokenCount;
   /// Grouped row lists: each tile row's query and slot and the tile's least
   /// and greatest query (shared), and the keys of the block's kv block.
   bool grouped() const { return static_cast<bool>(operands.groupPairs); }

@@ -116,8 +116,9 @@ sparse_attn::getMmaKernelProblem(AttentionOp op, BlockSizes block,
   return problem;
 }
 
-MmaKernelProblem sparse_attn::getMmaKernelProblem(TokenSparseAttentionOp op,
-                                                  int64_t listBlockKv) {
+/// token_sparse_attention's problem for either op.
+template <typename Op>
+static MmaKernelProblem getTokenProblem(Op op, int64_t listBlockKv) {
   MmaKernelProblem problem;
   problem.elementType = op.getQuery().getType().getElementType();
   problem.outputElementType = op.getOutput().getType().getElementType();
@@ -130,6 +131,17 @@ MmaKernelProblem sparse_attn::getMmaKernelProblem(TokenSparseAttentionOp op,
   problem.decodeQueryLen = 1;
   problem.groupSize = kvHeads > 0 ? queryHeads / kvHeads : 1;
   return problem;
+}
+
+MmaKernelProblem sparse_attn::getMmaKernelProblem(TokenSparseAttentionOp op,
+                                                  int64_t listBlockKv) {
+  return getTokenProblem(op, listBlockKv);
+}
+
+MmaKernelProblem
+sparse_attn::getMmaKernelProblem(FusedTokenSparseAttentionOp op,
+                                 int64_t listBlockKv) {
+  return getTokenProblem(op, listBlockKv);
 }
 
 static int64_t largestDividing(int64_t value, ArrayRef<int64_t> choices) {
@@ -273,6 +285,7 @@ chooseTensorCoreKernel(const MmaKernelProblem &problem,
   if (problem.outputElementType != element)
     return fail("output element type differs from the inputs'");
   MmaKernelConfig config;
+  config.prologueBytes = problem.prologueBytes;
   config.headDim = problem.headDim;
   config.valueDim = problem.valueDim;
   // Head dims past 256 (MLA's 576 / 512): wgmma reads Q and K from shared
@@ -382,7 +395,7 @@ chooseTensorCoreKernel(const MmaKernelProblem &problem,
   // blocks fit (128 for two blocks of 256 threads).
   const ChipInfo &chip = options.chip;
   auto blocksFor = [&](const MmaKernelConfig &candidate) {
-    return getBlocksPerSM(chip, candidate.tileBytes() + listBytes, 2);
+    return getBlocksPerSM(chip, candidate.tilesEndBytes() + listBytes, 2);
   };
   if (wide && !options.blockKv) {
     // One block per multiprocessor: the largest kv tile that fits. Head
@@ -397,23 +410,30 @@ chooseTensorCoreKernel(const MmaKernelProblem &problem,
       MmaKernelConfig candidate = config;
       candidate.blockKv = kv;
       if (kv <= config.blockKv && config.listBlockKv % kv == 0 &&
-          candidate.tileBytes() + listBytes <= chip.sharedMemoryPerBlock) {
+          candidate.tilesEndBytes() + listBytes <= chip.sharedMemoryPerBlock) {
         config = candidate;
         break;
       }
     }
   } else if (config.warpgroup && !options.blockKv) {
+    // (A smaller tile also when the larger does not fit: a prologue's or
+    // the lists' bytes may leave room for one block of the smaller only.)
+    auto fits = [&](const MmaKernelConfig &candidate) {
+      return candidate.tilesEndBytes() + listBytes <=
+             chip.sharedMemoryPerBlock;
+    };
     MmaKernelConfig best = config;
     for (int64_t kv : {64, 32, 16}) {
       MmaKernelConfig candidate = config;
       candidate.blockKv = kv;
       if (kv < best.blockKv && config.listBlockKv % kv == 0 &&
-          blocksFor(candidate) > blocksFor(best))
+          fits(candidate) &&
+          (!fits(best) || blocksFor(candidate) > blocksFor(best)))
         best = candidate;
     }
     config = best;
   }
-  if (config.tileBytes() + listBytes > chip.sharedMemoryPerBlock)
+  if (config.tilesEndBytes() + listBytes > chip.sharedMemoryPerBlock)
     return fail("the tiles do not fit the shared memory");
   setBlocksPerSM(options.blocksPerSM ? options.blocksPerSM
                  : wide              ? 1
@@ -440,6 +460,7 @@ chooseSimtKernel(const MmaKernelProblem &problem,
   if (problem.outputElementType != element)
     return fail("output element type differs from the inputs'");
   MmaKernelConfig config;
+  config.prologueBytes = problem.prologueBytes;
   config.simt = true;
   config.elementBytes = element.getIntOrFloatBitWidth() / 8;
   config.headDim = problem.headDim;
@@ -477,7 +498,7 @@ chooseSimtKernel(const MmaKernelProblem &problem,
   // (a short decode or token-list tile).
   int64_t wantedBlocks = std::max<int64_t>(2, 8 / config.warps);
   auto fits = [&](const MmaKernelConfig &candidate, int64_t blocks) {
-    return getBlocksPerSM(chip, candidate.tileBytes() + *listBytes,
+    return getBlocksPerSM(chip, candidate.tilesEndBytes() + *listBytes,
                           wantedBlocks) >= blocks;
   };
   std::optional<MmaKernelConfig> chosen;
@@ -500,7 +521,7 @@ chooseSimtKernel(const MmaKernelProblem &problem,
   config = *chosen;
   setBlocksPerSM(options.blocksPerSM ? options.blocksPerSM
                                      : getBlocksPerSM(chip,
-                                                      config.tileBytes() +
+                                                      config.tilesEndBytes() +
                                                           *listBytes,
                                                       wantedBlocks),
                  chip, config);

@@ -118,6 +118,11 @@ struct MmaKernelConfig {
     return (warpgroup ? kSwizzleAtomBytes : 0) + queryBuffersBytes() +
            stages * (keyStageBytes() + valueStageBytes()) + probabilityBytes();
   }
+  /// Shared bytes a prologue uses before the tiles' first loads, in their
+  /// place (fused_token_sparse_attention's selection); 0 without one.
+  int64_t prologueBytes = 0;
+  /// Where what follows the tiles (lists, counts) starts.
+  int64_t tilesEndBytes() const { return std::max(tileBytes(), prologueBytes); }
 
   /// Row lists: 32-bit words of a bitmap over the kv blocks, and the shared
   /// bytes after the count: the union list, then the union's bitmap and one

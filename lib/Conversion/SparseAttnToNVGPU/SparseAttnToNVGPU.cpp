@@ -293,7 +293,12 @@ replaceByLaunch(Operation *op, PatternRewriter &rewriter, LoweringBuilder &emit,
   Value blocksY = heads;
   if (operands.headsPerBlock > 1)
     blocksY = emit.index(shape.queryHeads / operands.headsPerBlock);
-  if (operands.tokenIndices) {
+  if (operands.tokenSelection) {
+    // A block per `warps` queries (one kv head, one tile of query heads).
+    blocksX =
+        emit.ceilDiv(shape.queryLen, operands.tokenSelection->layout.warps);
+    blocksY = emit.index(1);
+  } else if (operands.tokenIndices) {
     // A block per query, kv head and tile of the group's query heads.
     blocksX = arith::MulIOp::create(
         rewriter, loc, shape.queryLen,
@@ -725,6 +730,146 @@ struct TokenSparseAttentionMmaLowering
   MmaAttentionOptions options;
 };
 
+/// The kernel of a fused_token_sparse_attention (its token_sparse_attention's,
+/// each block selecting its queries' lists with the indexer's body first)
+/// and the indexer's layout, or failure with the reason it runs as its
+/// chain.
+static FailureOr<std::pair<MmaKernelConfig, TokenSelection>>
+chooseFusedTokenKernel(FusedTokenSparseAttentionOp op,
+                       const MmaAttentionOptions &options,
+                       std::string &reason) {
+  if (!options.inKernelSelection) {
+    reason = "in-kernel-selection=false (the chain's kernels were faster at "
+             "the shapes measured)";
+    return failure();
+  }
+  RankedTensorType indexQuery = op.getIndexQuery().getType();
+  int64_t indexHeads = indexQuery.getDimSize(1);
+  int64_t indexDim = indexQuery.getDimSize(3);
+  if (failed(checkIndexerInputs(indexQuery.getElementType(), indexDim,
+                                op.getIndexMaskAttr(), reason)))
+    return failure();
+  int64_t queryHeads = op.getQuery().getType().getDimSize(1);
+  int64_t kvHeads = op.getKey().getType().getDimSize(1);
+  if (kvHeads != 1) {
+    reason = "more than one kv head (each head's block would select the "
+             "query's list again)";
+    return failure();
+  }
+  // The indexer's transient part takes the tiles' place; the lists and
+  // their counts follow the tiles (counted as list entries). A block's
+  // warps are its queries: sized for four, the most a kernel has here.
+  constexpr int64_t kMaxQueries = 4;
+  int64_t topk = op.getTopk();
+  int64_t maxStages = getIndexerMaxStages(indexDim, options.chip);
+  // The most key stages with which the tensor-core kernel fits, else the
+  // CUDA-core one.
+  std::optional<std::pair<MmaKernelConfig, int64_t>> chosen;
+  for (bool tensorCores : {true, false}) {
+    for (int64_t stages = maxStages; stages >= 1 && !chosen; --stages) {
+      IndexerLayout budget(kMaxQueries, stages, indexHeads, indexDim, topk);
+      MmaKernelProblem problem =
+          getMmaKernelProblem(op, getAttentionListBlocks(options).kv);
+      problem.prologueBytes = budget.transientBytes;
+      problem.capacity = (16 + budget.indicesBytes()) / 4;
+      FailureOr<MmaKernelConfig> config =
+          chooseMmaKernel(problem, options, reason);
+      if (succeeded(config) && (config->simt != tensorCores))
+        chosen = {*config, stages};
+    }
+    if (chosen || !options.tensorCores)
+      break;
+  }
+  if (!chosen)
+    return failure();
+  auto &[config, stages] = *chosen;
+  int64_t warps = config.threads() / sparse_attn::kWarpSize;
+  if (config.valueSlices != 1 ||
+      llvm::divideCeil(queryHeads, config.blockQ) != 1 ||
+      warps > kMaxQueries || config.itemsPerBlock != 1) {
+    reason = "the query's heads take more than one block of at most " +
+             std::to_string(kMaxQueries) + " warps";
+    return failure();
+  }
+  TokenSelection selection{
+      IndexerProblem{},
+      IndexerLayout(warps, stages, indexHeads, indexDim, topk)};
+  int64_t listsAt =
+      llvm::alignTo(config.tilesEndBytes() + listHeaderBytes(false), 16);
+  selection.countsOffset = listsAt;
+  selection.layout.placeIndicesAt(listsAt + 16);
+  config.listBlockKv = config.blockKv;
+  return std::make_pair(config, selection);
+}
+
+/// Replaces a fused_token_sparse_attention the kernel takes by one launch
+/// (FusedTokenSelection.cpp); the pass runs the others as their chains.
+struct FusedTokenSparseAttentionMmaLowering
+    : public OpRewritePattern<FusedTokenSparseAttentionOp> {
+  FusedTokenSparseAttentionMmaLowering(MLIRContext *context,
+                                       const MmaAttentionOptions &options)
+      : OpRewritePattern(context, /*benefit=*/2), options(options) {}
+
+  LogicalResult matchAndRewrite(FusedTokenSparseAttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    std::string reason;
+    auto chosen = chooseFusedTokenKernel(op, options, reason);
+    if (failed(chosen))
+      return rewriter.notifyMatchFailure(op, reason);
+    auto &[config, selection] = *chosen;
+    Location loc = op.getLoc();
+    LoweringBuilder emit(rewriter, op, options.runtimeChecks);
+    AttentionShape shape = getAttentionShape(emit, op.getQuery(), op.getKey(),
+                                             op.getValue(), {}, {});
+    Value indexQuery = op.getIndexQuery(), indexKey = op.getIndexKey(),
+          weights = op.getWeights();
+    IndexerLengths lengths = getIndexerLengths(emit, indexQuery, indexKey,
+                                               weights, nullptr, nullptr);
+    emit.checkEq(lengths.batch, shape.batch,
+                 "index_query's batch differs from the query's");
+    emit.checkEq(lengths.queryLen, shape.queryLen,
+                 "index_query's length differs from the query's");
+    emit.checkEq(lengths.kvLen, shape.kvLen,
+                 "index_key's length differs from the key's");
+    Attribute indexMask = op.getIndexMaskAttr();
+    checkMaskLengths(emit, indexMask, lengths.kvLen);
+    RankedTensorType indexQueryType = op.getIndexQuery().getType();
+    IndexerProblem &p = selection.problem;
+    p.queries = toKernelBuffer(rewriter, loc, indexQuery);
+    p.keys = toKernelBuffer(rewriter, loc, indexKey);
+    p.weights = toReadOnlyBuffer(rewriter, loc, weights);
+    p.batch = lengths.batch;
+    p.queryLen = lengths.queryLen;
+    p.kvLen = lengths.kvLen;
+    p.mask = indexMask;
+    p.heads = indexQueryType.getDimSize(1);
+    p.headDim = indexQueryType.getDimSize(3);
+    p.topk = op.getTopk();
+    p.element = indexQueryType.getElementType();
+    p.weightElement = op.getWeights().getType().getElementType();
+
+    KernelOperands operands;
+    operands.queryLen = shape.queryLen;
+    // The kernel's keys are the list's slots; Skv bounds the entries.
+    operands.kvLen = emit.index(p.topk);
+    operands.tokenKeys = shape.kvLen;
+    operands.queryHeads = shape.queryHeads;
+    operands.kvHeads = shape.kvHeads;
+    operands.rules.scale = getScaleValue(op.getScaleAttr(), shape.headDim);
+    operands.query = toKernelBuffer(rewriter, loc, op.getQuery());
+    operands.key = toKernelBuffer(rewriter, loc, op.getKey());
+    operands.value = toKernelBuffer(rewriter, loc, op.getValue());
+    operands.listHeads = 1;
+    operands.capacity = emit.index(0);
+    operands.fullCapacity = emit.index(0);
+    operands.tokenSelection = selection;
+    return replaceByLaunch(op, rewriter, emit, shape, config, operands,
+                           emit.index(selection.layout.bytes));
+  }
+
+  MmaAttentionOptions options;
+};
+
 struct ConvertSparseAttnToNVGPUPass
     : sparse_attn::impl::ConvertSparseAttnToNVGPUPassBase<
           ConvertSparseAttnToNVGPUPass> {
@@ -753,11 +898,19 @@ struct ConvertSparseAttnToNVGPUPass
         getOperation(),
         [&](Operation *op) {
           auto fused = dyn_cast<FusedBlockSparseAttentionOp>(op);
-          std::string reason =
-              "lightning_indexer -> token_sparse_attention has no fused "
-              "kernel yet";
+          std::string reason;
           if (fused && succeeded(chooseFusedMmaKernel(fused, *options, reason)))
             return true;
+          if (auto token = dyn_cast<FusedTokenSparseAttentionOp>(op)) {
+            if (succeeded(chooseFusedTokenKernel(token, *options, reason))) {
+              emitRemark(op,
+                         " runs as one kernel: each block selects its "
+                         "queries' token lists in shared memory, then "
+                         "attends over them",
+                         /*passed=*/true);
+              return true;
+            }
+          }
           std::string rowReason;
           // Independent of in-kernel-selection: the row kernel replaces two
           // of the chain's kernels and leaves the attention as it is (MoBA
@@ -890,7 +1043,8 @@ void sparse_attn::populateSparseAttnToNVGPUPatterns(
     RewritePatternSet &patterns, const MmaAttentionOptions &options) {
   patterns.add<BlockSparseAttentionMmaLowering, AttentionMmaLowering,
                TokenSparseAttentionMmaLowering,
-               FusedBlockSparseAttentionMmaLowering>(patterns.getContext(),
+               FusedBlockSparseAttentionMmaLowering,
+               FusedTokenSparseAttentionMmaLowering>(patterns.getContext(),
                                                      options);
   populateBlockMaskKernelPatterns(patterns, options);
   populateIndexerKernelPatterns(patterns, options);

@@ -25,7 +25,8 @@
 
 // Chains the kernels cannot fuse run as their chains, with a remark.
 // CHECK-DAG: remark: [Passed] FusedKernel | Category:convert-sparse-attn-to-nvgpu | Remark="sparse_attn.fused_block_sparse_attention runs as block_scores and its selection in one kernel (no scores in global memory), then the attention"
-// CHECK-DAG: remark: [Missed] FusedKernel | Category:convert-sparse-attn-to-nvgpu | Remark="sparse_attn.fused_token_sparse_attention runs as its chain: lightning_indexer -> token_sparse_attention has no fused kernel yet"
+// CHECK-DAG: remark: [Passed] FusedKernel | Category:convert-sparse-attn-to-nvgpu | Remark="sparse_attn.fused_token_sparse_attention runs as one kernel: each block selects its queries' token lists in shared memory, then attends over them"
+// CHECK-DAG: remark: [Missed] FusedKernel | Category:convert-sparse-attn-to-nvgpu | Remark="sparse_attn.fused_token_sparse_attention runs as its chain: more than one kv head (each head's block would select the query's list again)"
 
 // NSA's GQA-shared top-k: one launch of the attention kernel, no list in
 // global memory. Shared memory: the tiles, then the count and list (6
@@ -120,14 +121,40 @@ func.func @moba_threshold(%q: tensor<1x2x512x64xbf16>, %kp: tensor<1x2x4x64xf32>
   return %o, %lse : tensor<1x2x512x64xbf16>, tensor<1x2x512xf32>
 }
 
-// DSA: the indexer's kernel, then token_sparse_attention's.
+// DSA: one launch, a block per 4 queries (ceil(250 / 4)), a warp each for
+// the indexer's body, then the 4 queries in turn over their lists in
+// shared memory: no token_indices buffer. Shared memory: the indexer's
+// transient part (4 x 16 index heads x (32 + 8) x 2 bytes, 3 key stages
+// of 64 x 40 x 2, 4 x 128 candidate keys, 4 x 256 bins: 26624) in the
+// place of the tiles (1024 + 8192 + 2 x (16384 + 16384) = 74752), then 8
+// header bytes, the 4 counts (at 74768, 16-aligned) and the 4 x 128
+// candidate indices: 76832.
 // CHECK-LABEL: func.func @dsa(
+// CHECK-NOT: memref.alloc(){{.*}}xi32
+// CHECK: %[[BLOCKS:.*]] = arith.ceildivsi %c250, %c4
+// CHECK: %[[SMEM:.*]] = arith.index_cast %c76832 : index to i32
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %[[BLOCKS]], {{.*}} = %c1{{.*}}) threads({{.*}}) in ({{.*}} = %c128{{.*}}) dynamic_shared_memory_size %[[SMEM]]
+// CHECK: nvvm.mma.sync
+// CHECK: nvvm.wgmma.fence.aligned
+// CHECK: } {sparse_attn.mma_kernel = {{{.*}}mma = "wgmma"
+// CHECK-NOT: gpu.launch
+// CHECK-LABEL: func.func @dsa_gqa(
 // CHECK-COUNT-2: gpu.launch
-func.func @dsa(%q: tensor<1x4x256x64xbf16>, %k: tensor<1x1x256x64xbf16>, %v: tensor<1x1x256x64xbf16>,
-               %qi: tensor<1x2x256x32xbf16>, %ki: tensor<1x256x32xbf16>, %w: tensor<1x256x2xf32>)
+func.func @dsa(%q: tensor<1x4x250x64xbf16>, %k: tensor<1x1x256x64xbf16>, %v: tensor<1x1x256x64xbf16>,
+               %qi: tensor<1x2x250x32xbf16>, %ki: tensor<1x256x32xbf16>, %w: tensor<1x250x2xf32>)
+    -> (tensor<1x4x250x64xbf16>, tensor<1x4x250xf32>) {
+  %o, %lse = sparse_attn.fused_token_sparse_attention %q, %k, %v, %qi, %ki, %w {topk = 64, index_mask = #sparse_attn.causal}
+      : tensor<1x4x250x64xbf16>, tensor<1x1x256x64xbf16>, tensor<1x1x256x64xbf16>, tensor<1x2x250x32xbf16>, tensor<1x256x32xbf16>, tensor<1x250x2xf32>
+     -> tensor<1x4x250x64xbf16>, tensor<1x4x250xf32>
+  return %o, %lse : tensor<1x4x250x64xbf16>, tensor<1x4x250xf32>
+}
+
+// Two kv heads: each head's block would select again; the chain's kernels.
+func.func @dsa_gqa(%q: tensor<1x4x256x64xbf16>, %k: tensor<1x2x256x64xbf16>, %v: tensor<1x2x256x64xbf16>,
+                   %qi: tensor<1x2x256x32xbf16>, %ki: tensor<1x256x32xbf16>, %w: tensor<1x256x2xf32>)
     -> (tensor<1x4x256x64xbf16>, tensor<1x4x256xf32>) {
   %o, %lse = sparse_attn.fused_token_sparse_attention %q, %k, %v, %qi, %ki, %w {topk = 64, index_mask = #sparse_attn.causal}
-      : tensor<1x4x256x64xbf16>, tensor<1x1x256x64xbf16>, tensor<1x1x256x64xbf16>, tensor<1x2x256x32xbf16>, tensor<1x256x32xbf16>, tensor<1x256x2xf32>
+      : tensor<1x4x256x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x256x32xbf16>, tensor<1x256x32xbf16>, tensor<1x256x2xf32>
      -> tensor<1x4x256x64xbf16>, tensor<1x4x256xf32>
   return %o, %lse : tensor<1x4x256x64xbf16>, tensor<1x4x256xf32>
 }

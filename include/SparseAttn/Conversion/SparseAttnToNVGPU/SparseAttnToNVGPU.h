@@ -103,6 +103,9 @@ struct MmaKernelProblem {
   /// query heads (packed as decode packs them, always) and whose keys are
   /// gathered from its token list.
   bool gathersTokens = false;
+  /// Shared bytes a prologue of the kernel uses before its tiles' first
+  /// loads, in their place (fused_token_sparse_attention's selection).
+  int64_t prologueBytes = 0;
 };
 
 /// The problem of a block_sparse_attention.
@@ -123,6 +126,11 @@ MmaKernelProblem getMmaKernelProblem(FusedBlockSparseAttentionOp op);
 /// The problem of a token_sparse_attention: `listBlockKv` slots of its
 /// lists per kv tile.
 MmaKernelProblem getMmaKernelProblem(TokenSparseAttentionOp op,
+                                     int64_t listBlockKv);
+
+/// The problem of a fused_token_sparse_attention's attention (that of its
+/// token_sparse_attention).
+MmaKernelProblem getMmaKernelProblem(FusedTokenSparseAttentionOp op,
                                      int64_t listBlockKv);
 
 /// Whether a kernel (tensor-core or CUDA-core) takes a block_sparse_attention
