@@ -35,7 +35,10 @@ is the sum. MoBA and DSA also run as one function ("whole"), compiled
 by default (sparse-attn-fuse-selection; the fused ops run as their
 chains), with nvgpu-options={in-kernel-selection=true} (MoBA's
 block_scores and select_topk become one kernel, FusedRowSelection.cpp;
-DSA's fused op still runs as its chain) and with fuse-selection=false (the
+DSA's fused op becomes one kernel, FusedTokenSelection.cpp: a block per 4
+queries selects their token lists in shared memory and attends over them;
+its output is compared bit for bit with the chain's) and with
+fuse-selection=false (the
 stages' kernels): issue 16's fused and unfused totals (`whole_fused_ms`,
 `whole_in_kernel_ms`, `whole_unfused_ms`).
 CHAINS_SIZES=8192 (environment) runs one size.
@@ -462,13 +465,16 @@ def run(artifacts, out):
         err = (o[0][:, rows].transpose(0, 1).double() - want).abs().max().item()
         torch_err = (go[0][:, rows].transpose(0, 1).double() - want).abs().max().item()
         (wo, _), whole = stage("dsa", s, "whole", q, k, v, qi, ki, w)
-        (_, _), whole_in_kernel = stage("dsa", s, "whole-in-kernel", q, k, v, qi, ki, w)
+        (wio, _), whole_in_kernel = stage("dsa", s, "whole-in-kernel", q, k, v, qi, ki, w)
         (_, _), whole_unfused = stage("dsa", s, "whole-unfused", q, k, v, qi, ki, w)
         finish(dict(case=f"dsa-S{s}", config=dict(Hq=hq, Hkv=1, D=d, Dv=dv, HI=hi, DI=di, topk=topk),
                     whole_fused_ms=whole, whole_in_kernel_ms=whole_in_kernel,
                     whole_unfused_ms=whole_unfused,
                     whole_fused_err=(wo[0][:, rows].transpose(0, 1).double() - want)
                     .abs().max().item(),
+                    whole_in_kernel_err=(wio[0][:, rows].transpose(0, 1).double() - want)
+                    .abs().max().item(),
+                    whole_in_kernel_equals_chain=bool(torch.equal(wio, o)),
                     stages_ms=times, peer_stages_ms=peer_times, dense=dense(s, hq, 1, d, dv),
                     selection_equal_to_torch=same_sel, max_err=err, torch_err=torch_err,
                     numerics_ok=err <= 2 * torch_err + 1e-3))

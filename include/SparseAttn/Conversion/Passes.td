@@ -180,9 +180,11 @@ def ConvertSparseAttnToNVGPUPass
            /*default=*/"false",
            "Give fused_block_sparse_attention to the attention kernel, each "
            "block selecting its list in shared memory (the scores and lists "
-           "never reach global memory); false: such ops run as their "
-           "chain's kernels (measured faster at NSA's shapes: "
-           "docs/performance.md). Either way per-query lists (MoBA's "
+           "never reach global memory), and fused_token_sparse_attention "
+           "with one kv head to the token-list kernel, each block selecting "
+           "its queries' token lists with the indexer's code; false: such "
+           "ops run as their chain's kernels (measured faster at NSA's and "
+           "DSA's shapes: docs/performance.md). Either way per-query lists (MoBA's "
            "block_q = 1) compute their block_scores and selection in one "
            "kernel writing only the lists, then the attention">,
     Option<"trustColumnLists", "trust-column-lists", "bool",
