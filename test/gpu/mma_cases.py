@@ -420,6 +420,13 @@ FUSED_CASES = [
          k=6, local=1, mask=g.SlidingWindow(700, 0), score_mask=g.Causal(), elt="f16"),
     dict(kind="block", B=1, Hq=4, Hkv=4, Sq=1024, Skv=1024, D=64, block=[1, 128], Hr="Hq", k=2,
          local=1, mask=g.Causal(), score_mask=g.Causal(), elt="bf16", moba=True),
+    # MoBA's row kernel: two rounds of kv blocks (63), rows not a multiple
+    # of its 8-row steps, GQA keys; a head dim not a multiple of 4 (f32).
+    dict(kind="block", B=2, Hq=4, Hkv=2, Sq=1000, Skv=1000, D=48, block=[1, 16], Hr="Hq", k=3,
+         local=1, mask=g.Causal(), score_mask=g.Causal(), elt="f16", moba=True),
+    dict(kind="block", B=1, Hq=2, Hkv=2, Sq=100, Skv=100, D=20, block=[1, 16], Hr="Hq",
+         mass=0.8, max_blocks=3, local=1, mask=g.Causal(), score_mask=g.Causal(), elt="f32",
+         inputs="random", moba=True),
     dict(kind="token", B=1, Hq=8, Hkv=1, Sq=512, Skv=512, D=64, Dv=64, HI=4, DI=32, topk=64,
          index_mask=g.Causal(), elt="bf16"),
     dict(kind="token", B=2, Hq=16, Hkv=1, Sq=301, Skv=700, D=128, Dv=128, HI=8, DI=64,

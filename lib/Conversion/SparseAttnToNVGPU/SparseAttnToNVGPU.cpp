@@ -679,6 +679,31 @@ struct AttentionMmaLowering : public OpRewritePattern<AttentionOp> {
   MmaAttentionOptions options;
 };
 
+/// The operands of the token-list kernel for a token_sparse_attention or
+/// a fused_token_sparse_attention with `slots` list slots per query: the
+/// kernel's keys are the list's slots, Skv bounds the entries.
+template <typename Op>
+static KernelOperands getTokenOperands(Op op, PatternRewriter &rewriter,
+                                       LoweringBuilder &emit,
+                                       const AttentionShape &shape,
+                                       Value slots) {
+  Location loc = op.getLoc();
+  KernelOperands operands;
+  operands.queryLen = shape.queryLen;
+  operands.kvLen = slots;
+  operands.tokenKeys = shape.kvLen;
+  operands.queryHeads = shape.queryHeads;
+  operands.kvHeads = shape.kvHeads;
+  operands.rules.scale = getScaleValue(op.getScaleAttr(), shape.headDim);
+  operands.query = toKernelBuffer(rewriter, loc, op.getQuery());
+  operands.key = toKernelBuffer(rewriter, loc, op.getKey());
+  operands.value = toKernelBuffer(rewriter, loc, op.getValue());
+  operands.listHeads = 1;
+  operands.capacity = emit.index(0);
+  operands.fullCapacity = emit.index(0);
+  return operands;
+}
+
 /// Replaces a token_sparse_attention a kernel takes by its launch: a block
 /// per query and kv head whose rows are the group's query heads (all share
 /// the query's list, FlashMLA's sparse structure) and whose kv tiles are
@@ -708,21 +733,9 @@ struct TokenSparseAttentionMmaLowering
                  "token_indices batch differs from the query batch");
     emit.checkEq(emit.dim(tokens, 1), shape.queryLen,
                  "token_indices length differs from the query length");
-    KernelOperands operands;
-    operands.queryLen = shape.queryLen;
-    // The kernel's keys are the list's slots; Skv bounds the entries.
-    operands.kvLen = emit.dim(tokens, 2);
-    operands.tokenKeys = shape.kvLen;
-    operands.queryHeads = shape.queryHeads;
-    operands.kvHeads = shape.kvHeads;
-    operands.rules.scale = getScaleValue(op.getScaleAttr(), shape.headDim);
-    operands.query = toKernelBuffer(rewriter, loc, op.getQuery());
-    operands.key = toKernelBuffer(rewriter, loc, op.getKey());
-    operands.value = toKernelBuffer(rewriter, loc, op.getValue());
+    KernelOperands operands =
+        getTokenOperands(op, rewriter, emit, shape, emit.dim(tokens, 2));
     operands.tokenIndices = toKernelBuffer(rewriter, loc, tokens);
-    operands.listHeads = 1;
-    operands.capacity = emit.index(0);
-    operands.fullCapacity = emit.index(0);
     return replaceByLaunch(op, rewriter, emit, shape, *config, operands,
                            emit.index(config->tileBytes()));
   }
@@ -848,20 +861,8 @@ struct FusedTokenSparseAttentionMmaLowering
     p.element = indexQueryType.getElementType();
     p.weightElement = op.getWeights().getType().getElementType();
 
-    KernelOperands operands;
-    operands.queryLen = shape.queryLen;
-    // The kernel's keys are the list's slots; Skv bounds the entries.
-    operands.kvLen = emit.index(p.topk);
-    operands.tokenKeys = shape.kvLen;
-    operands.queryHeads = shape.queryHeads;
-    operands.kvHeads = shape.kvHeads;
-    operands.rules.scale = getScaleValue(op.getScaleAttr(), shape.headDim);
-    operands.query = toKernelBuffer(rewriter, loc, op.getQuery());
-    operands.key = toKernelBuffer(rewriter, loc, op.getKey());
-    operands.value = toKernelBuffer(rewriter, loc, op.getValue());
-    operands.listHeads = 1;
-    operands.capacity = emit.index(0);
-    operands.fullCapacity = emit.index(0);
+    KernelOperands operands =
+        getTokenOperands(op, rewriter, emit, shape, emit.index(p.topk));
     operands.tokenSelection = selection;
     return replaceByLaunch(op, rewriter, emit, shape, config, operands,
                            emit.index(selection.layout.bytes));
