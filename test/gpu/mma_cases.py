@@ -406,8 +406,8 @@ SELECT_CASES = [
 # (the token chain) as one kernel (FusedTokenSelection.cpp) with one kv
 # head: a block per 4 queries (Sq not a multiple of 4, Sq < Skv, no mask,
 # a sliding index mask, index heads and dims not multiples of 16, 64 query
-# heads, DeepSeek's 64 x 128 indexer with D 192 / Dv 128), two kv heads as
-# the chain's kernels.
+# heads, DeepSeek's 64 x 128 indexer with D 192 / Dv 128, fewer queries a
+# block than warps), two kv heads as the chain's kernels.
 FUSED_CASES = [
     dict(kind="block", B=1, Hq=16, Hkv=2, Sq=2048, Skv=2048, D=128, block=[64, 64], Hr="Hkv",
          k=8, sink=1, local=2, mask=g.Causal(), score_mask=g.Causal(), elt="bf16"),
@@ -437,6 +437,10 @@ FUSED_CASES = [
          topk=512, index_mask=g.Causal(), elt="bf16"),
     dict(kind="token", B=1, Hq=8, Hkv=2, Sq=200, Skv=200, D=64, Dv=64, HI=4, DI=32, topk=32,
          index_mask=g.Causal(), elt="bf16"),
+    # topk 4096 with 64 x 128 index heads: 4 queries' candidates do not fit,
+    # so 2 a block (the block's other 2 warps join only copies and barriers).
+    dict(kind="token", B=1, Hq=16, Hkv=1, Sq=130, Skv=5000, D=64, Dv=64, HI=64, DI=128,
+         topk=4096, elt="bf16"),
 ]
 
 # vertical_slash's own kernels (test_vertical_slash.run_case, GPU only):

@@ -65,11 +65,10 @@ Value i32Const(OpBuilder &b, Location l, int64_t value) {
   return arith::ConstantIntOp::create(b, l, value, 32);
 }
 
-Value
-ifThenElse(KernelBuilder &at, Value condition, TypeRange types,
-           function_ref<SmallVector<Value>(KernelBuilder &)> then,
-           function_ref<SmallVector<Value>(KernelBuilder &)> otherwise,
-           SmallVector<Value> *results = nullptr) {
+Value ifThenElse(KernelBuilder &at, Value condition, TypeRange types,
+                 function_ref<SmallVector<Value>(KernelBuilder &)> then,
+                 function_ref<SmallVector<Value>(KernelBuilder &)> otherwise,
+                 SmallVector<Value> *results = nullptr) {
   auto ifOp = scf::IfOp::create(at.builder, at.loc, types, condition,
                                 /*withElseRegion=*/true);
   {
@@ -102,9 +101,8 @@ Value compact(KernelBuilder &emit, Value lane, Value warp, Value keys,
         digit == 3 ? 0
                    : int64_t(int32_t(uint32_t(0xFFFFFFFFu) << (shift + 8))));
     for (int64_t q = 0; q < kBins / kWarpSize; ++q)
-      memref::StoreOp::create(
-          builder, loc, i32Const(builder, loc, 0), hist,
-          ValueRange{warp, emit.add(lane, q * kWarpSize)});
+      memref::StoreOp::create(builder, loc, i32Const(builder, loc, 0), hist,
+                              ValueRange{warp, emit.add(lane, q * kWarpSize)});
     emit.syncWarp();
     scf::ForOp::create(
         builder, loc, lane, count, emit.index(kWarpSize), ValueRange{},
@@ -119,8 +117,7 @@ Value compact(KernelBuilder &emit, Value lane, Value warp, Value keys,
             OpBuilder::InsertionGuard guard(b);
             b.setInsertionPointToStart(ifMatch.thenBlock());
             Value bin = arith::AndIOp::create(
-                b, l,
-                arith::ShRUIOp::create(b, l, key, i32Const(b, l, shift)),
+                b, l, arith::ShRUIOp::create(b, l, key, i32Const(b, l, shift)),
                 i32Const(b, l, 255));
             memref::AtomicRMWOp::create(
                 b, l, arith::AtomicRMWKind::addi, i32Const(b, l, 1), hist,
@@ -151,19 +148,17 @@ Value compact(KernelBuilder &emit, Value lane, Value warp, Value keys,
         Value e = at.add(base, lane);
         Value valid = at.lt(e, count);
         Value safe = at.select(valid, e, at.index(0));
-        Value key =
-            memref::LoadOp::create(b, l, keys, ValueRange{warp, safe});
+        Value key = memref::LoadOp::create(b, l, keys, ValueRange{warp, safe});
         Value index =
             memref::LoadOp::create(b, l, indices, ValueRange{warp, safe});
-        Value tie = at.andI(
-            valid, arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, key,
-                                         threshold));
+        Value tie =
+            at.andI(valid, arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
+                                                 key, threshold));
         Value tieRank = at.add(carried[1], at.laneRank(lane, tie));
         Value keep = at.andI(
-            valid,
-            at.orI(arith::CmpIOp::create(b, l, arith::CmpIPredicate::ugt, key,
-                                         threshold),
-                   at.andI(tie, at.lt(tieRank, remaining))));
+            valid, at.orI(arith::CmpIOp::create(b, l, arith::CmpIPredicate::ugt,
+                                                key, threshold),
+                          at.andI(tie, at.lt(tieRank, remaining))));
         Value slot = at.add(carried[0], at.laneRank(lane, keep));
         at.syncWarp();
         auto ifKeep = scf::IfOp::create(b, l, keep, false);
@@ -171,8 +166,7 @@ Value compact(KernelBuilder &emit, Value lane, Value warp, Value keys,
           OpBuilder::InsertionGuard guard(b);
           b.setInsertionPointToStart(ifKeep.thenBlock());
           memref::StoreOp::create(b, l, key, keys, ValueRange{warp, slot});
-          memref::StoreOp::create(b, l, index, indices,
-                                  ValueRange{warp, slot});
+          memref::StoreOp::create(b, l, index, indices, ValueRange{warp, slot});
         }
         at.syncWarp();
         scf::YieldOp::create(
@@ -187,7 +181,7 @@ Value compact(KernelBuilder &emit, Value lane, Value warp, Value keys,
 
 IndexerLayout::IndexerLayout(int64_t warps, int64_t stages, int64_t headCount,
                              int64_t headDim, int64_t topk)
-    : warps(warps), stages(stages) {
+    : warps(warps), stages(stages), threads(warps * kWarpSize) {
   heads = llvm::alignTo(headCount, 16);
   dim = llvm::alignTo(headDim, 16);
   // 16-bit elements; an odd number of 16-byte chunks a row: ldmatrix's
@@ -237,14 +231,20 @@ Value sparse_attn::buildIndexerSelection(KernelBuilder &emit, Value tid,
   OpBuilder &builder = emit.builder;
   Location loc = emit.loc;
   Type f32 = builder.getF32Type(), i32 = builder.getI32Type();
-  int64_t threads = layout.warps * kWarpSize;
-  Value warp = emit.udiv(tid, kWarpSize), lane = emit.urem(tid, kWarpSize);
+  int64_t threads = layout.threads;
+  // A warp per query; warps past layout.warps (a block with more warps than
+  // queries) join the copies and barriers only.
+  Value warpIndex = emit.udiv(tid, kWarpSize), lane = emit.urem(tid, kWarpSize);
+  Value computes = emit.lt(warpIndex, emit.index(layout.warps));
+  Value warp = threads == layout.warps * kWarpSize
+                   ? warpIndex
+                   : emit.min(warpIndex, emit.index(layout.warps - 1));
   Value group = emit.udiv(lane, 4), quad = emit.urem(lane, 4);
   Value laneRow = emit.urem(lane, 8);
   Value laneHalf = emit.urem(emit.udiv(lane, 8), 2);
   Value laneQuarter = emit.udiv(lane, 16);
   Value query = emit.add(firstQuery, warp);
-  Value active = emit.lt(query, p.queryLen);
+  Value active = emit.andI(computes, emit.lt(query, p.queryLen));
   Value safeQuery = emit.min(query, emit.sub(p.queryLen, emit.index(1)));
 
   Value queryTiles =
@@ -261,9 +261,9 @@ Value sparse_attn::buildIndexerSelection(KernelBuilder &emit, Value tid,
                                {layout.warps, kBins}, i32);
 
   // The block's queries' heads ([W * heads] rows; zero past HI and Sq).
-  Value flatQueries = emit.sharedView(
-      shared, emit.index(0), {layout.warps * layout.heads, layout.stride},
-      p.element);
+  Value flatQueries =
+      emit.sharedView(shared, emit.index(0),
+                      {layout.warps * layout.heads, layout.stride}, p.element);
   emit.copyRows(
       tid, threads, p.queries, flatQueries, layout.warps * layout.heads,
       p.headDim, layout.dim, [&](KernelBuilder &at, Value r) {
@@ -293,9 +293,8 @@ Value sparse_attn::buildIndexerSelection(KernelBuilder &emit, Value tid,
 
   // The keys the block's queries may see.
   Value offset = emit.sub(p.kvLen, p.queryLen);
-  Value lastQuery =
-      emit.sub(emit.min(emit.add(firstQuery, layout.warps), p.queryLen),
-               emit.index(1));
+  Value lastQuery = emit.sub(
+      emit.min(emit.add(firstQuery, layout.warps), p.queryLen), emit.index(1));
   KeyHull hull = buildKeyHull(emit, p.mask, emit.add(firstQuery, offset),
                               emit.add(lastQuery, offset), p.kvLen);
   // Clamped to [0, Skv] (queries before the first key, with Sq > Skv,
@@ -313,19 +312,18 @@ Value sparse_attn::buildIndexerSelection(KernelBuilder &emit, Value tid,
       Value tile = emit.sharedView(shared, emit.index(layout.keyOffset),
                                    {kKvTile, layout.stride}, p.element);
       at.copyRows(tid, threads, p.keys, tile, kKvTile, p.headDim, layout.dim,
-               [&](KernelBuilder &in, Value r) {
-                 Value row = in.add(tileBase, r);
-                 Value exists = in.lt(row, p.kvLen);
-                 Value safeRow = in.min(row, in.sub(p.kvLen, in.index(1)));
-                 return std::pair{SmallVector<Value>{b, safeRow}, exists};
-               });
+                  [&](KernelBuilder &in, Value r) {
+                    Value row = in.add(tileBase, r);
+                    Value exists = in.lt(row, p.kvLen);
+                    Value safeRow = in.min(row, in.sub(p.kvLen, in.index(1)));
+                    return std::pair{SmallVector<Value>{b, safeRow}, exists};
+                  });
       return;
     }
     int64_t chunks = p.headDim / 8;
     scf::ForOp::create(
-        at.builder, at.loc, tid, at.index(kKvTile * chunks),
-        at.index(threads), ValueRange{},
-        [&](OpBuilder &cb, Location cl, Value idx, ValueRange) {
+        at.builder, at.loc, tid, at.index(kKvTile * chunks), at.index(threads),
+        ValueRange{}, [&](OpBuilder &cb, Location cl, Value idx, ValueRange) {
           KernelBuilder in(cb, cl, emit.element);
           Value r = in.udiv(idx, chunks);
           Value column = in.mul(in.urem(idx, chunks), 8);
@@ -347,13 +345,13 @@ Value sparse_attn::buildIndexerSelection(KernelBuilder &emit, Value tid,
   if (stages > 1) {
     // The padding columns once for every stage (the stages' rows as one
     // 2-d view); tiles 0 .. stages - 2.
-    emit.zeroColumns(
-        tid, threads,
-        emit.sharedView(shared, emit.index(layout.keyOffset),
-                        {stages * kKvTile, layout.stride}, p.element),
-        stages * kKvTile, p.headDim, layout.dim,
-        arith::ConstantOp::create(builder, loc,
-                                  builder.getZeroAttr(p.element)));
+    emit.zeroColumns(tid, threads,
+                     emit.sharedView(shared, emit.index(layout.keyOffset),
+                                     {stages * kKvTile, layout.stride},
+                                     p.element),
+                     stages * kKvTile, p.headDim, layout.dim,
+                     arith::ConstantOp::create(builder, loc,
+                                               builder.getZeroAttr(p.element)));
     for (int64_t t = 0; t + 1 < stages; ++t) {
       Value tileBase = emit.add(firstTile, t * kKvTile);
       auto ifTile =
@@ -402,109 +400,125 @@ Value sparse_attn::buildIndexerSelection(KernelBuilder &emit, Value tid,
             OpBuilder::InsertionGuard guard(tb);
             tb.setInsertionPointToStart(ifMore.thenBlock());
             KernelBuilder in(tb, tl, emit.element);
-            issueKeys(in, next,
-                      in.urem(in.add(tileIndex, stages - 1), stages));
+            issueKeys(in, next, in.urem(in.add(tileIndex, stages - 1), stages));
           }
         }
 
-        // The tile's logits: each head's fragments loaded once per 16
-        // dims and used by the four 16-key m tiles (128 accumulators).
-        constexpr int64_t mTiles = kKvTile / 16;
-        Value zero = at.f32(0.0);
-        SmallVector<std::array<Value, 2>> scores(mTiles, {zero, zero});
-        for (int64_t chunk = 0; chunk < layout.heads; chunk += kHeadChunk) {
-          int64_t nTiles = std::min(kHeadChunk, layout.heads - chunk) / 8;
-          SmallVector<SmallVector<SmallVector<Value>>> acc(
-              mTiles, SmallVector<SmallVector<Value>>(
-                          nTiles, SmallVector<Value>(4, zero)));
-          for (int64_t ks = 0; ks < layout.dim / 16; ++ks) {
-            // Heads as B's columns: matrices (heads 0-7, k lo), (heads
-            // 0-7, k hi), (heads 8-15, k lo), (heads 8-15, k hi).
-            SmallVector<SmallVector<Value>> bRegs;
-            for (int64_t nt = 0; nt < nTiles; nt += 2) {
-              Value bRow = at.add(at.add(laneRow, at.mul(laneQuarter, 8)),
-                                  chunk + nt * 8);
-              Value bCol = at.add(at.mul(laneHalf, 8), ks * 16);
-              bRegs.push_back(
-                  at.loadMatrices(queryTiles, {warp, bRow, bCol}, 4, false));
-            }
-            for (int64_t mt = 0; mt < mTiles; ++mt) {
-              Value aRow = at.add(laneRow, at.mul(laneHalf, 8));
-              aRow = at.add(aRow, mt * 16);
-              Value aCol = at.add(at.mul(laneQuarter, 8), ks * 16);
-              SmallVector<Value> a =
-                  at.loadMatrices(keyTiles, {stage, aRow, aCol}, 4, false);
+        // The computing warps (all, unless the block has more warps than
+        // queries): the tile's logits, then the candidates.
+        auto compute = [&](KernelBuilder &at) -> SmallVector<Value> {
+          OpBuilder &tb = at.builder;
+          Location tl = at.loc;
+          // The tile's logits: each head's fragments loaded once per 16
+          // dims and used by the four 16-key m tiles (128 accumulators).
+          constexpr int64_t mTiles = kKvTile / 16;
+          Value zero = at.f32(0.0);
+          SmallVector<std::array<Value, 2>> scores(mTiles, {zero, zero});
+          for (int64_t chunk = 0; chunk < layout.heads; chunk += kHeadChunk) {
+            int64_t nTiles = std::min(kHeadChunk, layout.heads - chunk) / 8;
+            SmallVector<SmallVector<SmallVector<Value>>> acc(
+                mTiles, SmallVector<SmallVector<Value>>(
+                            nTiles, SmallVector<Value>(4, zero)));
+            for (int64_t ks = 0; ks < layout.dim / 16; ++ks) {
+              // Heads as B's columns: matrices (heads 0-7, k lo), (heads
+              // 0-7, k hi), (heads 8-15, k lo), (heads 8-15, k hi).
+              SmallVector<SmallVector<Value>> bRegs;
               for (int64_t nt = 0; nt < nTiles; nt += 2) {
-                const SmallVector<Value> &bPair = bRegs[nt / 2];
-                acc[mt][nt] =
-                    at.mmaSync(a, {bPair[0], bPair[1]}, acc[mt][nt]);
-                acc[mt][nt + 1] =
-                    at.mmaSync(a, {bPair[2], bPair[3]}, acc[mt][nt + 1]);
+                Value bRow = at.add(at.add(laneRow, at.mul(laneQuarter, 8)),
+                                    chunk + nt * 8);
+                Value bCol = at.add(at.mul(laneHalf, 8), ks * 16);
+                bRegs.push_back(
+                    at.loadMatrices(queryTiles, {warp, bRow, bCol}, 4, false));
+              }
+              for (int64_t mt = 0; mt < mTiles; ++mt) {
+                Value aRow = at.add(laneRow, at.mul(laneHalf, 8));
+                aRow = at.add(aRow, mt * 16);
+                Value aCol = at.add(at.mul(laneQuarter, 8), ks * 16);
+                SmallVector<Value> a =
+                    at.loadMatrices(keyTiles, {stage, aRow, aCol}, 4, false);
+                for (int64_t nt = 0; nt < nTiles; nt += 2) {
+                  const SmallVector<Value> &bPair = bRegs[nt / 2];
+                  acc[mt][nt] =
+                      at.mmaSync(a, {bPair[0], bPair[1]}, acc[mt][nt]);
+                  acc[mt][nt + 1] =
+                      at.mmaSync(a, {bPair[2], bPair[3]}, acc[mt][nt + 1]);
+                }
               }
             }
+            // relu, weights, this thread's heads.
+            for (int64_t mt = 0; mt < mTiles; ++mt)
+              for (int64_t nt = 0; nt < nTiles; ++nt)
+                for (int64_t e = 0; e < 4; ++e) {
+                  Value weight = weights[(chunk / 8 + nt) * 2 + e % 2];
+                  Value relu = at.fmax(acc[mt][nt][e], zero);
+                  scores[mt][e / 2] =
+                      at.fadd(scores[mt][e / 2], at.fmul(weight, relu));
+                }
           }
-          // relu, weights, this thread's heads.
+          // The candidates in key order: m tile, then rows group, group + 8.
+          Value count = state[0], threshold = state[1];
           for (int64_t mt = 0; mt < mTiles; ++mt)
-            for (int64_t nt = 0; nt < nTiles; ++nt)
-              for (int64_t e = 0; e < 4; ++e) {
-                Value weight = weights[(chunk / 8 + nt) * 2 + e % 2];
-                Value relu = at.fmax(acc[mt][nt][e], zero);
-                scores[mt][e / 2] =
-                    at.fadd(scores[mt][e / 2], at.fmul(weight, relu));
+            for (int64_t half = 0; half < 2; ++half) {
+              KernelBuilder &m = at;
+              OpBuilder &mb = tb;
+              Location ml = tl;
+              Value score =
+                  m.quadReduce(scores[mt][half],
+                               [&](Value x, Value y) { return m.fadd(x, y); });
+              Value key = m.add(tileBase, m.add(group, mt * 16 + half * 8));
+              Value allowed =
+                  m.andI(active, m.andI(m.le(hullLo, key), m.lt(key, hullHi)));
+              MaskPairValues pair{b,       safeQuery, key,    p.queryLen,
+                                  p.kvLen, p.idsQ,    p.idsKv};
+              pair.keyRow = m.min(key, m.sub(p.kvLen, m.index(1)));
+              allowed =
+                  m.andI(allowed, *buildMaskPredicate(mb, ml, p.mask, pair));
+              Value isNaN = arith::CmpFOp::create(
+                  mb, ml, arith::CmpFPredicate::UNO, score, score);
+              Value ordered = arith::SelectOp::create(
+                  mb, ml, isNaN, i32Const(mb, ml, 1), m.orderedKey(score));
+              Value take = m.andI(
+                  m.andI(allowed, m.eq(quad, m.index(0))),
+                  arith::CmpIOp::create(mb, ml, arith::CmpIPredicate::ugt,
+                                        ordered, threshold));
+              Value slot = m.add(count, m.laneRank(lane, take));
+              auto ifTake = scf::IfOp::create(mb, ml, take, false);
+              {
+                OpBuilder::InsertionGuard guard(mb);
+                mb.setInsertionPointToStart(ifTake.thenBlock());
+                memref::StoreOp::create(mb, ml, ordered, keys,
+                                        ValueRange{warp, slot});
+                m.storeI32(key, indices, {warp, slot});
               }
-        }
-        // The candidates in key order: m tile, then rows group, group + 8.
-        Value count = state[0], threshold = state[1];
-        for (int64_t mt = 0; mt < mTiles; ++mt)
-          for (int64_t half = 0; half < 2; ++half) {
-            KernelBuilder &m = at;
-            OpBuilder &mb = tb;
-            Location ml = tl;
-            Value score =
-                m.quadReduce(scores[mt][half],
-                             [&](Value x, Value y) { return m.fadd(x, y); });
-            Value key = m.add(tileBase, m.add(group, mt * 16 + half * 8));
-            Value allowed =
-                m.andI(active, m.andI(m.le(hullLo, key), m.lt(key, hullHi)));
-            MaskPairValues pair{b,       safeQuery, key,    p.queryLen,
-                                p.kvLen, p.idsQ,    p.idsKv};
-            pair.keyRow = m.min(key, m.sub(p.kvLen, m.index(1)));
-            allowed =
-                m.andI(allowed, *buildMaskPredicate(mb, ml, p.mask, pair));
-            Value isNaN = arith::CmpFOp::create(
-                mb, ml, arith::CmpFPredicate::UNO, score, score);
-            Value ordered = arith::SelectOp::create(
-                mb, ml, isNaN, i32Const(mb, ml, 1), m.orderedKey(score));
-            Value take = m.andI(
-                m.andI(allowed, m.eq(quad, m.index(0))),
-                arith::CmpIOp::create(mb, ml, arith::CmpIPredicate::ugt,
-                                      ordered, threshold));
-            Value slot = m.add(count, m.laneRank(lane, take));
-            auto ifTake = scf::IfOp::create(mb, ml, take, false);
-            {
-              OpBuilder::InsertionGuard guard(mb);
-              mb.setInsertionPointToStart(ifTake.thenBlock());
-              memref::StoreOp::create(mb, ml, ordered, keys,
-                                      ValueRange{warp, slot});
-              m.storeI32(key, indices, {warp, slot});
+              count = m.add(count, m.ballotCount(take));
             }
-            count = m.add(count, m.ballotCount(take));
-          }
-        // Room for the next tile's candidates.
+          // Room for the next tile's candidates.
+          SmallVector<Value> next;
+          ifThenElse(
+              at, at.lt(at.index(capacityLeft), count),
+              TypeRange{at.builder.getIndexType(), i32},
+              [&](KernelBuilder &in) -> SmallVector<Value> {
+                in.syncWarp();
+                Value t =
+                    compact(in, lane, warp, keys, indices, hist, count, p.topk);
+                return {in.index(p.topk), t};
+              },
+              [&](KernelBuilder &) -> SmallVector<Value> {
+                return {count, threshold};
+              },
+              &next);
+          return next;
+        };
         SmallVector<Value> next;
-        ifThenElse(
-            at, at.lt(at.index(capacityLeft), count),
-            TypeRange{at.builder.getIndexType(), i32},
-            [&](KernelBuilder &in) -> SmallVector<Value> {
-              in.syncWarp();
-              Value t =
-                  compact(in, lane, warp, keys, indices, hist, count, p.topk);
-              return {in.index(p.topk), t};
-            },
-            [&](KernelBuilder &) -> SmallVector<Value> {
-              return {count, threshold};
-            },
-            &next);
+        if (threads == layout.warps * kWarpSize)
+          next = compute(at);
+        else
+          ifThenElse(
+              at, computes, TypeRange(state), compute,
+              [&](KernelBuilder &) -> SmallVector<Value> {
+                return SmallVector<Value>(state);
+              },
+              &next);
         scf::YieldOp::create(tb, tl, next);
       });
   Value count = tiles.getResult(0);
@@ -591,8 +605,8 @@ struct LightningIndexerGpuLowering
     p.keys = toKernelBuffer(rewriter, loc, key);
     p.weights = toReadOnlyBuffer(rewriter, loc, weights);
     Value result = emit.allocOfType(op.getTokenIndices().getType(),
-                                {p.batch, p.queryLen, emit.index(topk)},
-                                "token_indices shape");
+                                    {p.batch, p.queryLen, emit.index(topk)},
+                                    "token_indices shape");
     Value one = emit.index(1);
     auto launch = gpu::LaunchOp::create(
         rewriter, loc, emit.ceilDiv(p.queryLen, layout->warps), one, p.batch,
@@ -625,9 +639,9 @@ struct LightningIndexerGpuLowering
     Value warp = emit.udiv(tid, kWarpSize), lane = emit.urem(tid, kWarpSize);
     Value query = emit.add(firstQuery, warp);
     Value active = emit.lt(query, p.queryLen);
-    Value indices = emit.sharedView(shared, emit.index(layout.indicesOffset),
-                                    {layout.warps, layout.capacity},
-                                    builder.getI32Type());
+    Value indices =
+        emit.sharedView(shared, emit.index(layout.indicesOffset),
+                        {layout.warps, layout.capacity}, builder.getI32Type());
     auto ifActive = scf::IfOp::create(builder, loc, active, false);
     OpBuilder::InsertionGuard guard(builder);
     builder.setInsertionPointToStart(ifActive.thenBlock());

@@ -44,6 +44,9 @@ struct IndexerProblem {
 /// the first `count` entries of row w there.
 struct IndexerLayout {
   int64_t warps, stages, heads, dim, stride, capacity;
+  /// The block's threads (warps * 32 unless the block has more warps than
+  /// queries: those join the copies and barriers only).
+  int64_t threads;
   int64_t queryBytes, keyOffset, keysOffset, histOffset, transientBytes;
   int64_t indicesOffset, bytes;
 
@@ -61,15 +64,16 @@ int64_t getIndexerMaxStages(int64_t headDim, const ChipInfo &chip);
 
 /// Whether the indexer's body takes these inputs (f16/bf16, head dim up to
 /// 256, a lowerable mask or none), else why not.
-LogicalResult checkIndexerInputs(Type element, int64_t headDim,
-                                 Attribute mask, std::string &reason);
+LogicalResult checkIndexerInputs(Type element, int64_t headDim, Attribute mask,
+                                 std::string &reason);
 
 /// The indexer's body for the block's `layout.warps` queries from
-/// `firstQuery` of batch `batch` (threads `tid` of `layout.warps` warps; the
+/// `firstQuery` of batch `batch` (threads `tid` of `layout.threads`; the
 /// layout at byte 0 of `shared`): the logits on tensor cores, the weighted
 /// ReLU head sums and each warp's streaming top-k. Returns the warp's count
 /// of listed keys (at most topk; the indices, ascending, in the warp's row
-/// of the indices view). Every thread of the block must run it.
+/// of the indices view; 0 for warps past layout.warps). Every thread of
+/// the block must run it.
 Value buildIndexerSelection(KernelBuilder &emit, Value tid, Value firstQuery,
                             Value batch, const IndexerProblem &problem,
                             const IndexerLayout &layout, Value shared);

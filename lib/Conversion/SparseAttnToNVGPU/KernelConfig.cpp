@@ -419,8 +419,7 @@ chooseTensorCoreKernel(const MmaKernelProblem &problem,
     // (A smaller tile also when the larger does not fit: a prologue's or
     // the lists' bytes may leave room for one block of the smaller only.)
     auto fits = [&](const MmaKernelConfig &candidate) {
-      return candidate.tilesEndBytes() + listBytes <=
-             chip.sharedMemoryPerBlock;
+      return candidate.tilesEndBytes() + listBytes <= chip.sharedMemoryPerBlock;
     };
     MmaKernelConfig best = config;
     for (int64_t kv : {64, 32, 16}) {
@@ -519,11 +518,10 @@ chooseSimtKernel(const MmaKernelProblem &problem,
     return fail("block_kv is not a multiple of 8 (or of the requested "
                 "block-kv), or the tiles do not fit the shared memory");
   config = *chosen;
-  setBlocksPerSM(options.blocksPerSM ? options.blocksPerSM
-                                     : getBlocksPerSM(chip,
-                                                      config.tilesEndBytes() +
-                                                          *listBytes,
-                                                      wantedBlocks),
+  setBlocksPerSM(options.blocksPerSM
+                     ? options.blocksPerSM
+                     : getBlocksPerSM(chip, config.tilesEndBytes() + *listBytes,
+                                      wantedBlocks),
                  chip, config);
   return config;
 }

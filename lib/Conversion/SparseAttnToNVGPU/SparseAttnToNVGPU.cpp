@@ -683,10 +683,9 @@ struct AttentionMmaLowering : public OpRewritePattern<AttentionOp> {
 /// a fused_token_sparse_attention with `slots` list slots per query: the
 /// kernel's keys are the list's slots, Skv bounds the entries.
 template <typename Op>
-static KernelOperands getTokenOperands(Op op, PatternRewriter &rewriter,
-                                       LoweringBuilder &emit,
-                                       const AttentionShape &shape,
-                                       Value slots) {
+static KernelOperands
+getTokenOperands(Op op, PatternRewriter &rewriter, LoweringBuilder &emit,
+                 const AttentionShape &shape, Value slots) {
   Location loc = op.getLoc();
   KernelOperands operands;
   operands.queryLen = shape.queryLen;
@@ -770,43 +769,61 @@ chooseFusedTokenKernel(FusedTokenSparseAttentionOp op,
     return failure();
   }
   // The indexer's transient part takes the tiles' place; the lists and
-  // their counts follow the tiles (counted as list entries). A block's
-  // warps are its queries: sized for four, the most a kernel has here.
+  // their counts follow the tiles (counted as list entries). A warp per
+  // query, up to the kernel's warps (4 at most here): of the queries per
+  // block and key stages that fit, the most queries (each key tile serves
+  // them all: the indexer's S^2 work dominates as S grows), then the most
+  // stages, then the most blocks per multiprocessor; the tensor-core
+  // kernel before the CUDA-core one. (Measured at DSA's shape, bench/
+  // chains.py: 4 queries, 3 stages, one block per multiprocessor 11.1 /
+  // 97.9 ms at S = 8192 / 32768; 2 queries, 1 stage, two blocks 9.9 /
+  // 104.0.)
   constexpr int64_t kMaxQueries = 4;
   int64_t topk = op.getTopk();
   int64_t maxStages = getIndexerMaxStages(indexDim, options.chip);
-  // The most key stages with which the tensor-core kernel fits, else the
-  // CUDA-core one.
-  std::optional<std::pair<MmaKernelConfig, int64_t>> chosen;
+  struct Candidate {
+    MmaKernelConfig config;
+    int64_t queries, stages;
+  };
+  std::optional<Candidate> best;
   for (bool tensorCores : {true, false}) {
-    for (int64_t stages = maxStages; stages >= 1 && !chosen; --stages) {
-      IndexerLayout budget(kMaxQueries, stages, indexHeads, indexDim, topk);
-      MmaKernelProblem problem =
-          getMmaKernelProblem(op, getAttentionListBlocks(options).kv);
-      problem.prologueBytes = budget.transientBytes;
-      problem.capacity = (16 + budget.indicesBytes()) / 4;
-      FailureOr<MmaKernelConfig> config =
-          chooseMmaKernel(problem, options, reason);
-      if (succeeded(config) && (config->simt != tensorCores))
-        chosen = {*config, stages};
-    }
-    if (chosen || !options.tensorCores)
+    for (int64_t queries : {4, 2, 1})
+      for (int64_t stages = maxStages; stages >= 1; --stages) {
+        IndexerLayout budget(queries, stages, indexHeads, indexDim, topk);
+        MmaKernelProblem problem =
+            getMmaKernelProblem(op, getAttentionListBlocks(options).kv);
+        problem.prologueBytes = budget.transientBytes;
+        problem.capacity = (16 + budget.indicesBytes()) / 4;
+        FailureOr<MmaKernelConfig> config =
+            chooseMmaKernel(problem, options, reason);
+        if (failed(config) || config->simt == tensorCores ||
+            config->threads() < queries * sparse_attn::kWarpSize)
+          continue;
+        auto rank = [](const Candidate &c) {
+          return std::make_tuple(c.queries, c.stages, c.config.blocksPerSM);
+        };
+        Candidate candidate{*config, queries, stages};
+        if (!best || rank(candidate) > rank(*best))
+          best = candidate;
+      }
+    if (best || !options.tensorCores)
       break;
   }
-  if (!chosen)
+  if (!best)
     return failure();
-  auto &[config, stages] = *chosen;
-  int64_t warps = config.threads() / sparse_attn::kWarpSize;
+  MmaKernelConfig &config = best->config;
   if (config.valueSlices != 1 ||
       llvm::divideCeil(queryHeads, config.blockQ) != 1 ||
-      warps > kMaxQueries || config.itemsPerBlock != 1) {
+      config.threads() > kMaxQueries * sparse_attn::kWarpSize ||
+      config.itemsPerBlock != 1) {
     reason = "the query's heads take more than one block of at most " +
              std::to_string(kMaxQueries) + " warps";
     return failure();
   }
   TokenSelection selection{
       IndexerProblem{},
-      IndexerLayout(warps, stages, indexHeads, indexDim, topk)};
+      IndexerLayout(best->queries, best->stages, indexHeads, indexDim, topk)};
+  selection.layout.threads = config.threads();
   int64_t listsAt =
       llvm::alignTo(config.tilesEndBytes() + listHeaderBytes(false), 16);
   selection.countsOffset = listsAt;
