@@ -2,9 +2,11 @@
 //
 // Parses each input as a module and verifies it; what verifies is
 // canonicalized and lowered by the CPU pipeline and by the PTX pipeline for
-// sm_80 and sm_90a (to PTX text, no CUDA). Diagnostics are the expected
-// outcome of bad input; a crash, a sanitizer report, a hang or running out
-// of memory is a finding. Built by `make fuzz` (clang, ASan, UBSan).
+// sm_80 and sm_90a (to PTX text, no CUDA; sm_90a also with
+// in-kernel-selection=true, the fused selection kernels). Diagnostics are
+// the expected outcome of bad input; a crash, a sanitizer report, a hang or
+// running out of memory is a finding. Built by `make fuzz` (clang, ASan,
+// UBSan).
 //
 //===----------------------------------------------------------------------===//
 
@@ -89,5 +91,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
           pm, options, [](const llvm::Twine &) {});
     });
   }
+  // The fused selection kernels (NSA's and DSA's) are opt-in.
+  runOnCopy(*module, [&](OpPassManager &pm) {
+    sparse_attn::SparseAttnToPTXOptions options;
+    options.chip = "sm_90a";
+    options.nvgpuOptions = "in-kernel-selection=true";
+    return sparse_attn::buildSparseAttnToPTXPipeline(
+        pm, options, [](const llvm::Twine &) {});
+  });
   return 0;
 }

@@ -185,8 +185,9 @@ def ConvertSparseAttnToNVGPUPass
            "its queries' token lists with the indexer's code; false: such "
            "ops run as their chain's kernels (measured faster at NSA's and "
            "DSA's shapes: docs/performance.md). Either way per-query lists (MoBA's "
-           "block_q = 1) compute their block_scores and selection in one "
-           "kernel writing only the lists, then the attention">,
+           "block_q = 1) with at most 32 kv blocks compute their "
+           "block_scores and selection in one kernel writing only the "
+           "lists, then the attention">,
     Option<"trustColumnLists", "trust-column-lists", "bool",
            /*default=*/"false",
            "Give block_sparse_attention's columns(...) to the attention "

@@ -93,6 +93,27 @@ BlockClass sparse_attn::classifyKvBlock(KernelBuilder &round,
     tileSegments.firstKeyId = round.loadI32(c.idsKv, {c.b, firstKey});
     tileSegments.lastKeyId = round.loadI32(c.idsKv, {c.b, lastKey});
   }
+  // A mask allowing each row one interval [p - left, p + right] (causal,
+  // sliding windows) decides every block in closed form: consecutive rows'
+  // intervals (left + right >= 0, shifted by one a row) make one,
+  // [firstPosition - left, lastPosition + right], that the block meets iff
+  // occupied; full iff every row's interval holds the block.
+  if (std::optional<RowKeyInterval> interval = getRowKeyInterval(c.mask)) {
+    auto sle = [&](Value x, Value y) {
+      return round.cmp(arith::CmpIPredicate::sle, x, y);
+    };
+    Value occupied = round.andI(
+        exists,
+        round.andI(sle(firstKey, round.add(c.lastPosition, interval->right)),
+                   sle(round.sub(c.firstPosition, round.index(interval->left)),
+                       lastKey)));
+    Value full = round.andI(
+        exists,
+        round.andI(sle(round.sub(c.lastPosition, round.index(interval->left)),
+                       firstKey),
+                   sle(lastKey, round.add(c.firstPosition, interval->right))));
+    return {exists, occupied, full};
+  }
   TileBounds tile{c.firstPosition, c.lastPosition, firstKey, lastKey,
                   c.perBatch ? &tileSegments : nullptr};
   Value full = buildTileFullyAllowed(round, c.mask, tile);

@@ -54,9 +54,10 @@ struct BlockClass {
 };
 
 /// Classifies kv block `kvBlock` of a round of 32 consecutive blocks (one
-/// per lane; every lane of the warp takes part): by the mask's tile tests,
-/// and the blocks they cannot tell by the whole warp, one at a time, 32
-/// pairs a step, until an allowed and an excluded pair are seen.
+/// per lane; every lane of the warp takes part): in closed form for a mask
+/// with a row key interval; otherwise by the mask's tile tests, and the
+/// blocks they cannot tell by the whole warp, one at a time, 32 pairs a
+/// step, until an allowed and an excluded pair are seen.
 BlockClass classifyKvBlock(KernelBuilder &round, const QueryBlockContext &c,
                            Value kvBlock);
 

@@ -83,6 +83,15 @@ bool sparse_attn::canFuseRowScores(RankedTensorType queryType,
     reason = "dynamic head dim or kv blocks";
     return false;
   }
+  // A lane per kv block: past 32 blocks each row takes rounds of CUDA-core
+  // dots, and the tensor-core block_scores kernel with select's kernel
+  // were faster (MoBA at S = 32768, 64 blocks: 3.06 against 3.31 ms whole;
+  // at 8192, 16 blocks, the row kernel won 0.73 to 0.76: performance.md).
+  if (blocks > kWarpSize) {
+    reason = "more than 32 kv blocks (the chain's tensor-core scores are "
+             "faster)";
+    return false;
+  }
   if (RowScoresLayout(blocks, dim).bytes > options.chip.sharedMemoryPerBlock) {
     reason = "the pooled keys exceed shared memory";
     return false;

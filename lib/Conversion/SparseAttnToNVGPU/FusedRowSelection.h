@@ -20,8 +20,8 @@ namespace mlir::sparse_attn {
 /// `queryPooled` against `keyPooled` into `resultHeads` heads (or of a
 /// fused_block_sparse_attention's): per-token rows (block_q = 1, MoBA), one
 /// result head per query head, no segment ids, a lowerable mask or none,
-/// static head dim and kv blocks whose pooled keys and four warps' rows fit
-/// shared memory. Otherwise `reason` says why.
+/// static head dim and at most 32 kv blocks (a lane each) whose pooled keys
+/// and four warps' rows fit shared memory. Otherwise `reason` says why.
 bool canFuseRowScores(RankedTensorType queryPooled, RankedTensorType keyPooled,
                       int64_t resultHeads, int64_t blockQ, Attribute mask,
                       bool segmentIds, const MmaAttentionOptions &options,
