@@ -809,8 +809,11 @@ chooseFusedTokenKernel(FusedTokenSparseAttentionOp op,
     if (best || !options.tensorCores)
       break;
   }
-  if (!best)
+  if (!best) {
+    if (reason.empty())
+      reason = "no kernel holds the indexer's shared memory with its tiles";
     return failure();
+  }
   MmaKernelConfig &config = best->config;
   if (config.valueSlices != 1 ||
       llvm::divideCeil(queryHeads, config.blockQ) != 1 ||
