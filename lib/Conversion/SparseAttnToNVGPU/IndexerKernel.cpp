@@ -209,6 +209,34 @@ int64_t sparse_attn::getIndexerMaxStages(int64_t headDim,
   return headDim % 8 == 0 ? chip.maxStages : 1;
 }
 
+IndexerProblem sparse_attn::getIndexerProblem(
+    PatternRewriter &rewriter, LoweringBuilder &emit, Value query, Value key,
+    Value weights, Value idsQ, Value idsKv, Attribute mask, int64_t topk) {
+  Location loc = emit.op->getLoc();
+  auto queryType = cast<RankedTensorType>(query.getType());
+  IndexerProblem p;
+  p.mask = mask;
+  p.heads = queryType.getDimSize(1);
+  p.headDim = queryType.getDimSize(3);
+  p.topk = topk;
+  p.element = queryType.getElementType();
+  p.weightElement = cast<RankedTensorType>(weights.getType()).getElementType();
+  IndexerLengths lengths =
+      getIndexerLengths(emit, query, key, weights, idsQ, idsKv);
+  p.batch = lengths.batch;
+  p.queryLen = lengths.queryLen;
+  p.kvLen = lengths.kvLen;
+  checkMaskLengths(emit, mask, p.kvLen);
+  if (idsQ) {
+    p.idsQ = toReadOnlyBuffer(rewriter, loc, idsQ);
+    p.idsKv = toReadOnlyBuffer(rewriter, loc, idsKv);
+  }
+  p.queries = toKernelBuffer(rewriter, loc, query);
+  p.keys = toKernelBuffer(rewriter, loc, key);
+  p.weights = toReadOnlyBuffer(rewriter, loc, weights);
+  return p;
+}
+
 LogicalResult sparse_attn::checkIndexerInputs(Type element, int64_t headDim,
                                               Attribute mask,
                                               std::string &reason) {
@@ -581,29 +609,9 @@ struct LightningIndexerGpuLowering
           op, "topk's candidates exceed shared memory");
 
     LoweringBuilder emit(rewriter, op, options.runtimeChecks);
-    IndexerProblem p;
-    p.mask = mask;
-    p.heads = heads;
-    p.headDim = headDim;
-    p.topk = topk;
-    p.element = element;
-    p.weightElement = op.getWeights().getType().getElementType();
-    Value idsQ = op.getSegmentIdsQ(), idsKv = op.getSegmentIdsKv();
-    Value query = op.getIndexQuery(), key = op.getIndexKey(),
-          weights = op.getWeights();
-    IndexerLengths lengths =
-        getIndexerLengths(emit, query, key, weights, idsQ, idsKv);
-    p.batch = lengths.batch;
-    p.queryLen = lengths.queryLen;
-    p.kvLen = lengths.kvLen;
-    checkMaskLengths(emit, mask, p.kvLen);
-    if (idsQ) {
-      p.idsQ = toReadOnlyBuffer(rewriter, loc, idsQ);
-      p.idsKv = toReadOnlyBuffer(rewriter, loc, idsKv);
-    }
-    p.queries = toKernelBuffer(rewriter, loc, query);
-    p.keys = toKernelBuffer(rewriter, loc, key);
-    p.weights = toReadOnlyBuffer(rewriter, loc, weights);
+    IndexerProblem p = getIndexerProblem(
+        rewriter, emit, op.getIndexQuery(), op.getIndexKey(), op.getWeights(),
+        op.getSegmentIdsQ(), op.getSegmentIdsKv(), mask, topk);
     Value result = emit.allocOfType(op.getTokenIndices().getType(),
                                     {p.batch, p.queryLen, emit.index(topk)},
                                     "token_indices shape");

@@ -12,6 +12,7 @@
 
 #include "SparseAttn/Conversion/SparseAttnToNVGPU/SparseAttnToNVGPU.h"
 #include "SparseAttn/Utils/ChipInfo.h"
+#include "SparseAttn/Utils/LoweringBuilder.h"
 
 namespace mlir::sparse_attn {
 
@@ -35,6 +36,14 @@ struct IndexerProblem {
   int64_t heads = 0, headDim = 0, topk = 0;
   Type element, weightElement;
 };
+
+/// The problem of a lightning_indexer (or of the indexer part of a fused
+/// op) on these tensors: their buffers, lengths (checked at run time as
+/// the op's verifier checks static ones) and the mask's length checks.
+IndexerProblem getIndexerProblem(PatternRewriter &rewriter,
+                                 LoweringBuilder &emit, Value query, Value key,
+                                 Value weights, Value idsQ, Value idsKv,
+                                 Attribute mask, int64_t topk);
 
 /// Shared-memory layout of the indexer's body for `warps` queries a block
 /// (a warp each): their index heads, the key tiles' stages, each warp's

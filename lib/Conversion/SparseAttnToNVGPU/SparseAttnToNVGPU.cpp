@@ -850,36 +850,19 @@ struct FusedTokenSparseAttentionMmaLowering
     if (failed(chosen))
       return rewriter.notifyMatchFailure(op, reason);
     auto &[config, selection] = *chosen;
-    Location loc = op.getLoc();
     LoweringBuilder emit(rewriter, op, options.runtimeChecks);
     AttentionShape shape = getAttentionShape(emit, op.getQuery(), op.getKey(),
                                              op.getValue(), {}, {});
-    Value indexQuery = op.getIndexQuery(), indexKey = op.getIndexKey(),
-          weights = op.getWeights();
-    IndexerLengths lengths = getIndexerLengths(emit, indexQuery, indexKey,
-                                               weights, nullptr, nullptr);
-    emit.checkEq(lengths.batch, shape.batch,
-                 "index_query's batch differs from the query's");
-    emit.checkEq(lengths.queryLen, shape.queryLen,
-                 "index_query's length differs from the query's");
-    emit.checkEq(lengths.kvLen, shape.kvLen,
-                 "index_key's length differs from the key's");
-    Attribute indexMask = op.getIndexMaskAttr();
-    checkMaskLengths(emit, indexMask, lengths.kvLen);
-    RankedTensorType indexQueryType = op.getIndexQuery().getType();
     IndexerProblem &p = selection.problem;
-    p.queries = toKernelBuffer(rewriter, loc, indexQuery);
-    p.keys = toKernelBuffer(rewriter, loc, indexKey);
-    p.weights = toReadOnlyBuffer(rewriter, loc, weights);
-    p.batch = lengths.batch;
-    p.queryLen = lengths.queryLen;
-    p.kvLen = lengths.kvLen;
-    p.mask = indexMask;
-    p.heads = indexQueryType.getDimSize(1);
-    p.headDim = indexQueryType.getDimSize(3);
-    p.topk = op.getTopk();
-    p.element = indexQueryType.getElementType();
-    p.weightElement = op.getWeights().getType().getElementType();
+    p = getIndexerProblem(rewriter, emit, op.getIndexQuery(), op.getIndexKey(),
+                          op.getWeights(), nullptr, nullptr,
+                          op.getIndexMaskAttr(), op.getTopk());
+    emit.checkEq(p.batch, shape.batch,
+                 "index_query's batch differs from the query's");
+    emit.checkEq(p.queryLen, shape.queryLen,
+                 "index_query's length differs from the query's");
+    emit.checkEq(p.kvLen, shape.kvLen,
+                 "index_key's length differs from the key's");
 
     KernelOperands operands =
         getTokenOperands(op, rewriter, emit, shape, emit.index(p.topk));
