@@ -33,10 +33,9 @@ LogicalResult AttentionKernel::buildSelectedTokenItems(Value blockX) {
 
   // 1. The lists (the indexer's body ends with each warp's buffer in
   //    order; a warp's count is for its lanes only).
-  Value count = buildIndexerSelection(emit, tid, firstQuery, batch,
-                                      selection.problem, layout, sharedBase);
-  tokenLists = emit.sharedView(sharedBase, emit.index(layout.indicesOffset),
-                               {layout.warps, layout.capacity}, i32);
+  auto [count, lists] = buildIndexerSelection(
+      emit, tid, firstQuery, batch, selection.problem, layout, sharedBase);
+  tokenLists = lists;
   tokenCounts = emit.sharedView(sharedBase, emit.index(selection.countsOffset),
                                 {layout.warps}, i32);
   emit.ifThen(emit.andI(emit.eq(lane, emit.index(0)),

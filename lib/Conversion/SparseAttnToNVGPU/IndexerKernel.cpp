@@ -65,23 +65,19 @@ Value i32Const(OpBuilder &b, Location l, int64_t value) {
   return arith::ConstantIntOp::create(b, l, value, 32);
 }
 
-Value ifThenElse(KernelBuilder &at, Value condition, TypeRange types,
-                 function_ref<SmallVector<Value>(KernelBuilder &)> then,
-                 function_ref<SmallVector<Value>(KernelBuilder &)> otherwise,
-                 SmallVector<Value> *results = nullptr) {
-  auto ifOp = scf::IfOp::create(at.builder, at.loc, types, condition,
-                                /*withElseRegion=*/true);
-  {
-    OpBuilder::InsertionGuard guard(at.builder);
-    at.builder.setInsertionPointToStart(ifOp.thenBlock());
-    KernelBuilder in(at.builder, at.loc, at.element);
-    scf::YieldOp::create(at.builder, at.loc, then(in));
-    at.builder.setInsertionPointToStart(ifOp.elseBlock());
-    scf::YieldOp::create(at.builder, at.loc, otherwise(in));
-  }
-  if (results)
-    results->assign(ifOp.getResults().begin(), ifOp.getResults().end());
-  return ifOp.getNumResults() ? ifOp.getResult(0) : Value();
+/// buildIf with the branches given a KernelBuilder.
+SmallVector<Value>
+ifThenElse(KernelBuilder &at, Value condition, TypeRange types,
+           function_ref<SmallVector<Value>(KernelBuilder &)> then,
+           function_ref<SmallVector<Value>(KernelBuilder &)> otherwise) {
+  auto branch = [&](function_ref<SmallVector<Value>(KernelBuilder &)> body) {
+    return [&at, body](OpBuilder &b) {
+      KernelBuilder in(b, at.loc, at.element);
+      return body(in);
+    };
+  };
+  return llvm::to_vector(buildIf(at.builder, at.loc, types, condition,
+                                 branch(then), branch(otherwise)));
 }
 
 /// The warp's buffer cut to exactly `topk` entries (it holds `count` >
@@ -251,11 +247,9 @@ LogicalResult sparse_attn::checkIndexerInputs(Type element, int64_t headDim,
   return failure();
 }
 
-Value sparse_attn::buildIndexerSelection(KernelBuilder &emit, Value tid,
-                                         Value firstQuery, Value b,
-                                         const IndexerProblem &p,
-                                         const IndexerLayout &layout,
-                                         Value shared) {
+IndexerSelection sparse_attn::buildIndexerSelection(
+    KernelBuilder &emit, Value tid, Value firstQuery, Value b,
+    const IndexerProblem &p, const IndexerLayout &layout, Value shared) {
   OpBuilder &builder = emit.builder;
   Location loc = emit.loc;
   Type f32 = builder.getF32Type(), i32 = builder.getI32Type();
@@ -521,8 +515,7 @@ Value sparse_attn::buildIndexerSelection(KernelBuilder &emit, Value tid,
               count = m.add(count, m.ballotCount(take));
             }
           // Room for the next tile's candidates.
-          SmallVector<Value> next;
-          ifThenElse(
+          return ifThenElse(
               at, at.lt(at.index(capacityLeft), count),
               TypeRange{at.builder.getIndexType(), i32},
               [&](KernelBuilder &in) -> SmallVector<Value> {
@@ -533,36 +526,31 @@ Value sparse_attn::buildIndexerSelection(KernelBuilder &emit, Value tid,
               },
               [&](KernelBuilder &) -> SmallVector<Value> {
                 return {count, threshold};
-              },
-              &next);
-          return next;
+              });
         };
-        SmallVector<Value> next;
-        if (threads == layout.warps * kWarpSize)
-          next = compute(at);
-        else
-          ifThenElse(
-              at, computes, TypeRange(state), compute,
-              [&](KernelBuilder &) -> SmallVector<Value> {
-                return SmallVector<Value>(state);
-              },
-              &next);
+        SmallVector<Value> next =
+            threads == layout.warps * kWarpSize
+                ? compute(at)
+                : ifThenElse(at, computes, TypeRange(state), compute,
+                             [&](KernelBuilder &) -> SmallVector<Value> {
+                               return SmallVector<Value>(state);
+                             });
         scf::YieldOp::create(tb, tl, next);
       });
   Value count = tiles.getResult(0);
   emit.syncWarp();
-  SmallVector<Value> finalCount;
-  ifThenElse(
-      emit, emit.lt(emit.index(p.topk), count),
-      TypeRange{builder.getIndexType()},
-      [&](KernelBuilder &in) -> SmallVector<Value> {
-        compact(in, lane, warp, keys, indices, hist, count, p.topk);
-        return {in.index(p.topk)};
-      },
-      [&](KernelBuilder &) -> SmallVector<Value> { return {count}; },
-      &finalCount);
+  Value finalCount =
+      ifThenElse(
+          emit, emit.lt(emit.index(p.topk), count),
+          TypeRange{builder.getIndexType()},
+          [&](KernelBuilder &in) -> SmallVector<Value> {
+            compact(in, lane, warp, keys, indices, hist, count, p.topk);
+            return {in.index(p.topk)};
+          },
+          [&](KernelBuilder &) -> SmallVector<Value> { return {count}; })
+          .front();
   emit.syncWarp();
-  return finalCount[0];
+  return {finalCount, indices};
 }
 
 namespace {
@@ -642,14 +630,11 @@ struct LightningIndexerGpuLowering
     Value b = launch.getBlockIds().z;
     Value firstQuery = emit.mul(launch.getBlockIds().x, layout.warps);
     Value shared = emit.dynamicSharedMemory();
-    Value count =
+    auto [count, indices] =
         buildIndexerSelection(emit, tid, firstQuery, b, p, layout, shared);
     Value warp = emit.udiv(tid, kWarpSize), lane = emit.urem(tid, kWarpSize);
     Value query = emit.add(firstQuery, warp);
     Value active = emit.lt(query, p.queryLen);
-    Value indices =
-        emit.sharedView(shared, emit.index(layout.indicesOffset),
-                        {layout.warps, layout.capacity}, builder.getI32Type());
     auto ifActive = scf::IfOp::create(builder, loc, active, false);
     OpBuilder::InsertionGuard guard(builder);
     builder.setInsertionPointToStart(ifActive.thenBlock());

@@ -76,16 +76,24 @@ int64_t getIndexerMaxStages(int64_t headDim, const ChipInfo &chip);
 LogicalResult checkIndexerInputs(Type element, int64_t headDim, Attribute mask,
                                  std::string &reason);
 
+/// What the indexer's body leaves: the warp's count of listed keys (at most
+/// topk; 0 for warps past layout.warps) and the view of the lists
+/// (`[warps, capacity]` i32 at layout.indicesOffset: the warp's row holds
+/// its keys' indices, ascending, in the first `count` entries).
+struct IndexerSelection {
+  Value count, lists;
+};
+
 /// The indexer's body for the block's `layout.warps` queries from
 /// `firstQuery` of batch `batch` (threads `tid` of `layout.threads`; the
 /// layout at byte 0 of `shared`): the logits on tensor cores, the weighted
-/// ReLU head sums and each warp's streaming top-k. Returns the warp's count
-/// of listed keys (at most topk; the indices, ascending, in the warp's row
-/// of the indices view; 0 for warps past layout.warps). Every thread of
-/// the block must run it.
-Value buildIndexerSelection(KernelBuilder &emit, Value tid, Value firstQuery,
-                            Value batch, const IndexerProblem &problem,
-                            const IndexerLayout &layout, Value shared);
+/// ReLU head sums and each warp's streaming top-k. Every thread of the
+/// block must run it.
+IndexerSelection buildIndexerSelection(KernelBuilder &emit, Value tid,
+                                       Value firstQuery, Value batch,
+                                       const IndexerProblem &problem,
+                                       const IndexerLayout &layout,
+                                       Value shared);
 
 } // namespace mlir::sparse_attn
 
